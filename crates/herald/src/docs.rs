@@ -1,0 +1,282 @@
+//! Serving the document: `/openapi.json`, Swagger UI at `/docs` and Redoc at `/redoc`.
+//!
+//! Every asset is compiled into the binary (see `vendor/` and `scripts/vendor-docs-assets.sh`),
+//! and a Content-Security-Policy keeps the pages from loading anything from another origin.
+
+use axum::Router;
+use axum::http::{HeaderName, HeaderValue, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use bytes::Bytes;
+
+use crate::error::{Error, ErrorKind};
+
+const SWAGGER_UI_BUNDLE: &[u8] = include_bytes!("../vendor/swagger-ui/swagger-ui-bundle.js");
+const SWAGGER_UI_CSS: &[u8] = include_bytes!("../vendor/swagger-ui/swagger-ui.css");
+const SWAGGER_UI_FAVICON: &[u8] = include_bytes!("../vendor/swagger-ui/favicon-32x32.png");
+const REDOC_BUNDLE: &[u8] = include_bytes!("../vendor/redoc/redoc.standalone.js");
+
+/// Pages may only load what this server serves. Both UIs inject inline styles, and Redoc runs
+/// its search index in a worker made from a blob.
+const CSP: &str = "default-src 'none'; script-src 'self' blob:; worker-src 'self' blob:; \
+                   style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; \
+                   connect-src 'self'; base-uri 'none'; form-action 'none'; \
+                   frame-ancestors 'self'";
+
+const JS: &str = "text/javascript; charset=utf-8";
+const HTML: &str = "text/html; charset=utf-8";
+const ASSET_CACHE: &str = "public, max-age=86400";
+
+/// Where the OpenAPI document and its two viewers are served, like FastAPI's `openapi_url`,
+/// `docs_url` and `redoc_url`. `None` switches one off; without the document, both viewers are
+/// off too.
+///
+/// ```
+/// let docs = herald::Docs::default().docs_url(Some("/api-docs")).redoc_url(None);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Docs {
+    openapi_url: Option<String>,
+    docs_url: Option<String>,
+    redoc_url: Option<String>,
+}
+
+impl Default for Docs {
+    fn default() -> Self {
+        Docs {
+            openapi_url: Some("/openapi.json".into()),
+            docs_url: Some("/docs".into()),
+            redoc_url: Some("/redoc".into()),
+        }
+    }
+}
+
+impl Docs {
+    /// Serves nothing: no document, no viewers.
+    pub fn disabled() -> Self {
+        Docs {
+            openapi_url: None,
+            docs_url: None,
+            redoc_url: None,
+        }
+    }
+
+    /// Where the JSON document is served (default `/openapi.json`).
+    pub fn openapi_url(mut self, url: Option<&str>) -> Self {
+        self.openapi_url = url.map(Into::into);
+        self
+    }
+
+    /// Where Swagger UI is served (default `/docs`).
+    pub fn docs_url(mut self, url: Option<&str>) -> Self {
+        self.docs_url = url.map(Into::into);
+        self
+    }
+
+    /// Where Redoc is served (default `/redoc`).
+    pub fn redoc_url(mut self, url: Option<&str>) -> Self {
+        self.redoc_url = url.map(Into::into);
+        self
+    }
+
+    /// The routes serving `document` (already serialized) under the configured paths.
+    pub(crate) fn router<S>(&self, title: &str, document: Bytes) -> Result<Router<S>, Error>
+    where
+        S: Clone + Send + Sync + 'static,
+    {
+        let mut router = Router::new();
+        let Some(openapi_url) = &self.openapi_url else {
+            return Ok(router);
+        };
+        check_path("openapi_url", openapi_url)?;
+        router = router.route(
+            openapi_url,
+            get(move || async move { ([(header::CONTENT_TYPE, "application/json")], document) }),
+        );
+
+        if let Some(docs_url) = &self.docs_url {
+            check_path("docs_url", docs_url)?;
+            let base = docs_url.trim_end_matches('/');
+            let page = swagger_page(title, base);
+            let init = swagger_initializer(openapi_url);
+            router = router
+                .route(docs_url, get(move || async move { html(page) }))
+                .route(&format!("{base}/swagger-initializer.js"), asset(JS, init))
+                .route(&format!("{base}/swagger-ui-bundle.js"), asset(JS, SWAGGER_UI_BUNDLE))
+                .route(
+                    &format!("{base}/swagger-ui.css"),
+                    asset("text/css; charset=utf-8", SWAGGER_UI_CSS),
+                )
+                .route(
+                    &format!("{base}/favicon-32x32.png"),
+                    asset("image/png", SWAGGER_UI_FAVICON),
+                );
+        }
+
+        if let Some(redoc_url) = &self.redoc_url {
+            check_path("redoc_url", redoc_url)?;
+            let base = redoc_url.trim_end_matches('/');
+            let page = redoc_page(title, base, openapi_url);
+            router = router
+                .route(redoc_url, get(move || async move { html(page) }))
+                .route(&format!("{base}/redoc.standalone.js"), asset(JS, REDOC_BUNDLE));
+        }
+        Ok(router)
+    }
+}
+
+fn check_path(key: &str, path: &str) -> Result<(), Error> {
+    let valid = path.starts_with('/')
+        && !path.contains(['{', '}', '*', '?', '#', ' '])
+        && !path.ends_with("//");
+    if valid {
+        return Ok(());
+    }
+    Err(Error::new(
+        ErrorKind::InvalidDocsPath,
+        format!(
+            "{key} `{path}` is not a plain URL path: it must start with `/` and contain no \
+             `{{`, `}}`, `*`, `?`, `#` or spaces"
+        ),
+    ))
+}
+
+fn asset<S>(content_type: &'static str, body: impl Into<Bytes>) -> axum::routing::MethodRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    let body: Bytes = body.into();
+    get(move || async move {
+        (
+            [
+                (header::CONTENT_TYPE, content_type),
+                (header::CACHE_CONTROL, ASSET_CACHE),
+            ],
+            body,
+        )
+    })
+}
+
+fn html(page: String) -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(HTML)),
+            (header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP)),
+            (
+                HeaderName::from_static("x-content-type-options"),
+                HeaderValue::from_static("nosniff"),
+            ),
+        ],
+        page,
+    )
+}
+
+fn swagger_page(title: &str, base: &str) -> String {
+    let title = escape_html(title);
+    let base = escape_html(base);
+    format!(
+        r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title} - Swagger UI</title>
+<link rel="stylesheet" href="{base}/swagger-ui.css">
+<link rel="icon" type="image/png" href="{base}/favicon-32x32.png">
+</head>
+<body>
+<div id="swagger-ui"></div>
+<script src="{base}/swagger-ui-bundle.js"></script>
+<script src="{base}/swagger-initializer.js"></script>
+</body>
+</html>
+"#
+    )
+}
+
+fn swagger_initializer(openapi_url: &str) -> String {
+    // serde_json writes a valid JS string literal; "</" cannot occur in a checked path.
+    let url = serde_json::Value::from(openapi_url).to_string();
+    format!(
+        r##"window.addEventListener("load", function () {{
+  window.ui = SwaggerUIBundle({{
+    url: {url},
+    dom_id: "#swagger-ui",
+    deepLinking: true,
+    validatorUrl: null,
+    defaultModelRendering: "model",
+    defaultModelExpandDepth: 3,
+    presets: [SwaggerUIBundle.presets.apis],
+    layout: "BaseLayout"
+  }});
+}});
+"##
+    )
+}
+
+fn redoc_page(title: &str, base: &str, openapi_url: &str) -> String {
+    let title = escape_html(title);
+    let base = escape_html(base);
+    let openapi_url = escape_html(openapi_url);
+    format!(
+        r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title} - ReDoc</title>
+<style>body {{ margin: 0; padding: 0; }}</style>
+</head>
+<body>
+<redoc spec-url="{openapi_url}" expand-responses="200,2XX" expand-single-schema-field></redoc>
+<script src="{base}/redoc.standalone.js"></script>
+</body>
+</html>
+"#
+    )
+}
+
+fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_checked() {
+        let cases = [
+            ("/docs", true),
+            ("/", true),
+            ("/api/docs/", true),
+            ("docs", false),
+            ("/docs/{id}", false),
+            ("/docs/*rest", false),
+            ("/docs?x=1", false),
+            ("", false),
+        ];
+        for (path, ok) in cases {
+            assert_eq!(check_path("docs_url", path).is_ok(), ok, "{path:?}");
+        }
+    }
+
+    #[test]
+    fn titles_are_escaped() {
+        assert_eq!(
+            escape_html(r#"<b>"Tom" & 'Jerry'</b>"#),
+            "&lt;b&gt;&quot;Tom&quot; &amp; &#39;Jerry&#39;&lt;/b&gt;"
+        );
+    }
+}

@@ -1,0 +1,338 @@
+//! Declaring a webhook: its name, method, typed body and documentation.
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa::openapi::{RefOr, Schema};
+
+use crate::naming;
+
+/// The HTTP method a webhook is sent with. `POST` unless declared otherwise.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Method {
+    /// `POST`, the default and by far the most common.
+    #[default]
+    Post,
+    /// `PUT`.
+    Put,
+    /// `PATCH`.
+    Patch,
+    /// `DELETE`.
+    Delete,
+    /// `GET` (the payload still travels as a JSON body).
+    Get,
+}
+
+impl Method {
+    /// The method's name as it appears on the wire, e.g. `"POST"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
+            Method::Get => "GET",
+        }
+    }
+
+    pub(crate) fn to_openapi(self) -> utoipa::openapi::HttpMethod {
+        use utoipa::openapi::HttpMethod;
+        match self {
+            Method::Post => HttpMethod::Post,
+            Method::Put => HttpMethod::Put,
+            Method::Patch => HttpMethod::Patch,
+            Method::Delete => HttpMethod::Delete,
+            Method::Get => HttpMethod::Get,
+        }
+    }
+}
+
+impl fmt::Display for Method {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A type that can be the body of a webhook: it serializes to JSON and describes itself as a
+/// JSON Schema, so what is documented is exactly what is sent.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a webhook body",
+    label = "this type must derive `serde::Serialize` and `utoipa::ToSchema`",
+    note = "add `#[derive(serde::Serialize, utoipa::ToSchema)]` to the definition of `{Self}`"
+)]
+pub trait Payload: Serialize + ToSchema + 'static {}
+
+impl<T: Serialize + ToSchema + 'static> Payload for T {}
+
+/// Anything that declares a webhook whose body is [`Declare::Payload`]: a [`Webhook`] built by
+/// hand, or the unit struct that `#[webhook]` makes of a function.
+pub trait Declare {
+    /// The body type; sending this webhook takes exactly this type.
+    type Payload: Payload;
+
+    /// The full declaration.
+    fn declare(&self) -> Webhook<Self::Payload>;
+}
+
+/// A webhook declaration with a body of type `T`.
+///
+/// Built with [`Webhook::post`] (or another method) and refined with the builder methods; the
+/// `#[webhook]` attribute macro writes the same calls for you.
+///
+/// ```
+/// use herald::Webhook;
+///
+/// #[derive(serde::Serialize, utoipa::ToSchema)]
+/// struct Invoice { id: String, cents: u64 }
+///
+/// let invoice_paid = Webhook::<Invoice>::post("invoice.paid")
+///     .description("Sent once an invoice is paid in full.")
+///     .tag("billing");
+/// assert_eq!(invoice_paid.declaration().summary(), "Invoice.Paid");
+/// assert_eq!(invoice_paid.declaration().operation_id(), "invoice_paid");
+/// ```
+pub struct Webhook<T> {
+    declaration: Declaration,
+    // `fn() -> T`: a declaration holds no `T`, so it is Send + Sync whatever `T` is.
+    payload: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for Webhook<T> {
+    fn clone(&self) -> Self {
+        Webhook {
+            declaration: self.declaration.clone(),
+            payload: PhantomData,
+        }
+    }
+}
+
+impl<T> fmt::Debug for Webhook<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Webhook").field(&self.declaration).finish()
+    }
+}
+
+impl<T: Payload> Declare for Webhook<T> {
+    type Payload = T;
+
+    fn declare(&self) -> Webhook<T> {
+        self.clone()
+    }
+}
+
+impl<T: Payload> Webhook<T> {
+    /// A webhook sent with `method` under `name` (any string, e.g. `new-subscription`).
+    ///
+    /// The summary and `operationId` are derived from the name; set them to override.
+    pub fn new(method: Method, name: impl Into<String>) -> Self {
+        let name = name.into();
+        let mut components = Vec::new();
+        T::schemas(&mut components);
+        Webhook {
+            declaration: Declaration {
+                summary: naming::summary(&name),
+                operation_id: naming::operation_id(&name),
+                method,
+                name,
+                description: None,
+                tags: Vec::new(),
+                deprecated: false,
+                headers: Vec::new(),
+                responses: Vec::new(),
+                example: None,
+                body: BodySchema {
+                    name: T::name().into_owned(),
+                    schema: T::schema(),
+                    components,
+                },
+            },
+            payload: PhantomData,
+        }
+    }
+
+    /// A webhook sent with `POST`.
+    pub fn post(name: impl Into<String>) -> Self {
+        Self::new(Method::Post, name)
+    }
+
+    /// A webhook sent with `PUT`.
+    pub fn put(name: impl Into<String>) -> Self {
+        Self::new(Method::Put, name)
+    }
+
+    /// A webhook sent with `PATCH`.
+    pub fn patch(name: impl Into<String>) -> Self {
+        Self::new(Method::Patch, name)
+    }
+
+    /// A webhook sent with `DELETE`.
+    pub fn delete(name: impl Into<String>) -> Self {
+        Self::new(Method::Delete, name)
+    }
+
+    /// A webhook sent with `GET`.
+    pub fn get(name: impl Into<String>) -> Self {
+        Self::new(Method::Get, name)
+    }
+
+    /// Sets the one-line summary (default: the name in title case, as FastAPI does).
+    pub fn summary(mut self, summary: impl Into<String>) -> Self {
+        self.declaration.summary = summary.into();
+        self
+    }
+
+    /// Sets the `operationId` (default: the name with every non-identifier character as `_`).
+    pub fn operation_id(mut self, operation_id: impl Into<String>) -> Self {
+        self.declaration.operation_id = operation_id.into();
+        self
+    }
+
+    /// Sets the description: when the webhook is sent and what it means (Markdown).
+    pub fn description(mut self, description: impl Into<String>) -> Self {
+        let description = description.into();
+        self.declaration.description = (!description.trim().is_empty()).then_some(description);
+        self
+    }
+
+    /// Adds a tag, which groups the webhook in the docs.
+    pub fn tag(mut self, tag: impl Into<String>) -> Self {
+        self.declaration.tags.push(tag.into());
+        self
+    }
+
+    /// Marks the webhook deprecated: still sent, but receivers should stop relying on it.
+    pub fn deprecated(mut self, deprecated: bool) -> Self {
+        self.declaration.deprecated = deprecated;
+        self
+    }
+
+    /// Documents one more request header the receiver may see (beyond the signature headers,
+    /// which every webhook documents).
+    pub fn header(mut self, name: impl Into<String>, description: impl Into<String>) -> Self {
+        self.declaration.headers.push(HeaderDoc {
+            name: name.into(),
+            description: description.into(),
+        });
+        self
+    }
+
+    /// Documents a response the receiver may return, e.g. `410` to unsubscribe.
+    ///
+    /// Any `2xx` counts as received; unless a `2xx` status is declared here, the document says so
+    /// under `2XX`.
+    pub fn response(mut self, status: u16, description: impl Into<String>) -> Self {
+        self.declaration.responses.push(ResponseDoc {
+            status,
+            description: description.into(),
+        });
+        self
+    }
+
+    /// Sets an example body, shown in the docs and used as the test payload.
+    ///
+    /// It is typed, so the example cannot drift from the schema. A value that fails to serialize
+    /// is reported when the document is built.
+    pub fn example(mut self, example: T) -> Self {
+        self.declaration.example = Some(serde_json::to_value(&example).map_err(|e| e.to_string()));
+        self
+    }
+
+    /// The type-erased declaration, as the catalog and the document see it.
+    pub fn declaration(&self) -> &Declaration {
+        &self.declaration
+    }
+
+    /// Gives up the body type, keeping the declaration.
+    pub fn into_declaration(self) -> Declaration {
+        self.declaration
+    }
+}
+
+/// A declared webhook with its body type erased: what the catalog stores and the OpenAPI
+/// document is built from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Declaration {
+    pub(crate) name: String,
+    pub(crate) method: Method,
+    pub(crate) operation_id: String,
+    pub(crate) summary: String,
+    pub(crate) description: Option<String>,
+    pub(crate) tags: Vec<String>,
+    pub(crate) deprecated: bool,
+    pub(crate) headers: Vec<HeaderDoc>,
+    pub(crate) responses: Vec<ResponseDoc>,
+    pub(crate) example: Option<Result<serde_json::Value, String>>,
+    pub(crate) body: BodySchema,
+}
+
+impl Declaration {
+    /// The webhook's name, its key under `webhooks` (e.g. `new-subscription`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The HTTP method it is sent with.
+    pub fn method(&self) -> Method {
+        self.method
+    }
+
+    /// Its `operationId`.
+    pub fn operation_id(&self) -> &str {
+        &self.operation_id
+    }
+
+    /// Its one-line summary.
+    pub fn summary(&self) -> &str {
+        &self.summary
+    }
+
+    /// Its description, if any.
+    pub fn description(&self) -> Option<&str> {
+        self.description.as_deref()
+    }
+
+    /// Its tags.
+    pub fn tags(&self) -> &[String] {
+        &self.tags
+    }
+
+    /// Whether it is deprecated.
+    pub fn is_deprecated(&self) -> bool {
+        self.deprecated
+    }
+
+    /// The example body, if one was declared and it serialized.
+    pub fn example(&self) -> Option<&serde_json::Value> {
+        self.example.as_ref().and_then(|e| e.as_ref().ok())
+    }
+
+    /// The name of the body's schema under `components.schemas`.
+    pub fn body_schema_name(&self) -> &str {
+        &self.body.name
+    }
+}
+
+/// A documented request header.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct HeaderDoc {
+    pub(crate) name: String,
+    pub(crate) description: String,
+}
+
+/// A documented response from the receiver.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct ResponseDoc {
+    pub(crate) status: u16,
+    pub(crate) description: String,
+}
+
+/// The body's schema and every schema it refers to.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct BodySchema {
+    pub(crate) name: String,
+    pub(crate) schema: RefOr<Schema>,
+    pub(crate) components: Vec<(String, RefOr<Schema>)>,
+}

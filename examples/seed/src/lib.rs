@@ -1,0 +1,59 @@
+//! FastAPI's webhooks example, as a Rust application writes it with herald.
+//!
+//! ```python
+//! class Subscription(BaseModel):
+//!     username: str
+//!     monthly_fee: float
+//!     start_date: datetime
+//!
+//! @app.webhooks.post("new-subscription")
+//! def new_subscription(body: Subscription):
+//!     """
+//!     When a new user subscribes to your service we'll send you a POST request with this
+//!     data to the URL that you register for the event `new-subscription` in the dashboard.
+//!     """
+//!
+//! @app.get("/users/")
+//! def read_users():
+//!     return ["Rick", "Morty"]
+//! ```
+//!
+//! The `herald` binary serves this app by default; `cargo run -p herald-example-seed` serves it
+//! on its own.
+
+use axum::Json;
+use chrono::{DateTime, Utc};
+use herald::{App, webhook};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+/// A user's new subscription: the body of the `new-subscription` webhook.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Subscription {
+    /// Who subscribed.
+    pub username: String,
+    /// What they pay each month.
+    pub monthly_fee: f64,
+    /// When the subscription starts (UTC).
+    pub start_date: DateTime<Utc>,
+}
+
+/// When a new user subscribes to your service we'll send you a POST request with this
+/// data to the URL that you register for the event `new-subscription` in the dashboard.
+#[webhook(post, "new-subscription")]
+pub fn new_subscription(body: Subscription) {}
+
+/// Read Users
+#[utoipa::path(get, path = "/users/", responses((status = 200, description = "Successful Response", body = Vec<String>)))]
+pub async fn read_users() -> Json<[&'static str; 2]> {
+    Json(["Rick", "Morty"])
+}
+
+/// The example's routes and webhooks, before docs are added; other apps (the `herald` binary)
+/// extend it.
+pub fn app() -> App {
+    App::new("FastAPI", "0.1.0")
+        .routes(OpenApiRouter::new().routes(routes!(read_users)))
+        .webhook(new_subscription)
+}
