@@ -85,7 +85,7 @@ fn expand(args: Args, function: ItemFn) -> syn::Result<proc_macro2::TokenStream>
             #payload
 
             fn declare(&self) -> ::herald::Webhook<Self::Payload> {
-                ::herald::Webhook::<Self::Payload>::new(#method, #name)
+                ::herald::__private::new_webhook::<Self::Payload>(#method, #name)
                     .operation_id(#operation_id)
                     .summary(#summary)
                     .description(#description)

@@ -86,6 +86,13 @@ pub use utoipa_axum;
 pub mod __private {
     //! What the `#[webhook]` macro's expansion names; not a public API.
     pub use crate::webhook::Payload;
+    use crate::webhook::{Method, Webhook};
+
+    /// `Webhook::new` as a bounded function: a body type that is not a [`Payload`] then fails
+    /// with `Payload`'s own message rather than "method exists but its bounds were not met".
+    pub fn new_webhook<T: Payload>(method: Method, name: &str) -> Webhook<T> {
+        Webhook::new(method, name)
+    }
 
     /// The summary FastAPI derives from a function's name.
     pub fn summary(name: &str) -> String {

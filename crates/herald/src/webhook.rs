@@ -58,14 +58,40 @@ impl fmt::Display for Method {
 
 /// A type that can be the body of a webhook: it serializes to JSON and describes itself as a
 /// JSON Schema, so what is documented is exactly what is sent.
+///
+/// Implemented for every type that derives `serde::Serialize` and `utoipa::ToSchema`.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be a webhook body",
     label = "this type must derive `serde::Serialize` and `utoipa::ToSchema`",
     note = "add `#[derive(serde::Serialize, utoipa::ToSchema)]` to the definition of `{Self}`"
 )]
-pub trait Payload: Serialize + ToSchema + 'static {}
+pub trait Payload: 'static {
+    /// The body as JSON, exactly as it goes on the wire.
+    fn to_json(&self) -> serde_json::Result<serde_json::Value>;
 
-impl<T: Serialize + ToSchema + 'static> Payload for T {}
+    #[doc(hidden)]
+    /// The body's schema, its name under `components.schemas`, and the schemas it refers to.
+    fn body_schema() -> BodySchema;
+}
+
+// No supertraits and `do_not_recommend`: otherwise rustc reports the missing `ToSchema` or
+// `Serialize` it finds inside this impl and never shows the message above.
+#[diagnostic::do_not_recommend]
+impl<T: Serialize + ToSchema + 'static> Payload for T {
+    fn to_json(&self) -> serde_json::Result<serde_json::Value> {
+        serde_json::to_value(self)
+    }
+
+    fn body_schema() -> BodySchema {
+        let mut components = Vec::new();
+        T::schemas(&mut components);
+        BodySchema {
+            name: T::name().into_owned(),
+            schema: T::schema(),
+            components,
+        }
+    }
+}
 
 /// Anything that declares a webhook whose body is [`Declare::Payload`]: a [`Webhook`] built by
 /// hand, or the unit struct that `#[webhook]` makes of a function.
@@ -129,8 +155,6 @@ impl<T: Payload> Webhook<T> {
     /// The summary and `operationId` are derived from the name; set them to override.
     pub fn new(method: Method, name: impl Into<String>) -> Self {
         let name = name.into();
-        let mut components = Vec::new();
-        T::schemas(&mut components);
         Webhook {
             declaration: Declaration {
                 summary: naming::summary(&name),
@@ -143,11 +167,7 @@ impl<T: Payload> Webhook<T> {
                 headers: Vec::new(),
                 responses: Vec::new(),
                 example: None,
-                body: BodySchema {
-                    name: T::name().into_owned(),
-                    schema: T::schema(),
-                    components,
-                },
+                body: T::body_schema(),
             },
             payload: PhantomData,
         }
@@ -178,6 +198,9 @@ impl<T: Payload> Webhook<T> {
         Self::new(Method::Get, name)
     }
 
+}
+
+impl<T> Webhook<T> {
     /// Sets the one-line summary (default: the name in title case, as FastAPI does).
     pub fn summary(mut self, summary: impl Into<String>) -> Self {
         self.declaration.summary = summary.into();
@@ -231,15 +254,6 @@ impl<T: Payload> Webhook<T> {
         self
     }
 
-    /// Sets an example body, shown in the docs and used as the test payload.
-    ///
-    /// It is typed, so the example cannot drift from the schema. A value that fails to serialize
-    /// is reported when the document is built.
-    pub fn example(mut self, example: T) -> Self {
-        self.declaration.example = Some(serde_json::to_value(&example).map_err(|e| e.to_string()));
-        self
-    }
-
     /// The type-erased declaration, as the catalog and the document see it.
     pub fn declaration(&self) -> &Declaration {
         &self.declaration
@@ -248,6 +262,17 @@ impl<T: Payload> Webhook<T> {
     /// Gives up the body type, keeping the declaration.
     pub fn into_declaration(self) -> Declaration {
         self.declaration
+    }
+}
+
+impl<T: Payload> Webhook<T> {
+    /// Sets an example body, shown in the docs and used as the test payload.
+    ///
+    /// It is typed, so the example cannot drift from the schema. A value that fails to serialize
+    /// is reported when the document is built.
+    pub fn example(mut self, example: T) -> Self {
+        self.declaration.example = Some(example.to_json().map_err(|e| e.to_string()));
+        self
     }
 }
 
@@ -330,8 +355,9 @@ pub(crate) struct ResponseDoc {
 }
 
 /// The body's schema and every schema it refers to.
+#[doc(hidden)]
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) struct BodySchema {
+pub struct BodySchema {
     pub(crate) name: String,
     pub(crate) schema: RefOr<Schema>,
     pub(crate) components: Vec<(String, RefOr<Schema>)>,
