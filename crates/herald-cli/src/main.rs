@@ -10,7 +10,11 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "herald", version, about = "Declare, document and deliver webhooks")]
+#[command(
+    name = "herald",
+    version,
+    about = "Declare, document and deliver webhooks"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -58,8 +62,7 @@ fn print_openapi() -> anyhow::Result<()> {
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .init();

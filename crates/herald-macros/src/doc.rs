@@ -48,8 +48,14 @@ mod tests {
     #[test]
     fn cleans_like_cleandoc() {
         let cases: [(&[&str], &str); 5] = [
-            (&[" When a user", " subscribes."], "When a user\nsubscribes."),
-            (&["", " Title", "", "   indented", ""], "Title\n\n  indented"),
+            (
+                &[" When a user", " subscribes."],
+                "When a user\nsubscribes.",
+            ),
+            (
+                &["", " Title", "", "   indented", ""],
+                "Title\n\n  indented",
+            ),
             (&["no space"], "no space"),
             (&["  ", ""], ""),
             (&[], ""),

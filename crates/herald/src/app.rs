@@ -59,7 +59,7 @@ impl App {
 
     /// Declares one webhook: a function marked `#[webhook]` or a [`Webhook`](crate::Webhook).
     pub fn webhook(mut self, webhook: impl Declare) -> Self {
-        self.webhooks = self.webhooks.add(webhook);
+        self.webhooks = self.webhooks.webhook(webhook);
         self
     }
 

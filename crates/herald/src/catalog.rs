@@ -20,7 +20,7 @@ impl Webhooks {
     /// Adds a webhook: a [`Webhook`](crate::Webhook) or a function marked `#[webhook]`.
     ///
     /// Duplicates are reported when the document is built, with every offender named.
-    pub fn add(mut self, webhook: impl Declare) -> Self {
+    pub fn webhook(mut self, webhook: impl Declare) -> Self {
         self.declarations.push(webhook.declare().into_declaration());
         self
     }

@@ -102,7 +102,10 @@ impl Docs {
             router = router
                 .route(docs_url, get(move || async move { html(page) }))
                 .route(&format!("{base}/swagger-initializer.js"), asset(JS, init))
-                .route(&format!("{base}/swagger-ui-bundle.js"), asset(JS, SWAGGER_UI_BUNDLE))
+                .route(
+                    &format!("{base}/swagger-ui-bundle.js"),
+                    asset(JS, SWAGGER_UI_BUNDLE),
+                )
                 .route(
                     &format!("{base}/swagger-ui.css"),
                     asset("text/css; charset=utf-8", SWAGGER_UI_CSS),
@@ -119,7 +122,10 @@ impl Docs {
             let page = redoc_page(title, base, openapi_url);
             router = router
                 .route(redoc_url, get(move || async move { html(page) }))
-                .route(&format!("{base}/redoc.standalone.js"), asset(JS, REDOC_BUNDLE));
+                .route(
+                    &format!("{base}/redoc.standalone.js"),
+                    asset(JS, REDOC_BUNDLE),
+                );
         }
         Ok(router)
     }
@@ -161,7 +167,10 @@ fn html(page: String) -> impl IntoResponse {
     (
         [
             (header::CONTENT_TYPE, HeaderValue::from_static(HTML)),
-            (header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP)),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(CSP),
+            ),
             (
                 HeaderName::from_static("x-content-type-options"),
                 HeaderValue::from_static("nosniff"),

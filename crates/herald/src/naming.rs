@@ -31,7 +31,13 @@ pub(crate) fn summary(name: &str) -> String {
 /// function a `#[webhook]` macro is written on.
 pub(crate) fn operation_id(name: &str) -> String {
     name.chars()
-        .map(|c| if c.is_alphanumeric() || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect()
 }
 

@@ -120,7 +120,11 @@ fn operation(declaration: &Declaration) -> Result<Operation, Error> {
     }));
 
     let mut responses = ResponsesBuilder::new();
-    if !declaration.responses.iter().any(|r| (200..300).contains(&r.status)) {
+    if !declaration
+        .responses
+        .iter()
+        .any(|r| (200..300).contains(&r.status))
+    {
         responses = responses.response("2XX", Response::new(RECEIVED));
     }
     for response in &declaration.responses {

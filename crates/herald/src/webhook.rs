@@ -197,7 +197,6 @@ impl<T: Payload> Webhook<T> {
     pub fn get(name: impl Into<String>) -> Self {
         Self::new(Method::Get, name)
     }
-
 }
 
 impl<T> Webhook<T> {

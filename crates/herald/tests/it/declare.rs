@@ -18,7 +18,8 @@ fn document(app: App) -> Value {
 fn macro_and_builder_produce_the_same_document() {
     let by_macro = document(App::new("t", "1").webhook(new_subscription));
     let by_builder = document(
-        App::new("t", "1").webhook(Webhook::<Subscription>::post("new-subscription").description(DOC)),
+        App::new("t", "1")
+            .webhook(Webhook::<Subscription>::post("new-subscription").description(DOC)),
     );
     assert_eq!(by_macro, by_builder);
 }
@@ -79,9 +80,17 @@ fn every_option_of_the_macro_reaches_the_document() {
         .collect();
     assert_eq!(
         headers,
-        ["webhook-id", "webhook-timestamp", "webhook-signature", "x-tenant"]
+        [
+            "webhook-id",
+            "webhook-timestamp",
+            "webhook-signature",
+            "x-tenant"
+        ]
     );
-    assert_eq!(op["responses"]["410"]["description"], "Unsubscribes the endpoint.");
+    assert_eq!(
+        op["responses"]["410"]["description"],
+        "Unsubscribes the endpoint."
+    );
     assert_eq!(op["responses"]["204"]["description"], "Received.");
     assert!(
         op["responses"].get("2XX").is_none(),
@@ -126,14 +135,17 @@ fn webhooks_and_routes_share_components() {
     }
     let doc = document(
         App::new("t", "1")
-            .routes(utoipa_axum::router::OpenApiRouter::new().routes(utoipa_axum::routes!(list_subscriptions)))
+            .routes(
+                utoipa_axum::router::OpenApiRouter::new()
+                    .routes(utoipa_axum::routes!(list_subscriptions)),
+            )
             .webhook(new_subscription),
     );
     let schemas = doc["components"]["schemas"].as_object().unwrap();
     assert_eq!(schemas.keys().collect::<Vec<_>>(), ["Subscription"]);
     assert_eq!(
-        doc["paths"]["/subscriptions"]["get"]["responses"]["200"]["content"]["application/json"]
-            ["schema"]["items"]["$ref"],
+        doc["paths"]["/subscriptions"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+            ["items"]["$ref"],
         "#/components/schemas/Subscription"
     );
 }
@@ -141,7 +153,13 @@ fn webhooks_and_routes_share_components() {
 #[test]
 fn every_method_is_documented_under_its_own_key() {
     let mut app = App::new("t", "1");
-    for method in [Method::Post, Method::Put, Method::Patch, Method::Delete, Method::Get] {
+    for method in [
+        Method::Post,
+        Method::Put,
+        Method::Patch,
+        Method::Delete,
+        Method::Get,
+    ] {
         app = app.webhook(
             Webhook::<Subscription>::new(method, "changed")
                 .operation_id(format!("changed_{}", method.as_str().to_lowercase())),

@@ -85,7 +85,10 @@ async fn swagger_ui_and_every_asset_it_loads_are_local() {
     assert_eq!(page.status, StatusCode::OK);
     assert_eq!(page.content_type, "text/html; charset=utf-8");
     assert!(page.csp.as_deref().unwrap().contains("connect-src 'self'"));
-    assert!(page.text().contains("<title>Seed &lt;test&gt; - Swagger UI</title>"));
+    assert!(
+        page.text()
+            .contains("<title>Seed &lt;test&gt; - Swagger UI</title>")
+    );
 
     let refs = references(page.text());
     assert_eq!(
@@ -127,20 +130,25 @@ async fn redoc_and_its_bundle_are_local() {
 
 #[tokio::test]
 async fn paths_are_configurable() {
-    let (router, _) = app(
-        Docs::default()
-            .openapi_url(Some("/api/spec.json"))
-            .docs_url(Some("/api/docs/"))
-            .redoc_url(None),
+    let (router, _) = app(Docs::default()
+        .openapi_url(Some("/api/spec.json"))
+        .docs_url(Some("/api/docs/"))
+        .redoc_url(None));
+    assert_eq!(
+        fetch(&router, "/api/spec.json").await.status,
+        StatusCode::OK
     );
-    assert_eq!(fetch(&router, "/api/spec.json").await.status, StatusCode::OK);
     let page = fetch(&router, "/api/docs/").await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(references(page.text()).contains(&"/api/docs/swagger-ui-bundle.js".to_owned()));
     let init = fetch(&router, "/api/docs/swagger-initializer.js").await;
     assert!(init.text().contains(r#"url: "/api/spec.json""#));
     for gone in ["/openapi.json", "/docs", "/redoc"] {
-        assert_eq!(fetch(&router, gone).await.status, StatusCode::NOT_FOUND, "{gone}");
+        assert_eq!(
+            fetch(&router, gone).await.status,
+            StatusCode::NOT_FOUND,
+            "{gone}"
+        );
     }
 }
 
@@ -148,8 +156,17 @@ async fn paths_are_configurable() {
 async fn everything_can_be_switched_off() {
     for docs in [Docs::disabled(), Docs::default().openapi_url(None)] {
         let (router, _) = app(docs);
-        for gone in ["/openapi.json", "/docs", "/redoc", "/docs/swagger-ui-bundle.js"] {
-            assert_eq!(fetch(&router, gone).await.status, StatusCode::NOT_FOUND, "{gone}");
+        for gone in [
+            "/openapi.json",
+            "/docs",
+            "/redoc",
+            "/docs/swagger-ui-bundle.js",
+        ] {
+            assert_eq!(
+                fetch(&router, gone).await.status,
+                StatusCode::NOT_FOUND,
+                "{gone}"
+            );
         }
     }
 }

@@ -13,20 +13,28 @@ fn build_error(app: App) -> herald::Error {
 
 #[test]
 fn a_webhook_declared_twice_is_refused() {
-    let error = build_error(
-        App::new("t", "1")
-            .webhook(Webhook::<Subscription>::post("new-subscription"))
-            .webhooks(Webhooks::new().add(Webhook::<Subscription>::post("new-subscription").operation_id("other"))),
-    );
+    let error =
+        build_error(
+            App::new("t", "1")
+                .webhook(Webhook::<Subscription>::post("new-subscription"))
+                .webhooks(Webhooks::new().webhook(
+                    Webhook::<Subscription>::post("new-subscription").operation_id("other"),
+                )),
+        );
     assert_eq!(error.kind(), ErrorKind::DuplicateWebhook);
-    assert!(error.to_string().contains("POST new-subscription"), "{error}");
+    assert!(
+        error.to_string().contains("POST new-subscription"),
+        "{error}"
+    );
 }
 
 #[test]
 fn the_same_name_with_another_method_is_fine() {
     App::new("t", "1")
         .webhook(Webhook::<Subscription>::post("subscription"))
-        .webhook(Webhook::<Subscription>::delete("subscription").operation_id("subscription_deleted"))
+        .webhook(
+            Webhook::<Subscription>::delete("subscription").operation_id("subscription_deleted"),
+        )
         .build()
         .expect("distinct methods");
 }
@@ -39,14 +47,20 @@ fn an_operation_id_shared_by_a_route_and_a_webhook_is_refused() {
 
     let error = build_error(
         App::new("t", "1")
-            .routes(utoipa_axum::router::OpenApiRouter::new().routes(utoipa_axum::routes!(new_subscription)))
+            .routes(
+                utoipa_axum::router::OpenApiRouter::new()
+                    .routes(utoipa_axum::routes!(new_subscription)),
+            )
             .webhook(Webhook::<Subscription>::post("new-subscription")),
     );
     assert_eq!(error.kind(), ErrorKind::DuplicateOperationId);
     let message = error.to_string();
     assert!(message.contains("`new_subscription`"), "{message}");
     assert!(message.contains("POST /subscriptions"), "{message}");
-    assert!(message.contains("webhook POST new-subscription"), "{message}");
+    assert!(
+        message.contains("webhook POST new-subscription"),
+        "{message}"
+    );
 }
 
 mod other {
@@ -79,7 +93,8 @@ fn an_example_that_cannot_be_json_is_refused() {
     let example = Keyed {
         by_pair: [((1, 2), 3)].into_iter().collect(),
     };
-    let error = build_error(App::new("t", "1").webhook(Webhook::<Keyed>::post("keyed").example(example)));
+    let error =
+        build_error(App::new("t", "1").webhook(Webhook::<Keyed>::post("keyed").example(example)));
     assert_eq!(error.kind(), ErrorKind::InvalidExample);
     assert!(error.to_string().contains("`keyed`"), "{error}");
 }

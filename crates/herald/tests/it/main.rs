@@ -1,5 +1,7 @@
 //! herald's integration tests: declaring, documenting and serving.
 
+#![allow(clippy::unwrap_used)] // a test that cannot unwrap should panic loudly
+
 mod declare;
 mod docs;
 mod errors;

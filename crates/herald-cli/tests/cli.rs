@@ -1,0 +1,111 @@
+//! The `herald` binary as a user runs it: a real process, real ports, real output.
+
+#![allow(clippy::unwrap_used)] // a test that cannot unwrap should panic loudly
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+const HERALD: &str = env!("CARGO_BIN_EXE_herald");
+
+/// A `herald serve` child process, killed when dropped.
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    fn start() -> Server {
+        let mut child = Command::new(HERALD)
+            .args(["serve", "--addr", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("herald starts");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("herald listening on ") {
+                    let _ = tx.send(url.to_owned());
+                }
+            }
+        });
+        let base = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("herald prints its address within 30 s");
+        Server { child, base }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn openapi_prints_the_default_apps_document() {
+    let output = Command::new(HERALD).arg("openapi").output().unwrap();
+    assert!(output.status.success());
+    let printed: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let built = herald_example_seed::app().build().unwrap();
+    assert_eq!(printed, serde_json::to_value(&built.openapi).unwrap());
+}
+
+#[tokio::test]
+async fn serve_answers_the_seed_route_and_the_docs() {
+    let server = Server::start();
+    let users: serde_json::Value = reqwest::get(format!("{}/users/", server.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(users, serde_json::json!(["Rick", "Morty"]));
+    for path in [
+        "/openapi.json",
+        "/docs",
+        "/redoc",
+        "/docs/swagger-ui-bundle.js",
+    ] {
+        let status = reqwest::get(format!("{}{path}", server.base))
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 200, "{path}");
+    }
+}
+
+#[test]
+fn a_bad_address_is_one_line_and_a_failure() {
+    let output = Command::new(HERALD)
+        .args(["serve", "--addr", "localhost:eighty"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains("invalid value 'localhost:eighty' for '--addr"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_taken_port_is_one_line_and_a_failure() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let output = Command::new(HERALD)
+        .args(["serve", "--addr", &addr])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with(&format!("herald: cannot listen on {addr}: ")),
+        "{stderr}"
+    );
+}
