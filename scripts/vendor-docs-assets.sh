@@ -30,5 +30,12 @@ sed -i '/^\/\/# sourceMappingURL=/d' "$dest/swagger-ui/swagger-ui-bundle.js"
 cp redoc/package/bundles/redoc.standalone.js "$dest/redoc/"
 cp redoc/package/LICENSE "$dest/redoc/"
 sed -i '/^\/\/# sourceMappingURL=/d' "$dest/redoc/redoc.standalone.js"
+# Redoc's sidebar footer loads its logo from a CDN whatever the options; point it at an empty
+# data URL instead (the <img> then hides itself through its own onError).
+sed -i 's#"https://cdn.redoc.ly/redoc/logo-mini.svg"#"data:,"#' "$dest/redoc/redoc.standalone.js"
+if grep -q 'cdn\.redoc\.ly' "$dest/redoc/redoc.standalone.js"; then
+  echo "redoc $REDOC_VERSION still references cdn.redoc.ly; update the rewrite above" >&2
+  exit 1
+fi
 printf 'swagger-ui-dist %s\nredoc %s\n' "$SWAGGER_UI_VERSION" "$REDOC_VERSION" >"$dest/VERSIONS"
 echo "vendored swagger-ui-dist $SWAGGER_UI_VERSION and redoc $REDOC_VERSION into $dest"

@@ -234,6 +234,7 @@ fn redoc_page(title: &str, base: &str, openapi_url: &str) -> String {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title} - ReDoc</title>
+<link rel="icon" href="data:,">
 <style>body {{ margin: 0; padding: 0; }}</style>
 </head>
 <body>
@@ -278,6 +279,16 @@ mod tests {
         ];
         for (path, ok) in cases {
             assert_eq!(check_path("docs_url", path).is_ok(), ok, "{path:?}");
+        }
+    }
+
+    #[test]
+    fn the_bundles_load_nothing_from_a_cdn() {
+        for (name, bundle) in [("swagger-ui", SWAGGER_UI_BUNDLE), ("redoc", REDOC_BUNDLE)] {
+            let text = String::from_utf8_lossy(bundle);
+            for cdn in ["cdn.redoc.ly", "cdn.jsdelivr.net", "unpkg.com", "fonts.googleapis.com"] {
+                assert!(!text.contains(cdn), "{name} references {cdn}");
+            }
         }
     }
 

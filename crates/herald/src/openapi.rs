@@ -141,6 +141,9 @@ fn operation(declaration: &Declaration) -> Result<Operation, Error> {
         .tags((!declaration.tags().is_empty()).then(|| declaration.tags().to_vec()))
         .deprecated(declaration.is_deprecated().then_some(Deprecated::True))
         .parameters(Some(parameters))
+        // Receivers authenticate herald by the signature headers, not by HTTP auth: say so
+        // explicitly rather than inherit the application's own security requirements.
+        .securities(Some(Vec::new()))
         .request_body(Some(body))
         .responses(responses.build())
         .build())
