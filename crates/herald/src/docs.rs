@@ -286,7 +286,12 @@ mod tests {
     fn the_bundles_load_nothing_from_a_cdn() {
         for (name, bundle) in [("swagger-ui", SWAGGER_UI_BUNDLE), ("redoc", REDOC_BUNDLE)] {
             let text = String::from_utf8_lossy(bundle);
-            for cdn in ["cdn.redoc.ly", "cdn.jsdelivr.net", "unpkg.com", "fonts.googleapis.com"] {
+            for cdn in [
+                "cdn.redoc.ly",
+                "cdn.jsdelivr.net",
+                "unpkg.com",
+                "fonts.googleapis.com",
+            ] {
                 assert!(!text.contains(cdn), "{name} references {cdn}");
             }
         }
