@@ -120,7 +120,7 @@ async fn redoc_and_its_bundle_are_local() {
     assert!(page.csp.is_some());
     assert_eq!(
         references(page.text()),
-        ["/redoc/redoc.standalone.js", "/openapi.json"]
+        ["/redoc/redoc.standalone.js", "data:,", "/openapi.json"]
     );
     let bundle = fetch(&router, "/redoc/redoc.standalone.js").await;
     assert_eq!(bundle.status, StatusCode::OK);
