@@ -180,26 +180,29 @@ fn html(page: String) -> impl IntoResponse {
     )
 }
 
-fn swagger_page(title: &str, base: &str) -> String {
+/// An HTML page; `title` is escaped here, `head` and `body` must already be safe.
+fn page(title: &str, head: &str, body: &str) -> String {
     let title = escape_html(title);
-    let base = escape_html(base);
     format!(
-        r#"<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title} - Swagger UI</title>
-<link rel="stylesheet" href="{base}/swagger-ui.css">
-<link rel="icon" type="image/png" href="{base}/favicon-32x32.png">
-</head>
-<body>
-<div id="swagger-ui"></div>
-<script src="{base}/swagger-ui-bundle.js"></script>
-<script src="{base}/swagger-initializer.js"></script>
-</body>
-</html>
-"#
+        "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>{title}</title>\n{head}</head>\n<body>\n{body}</body>\n</html>\n"
+    )
+}
+
+fn swagger_page(title: &str, base: &str) -> String {
+    let base = escape_html(base);
+    page(
+        &format!("{title} - Swagger UI"),
+        &format!(
+            "<link rel=\"stylesheet\" href=\"{base}/swagger-ui.css\">\n\
+             <link rel=\"icon\" type=\"image/png\" href=\"{base}/favicon-32x32.png\">\n"
+        ),
+        &format!(
+            "<div id=\"swagger-ui\"></div>\n\
+             <script src=\"{base}/swagger-ui-bundle.js\"></script>\n\
+             <script src=\"{base}/swagger-initializer.js\"></script>\n"
+        ),
     )
 }
 
@@ -224,25 +227,16 @@ fn swagger_initializer(openapi_url: &str) -> String {
 }
 
 fn redoc_page(title: &str, base: &str, openapi_url: &str) -> String {
-    let title = escape_html(title);
     let base = escape_html(base);
     let openapi_url = escape_html(openapi_url);
-    format!(
-        r#"<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title} - ReDoc</title>
-<link rel="icon" href="data:,">
-<style>body {{ margin: 0; padding: 0; }}</style>
-</head>
-<body>
-<redoc spec-url="{openapi_url}" expand-responses="200,2XX" expand-single-schema-field></redoc>
-<script src="{base}/redoc.standalone.js"></script>
-</body>
-</html>
-"#
+    page(
+        &format!("{title} - ReDoc"),
+        "<link rel=\"icon\" href=\"data:,\">\n<style>body { margin: 0; padding: 0; }</style>\n",
+        &format!(
+            "<redoc spec-url=\"{openapi_url}\" expand-responses=\"200,2XX\" \
+             expand-single-schema-field></redoc>\n\
+             <script src=\"{base}/redoc.standalone.js\"></script>\n"
+        ),
     )
 }
 
