@@ -1,0 +1,482 @@
+//! herald's durable store: one database that is both the record of every event, delivery and
+//! attempt, and the queue workers claim from.
+//!
+//! [`Store`] is the contract; [`sqlite::SqliteStore`] (embedded, the default) and
+//! [`postgres::PostgresStore`] (any number of herald processes on one database) implement it
+//! each in their own dialect, and one conformance suite (`tests/it`) runs against both.
+//!
+//! Every time is milliseconds since the Unix epoch and is passed in by the caller, so behaviour
+//! over time (leases expiring, retries coming due) is tested without sleeping.
+//!
+//! ```
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! use herald_store::{NewEndpoint, NewEvent, Store, sqlite::SqliteStore};
+//!
+//! let store = SqliteStore::open_in_memory().await?;
+//! store.create_tenant("acme", 0).await?;
+//! store.create_endpoint(NewEndpoint::new("acme", "https://example.com/hook", "whsec_c2VjcmV0"), 0).await?;
+//! let accepted = store
+//!     .accept_event(NewEvent::new("acme", "new-subscription", r#"{"username":"rick"}"#), 0)
+//!     .await?;
+//! assert_eq!(accepted.deliveries, 1);
+//! # Ok::<(), herald_store::Error>(())
+//! # }).unwrap();
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use async_trait::async_trait;
+
+pub mod postgres;
+pub mod sqlite;
+
+/// Milliseconds since the Unix epoch.
+pub type Millis = i64;
+
+/// One of the application's users who receives webhooks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tenant {
+    /// Chosen by the application, e.g. its own customer id.
+    pub id: String,
+    /// When it was created.
+    pub created_at: Millis,
+}
+
+/// What it takes to register an endpoint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewEndpoint {
+    /// The tenant it belongs to.
+    pub tenant_id: String,
+    /// Where deliveries are sent; validated before it gets here.
+    pub url: String,
+    /// Free text for the tenant.
+    pub description: String,
+    /// The event types it receives; empty means all.
+    pub event_types: Vec<String>,
+    /// Extra headers sent with every delivery.
+    pub headers: BTreeMap<String, String>,
+    /// The first signing secret, `whsec_…`.
+    pub secret: String,
+    /// Whether deliveries are made to it.
+    pub enabled: bool,
+}
+
+impl NewEndpoint {
+    /// An enabled endpoint for every event type, with no extra headers.
+    pub fn new(tenant_id: &str, url: &str, secret: &str) -> NewEndpoint {
+        NewEndpoint {
+            tenant_id: tenant_id.into(),
+            url: url.into(),
+            description: String::new(),
+            event_types: Vec::new(),
+            headers: BTreeMap::new(),
+            secret: secret.into(),
+            enabled: true,
+        }
+    }
+}
+
+/// A registered endpoint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Endpoint {
+    /// `ep_…`.
+    pub id: String,
+    /// Its tenant.
+    pub tenant_id: String,
+    /// Where deliveries go.
+    pub url: String,
+    /// Free text.
+    pub description: String,
+    /// The event types it receives; empty means all.
+    pub event_types: Vec<String>,
+    /// Extra headers sent with every delivery.
+    pub headers: BTreeMap<String, String>,
+    /// Whether deliveries are made to it.
+    pub enabled: bool,
+    /// Why it was disabled, when herald disabled it.
+    pub disabled_reason: Option<String>,
+    /// The first failure since its last success, if it is failing.
+    pub failing_since: Option<Millis>,
+    /// When it was created.
+    pub created_at: Millis,
+}
+
+/// An event to store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewEvent {
+    /// The tenant it is for.
+    pub tenant_id: String,
+    /// The webhook's name.
+    pub event_type: String,
+    /// The body, already validated and serialized: sent byte for byte.
+    pub payload: String,
+    /// A key under which a repeated request returns the first event instead of a second one.
+    pub idempotency_key: Option<String>,
+}
+
+impl NewEvent {
+    /// An event without an idempotency key.
+    pub fn new(tenant_id: &str, event_type: &str, payload: &str) -> NewEvent {
+        NewEvent {
+            tenant_id: tenant_id.into(),
+            event_type: event_type.into(),
+            payload: payload.into(),
+            idempotency_key: None,
+        }
+    }
+}
+
+/// A stored event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    /// `evt_…`; also the `webhook-id` of every delivery of it.
+    pub id: String,
+    /// Its tenant.
+    pub tenant_id: String,
+    /// The webhook's name.
+    pub event_type: String,
+    /// The body.
+    pub payload: String,
+    /// The idempotency key it was stored under, if any.
+    pub idempotency_key: Option<String>,
+    /// When it was accepted.
+    pub created_at: Millis,
+}
+
+/// The result of [`Store::accept_event`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Accepted {
+    /// The stored event (the earlier one, for a repeated idempotency key).
+    pub event: Event,
+    /// False when the idempotency key matched an earlier event and nothing new was stored.
+    pub created: bool,
+    /// How many deliveries were created (one per enabled endpoint subscribed to its type).
+    pub deliveries: u32,
+}
+
+/// Where a delivery stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeliveryState {
+    /// Waiting for its next attempt (or in flight).
+    Pending,
+    /// An attempt got a 2xx.
+    Succeeded,
+    /// Every attempt failed, or its endpoint went away.
+    Dead,
+}
+
+impl DeliveryState {
+    fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Pending => "pending",
+            DeliveryState::Succeeded => "succeeded",
+            DeliveryState::Dead => "dead",
+        }
+    }
+
+    fn parse(text: &str) -> Result<DeliveryState, Error> {
+        match text {
+            "pending" => Ok(DeliveryState::Pending),
+            "succeeded" => Ok(DeliveryState::Succeeded),
+            "dead" => Ok(DeliveryState::Dead),
+            other => Err(Error::new(
+                ErrorKind::Corrupt,
+                format!("unknown delivery state {other:?}"),
+            )),
+        }
+    }
+}
+
+/// One event for one endpoint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivery {
+    /// `dlv_…`.
+    pub id: String,
+    /// The event.
+    pub event_id: String,
+    /// The endpoint.
+    pub endpoint_id: String,
+    /// Where it stands.
+    pub state: DeliveryState,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// When it is next due, while pending.
+    pub next_attempt_at: Option<Millis>,
+}
+
+/// A delivery a worker has leased, with everything needed to send it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Claimed {
+    /// This claim's lease token; [`Store::finish_attempt`] succeeds only while it holds.
+    pub lease: String,
+    /// `dlv_…`.
+    pub delivery_id: String,
+    /// Attempts made before this one.
+    pub attempts: u32,
+    /// `evt_…`, sent as `webhook-id`.
+    pub event_id: String,
+    /// The webhook's name.
+    pub event_type: String,
+    /// The body, byte for byte.
+    pub payload: String,
+    /// `ep_…`.
+    pub endpoint_id: String,
+    /// Where to send it.
+    pub url: String,
+    /// Extra headers.
+    pub headers: BTreeMap<String, String>,
+    /// Every secret that signs right now (more than one while rotating), newest first.
+    pub secrets: Vec<String>,
+    /// The endpoint's first failure since its last success.
+    pub failing_since: Option<Millis>,
+}
+
+/// One HTTP try, as recorded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attempt {
+    /// When the request started.
+    pub started_at: Millis,
+    /// How long until the response (or the failure).
+    pub duration_ms: i64,
+    /// The response status, if one came.
+    pub status_code: Option<u16>,
+    /// The start of the response body, capped by the caller.
+    pub response_excerpt: Option<String>,
+    /// Why it failed without a status (timeout, refused, blocked target…).
+    pub error: Option<String>,
+}
+
+/// What happens to a delivery after an attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Delivered.
+    Succeeded,
+    /// Try again at this time.
+    RetryAt(Millis),
+    /// No more tries.
+    Dead,
+}
+
+/// The durable store. Implementations must make [`Store::accept_event`] atomic and
+/// [`Store::claim_due`] exclusive: a delivery is leased to at most one worker at a time.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Creates a tenant; [`ErrorKind::Conflict`] if the id is taken.
+    async fn create_tenant(&self, id: &str, now: Millis) -> Result<Tenant, Error>;
+
+    /// A tenant by id.
+    async fn tenant(&self, id: &str) -> Result<Option<Tenant>, Error>;
+
+    /// Registers an endpoint with its first secret; [`ErrorKind::NotFound`] if the tenant is not.
+    async fn create_endpoint(&self, new: NewEndpoint, now: Millis) -> Result<Endpoint, Error>;
+
+    /// The tenant's endpoint `id`; `None` for another tenant's endpoint as for a missing one.
+    async fn endpoint(&self, tenant_id: &str, id: &str) -> Result<Option<Endpoint>, Error>;
+
+    /// Stops deliveries to an endpoint and records why; its pending deliveries die.
+    async fn disable_endpoint(&self, id: &str, reason: &str, now: Millis) -> Result<(), Error>;
+
+    /// Stores an event and one pending delivery per enabled endpoint subscribed to its type, in
+    /// one transaction. A repeated idempotency key returns the first event and stores nothing.
+    async fn accept_event(&self, new: NewEvent, now: Millis) -> Result<Accepted, Error>;
+
+    /// An event by id, within its tenant.
+    async fn event(&self, tenant_id: &str, id: &str) -> Result<Option<Event>, Error>;
+
+    /// Leases up to `limit` due deliveries to `worker` until `lease_until`, oldest due first.
+    /// A delivery whose lease has expired (its worker died) is due again.
+    async fn claim_due(
+        &self,
+        worker: &str,
+        limit: u32,
+        lease_until: Millis,
+        now: Millis,
+    ) -> Result<Vec<Claimed>, Error>;
+
+    /// Records an attempt and moves the delivery on. Returns false, changing nothing but the
+    /// attempt log, if `lease` (from [`Claimed::lease`]) no longer holds: it expired and another
+    /// worker may have taken the delivery.
+    async fn finish_attempt(
+        &self,
+        delivery_id: &str,
+        lease: &str,
+        attempt: Attempt,
+        outcome: Outcome,
+    ) -> Result<bool, Error>;
+
+    /// Gives back the leases `worker` holds, so another worker can take them at once
+    /// (graceful shutdown).
+    async fn release(&self, worker: &str) -> Result<u64, Error>;
+
+    /// A delivery by id.
+    async fn delivery(&self, id: &str) -> Result<Option<Delivery>, Error>;
+
+    /// The deliveries of one event.
+    async fn deliveries_of_event(&self, event_id: &str) -> Result<Vec<Delivery>, Error>;
+
+    /// The attempts of one delivery, oldest first.
+    async fn attempts(&self, delivery_id: &str) -> Result<Vec<Attempt>, Error>;
+}
+
+/// A new prefixed, time-ordered id such as `evt_01JD…`.
+pub fn new_id(prefix: &str) -> String {
+    format!("{prefix}_{}", ulid::Ulid::generate())
+}
+
+/// What went wrong, broadly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// Something it refers to does not exist.
+    NotFound,
+    /// It exists already.
+    Conflict,
+    /// The database could not be reached or failed.
+    Database,
+    /// Stored data does not parse.
+    Corrupt,
+}
+
+/// A store error.
+#[derive(Debug)]
+pub struct Error {
+    kind: ErrorKind,
+    message: String,
+    source: Option<sqlx::Error>,
+}
+
+impl Error {
+    pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> Error {
+        Error {
+            kind,
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// What kind of error this is.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(error: sqlx::Error) -> Error {
+        Error {
+            kind: ErrorKind::Database,
+            message: "database error".into(),
+            source: Some(error),
+        }
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for Error {
+    fn from(error: sqlx::migrate::MigrateError) -> Error {
+        Error::new(
+            ErrorKind::Database,
+            format!("migrating the database failed: {error}"),
+        )
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.source {
+            Some(source) => write!(f, "{}: {source}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_ref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// Maps a unique-constraint violation to [`ErrorKind::Conflict`] and a foreign-key violation
+/// to [`ErrorKind::NotFound`].
+pub(crate) fn classify(error: sqlx::Error, what: &str) -> Error {
+    if let sqlx::Error::Database(db) = &error {
+        if db.is_unique_violation() {
+            return Error::new(ErrorKind::Conflict, format!("{what} already exists"));
+        }
+        if db.is_foreign_key_violation() {
+            return Error::new(
+                ErrorKind::NotFound,
+                format!("{what} refers to something that does not exist"),
+            );
+        }
+    }
+    Error::from(error)
+}
+
+pub(crate) fn headers_to_json(headers: &BTreeMap<String, String>) -> String {
+    serde_json::to_string(headers).unwrap_or_else(|_| "{}".into())
+}
+
+pub(crate) fn headers_from_json(text: &str) -> Result<BTreeMap<String, String>, Error> {
+    serde_json::from_str(text)
+        .map_err(|e| Error::new(ErrorKind::Corrupt, format!("stored headers: {e}")))
+}
+
+pub(crate) fn to_u32(value: i64) -> u32 {
+    u32::try_from(value.max(0)).unwrap_or(u32::MAX)
+}
+
+/// A claimed delivery joined with its event and endpoint, as both backends select it.
+pub(crate) type ClaimRow = (
+    String,
+    i64,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<i64>,
+);
+
+/// Joins claimed rows with the endpoints' active secrets.
+pub(crate) fn claims_from_rows(
+    rows: Vec<ClaimRow>,
+    secrets: Vec<(String, String)>,
+    lease: &str,
+) -> Result<Vec<Claimed>, Error> {
+    let mut by_endpoint: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (endpoint_id, secret) in secrets {
+        by_endpoint.entry(endpoint_id).or_default().push(secret);
+    }
+    rows.into_iter()
+        .map(
+            |(
+                delivery_id,
+                attempts,
+                event_id,
+                event_type,
+                payload,
+                endpoint_id,
+                url,
+                headers,
+                failing,
+            )| {
+                Ok(Claimed {
+                    lease: lease.to_owned(),
+                    delivery_id,
+                    attempts: to_u32(attempts),
+                    event_id,
+                    event_type,
+                    payload,
+                    secrets: by_endpoint.get(&endpoint_id).cloned().unwrap_or_default(),
+                    endpoint_id,
+                    url,
+                    headers: headers_from_json(&headers)?,
+                    failing_since: failing,
+                })
+            },
+        )
+        .collect()
+}

@@ -1,0 +1,495 @@
+//! The behaviour every `Store` must have, written once.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use herald_store::{Attempt, DeliveryState, ErrorKind, NewEndpoint, NewEvent, Outcome, Store};
+
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const T0: i64 = 1_700_000_000_000;
+
+fn attempt(at: i64, status: Option<u16>) -> Attempt {
+    Attempt {
+        started_at: at,
+        duration_ms: 12,
+        status_code: status,
+        response_excerpt: status.map(|s| format!("status {s}")),
+        error: status.is_none().then(|| "connection refused".to_owned()),
+    }
+}
+
+async fn tenant_with_endpoint(store: &dyn Store, tenant: &str) -> String {
+    store.create_tenant(tenant, T0).await.unwrap();
+    let endpoint = NewEndpoint::new(tenant, "https://example.com/hook", SECRET);
+    store.create_endpoint(endpoint, T0).await.unwrap().id
+}
+
+pub(crate) async fn tenants_are_created_once(store: &Arc<dyn Store>) {
+    let tenant = store.create_tenant("acme", T0).await.unwrap();
+    assert_eq!(tenant.id, "acme");
+    assert_eq!(store.tenant("acme").await.unwrap(), Some(tenant));
+    let again = store.create_tenant("acme", T0).await.unwrap_err();
+    assert_eq!(again.kind(), ErrorKind::Conflict);
+    assert_eq!(store.tenant("nobody").await.unwrap(), None);
+}
+
+pub(crate) async fn endpoints_belong_to_existing_tenants_and_are_scoped(store: &Arc<dyn Store>) {
+    let missing = store
+        .create_endpoint(NewEndpoint::new("ghost", "https://example.com", SECRET), T0)
+        .await
+        .unwrap_err();
+    assert_eq!(missing.kind(), ErrorKind::NotFound);
+
+    store.create_tenant("a", T0).await.unwrap();
+    store.create_tenant("b", T0).await.unwrap();
+    let mut new = NewEndpoint::new("a", "https://a.example/hook", SECRET);
+    new.event_types = vec!["new-subscription".into()];
+    new.headers.insert("x-team".into(), "billing".into());
+    new.description = "A's hook".into();
+    let created = store.create_endpoint(new, T0).await.unwrap();
+    assert!(created.id.starts_with("ep_"));
+    let fetched = store.endpoint("a", &created.id).await.unwrap().unwrap();
+    assert_eq!(fetched, created);
+    assert_eq!(
+        store.endpoint("b", &created.id).await.unwrap(),
+        None,
+        "scoped to its tenant"
+    );
+}
+
+pub(crate) async fn events_fan_out_to_enabled_subscribed_endpoints(store: &Arc<dyn Store>) {
+    store.create_tenant("acme", T0).await.unwrap();
+    store.create_tenant("other", T0).await.unwrap();
+    let mut ids = Vec::new();
+    for (types, enabled) in [
+        (vec![], true),                               // every type
+        (vec!["new-subscription".to_owned()], true),  // this type
+        (vec!["invoice.paid".to_owned()], true),      // another type
+        (vec!["new-subscription".to_owned()], false), // disabled
+    ] {
+        let mut new = NewEndpoint::new("acme", "https://example.com/hook", SECRET);
+        new.event_types = types;
+        new.enabled = enabled;
+        ids.push(store.create_endpoint(new, T0).await.unwrap().id);
+    }
+    tenant_with_endpoint_of(store.as_ref(), "other").await;
+
+    let accepted = store
+        .accept_event(NewEvent::new("acme", "new-subscription", "{}"), T0)
+        .await
+        .unwrap();
+    assert!(accepted.created);
+    assert!(accepted.event.id.starts_with("evt_"));
+    assert_eq!(accepted.deliveries, 2);
+    let deliveries = store.deliveries_of_event(&accepted.event.id).await.unwrap();
+    let targets: BTreeSet<_> = deliveries.iter().map(|d| d.endpoint_id.clone()).collect();
+    assert_eq!(targets, BTreeSet::from([ids[0].clone(), ids[1].clone()]));
+    for delivery in deliveries {
+        assert!(delivery.id.starts_with("dlv_"));
+        assert_eq!(delivery.state, DeliveryState::Pending);
+        assert_eq!(delivery.attempts, 0);
+        assert_eq!(delivery.next_attempt_at, Some(T0));
+    }
+    let stored = store.event("acme", &accepted.event.id).await.unwrap();
+    assert_eq!(stored, Some(accepted.event.clone()));
+    assert_eq!(
+        store.event("other", &accepted.event.id).await.unwrap(),
+        None
+    );
+}
+
+async fn tenant_with_endpoint_of(store: &dyn Store, tenant: &str) {
+    store
+        .create_endpoint(
+            NewEndpoint::new(tenant, "https://other.example", SECRET),
+            T0,
+        )
+        .await
+        .unwrap();
+}
+
+pub(crate) async fn idempotency_keys_return_the_first_event(store: &Arc<dyn Store>) {
+    tenant_with_endpoint(store.as_ref(), "acme").await;
+    tenant_with_endpoint(store.as_ref(), "other").await;
+    let keyed = |tenant: &str, payload: &str| NewEvent {
+        idempotency_key: Some("order-42".into()),
+        ..NewEvent::new(tenant, "new-subscription", payload)
+    };
+    let first = store
+        .accept_event(keyed("acme", "{\"n\":1}"), T0)
+        .await
+        .unwrap();
+    let again = store
+        .accept_event(keyed("acme", "{\"n\":2}"), T0 + 5)
+        .await
+        .unwrap();
+    assert!(first.created);
+    assert!(!again.created);
+    assert_eq!(
+        again.event, first.event,
+        "the first event, payload included"
+    );
+    assert_eq!(again.deliveries, 1);
+    assert_eq!(
+        store
+            .deliveries_of_event(&first.event.id)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    let elsewhere = store.accept_event(keyed("other", "{}"), T0).await.unwrap();
+    assert!(elsewhere.created, "keys are per tenant");
+    assert_ne!(elsewhere.event.id, first.event.id);
+}
+
+pub(crate) async fn an_event_for_an_unknown_tenant_stores_nothing(store: &Arc<dyn Store>) {
+    let error = store
+        .accept_event(NewEvent::new("ghost", "new-subscription", "{}"), T0)
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::NotFound);
+    assert!(
+        store
+            .claim_due("w", 10, T0 + 1000, T0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+pub(crate) async fn payloads_are_kept_byte_for_byte(store: &Arc<dyn Store>) {
+    tenant_with_endpoint(store.as_ref(), "acme").await;
+    let payload = "{ \"z\":1,\"a\" : [1.50, \"é ✓ \\u00e9\"],\n\"big\": 12345678901234567890 }";
+    let accepted = store
+        .accept_event(NewEvent::new("acme", "t", payload), T0)
+        .await
+        .unwrap();
+    let claimed = store.claim_due("w", 1, T0 + 1000, T0).await.unwrap();
+    assert_eq!(claimed[0].payload, payload);
+    assert_eq!(
+        store
+            .event("acme", &accepted.event.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .payload,
+        payload
+    );
+}
+
+pub(crate) async fn claims_take_due_work_once_with_everything_needed(store: &Arc<dyn Store>) {
+    store.create_tenant("acme", T0).await.unwrap();
+    let mut new = NewEndpoint::new("acme", "https://example.com/hook", SECRET);
+    new.headers.insert("x-team".into(), "billing".into());
+    let endpoint = store.create_endpoint(new, T0).await.unwrap();
+    let first = store
+        .accept_event(NewEvent::new("acme", "new-subscription", "{\"n\":1}"), T0)
+        .await
+        .unwrap();
+    store
+        .accept_event(
+            NewEvent::new("acme", "new-subscription", "{\"n\":2}"),
+            T0 + 10_000,
+        )
+        .await
+        .unwrap();
+
+    let claimed = store
+        .claim_due("w1", 10, T0 + 30_000, T0 + 1)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1, "the second event is not due yet");
+    let c = &claimed[0];
+    assert_eq!(c.event_id, first.event.id);
+    assert_eq!(c.event_type, "new-subscription");
+    assert_eq!(c.payload, "{\"n\":1}");
+    assert_eq!(c.endpoint_id, endpoint.id);
+    assert_eq!(c.url, "https://example.com/hook");
+    assert_eq!(c.headers.get("x-team").map(String::as_str), Some("billing"));
+    assert_eq!(c.secrets, [SECRET]);
+    assert_eq!(c.attempts, 0);
+    assert!(c.lease.starts_with("w1/"));
+
+    let again = store
+        .claim_due("w2", 10, T0 + 30_000, T0 + 2)
+        .await
+        .unwrap();
+    assert!(again.is_empty(), "leased work is not claimed twice");
+    let later = store
+        .claim_due("w2", 10, T0 + 40_000, T0 + 10_000)
+        .await
+        .unwrap();
+    assert_eq!(later.len(), 1);
+    assert_eq!(later[0].payload, "{\"n\":2}");
+}
+
+pub(crate) async fn an_expired_lease_makes_work_claimable_again(store: &Arc<dyn Store>) {
+    tenant_with_endpoint(store.as_ref(), "acme").await;
+    store
+        .accept_event(NewEvent::new("acme", "t", "{}"), T0)
+        .await
+        .unwrap();
+    let dead_worker = store.claim_due("w1", 10, T0 + 1_000, T0).await.unwrap();
+    assert_eq!(dead_worker.len(), 1);
+    assert!(
+        store
+            .claim_due("w2", 10, T0 + 2_000, T0 + 999)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let rescued = store
+        .claim_due("w2", 10, T0 + 31_000, T0 + 1_000)
+        .await
+        .unwrap();
+    assert_eq!(rescued.len(), 1, "claimable once the lease runs out");
+    let id = &rescued[0].delivery_id;
+
+    let late = store
+        .finish_attempt(
+            id,
+            &dead_worker[0].lease,
+            attempt(T0 + 1_500, Some(200)),
+            Outcome::Succeeded,
+        )
+        .await
+        .unwrap();
+    assert!(!late, "the old lease no longer holds");
+    assert_eq!(
+        store.delivery(id).await.unwrap().unwrap().state,
+        DeliveryState::Pending
+    );
+
+    let held = store
+        .finish_attempt(
+            id,
+            &rescued[0].lease,
+            attempt(T0 + 1_600, Some(200)),
+            Outcome::Succeeded,
+        )
+        .await
+        .unwrap();
+    assert!(held);
+    let delivery = store.delivery(id).await.unwrap().unwrap();
+    assert_eq!(delivery.state, DeliveryState::Succeeded);
+    assert_eq!(delivery.attempts, 1);
+    assert_eq!(
+        store.attempts(id).await.unwrap().len(),
+        2,
+        "both tries are in the log"
+    );
+}
+
+pub(crate) async fn outcomes_move_deliveries_on(store: &Arc<dyn Store>) {
+    tenant_with_endpoint(store.as_ref(), "acme").await;
+    let event = store
+        .accept_event(NewEvent::new("acme", "t", "{}"), T0)
+        .await
+        .unwrap()
+        .event;
+    let claim = |now: i64| store.claim_due("w", 10, now + 30_000, now);
+
+    let c = claim(T0).await.unwrap().remove(0);
+    let failed = attempt(T0, Some(500));
+    assert!(
+        store
+            .finish_attempt(
+                &c.delivery_id,
+                &c.lease,
+                failed.clone(),
+                Outcome::RetryAt(T0 + 5_000)
+            )
+            .await
+            .unwrap()
+    );
+    let d = store.delivery(&c.delivery_id).await.unwrap().unwrap();
+    assert_eq!(
+        (d.state, d.attempts, d.next_attempt_at),
+        (DeliveryState::Pending, 1, Some(T0 + 5_000))
+    );
+    assert!(
+        claim(T0 + 4_999).await.unwrap().is_empty(),
+        "not before its time"
+    );
+
+    let c = claim(T0 + 5_000).await.unwrap().remove(0);
+    assert_eq!(c.attempts, 1);
+    let refused = attempt(T0 + 5_000, None);
+    assert!(
+        store
+            .finish_attempt(&c.delivery_id, &c.lease, refused.clone(), Outcome::Dead)
+            .await
+            .unwrap()
+    );
+    let d = store.delivery(&c.delivery_id).await.unwrap().unwrap();
+    assert_eq!(
+        (d.state, d.attempts, d.next_attempt_at),
+        (DeliveryState::Dead, 2, None)
+    );
+    assert!(
+        claim(T0 + 100_000).await.unwrap().is_empty(),
+        "dead is final"
+    );
+    assert_eq!(
+        store.attempts(&c.delivery_id).await.unwrap(),
+        [failed, refused]
+    );
+    assert_eq!(store.deliveries_of_event(&event.id).await.unwrap().len(), 1);
+}
+
+pub(crate) async fn endpoint_failure_streaks_are_tracked(store: &Arc<dyn Store>) {
+    let endpoint = tenant_with_endpoint(store.as_ref(), "acme").await;
+    for n in 0..3 {
+        store
+            .accept_event(NewEvent::new("acme", "t", "{}"), T0 + n)
+            .await
+            .unwrap();
+    }
+    let claimed = store
+        .claim_due("w", 10, T0 + 60_000, T0 + 10)
+        .await
+        .unwrap();
+    for (c, at) in [(&claimed[0], T0 + 100), (&claimed[1], T0 + 200)] {
+        let failed = attempt(at, Some(503));
+        let retry = Outcome::RetryAt(at + 1_000_000);
+        store
+            .finish_attempt(&c.delivery_id, &c.lease, failed, retry)
+            .await
+            .unwrap();
+    }
+    let failing = store
+        .endpoint("acme", &endpoint)
+        .await
+        .unwrap()
+        .unwrap()
+        .failing_since;
+    assert_eq!(
+        failing,
+        Some(T0 + 100),
+        "the streak starts at the first failure"
+    );
+    let c = &claimed[2];
+    store
+        .finish_attempt(
+            &c.delivery_id,
+            &c.lease,
+            attempt(T0 + 300, Some(200)),
+            Outcome::Succeeded,
+        )
+        .await
+        .unwrap();
+    let failing = store
+        .endpoint("acme", &endpoint)
+        .await
+        .unwrap()
+        .unwrap()
+        .failing_since;
+    assert_eq!(failing, None, "a success ends it");
+}
+
+pub(crate) async fn disabling_an_endpoint_stops_its_deliveries(store: &Arc<dyn Store>) {
+    let endpoint = tenant_with_endpoint(store.as_ref(), "acme").await;
+    let event = store
+        .accept_event(NewEvent::new("acme", "t", "{}"), T0)
+        .await
+        .unwrap()
+        .event;
+    store
+        .disable_endpoint(&endpoint, "410 Gone", T0 + 1)
+        .await
+        .unwrap();
+    let ep = store.endpoint("acme", &endpoint).await.unwrap().unwrap();
+    assert!(!ep.enabled);
+    assert_eq!(ep.disabled_reason.as_deref(), Some("410 Gone"));
+    let deliveries = store.deliveries_of_event(&event.id).await.unwrap();
+    assert_eq!(deliveries[0].state, DeliveryState::Dead);
+    assert!(
+        store
+            .claim_due("w", 10, T0 + 60_000, T0 + 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let later = store
+        .accept_event(NewEvent::new("acme", "t", "{}"), T0 + 2)
+        .await
+        .unwrap();
+    assert_eq!(later.deliveries, 0);
+}
+
+pub(crate) async fn released_leases_are_claimable_at_once(store: &Arc<dyn Store>) {
+    tenant_with_endpoint(store.as_ref(), "acme").await;
+    store
+        .accept_event(NewEvent::new("acme", "t", "{}"), T0)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .claim_due("w1", 10, T0 + 60_000, T0)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        store.release("w1-other").await.unwrap(),
+        0,
+        "names are matched whole"
+    );
+    assert_eq!(store.release("w1").await.unwrap(), 1);
+    assert_eq!(
+        store
+            .claim_due("w2", 10, T0 + 60_000, T0 + 1)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+pub(crate) async fn concurrent_claims_never_share_a_delivery(store: &Arc<dyn Store>) {
+    store.create_tenant("acme", T0).await.unwrap();
+    for n in 0..4 {
+        let url = format!("https://example.com/{n}");
+        store
+            .create_endpoint(NewEndpoint::new("acme", &url, SECRET), T0)
+            .await
+            .unwrap();
+    }
+    for n in 0..50 {
+        store
+            .accept_event(NewEvent::new("acme", "t", "{}"), T0 + n)
+            .await
+            .unwrap();
+    }
+    // Eight workers on their own tasks (truly parallel on the multi-threaded runtime), each
+    // claiming in small batches until nothing is left.
+    let workers: Vec<_> = (0..8)
+        .map(|w| {
+            let store = Arc::clone(store);
+            tokio::spawn(async move {
+                let mut mine = Vec::new();
+                loop {
+                    let batch = store
+                        .claim_due(&format!("w{w}"), 7, T0 + 600_000, T0 + 100)
+                        .await
+                        .unwrap();
+                    if batch.is_empty() {
+                        break mine;
+                    }
+                    mine.extend(batch.into_iter().map(|c| c.delivery_id));
+                }
+            })
+        })
+        .collect();
+    let mut claimed = Vec::new();
+    for worker in workers {
+        claimed.extend(worker.await.unwrap());
+    }
+    let unique: BTreeSet<_> = claimed.iter().cloned().collect();
+    assert_eq!(claimed.len(), 200, "every delivery claimed");
+    assert_eq!(unique.len(), 200, "none claimed twice");
+}

@@ -1,0 +1,116 @@
+//! The store conformance suite: every case runs on SQLite and on PostgreSQL.
+//!
+//! PostgreSQL is `HERALD_TEST_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/test`);
+//! each test gets a fresh schema, dropped afterwards. If the server is unreachable the
+//! PostgreSQL tests are skipped with a message, except under `CI=true`, where they fail.
+
+#![allow(clippy::unwrap_used)] // a test that cannot unwrap should panic loudly
+
+mod conformance;
+
+use herald_store::postgres::PostgresStore;
+use herald_store::sqlite::SqliteStore;
+
+const DEFAULT_PG: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+fn pg_url() -> String {
+    std::env::var("HERALD_TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_PG.into())
+}
+
+/// A file-backed SQLite store in its own temporary directory (removed on drop).
+async fn sqlite() -> (SqliteStore, TempDir) {
+    let dir = TempDir::new();
+    let url = format!("sqlite://{}/herald.db", dir.0.display());
+    (SqliteStore::open(&url).await.unwrap(), dir)
+}
+
+/// A PostgreSQL store in a fresh schema, or `None` (skip) when the server is unreachable
+/// outside CI.
+async fn postgres() -> Option<(PostgresStore, String)> {
+    let schema = format!(
+        "herald_test_{}",
+        ulid::Ulid::generate().to_string().to_lowercase()
+    );
+    match PostgresStore::open_in_schema(&pg_url(), &schema).await {
+        Ok(store) => Some((store, schema)),
+        Err(error) if std::env::var("CI").as_deref() != Ok("true") => {
+            eprintln!(
+                "SKIPPED: PostgreSQL at {} is unreachable: {error}",
+                pg_url()
+            );
+            None
+        }
+        Err(error) => panic!(
+            "PostgreSQL at {} is unreachable under CI: {error}",
+            pg_url()
+        ),
+    }
+}
+
+async fn drop_schema(schema: &str) {
+    let pool = sqlx::PgPool::connect(&pg_url()).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+        .execute(&pool)
+        .await
+        .unwrap();
+}
+
+pub(crate) struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    fn new() -> TempDir {
+        let path = std::env::temp_dir().join(format!("herald-store-{}", ulid::Ulid::generate()));
+        std::fs::create_dir_all(&path).unwrap();
+        TempDir(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// One `#[tokio::test]` per backend for each conformance case.
+macro_rules! conformance {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let (store, _dir) = crate::sqlite().await;
+                    let store: std::sync::Arc<dyn herald_store::Store> = std::sync::Arc::new(store);
+                    crate::conformance::$case(&store).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let Some((store, schema)) = crate::postgres().await else { return };
+                    let store: std::sync::Arc<dyn herald_store::Store> = std::sync::Arc::new(store);
+                    crate::conformance::$case(&store).await;
+                    drop(store);
+                    crate::drop_schema(&schema).await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    tenants_are_created_once,
+    endpoints_belong_to_existing_tenants_and_are_scoped,
+    events_fan_out_to_enabled_subscribed_endpoints,
+    idempotency_keys_return_the_first_event,
+    an_event_for_an_unknown_tenant_stores_nothing,
+    payloads_are_kept_byte_for_byte,
+    claims_take_due_work_once_with_everything_needed,
+    an_expired_lease_makes_work_claimable_again,
+    outcomes_move_deliveries_on,
+    endpoint_failure_streaks_are_tracked,
+    disabling_an_endpoint_stops_its_deliveries,
+    released_leases_are_claimable_at_once,
+    concurrent_claims_never_share_a_delivery,
+);
