@@ -1,0 +1,287 @@
+//! The HTTP request of one attempt: signed, sent once, never redirected, read up to a cap.
+
+use std::collections::BTreeMap;
+use std::error::Error as _;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use herald_signature::{Secret, signature_header};
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER, USER_AGENT};
+
+use crate::retry::parse_retry_after;
+use crate::target::TargetPolicy;
+
+/// How requests are made.
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    /// Which addresses may be reached.
+    pub policy: TargetPolicy,
+    /// The whole request, connect to last byte read (default 15 s).
+    pub timeout: Duration,
+    /// How much of the response body is kept for the attempt log (default 4 KiB).
+    pub excerpt_bytes: usize,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            policy: TargetPolicy::new(),
+            timeout: Duration::from_secs(15),
+            excerpt_bytes: 4096,
+        }
+    }
+}
+
+/// One delivery's request.
+#[derive(Debug)]
+pub struct Request<'a> {
+    /// Where to send it.
+    pub url: &'a str,
+    /// `webhook-id`: the event's id.
+    pub event_id: &'a str,
+    /// The body, byte for byte.
+    pub payload: &'a str,
+    /// Every active secret; one signature each.
+    pub secrets: &'a [Secret],
+    /// The endpoint's extra headers (they cannot replace the signature headers).
+    pub headers: &'a BTreeMap<String, String>,
+}
+
+/// What came of one request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Response {
+    /// The status, if a response came.
+    pub status: Option<u16>,
+    /// The receiver's `Retry-After`, if it sent one.
+    pub retry_after: Option<Duration>,
+    /// The start of the body.
+    pub excerpt: Option<String>,
+    /// Why no response came (or why the target was refused).
+    pub error: Option<String>,
+    /// From start to end of the attempt.
+    pub duration: Duration,
+}
+
+impl Response {
+    /// Any 2xx.
+    pub fn succeeded(&self) -> bool {
+        self.status.is_some_and(|s| (200..300).contains(&s))
+    }
+}
+
+/// A pooled keep-alive client that signs and sends attempts.
+#[derive(Clone, Debug)]
+pub struct Client {
+    http: reqwest::Client,
+    policy: Arc<TargetPolicy>,
+    excerpt_bytes: usize,
+}
+
+/// The error a refused target becomes, recognisable in reqwest's error chain.
+#[derive(Debug)]
+struct Refused(String);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Refused {}
+
+/// Resolves names, then drops every address the policy refuses, so the connection can only go
+/// to an address that was checked (no window for DNS rebinding between check and connect).
+#[derive(Debug)]
+struct GuardedResolver {
+    policy: Arc<TargetPolicy>,
+}
+
+impl Resolve for GuardedResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let policy = Arc::clone(&self.policy);
+        Box::pin(async move {
+            let host = name.as_str().to_owned();
+            let resolved: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let mut refusal = None;
+            let allowed: Vec<SocketAddr> = resolved
+                .into_iter()
+                .filter(|addr| match policy.check(addr.ip()) {
+                    Ok(()) => true,
+                    Err(reason) => {
+                        refusal.get_or_insert((addr.ip(), reason));
+                        false
+                    }
+                })
+                .collect();
+            if allowed.is_empty() {
+                let message = match refusal {
+                    Some((ip, reason)) => format!(
+                        "target refused: {host} resolves to {ip}, {reason} (allow it with \
+                         --allow-target)"
+                    ),
+                    None => format!("{host} resolves to no address"),
+                };
+                return Err(Box::new(Refused(message)) as Box<dyn std::error::Error + Send + Sync>);
+            }
+            Ok(Box::new(allowed.into_iter()) as Addrs)
+        })
+    }
+}
+
+impl Client {
+    /// A client with `config`.
+    pub fn new(config: ClientConfig) -> Result<Client, reqwest::Error> {
+        // rustls needs one process-wide crypto provider; ring builds without cmake or NASM.
+        // A second install (another client in the process) fails harmlessly.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let policy = Arc::new(config.policy);
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(config.timeout)
+            .connect_timeout(config.timeout)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .dns_resolver(Arc::new(GuardedResolver {
+                policy: Arc::clone(&policy),
+            }))
+            .build()?;
+        Ok(Client {
+            http,
+            policy,
+            excerpt_bytes: config.excerpt_bytes,
+        })
+    }
+
+    /// Signs and sends one attempt; never fails: every failure is described in the response.
+    pub async fn send(&self, request: Request<'_>) -> Response {
+        let started = Instant::now();
+        let failed = |error: String| Response {
+            status: None,
+            retry_after: None,
+            excerpt: None,
+            error: Some(error),
+            duration: started.elapsed(),
+        };
+
+        let url = match reqwest::Url::parse(request.url) {
+            Ok(url) => url,
+            Err(e) => return failed(format!("invalid URL: {e}")),
+        };
+        // reqwest connects to an IP literal without asking the resolver, so check it here.
+        let literal = match url.host() {
+            Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
+            Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
+            _ => None,
+        };
+        if let Some(ip) = literal
+            && let Err(reason) = self.policy.check(ip)
+        {
+            return failed(format!(
+                "target refused: {ip} is {reason} (allow it with --allow-target)"
+            ));
+        }
+
+        let timestamp = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        let headers = match build_headers(&request, timestamp) {
+            Ok(headers) => headers,
+            Err(error) => return failed(error),
+        };
+        let sent = self
+            .http
+            .post(url)
+            .headers(headers)
+            .body(request.payload.to_owned())
+            .send()
+            .await;
+        let mut response = match sent {
+            Ok(response) => response,
+            Err(error) => return failed(describe(&error)),
+        };
+
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, SystemTime::now()));
+        let mut body = Vec::new();
+        let mut error = None;
+        while body.len() < self.excerpt_bytes {
+            match response.chunk().await {
+                Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+                Ok(None) => break,
+                Err(e) => {
+                    error = Some(describe(&e));
+                    break;
+                }
+            }
+        }
+        body.truncate(self.excerpt_bytes);
+        Response {
+            status: Some(status),
+            retry_after,
+            excerpt: Some(String::from_utf8_lossy(&body).into_owned()),
+            error,
+            duration: started.elapsed(),
+        }
+    }
+}
+
+fn build_headers(request: &Request<'_>, timestamp: i64) -> Result<HeaderMap, String> {
+    let mut headers = HeaderMap::new();
+    for (name, value) in request.headers {
+        let name = HeaderName::try_from(name.as_str())
+            .map_err(|_| format!("invalid custom header name {name:?}"))?;
+        let value = HeaderValue::try_from(value.as_str())
+            .map_err(|_| format!("invalid value for custom header {name}"))?;
+        headers.insert(name, value);
+    }
+    let signature = signature_header(
+        request.secrets,
+        request.event_id,
+        timestamp,
+        request.payload.as_bytes(),
+    );
+    let ours = [
+        (CONTENT_TYPE, "application/json".to_owned()),
+        (
+            USER_AGENT,
+            concat!("herald/", env!("CARGO_PKG_VERSION")).to_owned(),
+        ),
+        (
+            HeaderName::from_static("webhook-id"),
+            request.event_id.to_owned(),
+        ),
+        (
+            HeaderName::from_static("webhook-timestamp"),
+            timestamp.to_string(),
+        ),
+        (HeaderName::from_static("webhook-signature"), signature),
+    ];
+    for (name, value) in ours {
+        let value = HeaderValue::try_from(value).map_err(|_| format!("invalid {name} value"))?;
+        headers.insert(name, value);
+    }
+    Ok(headers)
+}
+
+/// A one-line cause: ours if the target was refused, else reqwest's chain.
+fn describe(error: &reqwest::Error) -> String {
+    if error.is_timeout() {
+        return "timed out".into();
+    }
+    let mut source = error.source();
+    let mut chain = vec![error.to_string()];
+    while let Some(cause) = source {
+        if let Some(refused) = cause.downcast_ref::<Refused>() {
+            return refused.to_string();
+        }
+        chain.push(cause.to_string());
+        source = cause.source();
+    }
+    chain.join(": ")
+}
