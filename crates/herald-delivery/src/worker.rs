@@ -283,7 +283,7 @@ async fn deliver(store: &dyn Store, client: &Client, config: &WorkerConfig, clai
 pub fn now_millis() -> Millis {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| millis(d))
+        .map_or(0, millis)
 }
 
 fn millis(duration: Duration) -> Millis {
