@@ -28,11 +28,37 @@ enum Command {
     Openapi,
 }
 
-#[derive(clap::Args, Default)]
+#[derive(clap::Args)]
 struct ServeArgs {
     /// Address to listen on; port 0 picks a free port (the address is printed on start).
     #[arg(long, default_value = "127.0.0.1:8000", env = "HERALD_ADDR")]
-    addr: Option<SocketAddr>,
+    addr: SocketAddr,
+    /// Where events and deliveries are stored: sqlite://FILE (created if missing) or
+    /// postgres://USER@HOST/DB.
+    #[arg(
+        long,
+        default_value = "sqlite://herald.db",
+        env = "HERALD_DATABASE_URL"
+    )]
+    database_url: String,
+    /// Lets deliveries reach a range the SSRF guard refuses by default, e.g. 127.0.0.0/8.
+    /// Repeatable.
+    #[arg(long = "allow-target", value_name = "CIDR", value_parser = parse_range)]
+    allow_targets: Vec<ipnet::IpNet>,
+}
+
+impl Default for ServeArgs {
+    fn default() -> Self {
+        ServeArgs {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8000)),
+            database_url: "sqlite://herald.db".into(),
+            allow_targets: Vec::new(),
+        }
+    }
+}
+
+fn parse_range(text: &str) -> Result<ipnet::IpNet, String> {
+    herald_delivery::target::parse_range(text)
 }
 
 fn main() -> ExitCode {
@@ -53,8 +79,8 @@ fn main() -> ExitCode {
 }
 
 fn print_openapi() -> anyhow::Result<()> {
-    let app = herald_example_seed::app().build()?;
-    let json = serde_json::to_string_pretty(&app.openapi)?;
+    let document = herald_server::document(herald_example_seed::app())?;
+    let json = serde_json::to_string_pretty(&document)?;
     println!("{json}");
     Ok(())
 }
@@ -66,23 +92,38 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let addr = args
-        .addr
-        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8000)));
-    let app = herald_example_seed::app().build()?;
+    let admin_token = match std::env::var("HERALD_ADMIN_TOKEN") {
+        Ok(token) if !token.trim().is_empty() => token,
+        _ => {
+            let token = herald_signature::Secret::generate()?
+                .expose()
+                .replacen("whsec_", "hrld_", 1);
+            eprintln!(
+                "HERALD_ADMIN_TOKEN is not set; the admin token for this run is {token} \
+                 (set HERALD_ADMIN_TOKEN to keep one across restarts)"
+            );
+            token
+        }
+    };
+    let mut config = herald_server::Config::new(&args.database_url, &admin_token);
+    config.allow_targets = args.allow_targets;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(addr)
+        let listener = tokio::net::TcpListener::bind(args.addr)
             .await
-            .with_context(|| format!("cannot listen on {addr}"))?;
+            .with_context(|| format!("cannot listen on {}", args.addr))?;
         let local = listener.local_addr()?;
         // Tests and scripts read this line to find the port when --addr ends in :0.
         println!("herald listening on http://{local}");
         println!("docs at http://{local}/docs");
-        axum::serve(listener, app.router)
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-            .context("the server stopped")
+        herald_server::serve(
+            herald_example_seed::app(),
+            config,
+            listener,
+            shutdown_signal(),
+        )
+        .await
+        .context("herald stopped")
     })
 }
 

@@ -69,6 +69,11 @@ impl App {
         self
     }
 
+    /// The webhooks declared so far (the catalog a sending layer validates against).
+    pub fn declared(&self) -> &Webhooks {
+        &self.webhooks
+    }
+
     /// Sets where the document and its viewers are served (default: `/openapi.json`, `/docs`,
     /// `/redoc`).
     pub fn docs(mut self, docs: Docs) -> Self {

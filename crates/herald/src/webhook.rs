@@ -337,6 +337,28 @@ impl Declaration {
     pub fn body_schema_name(&self) -> &str {
         &self.body.name
     }
+
+    /// The body's JSON Schema as one self-contained document (draft 2020-12): a `$ref` to the
+    /// body's schema, with every schema it needs under `components.schemas`, so the same
+    /// `#/components/schemas/…` references resolve as they do in the OpenAPI document.
+    pub fn json_schema(&self) -> serde_json::Value {
+        let mut schemas = serde_json::Map::new();
+        let own = (&self.body.name, &self.body.schema);
+        for (name, schema) in
+            std::iter::once(own).chain(self.body.components.iter().map(|(n, s)| (n, s)))
+        {
+            // utoipa's model always serializes; Null would only make validation stricter.
+            schemas.insert(
+                name.clone(),
+                serde_json::to_value(schema).unwrap_or_default(),
+            );
+        }
+        serde_json::json!({
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$ref": format!("#/components/schemas/{}", self.body.name),
+            "components": { "schemas": schemas },
+        })
+    }
 }
 
 /// A documented request header.

@@ -1,0 +1,137 @@
+//! herald as a service: an application's routes and docs, herald's management API under
+//! `/api/v1`, and the delivery workers, over one store.
+//!
+//! [`serve`] takes the listener, so tests (and embedding applications) own the port.
+
+mod api;
+mod event_types;
+mod problem;
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+
+use herald_delivery::client::{Client, ClientConfig};
+use herald_delivery::worker::{Worker, WorkerConfig};
+use herald_store::Store;
+use herald_store::postgres::PostgresStore;
+use herald_store::sqlite::SqliteStore;
+use ipnet::IpNet;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// How the service runs.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// `sqlite://file.db` (created if missing) or `postgres://…`.
+    pub database_url: String,
+    /// The bearer token of the management API.
+    pub admin_token: String,
+    /// Address ranges deliveries may reach beyond public unicast (e.g. `127.0.0.0/8`).
+    pub allow_targets: Vec<IpNet>,
+    /// The delivery worker.
+    pub worker: WorkerConfig,
+    /// Outgoing requests.
+    pub client: ClientConfig,
+}
+
+impl Config {
+    /// Defaults for `database_url` and `admin_token`.
+    pub fn new(database_url: &str, admin_token: &str) -> Config {
+        Config {
+            database_url: database_url.into(),
+            admin_token: admin_token.into(),
+            allow_targets: Vec::new(),
+            worker: WorkerConfig::new("herald"),
+            client: ClientConfig::default(),
+        }
+    }
+}
+
+/// Why the service could not start or stopped.
+#[derive(Debug)]
+pub struct Error(String);
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Opens the store a URL names: `sqlite:` or `postgres:`/`postgresql:`.
+pub async fn open_store(url: &str) -> Result<Arc<dyn Store>, Error> {
+    let store: Arc<dyn Store> = if url.starts_with("sqlite:") {
+        Arc::new(
+            SqliteStore::open(url)
+                .await
+                .map_err(|e| Error(format!("cannot open {url}: {e}")))?,
+        )
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Arc::new(
+            PostgresStore::open(url)
+                .await
+                .map_err(|e| Error(format!("cannot open {url}: {e}")))?,
+        )
+    } else {
+        return Err(Error(format!(
+            "unsupported database URL `{url}`: use sqlite://FILE or postgres://…"
+        )));
+    };
+    Ok(store)
+}
+
+/// The OpenAPI document [`serve`] publishes for `app`: its routes and webhooks plus herald's API.
+pub fn document(app: herald::App) -> Result<utoipa::openapi::OpenApi, Error> {
+    let api = utoipa_axum::router::OpenApiRouter::with_openapi(api::openapi());
+    app.routes(api)
+        .build()
+        .map(|built| built.openapi)
+        .map_err(|e| Error(format!("the app is not consistent: {e}")))
+}
+
+/// Serves `app` plus herald's API on `listener` and runs a delivery worker, until `shutdown`
+/// completes; then stops accepting, stops claiming, and lets in-flight deliveries finish within
+/// the worker's grace period.
+pub async fn serve(
+    app: herald::App,
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Error> {
+    let store = open_store(&config.database_url).await?;
+    let mut policy = config.client.policy.clone();
+    for range in &config.allow_targets {
+        policy = policy.allow(*range);
+    }
+    let client = Client::new(ClientConfig {
+        policy: policy.clone(),
+        ..config.client.clone()
+    })
+    .map_err(|e| Error(format!("cannot build the HTTP client: {e}")))?;
+    let worker = Worker::new(Arc::clone(&store), client, config.worker.clone());
+
+    let event_types = event_types::EventTypes::new(app.declared()).map_err(Error)?;
+    let state = api::ApiState {
+        store,
+        event_types: Arc::new(event_types),
+        admin_token: config.admin_token.as_str().into(),
+        policy: Arc::new(policy),
+        wake: worker.waker(),
+    };
+    let built = app
+        .routes(api::routes(state))
+        .build()
+        .map_err(|e| Error(format!("the app is not consistent: {e}")))?;
+
+    let (stop, stopped) = watch::channel(false);
+    let worker = tokio::spawn(worker.run(stopped));
+    let served = axum::serve(listener, built.router)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|e| Error(format!("the server failed: {e}")));
+    let _ = stop.send(true);
+    let _ = worker.await;
+    served
+}

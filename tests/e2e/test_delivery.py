@@ -1,0 +1,186 @@
+"""herald as another process uses it: the HTTP API in, signed webhooks out.
+
+Runs the real binary (HERALD_BIN) against SQLite and PostgreSQL (HERALD_TEST_DATABASE_URL's
+server, a fresh database per test) and checks each delivery with the `standardwebhooks` package,
+an implementation of the specification that herald's authors did not write.
+"""
+
+import http.server
+import json
+import os
+import queue
+import re
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+
+import pytest
+from standardwebhooks.webhooks import Webhook
+
+HERALD = os.environ.get("HERALD_BIN", "target/release/herald")
+PG_URL = os.environ.get("HERALD_TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
+TOKEN = "e2e-admin-token"
+PAYLOAD = '{"username": "rick", "monthly_fee": 9.99, "start_date": "2026-11-22T08:00:00Z"}'
+
+
+class Receiver:
+    """A real HTTP receiver on 127.0.0.1, port 0, answering with scripted statuses."""
+
+    def __init__(self, statuses=()):
+        self.requests = queue.Queue()
+        self.statuses = list(statuses)
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["content-length"]))
+                receiver.requests.put((dict(self.headers), body))
+                status = receiver.statuses.pop(0) if receiver.statuses else 200
+                self.send_response(status)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+
+    def next(self, timeout=10):
+        return self.requests.get(timeout=timeout)
+
+    def close(self):
+        self.server.shutdown()
+
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request, tmp_path):
+    if request.param == "sqlite":
+        yield f"sqlite://{tmp_path}/herald.db"
+        return
+    name = "herald_e2e_" + uuid.uuid4().hex[:12]
+    admin = PG_URL.rsplit("/", 1)[0]
+    try:
+        subprocess.run(["psql", PG_URL, "-qc", f"CREATE DATABASE {name}"], check=True,
+                       capture_output=True, timeout=30)
+    except (subprocess.CalledProcessError, FileNotFoundError) as error:
+        if os.environ.get("CI") == "true":
+            raise
+        pytest.skip(f"PostgreSQL unreachable: {error}")
+    yield f"{admin}/{name}"
+    subprocess.run(["psql", PG_URL, "-qc", f"DROP DATABASE {name} WITH (FORCE)"], timeout=30)
+
+
+@pytest.fixture
+def herald(database_url):
+    env = dict(os.environ, HERALD_ADMIN_TOKEN=TOKEN)
+    process = subprocess.Popen(
+        [HERALD, "serve", "--addr", "127.0.0.1:0", "--database-url", database_url,
+         "--allow-target", "127.0.0.0/8"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True)
+    deadline = time.monotonic() + 30
+    base = None
+    while base is None and time.monotonic() < deadline:
+        line = process.stdout.readline()
+        match = re.match(r"herald listening on (\S+)", line)
+        if match:
+            base = match.group(1)
+    assert base, "herald printed no address"
+    yield base
+    process.terminate()
+    process.wait(timeout=15)
+
+
+def call(base, method, path, body=None, token=TOKEN):
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(base + path, data=data, method=method)
+    request.add_header("content-type", "application/json")
+    if token:
+        request.add_header("authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.headers.get("content-type"), json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers.get("content-type"), json.loads(error.read())
+
+
+def send_raw(base, tenant, raw_payload):
+    body = ('{"event_type": "new-subscription", "payload": ' + raw_payload + "}").encode()
+    request = urllib.request.Request(f"{base}/api/v1/tenants/{tenant}/events", data=body, method="POST")
+    request.add_header("content-type", "application/json")
+    request.add_header("authorization", f"Bearer {TOKEN}")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 202
+        return json.loads(response.read())
+
+
+def test_an_event_arrives_signed_and_verifies(herald):
+    receiver = Receiver()
+    try:
+        assert call(herald, "POST", "/api/v1/tenants", {"id": "acme"})[0] == 201
+        status, _, endpoint = call(herald, "POST", "/api/v1/tenants/acme/endpoints",
+                                   {"url": receiver.url, "event_types": ["new-subscription"]})
+        assert status == 201
+        assert endpoint["secret"].startswith("whsec_")
+        event = send_raw(herald, "acme", PAYLOAD)
+        assert event["id"].startswith("evt_")
+        assert event["deliveries"] == 1
+
+        headers, body = receiver.next()
+        assert body == PAYLOAD.encode(), "delivered exactly as sent"
+        assert headers["webhook-id"] == event["id"]
+        verified = Webhook(endpoint["secret"]).verify(body, headers)
+        assert verified["username"] == "rick"
+    finally:
+        receiver.close()
+
+
+def test_failures_are_retried_under_the_same_id(herald):
+    receiver = Receiver(statuses=[500])
+    try:
+        call(herald, "POST", "/api/v1/tenants", {"id": "acme"})
+        endpoint = call(herald, "POST", "/api/v1/tenants/acme/endpoints", {"url": receiver.url})[2]
+        event = send_raw(herald, "acme", PAYLOAD)
+        first_headers, _ = receiver.next()
+        # The default schedule retries 5 s (±20%) after the first failure.
+        second_headers, body = receiver.next(timeout=15)
+        assert first_headers["webhook-id"] == second_headers["webhook-id"] == event["id"]
+        Webhook(endpoint["secret"]).verify(body, second_headers)
+    finally:
+        receiver.close()
+
+
+def test_idempotency_keys_return_the_first_event(herald):
+    call(herald, "POST", "/api/v1/tenants", {"id": "acme"})
+    body = {"event_type": "new-subscription", "payload": json.loads(PAYLOAD), "idempotency_key": "k1"}
+    first = call(herald, "POST", "/api/v1/tenants/acme/events", body)[2]
+    again = call(herald, "POST", "/api/v1/tenants/acme/events", body)[2]
+    assert again["id"] == first["id"]
+    assert again["duplicate"] is True
+
+
+def test_bad_input_is_a_problem_not_a_crash(herald):
+    call(herald, "POST", "/api/v1/tenants", {"id": "acme"})
+    status, content_type, problem = call(herald, "POST", "/api/v1/tenants/acme/events", {
+        "event_type": "new-subscription",
+        "payload": {"username": "rick", "monthly_fee": "free", "start_date": "yesterday"}})
+    assert status == 422
+    assert content_type == "application/problem+json"
+    paths = sorted(error["path"] for error in problem["errors"])
+    assert paths == ["/payload/monthly_fee", "/payload/start_date"]
+
+    assert call(herald, "POST", "/api/v1/tenants/acme/events",
+                {"event_type": "nope", "payload": {}})[0] == 422
+    assert call(herald, "POST", "/api/v1/tenants/ghost/events",
+                {"event_type": "new-subscription", "payload": json.loads(PAYLOAD)})[0] == 404
+    assert call(herald, "POST", "/api/v1/tenants", {"id": "acme"})[0] == 409
+    assert call(herald, "POST", "/api/v1/tenants", {"id": "acme"}, token=None)[0] == 401
+    assert call(herald, "POST", "/api/v1/tenants", {"id": "x"}, token="wrong")[0] == 401
+    status, _, problem = call(herald, "POST", "/api/v1/tenants/acme/endpoints",
+                              {"url": "http://169.254.169.254/latest/meta-data"})
+    assert status == 422
+    assert "link-local" in problem["errors"][0]["message"]
