@@ -1,6 +1,8 @@
 // Shared by the browser tests: start `herald serve` on a free port, launch Chromium.
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
@@ -14,8 +16,10 @@ export function screenshotDir() {
 /** Starts `herald serve --addr 127.0.0.1:0` and resolves once it prints its address. */
 export function startHerald(args = []) {
   const bin = process.env.HERALD_BIN ?? path.join(here, '..', '..', 'target', 'release', 'herald');
-  const child = spawn(bin, ['serve', '--addr', '127.0.0.1:0', ...args], {
+  const database = `sqlite://${mkdtempSync(path.join(tmpdir(), 'herald-browser-'))}/herald.db`;
+  const child = spawn(bin, ['serve', '--addr', '127.0.0.1:0', '--database-url', database, ...args], {
     stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, HERALD_ADMIN_TOKEN: process.env.HERALD_ADMIN_TOKEN ?? 'browser-test-token' },
   });
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {

@@ -114,7 +114,7 @@ struct TenantOut {
 /// A tenant is one of your users who receives webhooks; its id is yours to choose.
 #[utoipa::path(post, path = "/api/v1/tenants", tag = "herald", security(("admin_token" = [])), request_body = CreateTenant,
     responses(
-        (status = 201, body = TenantOut),
+        (status = 201, description = "Created", body = TenantOut),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The id is taken", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The id is not valid", body = Problem, content_type = "application/problem+json"),
@@ -194,7 +194,7 @@ struct EndpointOut {
     params(("tenant" = String, Path, description = "The tenant's id")),
     request_body = CreateEndpoint,
     responses(
-        (status = 201, body = EndpointOut),
+        (status = 201, description = "Registered; the answer carries the signing secret", body = EndpointOut),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such tenant", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid URL or unknown event type", body = Problem, content_type = "application/problem+json"),
