@@ -84,6 +84,10 @@ fn expand(args: Args, function: ItemFn) -> syn::Result<proc_macro2::TokenStream>
         impl ::herald::Declare for #ident {
             #payload
 
+            fn name(&self) -> ::std::borrow::Cow<'static, str> {
+                ::std::borrow::Cow::Borrowed(#name)
+            }
+
             fn declare(&self) -> ::herald::Webhook<Self::Payload> {
                 ::herald::__private::new_webhook::<Self::Payload>(#method, #name)
                     .operation_id(#operation_id)

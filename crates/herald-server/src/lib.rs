@@ -6,6 +6,9 @@
 mod api;
 mod event_types;
 mod problem;
+mod sender;
+
+pub use sender::{Sender, new_event};
 
 use std::fmt;
 use std::future::Future;
@@ -92,46 +95,90 @@ pub fn document(app: herald::App) -> Result<utoipa::openapi::OpenApi, Error> {
 }
 
 /// Serves `app` plus herald's API on `listener` and runs a delivery worker, until `shutdown`
-/// completes; then stops accepting, stops claiming, and lets in-flight deliveries finish within
-/// the worker's grace period.
+/// completes: [`Service::open`] then [`Service::serve`].
 pub async fn serve(
     app: herald::App,
     config: Config,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
-    let store = open_store(&config.database_url).await?;
-    let mut policy = config.client.policy.clone();
-    for range in &config.allow_targets {
-        policy = policy.allow(*range);
-    }
-    let client = Client::new(ClientConfig {
-        policy: policy.clone(),
-        ..config.client.clone()
-    })
-    .map_err(|e| Error(format!("cannot build the HTTP client: {e}")))?;
-    let worker = Worker::new(Arc::clone(&store), client, config.worker.clone());
-
-    let event_types = event_types::EventTypes::new(app.declared()).map_err(Error)?;
-    let state = api::ApiState {
-        store,
-        event_types: Arc::new(event_types),
-        admin_token: config.admin_token.as_str().into(),
-        policy: Arc::new(policy),
-        wake: worker.waker(),
-    };
-    let built = app
-        .routes(api::routes(state))
-        .build()
-        .map_err(|e| Error(format!("the app is not consistent: {e}")))?;
-
-    let (stop, stopped) = watch::channel(false);
-    let worker = tokio::spawn(worker.run(stopped));
-    let served = axum::serve(listener, built.router)
-        .with_graceful_shutdown(shutdown)
+    Service::open(config)
+        .await?
+        .serve(app, listener, shutdown)
         .await
-        .map_err(|e| Error(format!("the server failed: {e}")));
-    let _ = stop.send(true);
-    let _ = worker.await;
-    served
+}
+
+/// An opened store with its worker, ready to serve; hands out [`Sender`]s first if the
+/// application sends webhooks from Rust.
+pub struct Service {
+    store: Arc<dyn Store>,
+    worker: Worker,
+    policy: herald_delivery::target::TargetPolicy,
+    admin_token: String,
+}
+
+impl Service {
+    /// Opens the store (running migrations) and prepares the worker.
+    pub async fn open(config: Config) -> Result<Service, Error> {
+        let store = open_store(&config.database_url).await?;
+        let mut policy = config.client.policy.clone();
+        for range in &config.allow_targets {
+            policy = policy.allow(*range);
+        }
+        let client = Client::new(ClientConfig {
+            policy: policy.clone(),
+            ..config.client.clone()
+        })
+        .map_err(|e| Error(format!("cannot build the HTTP client: {e}")))?;
+        let worker = Worker::new(Arc::clone(&store), client, config.worker.clone());
+        Ok(Service {
+            store,
+            worker,
+            policy,
+            admin_token: config.admin_token,
+        })
+    }
+
+    /// Sends typed webhooks into this service's store and wakes its worker.
+    pub fn sender(&self) -> Sender {
+        Sender::new(Arc::clone(&self.store), self.worker.waker())
+    }
+
+    /// The store, for reading what happened (events, deliveries, attempts).
+    pub fn store(&self) -> Arc<dyn Store> {
+        Arc::clone(&self.store)
+    }
+
+    /// Serves `app` plus herald's API on `listener` and runs the worker until `shutdown`
+    /// completes; then stops accepting, stops claiming, and lets in-flight deliveries finish
+    /// within the worker's grace period.
+    pub async fn serve(
+        self,
+        app: herald::App,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), Error> {
+        let event_types = event_types::EventTypes::new(app.declared()).map_err(Error)?;
+        let state = api::ApiState {
+            store: self.store,
+            event_types: Arc::new(event_types),
+            admin_token: self.admin_token.as_str().into(),
+            policy: Arc::new(self.policy),
+            wake: self.worker.waker(),
+        };
+        let built = app
+            .routes(api::routes(state))
+            .build()
+            .map_err(|e| Error(format!("the app is not consistent: {e}")))?;
+
+        let (stop, stopped) = watch::channel(false);
+        let worker = tokio::spawn(self.worker.run(stopped));
+        let served = axum::serve(listener, built.router)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(|e| Error(format!("the server failed: {e}")));
+        let _ = stop.send(true);
+        let _ = worker.await;
+        served
+    }
 }

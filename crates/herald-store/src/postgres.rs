@@ -237,81 +237,9 @@ impl Store for PostgresStore {
 
     async fn accept_event(&self, new: NewEvent, now: Millis) -> Result<Accepted, Error> {
         let mut tx = self.pool.begin().await?;
-        let id = new_id("evt");
-        // ON CONFLICT makes a concurrent repeat of the same idempotency key wait for the first
-        // insert and then return nothing, instead of failing.
-        let inserted: Option<(String,)> = sqlx::query_as(
-            "INSERT INTO events (id, tenant_id, event_type, payload, idempotency_key, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) \
-             ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL \
-             DO NOTHING RETURNING id",
-        )
-        .bind(&id)
-        .bind(&new.tenant_id)
-        .bind(&new.event_type)
-        .bind(&new.payload)
-        .bind(&new.idempotency_key)
-        .bind(now)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(|e| classify(e, &format!("tenant `{}`", new.tenant_id)))?;
-
-        if inserted.is_none() {
-            let earlier: EventRow = sqlx::query_as(
-                "SELECT id, tenant_id, event_type, payload, idempotency_key, created_at \
-                 FROM events WHERE tenant_id = $1 AND idempotency_key = $2",
-            )
-            .bind(&new.tenant_id)
-            .bind(&new.idempotency_key)
-            .fetch_one(&mut *tx)
-            .await?;
-            let (count,): (i64,) =
-                sqlx::query_as("SELECT count(*) FROM deliveries WHERE event_id = $1")
-                    .bind(&earlier.0)
-                    .fetch_one(&mut *tx)
-                    .await?;
-            tx.commit().await?;
-            return Ok(Accepted {
-                event: event_from_row(earlier),
-                created: false,
-                deliveries: to_u32(count),
-            });
-        }
-
-        let endpoints: Vec<(String,)> = sqlx::query_as(
-            "SELECT id FROM endpoints WHERE tenant_id = $1 AND enabled \
-             AND (cardinality(event_types) = 0 OR $2 = ANY(event_types))",
-        )
-        .bind(&new.tenant_id)
-        .bind(&new.event_type)
-        .fetch_all(&mut *tx)
-        .await?;
-        let delivery_ids: Vec<String> = endpoints.iter().map(|_| new_id("dlv")).collect();
-        let endpoint_ids: Vec<String> = endpoints.into_iter().map(|(id,)| id).collect();
-        sqlx::query(
-            "INSERT INTO deliveries (id, event_id, endpoint_id, state, attempts, \
-             next_attempt_at, created_at, updated_at) \
-             SELECT d, $3, p, 'pending', 0, $4, $4, $4 FROM unnest($1::text[], $2::text[]) AS t(d, p)",
-        )
-        .bind(&delivery_ids)
-        .bind(&endpoint_ids)
-        .bind(&id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+        let accepted = accept_event_in(&mut tx, new, now).await?;
         tx.commit().await?;
-        Ok(Accepted {
-            event: Event {
-                id,
-                tenant_id: new.tenant_id,
-                event_type: new.event_type,
-                payload: new.payload,
-                idempotency_key: new.idempotency_key,
-                created_at: now,
-            },
-            created: true,
-            deliveries: u32::try_from(endpoint_ids.len()).unwrap_or(u32::MAX),
-        })
+        Ok(accepted)
     }
 
     async fn event(&self, tenant_id: &str, id: &str) -> Result<Option<Event>, Error> {
@@ -501,4 +429,87 @@ impl Store for PostgresStore {
             )
             .collect())
     }
+}
+
+/// Stores an event and its deliveries inside the caller's transaction on this database (the
+/// transactional outbox): they exist if and only if the caller commits. Begin it on
+/// [`PostgresStore::pool`] (or any connection whose `search_path` reaches herald's tables).
+pub async fn accept_event_in(
+    tx: &mut sqlx::PgConnection,
+    new: NewEvent,
+    now: Millis,
+) -> Result<Accepted, Error> {
+    let id = new_id("evt");
+    // ON CONFLICT makes a concurrent repeat of the same idempotency key wait for the first
+    // insert and then return nothing, instead of failing.
+    let inserted: Option<(String,)> = sqlx::query_as(
+        "INSERT INTO events (id, tenant_id, event_type, payload, idempotency_key, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6) \
+         ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL \
+         DO NOTHING RETURNING id",
+    )
+    .bind(&id)
+    .bind(&new.tenant_id)
+    .bind(&new.event_type)
+    .bind(&new.payload)
+    .bind(&new.idempotency_key)
+    .bind(now)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(|e| classify(e, &format!("tenant `{}`", new.tenant_id)))?;
+
+    if inserted.is_none() {
+        let earlier: EventRow = sqlx::query_as(
+            "SELECT id, tenant_id, event_type, payload, idempotency_key, created_at \
+             FROM events WHERE tenant_id = $1 AND idempotency_key = $2",
+        )
+        .bind(&new.tenant_id)
+        .bind(&new.idempotency_key)
+        .fetch_one(&mut *tx)
+        .await?;
+        let (count,): (i64,) =
+            sqlx::query_as("SELECT count(*) FROM deliveries WHERE event_id = $1")
+                .bind(&earlier.0)
+                .fetch_one(&mut *tx)
+                .await?;
+        return Ok(Accepted {
+            event: event_from_row(earlier),
+            created: false,
+            deliveries: to_u32(count),
+        });
+    }
+
+    let endpoints: Vec<(String,)> = sqlx::query_as(
+        "SELECT id FROM endpoints WHERE tenant_id = $1 AND enabled \
+         AND (cardinality(event_types) = 0 OR $2 = ANY(event_types))",
+    )
+    .bind(&new.tenant_id)
+    .bind(&new.event_type)
+    .fetch_all(&mut *tx)
+    .await?;
+    let delivery_ids: Vec<String> = endpoints.iter().map(|_| new_id("dlv")).collect();
+    let endpoint_ids: Vec<String> = endpoints.into_iter().map(|(id,)| id).collect();
+    sqlx::query(
+        "INSERT INTO deliveries (id, event_id, endpoint_id, state, attempts, \
+         next_attempt_at, created_at, updated_at) \
+         SELECT d, $3, p, 'pending', 0, $4, $4, $4 FROM unnest($1::text[], $2::text[]) AS t(d, p)",
+    )
+    .bind(&delivery_ids)
+    .bind(&endpoint_ids)
+    .bind(&id)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    Ok(Accepted {
+        event: Event {
+            id,
+            tenant_id: new.tenant_id,
+            event_type: new.event_type,
+            payload: new.payload,
+            idempotency_key: new.idempotency_key,
+            created_at: now,
+        },
+        created: true,
+        deliveries: u32::try_from(endpoint_ids.len()).unwrap_or(u32::MAX),
+    })
 }

@@ -71,6 +71,12 @@ impl SqliteStore {
         Ok(SqliteStore { writer, reader })
     }
 
+    /// The pool that writes; begin a transaction on it to join herald's writes to your own
+    /// (see [`accept_event_in`]).
+    pub fn pool(&self) -> &SqlitePool {
+        &self.writer
+    }
+
     /// A private in-memory database, for tests and examples.
     pub async fn open_in_memory() -> Result<SqliteStore, Error> {
         let options = SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(true);
@@ -232,80 +238,9 @@ impl Store for SqliteStore {
 
     async fn accept_event(&self, new: NewEvent, now: Millis) -> Result<Accepted, Error> {
         let mut tx = self.writer.begin().await?;
-        if let Some(key) = &new.idempotency_key {
-            let earlier: Option<EventRow> = sqlx::query_as(
-                "SELECT id, tenant_id, event_type, payload, idempotency_key, created_at \
-                 FROM events WHERE tenant_id = ? AND idempotency_key = ?",
-            )
-            .bind(&new.tenant_id)
-            .bind(key)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if let Some(earlier) = earlier {
-                let (count,): (i64,) =
-                    sqlx::query_as("SELECT count(*) FROM deliveries WHERE event_id = ?")
-                        .bind(&earlier.0)
-                        .fetch_one(&mut *tx)
-                        .await?;
-                return Ok(Accepted {
-                    event: event_from_row(earlier),
-                    created: false,
-                    deliveries: to_u32(count),
-                });
-            }
-        }
-
-        let id = new_id("evt");
-        sqlx::query(
-            "INSERT INTO events (id, tenant_id, event_type, payload, idempotency_key, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&id)
-        .bind(&new.tenant_id)
-        .bind(&new.event_type)
-        .bind(&new.payload)
-        .bind(&new.idempotency_key)
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| classify(e, &format!("tenant `{}`", new.tenant_id)))?;
-
-        let endpoints: Vec<(String,)> = sqlx::query_as(
-            "SELECT id FROM endpoints WHERE tenant_id = ? AND enabled = 1 AND \
-             (event_types = '[]' OR EXISTS \
-               (SELECT 1 FROM json_each(endpoints.event_types) WHERE value = ?))",
-        )
-        .bind(&new.tenant_id)
-        .bind(&new.event_type)
-        .fetch_all(&mut *tx)
-        .await?;
-        for (endpoint_id,) in &endpoints {
-            sqlx::query(
-                "INSERT INTO deliveries (id, event_id, endpoint_id, state, attempts, \
-                 next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, 'pending', 0, ?, ?, ?)",
-            )
-            .bind(new_id("dlv"))
-            .bind(&id)
-            .bind(endpoint_id)
-            .bind(now)
-            .bind(now)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        }
+        let accepted = accept_event_in(&mut tx, new, now).await?;
         tx.commit().await?;
-        Ok(Accepted {
-            event: Event {
-                id,
-                tenant_id: new.tenant_id,
-                event_type: new.event_type,
-                payload: new.payload,
-                idempotency_key: new.idempotency_key,
-                created_at: now,
-            },
-            created: true,
-            deliveries: u32::try_from(endpoints.len()).unwrap_or(u32::MAX),
-        })
+        Ok(accepted)
     }
 
     async fn event(&self, tenant_id: &str, id: &str) -> Result<Option<Event>, Error> {
@@ -482,4 +417,90 @@ impl Store for SqliteStore {
             )
             .collect())
     }
+}
+
+/// Stores an event and its deliveries inside the caller's transaction on this database (the
+/// transactional outbox): they exist if and only if the caller commits.
+///
+/// Use the store's own [`SqliteStore::pool`] for that transaction, so it holds the one write
+/// lock SQLite has from the start; the worker picks the deliveries up at its next poll after
+/// the commit.
+pub async fn accept_event_in(
+    tx: &mut sqlx::SqliteConnection,
+    new: NewEvent,
+    now: Millis,
+) -> Result<Accepted, Error> {
+    if let Some(key) = &new.idempotency_key {
+        let earlier: Option<EventRow> = sqlx::query_as(
+            "SELECT id, tenant_id, event_type, payload, idempotency_key, created_at \
+             FROM events WHERE tenant_id = ? AND idempotency_key = ?",
+        )
+        .bind(&new.tenant_id)
+        .bind(key)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(earlier) = earlier {
+            let (count,): (i64,) =
+                sqlx::query_as("SELECT count(*) FROM deliveries WHERE event_id = ?")
+                    .bind(&earlier.0)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            return Ok(Accepted {
+                event: event_from_row(earlier),
+                created: false,
+                deliveries: to_u32(count),
+            });
+        }
+    }
+
+    let id = new_id("evt");
+    sqlx::query(
+        "INSERT INTO events (id, tenant_id, event_type, payload, idempotency_key, created_at) \
+         VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&id)
+    .bind(&new.tenant_id)
+    .bind(&new.event_type)
+    .bind(&new.payload)
+    .bind(&new.idempotency_key)
+    .bind(now)
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| classify(e, &format!("tenant `{}`", new.tenant_id)))?;
+
+    let endpoints: Vec<(String,)> = sqlx::query_as(
+        "SELECT id FROM endpoints WHERE tenant_id = ? AND enabled = 1 AND \
+         (event_types = '[]' OR EXISTS \
+           (SELECT 1 FROM json_each(endpoints.event_types) WHERE value = ?))",
+    )
+    .bind(&new.tenant_id)
+    .bind(&new.event_type)
+    .fetch_all(&mut *tx)
+    .await?;
+    for (endpoint_id,) in &endpoints {
+        sqlx::query(
+            "INSERT INTO deliveries (id, event_id, endpoint_id, state, attempts, \
+             next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, 'pending', 0, ?, ?, ?)",
+        )
+        .bind(new_id("dlv"))
+        .bind(&id)
+        .bind(endpoint_id)
+        .bind(now)
+        .bind(now)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(Accepted {
+        event: Event {
+            id,
+            tenant_id: new.tenant_id,
+            event_type: new.event_type,
+            payload: new.payload,
+            idempotency_key: new.idempotency_key,
+            created_at: now,
+        },
+        created: true,
+        deliveries: u32::try_from(endpoints.len()).unwrap_or(u32::MAX),
+    })
 }

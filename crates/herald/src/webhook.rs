@@ -101,6 +101,12 @@ pub trait Declare {
 
     /// The full declaration.
     fn declare(&self) -> Webhook<Self::Payload>;
+
+    /// The webhook's name, its event type, without building the whole declaration (sending
+    /// calls this for every event).
+    fn name(&self) -> std::borrow::Cow<'static, str> {
+        self.declare().declaration().name().to_owned().into()
+    }
 }
 
 /// A webhook declaration with a body of type `T`.
@@ -146,6 +152,10 @@ impl<T: Payload> Declare for Webhook<T> {
 
     fn declare(&self) -> Webhook<T> {
         self.clone()
+    }
+
+    fn name(&self) -> std::borrow::Cow<'static, str> {
+        self.declaration.name.clone().into()
     }
 }
 

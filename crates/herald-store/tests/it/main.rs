@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used)] // a test that cannot unwrap should panic loudly
 
 mod conformance;
+mod outbox;
 
 use herald_store::postgres::PostgresStore;
 use herald_store::sqlite::SqliteStore;

@@ -1,0 +1,97 @@
+//! Sending declared webhooks from Rust, typed: the payload is the declared body type, so a
+//! payload of the wrong type does not compile and what is sent is what is documented.
+
+use std::sync::Arc;
+
+use herald::{Declare, Payload};
+use herald_delivery::worker::now_millis;
+use herald_store::{Accepted, NewEvent, Store};
+use tokio::sync::Notify;
+
+use crate::Error;
+
+/// Stores events for delivery and wakes the worker.
+///
+/// ```no_run
+/// # async fn f(sender: herald_server::Sender) -> Result<(), herald_server::Error> {
+/// use herald_example_seed::{Subscription, new_subscription};
+///
+/// let subscription = Subscription {
+///     username: "rick".into(),
+///     monthly_fee: 9.99,
+///     start_date: chrono::Utc::now(),
+/// };
+/// let accepted = sender.send(&new_subscription, "acme", &subscription).await?;
+/// println!("stored {}", accepted.event.id);
+/// # Ok(()) }
+/// ```
+///
+/// The same call with a payload of another type does not compile:
+///
+/// ```compile_fail
+/// # async fn f(sender: herald_server::Sender) {
+/// // `new_subscription` takes a `Subscription`; a string is refused at compile time.
+/// sender.send(&herald_example_seed::new_subscription, "acme", &"rick").await;
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Sender {
+    store: Arc<dyn Store>,
+    wake: Arc<Notify>,
+}
+
+impl Sender {
+    pub(crate) fn new(store: Arc<dyn Store>, wake: Arc<Notify>) -> Sender {
+        Sender { store, wake }
+    }
+
+    /// Stores `payload` as an event of `webhook` for `tenant`, with one delivery per subscribed
+    /// endpoint, and returns once that is committed.
+    pub async fn send<W: Declare>(
+        &self,
+        webhook: &W,
+        tenant: &str,
+        payload: &W::Payload,
+    ) -> Result<Accepted, Error> {
+        self.send_keyed(webhook, tenant, payload, None).await
+    }
+
+    /// Like [`send`](Self::send); a repeated `idempotency_key` returns the first event.
+    pub async fn send_keyed<W: Declare>(
+        &self,
+        webhook: &W,
+        tenant: &str,
+        payload: &W::Payload,
+        idempotency_key: Option<&str>,
+    ) -> Result<Accepted, Error> {
+        let event = new_event(webhook, tenant, payload, idempotency_key)?;
+        let accepted = self
+            .store
+            .accept_event(event, now_millis())
+            .await
+            .map_err(|e| Error(format!("cannot store the event: {e}")))?;
+        if accepted.deliveries > 0 {
+            self.wake.notify_one();
+        }
+        Ok(accepted)
+    }
+}
+
+/// The event `send` would store, for storing it in your own transaction with
+/// `herald_store::sqlite::accept_event_in` or `herald_store::postgres::accept_event_in`.
+pub fn new_event<W: Declare>(
+    webhook: &W,
+    tenant: &str,
+    payload: &W::Payload,
+    idempotency_key: Option<&str>,
+) -> Result<NewEvent, Error> {
+    let json = payload
+        .to_json()
+        .map_err(|e| Error(format!("the payload does not serialize to JSON: {e}")))?;
+    Ok(NewEvent {
+        tenant_id: tenant.into(),
+        event_type: webhook.name().into_owned(),
+        payload: json.to_string(),
+        idempotency_key: idempotency_key.map(Into::into),
+    })
+}
