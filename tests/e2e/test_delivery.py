@@ -29,7 +29,7 @@ PAYLOAD = '{"username": "rick", "monthly_fee": 9.99, "start_date": "2026-11-22T0
 class Receiver:
     """A real HTTP receiver on 127.0.0.1, port 0, answering with scripted statuses."""
 
-    def __init__(self, statuses=()):
+    def __init__(self, statuses=(), delay=0.0):
         self.requests = queue.Queue()
         self.statuses = list(statuses)
         receiver = self
@@ -37,6 +37,7 @@ class Receiver:
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers["content-length"]))
+                time.sleep(delay)
                 receiver.requests.put((dict(self.headers), body))
                 status = receiver.statuses.pop(0) if receiver.statuses else 200
                 self.send_response(status)
@@ -75,21 +76,25 @@ def database_url(request, tmp_path):
     subprocess.run(["psql", PG_URL, "-qc", f"DROP DATABASE {name} WITH (FORCE)"], timeout=30)
 
 
-@pytest.fixture
-def herald(database_url):
+def start_herald(database_url, lease_seconds=60):
+    """Starts `herald serve` on a free port; returns the process and its base URL."""
     env = dict(os.environ, HERALD_ADMIN_TOKEN=TOKEN)
     process = subprocess.Popen(
         [HERALD, "serve", "--addr", "127.0.0.1:0", "--database-url", database_url,
-         "--allow-target", "127.0.0.0/8"],
+         "--allow-target", "127.0.0.0/8", "--lease-seconds", str(lease_seconds)],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True)
     deadline = time.monotonic() + 30
-    base = None
-    while base is None and time.monotonic() < deadline:
-        line = process.stdout.readline()
-        match = re.match(r"herald listening on (\S+)", line)
+    while time.monotonic() < deadline:
+        match = re.match(r"herald listening on (\S+)", process.stdout.readline())
         if match:
-            base = match.group(1)
-    assert base, "herald printed no address"
+            return process, match.group(1)
+    process.kill()
+    raise AssertionError("herald printed no address")
+
+
+@pytest.fixture
+def herald(database_url):
+    process, base = start_herald(database_url)
     yield base
     process.terminate()
     process.wait(timeout=15)

@@ -45,6 +45,10 @@ struct ServeArgs {
     /// Repeatable.
     #[arg(long = "allow-target", value_name = "CIDR", value_parser = parse_range)]
     allow_targets: Vec<ipnet::IpNet>,
+    /// How long a claimed delivery stays with this process; if the process dies, another takes
+    /// the delivery over once this has passed. Must exceed the 15 s request timeout.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(16..=3600))]
+    lease_seconds: u64,
 }
 
 impl Default for ServeArgs {
@@ -53,6 +57,7 @@ impl Default for ServeArgs {
             addr: SocketAddr::from(([127, 0, 0, 1], 8000)),
             database_url: "sqlite://herald.db".into(),
             allow_targets: Vec::new(),
+            lease_seconds: 60,
         }
     }
 }
@@ -107,6 +112,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let mut config = herald_server::Config::new(&args.database_url, &admin_token);
     config.allow_targets = args.allow_targets;
+    config.worker.lease = std::time::Duration::from_secs(args.lease_seconds);
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(args.addr)
