@@ -1,0 +1,68 @@
+"""Scale-out: two herald processes share one PostgreSQL database and one workload.
+
+Events are posted alternately to both; both workers claim from the same table with
+FOR UPDATE SKIP LOCKED. Every delivery must arrive, and none twice: a duplicate would mean a
+delivery was in flight from both processes at once (no process is killed here, so at-least-once
+re-sends cannot explain one).
+"""
+
+import os
+import subprocess
+import time
+import uuid
+
+import pytest
+
+from test_delivery import PG_URL, Receiver, call, start_herald
+from test_crash import post_event
+
+EVENTS = 300
+
+
+@pytest.fixture
+def postgres_database():
+    name = "herald_scale_" + uuid.uuid4().hex[:12]
+    try:
+        subprocess.run(["psql", PG_URL, "-qc", f"CREATE DATABASE {name}"], check=True,
+                       capture_output=True, timeout=30)
+    except (subprocess.CalledProcessError, FileNotFoundError) as error:
+        if os.environ.get("CI") == "true":
+            raise
+        pytest.skip(f"PostgreSQL unreachable: {error}")
+    yield PG_URL.rsplit("/", 1)[0] + "/" + name
+    subprocess.run(["psql", PG_URL, "-qc", f"DROP DATABASE {name} WITH (FORCE)"], timeout=30)
+
+
+def test_two_processes_share_the_work_without_sending_twice(postgres_database):
+    receiver = Receiver(delay=0.01)
+    first, first_base = start_herald(postgres_database)
+    second, second_base = start_herald(postgres_database)
+    try:
+        call(first_base, "POST", "/api/v1/tenants", {"id": "acme"})
+        call(first_base, "POST", "/api/v1/tenants/acme/endpoints", {"url": receiver.url})
+        sent = [post_event(first_base if n % 2 else second_base) for n in range(EVENTS)]
+
+        arrived = {}
+        deadline = time.monotonic() + 60
+        while set(sent) - set(arrived) and time.monotonic() < deadline:
+            try:
+                headers, _ = receiver.next(timeout=1)
+            except Exception:
+                continue
+            arrived[headers["webhook-id"]] = arrived.get(headers["webhook-id"], 0) + 1
+        time.sleep(1)  # anything sent twice would arrive within this
+        while not receiver.requests.empty():
+            webhook_id = receiver.requests.get()[0]["webhook-id"]
+            arrived[webhook_id] = arrived.get(webhook_id, 0) + 1
+
+        twice = {event: count for event, count in arrived.items() if count > 1}
+        lost = set(sent) - set(arrived)
+        print(f"\n2 processes, {EVENTS} events: {len(arrived)} arrived, {len(lost)} lost, "
+              f"{len(twice)} sent twice")
+        assert not lost
+        assert not twice
+    finally:
+        for process in (first, second):
+            process.terminate()
+            process.wait(timeout=15)
+        receiver.close()
