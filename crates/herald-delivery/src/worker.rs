@@ -145,6 +145,9 @@ impl Worker {
         let global = Arc::new(Semaphore::new(config.concurrency));
         let endpoints: Arc<Mutex<HashMap<String, Arc<Semaphore>>>> = Arc::default();
         let mut tasks = JoinSet::new();
+        if let Err(error) = self.store.watch(Arc::clone(&self.wake)).await {
+            tracing::warn!(%error, "cannot listen for other processes' work; polling only");
+        }
         tracing::info!(worker = %config.name, "delivery worker started");
 
         while !*shutdown.borrow() {

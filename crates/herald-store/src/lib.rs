@@ -317,6 +317,14 @@ pub trait Store: Send + Sync + 'static {
 
     /// The attempts of one delivery, oldest first.
     async fn attempts(&self, delivery_id: &str) -> Result<Vec<Attempt>, Error>;
+
+    /// Notifies `wake` whenever another process stores new deliveries, for as long as the
+    /// store lives. A store with only one process (SQLite) needs nothing: the in-process
+    /// signal covers it, so the default does nothing.
+    async fn watch(&self, wake: std::sync::Arc<tokio::sync::Notify>) -> Result<(), Error> {
+        let _ = wake;
+        Ok(())
+    }
 }
 
 /// A new prefixed, time-ordered id such as `evt_01JD…`.

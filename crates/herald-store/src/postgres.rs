@@ -7,13 +7,17 @@
 use std::str::FromStr;
 
 use async_trait::async_trait;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 
 use crate::{
     Accepted, Attempt, ClaimRow, Claimed, Delivery, DeliveryState, Endpoint, Error, ErrorKind,
     Event, Millis, NewEndpoint, NewEvent, Outcome, Store, Tenant, claims_from_rows, classify,
     headers_from_json, headers_to_json, new_id, to_u32,
 };
+
+/// The prefix of the channel on which committed deliveries are announced to every herald
+/// process; the schema's name completes it, so installations sharing a database stay apart.
+const CHANNEL: &str = "herald_deliveries_";
 
 /// herald's store in a PostgreSQL database.
 #[derive(Clone, Debug)]
@@ -386,6 +390,28 @@ impl Store for PostgresStore {
         Ok(released.rows_affected())
     }
 
+    async fn watch(&self, wake: std::sync::Arc<tokio::sync::Notify>) -> Result<(), Error> {
+        let (schema,): (String,) = sqlx::query_as("SELECT current_schema()")
+            .fetch_one(&self.pool)
+            .await?;
+        let mut listener = PgListener::connect_with(&self.pool).await?;
+        listener.listen(&format!("{CHANNEL}{schema}")).await?;
+        tokio::spawn(async move {
+            loop {
+                // `recv` reconnects by itself after a lost connection; notifications sent while
+                // it was away are covered by the worker's poll.
+                match listener.recv().await {
+                    Ok(_) => wake.notify_one(),
+                    Err(error) => {
+                        tracing::warn!(%error, "LISTEN connection failed; retrying");
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        });
+        Ok(())
+    }
+
     async fn delivery(&self, id: &str) -> Result<Option<Delivery>, Error> {
         let row: Option<DeliveryRow> = sqlx::query_as(
             "SELECT id, event_id, endpoint_id, state, attempts, next_attempt_at \
@@ -500,6 +526,13 @@ pub async fn accept_event_in(
     .bind(now)
     .execute(&mut *tx)
     .await?;
+    if !endpoint_ids.is_empty() {
+        // Delivered to listeners when (and only if) the transaction commits.
+        sqlx::query("SELECT pg_notify($1 || current_schema(), '')")
+            .bind(CHANNEL)
+            .execute(&mut *tx)
+            .await?;
+    }
     Ok(Accepted {
         event: Event {
             id,

@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used)] // a test that cannot unwrap should panic loudly
 
 mod conformance;
+mod notify;
 mod outbox;
 
 use herald_store::postgres::PostgresStore;
@@ -14,7 +15,7 @@ use herald_store::sqlite::SqliteStore;
 
 const DEFAULT_PG: &str = "postgres://postgres@127.0.0.1:5432/test";
 
-fn pg_url() -> String {
+pub(crate) fn pg_url() -> String {
     std::env::var("HERALD_TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_PG.into())
 }
 
