@@ -58,13 +58,10 @@ class Receiver:
 
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request, tmp_path):
-    if request.param == "sqlite":
-        yield f"sqlite://{tmp_path}/herald.db"
-        return
+def fresh_postgres_database():
+    """Creates an empty database on PG_URL's server and yields its URL; drops it afterwards.
+    Skips when the server is unreachable, except under CI=true, where that fails."""
     name = "herald_e2e_" + uuid.uuid4().hex[:12]
-    admin = PG_URL.rsplit("/", 1)[0]
     try:
         subprocess.run(["psql", PG_URL, "-qc", f"CREATE DATABASE {name}"], check=True,
                        capture_output=True, timeout=30)
@@ -72,8 +69,16 @@ def database_url(request, tmp_path):
         if os.environ.get("CI") == "true":
             raise
         pytest.skip(f"PostgreSQL unreachable: {error}")
-    yield f"{admin}/{name}"
+    yield PG_URL.rsplit("/", 1)[0] + "/" + name
     subprocess.run(["psql", PG_URL, "-qc", f"DROP DATABASE {name} WITH (FORCE)"], timeout=30)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request, tmp_path):
+    if request.param == "sqlite":
+        yield f"sqlite://{tmp_path}/herald.db"
+    else:
+        yield from fresh_postgres_database()
 
 
 def start_herald(database_url, lease_seconds=60):

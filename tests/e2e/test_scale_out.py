@@ -6,14 +6,11 @@ delivery was in flight from both processes at once (no process is killed here, s
 re-sends cannot explain one).
 """
 
-import os
-import subprocess
 import time
-import uuid
 
 import pytest
 
-from test_delivery import PG_URL, Receiver, call, start_herald
+from test_delivery import Receiver, call, fresh_postgres_database, start_herald
 from test_crash import post_event
 
 EVENTS = 300
@@ -21,16 +18,7 @@ EVENTS = 300
 
 @pytest.fixture
 def postgres_database():
-    name = "herald_scale_" + uuid.uuid4().hex[:12]
-    try:
-        subprocess.run(["psql", PG_URL, "-qc", f"CREATE DATABASE {name}"], check=True,
-                       capture_output=True, timeout=30)
-    except (subprocess.CalledProcessError, FileNotFoundError) as error:
-        if os.environ.get("CI") == "true":
-            raise
-        pytest.skip(f"PostgreSQL unreachable: {error}")
-    yield PG_URL.rsplit("/", 1)[0] + "/" + name
-    subprocess.run(["psql", PG_URL, "-qc", f"DROP DATABASE {name} WITH (FORCE)"], timeout=30)
+    yield from fresh_postgres_database()
 
 
 def test_two_processes_share_the_work_without_sending_twice(postgres_database):

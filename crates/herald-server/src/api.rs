@@ -251,13 +251,7 @@ async fn create_endpoint(
         .store
         .create_endpoint(new, now_millis())
         .await
-        .map_err(|e| {
-            if e.kind() == herald_store::ErrorKind::NotFound {
-                Problem::not_found(format!("no tenant `{tenant}`"))
-            } else {
-                Problem::from(e)
-            }
-        })?;
+        .map_err(|e| tenant_problem(e, &tenant))?;
     Ok((
         StatusCode::CREATED,
         axum::Json(EndpointOut {
@@ -271,6 +265,15 @@ async fn create_endpoint(
             created_at: rfc3339(endpoint.created_at),
         }),
     ))
+}
+
+/// A store error while writing under `tenant`: a missing tenant is a 404 naming it.
+fn tenant_problem(error: herald_store::Error, tenant: &str) -> Problem {
+    if error.kind() == herald_store::ErrorKind::NotFound {
+        Problem::not_found(format!("no tenant `{tenant}`"))
+    } else {
+        Problem::from(error)
+    }
 }
 
 /// Where a URL may not point, said before any delivery is tried.
@@ -394,13 +397,7 @@ async fn create_event(
         .store
         .accept_event(new, now_millis())
         .await
-        .map_err(|e| {
-            if e.kind() == herald_store::ErrorKind::NotFound {
-                Problem::not_found(format!("no tenant `{tenant}`"))
-            } else {
-                Problem::from(e)
-            }
-        })?;
+        .map_err(|e| tenant_problem(e, &tenant))?;
     if accepted.deliveries > 0 {
         state.wake.notify_one();
     }

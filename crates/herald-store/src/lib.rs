@@ -435,6 +435,36 @@ pub(crate) fn to_u32(value: i64) -> u32 {
     u32::try_from(value.max(0)).unwrap_or(u32::MAX)
 }
 
+/// An event row, as both backends select it.
+pub(crate) type EventRow = (String, String, String, String, Option<String>, i64);
+
+/// A delivery row, as both backends select it (PostgreSQL casts `attempts` to `bigint`).
+pub(crate) type DeliveryRow = (String, String, String, String, i64, Option<i64>);
+
+pub(crate) fn event_from_row(row: EventRow) -> Event {
+    let (id, tenant_id, event_type, payload, idempotency_key, created_at) = row;
+    Event {
+        id,
+        tenant_id,
+        event_type,
+        payload,
+        idempotency_key,
+        created_at,
+    }
+}
+
+pub(crate) fn delivery_from_row(row: DeliveryRow) -> Result<Delivery, Error> {
+    let (id, event_id, endpoint_id, state, attempts, next_attempt_at) = row;
+    Ok(Delivery {
+        id,
+        event_id,
+        endpoint_id,
+        state: DeliveryState::parse(&state)?,
+        attempts: to_u32(attempts),
+        next_attempt_at,
+    })
+}
+
 /// A claimed delivery joined with its event and endpoint, as both backends select it.
 pub(crate) type ClaimRow = (
     String,

@@ -10,9 +10,10 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 
 use crate::{
-    Accepted, Attempt, ClaimRow, Claimed, Delivery, DeliveryState, Endpoint, Error, ErrorKind,
-    Event, Millis, NewEndpoint, NewEvent, Outcome, Store, Tenant, claims_from_rows, classify,
-    headers_from_json, headers_to_json, new_id, to_u32,
+    Accepted, Attempt, ClaimRow, Claimed, Delivery, DeliveryRow, DeliveryState, Endpoint, Error,
+    ErrorKind, Event, EventRow, Millis, NewEndpoint, NewEvent, Outcome, Store, Tenant,
+    claims_from_rows, classify, delivery_from_row, event_from_row, headers_from_json,
+    headers_to_json, new_id, to_u32,
 };
 
 /// The prefix of the channel on which committed deliveries are announced to every herald
@@ -37,8 +38,6 @@ type EndpointRow = (
     Option<i64>,
     i64,
 );
-type EventRow = (String, String, String, String, Option<String>, i64);
-type DeliveryRow = (String, String, String, String, i32, Option<i64>);
 
 impl PostgresStore {
     /// Connects to `url` (`postgres://…`) and brings the schema up to date.
@@ -111,30 +110,6 @@ fn endpoint_from_row(row: EndpointRow) -> Result<Endpoint, Error> {
         disabled_reason: reason,
         failing_since: failing,
         created_at: created,
-    })
-}
-
-fn event_from_row(row: EventRow) -> Event {
-    let (id, tenant_id, event_type, payload, idempotency_key, created_at) = row;
-    Event {
-        id,
-        tenant_id,
-        event_type,
-        payload,
-        idempotency_key,
-        created_at,
-    }
-}
-
-fn delivery_from_row(row: DeliveryRow) -> Result<Delivery, Error> {
-    let (id, event_id, endpoint_id, state, attempts, next_attempt_at) = row;
-    Ok(Delivery {
-        id,
-        event_id,
-        endpoint_id,
-        state: DeliveryState::parse(&state)?,
-        attempts: to_u32(i64::from(attempts)),
-        next_attempt_at,
     })
 }
 
@@ -283,18 +258,8 @@ impl Store for PostgresStore {
             tx.commit().await?;
             return Ok(Vec::new());
         }
-        let rows: Vec<(
-            String,
-            i32,
-            String,
-            String,
-            String,
-            String,
-            String,
-            String,
-            Option<i64>,
-        )> = sqlx::query_as(
-            "SELECT d.id, d.attempts, e.id, e.event_type, e.payload, p.id, p.url, p.headers, \
+        let rows: Vec<ClaimRow> = sqlx::query_as(
+            "SELECT d.id, d.attempts::bigint, e.id, e.event_type, e.payload, p.id, p.url, p.headers, \
                  p.failing_since FROM deliveries d JOIN events e ON e.id = d.event_id \
                  JOIN endpoints p ON p.id = d.endpoint_id WHERE d.lease_owner = $1 \
                  ORDER BY d.next_attempt_at",
@@ -312,10 +277,6 @@ impl Store for PostgresStore {
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
-        let rows: Vec<ClaimRow> = rows
-            .into_iter()
-            .map(|(d, a, e, t, p, ep, u, h, f)| (d, i64::from(a), e, t, p, ep, u, h, f))
-            .collect();
         claims_from_rows(rows, secrets, &lease)
     }
 
@@ -414,7 +375,7 @@ impl Store for PostgresStore {
 
     async fn delivery(&self, id: &str) -> Result<Option<Delivery>, Error> {
         let row: Option<DeliveryRow> = sqlx::query_as(
-            "SELECT id, event_id, endpoint_id, state, attempts, next_attempt_at \
+            "SELECT id, event_id, endpoint_id, state, attempts::bigint, next_attempt_at \
              FROM deliveries WHERE id = $1",
         )
         .bind(id)
@@ -425,7 +386,7 @@ impl Store for PostgresStore {
 
     async fn deliveries_of_event(&self, event_id: &str) -> Result<Vec<Delivery>, Error> {
         let rows: Vec<DeliveryRow> = sqlx::query_as(
-            "SELECT id, event_id, endpoint_id, state, attempts, next_attempt_at \
+            "SELECT id, event_id, endpoint_id, state, attempts::bigint, next_attempt_at \
              FROM deliveries WHERE event_id = $1 ORDER BY id",
         )
         .bind(event_id)
@@ -435,8 +396,8 @@ impl Store for PostgresStore {
     }
 
     async fn attempts(&self, delivery_id: &str) -> Result<Vec<Attempt>, Error> {
-        let rows: Vec<(i64, i64, Option<i32>, Option<String>, Option<String>)> = sqlx::query_as(
-            "SELECT started_at, duration_ms, status_code, response_excerpt, error \
+        let rows: Vec<(i64, i64, Option<i64>, Option<String>, Option<String>)> = sqlx::query_as(
+            "SELECT started_at, duration_ms, status_code::bigint, response_excerpt, error \
              FROM attempts WHERE delivery_id = $1 ORDER BY started_at, id",
         )
         .bind(delivery_id)

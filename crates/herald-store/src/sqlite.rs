@@ -13,9 +13,10 @@ use sqlx::sqlite::{
 };
 
 use crate::{
-    Accepted, Attempt, ClaimRow, Claimed, Delivery, DeliveryState, Endpoint, Error, ErrorKind,
-    Event, Millis, NewEndpoint, NewEvent, Outcome, Store, Tenant, claims_from_rows, classify,
-    headers_from_json, headers_to_json, new_id, to_u32,
+    Accepted, Attempt, ClaimRow, Claimed, Delivery, DeliveryRow, DeliveryState, Endpoint, Error,
+    ErrorKind, Event, EventRow, Millis, NewEndpoint, NewEvent, Outcome, Store, Tenant,
+    claims_from_rows, classify, delivery_from_row, event_from_row, headers_from_json,
+    headers_to_json, new_id, to_u32,
 };
 
 /// herald's store in a SQLite database.
@@ -37,8 +38,6 @@ type EndpointRow = (
     Option<i64>,
     i64,
 );
-type EventRow = (String, String, String, String, Option<String>, i64);
-type DeliveryRow = (String, String, String, String, i64, Option<i64>);
 
 const ENDPOINT_COLUMNS: &str = "id, tenant_id, url, description, event_types, headers, enabled, \
                                 disabled_reason, failing_since, created_at";
@@ -109,30 +108,6 @@ fn endpoint_from_row(row: EndpointRow) -> Result<Endpoint, Error> {
         disabled_reason: reason,
         failing_since: failing,
         created_at: created,
-    })
-}
-
-fn event_from_row(row: EventRow) -> Event {
-    let (id, tenant_id, event_type, payload, idempotency_key, created_at) = row;
-    Event {
-        id,
-        tenant_id,
-        event_type,
-        payload,
-        idempotency_key,
-        created_at,
-    }
-}
-
-fn delivery_from_row(row: DeliveryRow) -> Result<Delivery, Error> {
-    let (id, event_id, endpoint_id, state, attempts, next_attempt_at) = row;
-    Ok(Delivery {
-        id,
-        event_id,
-        endpoint_id,
-        state: DeliveryState::parse(&state)?,
-        attempts: to_u32(attempts),
-        next_attempt_at,
     })
 }
 
