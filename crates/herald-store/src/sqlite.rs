@@ -39,9 +39,6 @@ type EndpointRow = (
     i64,
 );
 
-const ENDPOINT_COLUMNS: &str = "id, tenant_id, url, description, event_types, headers, enabled, \
-                                disabled_reason, failing_since, created_at";
-
 impl SqliteStore {
     /// Opens (creating it if missing) the database at `url`, e.g. `sqlite://herald.db`, and
     /// brings its schema up to date.
@@ -179,9 +176,11 @@ impl Store for SqliteStore {
     }
 
     async fn endpoint(&self, tenant_id: &str, id: &str) -> Result<Option<Endpoint>, Error> {
-        let row: Option<EndpointRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {ENDPOINT_COLUMNS} FROM endpoints WHERE tenant_id = ? AND id = ?"
-        )))
+        let row: Option<EndpointRow> = sqlx::query_as(
+            "SELECT id, tenant_id, url, description, event_types, headers, enabled, \
+             disabled_reason, failing_since, created_at FROM endpoints \
+             WHERE tenant_id = ? AND id = ?",
+        )
         .bind(tenant_id)
         .bind(id)
         .fetch_optional(&self.reader)
