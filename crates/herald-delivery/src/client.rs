@@ -77,6 +77,7 @@ pub struct Client {
     http: reqwest::Client,
     policy: Arc<TargetPolicy>,
     excerpt_bytes: usize,
+    timeout: Duration,
 }
 
 /// The error a refused target becomes, recognisable in reqwest's error chain.
@@ -151,7 +152,13 @@ impl Client {
             http,
             policy,
             excerpt_bytes: config.excerpt_bytes,
+            timeout: config.timeout,
         })
+    }
+
+    /// The longest an attempt can take.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     /// Signs and sends one attempt; never fails: every failure is described in the response.

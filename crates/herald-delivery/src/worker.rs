@@ -156,11 +156,11 @@ impl Worker {
             let free = u32::try_from(global.available_permits())
                 .unwrap_or(u32::MAX)
                 .min(config.batch);
+            let now = now_millis();
+            let lease_until = now + millis(config.lease);
             let claimed = if free == 0 {
                 Vec::new()
             } else {
-                let now = now_millis();
-                let lease_until = now + millis(config.lease);
                 match self
                     .store
                     .claim_due(&config.name, free, lease_until, now)
@@ -193,6 +193,13 @@ impl Worker {
                 tasks.spawn(async move {
                     let _permit = permit;
                     let _endpoint = endpoint.acquire_owned().await;
+                    // Queued behind its endpoint's other requests, a delivery may have used up
+                    // most of its lease. Sent now, it could still be in flight when the lease
+                    // lapses and another worker takes it; left alone, it is claimed again then.
+                    if !lease_covers(lease_until, now_millis(), client.timeout()) {
+                        tracing::warn!(delivery = %claim.delivery_id, "lease too short to send; left for the next claim");
+                        return;
+                    }
                     deliver(&*store, &client, &config, claim).await;
                 });
             }
@@ -280,6 +287,11 @@ async fn deliver(store: &dyn Store, client: &Client, config: &WorkerConfig, clai
             tracing::error!(%error, "disabling the endpoint failed");
         }
     }
+}
+
+/// Whether a request started at `now` ends, even by timing out, before `lease_until`.
+fn lease_covers(lease_until: Millis, now: Millis, timeout: Duration) -> bool {
+    now + millis(timeout) <= lease_until
 }
 
 /// Milliseconds since the Unix epoch, now.
@@ -413,6 +425,20 @@ mod tests {
             let decision = decide(&config, &claim, &response, now, 0.5);
             assert_eq!(decision.outcome, outcome, "{name}");
             assert_eq!(decision.disable.is_some(), disables, "{name}");
+        }
+    }
+
+    #[test]
+    fn leases_must_outlast_the_request() {
+        let timeout = Duration::from_secs(15);
+        let cases = [
+            ("fresh 60 s lease", 60_000, true),
+            ("exactly the timeout", 15_000, true),
+            ("one millisecond short", 14_999, false),
+            ("lapsed", -1, false),
+        ];
+        for (name, left, covers) in cases {
+            assert_eq!(lease_covers(1_000 + left, 1_000, timeout), covers, "{name}");
         }
     }
 

@@ -5,6 +5,11 @@
 //! [`postgres::PostgresStore`] (any number of herald processes on one database) implement it
 //! each in their own dialect, and one conformance suite (`tests/it`) runs against both.
 //!
+//! Writes that can share a transaction (events accepted, attempts recorded, claims) are
+//! queued to one committing task per store, which applies whatever is waiting as one
+//! transaction of multi-row statements and answers each caller after the commit: group
+//! commit, so one flush to disk serves many callers and "accepted" still means durable.
+//!
 //! Every time is milliseconds since the Unix epoch and is passed in by the caller, so behaviour
 //! over time (leases expiring, retries coming due) is tested without sleeping.
 //!
@@ -28,6 +33,8 @@ use std::fmt;
 
 use async_trait::async_trait;
 
+mod batch;
+mod group;
 pub mod postgres;
 pub mod sqlite;
 
@@ -100,6 +107,33 @@ pub struct Endpoint {
     pub failing_since: Option<Millis>,
     /// When it was created.
     pub created_at: Millis,
+}
+
+/// Changes to an endpoint; `None` leaves a field as it is.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EndpointPatch {
+    /// A new URL, validated before it gets here.
+    pub url: Option<String>,
+    /// New free text.
+    pub description: Option<String>,
+    /// New event types; empty means all.
+    pub event_types: Option<Vec<String>>,
+    /// New extra headers, replacing the old ones.
+    pub headers: Option<BTreeMap<String, String>>,
+    /// Enable (clearing why it was disabled and its failure streak) or disable it; disabling
+    /// ends its pending deliveries, as [`Store::disable_endpoint`] does.
+    pub enabled: Option<bool>,
+}
+
+/// One of an endpoint's signing secrets.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EndpointSecret {
+    /// `whsec_…`.
+    pub secret: String,
+    /// When it was made.
+    pub created_at: Millis,
+    /// When it stops signing, once rotated out.
+    pub expires_at: Option<Millis>,
 }
 
 /// An event to store.
@@ -247,6 +281,36 @@ pub struct Attempt {
     pub error: Option<String>,
 }
 
+/// An API credential to store: only its hash, never the token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewToken {
+    /// The tenant it is scoped to; `None` for an admin token.
+    pub tenant_id: Option<String>,
+    /// What it is for, chosen by whoever made it.
+    pub name: String,
+    /// The token's first characters, to recognise it in a list.
+    pub prefix: String,
+    /// SHA-256 of the token, hex.
+    pub hash: String,
+}
+
+/// A stored API credential.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Token {
+    /// `tok_…`.
+    pub id: String,
+    /// The tenant it is scoped to; `None` for an admin token.
+    pub tenant_id: Option<String>,
+    /// What it is for.
+    pub name: String,
+    /// The token's first characters.
+    pub prefix: String,
+    /// When it was made.
+    pub created_at: Millis,
+    /// When it was revoked; a revoked token opens nothing.
+    pub revoked_at: Option<Millis>,
+}
+
 /// What happens to a delivery after an attempt.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -273,6 +337,47 @@ pub trait Store: Send + Sync + 'static {
 
     /// The tenant's endpoint `id`; `None` for another tenant's endpoint as for a missing one.
     async fn endpoint(&self, tenant_id: &str, id: &str) -> Result<Option<Endpoint>, Error>;
+
+    /// The tenant's endpoints in id (creation) order, after the id `after` if given.
+    async fn endpoints(
+        &self,
+        tenant_id: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Endpoint>, Error>;
+
+    /// Applies `patch` to the tenant's endpoint `id`; `None` if there is no such endpoint.
+    async fn update_endpoint(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        patch: EndpointPatch,
+        now: Millis,
+    ) -> Result<Option<Endpoint>, Error>;
+
+    /// Deletes the tenant's endpoint `id` with its deliveries and their attempts; false if
+    /// there is no such endpoint.
+    async fn delete_endpoint(&self, tenant_id: &str, id: &str) -> Result<bool, Error>;
+
+    /// The secrets of the tenant's endpoint `id` that sign at `now`, newest first; `None` if
+    /// there is no such endpoint.
+    async fn secrets(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        now: Millis,
+    ) -> Result<Option<Vec<EndpointSecret>>, Error>;
+
+    /// Adds `secret` to the tenant's endpoint `id`; the secrets signing until now keep
+    /// signing beside it until `old_until`. False if there is no such endpoint.
+    async fn rotate_secret(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        secret: &str,
+        old_until: Millis,
+        now: Millis,
+    ) -> Result<bool, Error>;
 
     /// Stops deliveries to an endpoint and records why; its pending deliveries die.
     async fn disable_endpoint(&self, id: &str, reason: &str, now: Millis) -> Result<(), Error>;
@@ -318,6 +423,24 @@ pub trait Store: Send + Sync + 'static {
     /// The attempts of one delivery, oldest first.
     async fn attempts(&self, delivery_id: &str) -> Result<Vec<Attempt>, Error>;
 
+    /// Stores a credential; [`ErrorKind::NotFound`] if its tenant is not.
+    async fn create_token(&self, new: NewToken, now: Millis) -> Result<Token, Error>;
+
+    /// The credential, revoked or not, whose hash is `hash`.
+    async fn token_by_hash(&self, hash: &str) -> Result<Option<Token>, Error>;
+
+    /// The credentials of a tenant (or, for `None`, the admin tokens), oldest first.
+    async fn tokens(&self, tenant_id: Option<&str>) -> Result<Vec<Token>, Error>;
+
+    /// Revokes credential `id` of the tenant (or admin, for `None`); false if there is no such
+    /// unrevoked credential.
+    async fn revoke_token(
+        &self,
+        tenant_id: Option<&str>,
+        id: &str,
+        now: Millis,
+    ) -> Result<bool, Error>;
+
     /// Notifies `wake` whenever another process stores new deliveries, for as long as the
     /// store lives. A store with only one process (SQLite) needs nothing: the in-process
     /// signal covers it, so the default does nothing.
@@ -325,6 +448,12 @@ pub trait Store: Send + Sync + 'static {
         let _ = wake;
         Ok(())
     }
+}
+
+/// A token for one claim by `worker`, so finishing checks this very lease, not just the
+/// worker's name (which [`Store::release`] matches as the part before `/`).
+pub(crate) fn lease_token(worker: &str) -> String {
+    format!("{worker}/{}", ulid::Ulid::generate())
 }
 
 /// A new prefixed, time-ordered id such as `evt_01JD…`.
@@ -422,6 +551,22 @@ pub(crate) fn classify(error: sqlx::Error, what: &str) -> Error {
     Error::from(error)
 }
 
+/// Names what a batch of events refers to, for an error message.
+pub(crate) fn tenants_of(events: &[batch::EventInsert<'_>]) -> String {
+    match events {
+        [one] => format!("tenant `{}`", one.new.tenant_id),
+        _ => "an event's tenant".into(),
+    }
+}
+
+/// Names what a batch of attempts refers to, for an error message.
+pub(crate) fn deliveries_of(attempts: &[batch::AttemptInsert<'_>]) -> String {
+    match attempts {
+        [one] => format!("delivery `{}`", one.delivery_id),
+        _ => "an attempt's delivery".into(),
+    }
+}
+
 pub(crate) fn headers_to_json(headers: &BTreeMap<String, String>) -> String {
     serde_json::to_string(headers).unwrap_or_else(|_| "{}".into())
 }
@@ -433,6 +578,21 @@ pub(crate) fn headers_from_json(text: &str) -> Result<BTreeMap<String, String>, 
 
 pub(crate) fn to_u32(value: i64) -> u32 {
     u32::try_from(value.max(0)).unwrap_or(u32::MAX)
+}
+
+/// A token row, as both backends select it.
+pub(crate) type TokenRow = (String, Option<String>, String, String, i64, Option<i64>);
+
+pub(crate) fn token_from_row(row: TokenRow) -> Token {
+    let (id, tenant_id, name, prefix, created_at, revoked_at) = row;
+    Token {
+        id,
+        tenant_id,
+        name,
+        prefix,
+        created_at,
+        revoked_at,
+    }
 }
 
 /// An event row, as both backends select it.

@@ -4,17 +4,22 @@
 //! waiting on each other, and a lease (not a held transaction) marks work in flight, so a
 //! crashed process's deliveries come back when its lease runs out.
 
+use std::collections::{BTreeSet, HashSet};
 use std::str::FromStr;
 
 use async_trait::async_trait;
+use sqlx::PgConnection;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 
+use crate::batch::{self, Advance, AttemptInsert, DeliveryInsert, Dialect, EventInsert, Streak};
+use crate::group::{Apply, Committer, Write, Written};
 use crate::{
-    Accepted, Attempt, ClaimRow, Claimed, Delivery, DeliveryRow, DeliveryState, Endpoint, Error,
-    ErrorKind, Event, EventRow, Millis, NewEndpoint, NewEvent, Outcome, Store, Tenant,
-    claims_from_rows, classify, delivery_from_row, event_from_row, headers_from_json,
-    headers_to_json, new_id, to_u32,
+    Accepted, Attempt, ClaimRow, Claimed, Delivery, DeliveryRow, Endpoint, EndpointPatch,
+    EndpointSecret, Error, ErrorKind, Event, EventRow, Millis, NewEndpoint, NewEvent, NewToken,
+    Outcome, Store, Tenant, Token, TokenRow, claims_from_rows, classify, delivery_from_row,
+    event_from_row, headers_from_json, headers_to_json, new_id, token_from_row,
 };
+use crate::{deliveries_of, lease_token, tenants_of};
 
 /// The prefix of the channel on which committed deliveries are announced to every herald
 /// process; the schema's name completes it, so installations sharing a database stay apart.
@@ -24,6 +29,20 @@ const CHANNEL: &str = "herald_deliveries_";
 #[derive(Clone, Debug)]
 pub struct PostgresStore {
     pool: PgPool,
+    committer: Committer,
+}
+
+/// Applies batches of writes on one pooled connection.
+struct Writes(PgPool);
+
+#[async_trait]
+impl Apply for Writes {
+    async fn apply(&self, writes: &[Write]) -> Result<Vec<Written>, Error> {
+        let mut tx = self.0.begin().await?;
+        let written = batch::apply(&mut *tx, writes).await?;
+        tx.commit().await?;
+        Ok(written)
+    }
 }
 
 type EndpointRow = (
@@ -78,7 +97,10 @@ impl PostgresStore {
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
-        Ok(PostgresStore { pool })
+        Ok(PostgresStore {
+            committer: Committer::start(Writes(pool.clone())),
+            pool,
+        })
     }
 
     /// The connection pool, for callers that join herald's writes to their own transaction.
@@ -191,6 +213,156 @@ impl Store for PostgresStore {
         row.map(endpoint_from_row).transpose()
     }
 
+    async fn endpoints(
+        &self,
+        tenant_id: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Endpoint>, Error> {
+        let rows: Vec<EndpointRow> = sqlx::query_as(
+            "SELECT id, tenant_id, url, description, event_types, headers, enabled, \
+             disabled_reason, failing_since, created_at FROM endpoints \
+             WHERE tenant_id = $1 AND ($2 IS NULL OR id > $2) ORDER BY id LIMIT $3",
+        )
+        .bind(tenant_id)
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(endpoint_from_row).collect()
+    }
+
+    async fn update_endpoint(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        patch: EndpointPatch,
+        now: Millis,
+    ) -> Result<Option<Endpoint>, Error> {
+        let mut tx = self.pool.begin().await?;
+        let updated = sqlx::query(
+            "UPDATE endpoints SET url = coalesce($1, url), \
+             description = coalesce($2, description), \
+             event_types = coalesce($3, event_types), headers = coalesce($4, headers), \
+             enabled = coalesce($5, enabled), \
+             disabled_reason = CASE WHEN $5 IS NULL THEN disabled_reason \
+               WHEN $5 THEN NULL ELSE 'disabled through the API' END, \
+             failing_since = CASE WHEN $5 THEN NULL ELSE failing_since END, \
+             updated_at = $6 WHERE tenant_id = $7 AND id = $8",
+        )
+        .bind(&patch.url)
+        .bind(&patch.description)
+        .bind(patch.event_types.as_ref())
+        .bind(patch.headers.as_ref().map(headers_to_json))
+        .bind(patch.enabled)
+        .bind(now)
+        .bind(tenant_id)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        if updated.rows_affected() == 0 {
+            return Ok(None);
+        }
+        if patch.enabled == Some(false) {
+            sqlx::query(
+                "UPDATE deliveries SET state = 'dead', next_attempt_at = NULL, lease_owner = NULL, \
+                 lease_expires_at = NULL, updated_at = $1 \
+                 WHERE endpoint_id = $2 AND state = 'pending'",
+            )
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let row: EndpointRow = sqlx::query_as(
+            "SELECT id, tenant_id, url, description, event_types, headers, enabled, \
+             disabled_reason, failing_since, created_at FROM endpoints WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        endpoint_from_row(row).map(Some)
+    }
+
+    async fn delete_endpoint(&self, tenant_id: &str, id: &str) -> Result<bool, Error> {
+        // Its secrets, deliveries and their attempts go with it (ON DELETE CASCADE).
+        let deleted = sqlx::query("DELETE FROM endpoints WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant_id)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(deleted.rows_affected() == 1)
+    }
+
+    async fn secrets(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        now: Millis,
+    ) -> Result<Option<Vec<EndpointSecret>>, Error> {
+        if self.endpoint(tenant_id, id).await?.is_none() {
+            return Ok(None);
+        }
+        let rows: Vec<(String, i64, Option<i64>)> = sqlx::query_as(
+            "SELECT secret, created_at, expires_at FROM endpoint_secrets \
+             WHERE endpoint_id = $1 AND (expires_at IS NULL OR expires_at > $2) \
+             ORDER BY expires_at IS NULL DESC, created_at DESC",
+        )
+        .bind(id)
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(Some(
+            rows.into_iter()
+                .map(|(secret, created_at, expires_at)| EndpointSecret {
+                    secret,
+                    created_at,
+                    expires_at,
+                })
+                .collect(),
+        ))
+    }
+
+    async fn rotate_secret(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        secret: &str,
+        old_until: Millis,
+        now: Millis,
+    ) -> Result<bool, Error> {
+        let mut tx = self.pool.begin().await?;
+        let found: Option<(String,)> =
+            sqlx::query_as("SELECT id FROM endpoints WHERE tenant_id = $1 AND id = $2")
+                .bind(tenant_id)
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if found.is_none() {
+            return Ok(false);
+        }
+        // A secret already due to expire sooner keeps its earlier end.
+        sqlx::query(
+            "UPDATE endpoint_secrets SET expires_at = $1 WHERE endpoint_id = $2 \
+             AND (expires_at IS NULL OR expires_at > $1)",
+        )
+        .bind(old_until)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO endpoint_secrets (endpoint_id, secret, created_at) VALUES ($1, $2, $3)",
+        )
+        .bind(id)
+        .bind(secret)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     async fn disable_endpoint(&self, id: &str, reason: &str, now: Millis) -> Result<(), Error> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
@@ -215,10 +387,7 @@ impl Store for PostgresStore {
     }
 
     async fn accept_event(&self, new: NewEvent, now: Millis) -> Result<Accepted, Error> {
-        let mut tx = self.pool.begin().await?;
-        let accepted = accept_event_in(&mut tx, new, now).await?;
-        tx.commit().await?;
-        Ok(accepted)
+        self.committer.accept(new, now).await
     }
 
     async fn event(&self, tenant_id: &str, id: &str) -> Result<Option<Event>, Error> {
@@ -240,44 +409,18 @@ impl Store for PostgresStore {
         lease_until: Millis,
         now: Millis,
     ) -> Result<Vec<Claimed>, Error> {
-        let lease = format!("{worker}/{}", ulid::Ulid::generate());
+        // Not queued behind the committer's batches: PostgreSQL runs them side by side, and a
+        // claim is on every delivery's path from accepted to sent.
+        let lease = lease_token(worker);
         let mut tx = self.pool.begin().await?;
-        let claimed = sqlx::query(
-            "UPDATE deliveries SET lease_owner = $1, lease_expires_at = $2, updated_at = $3 \
-             WHERE id IN (SELECT id FROM deliveries WHERE state = 'pending' \
-               AND next_attempt_at <= $3 AND (lease_expires_at IS NULL OR lease_expires_at <= $3) \
-               ORDER BY next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED)",
-        )
-        .bind(&lease)
-        .bind(lease_until)
-        .bind(now)
-        .bind(i64::from(limit))
-        .execute(&mut *tx)
-        .await?;
-        if claimed.rows_affected() == 0 {
-            tx.commit().await?;
-            return Ok(Vec::new());
-        }
-        let rows: Vec<ClaimRow> = sqlx::query_as(
-            "SELECT d.id, d.attempts::bigint, e.id, e.event_type, e.payload, p.id, p.url, p.headers, \
-                 p.failing_since FROM deliveries d JOIN events e ON e.id = d.event_id \
-                 JOIN endpoints p ON p.id = d.endpoint_id WHERE d.lease_owner = $1 \
-                 ORDER BY d.next_attempt_at",
-        )
-        .bind(&lease)
-        .fetch_all(&mut *tx)
-        .await?;
-        let secrets: Vec<(String, String)> = sqlx::query_as(
-            "SELECT s.endpoint_id, s.secret FROM endpoint_secrets s WHERE s.endpoint_id IN \
-             (SELECT endpoint_id FROM deliveries WHERE lease_owner = $1) \
-             AND (s.expires_at IS NULL OR s.expires_at > $2) ORDER BY s.created_at DESC",
-        )
-        .bind(&lease)
-        .bind(now)
-        .fetch_all(&mut *tx)
-        .await?;
+        // A lease lost in a server crash only makes its deliveries due again, so a claim
+        // need not wait for the disk.
+        sqlx::query("SET LOCAL synchronous_commit TO OFF")
+            .execute(&mut *tx)
+            .await?;
+        let claimed = tx.claim(&lease, limit, lease_until, now).await?;
         tx.commit().await?;
-        claims_from_rows(rows, secrets, &lease)
+        Ok(claimed)
     }
 
     async fn finish_attempt(
@@ -287,57 +430,9 @@ impl Store for PostgresStore {
         attempt: Attempt,
         outcome: Outcome,
     ) -> Result<bool, Error> {
-        let (state, next) = match outcome {
-            Outcome::Succeeded => (DeliveryState::Succeeded, None),
-            Outcome::RetryAt(at) => (DeliveryState::Pending, Some(at)),
-            Outcome::Dead => (DeliveryState::Dead, None),
-        };
-        let now = attempt.started_at + attempt.duration_ms;
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO attempts (id, delivery_id, started_at, duration_ms, status_code, \
-             response_excerpt, error) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(new_id("att"))
-        .bind(delivery_id)
-        .bind(attempt.started_at)
-        .bind(attempt.duration_ms)
-        .bind(attempt.status_code.map(i32::from))
-        .bind(&attempt.response_excerpt)
-        .bind(&attempt.error)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| classify(e, &format!("delivery `{delivery_id}`")))?;
-        let updated = sqlx::query(
-            "UPDATE deliveries SET state = $1, attempts = attempts + 1, next_attempt_at = $2, \
-             lease_owner = NULL, lease_expires_at = NULL, updated_at = $3 \
-             WHERE id = $4 AND lease_owner = $5 AND state = 'pending'",
-        )
-        .bind(state.as_str())
-        .bind(next)
-        .bind(now)
-        .bind(delivery_id)
-        .bind(lease)
-        .execute(&mut *tx)
-        .await?;
-        let held = updated.rows_affected() == 1;
-        if held {
-            let failing_since = match outcome {
-                Outcome::Succeeded => None,
-                Outcome::RetryAt(_) | Outcome::Dead => Some(attempt.started_at),
-            };
-            sqlx::query(
-                "UPDATE endpoints SET failing_since = CASE WHEN $1::bigint IS NULL THEN NULL \
-                 ELSE coalesce(failing_since, $1) END \
-                 WHERE id = (SELECT endpoint_id FROM deliveries WHERE id = $2)",
-            )
-            .bind(failing_since)
-            .bind(delivery_id)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(held)
+        self.committer
+            .finish(delivery_id, lease, attempt, outcome)
+            .await
     }
 
     async fn release(&self, worker: &str) -> Result<u64, Error> {
@@ -371,6 +466,76 @@ impl Store for PostgresStore {
             }
         });
         Ok(())
+    }
+
+    async fn create_token(&self, new: NewToken, now: Millis) -> Result<Token, Error> {
+        let id = new_id("tok");
+        sqlx::query(
+            "INSERT INTO tokens (id, tenant_id, name, prefix, hash, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&id)
+        .bind(&new.tenant_id)
+        .bind(&new.name)
+        .bind(&new.prefix)
+        .bind(&new.hash)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| {
+            classify(
+                e,
+                &format!("tenant `{}`", new.tenant_id.as_deref().unwrap_or("")),
+            )
+        })?;
+        Ok(Token {
+            id,
+            tenant_id: new.tenant_id,
+            name: new.name,
+            prefix: new.prefix,
+            created_at: now,
+            revoked_at: None,
+        })
+    }
+
+    async fn token_by_hash(&self, hash: &str) -> Result<Option<Token>, Error> {
+        let row: Option<TokenRow> = sqlx::query_as(
+            "SELECT id, tenant_id, name, prefix, created_at, revoked_at FROM tokens \
+             WHERE hash = $1",
+        )
+        .bind(hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(token_from_row))
+    }
+
+    async fn tokens(&self, tenant_id: Option<&str>) -> Result<Vec<Token>, Error> {
+        let rows: Vec<TokenRow> = sqlx::query_as(
+            "SELECT id, tenant_id, name, prefix, created_at, revoked_at FROM tokens \
+             WHERE tenant_id IS NOT DISTINCT FROM $1 ORDER BY created_at, id",
+        )
+        .bind(tenant_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(token_from_row).collect())
+    }
+
+    async fn revoke_token(
+        &self,
+        tenant_id: Option<&str>,
+        id: &str,
+        now: Millis,
+    ) -> Result<bool, Error> {
+        let revoked = sqlx::query(
+            "UPDATE tokens SET revoked_at = $1 WHERE id = $2 \
+             AND tenant_id IS NOT DISTINCT FROM $3 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(id)
+        .bind(tenant_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(revoked.rows_affected() == 1)
     }
 
     async fn delivery(&self, id: &str) -> Result<Option<Delivery>, Error> {
@@ -422,88 +587,242 @@ impl Store for PostgresStore {
 /// transactional outbox): they exist if and only if the caller commits. Begin it on
 /// [`PostgresStore::pool`] (or any connection whose `search_path` reaches herald's tables).
 pub async fn accept_event_in(
-    tx: &mut sqlx::PgConnection,
+    tx: &mut PgConnection,
     new: NewEvent,
     now: Millis,
 ) -> Result<Accepted, Error> {
-    let id = new_id("evt");
-    // ON CONFLICT makes a concurrent repeat of the same idempotency key wait for the first
-    // insert and then return nothing, instead of failing.
-    let inserted: Option<(String,)> = sqlx::query_as(
-        "INSERT INTO events (id, tenant_id, event_type, payload, idempotency_key, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6) \
-         ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL \
-         DO NOTHING RETURNING id",
-    )
-    .bind(&id)
-    .bind(&new.tenant_id)
-    .bind(&new.event_type)
-    .bind(&new.payload)
-    .bind(&new.idempotency_key)
-    .bind(now)
-    .fetch_optional(&mut *tx)
-    .await
-    .map_err(|e| classify(e, &format!("tenant `{}`", new.tenant_id)))?;
+    batch::accept_all(tx, &[(&new, now)])
+        .await?
+        .pop()
+        .ok_or_else(|| Error::new(ErrorKind::Database, "the event has no result"))
+}
 
-    if inserted.is_none() {
-        let earlier: EventRow = sqlx::query_as(
-            "SELECT id, tenant_id, event_type, payload, idempotency_key, created_at \
-             FROM events WHERE tenant_id = $1 AND idempotency_key = $2",
+/// Many rows per statement: each column is bound as an array and `unnest` turns them back
+/// into rows.
+#[async_trait]
+impl Dialect for PgConnection {
+    async fn insert_events(
+        &mut self,
+        events: &[EventInsert<'_>],
+    ) -> Result<HashSet<String>, Error> {
+        let ids: Vec<&str> = events.iter().map(|e| e.id.as_str()).collect();
+        let tenants: Vec<&str> = events.iter().map(|e| e.new.tenant_id.as_str()).collect();
+        let types: Vec<&str> = events.iter().map(|e| e.new.event_type.as_str()).collect();
+        let payloads: Vec<&str> = events.iter().map(|e| e.new.payload.as_str()).collect();
+        let keys: Vec<Option<&str>> = events
+            .iter()
+            .map(|e| e.new.idempotency_key.as_deref())
+            .collect();
+        let nows: Vec<i64> = events.iter().map(|e| e.now).collect();
+        // ON CONFLICT makes a concurrent repeat of an idempotency key (from another process)
+        // wait for the first insert and then skip, instead of failing.
+        let inserted: Vec<(String,)> = sqlx::query_as(
+            "INSERT INTO events (id, tenant_id, event_type, payload, idempotency_key, created_at) \
+             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
+               $6::bigint[]) \
+             ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL \
+             DO NOTHING RETURNING id",
         )
-        .bind(&new.tenant_id)
-        .bind(&new.idempotency_key)
-        .fetch_one(&mut *tx)
-        .await?;
-        let (count,): (i64,) =
-            sqlx::query_as("SELECT count(*) FROM deliveries WHERE event_id = $1")
-                .bind(&earlier.0)
-                .fetch_one(&mut *tx)
-                .await?;
-        return Ok(Accepted {
-            event: event_from_row(earlier),
-            created: false,
-            deliveries: to_u32(count),
-        });
+        .bind(&ids)
+        .bind(&tenants)
+        .bind(&types)
+        .bind(&payloads)
+        .bind(&keys)
+        .bind(&nows)
+        .fetch_all(&mut *self)
+        .await
+        .map_err(|e| classify(e, &tenants_of(events)))?;
+        Ok(inserted.into_iter().map(|(id,)| id).collect())
     }
 
-    let endpoints: Vec<(String,)> = sqlx::query_as(
-        "SELECT id FROM endpoints WHERE tenant_id = $1 AND enabled \
-         AND (cardinality(event_types) = 0 OR $2 = ANY(event_types))",
-    )
-    .bind(&new.tenant_id)
-    .bind(&new.event_type)
-    .fetch_all(&mut *tx)
-    .await?;
-    let delivery_ids: Vec<String> = endpoints.iter().map(|_| new_id("dlv")).collect();
-    let endpoint_ids: Vec<String> = endpoints.into_iter().map(|(id,)| id).collect();
-    sqlx::query(
-        "INSERT INTO deliveries (id, event_id, endpoint_id, state, attempts, \
-         next_attempt_at, created_at, updated_at) \
-         SELECT d, $3, p, 'pending', 0, $4, $4, $4 FROM unnest($1::text[], $2::text[]) AS t(d, p)",
-    )
-    .bind(&delivery_ids)
-    .bind(&endpoint_ids)
-    .bind(&id)
-    .bind(now)
-    .execute(&mut *tx)
-    .await?;
-    if !endpoint_ids.is_empty() {
+    async fn subscribed(
+        &mut self,
+        tenant_id: &str,
+        event_type: &str,
+    ) -> Result<Vec<String>, Error> {
+        let endpoints: Vec<(String,)> = sqlx::query_as(
+            "SELECT id FROM endpoints WHERE tenant_id = $1 AND enabled \
+             AND (cardinality(event_types) = 0 OR $2 = ANY(event_types))",
+        )
+        .bind(tenant_id)
+        .bind(event_type)
+        .fetch_all(&mut *self)
+        .await?;
+        Ok(endpoints.into_iter().map(|(id,)| id).collect())
+    }
+
+    async fn insert_deliveries(&mut self, deliveries: &[DeliveryInsert]) -> Result<(), Error> {
+        let ids: Vec<&str> = deliveries.iter().map(|d| d.id.as_str()).collect();
+        let events: Vec<&str> = deliveries.iter().map(|d| d.event_id.as_str()).collect();
+        let endpoints: Vec<&str> = deliveries.iter().map(|d| d.endpoint_id.as_str()).collect();
+        let nows: Vec<i64> = deliveries.iter().map(|d| d.now).collect();
+        sqlx::query(
+            "INSERT INTO deliveries (id, event_id, endpoint_id, state, attempts, \
+             next_attempt_at, created_at, updated_at) \
+             SELECT d, e, p, 'pending', 0, t, t, t \
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) AS v(d, e, p, t)",
+        )
+        .bind(&ids)
+        .bind(&events)
+        .bind(&endpoints)
+        .bind(&nows)
+        .execute(&mut *self)
+        .await?;
+        Ok(())
+    }
+
+    async fn announce(&mut self) -> Result<(), Error> {
         // Delivered to listeners when (and only if) the transaction commits.
         sqlx::query("SELECT pg_notify($1 || current_schema(), '')")
             .bind(CHANNEL)
-            .execute(&mut *tx)
+            .execute(&mut *self)
             .await?;
+        Ok(())
     }
-    Ok(Accepted {
-        event: Event {
-            id,
-            tenant_id: new.tenant_id,
-            event_type: new.event_type,
-            payload: new.payload,
-            idempotency_key: new.idempotency_key,
-            created_at: now,
-        },
-        created: true,
-        deliveries: u32::try_from(endpoint_ids.len()).unwrap_or(u32::MAX),
-    })
+
+    async fn earlier(&mut self, tenant_id: &str, key: &str) -> Result<(EventRow, i64), Error> {
+        let event: EventRow = sqlx::query_as(
+            "SELECT id, tenant_id, event_type, payload, idempotency_key, created_at \
+             FROM events WHERE tenant_id = $1 AND idempotency_key = $2",
+        )
+        .bind(tenant_id)
+        .bind(key)
+        .fetch_one(&mut *self)
+        .await?;
+        let (count,): (i64,) =
+            sqlx::query_as("SELECT count(*) FROM deliveries WHERE event_id = $1")
+                .bind(&event.0)
+                .fetch_one(&mut *self)
+                .await?;
+        Ok((event, count))
+    }
+
+    async fn insert_attempts(&mut self, attempts: &[AttemptInsert<'_>]) -> Result<(), Error> {
+        let ids: Vec<&str> = attempts.iter().map(|a| a.id.as_str()).collect();
+        let deliveries: Vec<&str> = attempts.iter().map(|a| a.delivery_id).collect();
+        let started: Vec<i64> = attempts.iter().map(|a| a.attempt.started_at).collect();
+        let durations: Vec<i64> = attempts.iter().map(|a| a.attempt.duration_ms).collect();
+        let statuses: Vec<Option<i32>> = attempts
+            .iter()
+            .map(|a| a.attempt.status_code.map(i32::from))
+            .collect();
+        let excerpts: Vec<Option<&str>> = attempts
+            .iter()
+            .map(|a| a.attempt.response_excerpt.as_deref())
+            .collect();
+        let errors: Vec<Option<&str>> = attempts
+            .iter()
+            .map(|a| a.attempt.error.as_deref())
+            .collect();
+        sqlx::query(
+            "INSERT INTO attempts (id, delivery_id, started_at, duration_ms, status_code, \
+             response_excerpt, error) \
+             SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], \
+               $5::int[], $6::text[], $7::text[])",
+        )
+        .bind(&ids)
+        .bind(&deliveries)
+        .bind(&started)
+        .bind(&durations)
+        .bind(&statuses)
+        .bind(&excerpts)
+        .bind(&errors)
+        .execute(&mut *self)
+        .await
+        .map_err(|e| classify(e, &deliveries_of(attempts)))?;
+        Ok(())
+    }
+
+    async fn advance(&mut self, rows: &[Advance<'_>]) -> Result<Vec<(String, String)>, Error> {
+        let ids: Vec<&str> = rows.iter().map(|a| a.delivery_id).collect();
+        let states: Vec<&str> = rows.iter().map(|a| a.state).collect();
+        let nexts: Vec<Option<i64>> = rows.iter().map(|a| a.next).collect();
+        let nows: Vec<i64> = rows.iter().map(|a| a.now).collect();
+        let leases: Vec<&str> = rows.iter().map(|a| a.lease).collect();
+        let held = sqlx::query_as(
+            "UPDATE deliveries d SET state = v.state, attempts = d.attempts + 1, \
+             next_attempt_at = v.next, lease_owner = NULL, lease_expires_at = NULL, \
+             updated_at = v.now \
+             FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::text[]) \
+               AS v(id, state, next, now, lease) \
+             WHERE d.id = v.id AND d.lease_owner = v.lease AND d.state = 'pending' \
+             RETURNING d.id, d.endpoint_id",
+        )
+        .bind(&ids)
+        .bind(&states)
+        .bind(&nexts)
+        .bind(&nows)
+        .bind(&leases)
+        .fetch_all(&mut *self)
+        .await?;
+        Ok(held)
+    }
+
+    async fn record_streaks(&mut self, streaks: &[Streak]) -> Result<(), Error> {
+        let ids: Vec<&str> = streaks.iter().map(|s| s.endpoint_id.as_str()).collect();
+        let resets: Vec<bool> = streaks.iter().map(|s| s.reset).collect();
+        let since: Vec<Option<i64>> = streaks.iter().map(|s| s.since).collect();
+        // Written only when it changes, so a healthy endpoint's row is not locked by every
+        // batch (and two processes' batches do not queue on it).
+        sqlx::query(
+            "UPDATE endpoints p SET failing_since = v.since \
+             FROM unnest($1::text[], $2::bool[], $3::bigint[]) AS v(id, reset, since) \
+             WHERE p.id = v.id AND CASE WHEN v.reset \
+               THEN p.failing_since IS DISTINCT FROM v.since \
+               ELSE p.failing_since IS NULL END",
+        )
+        .bind(&ids)
+        .bind(&resets)
+        .bind(&since)
+        .execute(&mut *self)
+        .await?;
+        Ok(())
+    }
+
+    async fn claim(
+        &mut self,
+        lease: &str,
+        limit: u32,
+        lease_until: Millis,
+        now: Millis,
+    ) -> Result<Vec<Claimed>, Error> {
+        // SKIP LOCKED: another process's claim in progress is passed over, not waited for.
+        let rows: Vec<ClaimRow> = sqlx::query_as(
+            "WITH claimed AS ( \
+               UPDATE deliveries SET lease_owner = $1, lease_expires_at = $2, updated_at = $3 \
+               WHERE id IN (SELECT id FROM deliveries WHERE state = 'pending' \
+                 AND next_attempt_at <= $3 \
+                 AND (lease_expires_at IS NULL OR lease_expires_at <= $3) \
+                 ORDER BY next_attempt_at LIMIT $4 FOR UPDATE SKIP LOCKED) \
+               RETURNING id, attempts, event_id, endpoint_id, next_attempt_at) \
+             SELECT c.id, c.attempts::bigint, e.id, e.event_type, e.payload, p.id, p.url, \
+               p.headers, p.failing_since \
+             FROM claimed c JOIN events e ON e.id = c.event_id \
+             JOIN endpoints p ON p.id = c.endpoint_id ORDER BY c.next_attempt_at",
+        )
+        .bind(lease)
+        .bind(lease_until)
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *self)
+        .await?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let endpoints: Vec<&str> = rows
+            .iter()
+            .map(|row| row.5.as_str())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let secrets: Vec<(String, String)> = sqlx::query_as(
+            "SELECT endpoint_id, secret FROM endpoint_secrets WHERE endpoint_id = ANY($1) \
+             AND (expires_at IS NULL OR expires_at > $2) ORDER BY created_at DESC",
+        )
+        .bind(&endpoints)
+        .bind(now)
+        .fetch_all(&mut *self)
+        .await?;
+        claims_from_rows(rows, secrets, lease)
+    }
 }

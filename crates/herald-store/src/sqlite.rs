@@ -4,26 +4,45 @@
 //! (no `SQLITE_BUSY` under load) and a claim is exclusive without row locks; reads use a pool
 //! of their own. `synchronous = FULL`: an event is on disk before it is reported accepted.
 
+use std::collections::{BTreeSet, HashSet};
 use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use sqlx::SqliteConnection;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+use crate::batch::{self, Advance, AttemptInsert, DeliveryInsert, Dialect, EventInsert, Streak};
+use crate::group::{Apply, Committer, Write, Written};
 use crate::{
-    Accepted, Attempt, ClaimRow, Claimed, Delivery, DeliveryRow, DeliveryState, Endpoint, Error,
-    ErrorKind, Event, EventRow, Millis, NewEndpoint, NewEvent, Outcome, Store, Tenant,
-    claims_from_rows, classify, delivery_from_row, event_from_row, headers_from_json,
-    headers_to_json, new_id, to_u32,
+    Accepted, Attempt, ClaimRow, Claimed, Delivery, DeliveryRow, Endpoint, EndpointPatch,
+    EndpointSecret, Error, ErrorKind, Event, EventRow, Millis, NewEndpoint, NewEvent, NewToken,
+    Outcome, Store, Tenant, Token, TokenRow, claims_from_rows, classify, delivery_from_row,
+    event_from_row, headers_from_json, headers_to_json, new_id, token_from_row,
 };
+use crate::{deliveries_of, tenants_of};
 
 /// herald's store in a SQLite database.
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    committer: Committer,
+}
+
+/// Applies batches of writes on the writer connection.
+struct Writes(SqlitePool);
+
+#[async_trait]
+impl Apply for Writes {
+    async fn apply(&self, writes: &[Write]) -> Result<Vec<Written>, Error> {
+        let mut tx = self.0.begin().await?;
+        let written = batch::apply(&mut *tx, writes).await?;
+        tx.commit().await?;
+        Ok(written)
+    }
 }
 
 type EndpointRow = (
@@ -64,7 +83,11 @@ impl SqliteStore {
             .max_connections(4)
             .connect_with(options.read_only(true))
             .await?;
-        Ok(SqliteStore { writer, reader })
+        Ok(SqliteStore {
+            committer: Committer::start(Writes(writer.clone())),
+            writer,
+            reader,
+        })
     }
 
     /// The pool that writes; begin a transaction on it to join herald's writes to your own
@@ -85,6 +108,7 @@ impl SqliteStore {
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
         Ok(SqliteStore {
+            committer: Committer::start(Writes(pool.clone())),
             writer: pool.clone(),
             reader: pool,
         })
@@ -188,6 +212,161 @@ impl Store for SqliteStore {
         row.map(endpoint_from_row).transpose()
     }
 
+    async fn endpoints(
+        &self,
+        tenant_id: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Endpoint>, Error> {
+        let rows: Vec<EndpointRow> = sqlx::query_as(
+            "SELECT id, tenant_id, url, description, event_types, headers, enabled, \
+             disabled_reason, failing_since, created_at FROM endpoints \
+             WHERE tenant_id = ?1 AND (?2 IS NULL OR id > ?2) ORDER BY id LIMIT ?3",
+        )
+        .bind(tenant_id)
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.into_iter().map(endpoint_from_row).collect()
+    }
+
+    async fn update_endpoint(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        patch: EndpointPatch,
+        now: Millis,
+    ) -> Result<Option<Endpoint>, Error> {
+        let mut tx = self.writer.begin().await?;
+        let updated = sqlx::query(
+            "UPDATE endpoints SET url = coalesce(?1, url), \
+             description = coalesce(?2, description), \
+             event_types = coalesce(?3, event_types), headers = coalesce(?4, headers), \
+             enabled = coalesce(?5, enabled), \
+             disabled_reason = CASE WHEN ?5 IS NULL THEN disabled_reason \
+               WHEN ?5 THEN NULL ELSE 'disabled through the API' END, \
+             failing_since = CASE WHEN ?5 THEN NULL ELSE failing_since END, \
+             updated_at = ?6 WHERE tenant_id = ?7 AND id = ?8",
+        )
+        .bind(&patch.url)
+        .bind(&patch.description)
+        .bind(
+            patch
+                .event_types
+                .as_ref()
+                .map(|t| serde_json::to_string(t).unwrap_or_else(|_| "[]".into())),
+        )
+        .bind(patch.headers.as_ref().map(headers_to_json))
+        .bind(patch.enabled)
+        .bind(now)
+        .bind(tenant_id)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        if updated.rows_affected() == 0 {
+            return Ok(None);
+        }
+        if patch.enabled == Some(false) {
+            sqlx::query(
+                "UPDATE deliveries SET state = 'dead', next_attempt_at = NULL, lease_owner = NULL, \
+                 lease_expires_at = NULL, updated_at = ?1 \
+                 WHERE endpoint_id = ?2 AND state = 'pending'",
+            )
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let row: EndpointRow = sqlx::query_as(
+            "SELECT id, tenant_id, url, description, event_types, headers, enabled, \
+             disabled_reason, failing_since, created_at FROM endpoints WHERE id = ?1",
+        )
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        endpoint_from_row(row).map(Some)
+    }
+
+    async fn delete_endpoint(&self, tenant_id: &str, id: &str) -> Result<bool, Error> {
+        // Its secrets, deliveries and their attempts go with it (ON DELETE CASCADE).
+        let deleted = sqlx::query("DELETE FROM endpoints WHERE tenant_id = ?1 AND id = ?2")
+            .bind(tenant_id)
+            .bind(id)
+            .execute(&self.writer)
+            .await?;
+        Ok(deleted.rows_affected() == 1)
+    }
+
+    async fn secrets(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        now: Millis,
+    ) -> Result<Option<Vec<EndpointSecret>>, Error> {
+        if self.endpoint(tenant_id, id).await?.is_none() {
+            return Ok(None);
+        }
+        let rows: Vec<(String, i64, Option<i64>)> = sqlx::query_as(
+            "SELECT secret, created_at, expires_at FROM endpoint_secrets \
+             WHERE endpoint_id = ?1 AND (expires_at IS NULL OR expires_at > ?2) \
+             ORDER BY expires_at IS NULL DESC, created_at DESC",
+        )
+        .bind(id)
+        .bind(now)
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(Some(
+            rows.into_iter()
+                .map(|(secret, created_at, expires_at)| EndpointSecret {
+                    secret,
+                    created_at,
+                    expires_at,
+                })
+                .collect(),
+        ))
+    }
+
+    async fn rotate_secret(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        secret: &str,
+        old_until: Millis,
+        now: Millis,
+    ) -> Result<bool, Error> {
+        let mut tx = self.writer.begin().await?;
+        let found: Option<(String,)> =
+            sqlx::query_as("SELECT id FROM endpoints WHERE tenant_id = ?1 AND id = ?2")
+                .bind(tenant_id)
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if found.is_none() {
+            return Ok(false);
+        }
+        // A secret already due to expire sooner keeps its earlier end.
+        sqlx::query(
+            "UPDATE endpoint_secrets SET expires_at = ?1 WHERE endpoint_id = ?2 \
+             AND (expires_at IS NULL OR expires_at > ?1)",
+        )
+        .bind(old_until)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO endpoint_secrets (endpoint_id, secret, created_at) VALUES (?1, ?2, ?3)",
+        )
+        .bind(id)
+        .bind(secret)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     async fn disable_endpoint(&self, id: &str, reason: &str, now: Millis) -> Result<(), Error> {
         let mut tx = self.writer.begin().await?;
         sqlx::query(
@@ -211,10 +390,7 @@ impl Store for SqliteStore {
     }
 
     async fn accept_event(&self, new: NewEvent, now: Millis) -> Result<Accepted, Error> {
-        let mut tx = self.writer.begin().await?;
-        let accepted = accept_event_in(&mut tx, new, now).await?;
-        tx.commit().await?;
-        Ok(accepted)
+        self.committer.accept(new, now).await
     }
 
     async fn event(&self, tenant_id: &str, id: &str) -> Result<Option<Event>, Error> {
@@ -236,45 +412,7 @@ impl Store for SqliteStore {
         lease_until: Millis,
         now: Millis,
     ) -> Result<Vec<Claimed>, Error> {
-        // A token per claim, so finishing checks this very lease, not just the worker's name.
-        let lease = format!("{worker}/{}", ulid::Ulid::generate());
-        let mut tx = self.writer.begin().await?;
-        let claimed = sqlx::query(
-            "UPDATE deliveries SET lease_owner = ?1, lease_expires_at = ?2, updated_at = ?3 \
-             WHERE id IN (SELECT id FROM deliveries WHERE state = 'pending' \
-               AND next_attempt_at <= ?3 AND (lease_expires_at IS NULL OR lease_expires_at <= ?3) \
-               ORDER BY next_attempt_at LIMIT ?4)",
-        )
-        .bind(&lease)
-        .bind(lease_until)
-        .bind(now)
-        .bind(i64::from(limit))
-        .execute(&mut *tx)
-        .await?;
-        if claimed.rows_affected() == 0 {
-            tx.commit().await?;
-            return Ok(Vec::new());
-        }
-        let rows: Vec<ClaimRow> = sqlx::query_as(
-            "SELECT d.id, d.attempts, e.id, e.event_type, e.payload, p.id, p.url, p.headers, \
-             p.failing_since FROM deliveries d JOIN events e ON e.id = d.event_id \
-             JOIN endpoints p ON p.id = d.endpoint_id WHERE d.lease_owner = ? \
-             ORDER BY d.next_attempt_at",
-        )
-        .bind(&lease)
-        .fetch_all(&mut *tx)
-        .await?;
-        let secrets: Vec<(String, String)> = sqlx::query_as(
-            "SELECT s.endpoint_id, s.secret FROM endpoint_secrets s WHERE s.endpoint_id IN \
-             (SELECT endpoint_id FROM deliveries WHERE lease_owner = ?) \
-             AND (s.expires_at IS NULL OR s.expires_at > ?) ORDER BY s.created_at DESC",
-        )
-        .bind(&lease)
-        .bind(now)
-        .fetch_all(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        claims_from_rows(rows, secrets, &lease)
+        self.committer.claim(worker, limit, lease_until, now).await
     }
 
     async fn finish_attempt(
@@ -284,57 +422,9 @@ impl Store for SqliteStore {
         attempt: Attempt,
         outcome: Outcome,
     ) -> Result<bool, Error> {
-        let (state, next) = match outcome {
-            Outcome::Succeeded => (DeliveryState::Succeeded, None),
-            Outcome::RetryAt(at) => (DeliveryState::Pending, Some(at)),
-            Outcome::Dead => (DeliveryState::Dead, None),
-        };
-        let now = attempt.started_at + attempt.duration_ms;
-        let mut tx = self.writer.begin().await?;
-        sqlx::query(
-            "INSERT INTO attempts (id, delivery_id, started_at, duration_ms, status_code, \
-             response_excerpt, error) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(new_id("att"))
-        .bind(delivery_id)
-        .bind(attempt.started_at)
-        .bind(attempt.duration_ms)
-        .bind(attempt.status_code.map(i64::from))
-        .bind(&attempt.response_excerpt)
-        .bind(&attempt.error)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| classify(e, &format!("delivery `{delivery_id}`")))?;
-        let updated = sqlx::query(
-            "UPDATE deliveries SET state = ?, attempts = attempts + 1, next_attempt_at = ?, \
-             lease_owner = NULL, lease_expires_at = NULL, updated_at = ? \
-             WHERE id = ? AND lease_owner = ? AND state = 'pending'",
-        )
-        .bind(state.as_str())
-        .bind(next)
-        .bind(now)
-        .bind(delivery_id)
-        .bind(lease)
-        .execute(&mut *tx)
-        .await?;
-        let held = updated.rows_affected() == 1;
-        if held {
-            let failing_since = match outcome {
-                Outcome::Succeeded => None,
-                Outcome::RetryAt(_) | Outcome::Dead => Some(attempt.started_at),
-            };
-            sqlx::query(
-                "UPDATE endpoints SET failing_since = CASE WHEN ?1 IS NULL THEN NULL \
-                 ELSE coalesce(failing_since, ?1) END \
-                 WHERE id = (SELECT endpoint_id FROM deliveries WHERE id = ?2)",
-            )
-            .bind(failing_since)
-            .bind(delivery_id)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(held)
+        self.committer
+            .finish(delivery_id, lease, attempt, outcome)
+            .await
     }
 
     async fn release(&self, worker: &str) -> Result<u64, Error> {
@@ -346,6 +436,76 @@ impl Store for SqliteStore {
         .execute(&self.writer)
         .await?;
         Ok(released.rows_affected())
+    }
+
+    async fn create_token(&self, new: NewToken, now: Millis) -> Result<Token, Error> {
+        let id = new_id("tok");
+        sqlx::query(
+            "INSERT INTO tokens (id, tenant_id, name, prefix, hash, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&id)
+        .bind(&new.tenant_id)
+        .bind(&new.name)
+        .bind(&new.prefix)
+        .bind(&new.hash)
+        .bind(now)
+        .execute(&self.writer)
+        .await
+        .map_err(|e| {
+            classify(
+                e,
+                &format!("tenant `{}`", new.tenant_id.as_deref().unwrap_or("")),
+            )
+        })?;
+        Ok(Token {
+            id,
+            tenant_id: new.tenant_id,
+            name: new.name,
+            prefix: new.prefix,
+            created_at: now,
+            revoked_at: None,
+        })
+    }
+
+    async fn token_by_hash(&self, hash: &str) -> Result<Option<Token>, Error> {
+        let row: Option<TokenRow> = sqlx::query_as(
+            "SELECT id, tenant_id, name, prefix, created_at, revoked_at FROM tokens \
+             WHERE hash = ?",
+        )
+        .bind(hash)
+        .fetch_optional(&self.reader)
+        .await?;
+        Ok(row.map(token_from_row))
+    }
+
+    async fn tokens(&self, tenant_id: Option<&str>) -> Result<Vec<Token>, Error> {
+        let rows: Vec<TokenRow> = sqlx::query_as(
+            "SELECT id, tenant_id, name, prefix, created_at, revoked_at FROM tokens \
+             WHERE tenant_id IS NOT DISTINCT FROM ? ORDER BY created_at, id",
+        )
+        .bind(tenant_id)
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows.into_iter().map(token_from_row).collect())
+    }
+
+    async fn revoke_token(
+        &self,
+        tenant_id: Option<&str>,
+        id: &str,
+        now: Millis,
+    ) -> Result<bool, Error> {
+        let revoked = sqlx::query(
+            "UPDATE tokens SET revoked_at = ? WHERE id = ? \
+             AND tenant_id IS NOT DISTINCT FROM ? AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(id)
+        .bind(tenant_id)
+        .execute(&self.writer)
+        .await?;
+        Ok(revoked.rows_affected() == 1)
     }
 
     async fn delivery(&self, id: &str) -> Result<Option<Delivery>, Error> {
@@ -400,81 +560,221 @@ impl Store for SqliteStore {
 /// lock SQLite has from the start; the worker picks the deliveries up at its next poll after
 /// the commit.
 pub async fn accept_event_in(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut SqliteConnection,
     new: NewEvent,
     now: Millis,
 ) -> Result<Accepted, Error> {
-    if let Some(key) = &new.idempotency_key {
-        let earlier: Option<EventRow> = sqlx::query_as(
+    batch::accept_all(tx, &[(&new, now)])
+        .await?
+        .pop()
+        .ok_or_else(|| Error::new(ErrorKind::Database, "the event has no result"))
+}
+
+/// Many rows per statement: each batch is bound as one JSON array and read back with
+/// `json_each`, so the statement's text (and its prepared form) is the same for any size.
+#[async_trait]
+impl Dialect for SqliteConnection {
+    async fn insert_events(
+        &mut self,
+        events: &[EventInsert<'_>],
+    ) -> Result<HashSet<String>, Error> {
+        let rows: Vec<_> = events
+            .iter()
+            .map(|e| {
+                let new = e.new;
+                (
+                    &e.id,
+                    &new.tenant_id,
+                    &new.event_type,
+                    &new.payload,
+                    &new.idempotency_key,
+                    e.now,
+                )
+            })
+            .collect();
+        // `WHERE true` tells SQLite's parser that ON CONFLICT belongs to the INSERT.
+        let inserted: Vec<(String,)> = sqlx::query_as(
+            "INSERT INTO events (id, tenant_id, event_type, payload, idempotency_key, created_at) \
+             SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5 \
+             FROM json_each(?) WHERE true ON CONFLICT DO NOTHING RETURNING id",
+        )
+        .bind(json(&rows))
+        .fetch_all(&mut *self)
+        .await
+        .map_err(|e| classify(e, &tenants_of(events)))?;
+        Ok(inserted.into_iter().map(|(id,)| id).collect())
+    }
+
+    async fn subscribed(
+        &mut self,
+        tenant_id: &str,
+        event_type: &str,
+    ) -> Result<Vec<String>, Error> {
+        let endpoints: Vec<(String,)> = sqlx::query_as(
+            "SELECT id FROM endpoints WHERE tenant_id = ? AND enabled = 1 AND \
+             (event_types = '[]' OR EXISTS \
+               (SELECT 1 FROM json_each(endpoints.event_types) WHERE value = ?))",
+        )
+        .bind(tenant_id)
+        .bind(event_type)
+        .fetch_all(&mut *self)
+        .await?;
+        Ok(endpoints.into_iter().map(|(id,)| id).collect())
+    }
+
+    async fn insert_deliveries(&mut self, deliveries: &[DeliveryInsert]) -> Result<(), Error> {
+        let rows: Vec<_> = deliveries
+            .iter()
+            .map(|d| (&d.id, &d.event_id, &d.endpoint_id, d.now))
+            .collect();
+        sqlx::query(
+            "INSERT INTO deliveries (id, event_id, endpoint_id, state, attempts, \
+             next_attempt_at, created_at, updated_at) \
+             SELECT value->>0, value->>1, value->>2, 'pending', 0, value->>3, value->>3, value->>3 \
+             FROM json_each(?)",
+        )
+        .bind(json(&rows))
+        .execute(&mut *self)
+        .await?;
+        Ok(())
+    }
+
+    async fn announce(&mut self) -> Result<(), Error> {
+        // One process per SQLite file: the in-process signal is enough.
+        Ok(())
+    }
+
+    async fn earlier(&mut self, tenant_id: &str, key: &str) -> Result<(EventRow, i64), Error> {
+        let event: EventRow = sqlx::query_as(
             "SELECT id, tenant_id, event_type, payload, idempotency_key, created_at \
              FROM events WHERE tenant_id = ? AND idempotency_key = ?",
         )
-        .bind(&new.tenant_id)
+        .bind(tenant_id)
         .bind(key)
-        .fetch_optional(&mut *tx)
+        .fetch_one(&mut *self)
         .await?;
-        if let Some(earlier) = earlier {
-            let (count,): (i64,) =
-                sqlx::query_as("SELECT count(*) FROM deliveries WHERE event_id = ?")
-                    .bind(&earlier.0)
-                    .fetch_one(&mut *tx)
-                    .await?;
-            return Ok(Accepted {
-                event: event_from_row(earlier),
-                created: false,
-                deliveries: to_u32(count),
-            });
-        }
+        let (count,): (i64,) = sqlx::query_as("SELECT count(*) FROM deliveries WHERE event_id = ?")
+            .bind(&event.0)
+            .fetch_one(&mut *self)
+            .await?;
+        Ok((event, count))
     }
 
-    let id = new_id("evt");
-    sqlx::query(
-        "INSERT INTO events (id, tenant_id, event_type, payload, idempotency_key, created_at) \
-         VALUES (?, ?, ?, ?, ?, ?)",
-    )
-    .bind(&id)
-    .bind(&new.tenant_id)
-    .bind(&new.event_type)
-    .bind(&new.payload)
-    .bind(&new.idempotency_key)
-    .bind(now)
-    .execute(&mut *tx)
-    .await
-    .map_err(|e| classify(e, &format!("tenant `{}`", new.tenant_id)))?;
-
-    let endpoints: Vec<(String,)> = sqlx::query_as(
-        "SELECT id FROM endpoints WHERE tenant_id = ? AND enabled = 1 AND \
-         (event_types = '[]' OR EXISTS \
-           (SELECT 1 FROM json_each(endpoints.event_types) WHERE value = ?))",
-    )
-    .bind(&new.tenant_id)
-    .bind(&new.event_type)
-    .fetch_all(&mut *tx)
-    .await?;
-    for (endpoint_id,) in &endpoints {
+    async fn insert_attempts(&mut self, attempts: &[AttemptInsert<'_>]) -> Result<(), Error> {
+        let rows: Vec<_> = attempts
+            .iter()
+            .map(|a| {
+                let t = a.attempt;
+                (
+                    &a.id,
+                    a.delivery_id,
+                    t.started_at,
+                    t.duration_ms,
+                    t.status_code,
+                    &t.response_excerpt,
+                    &t.error,
+                )
+            })
+            .collect();
         sqlx::query(
-            "INSERT INTO deliveries (id, event_id, endpoint_id, state, attempts, \
-             next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, 'pending', 0, ?, ?, ?)",
+            "INSERT INTO attempts (id, delivery_id, started_at, duration_ms, status_code, \
+             response_excerpt, error) \
+             SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6 \
+             FROM json_each(?)",
         )
-        .bind(new_id("dlv"))
-        .bind(&id)
-        .bind(endpoint_id)
-        .bind(now)
-        .bind(now)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+        .bind(json(&rows))
+        .execute(&mut *self)
+        .await
+        .map_err(|e| classify(e, &deliveries_of(attempts)))?;
+        Ok(())
     }
-    Ok(Accepted {
-        event: Event {
-            id,
-            tenant_id: new.tenant_id,
-            event_type: new.event_type,
-            payload: new.payload,
-            idempotency_key: new.idempotency_key,
-            created_at: now,
-        },
-        created: true,
-        deliveries: u32::try_from(endpoints.len()).unwrap_or(u32::MAX),
-    })
+
+    async fn advance(&mut self, rows: &[Advance<'_>]) -> Result<Vec<(String, String)>, Error> {
+        let rows: Vec<_> = rows
+            .iter()
+            .map(|a| (a.delivery_id, a.state, a.next, a.now, a.lease))
+            .collect();
+        let held = sqlx::query_as(
+            "UPDATE deliveries SET state = v.value->>1, attempts = attempts + 1, \
+             next_attempt_at = v.value->>2, lease_owner = NULL, lease_expires_at = NULL, \
+             updated_at = v.value->>3 FROM json_each(?) AS v \
+             WHERE deliveries.id = v.value->>0 AND deliveries.lease_owner = v.value->>4 \
+             AND deliveries.state = 'pending' RETURNING id, endpoint_id",
+        )
+        .bind(json(&rows))
+        .fetch_all(&mut *self)
+        .await?;
+        Ok(held)
+    }
+
+    async fn record_streaks(&mut self, streaks: &[Streak]) -> Result<(), Error> {
+        let rows: Vec<_> = streaks
+            .iter()
+            .map(|s| (&s.endpoint_id, s.reset, s.since))
+            .collect();
+        // Written only when it changes: most attempts leave the endpoint as it was.
+        sqlx::query(
+            "UPDATE endpoints SET failing_since = v.value->>2 FROM json_each(?) AS v \
+             WHERE endpoints.id = v.value->>0 AND CASE WHEN v.value->>1 \
+               THEN endpoints.failing_since IS NOT v.value->>2 \
+               ELSE endpoints.failing_since IS NULL END",
+        )
+        .bind(json(&rows))
+        .execute(&mut *self)
+        .await?;
+        Ok(())
+    }
+
+    async fn claim(
+        &mut self,
+        lease: &str,
+        limit: u32,
+        lease_until: Millis,
+        now: Millis,
+    ) -> Result<Vec<Claimed>, Error> {
+        // The one writer connection makes this exclusive. The due index holds the lease
+        // expiry too, so deliveries in flight are stepped over without reading their rows.
+        let claimed: Vec<(i64,)> = sqlx::query_as(
+            "UPDATE deliveries SET lease_owner = ?1, lease_expires_at = ?2, updated_at = ?3 \
+             WHERE rowid IN (SELECT rowid FROM deliveries WHERE state = 'pending' \
+               AND next_attempt_at <= ?3 AND (lease_expires_at IS NULL OR lease_expires_at <= ?3) \
+               ORDER BY next_attempt_at LIMIT ?4) \
+             RETURNING rowid",
+        )
+        .bind(lease)
+        .bind(lease_until)
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *self)
+        .await?;
+        if claimed.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rowids = json(&claimed.iter().map(|(rowid,)| rowid).collect::<Vec<_>>());
+        let rows: Vec<ClaimRow> = sqlx::query_as(
+            "SELECT d.id, d.attempts, e.id, e.event_type, e.payload, p.id, p.url, p.headers, \
+             p.failing_since FROM deliveries d JOIN events e ON e.id = d.event_id \
+             JOIN endpoints p ON p.id = d.endpoint_id \
+             WHERE d.rowid IN (SELECT value FROM json_each(?)) ORDER BY d.next_attempt_at",
+        )
+        .bind(&rowids)
+        .fetch_all(&mut *self)
+        .await?;
+        let endpoints: BTreeSet<&str> = rows.iter().map(|row| row.5.as_str()).collect();
+        let secrets: Vec<(String, String)> = sqlx::query_as(
+            "SELECT endpoint_id, secret FROM endpoint_secrets \
+             WHERE endpoint_id IN (SELECT value FROM json_each(?1)) \
+             AND (expires_at IS NULL OR expires_at > ?2) ORDER BY created_at DESC",
+        )
+        .bind(json(&endpoints))
+        .bind(now)
+        .fetch_all(&mut *self)
+        .await?;
+        claims_from_rows(rows, secrets, lease)
+    }
+}
+
+fn json(rows: &impl serde::Serialize) -> String {
+    // Tuples of strings and numbers always serialize.
+    serde_json::to_string(rows).unwrap_or_else(|_| "[]".into())
 }

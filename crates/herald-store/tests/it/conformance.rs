@@ -3,7 +3,10 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use herald_store::{Attempt, DeliveryState, ErrorKind, NewEndpoint, NewEvent, Outcome, Store};
+use herald_store::{
+    Attempt, DeliveryState, EndpointPatch, ErrorKind, NewEndpoint, NewEvent, NewToken, Outcome,
+    Store,
+};
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const T0: i64 = 1_700_000_000_000;
@@ -492,4 +495,280 @@ pub(crate) async fn concurrent_claims_never_share_a_delivery(store: &Arc<dyn Sto
     let unique: BTreeSet<_> = claimed.iter().cloned().collect();
     assert_eq!(claimed.len(), 200, "every delivery claimed");
     assert_eq!(unique.len(), 200, "none claimed twice");
+}
+
+/// Writes made at once share transactions (group commit); each still gets its own answer, and
+/// a bad one fails alone.
+pub(crate) async fn concurrent_writes_each_get_their_own_answer(store: &Arc<dyn Store>) {
+    let endpoint = tenant_with_endpoint(&**store, "acme").await;
+    let mut writes = tokio::task::JoinSet::new();
+    for n in 0..60 {
+        let store = Arc::clone(store);
+        writes.spawn(async move {
+            let tenant = if n % 10 == 9 { "nobody" } else { "acme" };
+            let mut event = NewEvent::new(tenant, "t", &format!("{{\"n\":{n}}}"));
+            if n % 10 == 3 {
+                event.idempotency_key = Some("same".into());
+            }
+            (n, store.accept_event(event, T0 + n).await)
+        });
+    }
+    let mut created = BTreeSet::new();
+    let mut keyed = BTreeSet::new();
+    while let Some(joined) = writes.join_next().await {
+        let (n, result) = joined.unwrap();
+        match n % 10 {
+            9 => assert_eq!(result.unwrap_err().kind(), ErrorKind::NotFound, "write {n}"),
+            3 => {
+                let accepted = result.unwrap();
+                assert_eq!(accepted.deliveries, 1, "write {n}");
+                keyed.insert(accepted.event.id);
+            }
+            _ => {
+                let accepted = result.unwrap();
+                assert!(accepted.created, "write {n}");
+                assert_eq!(accepted.event.payload, format!("{{\"n\":{n}}}"));
+                assert_eq!(accepted.deliveries, 1);
+                created.insert(accepted.event.id);
+            }
+        }
+    }
+    assert_eq!(created.len(), 48, "every plain event stored once");
+    assert_eq!(keyed.len(), 1, "one event for the repeated key");
+
+    let claimed = store
+        .claim_due("w", 100, T0 + 60_000, T0 + 100)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 49, "one delivery per stored event");
+    assert!(claimed.iter().all(|c| c.endpoint_id == endpoint));
+
+    let mut finishes = tokio::task::JoinSet::new();
+    for (n, claim) in claimed.into_iter().enumerate() {
+        let store = Arc::clone(store);
+        finishes.spawn(async move {
+            // Every fourth finish carries a stale lease, as from a worker that lost it.
+            let lease = if n % 4 == 0 {
+                "w/stale".to_owned()
+            } else {
+                claim.lease.clone()
+            };
+            let at = T0 + 200 + i64::try_from(n).unwrap();
+            let outcome = if n % 2 == 0 {
+                Outcome::Succeeded
+            } else {
+                Outcome::RetryAt(at + 5_000)
+            };
+            let held = store
+                .finish_attempt(&claim.delivery_id, &lease, attempt(at, Some(200)), outcome)
+                .await
+                .unwrap();
+            (n, claim.delivery_id, held)
+        });
+    }
+    while let Some(joined) = finishes.join_next().await {
+        let (n, delivery_id, held) = joined.unwrap();
+        assert_eq!(held, n % 4 != 0, "finish {n}");
+        let delivery = store.delivery(&delivery_id).await.unwrap().unwrap();
+        let expected = match n {
+            _ if n % 4 == 0 => (DeliveryState::Pending, 0),
+            _ if n % 2 == 0 => (DeliveryState::Succeeded, 1),
+            _ => (DeliveryState::Pending, 1),
+        };
+        assert_eq!((delivery.state, delivery.attempts), expected, "finish {n}");
+        assert_eq!(
+            store.attempts(&delivery_id).await.unwrap().len(),
+            1,
+            "the attempt is logged even when the lease was lost"
+        );
+    }
+}
+
+pub(crate) async fn tokens_are_found_by_hash_listed_and_revoked(store: &Arc<dyn Store>) {
+    store.create_tenant("acme", T0).await.unwrap();
+    let token = |tenant: Option<&str>, hash: &str| NewToken {
+        tenant_id: tenant.map(str::to_owned),
+        name: "ci".into(),
+        prefix: "hrld_ab".into(),
+        hash: hash.into(),
+    };
+    let admin = store
+        .create_token(token(None, "h-admin"), T0)
+        .await
+        .unwrap();
+    let acme = store
+        .create_token(token(Some("acme"), "h-acme"), T0 + 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .create_token(token(Some("nobody"), "h-x"), T0)
+            .await
+            .unwrap_err()
+            .kind(),
+        ErrorKind::NotFound
+    );
+    assert_eq!(
+        store.token_by_hash("h-acme").await.unwrap(),
+        Some(acme.clone())
+    );
+    assert_eq!(store.token_by_hash("h-none").await.unwrap(), None);
+    assert_eq!(store.tokens(None).await.unwrap(), [admin]);
+    assert_eq!(
+        store.tokens(Some("acme")).await.unwrap(),
+        std::slice::from_ref(&acme)
+    );
+
+    assert!(
+        !store.revoke_token(None, &acme.id, T0 + 2).await.unwrap(),
+        "a tenant's token is not revoked as an admin token"
+    );
+    assert!(
+        store
+            .revoke_token(Some("acme"), &acme.id, T0 + 2)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .revoke_token(Some("acme"), &acme.id, T0 + 3)
+            .await
+            .unwrap(),
+        "revoked once"
+    );
+    let revoked = store.token_by_hash("h-acme").await.unwrap().unwrap();
+    assert_eq!(revoked.revoked_at, Some(T0 + 2));
+}
+
+pub(crate) async fn endpoints_are_listed_updated_and_deleted_within_their_tenant(
+    store: &Arc<dyn Store>,
+) {
+    store.create_tenant("acme", T0).await.unwrap();
+    store.create_tenant("umbrella", T0).await.unwrap();
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        let url = format!("https://example.com/{n}");
+        let endpoint = NewEndpoint::new("acme", &url, SECRET);
+        ids.push(store.create_endpoint(endpoint, T0).await.unwrap().id);
+    }
+    let theirs = store
+        .create_endpoint(
+            NewEndpoint::new("umbrella", "https://u.example", SECRET),
+            T0,
+        )
+        .await
+        .unwrap();
+
+    let first = store.endpoints("acme", None, 2).await.unwrap();
+    let rest = store
+        .endpoints("acme", Some(&first[1].id), 10)
+        .await
+        .unwrap();
+    let listed: Vec<_> = first.iter().chain(&rest).map(|e| e.id.clone()).collect();
+    let mut sorted = ids.clone();
+    sorted.sort();
+    assert_eq!(
+        listed, sorted,
+        "every endpoint once, in id order, by cursor"
+    );
+
+    let patch = EndpointPatch {
+        url: Some("https://example.com/new".into()),
+        event_types: Some(vec!["new-subscription".into()]),
+        enabled: Some(false),
+        ..EndpointPatch::default()
+    };
+    assert_eq!(
+        store
+            .update_endpoint("acme", &theirs.id, patch.clone(), T0)
+            .await
+            .unwrap(),
+        None,
+        "another tenant's endpoint is not found"
+    );
+    let updated = store
+        .update_endpoint("acme", &ids[0], patch, T0 + 1)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(updated.url, "https://example.com/new");
+    assert_eq!(updated.event_types, ["new-subscription"]);
+    assert!(!updated.enabled);
+    assert_eq!(
+        updated.disabled_reason.as_deref(),
+        Some("disabled through the API")
+    );
+    assert_eq!(updated.description, "", "fields not in the patch are kept");
+    let enabled = EndpointPatch {
+        enabled: Some(true),
+        ..EndpointPatch::default()
+    };
+    let updated = store
+        .update_endpoint("acme", &ids[0], enabled, T0 + 2)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(updated.enabled);
+    assert_eq!(updated.disabled_reason, None);
+
+    assert!(!store.delete_endpoint("acme", &theirs.id).await.unwrap());
+    assert!(store.delete_endpoint("acme", &ids[1]).await.unwrap());
+    assert_eq!(store.endpoint("acme", &ids[1]).await.unwrap(), None);
+    assert!(
+        store
+            .endpoint("umbrella", &theirs.id)
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+pub(crate) async fn rotated_secrets_sign_beside_the_new_one_until_they_expire(
+    store: &Arc<dyn Store>,
+) {
+    let endpoint = tenant_with_endpoint(&**store, "acme").await;
+    store.create_tenant("umbrella", T0).await.unwrap();
+    let new = "whsec_bmV3LXNlY3JldC1mb3ItdGVzdHM=";
+    assert!(
+        !store
+            .rotate_secret("umbrella", &endpoint, new, T0 + 1000, T0)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.secrets("umbrella", &endpoint, T0).await.unwrap(),
+        None
+    );
+    assert!(
+        store
+            .rotate_secret("acme", &endpoint, new, T0 + 1000, T0 + 10)
+            .await
+            .unwrap()
+    );
+    let both = store
+        .secrets("acme", &endpoint, T0 + 20)
+        .await
+        .unwrap()
+        .unwrap();
+    let names: Vec<_> = both.iter().map(|s| s.secret.as_str()).collect();
+    assert_eq!(names, [new, SECRET], "the new secret first");
+    assert_eq!(both[1].expires_at, Some(T0 + 1000));
+
+    store
+        .accept_event(NewEvent::new("acme", "t", "{}"), T0 + 20)
+        .await
+        .unwrap();
+    let claimed = store
+        .claim_due("w", 10, T0 + 60_000, T0 + 30)
+        .await
+        .unwrap();
+    assert_eq!(claimed[0].secrets.len(), 2, "both sign while rotating");
+
+    let after = store
+        .secrets("acme", &endpoint, T0 + 1000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(after.len(), 1, "the old secret has expired");
+    assert_eq!(after[0].secret, new);
 }

@@ -115,4 +115,8 @@ conformance!(
     disabling_an_endpoint_stops_its_deliveries,
     released_leases_are_claimable_at_once,
     concurrent_claims_never_share_a_delivery,
+    concurrent_writes_each_get_their_own_answer,
+    tokens_are_found_by_hash_listed_and_revoked,
+    endpoints_are_listed_updated_and_deleted_within_their_tenant,
+    rotated_secrets_sign_beside_the_new_one_until_they_expire,
 );

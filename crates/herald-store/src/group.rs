@@ -1,0 +1,177 @@
+//! Group commit: the writes of many concurrent callers (events accepted, attempts recorded,
+//! deliveries claimed) share one transaction, and so one flush to disk.
+//!
+//! A commit that waits for the disk costs about a millisecond or more, whatever it holds.
+//! Committing every accepted event and every recorded attempt on its own caps throughput at
+//! that rate; here, one task takes whatever writes are queued, applies them in one
+//! transaction and answers each caller only after the commit. While it waits on the disk,
+//! the next batch gathers, so batches grow with the load and a lone write waits for nobody.
+//!
+//! "Accepted" still means committed: no caller hears back before its write is durable. If a
+//! batch fails, each of its writes is retried in a transaction of its own, so one bad write
+//! (a tenant that does not exist) fails alone.
+
+use async_trait::async_trait;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{Accepted, Attempt, Claimed, Error, ErrorKind, Millis, NewEvent, Outcome, lease_token};
+
+/// Writes gathered per transaction, at most: bounds a transaction's size and its latency.
+const MAX_BATCH: usize = 512;
+
+/// Writes waiting for the committer, at most, before callers wait to queue theirs.
+const QUEUE: usize = 4096;
+
+/// A write that can share a transaction with others.
+#[derive(Debug)]
+pub(crate) enum Write {
+    /// [`crate::Store::accept_event`].
+    Accept { new: NewEvent, now: Millis },
+    /// [`crate::Store::finish_attempt`].
+    Finish {
+        delivery_id: String,
+        lease: String,
+        attempt: Attempt,
+        outcome: Outcome,
+    },
+    /// [`crate::Store::claim_due`], under the lease token `lease`.
+    Claim {
+        lease: String,
+        limit: u32,
+        lease_until: Millis,
+        now: Millis,
+    },
+}
+
+/// What a [`Write`] produced.
+#[derive(Debug)]
+pub(crate) enum Written {
+    Accepted(Accepted),
+    Finished(bool),
+    Claimed(Vec<Claimed>),
+}
+
+/// A backend that can apply a batch of writes in one transaction.
+#[async_trait]
+pub(crate) trait Apply: Send + Sync + 'static {
+    /// Applies every write in one transaction: either all commit, with one result each in
+    /// order, or nothing does.
+    async fn apply(&self, writes: &[Write]) -> Result<Vec<Written>, Error>;
+}
+
+type Queued = (Write, oneshot::Sender<Result<Written, Error>>);
+
+/// The handle callers queue their writes on; the committing task ends when the last handle
+/// is dropped.
+#[derive(Clone, Debug)]
+pub(crate) struct Committer {
+    queue: mpsc::Sender<Queued>,
+}
+
+impl Committer {
+    /// Starts the committing task for `backend` on the current tokio runtime.
+    pub(crate) fn start(backend: impl Apply) -> Committer {
+        let (queue, incoming) = mpsc::channel(QUEUE);
+        tokio::spawn(commit_loop(backend, incoming));
+        Committer { queue }
+    }
+
+    /// Queues `write` and waits until it is committed (or failed).
+    pub(crate) async fn write(&self, write: Write) -> Result<Written, Error> {
+        let (reply, done) = oneshot::channel();
+        self.queue
+            .send((write, reply))
+            .await
+            .map_err(|_| stopped())?;
+        done.await.map_err(|_| stopped())?
+    }
+
+    pub(crate) async fn accept(&self, new: NewEvent, now: Millis) -> Result<Accepted, Error> {
+        match self.write(Write::Accept { new, now }).await? {
+            Written::Accepted(accepted) => Ok(accepted),
+            _ => Err(mismatched()),
+        }
+    }
+
+    pub(crate) async fn finish(
+        &self,
+        delivery_id: &str,
+        lease: &str,
+        attempt: Attempt,
+        outcome: Outcome,
+    ) -> Result<bool, Error> {
+        let write = Write::Finish {
+            delivery_id: delivery_id.to_owned(),
+            lease: lease.to_owned(),
+            attempt,
+            outcome,
+        };
+        match self.write(write).await? {
+            Written::Finished(held) => Ok(held),
+            _ => Err(mismatched()),
+        }
+    }
+
+    pub(crate) async fn claim(
+        &self,
+        worker: &str,
+        limit: u32,
+        lease_until: Millis,
+        now: Millis,
+    ) -> Result<Vec<Claimed>, Error> {
+        let write = Write::Claim {
+            lease: lease_token(worker),
+            limit,
+            lease_until,
+            now,
+        };
+        match self.write(write).await? {
+            Written::Claimed(claimed) => Ok(claimed),
+            _ => Err(mismatched()),
+        }
+    }
+}
+
+async fn commit_loop(backend: impl Apply, mut incoming: mpsc::Receiver<Queued>) {
+    let mut batch: Vec<Queued> = Vec::with_capacity(MAX_BATCH);
+    while incoming.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let (writes, replies): (Vec<Write>, Vec<_>) = batch.drain(..).unzip();
+        match backend.apply(&writes).await {
+            Ok(results) => {
+                for (reply, result) in replies.into_iter().zip(results) {
+                    // A caller that stopped waiting still had its write committed.
+                    let _ = reply.send(Ok(result));
+                }
+            }
+            Err(error) if writes.len() == 1 => {
+                if let Some(reply) = replies.into_iter().next() {
+                    let _ = reply.send(Err(error));
+                }
+            }
+            Err(error) => {
+                tracing::debug!(%error, size = writes.len(), "batch failed; applying its writes one by one");
+                for (write, reply) in writes.iter().zip(replies) {
+                    let result = backend
+                        .apply(std::slice::from_ref(write))
+                        .await
+                        .and_then(|mut results| results.pop().ok_or_else(mismatched));
+                    let _ = reply.send(result);
+                }
+            }
+        }
+    }
+}
+
+fn stopped() -> Error {
+    Error::new(
+        ErrorKind::Database,
+        "the store's committing task has stopped",
+    )
+}
+
+fn mismatched() -> Error {
+    Error::new(
+        ErrorKind::Database,
+        "the store's committing task answered with the wrong kind of result",
+    )
+}
