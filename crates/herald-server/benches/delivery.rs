@@ -1,11 +1,15 @@
 //! End-to-end durable delivery, measured: `cargo bench -p herald-server --bench delivery`.
 //!
-//! One process holds the receiver, herald (store, worker, client) and the load, on loopback.
-//! For each backend and fan-out it sends events with typed `Sender::send` from 64 concurrent
-//! tasks and reports deliveries per second (first send to last arrival) and the latency from
-//! `send` returning (the event is committed) to the request arriving at the receiver. Beside it,
-//! in the same run, the baseline: the same HTTP client posting the same bodies to the same
-//! receiver with no storage and no signing.
+//! One process holds the receiver, herald (HTTP API, store, worker, client) and the load, on
+//! loopback, sharing the machine's cores. Each row sends events through herald's HTTP API (as
+//! another process would) or with typed in-process `Sender::send`, from 64 concurrent tasks (or
+//! at a steady rate), and reports deliveries per second (first send to last arrival), the
+//! latency from the event being committed (the 202, or `send` returning) to its request
+//! arriving at the receiver, and the process's highest resident memory during the row. The
+//! first row is the baseline, run in the same process: the same HTTP client posting the same
+//! bodies to the same receiver, with no herald in between.
+//!
+//! `HERALD_BENCH=sqlite-api-1,postgres-api-1` runs only the rows with those keys.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark that cannot unwrap should stop
 
@@ -63,6 +67,8 @@ struct Figures {
     per_second: f64,
     p50: Duration,
     p99: Duration,
+    /// The process's resident memory, at its highest so far (MiB).
+    rss: f64,
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -121,54 +127,119 @@ async fn baseline(requests: usize) -> Figures {
         .collect();
     latencies.sort();
     Figures {
-        label: "baseline: same client, no store, no signing".into(),
+        label: "baseline: same client and receiver, no herald".into(),
         deliveries: requests,
         per_second: requests as f64 / last.duration_since(started).as_secs_f64(),
         p50: percentile(&latencies, 0.5),
         p99: percentile(&latencies, 0.99),
+        rss: rss_mib(),
     }
 }
 
-async fn herald(label: &str, database_url: &str, endpoints: usize, events: usize) -> Figures {
-    let arrivals = Arrivals::default();
-    let base = receiver(arrivals.clone()).await;
+/// How events reach herald.
+#[derive(Clone, Copy, PartialEq)]
+enum Load {
+    /// `POST /api/v1/tenants/bench/events`, as another process (or language) would.
+    Api,
+    /// Typed `Sender::send`, in process.
+    Send,
+    /// The API at a steady rate (events per second) for a number of seconds.
+    Steady(u32),
+}
+
+struct Herald {
+    base: String,
+    sender: herald_server::Sender,
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<Result<(), herald_server::Error>>,
+}
+
+async fn start_herald(database_url: &str, receiver: &str, endpoints: usize) -> Herald {
     let mut config = Config::new(database_url, "bench");
     config.allow_targets = vec!["127.0.0.0/8".parse().unwrap()];
-    config.worker.concurrency = 128;
-    config.worker.per_endpoint = 64;
-    config.worker.batch = 256;
+    config.worker.concurrency = 256;
+    config.worker.per_endpoint = 256;
+    config.worker.batch = 512;
     let service = Service::open(config).await.unwrap();
     let store = service.store();
     store.create_tenant("bench", 0).await.unwrap();
     for n in 0..endpoints {
-        let url = format!("{base}/ep{n}");
+        let url = format!("{receiver}/ep{n}");
         let endpoint = NewEndpoint::new("bench", &url, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
         store.create_endpoint(endpoint, 0).await.unwrap();
     }
     let sender = service.sender();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(service.serve(herald_example_seed::app(), listener, async {
         let _ = stopped.await;
     }));
+    Herald {
+        base,
+        sender,
+        stop,
+        server,
+    }
+}
+
+/// Sends event `n` the way `load` says; returns its id once herald has committed it.
+async fn send_one(load: Load, herald: &Herald, client: &reqwest::Client, n: usize) -> String {
+    if load == Load::Send {
+        let accepted = herald
+            .sender
+            .send(&new_subscription, "bench", &subscription(n))
+            .await
+            .unwrap();
+        return accepted.event.id;
+    }
+    let response = client
+        .post(format!("{}/api/v1/tenants/bench/events", herald.base))
+        .bearer_auth("bench")
+        .json(&serde_json::json!({
+            "event_type": "new-subscription",
+            "payload": subscription(n),
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let body: serde_json::Value = response.json().await.unwrap();
+    body["id"].as_str().unwrap().to_owned()
+}
+
+async fn herald(
+    label: &str,
+    database_url: &str,
+    load: Load,
+    endpoints: usize,
+    events: usize,
+) -> Figures {
+    let arrivals = Arrivals::default();
+    let receiver = receiver(arrivals.clone()).await;
+    let herald = Arc::new(start_herald(database_url, &receiver, endpoints).await);
+    let client = reqwest::Client::new();
 
     let committed: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     let gate = Arc::new(Semaphore::new(CONCURRENCY));
     let started = Instant::now();
     let mut tasks = Vec::with_capacity(events);
+    let mut ticks = match load {
+        Load::Steady(rate) => Some(tokio::time::interval(Duration::from_secs(1) / rate)),
+        Load::Api | Load::Send => None,
+    };
+    let sampling = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sampler = tokio::spawn(peak_rss(Arc::clone(&sampling)));
     for n in 0..events {
+        if let Some(ticks) = &mut ticks {
+            ticks.tick().await;
+        }
         let permit = Arc::clone(&gate).acquire_owned().await.unwrap();
-        let sender = sender.clone();
-        let committed = Arc::clone(&committed);
+        let (herald, client, committed) =
+            (Arc::clone(&herald), client.clone(), Arc::clone(&committed));
         tasks.push(tokio::spawn(async move {
-            let accepted = sender
-                .send(&new_subscription, "bench", &subscription(n))
-                .await
-                .unwrap();
-            committed
-                .lock()
-                .unwrap()
-                .insert(accepted.event.id, Instant::now());
+            let id = send_one(load, &herald, &client, n).await;
+            committed.lock().unwrap().insert(id, Instant::now());
             drop(permit);
         }));
     }
@@ -185,14 +256,18 @@ async fn herald(label: &str, database_url: &str, endpoints: usize, events: usize
         .map(|(id, at)| at.saturating_duration_since(committed[id]))
         .collect();
     latencies.sort();
-    stop.send(()).unwrap();
-    server.await.unwrap().unwrap();
+    sampling.store(false, std::sync::atomic::Ordering::Relaxed);
+    let rss = sampler.await.unwrap();
+    let herald = Arc::into_inner(herald).unwrap();
+    herald.stop.send(()).unwrap();
+    herald.server.await.unwrap().unwrap();
     Figures {
         label: label.into(),
         deliveries,
         per_second: deliveries as f64 / last.duration_since(started).as_secs_f64(),
         p50: percentile(&latencies, 0.5),
         p99: percentile(&latencies, 0.99),
+        rss,
     }
 }
 
@@ -220,16 +295,105 @@ async fn drop_postgres(admin_url: &str, database_url: &str) {
     .unwrap();
 }
 
+/// The highest resident memory seen while `sampling` holds, sampled every 20 ms.
+async fn peak_rss(sampling: Arc<std::sync::atomic::AtomicBool>) -> f64 {
+    let mut peak = rss_mib();
+    while sampling.load(std::sync::atomic::Ordering::Relaxed) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        peak = peak.max(rss_mib());
+    }
+    peak
+}
+
 fn rss_mib() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<f64>().ok())
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
+/// One row of the table: which backend, how events arrive, how many endpoints and events.
+struct Run {
+    key: &'static str,
+    label: &'static str,
+    postgres: bool,
+    load: Load,
+    endpoints: usize,
+    events: usize,
+}
+
+const RUNS: &[Run] = &[
+    Run {
+        key: "sqlite-api-1",
+        label: "SQLite, HTTP API, 1 endpoint",
+        postgres: false,
+        load: Load::Api,
+        endpoints: 1,
+        events: 20_000,
+    },
+    Run {
+        key: "sqlite-api-50",
+        label: "SQLite, HTTP API, fan-out to 50",
+        postgres: false,
+        load: Load::Api,
+        endpoints: 50,
+        events: 400,
+    },
+    Run {
+        key: "sqlite-send-1",
+        label: "SQLite, in-process send, 1 endpoint",
+        postgres: false,
+        load: Load::Send,
+        endpoints: 1,
+        events: 20_000,
+    },
+    Run {
+        key: "sqlite-send-50",
+        label: "SQLite, in-process send, fan-out to 50",
+        postgres: false,
+        load: Load::Send,
+        endpoints: 50,
+        events: 400,
+    },
+    Run {
+        key: "sqlite-steady",
+        label: "SQLite, HTTP API, steady 1,000 events/s for 10 s",
+        postgres: false,
+        load: Load::Steady(1000),
+        endpoints: 1,
+        events: 10_000,
+    },
+    Run {
+        key: "postgres-api-1",
+        label: "PostgreSQL, HTTP API, 1 endpoint",
+        postgres: true,
+        load: Load::Api,
+        endpoints: 1,
+        events: 20_000,
+    },
+    Run {
+        key: "postgres-api-50",
+        label: "PostgreSQL, HTTP API, fan-out to 50",
+        postgres: true,
+        load: Load::Api,
+        endpoints: 50,
+        events: 400,
+    },
+    Run {
+        key: "postgres-steady",
+        label: "PostgreSQL, HTTP API, steady 1,000 events/s for 10 s",
+        postgres: true,
+        load: Load::Steady(1000),
+        endpoints: 1,
+        events: 10_000,
+    },
+];
+
 fn main() {
+    // `HERALD_BENCH=sqlite-api-1,postgres-api-1` runs only those rows (and the baseline).
+    let only = std::env::var("HERALD_BENCH").unwrap_or_default();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -237,43 +401,43 @@ fn main() {
     runtime.block_on(async {
         let dir = std::env::temp_dir().join(format!("herald-bench-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let sqlite = |name: &str| format!("sqlite://{}/{name}.db", dir.display());
 
-        let mut rows = vec![baseline(4000).await];
-        rows.push(herald("herald, SQLite, 1 endpoint", &sqlite("one"), 1, 4000).await);
-        rows.push(herald("herald, SQLite, fan-out to 50", &sqlite("fan"), 50, 200).await);
-        if let Some((url, admin)) = fresh_postgres().await {
-            rows.push(herald("herald, PostgreSQL, 1 endpoint", &url, 1, 4000).await);
-            drop_postgres(&admin, &url).await;
-        }
-        if let Some((url, admin)) = fresh_postgres().await {
-            rows.push(herald("herald, PostgreSQL, fan-out to 50", &url, 50, 200).await);
-            drop_postgres(&admin, &url).await;
-        } else {
-            println!("PostgreSQL unreachable: its rows are missing");
+        let mut rows = vec![baseline(20_000).await];
+        for run in RUNS {
+            if !only.is_empty() && !only.split(',').any(|key| key == run.key) {
+                continue;
+            }
+            if run.postgres {
+                let Some((url, admin)) = fresh_postgres().await else {
+                    println!("PostgreSQL unreachable: {} skipped", run.label);
+                    continue;
+                };
+                rows.push(herald(run.label, &url, run.load, run.endpoints, run.events).await);
+                drop_postgres(&admin, &url).await;
+            } else {
+                let url = format!("sqlite://{}/{}.db", dir.display(), run.key);
+                rows.push(herald(run.label, &url, run.load, run.endpoints, run.events).await);
+            }
         }
         let _ = std::fs::remove_dir_all(&dir);
 
         let baseline_rate = rows[0].per_second;
         println!();
         println!(
-            "{:<46} {:>11} {:>14} {:>9} {:>9} {:>10}",
-            "run", "deliveries", "deliveries/s", "p50", "p99", "vs base"
+            "{:<52} {:>10} {:>13} {:>9} {:>9} {:>8} {:>8}",
+            "run", "deliveries", "deliveries/s", "p50", "p99", "vs base", "RSS MiB"
         );
         for row in &rows {
             println!(
-                "{:<46} {:>11} {:>14.0} {:>9.1?} {:>9.1?} {:>9.0}%",
+                "{:<52} {:>10} {:>13.0} {:>9.1?} {:>9.1?} {:>7.0}% {:>8.0}",
                 row.label,
                 row.deliveries,
                 row.per_second,
                 row.p50,
                 row.p99,
-                100.0 * row.per_second / baseline_rate
+                100.0 * row.per_second / baseline_rate,
+                row.rss,
             );
         }
-        println!(
-            "peak RSS of the whole benchmark process: {:.0} MiB",
-            rss_mib()
-        );
     });
 }
