@@ -97,20 +97,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let admin_token = match std::env::var("HERALD_ADMIN_TOKEN") {
-        Ok(token) if !token.trim().is_empty() => token,
-        _ => {
-            let token = herald_signature::Secret::generate()?
-                .expose()
-                .replacen("whsec_", "hrld_", 1);
-            eprintln!(
-                "HERALD_ADMIN_TOKEN is not set; the admin token for this run is {token} \
-                 (set HERALD_ADMIN_TOKEN to keep one across restarts)"
-            );
-            token
-        }
-    };
-    let mut config = herald_server::Config::new(&args.database_url, &admin_token);
+    let mut config = herald_server::Config::new(&args.database_url, "");
+    // Unset: the admin tokens stored in the database, one made (and printed once) on first start.
+    config.admin_token = std::env::var("HERALD_ADMIN_TOKEN")
+        .ok()
+        .filter(|token| !token.trim().is_empty());
     config.allow_targets = args.allow_targets;
     config.worker.lease = std::time::Duration::from_secs(args.lease_seconds);
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
@@ -122,14 +113,17 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         // Tests and scripts read this line to find the port when --addr ends in :0.
         println!("herald listening on http://{local}");
         println!("docs at http://{local}/docs");
-        herald_server::serve(
-            herald_example_seed::app(),
-            config,
-            listener,
-            shutdown_signal(),
-        )
-        .await
-        .context("herald stopped")
+        let service = herald_server::Service::open(config).await?;
+        if let Some(token) = service.first_admin_token() {
+            eprintln!(
+                "first start: the admin token is {token}\n\
+                 it is shown only this once (herald keeps its hash); or set HERALD_ADMIN_TOKEN"
+            );
+        }
+        service
+            .serve(herald_example_seed::app(), listener, shutdown_signal())
+            .await
+            .context("herald stopped")
     })
 }
 

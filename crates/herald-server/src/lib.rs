@@ -4,6 +4,7 @@
 //! [`serve`] takes the listener, so tests (and embedding applications) own the port.
 
 mod api;
+mod auth;
 mod event_types;
 mod problem;
 mod sender;
@@ -28,8 +29,10 @@ use tokio::sync::watch;
 pub struct Config {
     /// `sqlite://file.db` (created if missing) or `postgres://…`.
     pub database_url: String,
-    /// The bearer token of the management API.
-    pub admin_token: String,
+    /// The admin token of the management API. `None`: the admin tokens stored in the
+    /// database; on first start, when there are none, one is made and handed out once by
+    /// [`Service::first_admin_token`].
+    pub admin_token: Option<String>,
     /// Address ranges deliveries may reach beyond public unicast (e.g. `127.0.0.0/8`).
     pub allow_targets: Vec<IpNet>,
     /// The delivery worker.
@@ -39,11 +42,11 @@ pub struct Config {
 }
 
 impl Config {
-    /// Defaults for `database_url` and `admin_token`.
+    /// Defaults, with `database_url` and the admin token.
     pub fn new(database_url: &str, admin_token: &str) -> Config {
         Config {
             database_url: database_url.into(),
-            admin_token: admin_token.into(),
+            admin_token: Some(admin_token.into()),
             allow_targets: Vec::new(),
             worker: WorkerConfig::new("herald"),
             client: ClientConfig::default(),
@@ -85,6 +88,24 @@ pub async fn open_store(url: &str) -> Result<Arc<dyn Store>, Error> {
     Ok(store)
 }
 
+/// Makes and stores (hashed) an admin token when the store has none that is unrevoked.
+async fn first_admin_token(store: &dyn Store) -> Result<Option<String>, Error> {
+    let stored = store
+        .tokens(None)
+        .await
+        .map_err(|e| Error(format!("cannot read the admin tokens: {e}")))?;
+    if stored.iter().any(|t| t.revoked_at.is_none()) {
+        return Ok(None);
+    }
+    let (token, new) = auth::new_token(None, "admin (made at first start)")
+        .map_err(|p| Error(format!("cannot make an admin token: {}", p.detail)))?;
+    store
+        .create_token(new, herald_delivery::worker::now_millis())
+        .await
+        .map_err(|e| Error(format!("cannot store the admin token: {e}")))?;
+    Ok(Some(token))
+}
+
 /// The OpenAPI document [`serve`] publishes for `app`: its routes and webhooks plus herald's API.
 pub fn document(app: herald::App) -> Result<utoipa::openapi::OpenApi, Error> {
     let api = utoipa_axum::router::OpenApiRouter::with_openapi(api::openapi());
@@ -114,7 +135,8 @@ pub struct Service {
     store: Arc<dyn Store>,
     worker: Worker,
     policy: herald_delivery::target::TargetPolicy,
-    admin_token: String,
+    admin_token: Option<String>,
+    first_admin_token: Option<String>,
 }
 
 impl Service {
@@ -131,12 +153,23 @@ impl Service {
         })
         .map_err(|e| Error(format!("cannot build the HTTP client: {e}")))?;
         let worker = Worker::new(Arc::clone(&store), client, config.worker.clone());
+        let first_admin_token = match config.admin_token {
+            Some(_) => None,
+            None => first_admin_token(&*store).await?,
+        };
         Ok(Service {
             store,
             worker,
             policy,
             admin_token: config.admin_token,
+            first_admin_token,
         })
+    }
+
+    /// The admin token made at this start because none was configured or stored yet; show
+    /// it to the operator now: only its hash is kept.
+    pub fn first_admin_token(&self) -> Option<&str> {
+        self.first_admin_token.as_deref()
     }
 
     /// Sends typed webhooks into this service's store and wakes its worker.
@@ -160,9 +193,12 @@ impl Service {
     ) -> Result<(), Error> {
         let event_types = event_types::EventTypes::new(app.declared()).map_err(Error)?;
         let state = api::ApiState {
-            store: self.store,
+            store: Arc::clone(&self.store),
             event_types: Arc::new(event_types),
-            admin_token: self.admin_token.as_str().into(),
+            credentials: auth::Credentials::new(
+                self.admin_token.as_deref(),
+                Arc::clone(&self.store),
+            ),
             policy: Arc::new(self.policy),
             wake: self.worker.waker(),
         };

@@ -61,6 +61,15 @@ impl Problem {
         )
     }
 
+    pub(crate) fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "https://herald.rs/problems/forbidden",
+            "Forbidden",
+            detail.into(),
+        )
+    }
+
     pub(crate) fn conflict(detail: impl Into<String>) -> Self {
         Self::new(
             StatusCode::CONFLICT,

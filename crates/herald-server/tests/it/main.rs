@@ -1,6 +1,11 @@
-//! herald-server as an application embeds it: typed sends from Rust reach a real receiver.
+//! herald-server as an application embeds it and as clients call it: typed sends from Rust
+//! reach a real receiver; the management API answers on SQLite and PostgreSQL.
 
 #![allow(clippy::unwrap_used)] // a test that cannot unwrap should panic loudly
+
+mod access;
+mod endpoints;
+mod support;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

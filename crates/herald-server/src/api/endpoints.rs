@@ -1,0 +1,500 @@
+//! Endpoints: the URLs a tenant subscribes to event types, and their signing secrets.
+
+use std::collections::BTreeMap;
+
+use axum::extract::Query;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use herald_delivery::target::TargetPolicy;
+use herald_delivery::worker::now_millis;
+use herald_signature::Secret;
+use herald_store::{Endpoint, EndpointPatch, NewEndpoint};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::{ApiState, rfc3339, tenant_problem};
+use crate::auth::Principal;
+use crate::problem::{ApiJson, Problem, Violation};
+
+/// An endpoint to register.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CreateEndpoint {
+    /// Where deliveries are sent: an absolute `http` or `https` URL.
+    #[schema(example = "https://example.com/webhooks")]
+    url: String,
+    /// The event types to receive; omitted or empty means all.
+    #[serde(default)]
+    event_types: Vec<String>,
+    /// Free text.
+    #[serde(default)]
+    description: String,
+    /// Extra headers sent with every delivery.
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    /// Whether deliveries are made (default true).
+    #[serde(default = "yes")]
+    enabled: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A registered endpoint.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct EndpointOut {
+    /// `ep_…`.
+    id: String,
+    url: String,
+    /// The event types it receives; empty means all.
+    event_types: Vec<String>,
+    description: String,
+    headers: BTreeMap<String, String>,
+    enabled: bool,
+    /// Why it was disabled, when it is.
+    disabled_reason: Option<String>,
+    /// Since when every delivery to it has failed (RFC 3339), while that lasts.
+    failing_since: Option<String>,
+    /// Verifies the `webhook-signature` of every delivery: `whsec_…`. Only in the answer
+    /// that creates the endpoint; later, read it from `…/secret`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret: Option<String>,
+    created_at: String,
+}
+
+impl EndpointOut {
+    fn new(endpoint: Endpoint, secret: Option<String>) -> EndpointOut {
+        EndpointOut {
+            id: endpoint.id,
+            url: endpoint.url,
+            event_types: endpoint.event_types,
+            description: endpoint.description,
+            headers: endpoint.headers,
+            enabled: endpoint.enabled,
+            disabled_reason: endpoint.disabled_reason,
+            failing_since: endpoint.failing_since.map(rfc3339),
+            secret,
+            created_at: rfc3339(endpoint.created_at),
+        }
+    }
+}
+
+/// Register an endpoint
+///
+/// Subscribes a URL of the tenant to event types. The answer carries the signing secret.
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/endpoints", tag = "herald", security(("token" = [])),
+    params(("tenant" = String, Path, description = "The tenant's id")),
+    request_body = CreateEndpoint,
+    responses(
+        (status = 201, description = "Registered; the answer carries the signing secret", body = EndpointOut),
+        (status = 401, description = "Missing, unknown or revoked token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid URL or unknown event type", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub(crate) async fn create_endpoint(
+    State(state): State<ApiState>,
+    principal: Principal,
+    Path(tenant): Path<String>,
+    ApiJson(body): ApiJson<CreateEndpoint>,
+) -> Result<(StatusCode, axum::Json<EndpointOut>), Problem> {
+    principal.reach(&tenant)?;
+    check_fields(
+        &state,
+        Some(&body.url),
+        Some(&body.event_types),
+        Some(&body.headers),
+    )?;
+    let secret = Secret::generate()
+        .map_err(|e| Problem::internal(&e))?
+        .expose();
+    let new = NewEndpoint {
+        tenant_id: tenant.clone(),
+        url: body.url,
+        description: body.description,
+        event_types: body.event_types,
+        headers: body.headers,
+        secret: secret.clone(),
+        enabled: body.enabled,
+    };
+    let endpoint = state
+        .store
+        .create_endpoint(new, now_millis())
+        .await
+        .map_err(|e| tenant_problem(e, &tenant))?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(EndpointOut::new(endpoint, Some(secret))),
+    ))
+}
+
+/// Checks the fields an endpoint is made of, naming every one that is wrong.
+fn check_fields(
+    state: &ApiState,
+    url: Option<&String>,
+    event_types: Option<&Vec<String>>,
+    headers: Option<&BTreeMap<String, String>>,
+) -> Result<(), Problem> {
+    let mut violations = Vec::new();
+    if let Some(Err(message)) = url.map(|url| check_url(url, &state.policy)) {
+        violations.push(Violation {
+            path: "/url".into(),
+            message,
+        });
+    }
+    for (i, name) in event_types.into_iter().flatten().enumerate() {
+        if !state.event_types.contains(name) {
+            violations.push(Violation {
+                path: format!("/event_types/{i}"),
+                message: format!(
+                    "unknown event type `{name}`; declared: {}",
+                    state.event_types.names().join(", ")
+                ),
+            });
+        }
+    }
+    for name in headers.into_iter().flat_map(BTreeMap::keys) {
+        if axum::http::HeaderName::try_from(name.as_str()).is_err()
+            || name.to_ascii_lowercase().starts_with("webhook-")
+        {
+            violations.push(Violation {
+                path: format!("/headers/{name}"),
+                message: format!("`{name}` is not a header name herald can set"),
+            });
+        }
+    }
+    if violations.is_empty() {
+        Ok(())
+    } else {
+        Err(Problem::invalid("the endpoint is not valid", violations))
+    }
+}
+
+/// Where a URL may not point, said before any delivery is tried.
+fn check_url(text: &str, policy: &TargetPolicy) -> Result<(), String> {
+    let url = url::Url::parse(text).map_err(|e| format!("not an absolute URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!(
+            "the scheme must be http or https, not `{}`",
+            url.scheme()
+        ));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("credentials in the URL would be logged; use `headers` instead".into());
+    }
+    let ip = match url.host() {
+        None => return Err("the URL has no host".into()),
+        Some(url::Host::Ipv4(ip)) => Some(std::net::IpAddr::V4(ip)),
+        Some(url::Host::Ipv6(ip)) => Some(std::net::IpAddr::V6(ip)),
+        Some(url::Host::Domain(_)) => None,
+    };
+    if let Some(ip) = ip {
+        policy
+            .check(ip)
+            .map_err(|reason| format!("{ip} is {reason}; herald does not deliver there"))?;
+    }
+    if text.len() > 2048 {
+        return Err("the URL is longer than 2048 characters".into());
+    }
+    Ok(())
+}
+
+/// Where a list continues.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct Page {
+    /// The `next` of the previous page.
+    after: Option<String>,
+    /// At most this many (1 to 100; 20 by default).
+    limit: Option<u32>,
+}
+
+impl Page {
+    fn limit(&self) -> Result<u32, Problem> {
+        match self.limit.unwrap_or(20) {
+            limit @ 1..=100 => Ok(limit),
+            other => Err(Problem::invalid(
+                "`limit` is 1 to 100",
+                vec![Violation {
+                    path: "limit".into(),
+                    message: format!("{other} is out of range"),
+                }],
+            )),
+        }
+    }
+}
+
+/// One page of endpoints.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct EndpointPage {
+    data: Vec<EndpointOut>,
+    /// Pass as `after` for the next page; absent on the last one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next: Option<String>,
+}
+
+/// List endpoints
+///
+/// The tenant's endpoints, oldest first, a page at a time.
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/endpoints", tag = "herald", security(("token" = [])),
+    params(("tenant" = String, Path, description = "The tenant's id"), Page),
+    responses(
+        (status = 200, description = "A page of endpoints", body = EndpointPage),
+        (status = 401, description = "Missing, unknown or revoked token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Bad paging", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub(crate) async fn list_endpoints(
+    State(state): State<ApiState>,
+    principal: Principal,
+    Path(tenant): Path<String>,
+    Query(page): Query<Page>,
+) -> Result<axum::Json<EndpointPage>, Problem> {
+    principal.reach(&tenant)?;
+    let limit = page.limit()?;
+    if state.store.tenant(&tenant).await?.is_none() {
+        return Err(Problem::not_found(format!("no tenant `{tenant}`")));
+    }
+    // One more than asked tells whether another page follows.
+    let mut endpoints = state
+        .store
+        .endpoints(&tenant, page.after.as_deref(), limit + 1)
+        .await?;
+    let more = endpoints.len() > limit as usize;
+    endpoints.truncate(limit as usize);
+    let next = more
+        .then(|| endpoints.last().map(|e| e.id.clone()))
+        .flatten();
+    Ok(axum::Json(EndpointPage {
+        data: endpoints
+            .into_iter()
+            .map(|e| EndpointOut::new(e, None))
+            .collect(),
+        next,
+    }))
+}
+
+async fn found(state: &ApiState, tenant: &str, id: &str) -> Result<Endpoint, Problem> {
+    state
+        .store
+        .endpoint(tenant, id)
+        .await?
+        .ok_or_else(|| no_endpoint(tenant, id))
+}
+
+/// Get an endpoint
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/endpoints/{endpoint}", tag = "herald", security(("token" = [])),
+    params(("tenant" = String, Path, description = "The tenant's id"), ("endpoint" = String, Path, description = "`ep_…`")),
+    responses(
+        (status = 200, description = "The endpoint", body = EndpointOut),
+        (status = 401, description = "Missing, unknown or revoked token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such tenant or endpoint", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub(crate) async fn get_endpoint(
+    State(state): State<ApiState>,
+    principal: Principal,
+    Path((tenant, id)): Path<(String, String)>,
+) -> Result<axum::Json<EndpointOut>, Problem> {
+    principal.reach(&tenant)?;
+    Ok(axum::Json(EndpointOut::new(
+        found(&state, &tenant, &id).await?,
+        None,
+    )))
+}
+
+/// Changes to an endpoint; what is left out stays as it is.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct UpdateEndpoint {
+    url: Option<String>,
+    /// Empty means all.
+    event_types: Option<Vec<String>>,
+    description: Option<String>,
+    /// Replaces every extra header.
+    headers: Option<BTreeMap<String, String>>,
+    /// False stops deliveries (pending ones end); true resumes them and clears the reason.
+    enabled: Option<bool>,
+}
+
+/// Update an endpoint
+#[utoipa::path(patch, path = "/api/v1/tenants/{tenant}/endpoints/{endpoint}", tag = "herald", security(("token" = [])),
+    params(("tenant" = String, Path, description = "The tenant's id"), ("endpoint" = String, Path, description = "`ep_…`")),
+    request_body = UpdateEndpoint,
+    responses(
+        (status = 200, description = "The endpoint as it now is", body = EndpointOut),
+        (status = 401, description = "Missing, unknown or revoked token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such tenant or endpoint", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid URL, unknown event type or bad header", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub(crate) async fn update_endpoint(
+    State(state): State<ApiState>,
+    principal: Principal,
+    Path((tenant, id)): Path<(String, String)>,
+    ApiJson(body): ApiJson<UpdateEndpoint>,
+) -> Result<axum::Json<EndpointOut>, Problem> {
+    principal.reach(&tenant)?;
+    check_fields(
+        &state,
+        body.url.as_ref(),
+        body.event_types.as_ref(),
+        body.headers.as_ref(),
+    )?;
+    let patch = EndpointPatch {
+        url: body.url,
+        description: body.description,
+        event_types: body.event_types,
+        headers: body.headers,
+        enabled: body.enabled,
+    };
+    let endpoint = state
+        .store
+        .update_endpoint(&tenant, &id, patch, now_millis())
+        .await?
+        .ok_or_else(|| no_endpoint(&tenant, &id))?;
+    Ok(axum::Json(EndpointOut::new(endpoint, None)))
+}
+
+/// Delete an endpoint
+///
+/// Its deliveries and their attempts go with it.
+#[utoipa::path(delete, path = "/api/v1/tenants/{tenant}/endpoints/{endpoint}", tag = "herald", security(("token" = [])),
+    params(("tenant" = String, Path, description = "The tenant's id"), ("endpoint" = String, Path, description = "`ep_…`")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Missing, unknown or revoked token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such tenant or endpoint", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub(crate) async fn delete_endpoint(
+    State(state): State<ApiState>,
+    principal: Principal,
+    Path((tenant, id)): Path<(String, String)>,
+) -> Result<StatusCode, Problem> {
+    principal.reach(&tenant)?;
+    if state.store.delete_endpoint(&tenant, &id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(no_endpoint(&tenant, &id))
+    }
+}
+
+/// An endpoint's signing secrets.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct SecretOut {
+    /// The newest secret, `whsec_…`: verify with it.
+    secret: String,
+    /// Secrets rotated out that still sign every delivery beside it until they expire.
+    previous: Vec<PreviousSecret>,
+}
+
+/// A rotated-out secret that still signs.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct PreviousSecret {
+    secret: String,
+    /// RFC 3339.
+    expires_at: Option<String>,
+}
+
+async fn secret_out(state: &ApiState, tenant: &str, id: &str) -> Result<SecretOut, Problem> {
+    let mut secrets = state
+        .store
+        .secrets(tenant, id, now_millis())
+        .await?
+        .ok_or_else(|| no_endpoint(tenant, id))?
+        .into_iter();
+    let newest = secrets.next().ok_or_else(|| {
+        Problem::internal(&std::io::Error::other(format!(
+            "endpoint {id} has no secret"
+        )))
+    })?;
+    Ok(SecretOut {
+        secret: newest.secret,
+        previous: secrets
+            .map(|s| PreviousSecret {
+                secret: s.secret,
+                expires_at: s.expires_at.map(rfc3339),
+            })
+            .collect(),
+    })
+}
+
+/// Read an endpoint's signing secret
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/endpoints/{endpoint}/secret", tag = "herald", security(("token" = [])),
+    params(("tenant" = String, Path, description = "The tenant's id"), ("endpoint" = String, Path, description = "`ep_…`")),
+    responses(
+        (status = 200, description = "The secrets that sign now", body = SecretOut),
+        (status = 401, description = "Missing, unknown or revoked token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such tenant or endpoint", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub(crate) async fn get_secret(
+    State(state): State<ApiState>,
+    principal: Principal,
+    Path((tenant, id)): Path<(String, String)>,
+) -> Result<axum::Json<SecretOut>, Problem> {
+    principal.reach(&tenant)?;
+    Ok(axum::Json(secret_out(&state, &tenant, &id).await?))
+}
+
+/// How to rotate.
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Rotate {
+    /// How long the old secret keeps signing beside the new one, in seconds (0 to 604800;
+    /// 86400 by default), so receivers can switch without missing a delivery.
+    keep_old_seconds: Option<u32>,
+}
+
+/// Rotate an endpoint's signing secret
+///
+/// Makes a new secret; the old one keeps signing beside it for a while (24 hours unless told).
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/endpoints/{endpoint}/secret/rotate", tag = "herald", security(("token" = [])),
+    params(("tenant" = String, Path, description = "The tenant's id"), ("endpoint" = String, Path, description = "`ep_…`")),
+    request_body(content = Rotate, description = "Optional", content_type = "application/json"),
+    responses(
+        (status = 200, description = "The new secret, and the old ones still signing", body = SecretOut),
+        (status = 401, description = "Missing, unknown or revoked token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such tenant or endpoint", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Bad `keep_old_seconds`", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub(crate) async fn rotate_secret(
+    State(state): State<ApiState>,
+    principal: Principal,
+    Path((tenant, id)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Result<axum::Json<SecretOut>, Problem> {
+    principal.reach(&tenant)?;
+    // The body is optional: none rotates with the defaults.
+    let rotate: Rotate = if body.iter().all(u8::is_ascii_whitespace) {
+        Rotate::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            Problem::invalid(format!("the body is not a valid rotation: {e}"), Vec::new())
+        })?
+    };
+    let keep = rotate.keep_old_seconds.unwrap_or(86_400);
+    if keep > 604_800 {
+        return Err(Problem::invalid(
+            "`keep_old_seconds` is 0 to 604800 (a week)",
+            vec![Violation {
+                path: "/keep_old_seconds".into(),
+                message: format!("{keep} is out of range"),
+            }],
+        ));
+    }
+    let secret = Secret::generate()
+        .map_err(|e| Problem::internal(&e))?
+        .expose();
+    let now = now_millis();
+    let rotated = state
+        .store
+        .rotate_secret(&tenant, &id, &secret, now + i64::from(keep) * 1000, now)
+        .await?;
+    if !rotated {
+        return Err(no_endpoint(&tenant, &id));
+    }
+    Ok(axum::Json(secret_out(&state, &tenant, &id).await?))
+}
+
+/// The answer for an endpoint that is not the tenant's (or not at all).
+fn no_endpoint(tenant: &str, id: &str) -> Problem {
+    Problem::not_found(format!("no endpoint `{id}` for tenant `{tenant}`"))
+}

@@ -1,0 +1,122 @@
+//! Events in over HTTP: validated against the type's schema, stored, then delivered.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use herald_delivery::worker::now_millis;
+use herald_store::NewEvent;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::{ApiState, rfc3339, tenant_problem};
+use crate::auth::Principal;
+use crate::problem::{ApiJson, Problem, Violation};
+
+/// An event to send.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CreateEvent {
+    /// A declared webhook's name.
+    #[schema(example = "new-subscription")]
+    event_type: String,
+    /// The body, which must match the webhook's schema. It is delivered exactly as sent here.
+    #[schema(value_type = Object)]
+    payload: Box<serde_json::value::RawValue>,
+    /// Repeating a key returns the first event instead of storing a second.
+    idempotency_key: Option<String>,
+}
+
+/// A stored event.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct EventOut {
+    /// `evt_…`; each delivery's `webhook-id`.
+    id: String,
+    event_type: String,
+    created_at: String,
+    /// How many endpoints it is being delivered to.
+    deliveries: u32,
+    /// True when the idempotency key matched an earlier event, which this is.
+    duplicate: bool,
+}
+
+/// Send an event
+///
+/// Validates the payload against the webhook's schema, stores the event and one delivery per
+/// subscribed endpoint, and answers once that is committed.
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/events", tag = "herald", security(("token" = [])),
+    params(("tenant" = String, Path, description = "The tenant's id")),
+    request_body = CreateEvent,
+    responses(
+        (status = 202, description = "Stored; delivery follows", body = EventOut),
+        (status = 401, description = "Missing, unknown or revoked token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Unknown type, or the payload does not match its schema", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub(crate) async fn create_event(
+    State(state): State<ApiState>,
+    principal: Principal,
+    Path(tenant): Path<String>,
+    ApiJson(body): ApiJson<CreateEvent>,
+) -> Result<(StatusCode, axum::Json<EventOut>), Problem> {
+    principal.reach(&tenant)?;
+    if !state.event_types.contains(&body.event_type) {
+        return Err(Problem::invalid(
+            format!("unknown event type `{}`", body.event_type),
+            vec![Violation {
+                path: "/event_type".into(),
+                message: format!("declared: {}", state.event_types.names().join(", ")),
+            }],
+        ));
+    }
+    // Validate a parsed copy; store and deliver the caller's own bytes (key order included).
+    let parsed: serde_json::Value = serde_json::from_str(body.payload.get())
+        .map_err(|e| Problem::invalid(format!("the payload is not JSON: {e}"), Vec::new()))?;
+    let violations = state
+        .event_types
+        .violations(&body.event_type, &parsed, "/payload");
+    if !violations.is_empty() {
+        return Err(Problem::invalid(
+            format!(
+                "the payload does not match the schema of `{}`",
+                body.event_type
+            ),
+            violations,
+        ));
+    }
+    if body
+        .idempotency_key
+        .as_ref()
+        .is_some_and(|k| k.is_empty() || k.len() > 255)
+    {
+        return Err(Problem::invalid(
+            "an idempotency key is 1 to 255 characters",
+            vec![Violation {
+                path: "/idempotency_key".into(),
+                message: "must be 1 to 255 characters".into(),
+            }],
+        ));
+    }
+    let new = NewEvent {
+        tenant_id: tenant.clone(),
+        event_type: body.event_type,
+        payload: body.payload.get().to_owned(),
+        idempotency_key: body.idempotency_key,
+    };
+    let accepted = state
+        .store
+        .accept_event(new, now_millis())
+        .await
+        .map_err(|e| tenant_problem(e, &tenant))?;
+    if accepted.deliveries > 0 {
+        state.wake.notify_one();
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(EventOut {
+            id: accepted.event.id,
+            event_type: accepted.event.event_type,
+            created_at: rfc3339(accepted.event.created_at),
+            deliveries: accepted.deliveries,
+            duplicate: !accepted.created,
+        }),
+    ))
+}

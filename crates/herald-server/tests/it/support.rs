@@ -1,0 +1,144 @@
+//! A real herald on port 0 over a fresh database, driven over HTTP.
+
+use serde_json::{Value, json};
+
+pub(crate) const ADMIN: &str = "admin-token-for-tests";
+
+/// Each database the API tests run on: a temporary SQLite file, and a fresh PostgreSQL
+/// database (skipped when unreachable, except under `CI=true`).
+pub(crate) async fn databases(name: &str) -> Vec<(String, Option<String>)> {
+    let dir = std::env::temp_dir().join(format!(
+        "herald-api-{}-{}",
+        std::process::id(),
+        ulid::Ulid::generate()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut urls = vec![(format!("sqlite://{}/{name}.db", dir.display()), None)];
+    let admin_url = std::env::var("HERALD_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    match sqlx::PgPool::connect(&admin_url).await {
+        Ok(pool) => {
+            let db = format!(
+                "herald_api_{}",
+                ulid::Ulid::generate().to_string().to_lowercase()
+            );
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
+                .execute(&pool)
+                .await
+                .unwrap();
+            let (base, _) = admin_url.rsplit_once('/').unwrap();
+            urls.push((format!("{base}/{db}"), Some(admin_url.clone())));
+        }
+        Err(error) if std::env::var("CI").as_deref() != Ok("true") => {
+            eprintln!("SKIPPED on PostgreSQL: {admin_url} is unreachable: {error}");
+        }
+        Err(error) => panic!("PostgreSQL at {admin_url} is unreachable under CI: {error}"),
+    }
+    urls
+}
+
+/// Drops the PostgreSQL database a test made.
+pub(crate) async fn drop_database(url: &str, admin: Option<String>) {
+    if let Some(admin) = admin {
+        let db = url.rsplit('/').next().unwrap();
+        let pool = sqlx::PgPool::connect(&admin).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE {db} WITH (FORCE)"
+        )))
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+}
+
+/// herald serving the seed app.
+pub(crate) struct Server {
+    pub(crate) base: String,
+    client: reqwest::Client,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Server {
+    pub(crate) async fn start(database_url: &str) -> Server {
+        let mut config = herald_server::Config::new(database_url, ADMIN);
+        config.allow_targets = vec!["127.0.0.0/8".parse().unwrap()];
+        let service = herald_server::Service::open(config).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(service.serve(herald_example_seed::app(), listener, async {
+            let _ = stopped.await;
+        }));
+        Server {
+            base,
+            client: reqwest::Client::new(),
+            stop: Some(stop),
+        }
+    }
+
+    /// Sends a request with `token` (none: no `Authorization`), returning status and JSON
+    /// body (`Value::Null` when empty).
+    pub(crate) async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        if status >= 400 {
+            assert_eq!(
+                response.headers()["content-type"],
+                "application/problem+json",
+                "{path}: errors are problem+json"
+            );
+        }
+        let text = response.text().await.unwrap();
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap()
+        };
+        (status, value)
+    }
+
+    /// As the admin, makes tenant `id` with one endpoint; returns the endpoint's id.
+    pub(crate) async fn tenant_with_endpoint(&self, id: &str) -> String {
+        let (status, _) = self
+            .call(
+                "POST",
+                "/api/v1/tenants",
+                Some(ADMIN),
+                Some(json!({ "id": id })),
+            )
+            .await;
+        assert_eq!(status, 201);
+        let (status, endpoint) = self
+            .call(
+                "POST",
+                &format!("/api/v1/tenants/{id}/endpoints"),
+                Some(ADMIN),
+                Some(json!({ "url": "http://127.0.0.1:9/hook" })),
+            )
+            .await;
+        assert_eq!(status, 201);
+        endpoint["id"].as_str().unwrap().to_owned()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
