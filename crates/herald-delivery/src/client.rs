@@ -62,7 +62,17 @@ pub struct Response {
     pub error: Option<String>,
     /// From start to end of the attempt.
     pub duration: Duration,
+    /// The headers sent, if the request was made.
+    pub request_headers: BTreeMap<String, String>,
+    /// The response's headers (at most [`MAX_HEADERS`], values cut at [`MAX_HEADER_VALUE`]
+    /// bytes; repeated names joined with `, `).
+    pub response_headers: BTreeMap<String, String>,
 }
+
+/// The most response headers kept for the attempt log.
+pub const MAX_HEADERS: usize = 64;
+/// The longest response header value kept for the attempt log, in bytes.
+pub const MAX_HEADER_VALUE: usize = 1024;
 
 impl Response {
     /// Any 2xx.
@@ -170,6 +180,8 @@ impl Client {
             excerpt: None,
             error: Some(error),
             duration: started.elapsed(),
+            request_headers: BTreeMap::new(),
+            response_headers: BTreeMap::new(),
         };
 
         let url = match reqwest::Url::parse(request.url) {
@@ -197,6 +209,7 @@ impl Client {
             Ok(headers) => headers,
             Err(error) => return failed(error),
         };
+        let request_headers = header_map(&headers);
         let sent = self
             .http
             .post(url)
@@ -206,10 +219,16 @@ impl Client {
             .await;
         let mut response = match sent {
             Ok(response) => response,
-            Err(error) => return failed(describe(&error)),
+            Err(error) => {
+                return Response {
+                    request_headers,
+                    ..failed(describe(&error))
+                };
+            }
         };
 
         let status = response.status().as_u16();
+        let response_headers = header_map(response.headers());
         let retry_after = response
             .headers()
             .get(RETRY_AFTER)
@@ -234,6 +253,8 @@ impl Client {
             excerpt: Some(String::from_utf8_lossy(&body).into_owned()),
             error,
             duration: started.elapsed(),
+            request_headers,
+            response_headers,
         }
     }
 }
@@ -274,6 +295,33 @@ fn build_headers(request: &Request<'_>, timestamp: i64) -> Result<HeaderMap, Str
         headers.insert(name, value);
     }
     Ok(headers)
+}
+
+/// Headers as text for the attempt log, bounded so a hostile receiver cannot bloat it.
+fn header_map(headers: &HeaderMap) -> BTreeMap<String, String> {
+    let mut map: BTreeMap<String, String> = BTreeMap::new();
+    for (name, value) in headers {
+        if map.len() >= MAX_HEADERS && !map.contains_key(name.as_str()) {
+            continue;
+        }
+        let mut text = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        if text.len() > MAX_HEADER_VALUE {
+            let mut end = MAX_HEADER_VALUE;
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            text.truncate(end);
+        }
+        map.entry(name.as_str().to_owned())
+            .and_modify(|joined| {
+                if joined.len() < MAX_HEADER_VALUE {
+                    joined.push_str(", ");
+                    joined.push_str(&text);
+                }
+            })
+            .or_insert(text);
+    }
+    map
 }
 
 /// A one-line cause: ours if the target was refused, else reqwest's chain.

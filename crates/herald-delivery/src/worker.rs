@@ -265,6 +265,8 @@ async fn deliver(store: &dyn Store, client: &Client, config: &WorkerConfig, clai
         status_code: response.status,
         response_excerpt: response.excerpt,
         error: response.error,
+        request_headers: response.request_headers,
+        response_headers: response.response_headers,
     };
     match store
         .finish_attempt(&claim.delivery_id, &claim.lease, attempt, decision.outcome)
@@ -341,6 +343,8 @@ mod tests {
             excerpt: None,
             error: status.is_none().then(|| "timed out".into()),
             duration: Duration::from_millis(5),
+            request_headers: BTreeMap::new(),
+            response_headers: BTreeMap::new(),
         }
     }
 

@@ -35,8 +35,11 @@ use async_trait::async_trait;
 
 mod batch;
 mod group;
+mod log;
 pub mod postgres;
 pub mod sqlite;
+
+pub use log::{AttemptStats, DeliveryFilter, EventFilter, Replay, ReplayState};
 
 /// Milliseconds since the Unix epoch.
 pub type Millis = i64;
@@ -201,7 +204,8 @@ pub enum DeliveryState {
 }
 
 impl DeliveryState {
-    fn as_str(self) -> &'static str {
+    /// `pending`, `succeeded` or `dead`.
+    pub fn as_str(self) -> &'static str {
         match self {
             DeliveryState::Pending => "pending",
             DeliveryState::Succeeded => "succeeded",
@@ -209,7 +213,8 @@ impl DeliveryState {
         }
     }
 
-    fn parse(text: &str) -> Result<DeliveryState, Error> {
+    /// The state named by [`DeliveryState::as_str`].
+    pub fn parse(text: &str) -> Result<DeliveryState, Error> {
         match text {
             "pending" => Ok(DeliveryState::Pending),
             "succeeded" => Ok(DeliveryState::Succeeded),
@@ -231,12 +236,18 @@ pub struct Delivery {
     pub event_id: String,
     /// The endpoint.
     pub endpoint_id: String,
+    /// The event's webhook.
+    pub event_type: String,
     /// Where it stands.
     pub state: DeliveryState,
     /// Attempts made so far.
     pub attempts: u32,
     /// When it is next due, while pending.
     pub next_attempt_at: Option<Millis>,
+    /// When it was made.
+    pub created_at: Millis,
+    /// When it last changed.
+    pub updated_at: Millis,
 }
 
 /// A delivery a worker has leased, with everything needed to send it.
@@ -279,6 +290,10 @@ pub struct Attempt {
     pub response_excerpt: Option<String>,
     /// Why it failed without a status (timeout, refused, blocked target…).
     pub error: Option<String>,
+    /// The headers sent (signature included; secrets never are).
+    pub request_headers: BTreeMap<String, String>,
+    /// The response's headers, if one came (capped by the caller).
+    pub response_headers: BTreeMap<String, String>,
 }
 
 /// An API credential to store: only its hash, never the token.
@@ -423,6 +438,64 @@ pub trait Store: Send + Sync + 'static {
     /// The attempts of one delivery, oldest first.
     async fn attempts(&self, delivery_id: &str) -> Result<Vec<Attempt>, Error>;
 
+    /// A tenant's events matching `filter`, newest first, from just before `before`.
+    async fn events(
+        &self,
+        tenant_id: &str,
+        filter: &EventFilter,
+        before: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Event>, Error>;
+
+    /// A tenant's deliveries matching `filter`, newest first, from just before `before`.
+    async fn deliveries(
+        &self,
+        tenant_id: &str,
+        filter: &DeliveryFilter,
+        before: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, Error>;
+
+    /// Makes a delivery of the tenant due now, whatever its state, keeping its attempt count
+    /// (a dead delivery gets one more try; a succeeded one is sent again). `None` if there is
+    /// no such delivery; [`ErrorKind::Conflict`] if its endpoint is disabled.
+    async fn retry_delivery(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        now: Millis,
+    ) -> Result<Option<Delivery>, Error>;
+
+    /// The tenant's attempts since `since` (of one endpoint, or all), in buckets of
+    /// `bucket_ms`, oldest first; empty buckets are left out.
+    async fn attempt_stats(
+        &self,
+        tenant_id: &str,
+        endpoint_id: Option<&str>,
+        since: Millis,
+        bucket_ms: i64,
+    ) -> Result<Vec<AttemptStats>, Error>;
+
+    /// Starts a replay of the tenant's events since `since` to one of its endpoints, counting
+    /// them now. `None` if there is no such endpoint.
+    async fn create_replay(
+        &self,
+        tenant_id: &str,
+        endpoint_id: &str,
+        since: Millis,
+        now: Millis,
+    ) -> Result<Option<Replay>, Error>;
+
+    /// Gives up to `batch` more of the replay's events a new delivery (due now) and records the
+    /// progress, in one transaction.
+    async fn replay_step(&self, id: &str, batch: u32, now: Millis) -> Result<Replay, Error>;
+
+    /// A replay of the tenant.
+    async fn replay(&self, tenant_id: &str, id: &str) -> Result<Option<Replay>, Error>;
+
+    /// Every unfinished replay, to resume after a restart.
+    async fn running_replays(&self) -> Result<Vec<Replay>, Error>;
+
     /// Stores a credential; [`ErrorKind::NotFound`] if its tenant is not.
     async fn create_token(&self, new: NewToken, now: Millis) -> Result<Token, Error>;
 
@@ -551,6 +624,14 @@ pub(crate) fn classify(error: sqlx::Error, what: &str) -> Error {
     Error::from(error)
 }
 
+/// Why a delivery to a disabled endpoint cannot be retried.
+pub(crate) fn disabled_endpoint() -> Error {
+    Error::new(
+        ErrorKind::Conflict,
+        "its endpoint is disabled: enable the endpoint first",
+    )
+}
+
 /// Names what a batch of events refers to, for an error message.
 pub(crate) fn tenants_of(events: &[batch::EventInsert<'_>]) -> String {
     match events {
@@ -599,7 +680,30 @@ pub(crate) fn token_from_row(row: TokenRow) -> Token {
 pub(crate) type EventRow = (String, String, String, String, Option<String>, i64);
 
 /// A delivery row, as both backends select it (PostgreSQL casts `attempts` to `bigint`).
-pub(crate) type DeliveryRow = (String, String, String, String, i64, Option<i64>);
+pub(crate) type DeliveryRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    Option<i64>,
+    i64,
+    i64,
+);
+
+/// The columns of [`DeliveryRow`], from `deliveries d JOIN events e ON e.id = d.event_id`, as
+/// a literal for `concat!`; `$attempts` is how the dialect reads `d.attempts` as a 64-bit int.
+macro_rules! delivery_columns {
+    ($attempts:literal) => {
+        concat!(
+            "d.id, d.event_id, d.endpoint_id, e.event_type, d.state, ",
+            $attempts,
+            ", d.next_attempt_at, d.created_at, d.updated_at"
+        )
+    };
+}
+pub(crate) use delivery_columns;
 
 pub(crate) fn event_from_row(row: EventRow) -> Event {
     let (id, tenant_id, event_type, payload, idempotency_key, created_at) = row;
@@ -614,14 +718,27 @@ pub(crate) fn event_from_row(row: EventRow) -> Event {
 }
 
 pub(crate) fn delivery_from_row(row: DeliveryRow) -> Result<Delivery, Error> {
-    let (id, event_id, endpoint_id, state, attempts, next_attempt_at) = row;
+    let (
+        id,
+        event_id,
+        endpoint_id,
+        event_type,
+        state,
+        attempts,
+        next_attempt_at,
+        created_at,
+        updated_at,
+    ) = row;
     Ok(Delivery {
         id,
         event_id,
         endpoint_id,
+        event_type,
         state: DeliveryState::parse(&state)?,
         attempts: to_u32(attempts),
         next_attempt_at,
+        created_at,
+        updated_at,
     })
 }
 
@@ -677,4 +794,41 @@ pub(crate) fn claims_from_rows(
             },
         )
         .collect()
+}
+
+/// An attempt row, as both backends select it.
+pub(crate) type AttemptRow = (
+    i64,
+    i64,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+    String,
+    String,
+);
+
+/// The columns of [`AttemptRow`], as a literal for `concat!`; `$status` is how the dialect
+/// reads `status_code` as a 64-bit int.
+macro_rules! attempt_columns {
+    ($status:literal) => {
+        concat!(
+            "started_at, duration_ms, ",
+            $status,
+            ", response_excerpt, error, request_headers, response_headers"
+        )
+    };
+}
+pub(crate) use attempt_columns;
+
+pub(crate) fn attempt_from_row(row: AttemptRow) -> Result<Attempt, Error> {
+    let (started_at, duration_ms, status, excerpt, error, request, response) = row;
+    Ok(Attempt {
+        started_at,
+        duration_ms,
+        status_code: status.and_then(|s| u16::try_from(s).ok()),
+        response_excerpt: excerpt,
+        error,
+        request_headers: headers_from_json(&request)?,
+        response_headers: headers_from_json(&response)?,
+    })
 }

@@ -13,13 +13,18 @@ use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 
 use crate::batch::{self, Advance, AttemptInsert, DeliveryInsert, Dialect, EventInsert, Streak};
 use crate::group::{Apply, Committer, Write, Written};
+use crate::log::{ReplayRow, StatsRow, replay_columns, replay_from_row, stats_from_row};
 use crate::{
     Accepted, Attempt, ClaimRow, Claimed, Delivery, DeliveryRow, Endpoint, EndpointPatch,
     EndpointSecret, Error, ErrorKind, Event, EventRow, Millis, NewEndpoint, NewEvent, NewToken,
     Outcome, Store, Tenant, Token, TokenRow, claims_from_rows, classify, delivery_from_row,
     event_from_row, headers_from_json, headers_to_json, new_id, token_from_row,
 };
-use crate::{deliveries_of, lease_token, tenants_of};
+use crate::{
+    AttemptRow, AttemptStats, DeliveryFilter, DeliveryState, EventFilter, Replay, ReplayState,
+    attempt_columns, attempt_from_row, deliveries_of, delivery_columns, disabled_endpoint,
+    lease_token, tenants_of,
+};
 
 /// The prefix of the channel on which committed deliveries are announced to every herald
 /// process; the schema's name completes it, so installations sharing a database stay apart.
@@ -539,10 +544,11 @@ impl Store for PostgresStore {
     }
 
     async fn delivery(&self, id: &str) -> Result<Option<Delivery>, Error> {
-        let row: Option<DeliveryRow> = sqlx::query_as(
-            "SELECT id, event_id, endpoint_id, state, attempts::bigint, next_attempt_at \
-             FROM deliveries WHERE id = $1",
-        )
+        let row: Option<DeliveryRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            delivery_columns!("d.attempts::bigint"),
+            " FROM deliveries d JOIN events e ON e.id = d.event_id WHERE d.id = $1"
+        ))
         .bind(id)
         .fetch_optional(&self.pool)
         .await?;
@@ -550,10 +556,12 @@ impl Store for PostgresStore {
     }
 
     async fn deliveries_of_event(&self, event_id: &str) -> Result<Vec<Delivery>, Error> {
-        let rows: Vec<DeliveryRow> = sqlx::query_as(
-            "SELECT id, event_id, endpoint_id, state, attempts::bigint, next_attempt_at \
-             FROM deliveries WHERE event_id = $1 ORDER BY id",
-        )
+        let rows: Vec<DeliveryRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            delivery_columns!("d.attempts::bigint"),
+            " FROM deliveries d JOIN events e ON e.id = d.event_id WHERE d.event_id = $1 \
+             ORDER BY d.id"
+        ))
         .bind(event_id)
         .fetch_all(&self.pool)
         .await?;
@@ -561,25 +569,282 @@ impl Store for PostgresStore {
     }
 
     async fn attempts(&self, delivery_id: &str) -> Result<Vec<Attempt>, Error> {
-        let rows: Vec<(i64, i64, Option<i64>, Option<String>, Option<String>)> = sqlx::query_as(
-            "SELECT started_at, duration_ms, status_code::bigint, response_excerpt, error \
-             FROM attempts WHERE delivery_id = $1 ORDER BY started_at, id",
-        )
+        let rows: Vec<AttemptRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            attempt_columns!("status_code::bigint"),
+            " FROM attempts WHERE delivery_id = $1 ORDER BY started_at, id"
+        ))
         .bind(delivery_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(attempt_from_row).collect()
+    }
+
+    async fn events(
+        &self,
+        tenant_id: &str,
+        filter: &EventFilter,
+        before: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Event>, Error> {
+        let rows: Vec<EventRow> = sqlx::query_as(
+            "SELECT id, tenant_id, event_type, payload, idempotency_key, created_at \
+             FROM events WHERE tenant_id = $1 AND ($2::text IS NULL OR id < $2) \
+             AND ($3::text IS NULL OR event_type = $3) \
+             AND ($4::bigint IS NULL OR created_at >= $4) \
+             AND ($5::bigint IS NULL OR created_at < $5) ORDER BY id DESC LIMIT $6",
+        )
+        .bind(tenant_id)
+        .bind(before)
+        .bind(&filter.event_type)
+        .bind(filter.since)
+        .bind(filter.until)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(event_from_row).collect())
+    }
+
+    async fn deliveries(
+        &self,
+        tenant_id: &str,
+        filter: &DeliveryFilter,
+        before: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, Error> {
+        let rows: Vec<DeliveryRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            delivery_columns!("d.attempts::bigint"),
+            " FROM deliveries d JOIN events e ON e.id = d.event_id \
+             WHERE e.tenant_id = $1 AND ($2::text IS NULL OR d.id < $2) \
+             AND ($3::text IS NULL OR d.endpoint_id = $3) \
+             AND ($4::text IS NULL OR d.event_id = $4) \
+             AND ($5::text IS NULL OR e.event_type = $5) \
+             AND ($6::text IS NULL OR d.state = $6) \
+             AND ($7::bigint IS NULL OR d.created_at >= $7) \
+             AND ($8::bigint IS NULL OR d.created_at < $8) \
+             ORDER BY d.id DESC LIMIT $9"
+        ))
+        .bind(tenant_id)
+        .bind(before)
+        .bind(&filter.endpoint_id)
+        .bind(&filter.event_id)
+        .bind(&filter.event_type)
+        .bind(filter.state.map(DeliveryState::as_str))
+        .bind(filter.since)
+        .bind(filter.until)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(delivery_from_row).collect()
+    }
+
+    async fn retry_delivery(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        now: Millis,
+    ) -> Result<Option<Delivery>, Error> {
+        let mut tx = self.pool.begin().await?;
+        let found: Option<(bool,)> = sqlx::query_as(
+            "SELECT p.enabled FROM deliveries d JOIN endpoints p ON p.id = d.endpoint_id \
+             WHERE d.id = $1 AND p.tenant_id = $2 FOR UPDATE OF d",
+        )
+        .bind(id)
+        .bind(tenant_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        match found {
+            None => return Ok(None),
+            Some((false,)) => return Err(disabled_endpoint()),
+            Some((true,)) => {}
+        }
+        // A delivery in flight keeps its lease: the retry follows that attempt.
+        sqlx::query(
+            "UPDATE deliveries SET state = 'pending', next_attempt_at = $1, updated_at = $1 \
+             WHERE id = $2",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        Dialect::announce(&mut *tx).await?;
+        tx.commit().await?;
+        self.delivery(id).await
+    }
+
+    async fn attempt_stats(
+        &self,
+        tenant_id: &str,
+        endpoint_id: Option<&str>,
+        since: Millis,
+        bucket_ms: i64,
+    ) -> Result<Vec<AttemptStats>, Error> {
+        let rows: Vec<StatsRow> = sqlx::query_as(
+            "SELECT a.started_at / $1 AS bucket, \
+             count(*) FILTER (WHERE a.status_code BETWEEN 200 AND 299), \
+             count(*) FILTER (WHERE a.status_code IS NULL OR a.status_code NOT BETWEEN 200 AND 299), \
+             avg(a.duration_ms)::float8, max(a.duration_ms) \
+             FROM attempts a JOIN deliveries d ON d.id = a.delivery_id \
+             JOIN endpoints p ON p.id = d.endpoint_id \
+             WHERE p.tenant_id = $2 AND ($3::text IS NULL OR p.id = $3) AND a.started_at >= $4 \
+             GROUP BY bucket ORDER BY bucket",
+        )
+        .bind(bucket_ms.max(1))
+        .bind(tenant_id)
+        .bind(endpoint_id)
+        .bind(since)
         .fetch_all(&self.pool)
         .await?;
         Ok(rows
             .into_iter()
-            .map(
-                |(started_at, duration_ms, status, excerpt, error)| Attempt {
-                    started_at,
-                    duration_ms,
-                    status_code: status.and_then(|s| u16::try_from(s).ok()),
-                    response_excerpt: excerpt,
-                    error,
-                },
-            )
+            .map(|row| stats_from_row(row, bucket_ms.max(1)))
             .collect())
+    }
+
+    async fn create_replay(
+        &self,
+        tenant_id: &str,
+        endpoint_id: &str,
+        since: Millis,
+        now: Millis,
+    ) -> Result<Option<Replay>, Error> {
+        let mut tx = self.pool.begin().await?;
+        let Some((types,)): Option<(Vec<String>,)> =
+            sqlx::query_as("SELECT event_types FROM endpoints WHERE tenant_id = $1 AND id = $2")
+                .bind(tenant_id)
+                .bind(endpoint_id)
+                .fetch_optional(&mut *tx)
+                .await?
+        else {
+            return Ok(None);
+        };
+        let (total,): (i64,) = sqlx::query_as(
+            "SELECT count(*) FROM events WHERE tenant_id = $1 AND created_at >= $2 \
+             AND created_at <= $3 AND (cardinality($4::text[]) = 0 OR event_type = ANY($4))",
+        )
+        .bind(tenant_id)
+        .bind(since)
+        .bind(now)
+        .bind(&types)
+        .fetch_one(&mut *tx)
+        .await?;
+        let row: ReplayRow = sqlx::query_as(concat!(
+            "INSERT INTO replays (id, tenant_id, endpoint_id, since, until, total, done, cursor, \
+             state, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 0, NULL, $7, $5, $5) \
+             RETURNING ",
+            replay_columns!()
+        ))
+        .bind(new_id("rpl"))
+        .bind(tenant_id)
+        .bind(endpoint_id)
+        .bind(since)
+        .bind(now)
+        .bind(total)
+        .bind(if total == 0 {
+            ReplayState::Finished.as_str()
+        } else {
+            ReplayState::Running.as_str()
+        })
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        replay_from_row(row).map(Some)
+    }
+
+    async fn replay_step(&self, id: &str, batch: u32, now: Millis) -> Result<Replay, Error> {
+        let mut tx = self.pool.begin().await?;
+        // The row lock keeps two processes resuming the same replay from doubling its work.
+        let (tenant_id, endpoint_id, since, until, cursor, types): (
+            String,
+            String,
+            i64,
+            i64,
+            Option<String>,
+            Vec<String>,
+        ) = sqlx::query_as(
+            "SELECT r.tenant_id, r.endpoint_id, r.since, r.until, r.cursor, p.event_types \
+             FROM replays r JOIN endpoints p ON p.id = r.endpoint_id WHERE r.id = $1 \
+             FOR UPDATE OF r",
+        )
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| Error::new(ErrorKind::NotFound, format!("no replay `{id}`")))?;
+        let events: Vec<(String,)> = sqlx::query_as(
+            "SELECT id FROM events WHERE tenant_id = $1 AND created_at >= $2 \
+             AND created_at <= $3 AND ($4::text IS NULL OR id > $4) \
+             AND (cardinality($5::text[]) = 0 OR event_type = ANY($5)) \
+             ORDER BY id LIMIT $6",
+        )
+        .bind(&tenant_id)
+        .bind(since)
+        .bind(until)
+        .bind(&cursor)
+        .bind(&types)
+        .bind(i64::from(batch))
+        .fetch_all(&mut *tx)
+        .await?;
+        let ids: Vec<String> = events.iter().map(|_| new_id("dlv")).collect();
+        let event_ids: Vec<&str> = events.iter().map(|(e,)| e.as_str()).collect();
+        sqlx::query(
+            "INSERT INTO deliveries (id, event_id, endpoint_id, state, attempts, \
+             next_attempt_at, created_at, updated_at) \
+             SELECT d, e, $3, 'pending', 0, $4, $4, $4 \
+             FROM unnest($1::text[], $2::text[]) AS v(d, e)",
+        )
+        .bind(&ids)
+        .bind(&event_ids)
+        .bind(&endpoint_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let finished = events.len() < batch as usize;
+        let row: ReplayRow = sqlx::query_as(concat!(
+            "UPDATE replays SET done = done + $1, cursor = coalesce($2, cursor), \
+             state = $3, updated_at = $4 WHERE id = $5 RETURNING ",
+            replay_columns!()
+        ))
+        .bind(i64::try_from(events.len()).unwrap_or(i64::MAX))
+        .bind(event_ids.last())
+        .bind(if finished {
+            ReplayState::Finished.as_str()
+        } else {
+            ReplayState::Running.as_str()
+        })
+        .bind(now)
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+        if !events.is_empty() {
+            Dialect::announce(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        replay_from_row(row)
+    }
+
+    async fn replay(&self, tenant_id: &str, id: &str) -> Result<Option<Replay>, Error> {
+        let row: Option<ReplayRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            replay_columns!(),
+            " FROM replays WHERE tenant_id = $1 AND id = $2"
+        ))
+        .bind(tenant_id)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(replay_from_row).transpose()
+    }
+
+    async fn running_replays(&self) -> Result<Vec<Replay>, Error> {
+        let rows: Vec<ReplayRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            replay_columns!(),
+            " FROM replays WHERE state = 'running' ORDER BY id"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(replay_from_row).collect()
     }
 }
 
@@ -714,11 +979,19 @@ impl Dialect for PgConnection {
             .iter()
             .map(|a| a.attempt.error.as_deref())
             .collect();
+        let sent: Vec<String> = attempts
+            .iter()
+            .map(|a| headers_to_json(&a.attempt.request_headers))
+            .collect();
+        let received: Vec<String> = attempts
+            .iter()
+            .map(|a| headers_to_json(&a.attempt.response_headers))
+            .collect();
         sqlx::query(
             "INSERT INTO attempts (id, delivery_id, started_at, duration_ms, status_code, \
-             response_excerpt, error) \
+             response_excerpt, error, request_headers, response_headers) \
              SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], \
-               $5::int[], $6::text[], $7::text[])",
+               $5::int[], $6::text[], $7::text[], $8::text[], $9::text[])",
         )
         .bind(&ids)
         .bind(&deliveries)
@@ -727,6 +1000,8 @@ impl Dialect for PgConnection {
         .bind(&statuses)
         .bind(&excerpts)
         .bind(&errors)
+        .bind(&sent)
+        .bind(&received)
         .execute(&mut *self)
         .await
         .map_err(|e| classify(e, &deliveries_of(attempts)))?;

@@ -16,13 +16,18 @@ use sqlx::sqlite::{
 
 use crate::batch::{self, Advance, AttemptInsert, DeliveryInsert, Dialect, EventInsert, Streak};
 use crate::group::{Apply, Committer, Write, Written};
+use crate::log::{ReplayRow, StatsRow, replay_columns, replay_from_row, stats_from_row};
 use crate::{
     Accepted, Attempt, ClaimRow, Claimed, Delivery, DeliveryRow, Endpoint, EndpointPatch,
     EndpointSecret, Error, ErrorKind, Event, EventRow, Millis, NewEndpoint, NewEvent, NewToken,
     Outcome, Store, Tenant, Token, TokenRow, claims_from_rows, classify, delivery_from_row,
     event_from_row, headers_from_json, headers_to_json, new_id, token_from_row,
 };
-use crate::{deliveries_of, tenants_of};
+use crate::{
+    AttemptRow, AttemptStats, DeliveryFilter, DeliveryState, EventFilter, Replay, ReplayState,
+    attempt_columns, attempt_from_row, deliveries_of, delivery_columns, disabled_endpoint,
+    tenants_of,
+};
 
 /// herald's store in a SQLite database.
 #[derive(Clone, Debug)]
@@ -509,10 +514,11 @@ impl Store for SqliteStore {
     }
 
     async fn delivery(&self, id: &str) -> Result<Option<Delivery>, Error> {
-        let row: Option<DeliveryRow> = sqlx::query_as(
-            "SELECT id, event_id, endpoint_id, state, attempts, next_attempt_at \
-             FROM deliveries WHERE id = ?",
-        )
+        let row: Option<DeliveryRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            delivery_columns!("d.attempts"),
+            " FROM deliveries d JOIN events e ON e.id = d.event_id WHERE d.id = ?"
+        ))
         .bind(id)
         .fetch_optional(&self.reader)
         .await?;
@@ -520,10 +526,12 @@ impl Store for SqliteStore {
     }
 
     async fn deliveries_of_event(&self, event_id: &str) -> Result<Vec<Delivery>, Error> {
-        let rows: Vec<DeliveryRow> = sqlx::query_as(
-            "SELECT id, event_id, endpoint_id, state, attempts, next_attempt_at \
-             FROM deliveries WHERE event_id = ? ORDER BY id",
-        )
+        let rows: Vec<DeliveryRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            delivery_columns!("d.attempts"),
+            " FROM deliveries d JOIN events e ON e.id = d.event_id WHERE d.event_id = ? \
+             ORDER BY d.id"
+        ))
         .bind(event_id)
         .fetch_all(&self.reader)
         .await?;
@@ -531,25 +539,286 @@ impl Store for SqliteStore {
     }
 
     async fn attempts(&self, delivery_id: &str) -> Result<Vec<Attempt>, Error> {
-        let rows: Vec<(i64, i64, Option<i64>, Option<String>, Option<String>)> = sqlx::query_as(
-            "SELECT started_at, duration_ms, status_code, response_excerpt, error \
-             FROM attempts WHERE delivery_id = ? ORDER BY started_at, id",
-        )
+        let rows: Vec<AttemptRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            attempt_columns!("status_code"),
+            " FROM attempts WHERE delivery_id = ? ORDER BY started_at, id"
+        ))
         .bind(delivery_id)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.into_iter().map(attempt_from_row).collect()
+    }
+
+    async fn events(
+        &self,
+        tenant_id: &str,
+        filter: &EventFilter,
+        before: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Event>, Error> {
+        let rows: Vec<EventRow> = sqlx::query_as(
+            "SELECT id, tenant_id, event_type, payload, idempotency_key, created_at \
+             FROM events WHERE tenant_id = ?1 AND (?2 IS NULL OR id < ?2) \
+             AND (?3 IS NULL OR event_type = ?3) AND (?4 IS NULL OR created_at >= ?4) \
+             AND (?5 IS NULL OR created_at < ?5) ORDER BY id DESC LIMIT ?6",
+        )
+        .bind(tenant_id)
+        .bind(before)
+        .bind(&filter.event_type)
+        .bind(filter.since)
+        .bind(filter.until)
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows.into_iter().map(event_from_row).collect())
+    }
+
+    async fn deliveries(
+        &self,
+        tenant_id: &str,
+        filter: &DeliveryFilter,
+        before: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, Error> {
+        let rows: Vec<DeliveryRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            delivery_columns!("d.attempts"),
+            " FROM deliveries d JOIN events e ON e.id = d.event_id \
+             WHERE e.tenant_id = ?1 AND (?2 IS NULL OR d.id < ?2) \
+             AND (?3 IS NULL OR d.endpoint_id = ?3) AND (?4 IS NULL OR d.event_id = ?4) \
+             AND (?5 IS NULL OR e.event_type = ?5) AND (?6 IS NULL OR d.state = ?6) \
+             AND (?7 IS NULL OR d.created_at >= ?7) AND (?8 IS NULL OR d.created_at < ?8) \
+             ORDER BY d.id DESC LIMIT ?9"
+        ))
+        .bind(tenant_id)
+        .bind(before)
+        .bind(&filter.endpoint_id)
+        .bind(&filter.event_id)
+        .bind(&filter.event_type)
+        .bind(filter.state.map(DeliveryState::as_str))
+        .bind(filter.since)
+        .bind(filter.until)
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.into_iter().map(delivery_from_row).collect()
+    }
+
+    async fn retry_delivery(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        now: Millis,
+    ) -> Result<Option<Delivery>, Error> {
+        let mut tx = self.writer.begin().await?;
+        let found: Option<(bool,)> = sqlx::query_as(
+            "SELECT p.enabled FROM deliveries d JOIN endpoints p ON p.id = d.endpoint_id \
+             WHERE d.id = ?1 AND p.tenant_id = ?2",
+        )
+        .bind(id)
+        .bind(tenant_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        match found {
+            None => return Ok(None),
+            Some((false,)) => return Err(disabled_endpoint()),
+            Some((true,)) => {}
+        }
+        // A delivery in flight keeps its lease: the retry follows that attempt.
+        sqlx::query(
+            "UPDATE deliveries SET state = 'pending', next_attempt_at = ?1, updated_at = ?1 \
+             WHERE id = ?2",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        self.delivery(id).await
+    }
+
+    async fn attempt_stats(
+        &self,
+        tenant_id: &str,
+        endpoint_id: Option<&str>,
+        since: Millis,
+        bucket_ms: i64,
+    ) -> Result<Vec<AttemptStats>, Error> {
+        let rows: Vec<StatsRow> = sqlx::query_as(
+            "SELECT a.started_at / ?1 AS bucket, \
+             sum(a.status_code BETWEEN 200 AND 299), \
+             sum(a.status_code IS NULL OR a.status_code NOT BETWEEN 200 AND 299), \
+             avg(a.duration_ms), max(a.duration_ms) \
+             FROM attempts a JOIN deliveries d ON d.id = a.delivery_id \
+             JOIN endpoints p ON p.id = d.endpoint_id \
+             WHERE p.tenant_id = ?2 AND (?3 IS NULL OR p.id = ?3) AND a.started_at >= ?4 \
+             GROUP BY bucket ORDER BY bucket",
+        )
+        .bind(bucket_ms.max(1))
+        .bind(tenant_id)
+        .bind(endpoint_id)
+        .bind(since)
         .fetch_all(&self.reader)
         .await?;
         Ok(rows
             .into_iter()
-            .map(
-                |(started_at, duration_ms, status, excerpt, error)| Attempt {
-                    started_at,
-                    duration_ms,
-                    status_code: status.and_then(|s| u16::try_from(s).ok()),
-                    response_excerpt: excerpt,
-                    error,
-                },
-            )
+            .map(|row| stats_from_row(row, bucket_ms.max(1)))
             .collect())
+    }
+
+    async fn create_replay(
+        &self,
+        tenant_id: &str,
+        endpoint_id: &str,
+        since: Millis,
+        now: Millis,
+    ) -> Result<Option<Replay>, Error> {
+        let mut tx = self.writer.begin().await?;
+        let Some((types,)): Option<(String,)> =
+            sqlx::query_as("SELECT event_types FROM endpoints WHERE tenant_id = ?1 AND id = ?2")
+                .bind(tenant_id)
+                .bind(endpoint_id)
+                .fetch_optional(&mut *tx)
+                .await?
+        else {
+            return Ok(None);
+        };
+        let (total,): (i64,) = sqlx::query_as(
+            "SELECT count(*) FROM events WHERE tenant_id = ?1 AND created_at >= ?2 \
+             AND created_at <= ?3 AND (?4 = '[]' OR event_type IN (SELECT value FROM json_each(?4)))",
+        )
+        .bind(tenant_id)
+        .bind(since)
+        .bind(now)
+        .bind(&types)
+        .fetch_one(&mut *tx)
+        .await?;
+        let id = new_id("rpl");
+        sqlx::query(
+            "INSERT INTO replays (id, tenant_id, endpoint_id, since, until, total, done, cursor, \
+             state, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, NULL, ?7, ?5, ?5)",
+        )
+        .bind(&id)
+        .bind(tenant_id)
+        .bind(endpoint_id)
+        .bind(since)
+        .bind(now)
+        .bind(total)
+        .bind(if total == 0 {
+            ReplayState::Finished.as_str()
+        } else {
+            ReplayState::Running.as_str()
+        })
+        .execute(&mut *tx)
+        .await?;
+        let row: ReplayRow = sqlx::query_as(concat!(
+            "SELECT ",
+            replay_columns!(),
+            " FROM replays WHERE id = ?"
+        ))
+        .bind(&id)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        replay_from_row(row).map(Some)
+    }
+
+    async fn replay_step(&self, id: &str, batch: u32, now: Millis) -> Result<Replay, Error> {
+        let mut tx = self.writer.begin().await?;
+        let (tenant_id, endpoint_id, since, until, cursor, types): (
+            String,
+            String,
+            i64,
+            i64,
+            Option<String>,
+            String,
+        ) = sqlx::query_as(
+            "SELECT r.tenant_id, r.endpoint_id, r.since, r.until, r.cursor, p.event_types \
+             FROM replays r JOIN endpoints p ON p.id = r.endpoint_id WHERE r.id = ?",
+        )
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| Error::new(ErrorKind::NotFound, format!("no replay `{id}`")))?;
+        let events: Vec<(String,)> = sqlx::query_as(
+            "SELECT id FROM events WHERE tenant_id = ?1 AND created_at >= ?2 \
+             AND created_at <= ?3 AND (?4 IS NULL OR id > ?4) \
+             AND (?5 = '[]' OR event_type IN (SELECT value FROM json_each(?5))) \
+             ORDER BY id LIMIT ?6",
+        )
+        .bind(&tenant_id)
+        .bind(since)
+        .bind(until)
+        .bind(&cursor)
+        .bind(&types)
+        .bind(i64::from(batch))
+        .fetch_all(&mut *tx)
+        .await?;
+        let rows: Vec<(String, &str)> = events
+            .iter()
+            .map(|(event_id,)| (new_id("dlv"), event_id.as_str()))
+            .collect();
+        sqlx::query(
+            "INSERT INTO deliveries (id, event_id, endpoint_id, state, attempts, \
+             next_attempt_at, created_at, updated_at) \
+             SELECT value->>0, value->>1, ?1, 'pending', 0, ?2, ?2, ?2 FROM json_each(?3)",
+        )
+        .bind(&endpoint_id)
+        .bind(now)
+        .bind(serde_json::to_string(&rows).unwrap_or_else(|_| "[]".into()))
+        .execute(&mut *tx)
+        .await?;
+        let finished = events.len() < batch as usize;
+        sqlx::query(
+            "UPDATE replays SET done = done + ?1, cursor = coalesce(?2, cursor), \
+             state = ?3, updated_at = ?4 WHERE id = ?5",
+        )
+        .bind(i64::try_from(events.len()).unwrap_or(i64::MAX))
+        .bind(events.last().map(|(event_id,)| event_id))
+        .bind(if finished {
+            ReplayState::Finished.as_str()
+        } else {
+            ReplayState::Running.as_str()
+        })
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        let row: ReplayRow = sqlx::query_as(concat!(
+            "SELECT ",
+            replay_columns!(),
+            " FROM replays WHERE id = ?"
+        ))
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        replay_from_row(row)
+    }
+
+    async fn replay(&self, tenant_id: &str, id: &str) -> Result<Option<Replay>, Error> {
+        let row: Option<ReplayRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            replay_columns!(),
+            " FROM replays WHERE tenant_id = ? AND id = ?"
+        ))
+        .bind(tenant_id)
+        .bind(id)
+        .fetch_optional(&self.reader)
+        .await?;
+        row.map(replay_from_row).transpose()
+    }
+
+    async fn running_replays(&self) -> Result<Vec<Replay>, Error> {
+        let rows: Vec<ReplayRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            replay_columns!(),
+            " FROM replays WHERE state = 'running' ORDER BY id"
+        ))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.into_iter().map(replay_from_row).collect()
     }
 }
 
@@ -673,14 +942,16 @@ impl Dialect for SqliteConnection {
                     t.status_code,
                     &t.response_excerpt,
                     &t.error,
+                    headers_to_json(&t.request_headers),
+                    headers_to_json(&t.response_headers),
                 )
             })
             .collect();
         sqlx::query(
             "INSERT INTO attempts (id, delivery_id, started_at, duration_ms, status_code, \
-             response_excerpt, error) \
-             SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6 \
-             FROM json_each(?)",
+             response_excerpt, error, request_headers, response_headers) \
+             SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6, \
+             value->>7, value->>8 FROM json_each(?)",
         )
         .bind(json(&rows))
         .execute(&mut *self)

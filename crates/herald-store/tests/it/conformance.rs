@@ -8,6 +8,9 @@ use herald_store::{
     Store,
 };
 
+mod log;
+pub(crate) use log::*;
+
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const T0: i64 = 1_700_000_000_000;
 
@@ -18,6 +21,10 @@ fn attempt(at: i64, status: Option<u16>) -> Attempt {
         status_code: status,
         response_excerpt: status.map(|s| format!("status {s}")),
         error: status.is_none().then(|| "connection refused".to_owned()),
+        request_headers: [("webhook-id".to_owned(), format!("msg_{at}"))].into(),
+        response_headers: status
+            .map(|_| [("content-type".to_owned(), "text/plain".to_owned())].into())
+            .unwrap_or_default(),
     }
 }
 

@@ -1,0 +1,18 @@
+-- The delivery log: what each attempt sent and got back, listing by time, and replay jobs.
+ALTER TABLE attempts ADD COLUMN request_headers TEXT NOT NULL DEFAULT '{}';   -- JSON object
+ALTER TABLE attempts ADD COLUMN response_headers TEXT NOT NULL DEFAULT '{}';  -- JSON object
+
+CREATE TABLE replays (
+    id          TEXT PRIMARY KEY,
+    tenant_id   TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    endpoint_id TEXT NOT NULL REFERENCES endpoints (id) ON DELETE CASCADE,
+    since       BIGINT NOT NULL,
+    until       BIGINT NOT NULL,    -- events accepted later are not the replay's
+    total       BIGINT NOT NULL,
+    done        BIGINT NOT NULL,
+    cursor      TEXT,               -- the last event given a delivery
+    state       TEXT NOT NULL,      -- running, finished
+    created_at  BIGINT NOT NULL,
+    updated_at  BIGINT NOT NULL
+);
+CREATE INDEX replays_running ON replays (state) WHERE state = 'running';

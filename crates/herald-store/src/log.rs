@@ -1,0 +1,141 @@
+//! Reading the delivery log: filters for listing events and deliveries, the hourly figures
+//! behind the dashboard's chart, and replay jobs.
+
+use crate::{DeliveryState, Error, ErrorKind, Millis};
+
+/// Which of a tenant's events to list. Every field left `None` matches everything.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EventFilter {
+    /// Only this webhook.
+    pub event_type: Option<String>,
+    /// Accepted at or after.
+    pub since: Option<Millis>,
+    /// Accepted before.
+    pub until: Option<Millis>,
+}
+
+/// Which of a tenant's deliveries to list. Every field left `None` matches everything.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DeliveryFilter {
+    /// To this endpoint.
+    pub endpoint_id: Option<String>,
+    /// Of this event.
+    pub event_id: Option<String>,
+    /// Of this webhook.
+    pub event_type: Option<String>,
+    /// In this state.
+    pub state: Option<DeliveryState>,
+    /// Created at or after.
+    pub since: Option<Millis>,
+    /// Created before.
+    pub until: Option<Millis>,
+}
+
+/// One bucket of attempts, for a chart.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AttemptStats {
+    /// The bucket's start.
+    pub start: Millis,
+    /// Attempts answered with a 2xx.
+    pub succeeded: u32,
+    /// Every other attempt.
+    pub failed: u32,
+    /// Mean duration of the bucket's attempts.
+    pub mean_ms: f64,
+    /// Longest duration.
+    pub max_ms: i64,
+}
+
+/// Where a replay job stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplayState {
+    /// Still creating deliveries.
+    Running,
+    /// Every event has its delivery.
+    Finished,
+}
+
+impl ReplayState {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            ReplayState::Running => "running",
+            ReplayState::Finished => "finished",
+        }
+    }
+
+    pub(crate) fn parse(text: &str) -> Result<ReplayState, Error> {
+        match text {
+            "running" => Ok(ReplayState::Running),
+            "finished" => Ok(ReplayState::Finished),
+            other => Err(Error::new(
+                ErrorKind::Corrupt,
+                format!("unknown replay state {other:?}"),
+            )),
+        }
+    }
+}
+
+/// A job that sends every event of a tenant since a time to one endpoint again, a batch at a
+/// time, so a large replay neither holds a long transaction nor blocks new events.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Replay {
+    /// `rpl_…`.
+    pub id: String,
+    /// Its tenant.
+    pub tenant_id: String,
+    /// Where the events go.
+    pub endpoint_id: String,
+    /// The first event's earliest acceptance time.
+    pub since: Millis,
+    /// Events it covers: those accepted from `since` until the job was made, of the types the
+    /// endpoint receives.
+    pub total: u32,
+    /// Events given a new delivery so far.
+    pub done: u32,
+    /// Where it stands.
+    pub state: ReplayState,
+    /// When it was made.
+    pub created_at: Millis,
+    /// When it last moved.
+    pub updated_at: Millis,
+}
+
+/// A replay row, as both backends select it.
+pub(crate) type ReplayRow = (String, String, String, i64, i64, i64, String, i64, i64);
+
+/// The columns of [`ReplayRow`], as a literal for `concat!`.
+macro_rules! replay_columns {
+    () => {
+        "id, tenant_id, endpoint_id, since, total, done, state, created_at, updated_at"
+    };
+}
+pub(crate) use replay_columns;
+
+pub(crate) fn replay_from_row(row: ReplayRow) -> Result<Replay, Error> {
+    let (id, tenant_id, endpoint_id, since, total, done, state, created_at, updated_at) = row;
+    Ok(Replay {
+        id,
+        tenant_id,
+        endpoint_id,
+        since,
+        total: crate::to_u32(total),
+        done: crate::to_u32(done),
+        state: ReplayState::parse(&state)?,
+        created_at,
+        updated_at,
+    })
+}
+
+/// A stats row: bucket index, succeeded, failed, mean and max duration.
+pub(crate) type StatsRow = (i64, i64, i64, f64, i64);
+
+pub(crate) fn stats_from_row(row: StatsRow, bucket_ms: i64) -> AttemptStats {
+    let (bucket, succeeded, failed, mean_ms, max_ms) = row;
+    AttemptStats {
+        start: bucket * bucket_ms,
+        succeeded: crate::to_u32(succeeded),
+        failed: crate::to_u32(failed),
+        mean_ms,
+        max_ms,
+    }
+}

@@ -1,0 +1,324 @@
+//! The delivery log: listing with filters and cursors, retrying, the chart's figures, replays.
+
+use std::sync::Arc;
+
+use herald_store::{
+    DeliveryFilter, DeliveryState, EndpointPatch, ErrorKind, EventFilter, NewEndpoint, NewEvent,
+    Outcome, ReplayState, Store,
+};
+
+use super::{SECRET, T0, attempt, tenant_with_endpoint};
+
+/// Accepts `count` events of `event_type` for `tenant`, one millisecond apart from `at`.
+async fn accept(store: &dyn Store, tenant: &str, event_type: &str, count: i64, at: i64) {
+    for i in 0..count {
+        store
+            .accept_event(NewEvent::new(tenant, event_type, "{}"), at + i)
+            .await
+            .unwrap();
+    }
+}
+
+pub(crate) async fn events_and_deliveries_are_listed_newest_first_with_filters(
+    store: &Arc<dyn Store>,
+) {
+    let store = store.as_ref();
+    let first = tenant_with_endpoint(store, "acme").await;
+    let mut second = NewEndpoint::new("acme", "https://example.com/b", SECRET);
+    second.event_types = vec!["b".into()];
+    let second = store.create_endpoint(second, T0).await.unwrap().id;
+    tenant_with_endpoint(store, "other").await;
+    accept(store, "acme", "a", 3, T0).await;
+    accept(store, "acme", "b", 2, T0 + 10).await;
+    accept(store, "other", "a", 4, T0).await;
+
+    let all = store
+        .events("acme", &EventFilter::default(), None, 100)
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 5, "only the tenant's own");
+    assert!(all.windows(2).all(|w| w[0].id > w[1].id), "newest first");
+    let page = store
+        .events("acme", &EventFilter::default(), Some(&all[1].id), 2)
+        .await
+        .unwrap();
+    assert_eq!(
+        page,
+        all[2..4],
+        "the cursor continues after the last row seen"
+    );
+    let of_b = EventFilter {
+        event_type: Some("b".into()),
+        ..EventFilter::default()
+    };
+    assert_eq!(
+        store.events("acme", &of_b, None, 100).await.unwrap().len(),
+        2
+    );
+    let window = EventFilter {
+        since: Some(T0 + 1),
+        until: Some(T0 + 11),
+        ..EventFilter::default()
+    };
+    assert_eq!(
+        store
+            .events("acme", &window, None, 100)
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+
+    let deliveries = store
+        .deliveries("acme", &DeliveryFilter::default(), None, 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        deliveries.len(),
+        7,
+        "3 a + 2 b to the first, 2 b to the second"
+    );
+    assert!(deliveries.iter().all(|d| d.state == DeliveryState::Pending));
+    let to_second = DeliveryFilter {
+        endpoint_id: Some(second.clone()),
+        ..DeliveryFilter::default()
+    };
+    let listed = store
+        .deliveries("acme", &to_second, None, 100)
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 2);
+    assert!(
+        listed
+            .iter()
+            .all(|d| d.event_type == "b" && d.endpoint_id == second)
+    );
+    let of_a_to_first = DeliveryFilter {
+        endpoint_id: Some(first),
+        event_type: Some("a".into()),
+        ..DeliveryFilter::default()
+    };
+    assert_eq!(
+        store
+            .deliveries("acme", &of_a_to_first, None, 100)
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+    let of_event = DeliveryFilter {
+        event_id: Some(all[0].id.clone()),
+        ..DeliveryFilter::default()
+    };
+    assert_eq!(
+        store
+            .deliveries("acme", &of_event, None, 100)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    assert!(
+        store
+            .deliveries("other", &to_second, None, 100)
+            .await
+            .unwrap()
+            .is_empty(),
+        "another tenant's endpoint filter finds nothing"
+    );
+
+    let c = store
+        .claim_due("w", 1, T0 + 60_000, T0 + 20)
+        .await
+        .unwrap()
+        .remove(0);
+    store
+        .finish_attempt(
+            &c.delivery_id,
+            &c.lease,
+            attempt(T0 + 20, Some(200)),
+            Outcome::Succeeded,
+        )
+        .await
+        .unwrap();
+    let succeeded = DeliveryFilter {
+        state: Some(DeliveryState::Succeeded),
+        ..DeliveryFilter::default()
+    };
+    let listed = store
+        .deliveries("acme", &succeeded, None, 100)
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].id, c.delivery_id);
+    assert_eq!(listed[0].attempts, 1);
+}
+
+pub(crate) async fn a_retry_makes_a_delivery_due_now(store: &Arc<dyn Store>) {
+    let endpoint = tenant_with_endpoint(store.as_ref(), "acme").await;
+    tenant_with_endpoint(store.as_ref(), "other").await;
+    store
+        .accept_event(NewEvent::new("acme", "t", "{}"), T0)
+        .await
+        .unwrap();
+    let c = store
+        .claim_due("w", 1, T0 + 60_000, T0)
+        .await
+        .unwrap()
+        .remove(0);
+    store
+        .finish_attempt(
+            &c.delivery_id,
+            &c.lease,
+            attempt(T0, Some(500)),
+            Outcome::Dead,
+        )
+        .await
+        .unwrap();
+
+    assert_eq!(
+        store
+            .retry_delivery("other", &c.delivery_id, T0 + 10)
+            .await
+            .unwrap(),
+        None,
+        "another tenant's delivery is not found"
+    );
+    let retried = store
+        .retry_delivery("acme", &c.delivery_id, T0 + 10)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (retried.state, retried.attempts, retried.next_attempt_at),
+        (DeliveryState::Pending, 1, Some(T0 + 10))
+    );
+    let again = store.claim_due("w", 1, T0 + 60_000, T0 + 10).await.unwrap();
+    assert_eq!(again.len(), 1, "claimable at once");
+    assert_eq!(again[0].attempts, 1, "the count goes on");
+
+    let patch = EndpointPatch {
+        enabled: Some(false),
+        ..EndpointPatch::default()
+    };
+    store
+        .update_endpoint("acme", &endpoint, patch, T0 + 20)
+        .await
+        .unwrap();
+    let refused = store
+        .retry_delivery("acme", &c.delivery_id, T0 + 30)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::Conflict, "{refused}");
+}
+
+pub(crate) async fn attempt_stats_are_bucketed_per_tenant(store: &Arc<dyn Store>) {
+    tenant_with_endpoint(store.as_ref(), "acme").await;
+    tenant_with_endpoint(store.as_ref(), "other").await;
+    const HOUR: i64 = 3_600_000;
+    let start = (T0 / HOUR) * HOUR;
+    accept(store.as_ref(), "acme", "t", 3, start).await;
+    accept(store.as_ref(), "other", "t", 2, start).await;
+    let claims = store
+        .claim_due("w", 10, start + 10 * HOUR, start + 5)
+        .await
+        .unwrap();
+    assert_eq!(claims.len(), 5);
+    let statuses = [Some(200), Some(500), None, Some(204), Some(200)];
+    for (i, (c, status)) in claims.iter().zip(statuses).enumerate() {
+        // The first two in the first hour, the rest in the second.
+        let at = start + if i < 2 { 10 } else { HOUR + 10 };
+        let mut a = attempt(at, status);
+        a.duration_ms = 10 * (i as i64 + 1);
+        store
+            .finish_attempt(&c.delivery_id, &c.lease, a, Outcome::Dead)
+            .await
+            .unwrap();
+    }
+    let mut all = Vec::new();
+    for tenant in ["acme", "other"] {
+        let stats = store
+            .attempt_stats(tenant, None, start, HOUR)
+            .await
+            .unwrap();
+        all.extend(stats.iter().map(|s| s.succeeded + s.failed));
+        assert!(
+            stats
+                .iter()
+                .all(|s| s.start % HOUR == 0 && s.start >= start)
+        );
+        assert!(stats.iter().all(|s| s.max_ms as f64 >= s.mean_ms));
+    }
+    assert_eq!(
+        all.iter().sum::<u32>(),
+        5,
+        "every attempt counted once, in its tenant"
+    );
+    let later = store
+        .attempt_stats("acme", None, start + HOUR, HOUR)
+        .await
+        .unwrap();
+    assert!(later.iter().all(|s| s.start == start + HOUR));
+}
+
+pub(crate) async fn a_replay_redelivers_every_matching_event_in_batches(store: &Arc<dyn Store>) {
+    let store = store.as_ref();
+    tenant_with_endpoint(store, "acme").await;
+    tenant_with_endpoint(store, "other").await;
+    accept(store, "acme", "a", 5, T0).await;
+    accept(store, "acme", "b", 2, T0 + 10).await;
+    accept(store, "acme", "a", 1, T0 - 100).await; // before `since`
+    accept(store, "other", "a", 3, T0).await;
+    let mut target = NewEndpoint::new("acme", "https://example.com/replay", SECRET);
+    target.event_types = vec!["a".into()];
+    let target = store.create_endpoint(target, T0 + 50).await.unwrap().id;
+
+    assert_eq!(
+        store
+            .create_replay("other", &target, T0, T0 + 100)
+            .await
+            .unwrap(),
+        None,
+        "another tenant's endpoint"
+    );
+    let replay = store
+        .create_replay("acme", &target, T0, T0 + 100)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (replay.total, replay.done, replay.state),
+        (5, 0, ReplayState::Running)
+    );
+    accept(store, "acme", "a", 1, T0 + 200).await; // after the replay began: not its business
+    assert_eq!(
+        store.running_replays().await.unwrap(),
+        std::slice::from_ref(&replay)
+    );
+    assert_eq!(store.replay("other", &replay.id).await.unwrap(), None);
+
+    let step = store.replay_step(&replay.id, 2, T0 + 300).await.unwrap();
+    assert_eq!((step.done, step.state), (2, ReplayState::Running));
+    let mut step = step;
+    while step.state == ReplayState::Running {
+        step = store.replay_step(&replay.id, 2, T0 + 300).await.unwrap();
+    }
+    assert_eq!((step.total, step.done), (5, 5));
+    assert!(store.running_replays().await.unwrap().is_empty());
+    assert_eq!(store.replay("acme", &replay.id).await.unwrap(), Some(step));
+
+    let to_target = DeliveryFilter {
+        endpoint_id: Some(target),
+        ..DeliveryFilter::default()
+    };
+    let made = store
+        .deliveries("acme", &to_target, None, 100)
+        .await
+        .unwrap();
+    // Five replayed, plus the one event accepted after the endpoint existed.
+    assert_eq!(made.len(), 6);
+    assert!(
+        made.iter()
+            .all(|d| d.event_type == "a" && d.state == DeliveryState::Pending)
+    );
+}
