@@ -18,6 +18,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::api::ApiState;
+use crate::link::{LINK_PREFIX, Links};
 use crate::problem::Problem;
 
 /// The prefix of every herald token, so a leaked one is recognisable (and scannable).
@@ -72,17 +73,28 @@ pub(crate) struct Credentials {
     /// SHA-256 of `HERALD_ADMIN_TOKEN`, when it is set; stored admin tokens count too.
     admin: Option<[u8; 32]>,
     store: Arc<dyn Store>,
+    /// Dashboard links.
+    pub(crate) links: Links,
 }
 
 impl Credentials {
-    pub(crate) fn new(admin_token: Option<&str>, store: Arc<dyn Store>) -> Credentials {
+    pub(crate) fn new(
+        admin_token: Option<&str>,
+        store: Arc<dyn Store>,
+        links: Links,
+    ) -> Credentials {
         Credentials {
             admin: admin_token.map(|token| Sha256::digest(token.as_bytes()).into()),
             store,
+            links,
         }
     }
 
     async fn principal(&self, token: &str) -> Result<Option<Principal>, Problem> {
+        if token.starts_with(LINK_PREFIX) {
+            let now = herald_delivery::worker::now_millis() / 1000;
+            return Ok(self.links.verify(token, now).map(Principal::Tenant));
+        }
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         if let Some(admin) = &self.admin
             && bool::from(digest.ct_eq(admin))
@@ -119,9 +131,8 @@ pub(crate) async fn authenticate(
             request.extensions_mut().insert(principal);
             next.run(request).await
         }
-        Ok(None) => {
-            Problem::unauthorized("the token is not valid (unknown or revoked)").into_response()
-        }
+        Ok(None) => Problem::unauthorized("the token is not valid (unknown, revoked or expired)")
+            .into_response(),
         Err(problem) => problem.into_response(),
     }
 }

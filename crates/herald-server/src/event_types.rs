@@ -1,4 +1,5 @@
-//! The declared webhooks as the API sees them: names and compiled JSON Schema validators.
+//! The declared webhooks as the API sees them: the catalogue (description, schema, example)
+//! and compiled JSON Schema validators.
 
 use std::collections::HashMap;
 
@@ -6,9 +7,24 @@ use serde_json::Value;
 
 use crate::problem::Violation;
 
+/// One declared event type, as the catalogue lists it.
+#[derive(Clone, Debug)]
+pub(crate) struct EventType {
+    pub(crate) name: String,
+    pub(crate) summary: String,
+    pub(crate) description: Option<String>,
+    /// The body's JSON Schema, self-contained.
+    pub(crate) schema: Value,
+    /// The declared example, or one made from the schema.
+    pub(crate) example: Value,
+    /// False when the example was made from the schema.
+    pub(crate) example_declared: bool,
+}
+
 /// One validator per declared event type, compiled once at start.
 pub(crate) struct EventTypes {
     validators: HashMap<String, jsonschema::Validator>,
+    catalogue: Vec<EventType>,
 }
 
 impl EventTypes {
@@ -16,13 +32,24 @@ impl EventTypes {
     /// start-up with its name.
     pub(crate) fn new(webhooks: &herald::Webhooks) -> Result<EventTypes, String> {
         let mut validators = HashMap::new();
+        let mut catalogue = Vec::new();
         for declaration in webhooks.iter() {
             if validators.contains_key(declaration.name()) {
                 continue;
             }
+            let schema = declaration.json_schema();
+            let declared = declaration.example().cloned();
+            catalogue.push(EventType {
+                name: declaration.name().to_owned(),
+                summary: declaration.summary().to_owned(),
+                description: declaration.description().map(str::to_owned),
+                example_declared: declared.is_some(),
+                example: declared.unwrap_or_else(|| crate::example::example(&schema)),
+                schema: schema.clone(),
+            });
             let validator = jsonschema::options()
                 .should_validate_formats(true)
-                .build(&declaration.json_schema())
+                .build(&schema)
                 .map_err(|e| {
                     format!(
                         "the body schema of webhook `{}` does not compile: {e}",
@@ -31,7 +58,21 @@ impl EventTypes {
                 })?;
             validators.insert(declaration.name().to_owned(), validator);
         }
-        Ok(EventTypes { validators })
+        catalogue.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(EventTypes {
+            validators,
+            catalogue,
+        })
+    }
+
+    /// Every declared type, by name.
+    pub(crate) fn catalogue(&self) -> &[EventType] {
+        &self.catalogue
+    }
+
+    /// One declared type.
+    pub(crate) fn get(&self, name: &str) -> Option<&EventType> {
+        self.catalogue.iter().find(|t| t.name == name)
     }
 
     pub(crate) fn contains(&self, name: &str) -> bool {

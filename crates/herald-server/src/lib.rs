@@ -6,7 +6,10 @@
 mod api;
 mod auth;
 mod event_types;
+mod example;
+mod link;
 mod problem;
+mod replay;
 mod sender;
 
 pub use sender::{Sender, new_event};
@@ -137,6 +140,7 @@ pub struct Service {
     policy: herald_delivery::target::TargetPolicy,
     admin_token: Option<String>,
     first_admin_token: Option<String>,
+    attempt_timeout: std::time::Duration,
 }
 
 impl Service {
@@ -163,6 +167,7 @@ impl Service {
             policy,
             admin_token: config.admin_token,
             first_admin_token,
+            attempt_timeout: config.client.timeout,
         })
     }
 
@@ -170,6 +175,16 @@ impl Service {
     /// it to the operator now: only its hash is kept.
     pub fn first_admin_token(&self) -> Option<&str> {
         self.first_admin_token.as_deref()
+    }
+
+    /// The key that signs dashboard links, made once and shared through the database.
+    async fn link_key(&self) -> Result<String, Error> {
+        let (candidate, _) = auth::new_token(None, "link key")
+            .map_err(|p| Error(format!("cannot make the link key: {}", p.detail)))?;
+        self.store
+            .server_key("dashboard-links", &candidate)
+            .await
+            .map_err(|e| Error(format!("cannot read the link key: {e}")))
     }
 
     /// Sends typed webhooks into this service's store and wakes its worker.
@@ -192,21 +207,27 @@ impl Service {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), Error> {
         let event_types = event_types::EventTypes::new(app.declared()).map_err(Error)?;
+        let links = link::Links::new(self.link_key().await?.as_bytes());
         let state = api::ApiState {
             store: Arc::clone(&self.store),
             event_types: Arc::new(event_types),
             credentials: auth::Credentials::new(
                 self.admin_token.as_deref(),
                 Arc::clone(&self.store),
+                links,
             ),
             policy: Arc::new(self.policy),
             wake: self.worker.waker(),
+            attempt_timeout: self.attempt_timeout,
         };
         let built = app
             .routes(api::routes(state))
             .build()
             .map_err(|e| Error(format!("the app is not consistent: {e}")))?;
 
+        replay::resume(&self.store, &self.worker.waker())
+            .await
+            .map_err(|e| Error(format!("cannot resume the replays: {e}")))?;
         let (stop, stopped) = watch::channel(false);
         let worker = tokio::spawn(self.worker.run(stopped));
         let served = axum::serve(listener, built.router)

@@ -1,7 +1,7 @@
 //! The one HTTP error type: `application/problem+json` (RFC 9457) that says what was wrong.
 
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -145,6 +145,68 @@ impl From<herald_store::Error> for Problem {
         }
     }
 }
+
+impl From<QueryRejection> for Problem {
+    fn from(rejection: QueryRejection) -> Self {
+        Problem::invalid(
+            "the query string does not fit this operation",
+            vec![Violation {
+                path: "?".into(),
+                message: rejection.body_text(),
+            }],
+        )
+    }
+}
+
+/// An optional JSON body: empty means `T::default()`; rejections are problems.
+pub(crate) struct OptionalJson<T>(pub(crate) T);
+
+impl<T, S> axum::extract::FromRequest<S> for OptionalJson<T>
+where
+    T: serde::de::DeserializeOwned + Default,
+    S: Send + Sync,
+{
+    type Rejection = Problem;
+
+    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, Problem> {
+        let bytes = axum::body::Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                let status = rejection.status();
+                if status == StatusCode::PAYLOAD_TOO_LARGE {
+                    Problem::new(
+                        status,
+                        "https://herald.rs/problems/too-large",
+                        "Content Too Large",
+                        rejection.body_text(),
+                    )
+                } else {
+                    Problem::new(
+                        StatusCode::BAD_REQUEST,
+                        "https://herald.rs/problems/malformed",
+                        "Bad Request",
+                        rejection.body_text(),
+                    )
+                }
+            })?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(OptionalJson(T::default()));
+        }
+        serde_json::from_slice(&bytes)
+            .map(OptionalJson)
+            .map_err(|e| {
+                Problem::invalid(
+                    format!("the body does not fit this operation: {e}"),
+                    Vec::new(),
+                )
+            })
+    }
+}
+
+/// `Query` whose rejections are problems, not axum's plain text.
+#[derive(axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(Problem))]
+pub(crate) struct ApiQuery<T>(pub(crate) T);
 
 /// `Json` whose rejections are problems, not axum's plain text.
 #[derive(axum::extract::FromRequest)]

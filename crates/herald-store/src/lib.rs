@@ -344,6 +344,9 @@ pub trait Store: Send + Sync + 'static {
     /// Creates a tenant; [`ErrorKind::Conflict`] if the id is taken.
     async fn create_tenant(&self, id: &str, now: Millis) -> Result<Tenant, Error>;
 
+    /// Tenants in id order, from just after `after`.
+    async fn tenants(&self, after: Option<&str>, limit: u32) -> Result<Vec<Tenant>, Error>;
+
     /// A tenant by id.
     async fn tenant(&self, id: &str) -> Result<Option<Tenant>, Error>;
 
@@ -432,6 +435,15 @@ pub trait Store: Send + Sync + 'static {
     /// A delivery by id.
     async fn delivery(&self, id: &str) -> Result<Option<Delivery>, Error>;
 
+    /// Stores an event with one pending delivery, to the tenant's endpoint `endpoint_id` only
+    /// (whatever its subscriptions): a test event. `None` if there is no such endpoint.
+    async fn accept_event_for(
+        &self,
+        new: NewEvent,
+        endpoint_id: &str,
+        now: Millis,
+    ) -> Result<Option<(Event, String)>, Error>;
+
     /// The deliveries of one event.
     async fn deliveries_of_event(&self, event_id: &str) -> Result<Vec<Delivery>, Error>;
 
@@ -513,6 +525,10 @@ pub trait Store: Send + Sync + 'static {
         id: &str,
         now: Millis,
     ) -> Result<bool, Error>;
+
+    /// The key stored under `name`; stores `candidate` first when there is none, so every
+    /// process on the database ends up with the same key.
+    async fn server_key(&self, name: &str, candidate: &str) -> Result<String, Error>;
 
     /// Notifies `wake` whenever another process stores new deliveries, for as long as the
     /// store lives. A store with only one process (SQLite) needs nothing: the in-process

@@ -155,6 +155,34 @@ impl Store for PostgresStore {
         })
     }
 
+    async fn server_key(&self, name: &str, candidate: &str) -> Result<String, Error> {
+        sqlx::query("INSERT INTO server_keys (name, value) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(name)
+            .bind(candidate)
+            .execute(&self.pool)
+            .await?;
+        let (value,): (String,) = sqlx::query_as("SELECT value FROM server_keys WHERE name = $1")
+            .bind(name)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(value)
+    }
+
+    async fn tenants(&self, after: Option<&str>, limit: u32) -> Result<Vec<Tenant>, Error> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT id, created_at FROM tenants WHERE ($1::text IS NULL OR id > $1) \
+             ORDER BY id LIMIT $2",
+        )
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, created_at)| Tenant { id, created_at })
+            .collect())
+    }
+
     async fn tenant(&self, id: &str) -> Result<Option<Tenant>, Error> {
         let row: Option<(String, i64)> =
             sqlx::query_as("SELECT id, created_at FROM tenants WHERE id = $1")
@@ -553,6 +581,58 @@ impl Store for PostgresStore {
         .fetch_optional(&self.pool)
         .await?;
         row.map(delivery_from_row).transpose()
+    }
+
+    async fn accept_event_for(
+        &self,
+        new: NewEvent,
+        endpoint_id: &str,
+        now: Millis,
+    ) -> Result<Option<(Event, String)>, Error> {
+        let mut tx = self.pool.begin().await?;
+        let found: Option<(String,)> =
+            sqlx::query_as("SELECT id FROM endpoints WHERE tenant_id = $1 AND id = $2")
+                .bind(&new.tenant_id)
+                .bind(endpoint_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if found.is_none() {
+            return Ok(None);
+        }
+        let event = Event {
+            id: new_id("evt"),
+            tenant_id: new.tenant_id,
+            event_type: new.event_type,
+            payload: new.payload,
+            idempotency_key: None,
+            created_at: now,
+        };
+        sqlx::query(
+            "INSERT INTO events (id, tenant_id, event_type, payload, idempotency_key, created_at) \
+             VALUES ($1, $2, $3, $4, NULL, $5)",
+        )
+        .bind(&event.id)
+        .bind(&event.tenant_id)
+        .bind(&event.event_type)
+        .bind(&event.payload)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let delivery = new_id("dlv");
+        sqlx::query(
+            "INSERT INTO deliveries (id, event_id, endpoint_id, state, attempts, \
+             next_attempt_at, created_at, updated_at) \
+             VALUES ($1, $2, $3, 'pending', 0, $4, $4, $4)",
+        )
+        .bind(&delivery)
+        .bind(&event.id)
+        .bind(endpoint_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        Dialect::announce(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(Some((event, delivery)))
     }
 
     async fn deliveries_of_event(&self, event_id: &str) -> Result<Vec<Delivery>, Error> {

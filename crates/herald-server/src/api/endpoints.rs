@@ -1,20 +1,21 @@
 //! Endpoints: the URLs a tenant subscribes to event types, and their signing secrets.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
-use axum::extract::Query;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use herald_delivery::target::TargetPolicy;
 use herald_delivery::worker::now_millis;
 use herald_signature::Secret;
-use herald_store::{Endpoint, EndpointPatch, NewEndpoint};
+use herald_store::{Endpoint, EndpointPatch, NewEndpoint, NewEvent};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{ApiState, rfc3339, tenant_problem};
+use super::log::AttemptOut;
+use super::{ApiQuery, ApiState, Page, page_of, rfc3339, tenant_problem};
 use crate::auth::Principal;
-use crate::problem::{ApiJson, Problem, Violation};
+use crate::problem::{ApiJson, OptionalJson, Problem, Violation};
 
 /// An endpoint to register.
 #[derive(Deserialize, ToSchema)]
@@ -199,31 +200,6 @@ fn check_url(text: &str, policy: &TargetPolicy) -> Result<(), String> {
     Ok(())
 }
 
-/// Where a list continues.
-#[derive(Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub(crate) struct Page {
-    /// The `next` of the previous page.
-    after: Option<String>,
-    /// At most this many (1 to 100; 20 by default).
-    limit: Option<u32>,
-}
-
-impl Page {
-    fn limit(&self) -> Result<u32, Problem> {
-        match self.limit.unwrap_or(20) {
-            limit @ 1..=100 => Ok(limit),
-            other => Err(Problem::invalid(
-                "`limit` is 1 to 100",
-                vec![Violation {
-                    path: "limit".into(),
-                    message: format!("{other} is out of range"),
-                }],
-            )),
-        }
-    }
-}
-
 /// One page of endpoints.
 #[derive(Serialize, ToSchema)]
 pub(crate) struct EndpointPage {
@@ -248,7 +224,7 @@ pub(crate) async fn list_endpoints(
     State(state): State<ApiState>,
     principal: Principal,
     Path(tenant): Path<String>,
-    Query(page): Query<Page>,
+    ApiQuery(page): ApiQuery<Page>,
 ) -> Result<axum::Json<EndpointPage>, Problem> {
     principal.reach(&tenant)?;
     let limit = page.limit()?;
@@ -256,15 +232,11 @@ pub(crate) async fn list_endpoints(
         return Err(Problem::not_found(format!("no tenant `{tenant}`")));
     }
     // One more than asked tells whether another page follows.
-    let mut endpoints = state
+    let endpoints = state
         .store
         .endpoints(&tenant, page.after.as_deref(), limit + 1)
         .await?;
-    let more = endpoints.len() > limit as usize;
-    endpoints.truncate(limit as usize);
-    let next = more
-        .then(|| endpoints.last().map(|e| e.id.clone()))
-        .flatten();
+    let (endpoints, next) = page_of(endpoints, limit, |e| &e.id);
     Ok(axum::Json(EndpointPage {
         data: endpoints
             .into_iter()
@@ -459,17 +431,9 @@ pub(crate) async fn rotate_secret(
     State(state): State<ApiState>,
     principal: Principal,
     Path((tenant, id)): Path<(String, String)>,
-    body: axum::body::Bytes,
+    OptionalJson(rotate): OptionalJson<Rotate>,
 ) -> Result<axum::Json<SecretOut>, Problem> {
     principal.reach(&tenant)?;
-    // The body is optional: none rotates with the defaults.
-    let rotate: Rotate = if body.iter().all(u8::is_ascii_whitespace) {
-        Rotate::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| {
-            Problem::invalid(format!("the body is not a valid rotation: {e}"), Vec::new())
-        })?
-    };
     let keep = rotate.keep_old_seconds.unwrap_or(86_400);
     if keep > 604_800 {
         return Err(Problem::invalid(
@@ -497,4 +461,104 @@ pub(crate) async fn rotate_secret(
 /// The answer for an endpoint that is not the tenant's (or not at all).
 fn no_endpoint(tenant: &str, id: &str) -> Problem {
     Problem::not_found(format!("no endpoint `{id}` for tenant `{tenant}`"))
+}
+
+/// Which test event to send.
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TestEvent {
+    /// The type whose example payload is sent; by default the first the endpoint receives.
+    event_type: Option<String>,
+}
+
+/// What came of a test event.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct TestResult {
+    event_id: String,
+    delivery_id: String,
+    event_type: String,
+    /// The first attempt, once made (absent if it had not finished in time; the delivery
+    /// carries on, and its result shows in the log).
+    attempt: Option<AttemptOut>,
+}
+
+/// Send a test event
+///
+/// Stores an event of the type's example payload for this endpoint only, waits for its
+/// first attempt (up to the request timeout) and answers with what happened. It is an
+/// ordinary delivery: logged, and retried if it fails.
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/endpoints/{endpoint}/test", tag = "herald", security(("token" = [])),
+    params(("tenant" = String, Path, description = "The tenant's id"), ("endpoint" = String, Path, description = "`ep_…`")),
+    request_body(content = Option<TestEvent>, description = "Optional: which type to send"),
+    responses(
+        (status = 200, description = "Sent; the first attempt's result", body = TestResult),
+        (status = 401, description = "Missing, unknown or revoked token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such tenant or endpoint", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The endpoint is disabled", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Unknown event type", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub(crate) async fn send_test(
+    State(state): State<ApiState>,
+    principal: Principal,
+    Path((tenant, id)): Path<(String, String)>,
+    OptionalJson(body): OptionalJson<TestEvent>,
+) -> Result<axum::Json<TestResult>, Problem> {
+    principal.reach(&tenant)?;
+    // The body is optional: none means the default type.
+    let endpoint = found(&state, &tenant, &id).await?;
+    if !endpoint.enabled {
+        return Err(Problem::conflict(format!(
+            "endpoint `{id}` is disabled: enable it first"
+        )));
+    }
+    let wanted = body.event_type;
+    let catalogue = state.event_types.catalogue();
+    let event_type = match &wanted {
+        Some(name) => state.event_types.get(name),
+        None => endpoint
+            .event_types
+            .iter()
+            .find_map(|name| state.event_types.get(name))
+            .or_else(|| catalogue.first()),
+    }
+    .ok_or_else(|| {
+        Problem::invalid(
+            "unknown event type",
+            vec![Violation {
+                path: "/event_type".into(),
+                message: format!(
+                    "{} is not declared",
+                    wanted.as_deref().unwrap_or("(none declared)")
+                ),
+            }],
+        )
+    })?;
+    let new = NewEvent::new(&tenant, &event_type.name, &event_type.example.to_string());
+    let (event, delivery) = state
+        .store
+        .accept_event_for(new, &id, now_millis())
+        .await?
+        .ok_or_else(|| no_endpoint(&tenant, &id))?;
+    state.wake.notify_one();
+
+    // The worker makes the attempt; wait for it to be recorded, a little longer than a
+    // request can take.
+    let deadline = tokio::time::Instant::now() + state.attempt_timeout + Duration::from_secs(2);
+    let mut pause = Duration::from_millis(5);
+    let attempt = loop {
+        if let Some(first) = state.store.attempts(&delivery).await?.into_iter().next() {
+            break Some(AttemptOut::new(1, first));
+        }
+        if tokio::time::Instant::now() >= deadline {
+            break None;
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(100));
+    };
+    Ok(axum::Json(TestResult {
+        event_id: event.id,
+        delivery_id: delivery,
+        event_type: event.event_type,
+        attempt,
+    }))
 }

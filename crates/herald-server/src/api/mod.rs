@@ -1,4 +1,5 @@
-//! The management API under `/api/v1`: tenants, endpoints, events.
+//! The management API under `/api/v1`: tenants, tokens, event types, endpoints, events, the
+//! delivery log and replays.
 
 use std::sync::Arc;
 
@@ -8,10 +9,15 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::auth::{Credentials, authenticate};
 use crate::event_types::EventTypes;
-use crate::problem::Problem;
+use crate::problem::{Problem, Violation};
 
+pub(crate) use crate::problem::ApiQuery;
+
+mod catalogue;
 mod endpoints;
 mod events;
+mod log;
+mod replays;
 mod tenants;
 mod tokens;
 
@@ -23,11 +29,17 @@ pub(crate) struct ApiState {
     pub(crate) credentials: Credentials,
     pub(crate) policy: Arc<TargetPolicy>,
     pub(crate) wake: Arc<Notify>,
+    /// The longest a delivery attempt takes.
+    pub(crate) attempt_timeout: std::time::Duration,
 }
+
+/// The largest request body the API reads (1 MiB); larger ones get a 413 problem.
+pub(crate) const MAX_BODY: usize = 1 << 20;
 
 /// The API's routes, documented, each behind a bearer token.
 pub(crate) fn routes(state: ApiState) -> OpenApiRouter {
     documented()
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             authenticate,
@@ -37,7 +49,10 @@ pub(crate) fn routes(state: ApiState) -> OpenApiRouter {
 
 fn documented() -> OpenApiRouter<ApiState> {
     OpenApiRouter::with_openapi(security())
-        .routes(routes!(tenants::create_tenant))
+        .routes(routes!(tenants::create_tenant, tenants::list_tenants))
+        .routes(routes!(tenants::create_link))
+        .routes(routes!(catalogue::list_event_types))
+        .routes(routes!(catalogue::get_event_type))
         .routes(routes!(tokens::create_token, tokens::list_tokens))
         .routes(routes!(tokens::revoke_token))
         .routes(routes!(
@@ -51,7 +66,15 @@ fn documented() -> OpenApiRouter<ApiState> {
         ))
         .routes(routes!(endpoints::get_secret))
         .routes(routes!(endpoints::rotate_secret))
-        .routes(routes!(events::create_event))
+        .routes(routes!(endpoints::send_test))
+        .routes(routes!(replays::create_replay))
+        .routes(routes!(replays::get_replay))
+        .routes(routes!(events::create_event, log::list_events))
+        .routes(routes!(log::get_event))
+        .routes(routes!(log::list_deliveries))
+        .routes(routes!(log::get_delivery))
+        .routes(routes!(log::retry_delivery))
+        .routes(routes!(log::stats))
 }
 
 /// The API's part of the document, without serving anything.
@@ -78,6 +101,63 @@ fn security() -> utoipa::openapi::OpenApi {
         ),
     );
     doc
+}
+
+/// Where a list continues.
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct Page {
+    /// The `next` of the previous page.
+    pub(crate) after: Option<String>,
+    /// At most this many (1 to 100; 20 by default).
+    #[param(minimum = 1, maximum = 100)]
+    pub(crate) limit: Option<u32>,
+}
+
+impl Page {
+    pub(crate) fn limit(&self) -> Result<u32, Problem> {
+        match self.limit.unwrap_or(20) {
+            limit @ 1..=100 => Ok(limit),
+            other => Err(Problem::invalid(
+                "`limit` is 1 to 100",
+                vec![Violation {
+                    path: "limit".into(),
+                    message: format!("{other} is out of range"),
+                }],
+            )),
+        }
+    }
+}
+
+/// Cuts `rows` (fetched with one more than `limit`) to a page, and names where the next
+/// page starts when there is one.
+pub(crate) fn page_of<T>(
+    mut rows: Vec<T>,
+    limit: u32,
+    key: impl Fn(&T) -> &String,
+) -> (Vec<T>, Option<String>) {
+    let more = rows.len() > limit as usize;
+    rows.truncate(limit as usize);
+    let next = more.then(|| rows.last().map(|r| key(r).clone())).flatten();
+    (rows, next)
+}
+
+/// Reads an RFC 3339 time from query parameter `name`.
+pub(crate) fn parse_time(name: &str, text: Option<&str>) -> Result<Option<i64>, Problem> {
+    text.map(|text| {
+        chrono::DateTime::parse_from_rfc3339(text)
+            .map(|t| t.timestamp_millis())
+            .map_err(|e| {
+                Problem::invalid(
+                    format!("`{name}` is not an RFC 3339 time"),
+                    vec![Violation {
+                        path: name.into(),
+                        message: format!("{text:?}: {e}"),
+                    }],
+                )
+            })
+    })
+    .transpose()
 }
 
 pub(crate) fn rfc3339(millis: i64) -> String {

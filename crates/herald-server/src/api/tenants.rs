@@ -1,14 +1,14 @@
 //! Tenants: created by the admin, with ids the application chooses.
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use herald_delivery::worker::now_millis;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{ApiState, rfc3339};
+use super::{ApiQuery, ApiState, Page, page_of, rfc3339};
 use crate::auth::Principal;
-use crate::problem::{ApiJson, Problem, Violation};
+use crate::problem::{ApiJson, OptionalJson, Problem, Violation};
 
 /// A tenant to create.
 #[derive(Deserialize, ToSchema)]
@@ -63,6 +63,118 @@ pub(crate) async fn create_tenant(
         axum::Json(TenantOut {
             id: tenant.id,
             created_at: rfc3339(tenant.created_at),
+        }),
+    ))
+}
+
+/// One page of tenants.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct TenantPage {
+    data: Vec<TenantOut>,
+    /// Pass as `after` for the next page; absent on the last one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next: Option<String>,
+}
+
+/// List tenants
+///
+/// Every tenant, in id order (admin token only).
+#[utoipa::path(get, path = "/api/v1/tenants", tag = "herald", security(("token" = [])),
+    params(Page),
+    responses(
+        (status = 200, description = "A page of tenants", body = TenantPage),
+        (status = 401, description = "Missing, unknown or revoked token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A tenant's token", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Bad paging", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub(crate) async fn list_tenants(
+    State(state): State<ApiState>,
+    principal: Principal,
+    ApiQuery(page): ApiQuery<Page>,
+) -> Result<axum::Json<TenantPage>, Problem> {
+    principal.admin()?;
+    let limit = page.limit()?;
+    let tenants = state
+        .store
+        .tenants(page.after.as_deref(), limit + 1)
+        .await?;
+    let (tenants, next) = page_of(tenants, limit, |t| &t.id);
+    Ok(axum::Json(TenantPage {
+        data: tenants
+            .into_iter()
+            .map(|t| TenantOut {
+                id: t.id,
+                created_at: rfc3339(t.created_at),
+            })
+            .collect(),
+        next,
+    }))
+}
+
+/// How long a dashboard link opens the dashboard.
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CreateLink {
+    /// Seconds until the link stops working: 60 to 86400 (a day); 3600 by default.
+    #[schema(minimum = 60, maximum = 86400)]
+    ttl_seconds: Option<u32>,
+}
+
+/// A link that opens one tenant's dashboard.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct LinkOut {
+    /// Give this to the tenant's user: it opens their dashboard until `expires_at`. The path
+    /// is relative to this server (`/dashboard#link=…`); the token is in the fragment, so it
+    /// never reaches a server log or a `Referer`.
+    url: String,
+    /// The link's token, usable as a bearer token on this tenant's routes until it expires.
+    token: String,
+    expires_at: String,
+}
+
+/// Make a dashboard link
+///
+/// A signed, short-lived link that opens this tenant's dashboard, and only this tenant's:
+/// hand it to your user (like a customer-portal link).
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/dashboard-link", tag = "herald", security(("token" = [])),
+    params(("tenant" = String, Path, description = "The tenant's id")),
+    request_body(content = Option<CreateLink>, description = "Optional: how long it lasts"),
+    responses(
+        (status = 201, description = "The link", body = LinkOut),
+        (status = 401, description = "Missing, unknown or revoked token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`ttl_seconds` out of range", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub(crate) async fn create_link(
+    State(state): State<ApiState>,
+    principal: Principal,
+    Path(tenant): Path<String>,
+    OptionalJson(body): OptionalJson<CreateLink>,
+) -> Result<(StatusCode, axum::Json<LinkOut>), Problem> {
+    principal.reach(&tenant)?;
+    let ttl = match body.ttl_seconds.unwrap_or(3600) {
+        ttl @ 60..=86_400 => i64::from(ttl),
+        other => {
+            return Err(Problem::invalid(
+                "`ttl_seconds` is 60 to 86400",
+                vec![Violation {
+                    path: "/ttl_seconds".into(),
+                    message: format!("{other} is out of range"),
+                }],
+            ));
+        }
+    };
+    if state.store.tenant(&tenant).await?.is_none() {
+        return Err(Problem::not_found(format!("no tenant `{tenant}`")));
+    }
+    let expires = now_millis() / 1000 + ttl;
+    let token = state.credentials.links.sign(&tenant, expires);
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(LinkOut {
+            url: format!("/dashboard#link={token}"),
+            token,
+            expires_at: rfc3339(expires * 1000),
         }),
     ))
 }

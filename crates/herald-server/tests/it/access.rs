@@ -5,13 +5,35 @@ use serde_json::json;
 
 use crate::support::{ADMIN, Server, databases, drop_database};
 
-/// Every tenant-scoped route, with the tenant and endpoint ids filled in.
+/// The ids of one tenant's objects.
+pub(crate) struct Ids {
+    pub(crate) endpoint: String,
+    pub(crate) event: String,
+    pub(crate) delivery: String,
+}
+
+impl Ids {
+    fn none() -> Ids {
+        Ids {
+            endpoint: "ep_x".into(),
+            event: "evt_x".into(),
+            delivery: "dlv_x".into(),
+        }
+    }
+}
+
+/// Ids no tenant has; even the admin gets 404 for them.
+const NOBODYS: [&str; 2] = ["tok_01JDXXXX", "rpl_01JDXXXX"];
+
+/// Every tenant-scoped route, with the tenant and object ids filled in; the endpoint's
+/// deletion comes last.
 fn tenant_routes(
     tenant: &str,
-    endpoint: &str,
+    ids: &Ids,
 ) -> Vec<(&'static str, String, Option<serde_json::Value>)> {
     let t = format!("/api/v1/tenants/{tenant}");
-    let e = format!("{t}/endpoints/{endpoint}");
+    let e = format!("{t}/endpoints/{}", ids.endpoint);
+    let d = format!("{t}/deliveries/{}", ids.delivery);
     vec![
         ("GET", format!("{t}/endpoints"), None),
         (
@@ -27,6 +49,17 @@ fn tenant_routes(
         ),
         ("GET", format!("{e}/secret"), None),
         ("POST", format!("{e}/secret/rotate"), None),
+        ("POST", format!("{e}/test"), None),
+        (
+            "POST",
+            format!("{e}/replay"),
+            Some(json!({ "since": "2026-01-01T00:00:00Z" })),
+        ),
+        (
+            "GET",
+            format!("{t}/replays/rpl_01JDXXXXXXXXXXXXXXXXXXXXXX"),
+            None,
+        ),
         (
             "POST",
             format!("{t}/events"),
@@ -35,6 +68,13 @@ fn tenant_routes(
                 "payload": { "username": "rick", "monthly_fee": 1.5, "start_date": "2026-11-22T08:00:00Z" }
             })),
         ),
+        ("GET", format!("{t}/events"), None),
+        ("GET", format!("{t}/events/{}", ids.event), None),
+        ("GET", format!("{t}/deliveries"), None),
+        ("GET", d.clone(), None),
+        ("POST", format!("{d}/retry"), None),
+        ("GET", format!("{t}/stats"), None),
+        ("POST", format!("{t}/dashboard-link"), None),
         ("GET", format!("{t}/tokens"), None),
         (
             "POST",
@@ -50,12 +90,44 @@ fn tenant_routes(
     ]
 }
 
+/// Makes tenant `id` with an endpoint and one event delivered to it; returns their ids.
+async fn tenant_with_delivery(server: &Server, id: &str) -> Ids {
+    let endpoint = server.tenant_with_endpoint(id).await;
+    let (status, event) = server
+        .call(
+            "POST",
+            &format!("/api/v1/tenants/{id}/events"),
+            Some(ADMIN),
+            Some(json!({
+                "event_type": "new-subscription",
+                "payload": { "username": "rick", "monthly_fee": 1.5, "start_date": "2026-11-22T08:00:00Z" }
+            })),
+        )
+        .await;
+    assert_eq!(status, 202, "{event}");
+    let event = event["id"].as_str().unwrap().to_owned();
+    let (_, deliveries) = server
+        .call(
+            "GET",
+            &format!("/api/v1/tenants/{id}/deliveries?event={event}"),
+            Some(ADMIN),
+            None,
+        )
+        .await;
+    let delivery = deliveries["data"][0]["id"].as_str().unwrap().to_owned();
+    Ids {
+        endpoint,
+        event,
+        delivery,
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tenant_token_reaches_only_its_own_tenant() {
     for (url, admin) in databases("isolation").await {
         let server = Server::start(&url).await;
-        let _mine = server.tenant_with_endpoint("acme").await;
-        let theirs = server.tenant_with_endpoint("umbrella").await;
+        let _mine = tenant_with_delivery(&server, "acme").await;
+        let theirs = tenant_with_delivery(&server, "umbrella").await;
         let (status, made) = server
             .call(
                 "POST",
@@ -68,16 +140,47 @@ async fn a_tenant_token_reaches_only_its_own_tenant() {
         let token = made["token"].as_str().unwrap().to_owned();
         assert!(token.starts_with(made["prefix"].as_str().unwrap()));
 
-        for (method, path, body) in tenant_routes("umbrella", &theirs) {
-            let (status, answer) = server.call(method, &path, Some(&token), body).await;
-            assert_eq!(
-                status, 404,
-                "{url}: {method} {path} with another tenant's token"
-            );
-            assert!(
-                !answer.to_string().contains(&theirs),
-                "{method} {path}: nothing of umbrella's shows"
-            );
+        let link = server
+            .call(
+                "POST",
+                "/api/v1/tenants/acme/dashboard-link",
+                Some(ADMIN),
+                None,
+            )
+            .await
+            .1["token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        for credential in [&token, &link] {
+            for (method, path, body) in tenant_routes("umbrella", &theirs) {
+                let (status, answer) = server.call(method, &path, Some(credential), body).await;
+                assert_eq!(
+                    status, 404,
+                    "{url}: {method} {path} with another tenant's credential"
+                );
+                assert!(
+                    !answer.to_string().contains(&theirs.endpoint),
+                    "{method} {path}: nothing of umbrella's shows"
+                );
+            }
+            // Its own tenant's routes with umbrella's ids: not found either.
+            for (method, path, body) in tenant_routes("acme", &theirs) {
+                let (status, answer) = server.call(method, &path, Some(credential), body).await;
+                let text = answer.to_string();
+                if path.contains(&theirs.endpoint)
+                    || path.contains(&theirs.event)
+                    || path.contains(&theirs.delivery)
+                {
+                    assert_eq!(status, 404, "{url}: {method} {path}: {text}");
+                }
+                for id in [&theirs.endpoint, &theirs.event, &theirs.delivery] {
+                    assert!(
+                        !text.contains(id.as_str()) || path.contains(id.as_str()),
+                        "{method} {path} shows umbrella's {id}: {text}"
+                    );
+                }
+            }
         }
         let (status, _) = server
             .call(
@@ -92,7 +195,7 @@ async fn a_tenant_token_reaches_only_its_own_tenant() {
         // The admin reaches umbrella; the routes work, so the 404s above were scope.
         for (method, path, body) in tenant_routes("umbrella", &theirs) {
             let (status, answer) = server.call(method, &path, Some(ADMIN), body).await;
-            let expected: &[u16] = if path.contains("tok_01JDXXXX") {
+            let expected: &[u16] = if NOBODYS.iter().any(|id| path.contains(id)) {
                 &[404]
             } else {
                 &[200, 201, 202, 204]
@@ -104,7 +207,7 @@ async fn a_tenant_token_reaches_only_its_own_tenant() {
         }
 
         for (token, why) in [(None, "no token"), (Some("hrld_nope"), "an unknown token")] {
-            for (method, path, body) in tenant_routes("acme", "ep_x") {
+            for (method, path, body) in tenant_routes("acme", &Ids::none()) {
                 let (status, _) = server.call(method, &path, token, body).await;
                 assert_eq!(status, 401, "{method} {path} with {why}");
             }

@@ -5,6 +5,7 @@
 
 mod access;
 mod endpoints;
+mod log;
 mod support;
 
 use std::sync::{Arc, Mutex};

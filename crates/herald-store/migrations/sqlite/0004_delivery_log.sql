@@ -16,3 +16,10 @@ CREATE TABLE replays (
     updated_at  INTEGER NOT NULL
 );
 CREATE INDEX replays_running ON replays (state) WHERE state = 'running';
+
+-- Keys the service makes for itself, shared by every process on the database (the key that
+-- signs dashboard links).
+CREATE TABLE server_keys (
+    name  TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);

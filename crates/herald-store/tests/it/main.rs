@@ -123,4 +123,6 @@ conformance!(
     a_retry_makes_a_delivery_due_now,
     attempt_stats_are_bucketed_per_tenant,
     a_replay_redelivers_every_matching_event_in_batches,
+    a_test_event_goes_to_one_endpoint_only,
+    server_keys_are_made_once,
 );

@@ -322,3 +322,61 @@ pub(crate) async fn a_replay_redelivers_every_matching_event_in_batches(store: &
             .all(|d| d.event_type == "a" && d.state == DeliveryState::Pending)
     );
 }
+
+pub(crate) async fn a_test_event_goes_to_one_endpoint_only(store: &Arc<dyn Store>) {
+    let store = store.as_ref();
+    let first = tenant_with_endpoint(store, "acme").await;
+    let mut other = NewEndpoint::new("acme", "https://example.com/b", SECRET);
+    other.event_types = vec!["elsewhere".into()];
+    let other = store.create_endpoint(other, T0).await.unwrap().id;
+    tenant_with_endpoint(store, "zeta").await;
+
+    let (event, delivery) = store
+        .accept_event_for(NewEvent::new("acme", "t", r#"{"n": 1}"#), &other, T0)
+        .await
+        .unwrap()
+        .unwrap();
+    let made = store.deliveries_of_event(&event.id).await.unwrap();
+    assert_eq!(made.len(), 1, "not fanned out to {first}");
+    assert_eq!(
+        (made[0].id.as_str(), made[0].endpoint_id.as_str()),
+        (delivery.as_str(), other.as_str())
+    );
+    assert_eq!(store.event("acme", &event.id).await.unwrap(), Some(event));
+    assert_eq!(
+        store
+            .accept_event_for(NewEvent::new("zeta", "t", "{}"), &other, T0)
+            .await
+            .unwrap(),
+        None,
+        "another tenant's endpoint"
+    );
+
+    let tenants: Vec<String> = store
+        .tenants(None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
+    assert_eq!(tenants, ["acme", "zeta"]);
+    let after: Vec<String> = store
+        .tenants(Some("acme"), 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
+    assert_eq!(after, ["zeta"]);
+}
+
+pub(crate) async fn server_keys_are_made_once(store: &Arc<dyn Store>) {
+    let first = store.server_key("links", "k1").await.unwrap();
+    assert_eq!(first, "k1");
+    assert_eq!(
+        store.server_key("links", "k2").await.unwrap(),
+        "k1",
+        "the first one stays"
+    );
+    assert_eq!(store.server_key("other", "k3").await.unwrap(), "k3");
+}

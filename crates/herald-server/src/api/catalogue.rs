@@ -1,0 +1,83 @@
+//! The event types catalogue: every declared webhook with its schema and an example.
+
+use axum::extract::{Path, State};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::ApiState;
+use crate::event_types::EventType;
+use crate::problem::Problem;
+
+/// A declared webhook.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct EventTypeOut {
+    /// The name events are sent with, e.g. `new-subscription`.
+    name: String,
+    summary: String,
+    description: Option<String>,
+    /// The payload's JSON Schema (draft 2020-12), self-contained.
+    #[schema(value_type = Object)]
+    schema: serde_json::Value,
+    /// A payload the schema accepts: the declared example, or one made from the schema.
+    #[schema(value_type = Object)]
+    example: serde_json::Value,
+    /// False when `example` was made from the schema.
+    example_declared: bool,
+}
+
+impl From<&EventType> for EventTypeOut {
+    fn from(t: &EventType) -> Self {
+        EventTypeOut {
+            name: t.name.clone(),
+            summary: t.summary.clone(),
+            description: t.description.clone(),
+            schema: t.schema.clone(),
+            example: t.example.clone(),
+            example_declared: t.example_declared,
+        }
+    }
+}
+
+/// Every event type.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct EventTypeList {
+    data: Vec<EventTypeOut>,
+}
+
+/// List event types
+///
+/// The webhooks this service sends, by name, with their payload schema and an example.
+#[utoipa::path(get, path = "/api/v1/event-types", tag = "herald", security(("token" = [])),
+    responses(
+        (status = 200, description = "Every declared webhook", body = EventTypeList),
+        (status = 401, description = "Missing, unknown or revoked token", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub(crate) async fn list_event_types(State(state): State<ApiState>) -> axum::Json<EventTypeList> {
+    axum::Json(EventTypeList {
+        data: state
+            .event_types
+            .catalogue()
+            .iter()
+            .map(Into::into)
+            .collect(),
+    })
+}
+
+/// Get an event type
+#[utoipa::path(get, path = "/api/v1/event-types/{name}", tag = "herald", security(("token" = [])),
+    params(("name" = String, Path, description = "The webhook's name")),
+    responses(
+        (status = 200, description = "The webhook", body = EventTypeOut),
+        (status = 401, description = "Missing, unknown or revoked token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such event type", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub(crate) async fn get_event_type(
+    State(state): State<ApiState>,
+    Path(name): Path<String>,
+) -> Result<axum::Json<EventTypeOut>, Problem> {
+    state
+        .event_types
+        .get(&name)
+        .map(|t| axum::Json(t.into()))
+        .ok_or_else(|| Problem::not_found(format!("no event type `{name}`")))
+}

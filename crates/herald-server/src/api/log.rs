@@ -1,0 +1,483 @@
+//! The delivery log: a tenant's events, deliveries and attempts, retrying one delivery, and
+//! the hourly figures behind the dashboard's chart.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use herald_delivery::worker::now_millis;
+use herald_store::{Attempt, Delivery, DeliveryFilter, DeliveryState, Event, EventFilter};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::{ApiQuery, ApiState, Page, page_of, parse_time, rfc3339};
+use crate::auth::Principal;
+use crate::problem::{Problem, Violation};
+
+/// A stored event, with its payload.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct LoggedEvent {
+    /// `evt_…`; each delivery's `webhook-id`.
+    id: String,
+    event_type: String,
+    /// The body exactly as it is delivered.
+    #[schema(value_type = Object)]
+    payload: Box<serde_json::value::RawValue>,
+    idempotency_key: Option<String>,
+    created_at: String,
+}
+
+impl LoggedEvent {
+    fn new(event: Event) -> Result<LoggedEvent, Problem> {
+        let payload = serde_json::value::RawValue::from_string(event.payload).map_err(|e| {
+            Problem::internal(&std::io::Error::other(format!(
+                "stored payload of {} is not JSON: {e}",
+                event.id
+            )))
+        })?;
+        Ok(LoggedEvent {
+            id: event.id,
+            event_type: event.event_type,
+            payload,
+            idempotency_key: event.idempotency_key,
+            created_at: rfc3339(event.created_at),
+        })
+    }
+}
+
+/// Which events to list.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct EventQuery {
+    /// Only this webhook.
+    event_type: Option<String>,
+    /// Accepted at or after (RFC 3339).
+    since: Option<String>,
+    /// Accepted before (RFC 3339).
+    until: Option<String>,
+}
+
+/// One page of events, newest first.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct EventPage {
+    data: Vec<LoggedEvent>,
+    /// Pass as `after` for the next page; absent on the last one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next: Option<String>,
+}
+
+/// List events
+///
+/// The tenant's events, newest first, filtered by type and time.
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/events", tag = "herald", security(("token" = [])),
+    params(("tenant" = String, Path, description = "The tenant's id"), EventQuery, Page),
+    responses(
+        (status = 200, description = "A page of events", body = EventPage),
+        (status = 401, description = "Missing, unknown or revoked token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A bad filter or paging", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub(crate) async fn list_events(
+    State(state): State<ApiState>,
+    principal: Principal,
+    Path(tenant): Path<String>,
+    ApiQuery(query): ApiQuery<EventQuery>,
+    ApiQuery(page): ApiQuery<Page>,
+) -> Result<axum::Json<EventPage>, Problem> {
+    principal.reach(&tenant)?;
+    let limit = page.limit()?;
+    let filter = EventFilter {
+        event_type: query.event_type,
+        since: parse_time("since", query.since.as_deref())?,
+        until: parse_time("until", query.until.as_deref())?,
+    };
+    existing_tenant(&state, &tenant).await?;
+    let events = state
+        .store
+        .events(&tenant, &filter, page.after.as_deref(), limit + 1)
+        .await?;
+    let (events, next) = page_of(events, limit, |e| &e.id);
+    Ok(axum::Json(EventPage {
+        data: events
+            .into_iter()
+            .map(LoggedEvent::new)
+            .collect::<Result<_, _>>()?,
+        next,
+    }))
+}
+
+/// An event and where it went.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct EventDetail {
+    #[serde(flatten)]
+    event: LoggedEvent,
+    deliveries: Vec<DeliveryOut>,
+}
+
+/// Get an event
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/events/{event}", tag = "herald", security(("token" = [])),
+    params(("tenant" = String, Path, description = "The tenant's id"), ("event" = String, Path, description = "`evt_…`")),
+    responses(
+        (status = 200, description = "The event and its deliveries", body = EventDetail),
+        (status = 401, description = "Missing, unknown or revoked token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such tenant or event", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub(crate) async fn get_event(
+    State(state): State<ApiState>,
+    principal: Principal,
+    Path((tenant, id)): Path<(String, String)>,
+) -> Result<axum::Json<EventDetail>, Problem> {
+    principal.reach(&tenant)?;
+    let event = state
+        .store
+        .event(&tenant, &id)
+        .await?
+        .ok_or_else(|| Problem::not_found(format!("no event `{id}` for tenant `{tenant}`")))?;
+    let deliveries = state.store.deliveries_of_event(&event.id).await?;
+    Ok(axum::Json(EventDetail {
+        event: LoggedEvent::new(event)?,
+        deliveries: deliveries.into_iter().map(DeliveryOut::from).collect(),
+    }))
+}
+
+/// One event for one endpoint.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct DeliveryOut {
+    /// `dlv_…`.
+    id: String,
+    event_id: String,
+    endpoint_id: String,
+    event_type: String,
+    /// `pending` (waiting or in flight), `succeeded` or `dead` (no more tries).
+    #[schema(example = "succeeded")]
+    state: String,
+    /// Attempts made so far.
+    attempts: u32,
+    /// When it is next tried, while pending (RFC 3339).
+    next_attempt_at: Option<String>,
+    created_at: String,
+    updated_at: String,
+}
+
+impl From<Delivery> for DeliveryOut {
+    fn from(d: Delivery) -> Self {
+        DeliveryOut {
+            id: d.id,
+            event_id: d.event_id,
+            endpoint_id: d.endpoint_id,
+            event_type: d.event_type,
+            state: d.state.as_str().into(),
+            attempts: d.attempts,
+            next_attempt_at: d.next_attempt_at.map(rfc3339),
+            created_at: rfc3339(d.created_at),
+            updated_at: rfc3339(d.updated_at),
+        }
+    }
+}
+
+/// Which deliveries to list.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct DeliveryQuery {
+    /// To this endpoint (`ep_…`).
+    endpoint: Option<String>,
+    /// Of this event (`evt_…`).
+    event: Option<String>,
+    /// Of this webhook.
+    event_type: Option<String>,
+    /// `pending`, `succeeded` or `dead`.
+    state: Option<String>,
+    /// Created at or after (RFC 3339).
+    since: Option<String>,
+    /// Created before (RFC 3339).
+    until: Option<String>,
+}
+
+/// One page of deliveries, newest first.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct DeliveryPage {
+    data: Vec<DeliveryOut>,
+    /// Pass as `after` for the next page; absent on the last one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next: Option<String>,
+}
+
+/// List deliveries
+///
+/// The tenant's deliveries, newest first, filtered by endpoint, event, type, state and time.
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/deliveries", tag = "herald", security(("token" = [])),
+    params(("tenant" = String, Path, description = "The tenant's id"), DeliveryQuery, Page),
+    responses(
+        (status = 200, description = "A page of deliveries", body = DeliveryPage),
+        (status = 401, description = "Missing, unknown or revoked token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A bad filter or paging", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub(crate) async fn list_deliveries(
+    State(state): State<ApiState>,
+    principal: Principal,
+    Path(tenant): Path<String>,
+    ApiQuery(query): ApiQuery<DeliveryQuery>,
+    ApiQuery(page): ApiQuery<Page>,
+) -> Result<axum::Json<DeliveryPage>, Problem> {
+    principal.reach(&tenant)?;
+    let limit = page.limit()?;
+    let delivery_state = query
+        .state
+        .as_deref()
+        .map(|s| {
+            DeliveryState::parse(s).map_err(|_| {
+                Problem::invalid(
+                    "`state` is pending, succeeded or dead",
+                    vec![Violation {
+                        path: "state".into(),
+                        message: format!("{s:?} is not a delivery state"),
+                    }],
+                )
+            })
+        })
+        .transpose()?;
+    let filter = DeliveryFilter {
+        endpoint_id: query.endpoint,
+        event_id: query.event,
+        event_type: query.event_type,
+        state: delivery_state,
+        since: parse_time("since", query.since.as_deref())?,
+        until: parse_time("until", query.until.as_deref())?,
+    };
+    existing_tenant(&state, &tenant).await?;
+    let deliveries = state
+        .store
+        .deliveries(&tenant, &filter, page.after.as_deref(), limit + 1)
+        .await?;
+    let (deliveries, next) = page_of(deliveries, limit, |d| &d.id);
+    Ok(axum::Json(DeliveryPage {
+        data: deliveries.into_iter().map(DeliveryOut::from).collect(),
+        next,
+    }))
+}
+
+/// One HTTP try: what was sent and what came back.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct AttemptOut {
+    /// 1 for the first try.
+    number: u32,
+    started_at: String,
+    duration_ms: i64,
+    /// The request: its headers (the body is the event's payload, byte for byte).
+    request_headers: BTreeMap<String, String>,
+    /// The response status, if one came.
+    status_code: Option<u16>,
+    response_headers: BTreeMap<String, String>,
+    /// The start of the response body (a few KiB at most).
+    response_excerpt: Option<String>,
+    /// Why it failed without a status: timed out, refused, blocked target…
+    error: Option<String>,
+    /// A 2xx.
+    succeeded: bool,
+}
+
+impl AttemptOut {
+    pub(crate) fn new(number: u32, a: Attempt) -> AttemptOut {
+        AttemptOut {
+            number,
+            started_at: rfc3339(a.started_at),
+            duration_ms: a.duration_ms,
+            request_headers: a.request_headers,
+            succeeded: a.status_code.is_some_and(|s| (200..300).contains(&s)),
+            status_code: a.status_code,
+            response_headers: a.response_headers,
+            response_excerpt: a.response_excerpt,
+            error: a.error,
+        }
+    }
+}
+
+/// A delivery with its event and every attempt.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct DeliveryDetail {
+    #[serde(flatten)]
+    delivery: DeliveryOut,
+    /// The event (its payload is the body of every attempt).
+    event: LoggedEvent,
+    /// Oldest first.
+    attempts: Vec<AttemptOut>,
+}
+
+/// Get a delivery
+///
+/// A delivery with the request each attempt sent and the response it got.
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/deliveries/{delivery}", tag = "herald", security(("token" = [])),
+    params(("tenant" = String, Path, description = "The tenant's id"), ("delivery" = String, Path, description = "`dlv_…`")),
+    responses(
+        (status = 200, description = "The delivery and its attempts", body = DeliveryDetail),
+        (status = 401, description = "Missing, unknown or revoked token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such tenant or delivery", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub(crate) async fn get_delivery(
+    State(state): State<ApiState>,
+    principal: Principal,
+    Path((tenant, id)): Path<(String, String)>,
+) -> Result<axum::Json<DeliveryDetail>, Problem> {
+    principal.reach(&tenant)?;
+    let (delivery, event) = tenant_delivery(&state, &tenant, &id).await?;
+    let attempts = state.store.attempts(&delivery.id).await?;
+    Ok(axum::Json(DeliveryDetail {
+        delivery: delivery.into(),
+        event: LoggedEvent::new(event)?,
+        attempts: (1..)
+            .zip(attempts)
+            .map(|(n, a)| AttemptOut::new(n, a))
+            .collect(),
+    }))
+}
+
+/// Retry a delivery
+///
+/// Makes the delivery due now, whatever its state: a dead one gets another try, a
+/// succeeded one is sent again (same `webhook-id`, so receivers can tell).
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/deliveries/{delivery}/retry", tag = "herald", security(("token" = [])),
+    params(("tenant" = String, Path, description = "The tenant's id"), ("delivery" = String, Path, description = "`dlv_…`")),
+    responses(
+        (status = 202, description = "Due now", body = DeliveryOut),
+        (status = 401, description = "Missing, unknown or revoked token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such tenant or delivery", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Its endpoint is disabled", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub(crate) async fn retry_delivery(
+    State(state): State<ApiState>,
+    principal: Principal,
+    Path((tenant, id)): Path<(String, String)>,
+) -> Result<(StatusCode, axum::Json<DeliveryOut>), Problem> {
+    principal.reach(&tenant)?;
+    let delivery = state
+        .store
+        .retry_delivery(&tenant, &id, now_millis())
+        .await?
+        .ok_or_else(|| no_delivery(&tenant, &id))?;
+    state.wake.notify_one();
+    Ok((StatusCode::ACCEPTED, axum::Json(delivery.into())))
+}
+
+/// Which attempts to count.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct StatsQuery {
+    /// Only this endpoint's attempts (`ep_…`).
+    endpoint: Option<String>,
+    /// How far back, in hours (1 to 168; 24 by default).
+    #[param(minimum = 1, maximum = 168)]
+    hours: Option<u32>,
+}
+
+/// One hour of attempts.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct StatsBucket {
+    /// The hour's start (RFC 3339).
+    start: String,
+    succeeded: u32,
+    failed: u32,
+    /// Mean attempt duration, in milliseconds.
+    mean_ms: f64,
+    /// Longest attempt, in milliseconds.
+    max_ms: i64,
+}
+
+/// Attempts per hour; hours without attempts are included, as zeros.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Stats {
+    hours: Vec<StatsBucket>,
+}
+
+/// Attempt figures
+///
+/// Successes, failures and latency per hour, for the dashboard's chart.
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/stats", tag = "herald", security(("token" = [])),
+    params(("tenant" = String, Path, description = "The tenant's id"), StatsQuery),
+    responses(
+        (status = 200, description = "One bucket per hour, oldest first", body = Stats),
+        (status = 401, description = "Missing, unknown or revoked token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`hours` out of range", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub(crate) async fn stats(
+    State(state): State<ApiState>,
+    principal: Principal,
+    Path(tenant): Path<String>,
+    ApiQuery(query): ApiQuery<StatsQuery>,
+) -> Result<axum::Json<Stats>, Problem> {
+    const HOUR: i64 = 3_600_000;
+    principal.reach(&tenant)?;
+    let hours = match query.hours.unwrap_or(24) {
+        hours @ 1..=168 => i64::from(hours),
+        other => {
+            return Err(Problem::invalid(
+                "`hours` is 1 to 168",
+                vec![Violation {
+                    path: "hours".into(),
+                    message: format!("{other} is out of range"),
+                }],
+            ));
+        }
+    };
+    existing_tenant(&state, &tenant).await?;
+    let first = (now_millis() / HOUR - (hours - 1)) * HOUR;
+    let mut found = state
+        .store
+        .attempt_stats(&tenant, query.endpoint.as_deref(), first, HOUR)
+        .await?
+        .into_iter()
+        .peekable();
+    let mut buckets = Vec::new();
+    for hour in 0..hours {
+        let start = first + hour * HOUR;
+        let bucket = match found.next_if(|s| s.start == start) {
+            Some(s) => StatsBucket {
+                start: rfc3339(start),
+                succeeded: s.succeeded,
+                failed: s.failed,
+                mean_ms: s.mean_ms,
+                max_ms: s.max_ms,
+            },
+            None => StatsBucket {
+                start: rfc3339(start),
+                succeeded: 0,
+                failed: 0,
+                mean_ms: 0.0,
+                max_ms: 0,
+            },
+        };
+        buckets.push(bucket);
+    }
+    Ok(axum::Json(Stats { hours: buckets }))
+}
+
+async fn existing_tenant(state: &ApiState, tenant: &str) -> Result<(), Problem> {
+    match state.store.tenant(tenant).await? {
+        Some(_) => Ok(()),
+        None => Err(Problem::not_found(format!("no tenant `{tenant}`"))),
+    }
+}
+
+/// The tenant's delivery `id` with its event, or the 404 that also answers for another
+/// tenant's.
+async fn tenant_delivery(
+    state: &ApiState,
+    tenant: &str,
+    id: &str,
+) -> Result<(Delivery, Event), Problem> {
+    let delivery = state
+        .store
+        .delivery(id)
+        .await?
+        .ok_or_else(|| no_delivery(tenant, id))?;
+    // A delivery belongs to the tenant of its event.
+    match state.store.event(tenant, &delivery.event_id).await? {
+        Some(event) => Ok((delivery, event)),
+        None => Err(no_delivery(tenant, id)),
+    }
+}
+
+fn no_delivery(tenant: &str, id: &str) -> Problem {
+    Problem::not_found(format!("no delivery `{id}` for tenant `{tenant}`"))
+}

@@ -1,0 +1,118 @@
+//! Replays: every event of a tenant since a time, sent again to one endpoint.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use herald_delivery::worker::now_millis;
+use herald_store::Replay;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::{ApiState, parse_time, rfc3339};
+use crate::auth::Principal;
+use crate::problem::{ApiJson, Problem};
+
+/// What to replay.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CreateReplay {
+    /// Every event accepted at or after this time (RFC 3339), of the types the endpoint
+    /// receives, is delivered to it again.
+    #[schema(example = "2026-11-22T00:00:00Z")]
+    since: String,
+}
+
+/// A replay job and its progress.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ReplayOut {
+    /// `rpl_…`.
+    id: String,
+    endpoint_id: String,
+    since: String,
+    /// `running` or `finished`.
+    #[schema(example = "running")]
+    state: String,
+    /// Events it covers (counted when it started).
+    total: u32,
+    /// Events given a new delivery so far.
+    done: u32,
+    created_at: String,
+    updated_at: String,
+}
+
+impl From<Replay> for ReplayOut {
+    fn from(r: Replay) -> Self {
+        ReplayOut {
+            id: r.id,
+            endpoint_id: r.endpoint_id,
+            since: rfc3339(r.since),
+            state: match r.state {
+                herald_store::ReplayState::Running => "running".into(),
+                herald_store::ReplayState::Finished => "finished".into(),
+            },
+            total: r.total,
+            done: r.done,
+            created_at: rfc3339(r.created_at),
+            updated_at: rfc3339(r.updated_at),
+        }
+    }
+}
+
+/// Replay events to an endpoint
+///
+/// Starts a background job that gives every event since `since` a new delivery to this
+/// endpoint. Poll the job for progress.
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/endpoints/{endpoint}/replay", tag = "herald", security(("token" = [])),
+    params(("tenant" = String, Path, description = "The tenant's id"), ("endpoint" = String, Path, description = "`ep_…`")),
+    request_body = CreateReplay,
+    responses(
+        (status = 202, description = "Started", body = ReplayOut),
+        (status = 401, description = "Missing, unknown or revoked token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such tenant or endpoint", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`since` is not an RFC 3339 time", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub(crate) async fn create_replay(
+    State(state): State<ApiState>,
+    principal: Principal,
+    Path((tenant, endpoint)): Path<(String, String)>,
+    ApiJson(body): ApiJson<CreateReplay>,
+) -> Result<(StatusCode, axum::Json<ReplayOut>), Problem> {
+    principal.reach(&tenant)?;
+    let since = parse_time("/since", Some(&body.since))?.unwrap_or_default();
+    let replay = state
+        .store
+        .create_replay(&tenant, &endpoint, since, now_millis())
+        .await?
+        .ok_or_else(|| {
+            Problem::not_found(format!("no endpoint `{endpoint}` for tenant `{tenant}`"))
+        })?;
+    if replay.state == herald_store::ReplayState::Running {
+        crate::replay::spawn(
+            std::sync::Arc::clone(&state.store),
+            replay.id.clone(),
+            std::sync::Arc::clone(&state.wake),
+        );
+    }
+    Ok((StatusCode::ACCEPTED, axum::Json(replay.into())))
+}
+
+/// Get a replay
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/replays/{replay}", tag = "herald", security(("token" = [])),
+    params(("tenant" = String, Path, description = "The tenant's id"), ("replay" = String, Path, description = "`rpl_…`")),
+    responses(
+        (status = 200, description = "The job and its progress", body = ReplayOut),
+        (status = 401, description = "Missing, unknown or revoked token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such tenant or replay", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub(crate) async fn get_replay(
+    State(state): State<ApiState>,
+    principal: Principal,
+    Path((tenant, id)): Path<(String, String)>,
+) -> Result<axum::Json<ReplayOut>, Problem> {
+    principal.reach(&tenant)?;
+    state
+        .store
+        .replay(&tenant, &id)
+        .await?
+        .map(|r| axum::Json(r.into()))
+        .ok_or_else(|| Problem::not_found(format!("no replay `{id}` for tenant `{tenant}`")))
+}

@@ -1,0 +1,56 @@
+//! Replay jobs run in the background: a batch of deliveries per step, each step committed on
+//! its own, so a replay of a million events neither holds a long transaction nor stalls new
+//! events, and one cut short by a restart resumes where it stopped.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use herald_delivery::worker::now_millis;
+use herald_store::{ReplayState, Store};
+use tokio::sync::Notify;
+
+/// Events given a delivery per step.
+const BATCH: u32 = 500;
+
+/// Runs replay `id` to the end, waking the worker after each step.
+pub(crate) fn spawn(store: Arc<dyn Store>, id: String, wake: Arc<Notify>) {
+    tokio::spawn(async move {
+        let mut failures = 0u32;
+        loop {
+            match store.replay_step(&id, BATCH, now_millis()).await {
+                Ok(replay) => {
+                    failures = 0;
+                    wake.notify_one();
+                    if replay.state == ReplayState::Finished {
+                        tracing::info!(replay = %id, events = replay.done, "replay finished");
+                        return;
+                    }
+                }
+                Err(error) if error.kind() == herald_store::ErrorKind::NotFound => {
+                    // Its endpoint was deleted, and the replay with it.
+                    tracing::info!(replay = %id, "replay gone");
+                    return;
+                }
+                Err(error) => {
+                    // The database is away: wait, then carry on from the last committed step.
+                    failures += 1;
+                    let pause = Duration::from_millis(200 * u64::from(failures.min(25)));
+                    tracing::warn!(replay = %id, %error, ?pause, "replay step failed");
+                    tokio::time::sleep(pause).await;
+                }
+            }
+        }
+    });
+}
+
+/// Resumes every unfinished replay (after a restart).
+pub(crate) async fn resume(
+    store: &Arc<dyn Store>,
+    wake: &Arc<Notify>,
+) -> Result<(), herald_store::Error> {
+    for replay in store.running_replays().await? {
+        tracing::info!(replay = %replay.id, done = replay.done, total = replay.total, "resuming replay");
+        spawn(Arc::clone(store), replay.id, Arc::clone(wake));
+    }
+    Ok(())
+}
