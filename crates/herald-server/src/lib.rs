@@ -5,6 +5,7 @@
 
 mod api;
 mod auth;
+mod dashboard;
 mod event_types;
 mod example;
 mod link;
@@ -230,7 +231,7 @@ impl Service {
             .map_err(|e| Error(format!("cannot resume the replays: {e}")))?;
         let (stop, stopped) = watch::channel(false);
         let worker = tokio::spawn(self.worker.run(stopped));
-        let served = axum::serve(listener, built.router)
+        let served = axum::serve(listener, built.router.merge(dashboard::routes()))
             .with_graceful_shutdown(shutdown)
             .await
             .map_err(|e| Error(format!("the server failed: {e}")));

@@ -1,0 +1,154 @@
+// The dashboard in headless Chromium against a real `herald serve`, opened as a tenant's user
+// would open it: through a dashboard link. A receiver on 127.0.0.1 answers 200, or 500 when
+// told to, so both the happy path and a failure mended by a retry are walked, by keyboard
+// where a user would use it.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import { mkdirSync } from 'node:fs';
+import { startHerald, launchBrowser, screenshotDir } from './support.mjs';
+
+const ADMIN = 'browser-test-token';
+let server;
+let browser;
+let receiver;
+const received = [];
+let answer = 200;
+
+before(async () => {
+  server = await startHerald(['--allow-target', '127.0.0.0/8']);
+  browser = await launchBrowser();
+  receiver = createServer((request, response) => {
+    let body = '';
+    request.on('data', (chunk) => (body += chunk));
+    request.on('end', () => {
+      received.push({ headers: request.headers, body });
+      response.writeHead(answer, { 'content-type': 'text/plain' });
+      response.end(`receiver said ${answer}`);
+    });
+  });
+  await new Promise((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+  mkdirSync(screenshotDir(), { recursive: true });
+});
+
+after(async () => {
+  await browser?.close();
+  server?.stop();
+  receiver?.close();
+});
+
+async function admin(method, path, body) {
+  const response = await fetch(`${server.url}/api/v1${path}`, {
+    method,
+    headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  assert.ok(response.ok, `${method} ${path}: ${response.status} ${await response.clone().text()}`);
+  return response.json();
+}
+
+/** A tenant and a dashboard link for it, opened in a fresh page. */
+async function openDashboard(tenant) {
+  await admin('POST', '/tenants', { id: tenant });
+  const link = await admin('POST', `/tenants/${tenant}/dashboard-link`);
+  const context = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
+  const page = await context.newPage();
+  const errors = [];
+  const requests = [];
+  page.on('request', (request) => requests.push(request.url()));
+  page.on('pageerror', (error) => errors.push(String(error)));
+  page.on('console', (message) => {
+    if (message.type() === 'error' && !/status of (4|5)\d\d/.test(message.text())) errors.push(message.text());
+  });
+  await page.goto(`${server.url}${link.url}`);
+  await page.locator('#tenant-name', { hasText: tenant }).waitFor();
+  assert.ok(!page.url().includes('hrdl_'), 'the link token leaves the address bar');
+  return { page, errors, requests };
+}
+
+/** Adds an endpoint for new-subscription through the form, by keyboard. */
+async function addEndpoint(page, url) {
+  await page.locator('#add-endpoint').focus();
+  await page.keyboard.press('Enter');
+  await page.keyboard.type(url); // the URL field has the focus
+  await page.locator('#endpoint-types input[value="new-subscription"]').check();
+  await page.locator('#endpoint-url').press('Enter');
+  const row = page.locator('#endpoint-list .row', { hasText: url });
+  await row.waitFor();
+  await row.focus();
+  await page.keyboard.press('Enter');
+  await page.locator('#endpoint-detail h2', { hasText: url }).waitFor();
+}
+
+test('a tenant adds an endpoint, sends a test, reads the attempt, rotates the secret, sees the chart', async () => {
+  const { page, errors, requests } = await openDashboard('acme');
+  const target = `http://127.0.0.1:${receiver.address().port}/hooks/acme`;
+  await addEndpoint(page, target);
+
+  await page.locator('#send-test').click();
+  await page.locator('#test-result', { hasText: 'Delivered: 200' }).waitFor({ timeout: 20000 });
+  const arrived = received.find((r) => r.headers['webhook-id']);
+  assert.ok(arrived, 'the receiver got it');
+  assert.match(arrived.headers['webhook-signature'], /^v1,/);
+  assert.ok(JSON.parse(arrived.body).username, 'the example payload');
+
+  const delivered = page.locator('#endpoint-detail .log .row[data-state="succeeded"]');
+  await delivered.first().waitFor();
+  await delivered.first().click();
+  const dialog = page.locator('#attempt-dialog');
+  await dialog.locator('[data-attempt="1"]').waitFor();
+  const attemptText = await dialog.innerText();
+  assert.match(attemptText, /HTTP 200/);
+  assert.match(attemptText, /webhook-signature: v1,/);
+  assert.match(attemptText, /receiver said 200/);
+  await page.screenshot({ path: `${screenshotDir()}/dashboard-attempt.png` });
+  await page.keyboard.press('Escape');
+
+  await page.locator('#reveal-secret').click();
+  const before = await page.locator('#secret-value').innerText();
+  assert.match(before, /^whsec_/);
+  await page.locator('#rotate-secret').click();
+  await page.waitForFunction((old) => document.querySelector('#secret-value').textContent !== old, before);
+  assert.match(await page.locator('#secret-value').innerText(), /^whsec_/);
+
+  await page.locator('#tabs button[data-view="activity"]').click();
+  await page.locator('#chart svg').waitFor();
+  const bars = page.locator('#chart svg rect.ok');
+  assert.equal(await bars.count(), 24, 'one bar per hour');
+  const heights = await bars.evaluateAll((nodes) => nodes.map((n) => Number(n.getAttribute('height'))));
+  assert.ok(heights.some((h) => h > 0), 'the successful attempt is drawn');
+  assert.match(await page.locator('#chart-legend').innerText(), /1 succeeded/);
+  await page.screenshot({ path: `${screenshotDir()}/dashboard-activity.png`, fullPage: true });
+
+  await page.locator('#tabs button[data-view="types"]').click();
+  await page.locator('#type-list h2', { hasText: 'new-subscription' }).waitFor();
+
+  const origin = new URL(server.url).origin;
+  assert.deepEqual(requests.filter((url) => !url.startsWith(origin + '/')), [], 'nothing leaves the server');
+  assert.deepEqual(errors, []);
+});
+
+test('a failing receiver shows the failure, and a retry delivers once it is mended', async () => {
+  const { page, errors } = await openDashboard('umbrella');
+  const target = `http://127.0.0.1:${receiver.address().port}/hooks/umbrella`;
+  await addEndpoint(page, target);
+
+  answer = 500;
+  await page.locator('#send-test').click();
+  await page.locator('#test-result', { hasText: 'Failed: HTTP 500' }).waitFor({ timeout: 20000 });
+  const failed = page.locator('#endpoint-detail .log .row').first();
+  await failed.click();
+  const dialog = page.locator('#attempt-dialog');
+  await dialog.locator('[data-attempt="1"]').waitFor();
+  assert.match(await dialog.innerText(), /HTTP 500[\s\S]*receiver said 500/);
+  await page.screenshot({ path: `${screenshotDir()}/dashboard-failure.png` });
+
+  answer = 200;
+  await dialog.locator('#retry-delivery').click();
+  // The dialog refreshes after the retry; the newest attempt is listed first.
+  await dialog.locator('.attempt').first().locator('.badge', { hasText: 'HTTP 200' }).waitFor({ timeout: 20000 });
+  await page.keyboard.press('Escape');
+  await page.locator('#endpoint-detail .log .row[data-state="succeeded"]').first().waitFor({ timeout: 10000 });
+  await page.screenshot({ path: `${screenshotDir()}/dashboard-retried.png`, fullPage: true });
+  assert.deepEqual(errors, []);
+});
