@@ -56,7 +56,8 @@ pub enum ReplayState {
 }
 
 impl ReplayState {
-    pub(crate) fn as_str(self) -> &'static str {
+    /// `running` or `finished`.
+    pub fn as_str(self) -> &'static str {
         match self {
             ReplayState::Running => "running",
             ReplayState::Finished => "finished",

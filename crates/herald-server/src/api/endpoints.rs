@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::log::AttemptOut;
-use super::{ApiQuery, ApiState, Page, page_of, rfc3339, tenant_problem};
+use super::{ApiQuery, ApiState, Page, existing_tenant, page_of, rfc3339, tenant_problem};
 use crate::auth::Principal;
 use crate::problem::{ApiJson, OptionalJson, Problem, Violation};
 
@@ -228,9 +228,7 @@ pub(crate) async fn list_endpoints(
 ) -> Result<axum::Json<EndpointPage>, Problem> {
     principal.reach(&tenant)?;
     let limit = page.limit()?;
-    if state.store.tenant(&tenant).await?.is_none() {
-        return Err(Problem::not_found(format!("no tenant `{tenant}`")));
-    }
+    existing_tenant(&state, &tenant).await?;
     // One more than asked tells whether another page follows.
     let endpoints = state
         .store

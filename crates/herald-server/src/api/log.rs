@@ -10,7 +10,7 @@ use herald_store::{Attempt, Delivery, DeliveryFilter, DeliveryState, Event, Even
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{ApiQuery, ApiState, Page, page_of, parse_time, rfc3339};
+use super::{ApiQuery, ApiState, Page, existing_tenant, page_of, parse_time, rfc3339};
 use crate::auth::Principal;
 use crate::problem::{Problem, Violation};
 
@@ -450,13 +450,6 @@ pub(crate) async fn stats(
         buckets.push(bucket);
     }
     Ok(axum::Json(Stats { hours: buckets }))
-}
-
-async fn existing_tenant(state: &ApiState, tenant: &str) -> Result<(), Problem> {
-    match state.store.tenant(tenant).await? {
-        Some(_) => Ok(()),
-        None => Err(Problem::not_found(format!("no tenant `{tenant}`"))),
-    }
 }
 
 /// The tenant's delivery `id` with its event, or the 404 that also answers for another

@@ -168,6 +168,14 @@ pub(crate) fn rfc3339(millis: i64) -> String {
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
+/// The 404 for a tenant that does not exist, before work that would otherwise answer empty.
+pub(crate) async fn existing_tenant(state: &ApiState, tenant: &str) -> Result<(), Problem> {
+    match state.store.tenant(tenant).await? {
+        Some(_) => Ok(()),
+        None => Err(Problem::not_found(format!("no tenant `{tenant}`"))),
+    }
+}
+
 /// A store error while writing under `tenant`: a missing tenant is a 404 naming it.
 pub(crate) fn tenant_problem(error: herald_store::Error, tenant: &str) -> Problem {
     if error.kind() == herald_store::ErrorKind::NotFound {

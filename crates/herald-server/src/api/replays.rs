@@ -45,10 +45,7 @@ impl From<Replay> for ReplayOut {
             id: r.id,
             endpoint_id: r.endpoint_id,
             since: rfc3339(r.since),
-            state: match r.state {
-                herald_store::ReplayState::Running => "running".into(),
-                herald_store::ReplayState::Finished => "finished".into(),
-            },
+            state: r.state.as_str().into(),
             total: r.total,
             done: r.done,
             created_at: rfc3339(r.created_at),

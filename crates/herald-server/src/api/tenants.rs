@@ -6,7 +6,7 @@ use herald_delivery::worker::now_millis;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{ApiQuery, ApiState, Page, page_of, rfc3339};
+use super::{ApiQuery, ApiState, Page, existing_tenant, page_of, rfc3339};
 use crate::auth::Principal;
 use crate::problem::{ApiJson, OptionalJson, Problem, Violation};
 
@@ -164,9 +164,7 @@ pub(crate) async fn create_link(
             ));
         }
     };
-    if state.store.tenant(&tenant).await?.is_none() {
-        return Err(Problem::not_found(format!("no tenant `{tenant}`")));
-    }
+    existing_tenant(&state, &tenant).await?;
     let expires = now_millis() / 1000 + ttl;
     let token = state.credentials.links.sign(&tenant, expires);
     Ok((

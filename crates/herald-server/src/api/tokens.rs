@@ -7,7 +7,7 @@ use herald_store::Token;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{ApiState, rfc3339, tenant_problem};
+use super::{ApiState, existing_tenant, rfc3339, tenant_problem};
 use crate::auth::{Principal, new_token};
 use crate::problem::{ApiJson, Problem, Violation};
 
@@ -120,9 +120,7 @@ pub(crate) async fn list_tokens(
     Path(tenant): Path<String>,
 ) -> Result<axum::Json<Vec<TokenOut>>, Problem> {
     principal.reach(&tenant)?;
-    if state.store.tenant(&tenant).await?.is_none() {
-        return Err(Problem::not_found(format!("no tenant `{tenant}`")));
-    }
+    existing_tenant(&state, &tenant).await?;
     let tokens = state.store.tokens(Some(&tenant)).await?;
     Ok(axum::Json(tokens.into_iter().map(TokenOut::from).collect()))
 }
