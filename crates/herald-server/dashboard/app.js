@@ -288,7 +288,7 @@ function deliveryLog(deliveries) {
   },
   el("span", { class: "sub" }, when(d.created_at)),
   el("span", { class: "title" }, d.event_type),
-  el("span", { class: "sub hide-small" }, `${d.attempts} attempt${d.attempts === 1 ? "" : "s"}`),
+  el("span", { class: "sub hide-small" }, `${d.attempt_count} attempt${d.attempt_count === 1 ? "" : "s"}`),
   el("span", { class: `badge ${d.state}` }, d.state))));
 }
 

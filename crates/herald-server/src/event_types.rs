@@ -15,6 +15,8 @@ pub(crate) struct EventType {
     pub(crate) description: Option<String>,
     /// The body's JSON Schema, self-contained.
     pub(crate) schema: Value,
+    /// The name of the body's schema under the document's `components.schemas`.
+    pub(crate) body_schema: String,
     /// The declared example, or one made from the schema.
     pub(crate) example: Value,
     /// False when the example was made from the schema.
@@ -46,6 +48,7 @@ impl EventTypes {
                 example_declared: declared.is_some(),
                 example: declared.unwrap_or_else(|| crate::example::example(&schema)),
                 schema: schema.clone(),
+                body_schema: declaration.body_schema_name().to_owned(),
             });
             let validator = jsonschema::options()
                 .should_validate_formats(true)

@@ -112,7 +112,8 @@ async fn first_admin_token(store: &dyn Store) -> Result<Option<String>, Error> {
 
 /// The OpenAPI document [`serve`] publishes for `app`: its routes and webhooks plus herald's API.
 pub fn document(app: herald::App) -> Result<utoipa::openapi::OpenApi, Error> {
-    let api = utoipa_axum::router::OpenApiRouter::with_openapi(api::openapi());
+    let event_types = event_types::EventTypes::new(app.declared()).map_err(Error)?;
+    let api = utoipa_axum::router::OpenApiRouter::with_openapi(api::openapi(&event_types));
     app.routes(api)
         .build()
         .map(|built| built.openapi)

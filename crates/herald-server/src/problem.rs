@@ -158,7 +158,7 @@ impl From<QueryRejection> for Problem {
     }
 }
 
-/// An optional JSON body: empty means `T::default()`; rejections are problems.
+/// An optional JSON body: empty or `null` means `T::default()`; rejections are problems.
 pub(crate) struct OptionalJson<T>(pub(crate) T);
 
 impl<T, S> axum::extract::FromRequest<S> for OptionalJson<T>
@@ -192,15 +192,36 @@ where
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(OptionalJson(T::default()));
         }
-        serde_json::from_slice(&bytes)
-            .map(OptionalJson)
-            .map_err(|e| {
-                Problem::invalid(
-                    format!("the body does not fit this operation: {e}"),
-                    Vec::new(),
-                )
-            })
+        match serde_json::from_slice::<Option<Box<serde_json::value::RawValue>>>(&bytes) {
+            Ok(None) => Ok(OptionalJson(T::default())),
+            Ok(Some(raw)) => object_body(&raw).map(OptionalJson),
+            Err(e) => Err(Problem::new(
+                StatusCode::BAD_REQUEST,
+                "https://herald.rs/problems/malformed",
+                "Bad Request",
+                format!("the body is not JSON: {e}"),
+            )),
+        }
     }
+}
+
+/// `T` from a JSON body that must be an object: serde would also read a struct from an array
+/// of its fields in order, which no operation documents.
+fn object_body<T: serde::de::DeserializeOwned>(
+    raw: &serde_json::value::RawValue,
+) -> Result<T, Problem> {
+    if !raw.get().trim_start().starts_with('{') {
+        return Err(Problem::invalid(
+            "the body must be a JSON object",
+            Vec::new(),
+        ));
+    }
+    serde_json::from_str(raw.get()).map_err(|e| {
+        Problem::invalid(
+            format!("the body does not fit this operation: {e}"),
+            Vec::new(),
+        )
+    })
 }
 
 /// `Query` whose rejections are problems, not axum's plain text.
@@ -208,7 +229,21 @@ where
 #[from_request(via(axum::extract::Query), rejection(Problem))]
 pub(crate) struct ApiQuery<T>(pub(crate) T);
 
-/// `Json` whose rejections are problems, not axum's plain text.
-#[derive(axum::extract::FromRequest)]
-#[from_request(via(axum::Json), rejection(Problem))]
+/// A JSON object body (`Content-Type: application/json`) whose rejections are problems, not
+/// axum's plain text.
 pub(crate) struct ApiJson<T>(pub(crate) T);
+
+impl<T, S> axum::extract::FromRequest<S> for ApiJson<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = Problem;
+
+    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, Problem> {
+        let Json(raw) = Json::<Box<serde_json::value::RawValue>>::from_request(request, state)
+            .await
+            .map_err(Problem::from)?;
+        object_body(&raw).map(ApiJson)
+    }
+}

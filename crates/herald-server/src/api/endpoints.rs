@@ -13,25 +13,50 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::log::AttemptOut;
+use super::openapi::EventTypeName;
 use super::{ApiQuery, ApiState, Page, existing_tenant, page_of, rfc3339, tenant_problem};
 use crate::auth::Principal;
 use crate::problem::{ApiJson, OptionalJson, Problem, Violation};
+
+/// What an endpoint URL looks like: `http(s)://`, a host, an optional port, then a path, query
+/// and fragment of RFC 3986 characters. The host is a name (its last label starts with a
+/// letter, and no label starts with `xn--`, which would need valid punycode) or an IPv4 address.
+/// The server checks URLs against this same pattern, so the document and the check agree;
+/// where deliveries may go is checked after it.
+const URL_PATTERN: &str = concat!(
+    r"^[Hh][Tt][Tt][Pp][Ss]?://",
+    r"(((?![Xx][Nn]--)[A-Za-z0-9-]+\.)*(?![Xx][Nn]--)[A-Za-z][A-Za-z0-9-]*",
+    r"|((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9]))",
+    r"(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}|0))?",
+    r"(/([A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})*)?",
+    r"(\?([A-Za-z0-9._~!$&'()*+,;=:@/?-]|%[0-9A-Fa-f]{2})*)?",
+    r"(#([A-Za-z0-9._~!$&'()*+,;=:@/?-]|%[0-9A-Fa-f]{2})*)?$",
+);
+
+/// [`URL_PATTERN`] compiled once.
+static URL_SHAPE: std::sync::LazyLock<jsonschema::Validator> = std::sync::LazyLock::new(|| {
+    let schema = serde_json::json!({ "type": "string", "pattern": URL_PATTERN });
+    #[allow(clippy::expect_used)] // A constant; every endpoint test compiles it.
+    jsonschema::validator_for(&schema).expect("URL_PATTERN compiles")
+});
 
 /// An endpoint to register.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateEndpoint {
-    /// Where deliveries are sent: an absolute `http` or `https` URL.
-    #[schema(example = "https://example.com/webhooks")]
+    /// Where deliveries are sent (described by [`endpoint_url`]).
+    #[schema(schema_with = endpoint_url)]
     url: String,
     /// The event types to receive; omitted or empty means all.
     #[serde(default)]
+    #[schema(value_type = Vec<EventTypeName>)]
     event_types: Vec<String>,
     /// Free text.
     #[serde(default)]
     description: String,
-    /// Extra headers sent with every delivery.
+    /// Extra headers sent with every delivery (described by [`extra_headers`]).
     #[serde(default)]
+    #[schema(schema_with = extra_headers)]
     headers: BTreeMap<String, String>,
     /// Whether deliveries are made (default true).
     #[serde(default = "yes")]
@@ -154,13 +179,16 @@ fn check_fields(
             });
         }
     }
-    for name in headers.into_iter().flat_map(BTreeMap::keys) {
-        if axum::http::HeaderName::try_from(name.as_str()).is_err()
-            || name.to_ascii_lowercase().starts_with("webhook-")
-        {
+    for (name, value) in headers.into_iter().flatten() {
+        if axum::http::HeaderName::try_from(name.as_str()).is_err() || reserved_header(name) {
             violations.push(Violation {
                 path: format!("/headers/{name}"),
                 message: format!("`{name}` is not a header name herald can set"),
+            });
+        } else if axum::http::HeaderValue::try_from(value.as_str()).is_err() {
+            violations.push(Violation {
+                path: format!("/headers/{name}"),
+                message: "a header value cannot hold control characters".into(),
             });
         }
     }
@@ -171,8 +199,115 @@ fn check_fields(
     }
 }
 
+/// Headers herald sets itself, or that would change how the request is framed or routed.
+const RESERVED_HEADERS: &[&str] = &[
+    "webhook-",
+    "content-type",
+    "content-length",
+    "transfer-encoding",
+    "host",
+    "connection",
+    "keep-alive",
+    "te",
+    "trailer",
+    "upgrade",
+    "proxy-",
+];
+
+/// True for a name in (or, for those ending in `-`, under) [`RESERVED_HEADERS`].
+fn reserved_header(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    RESERVED_HEADERS
+        .iter()
+        .any(|reserved| match reserved.strip_suffix('-') {
+            Some(_) => name.starts_with(reserved),
+            None => name == *reserved,
+        })
+}
+
+/// The schema of `headers`: token names, none of them reserved, and values without control
+/// characters.
+fn extra_headers() -> utoipa::openapi::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    let reserved: Vec<String> = RESERVED_HEADERS
+        .iter()
+        .map(|r| {
+            // Either case, spelled out: ECMA-262 patterns have no `(?i)`.
+            let letters: String = r
+                .chars()
+                .map(|c| match c.is_ascii_alphabetic() {
+                    true => format!("[{}{}]", c.to_ascii_uppercase(), c),
+                    false => c.to_string(),
+                })
+                .collect();
+            let tail = if r.ends_with('-') { "" } else { "$" };
+            format!("{letters}{tail}")
+        })
+        .collect();
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .property_names(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(format!(
+                    "^(?!{})[!#$%&'*+.^_`|~0-9A-Za-z-]+$",
+                    reserved.join("|")
+                ))),
+        ))
+        .additional_properties(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(r"^[^\x00-\x08\x0A-\x1F\x7F]*$")),
+        ))
+        .description(Some("Extra headers sent with every delivery."))
+        .build()
+}
+
+fn extra_headers_or_null() -> utoipa::openapi::Object {
+    or_null(extra_headers())
+}
+
+/// The schema of `url`: [`URL_PATTERN`], at most 2048 characters.
+fn endpoint_url() -> utoipa::openapi::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, SchemaFormat, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .format(Some(SchemaFormat::Custom("uri".into())))
+        .pattern(Some(URL_PATTERN))
+        .max_length(Some(2048))
+        .description(Some(
+            "Where deliveries are sent: an absolute `http` or `https` URL, without \
+             credentials, to an address deliveries may reach.",
+        ))
+        .examples(["https://example.com/webhooks"])
+        .build()
+}
+
+fn endpoint_url_or_null() -> utoipa::openapi::Object {
+    or_null(endpoint_url())
+}
+
+/// `schema`, or `null` for "leave as it is".
+fn or_null(mut schema: utoipa::openapi::Object) -> utoipa::openapi::Object {
+    use utoipa::openapi::schema::{SchemaType, Type};
+    if let SchemaType::Type(own) = schema.schema_type {
+        schema.schema_type = [own, Type::Null].into_iter().collect();
+    }
+    schema
+}
+
 /// Where a URL may not point, said before any delivery is tried.
 fn check_url(text: &str, policy: &TargetPolicy) -> Result<(), String> {
+    if text.len() > 2048 {
+        return Err("the URL is longer than 2048 characters".into());
+    }
+    if !URL_SHAPE.is_valid(&serde_json::Value::from(text)) {
+        return Err(
+            "not an http(s) URL with a host name or IPv4 address, an optional port, and a \
+             path of RFC 3986 characters (no credentials)"
+                .into(),
+        );
+    }
     let url = url::Url::parse(text).map_err(|e| format!("not an absolute URL: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(format!(
@@ -193,9 +328,6 @@ fn check_url(text: &str, policy: &TargetPolicy) -> Result<(), String> {
         policy
             .check(ip)
             .map_err(|reason| format!("{ip} is {reason}; herald does not deliver there"))?;
-    }
-    if text.len() > 2048 {
-        return Err("the URL is longer than 2048 characters".into());
     }
     Ok(())
 }
@@ -276,11 +408,14 @@ pub(crate) async fn get_endpoint(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct UpdateEndpoint {
+    #[schema(schema_with = endpoint_url_or_null)]
     url: Option<String>,
     /// Empty means all.
+    #[schema(value_type = Option<Vec<EventTypeName>>)]
     event_types: Option<Vec<String>>,
     description: Option<String>,
     /// Replaces every extra header.
+    #[schema(schema_with = extra_headers_or_null)]
     headers: Option<BTreeMap<String, String>>,
     /// False stops deliveries (pending ones end); true resumes them and clears the reason.
     enabled: Option<bool>,
@@ -410,6 +545,8 @@ pub(crate) async fn get_secret(
 pub(crate) struct Rotate {
     /// How long the old secret keeps signing beside the new one, in seconds (0 to 604800;
     /// 86400 by default), so receivers can switch without missing a delivery.
+    #[schema(minimum = 0, maximum = 604800)]
+    #[serde(default, deserialize_with = "super::whole_number")]
     keep_old_seconds: Option<u32>,
 }
 
@@ -418,7 +555,7 @@ pub(crate) struct Rotate {
 /// Makes a new secret; the old one keeps signing beside it for a while (24 hours unless told).
 #[utoipa::path(post, path = "/api/v1/tenants/{tenant}/endpoints/{endpoint}/secret/rotate", tag = "herald", security(("token" = [])),
     params(("tenant" = String, Path, description = "The tenant's id"), ("endpoint" = String, Path, description = "`ep_…`")),
-    request_body(content = Rotate, description = "Optional", content_type = "application/json"),
+    request_body(content = Option<Rotate>, description = "Optional: how long the old secret keeps signing"),
     responses(
         (status = 200, description = "The new secret, and the old ones still signing", body = SecretOut),
         (status = 401, description = "Missing, unknown or revoked token", body = Problem, content_type = "application/problem+json"),
@@ -466,6 +603,7 @@ fn no_endpoint(tenant: &str, id: &str) -> Problem {
 #[serde(deny_unknown_fields)]
 pub(crate) struct TestEvent {
     /// The type whose example payload is sent; by default the first the endpoint receives.
+    #[schema(value_type = Option<EventTypeName>)]
     event_type: Option<String>,
 }
 

@@ -7,6 +7,7 @@ use herald_store::NewEvent;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::openapi::EventTypeName;
 use super::{ApiState, rfc3339, tenant_problem};
 use crate::auth::Principal;
 use crate::problem::{ApiJson, Problem, Violation};
@@ -16,12 +17,13 @@ use crate::problem::{ApiJson, Problem, Violation};
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateEvent {
     /// A declared webhook's name.
-    #[schema(example = "new-subscription")]
+    #[schema(value_type = EventTypeName)]
     event_type: String,
     /// The body, which must match the webhook's schema. It is delivered exactly as sent here.
     #[schema(value_type = Object)]
     payload: Box<serde_json::value::RawValue>,
     /// Repeating a key returns the first event instead of storing a second.
+    #[schema(min_length = 1, max_length = 255)]
     idempotency_key: Option<String>,
 }
 
@@ -85,7 +87,7 @@ pub(crate) async fn create_event(
     if body
         .idempotency_key
         .as_ref()
-        .is_some_and(|k| k.is_empty() || k.len() > 255)
+        .is_some_and(|k| k.is_empty() || k.chars().count() > 255)
     {
         return Err(Problem::invalid(
             "an idempotency key is 1 to 255 characters",

@@ -52,8 +52,10 @@ pub(crate) struct EventQuery {
     /// Only this webhook.
     event_type: Option<String>,
     /// Accepted at or after (RFC 3339).
+    #[param(format = DateTime)]
     since: Option<String>,
     /// Accepted before (RFC 3339).
+    #[param(format = DateTime)]
     until: Option<String>,
 }
 
@@ -152,7 +154,7 @@ pub(crate) struct DeliveryOut {
     #[schema(example = "succeeded")]
     state: String,
     /// Attempts made so far.
-    attempts: u32,
+    attempt_count: u32,
     /// When it is next tried, while pending (RFC 3339).
     next_attempt_at: Option<String>,
     created_at: String,
@@ -167,10 +169,29 @@ impl From<Delivery> for DeliveryOut {
             endpoint_id: d.endpoint_id,
             event_type: d.event_type,
             state: d.state.as_str().into(),
-            attempts: d.attempts,
+            attempt_count: d.attempts,
             next_attempt_at: d.next_attempt_at.map(rfc3339),
             created_at: rfc3339(d.created_at),
             updated_at: rfc3339(d.updated_at),
+        }
+    }
+}
+
+/// A delivery state, as a filter.
+#[derive(Deserialize, ToSchema, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum StateName {
+    Pending,
+    Succeeded,
+    Dead,
+}
+
+impl StateName {
+    fn state(self) -> DeliveryState {
+        match self {
+            StateName::Pending => DeliveryState::Pending,
+            StateName::Succeeded => DeliveryState::Succeeded,
+            StateName::Dead => DeliveryState::Dead,
         }
     }
 }
@@ -186,10 +207,13 @@ pub(crate) struct DeliveryQuery {
     /// Of this webhook.
     event_type: Option<String>,
     /// `pending`, `succeeded` or `dead`.
-    state: Option<String>,
+    #[param(inline)]
+    state: Option<StateName>,
     /// Created at or after (RFC 3339).
+    #[param(format = DateTime)]
     since: Option<String>,
     /// Created before (RFC 3339).
+    #[param(format = DateTime)]
     until: Option<String>,
 }
 
@@ -222,26 +246,11 @@ pub(crate) async fn list_deliveries(
 ) -> Result<axum::Json<DeliveryPage>, Problem> {
     principal.reach(&tenant)?;
     let limit = page.limit()?;
-    let delivery_state = query
-        .state
-        .as_deref()
-        .map(|s| {
-            DeliveryState::parse(s).map_err(|_| {
-                Problem::invalid(
-                    "`state` is pending, succeeded or dead",
-                    vec![Violation {
-                        path: "state".into(),
-                        message: format!("{s:?} is not a delivery state"),
-                    }],
-                )
-            })
-        })
-        .transpose()?;
     let filter = DeliveryFilter {
         endpoint_id: query.endpoint,
         event_id: query.event,
         event_type: query.event_type,
-        state: delivery_state,
+        state: query.state.map(StateName::state),
         since: parse_time("since", query.since.as_deref())?,
         until: parse_time("until", query.until.as_deref())?,
     };

@@ -17,6 +17,7 @@ mod catalogue;
 mod endpoints;
 mod events;
 mod log;
+mod openapi;
 mod replays;
 mod tenants;
 mod tokens;
@@ -38,7 +39,9 @@ pub(crate) const MAX_BODY: usize = 1 << 20;
 
 /// The API's routes, documented, each behind a bearer token.
 pub(crate) fn routes(state: ApiState) -> OpenApiRouter {
-    documented()
+    let mut router = documented();
+    openapi::describe(router.get_openapi_mut(), &state.event_types);
+    router
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -77,9 +80,12 @@ fn documented() -> OpenApiRouter<ApiState> {
         .routes(routes!(log::stats))
 }
 
-/// The API's part of the document, without serving anything.
-pub(crate) fn openapi() -> utoipa::openapi::OpenApi {
-    documented().into_openapi()
+/// The API's part of the document for an app that declares `event_types`, without serving
+/// anything: what [`routes`] documents.
+pub(crate) fn openapi(event_types: &EventTypes) -> utoipa::openapi::OpenApi {
+    let mut doc = documented().into_openapi();
+    openapi::describe(&mut doc, event_types);
+    doc
 }
 
 /// Declares the bearer scheme every API operation requires.
@@ -127,6 +133,33 @@ impl Page {
             )),
         }
     }
+}
+
+/// Reads an optional count that JSON may spell `533` or `533.0`: JSON Schema's `integer`
+/// allows both, and the document promises JSON Schema.
+pub(crate) fn whole_number<'de, D>(deserializer: D) -> Result<Option<u32>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    use serde::Deserialize;
+    let Some(number) = Option::<serde_json::Number>::deserialize(deserializer)? else {
+        return Ok(None);
+    };
+    let whole = number.as_u64().or_else(|| {
+        number
+            .as_f64()
+            .filter(|f| f.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(f))
+            .map(|f| f as u64)
+    });
+    whole
+        .and_then(|n| u32::try_from(n).ok())
+        .map(Some)
+        .ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "{number} is not a whole number from 0 to {}",
+                u32::MAX
+            ))
+        })
 }
 
 /// Cuts `rows` (fetched with one more than `limit`) to a page, and names where the next

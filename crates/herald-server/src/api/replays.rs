@@ -17,7 +17,7 @@ use crate::problem::{ApiJson, Problem};
 pub(crate) struct CreateReplay {
     /// Every event accepted at or after this time (RFC 3339), of the types the endpoint
     /// receives, is delivered to it again.
-    #[schema(example = "2026-11-22T00:00:00Z")]
+    #[schema(example = "2026-11-22T00:00:00Z", format = DateTime)]
     since: String,
 }
 

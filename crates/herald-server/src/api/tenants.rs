@@ -15,7 +15,7 @@ use crate::problem::{ApiJson, OptionalJson, Problem, Violation};
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateTenant {
     /// Your id for this customer: 1 to 64 letters, digits, `_`, `-` or `.`.
-    #[schema(example = "acme")]
+    #[schema(example = "acme", pattern = r"^[A-Za-z0-9_.-]{1,64}$")]
     id: String,
 }
 
@@ -117,6 +117,7 @@ pub(crate) async fn list_tenants(
 pub(crate) struct CreateLink {
     /// Seconds until the link stops working: 60 to 86400 (a day); 3600 by default.
     #[schema(minimum = 60, maximum = 86400)]
+    #[serde(default, deserialize_with = "super::whole_number")]
     ttl_seconds: Option<u32>,
 }
 

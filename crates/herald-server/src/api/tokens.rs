@@ -16,7 +16,7 @@ use crate::problem::{ApiJson, Problem, Violation};
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateToken {
     /// What it is for (1 to 100 characters), shown in lists.
-    #[schema(example = "billing service")]
+    #[schema(example = "billing service", min_length = 1, max_length = 100)]
     name: String,
 }
 
@@ -76,7 +76,7 @@ pub(crate) async fn create_token(
     ApiJson(body): ApiJson<CreateToken>,
 ) -> Result<(StatusCode, axum::Json<CreatedToken>), Problem> {
     principal.reach(&tenant)?;
-    let name = body.name.trim();
+    let name = body.name.as_str();
     if name.is_empty() || name.chars().count() > 100 {
         return Err(Problem::invalid(
             "a token's name is 1 to 100 characters",

@@ -4,7 +4,9 @@
 #![allow(clippy::unwrap_used)] // a test that cannot unwrap should panic loudly
 
 mod access;
+mod document;
 mod endpoints;
+mod input;
 mod log;
 mod support;
 

@@ -1,0 +1,207 @@
+//! What herald's API document says beyond the handlers' attributes, because it depends on the
+//! app or holds for many operations at once: the names of the declared event types, the event
+//! body each type takes, the answers any JSON body can get, and links from the operations that
+//! create an object to the operations that use it.
+
+use std::borrow::Cow;
+
+use utoipa::openapi::link::LinkBuilder;
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
+use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr, ResponseBuilder};
+
+use crate::event_types::EventTypes;
+
+/// A declared webhook's name: a string in the handlers' attributes, the list of declared names
+/// once [`describe`] knows the app.
+pub(crate) enum EventTypeName {}
+
+impl utoipa::PartialSchema for EventTypeName {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some("A declared webhook's name."))
+            .examples(["new-subscription"])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for EventTypeName {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("EventTypeName")
+    }
+}
+
+/// Completes the API's document for an app that declares `event_types`.
+pub(crate) fn describe(doc: &mut OpenApi, event_types: &EventTypes) {
+    name_event_types(doc, event_types);
+    body_answers(doc);
+    link_created_objects(doc);
+}
+
+/// `EventTypeName` lists the declared names, and an event's body is one of the declared types
+/// with its own payload schema, so a client (or a generator like schemathesis) can tell a
+/// valid event from the document alone.
+fn name_event_types(doc: &mut OpenApi, event_types: &EventTypes) {
+    let catalogue = event_types.catalogue();
+    if catalogue.is_empty() {
+        return;
+    }
+    let Some(components) = doc.components.as_mut() else {
+        return;
+    };
+    let names = catalogue.iter().map(|t| t.name.as_str());
+    components.schemas.insert(
+        "EventTypeName".into(),
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some("A declared webhook's name."))
+            .enum_values(Some(names))
+            .into(),
+    );
+    // The handler's own description of the body's fields stays; only `event_type` and
+    // `payload` are narrowed, per type.
+    let Some(RefOr::T(Schema::Object(declared))) = components.schemas.get("CreateEvent") else {
+        return;
+    };
+    let declared = declared.clone();
+    let mut body = OneOfBuilder::new().description(declared.description.clone());
+    for event_type in catalogue {
+        let mut variant = declared.clone();
+        variant.title = Some(event_type.name.clone());
+        variant.properties.insert(
+            "event_type".into(),
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some([event_type.name.as_str()]))
+                .into(),
+        );
+        variant.properties.insert(
+            "payload".into(),
+            Ref::from_schema_name(event_type.body_schema.as_str()).into(),
+        );
+        body = body.item(variant);
+    }
+    components
+        .schemas
+        .insert("CreateEvent".into(), Schema::OneOf(body.build()).into());
+}
+
+/// Every operation that reads a JSON body can answer 400 (not JSON), 413 (over 1 MiB) and 415
+/// (not `application/json`), each as a problem.
+fn body_answers(doc: &mut OpenApi) {
+    for operation in operations(doc) {
+        if operation.request_body.is_none() {
+            continue;
+        }
+        for (status, description) in [
+            ("400", "The body is not JSON"),
+            ("413", "The body is larger than 1 MiB"),
+            ("415", "The body is not `application/json`"),
+        ] {
+            operation
+                .responses
+                .responses
+                .entry(status.into())
+                .or_insert_with(|| problem(description));
+        }
+    }
+}
+
+fn problem(description: &str) -> RefOr<utoipa::openapi::Response> {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/problem+json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Problem")))
+                .build(),
+        )
+        .into()
+}
+
+/// From an operation that creates something, by status, to the operations that take its id:
+/// (operation, status, parameter, where the id is in the answer, operations).
+const LINKS: &[(&str, &str, &str, &str, &[&str])] = &[
+    (
+        "create_endpoint",
+        "201",
+        "endpoint",
+        "$response.body#/id",
+        &[
+            "get_endpoint",
+            "update_endpoint",
+            "delete_endpoint",
+            "get_secret",
+            "rotate_secret",
+            "send_test",
+            "create_replay",
+        ],
+    ),
+    (
+        "create_event",
+        "202",
+        "event",
+        "$response.body#/id",
+        &["get_event"],
+    ),
+    (
+        "send_test",
+        "200",
+        "delivery",
+        "$response.body#/delivery_id",
+        &["get_delivery", "retry_delivery"],
+    ),
+    (
+        "create_replay",
+        "202",
+        "replay",
+        "$response.body#/id",
+        &["get_replay"],
+    ),
+    (
+        "create_token",
+        "201",
+        "token",
+        "$response.body#/id",
+        &["revoke_token"],
+    ),
+];
+
+fn link_created_objects(doc: &mut OpenApi) {
+    for operation in operations(doc) {
+        let Some(id) = operation.operation_id.clone() else {
+            continue;
+        };
+        for (_, status, parameter, value, targets) in LINKS.iter().filter(|l| l.0 == id) {
+            let Some(RefOr::T(response)) = operation.responses.responses.get_mut(*status) else {
+                continue;
+            };
+            for target in *targets {
+                response.links.insert(
+                    target.to_string(),
+                    LinkBuilder::new()
+                        .operation_id(*target)
+                        .parameter("tenant", "$request.path.tenant")
+                        .parameter(*parameter, *value)
+                        .build()
+                        .into(),
+                );
+            }
+        }
+    }
+}
+
+fn operations(doc: &mut OpenApi) -> impl Iterator<Item = &mut Operation> {
+    doc.paths.paths.values_mut().flat_map(|item| {
+        [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ]
+        .into_iter()
+        .flatten()
+    })
+}

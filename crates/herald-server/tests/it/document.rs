@@ -1,0 +1,113 @@
+//! The API's part of the document is complete for the app it serves: event type names, the
+//! event body per type, the answers any JSON body can get, and links that lead somewhere.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+fn document() -> Value {
+    let doc = herald_server::document(herald_example_seed::app()).unwrap();
+    serde_json::to_value(doc).unwrap()
+}
+
+fn operations(doc: &Value) -> Vec<(String, &Value)> {
+    doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, item)| {
+            item.as_object()
+                .unwrap()
+                .iter()
+                .map(move |(method, op)| (format!("{} {path}", method.to_uppercase()), op))
+        })
+        .collect()
+}
+
+#[test]
+fn event_bodies_name_the_declared_types_and_their_payload_schemas() {
+    let doc = document();
+    let schemas = &doc["components"]["schemas"];
+    assert_eq!(
+        schemas["EventTypeName"]["enum"],
+        serde_json::json!(["new-subscription"])
+    );
+    let variants = schemas["CreateEvent"]["oneOf"].as_array().unwrap();
+    assert_eq!(variants.len(), 1);
+    let variant = &variants[0]["properties"];
+    assert_eq!(
+        variant["event_type"]["enum"],
+        serde_json::json!(["new-subscription"])
+    );
+    assert_eq!(
+        variant["payload"]["$ref"],
+        "#/components/schemas/Subscription"
+    );
+    assert!(
+        variant["idempotency_key"].is_object(),
+        "the handler's own fields stay"
+    );
+    let endpoint = &schemas["CreateEndpoint"]["properties"];
+    assert_eq!(
+        endpoint["event_types"]["items"]["$ref"],
+        "#/components/schemas/EventTypeName"
+    );
+}
+
+#[test]
+fn every_operation_with_a_body_documents_its_body_errors() {
+    let doc = document();
+    let mut with_body = 0;
+    for (name, op) in operations(&doc) {
+        if op.get("requestBody").is_none() {
+            continue;
+        }
+        with_body += 1;
+        for status in ["400", "413", "415"] {
+            let answer = &op["responses"][status]["content"]["application/problem+json"];
+            assert!(answer.is_object(), "{name} documents {status}");
+        }
+    }
+    assert!(with_body >= 9, "{with_body} operations with a body");
+}
+
+#[test]
+fn links_lead_to_operations_that_take_the_parameters_they_fill() {
+    let doc = document();
+    let parameters: BTreeMap<String, Vec<String>> = operations(&doc)
+        .into_iter()
+        .filter_map(|(_, op)| {
+            let id = op["operationId"].as_str()?.to_owned();
+            let names = op["parameters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|p| p["name"].as_str().unwrap().to_owned())
+                .collect();
+            Some((id, names))
+        })
+        .collect();
+    let mut links = 0;
+    for (name, op) in operations(&doc) {
+        for response in op["responses"].as_object().unwrap().values() {
+            for link in response["links"]
+                .as_object()
+                .into_iter()
+                .flat_map(|l| l.values())
+            {
+                links += 1;
+                let target = link["operationId"].as_str().unwrap();
+                let takes = parameters
+                    .get(target)
+                    .unwrap_or_else(|| panic!("{name} links to unknown {target}"));
+                for parameter in link["parameters"].as_object().unwrap().keys() {
+                    assert!(
+                        takes.contains(parameter),
+                        "{name} → {target} fills {parameter}"
+                    );
+                }
+            }
+        }
+    }
+    assert!(links >= 12, "{links} links");
+}
