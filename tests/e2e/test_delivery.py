@@ -81,12 +81,13 @@ def database_url(request, tmp_path):
         yield from fresh_postgres_database()
 
 
-def start_herald(database_url, lease_seconds=60):
-    """Starts `herald serve` on a free port; returns the process and its base URL."""
+def start_herald(database_url, lease_seconds=60, extra=()):
+    """Starts `herald serve` (with `extra` arguments) on a free port; returns the process and
+    its base URL."""
     env = dict(os.environ, HERALD_ADMIN_TOKEN=TOKEN)
     process = subprocess.Popen(
         [HERALD, "serve", "--addr", "127.0.0.1:0", "--database-url", database_url,
-         "--allow-target", "127.0.0.0/8", "--lease-seconds", str(lease_seconds)],
+         "--allow-target", "127.0.0.0/8", "--lease-seconds", str(lease_seconds), *extra],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

@@ -1,7 +1,8 @@
 //! The `herald` command.
 //!
-//! `herald serve` runs the default app (FastAPI's webhooks example, with its docs);
-//! `herald openapi` prints that app's OpenAPI document. With no command, `herald` serves.
+//! `herald serve` runs the default app (FastAPI's webhooks example, with its docs), or with
+//! `--spec FILE` the webhooks of any application's OpenAPI document; `herald openapi` prints the
+//! document served. With no command, `herald` serves.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -22,14 +23,38 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the default app: its routes, /openapi.json, /docs and /redoc.
+    /// Serve the default app (or --spec's webhooks), herald's API, /openapi.json, /docs,
+    /// /redoc and /dashboard.
     Serve(ServeArgs),
-    /// Print the default app's OpenAPI document (JSON) and exit.
-    Openapi,
+    /// Print the OpenAPI document `serve` publishes (JSON) and exit.
+    Openapi(SpecArg),
+}
+
+#[derive(clap::Args, Default)]
+struct SpecArg {
+    /// Serve the webhooks of this OpenAPI document (3.1 `webhooks`, or 3.0 `x-webhooks`; JSON)
+    /// instead of the default app: for an application in any language.
+    #[arg(long, value_name = "FILE", env = "HERALD_SPEC")]
+    spec: Option<std::path::PathBuf>,
+}
+
+impl SpecArg {
+    /// The app to serve: the document's webhooks, or the default app.
+    fn app(&self) -> anyhow::Result<herald::App> {
+        let Some(path) = &self.spec else {
+            return Ok(herald_example_seed::app());
+        };
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let spec = herald::spec::read(&text).with_context(|| format!("{}", path.display()))?;
+        Ok(spec.app())
+    }
 }
 
 #[derive(clap::Args)]
 struct ServeArgs {
+    #[command(flatten)]
+    spec: SpecArg,
     /// Address to listen on; port 0 picks a free port (the address is printed on start).
     #[arg(long, default_value = "127.0.0.1:8000", env = "HERALD_ADDR")]
     addr: SocketAddr,
@@ -54,6 +79,7 @@ struct ServeArgs {
 impl Default for ServeArgs {
     fn default() -> Self {
         ServeArgs {
+            spec: SpecArg::default(),
             addr: SocketAddr::from(([127, 0, 0, 1], 8000)),
             database_url: "sqlite://herald.db".into(),
             allow_targets: Vec::new(),
@@ -69,7 +95,7 @@ fn parse_range(text: &str) -> Result<ipnet::IpNet, String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Some(Command::Openapi) => print_openapi(),
+        Some(Command::Openapi(spec)) => print_openapi(&spec),
         Some(Command::Serve(args)) => serve(args),
         None => serve(ServeArgs::default()),
     };
@@ -83,14 +109,16 @@ fn main() -> ExitCode {
     }
 }
 
-fn print_openapi() -> anyhow::Result<()> {
-    let document = herald_server::document(herald_example_seed::app())?;
+fn print_openapi(spec: &SpecArg) -> anyhow::Result<()> {
+    let document = herald_server::document(spec.app()?)?;
     let json = serde_json::to_string_pretty(&document)?;
     println!("{json}");
     Ok(())
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    // A document that cannot be served stops here, before anything listens.
+    let app = args.spec.app()?;
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
@@ -121,7 +149,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             );
         }
         service
-            .serve(herald_example_seed::app(), listener, shutdown_signal())
+            .serve(app, listener, shutdown_signal())
             .await
             .context("herald stopped")
     })

@@ -25,6 +25,11 @@ impl Webhooks {
         self
     }
 
+    /// Adds a declaration made elsewhere in this crate (read from an OpenAPI file).
+    pub(crate) fn push(&mut self, declaration: Declaration) {
+        self.declarations.push(declaration);
+    }
+
     /// Adds every webhook of `other`.
     pub fn merge(mut self, other: Webhooks) -> Self {
         self.declarations.extend(other.declarations);

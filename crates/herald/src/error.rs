@@ -16,6 +16,9 @@ pub enum ErrorKind {
     InvalidExample,
     /// A docs or OpenAPI URL path is not usable.
     InvalidDocsPath,
+    /// An OpenAPI document given to [`spec::read`](crate::spec::read) cannot be served; the
+    /// message starts with the JSON pointer at fault.
+    InvalidSpec,
 }
 
 /// An error from declaring or documenting webhooks; found when the app is built, so a broken

@@ -49,6 +49,7 @@ mod docs;
 mod error;
 mod naming;
 mod openapi;
+pub mod spec;
 mod webhook;
 
 pub use app::{App, Built};

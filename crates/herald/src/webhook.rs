@@ -89,6 +89,7 @@ impl<T: Serialize + ToSchema + 'static> Payload for T {
             name: T::name().into_owned(),
             schema: T::schema(),
             components,
+            json: None,
         }
     }
 }
@@ -352,6 +353,13 @@ impl Declaration {
     /// body's schema, with every schema it needs under `components.schemas`, so the same
     /// `#/components/schemas/…` references resolve as they do in the OpenAPI document.
     pub fn json_schema(&self) -> serde_json::Value {
+        if let Some(schemas) = &self.body.json {
+            return serde_json::json!({
+                "$schema": "https://json-schema.org/draft/2020-12/schema",
+                "$ref": format!("#/components/schemas/{}", self.body.name),
+                "components": { "schemas": schemas },
+            });
+        }
         let mut schemas = serde_json::Map::new();
         let own = (&self.body.name, &self.body.schema);
         for (name, schema) in
@@ -392,4 +400,7 @@ pub struct BodySchema {
     pub(crate) name: String,
     pub(crate) schema: RefOr<Schema>,
     pub(crate) components: Vec<(String, RefOr<Schema>)>,
+    /// For a body read from an OpenAPI file: the same schemas as written there, every keyword
+    /// kept (utoipa's model has no place for some), which validation uses.
+    pub(crate) json: Option<serde_json::Map<String, serde_json::Value>>,
 }
