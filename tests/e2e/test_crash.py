@@ -29,6 +29,32 @@ def post_event(base):
         return json.loads(response.read())["id"]
 
 
+def keep_posting(base, accepted, stop, limit):
+    """Posts events into `accepted` until `limit`, `stop`, or the server stops answering."""
+    while not stop.is_set() and len(accepted) < limit:
+        try:
+            accepted.append(post_event(base))
+        except (urllib.error.URLError, ConnectionError, OSError):
+            return  # the server is gone
+
+
+def arrivals(receiver, accepted, seconds=60):
+    """webhook-id → how many times it arrived, once every accepted id has (or time is up)."""
+    arrived = {}
+    deadline = time.monotonic() + seconds
+    while set(accepted) - set(arrived) and time.monotonic() < deadline:
+        try:
+            headers, _ = receiver.next(timeout=1)
+        except Exception:
+            continue
+        arrived[headers["webhook-id"]] = arrived.get(headers["webhook-id"], 0) + 1
+    # Drain anything still queued at the receiver, to count duplicates fully.
+    while not receiver.requests.empty():
+        webhook_id = receiver.requests.get()[0]["webhook-id"]
+        arrived[webhook_id] = arrived.get(webhook_id, 0) + 1
+    return arrived
+
+
 def test_sigkill_mid_stream_loses_nothing(database_url):  # noqa: F811
     # A slow receiver, so that at the kill some deliveries are queued and some are in flight.
     receiver = Receiver(delay=0.1)
@@ -39,15 +65,7 @@ def test_sigkill_mid_stream_loses_nothing(database_url):  # noqa: F811
 
         accepted = []
         stop = threading.Event()
-
-        def load():
-            while not stop.is_set() and len(accepted) < EVENTS:
-                try:
-                    accepted.append(post_event(base))
-                except (urllib.error.URLError, ConnectionError, OSError):
-                    return  # the server is gone
-
-        sender = threading.Thread(target=load)
+        sender = threading.Thread(target=keep_posting, args=(base, accepted, stop, EVENTS))
         sender.start()
         while len(accepted) < EVENTS // 2:
             time.sleep(0.005)
@@ -59,19 +77,7 @@ def test_sigkill_mid_stream_loses_nothing(database_url):  # noqa: F811
         arrived_before = receiver.requests.qsize()
 
         process, base = start_herald(database_url, lease_seconds=16)
-        arrived = {}
-        deadline = time.monotonic() + 60
-        while set(accepted) - set(arrived) and time.monotonic() < deadline:
-            try:
-                headers, _ = receiver.next(timeout=1)
-            except Exception:
-                continue
-            webhook_id = headers["webhook-id"]
-            arrived[webhook_id] = arrived.get(webhook_id, 0) + 1
-        # Drain anything still queued at the receiver, to count duplicates fully.
-        while not receiver.requests.empty():
-            webhook_id = receiver.requests.get()[0]["webhook-id"]
-            arrived[webhook_id] = arrived.get(webhook_id, 0) + 1
+        arrived = arrivals(receiver, accepted)
 
         lost = set(accepted) - set(arrived)
         duplicates = sum(count - 1 for count in arrived.values())

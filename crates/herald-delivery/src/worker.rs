@@ -10,6 +10,7 @@ use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinSet;
 
 use crate::client::{Client, Request, Response};
+use crate::metrics::Metrics;
 use crate::retry::{Next, RetryPolicy};
 
 /// How a worker behaves.
@@ -63,6 +64,7 @@ pub struct Worker {
     client: Client,
     config: Arc<WorkerConfig>,
     wake: Arc<Notify>,
+    metrics: Arc<Metrics>,
 }
 
 /// What to do after an attempt.
@@ -130,7 +132,13 @@ impl Worker {
             client,
             config: Arc::new(config),
             wake: Arc::new(Notify::new()),
+            metrics: Arc::new(Metrics::new()),
         }
+    }
+
+    /// What this worker counts (attempts, their outcomes and durations), for `/metrics`.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        Arc::clone(&self.metrics)
     }
 
     /// Notify this after storing new work, so it is sent at once rather than at the next poll.
@@ -190,6 +198,7 @@ impl Worker {
                 let store = Arc::clone(&self.store);
                 let client = self.client.clone();
                 let config = Arc::clone(&config);
+                let metrics = Arc::clone(&self.metrics);
                 tasks.spawn(async move {
                     let _permit = permit;
                     let _endpoint = endpoint.acquire_owned().await;
@@ -200,7 +209,7 @@ impl Worker {
                         tracing::warn!(delivery = %claim.delivery_id, "lease too short to send; left for the next claim");
                         return;
                     }
-                    deliver(&*store, &client, &config, claim).await;
+                    deliver(&*store, &client, &config, &metrics, claim).await;
                 });
             }
         }
@@ -240,7 +249,13 @@ fn endpoint_semaphore(
 }
 
 #[tracing::instrument(skip_all, fields(delivery = %claim.delivery_id, event = %claim.event_id, endpoint = %claim.endpoint_id, attempt = claim.attempts + 1))]
-async fn deliver(store: &dyn Store, client: &Client, config: &WorkerConfig, claim: Claimed) {
+async fn deliver(
+    store: &dyn Store,
+    client: &Client,
+    config: &WorkerConfig,
+    metrics: &Metrics,
+    claim: Claimed,
+) {
     let secrets: Vec<Secret> = claim
         .secrets
         .iter()
@@ -272,7 +287,7 @@ async fn deliver(store: &dyn Store, client: &Client, config: &WorkerConfig, clai
         .finish_attempt(&claim.delivery_id, &claim.lease, attempt, decision.outcome)
         .await
     {
-        Ok(true) => {}
+        Ok(true) => metrics.attempt(&decision.outcome, response.duration),
         Ok(false) => tracing::warn!("lease lost before the attempt was recorded"),
         Err(error) => {
             // The lease expires and the delivery is tried again: at least once, never lost.

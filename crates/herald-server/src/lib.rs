@@ -9,6 +9,7 @@ mod dashboard;
 mod event_types;
 mod example;
 mod link;
+mod ops;
 mod problem;
 mod replay;
 mod sender;
@@ -114,7 +115,9 @@ async fn first_admin_token(store: &dyn Store) -> Result<Option<String>, Error> {
 pub fn document(app: herald::App) -> Result<utoipa::openapi::OpenApi, Error> {
     let event_types = event_types::EventTypes::new(app.declared()).map_err(Error)?;
     let api = utoipa_axum::router::OpenApiRouter::with_openapi(api::openapi(&event_types));
-    app.routes(api)
+    let ops = utoipa_axum::router::OpenApiRouter::with_openapi(ops::openapi());
+    app.routes(ops)
+        .routes(api)
         .build()
         .map(|built| built.openapi)
         .map_err(|e| Error(format!("the app is not consistent: {e}")))
@@ -191,7 +194,11 @@ impl Service {
 
     /// Sends typed webhooks into this service's store and wakes its worker.
     pub fn sender(&self) -> Sender {
-        Sender::new(Arc::clone(&self.store), self.worker.waker())
+        Sender::new(
+            Arc::clone(&self.store),
+            self.worker.waker(),
+            self.worker.metrics(),
+        )
     }
 
     /// The store, for reading what happened (events, deliveries, attempts).
@@ -221,8 +228,10 @@ impl Service {
             policy: Arc::new(self.policy),
             wake: self.worker.waker(),
             attempt_timeout: self.attempt_timeout,
+            metrics: self.worker.metrics(),
         };
         let built = app
+            .routes(ops::routes(state.clone()))
             .routes(api::routes(state))
             .build()
             .map_err(|e| Error(format!("the app is not consistent: {e}")))?;

@@ -91,6 +91,15 @@ impl Problem {
         }
     }
 
+    pub(crate) fn unavailable(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "https://herald.rs/problems/unavailable",
+            "Service Unavailable",
+            detail.into(),
+        )
+    }
+
     /// A server-side failure: logged with its cause, shown to the client as nothing internal.
     pub(crate) fn internal(cause: &dyn std::error::Error) -> Self {
         tracing::error!(error = %cause, "request failed");

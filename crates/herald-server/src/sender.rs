@@ -1,6 +1,7 @@
 //! Sending declared webhooks from Rust, typed: the payload is the declared body type, so a
 //! payload of the wrong type does not compile and what is sent is what is documented.
 
+use herald_delivery::metrics::Metrics;
 use std::sync::Arc;
 
 use herald::{Declare, Payload};
@@ -38,11 +39,16 @@ use crate::Error;
 pub struct Sender {
     store: Arc<dyn Store>,
     wake: Arc<Notify>,
+    metrics: Arc<Metrics>,
 }
 
 impl Sender {
-    pub(crate) fn new(store: Arc<dyn Store>, wake: Arc<Notify>) -> Sender {
-        Sender { store, wake }
+    pub(crate) fn new(store: Arc<dyn Store>, wake: Arc<Notify>, metrics: Arc<Metrics>) -> Sender {
+        Sender {
+            store,
+            wake,
+            metrics,
+        }
     }
 
     /// Stores `payload` as an event of `webhook` for `tenant`, with one delivery per subscribed
@@ -70,6 +76,9 @@ impl Sender {
             .accept_event(event, now_millis())
             .await
             .map_err(|e| Error(format!("cannot store the event: {e}")))?;
+        if accepted.created {
+            self.metrics.event_accepted();
+        }
         if accepted.deliveries > 0 {
             self.wake.notify_one();
         }

@@ -44,6 +44,19 @@ pub use log::{AttemptStats, DeliveryFilter, EventFilter, Replay, ReplayState};
 /// Milliseconds since the Unix epoch.
 pub type Millis = i64;
 
+/// What [`Store::queue_figures`] reads.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct QueueFigures {
+    /// Deliveries not yet succeeded or dead.
+    pub pending: u64,
+    /// Of those, the ones whose next attempt is due.
+    pub due: u64,
+    /// When the longest-waiting due delivery became due.
+    pub oldest_due_at: Option<Millis>,
+    /// Endpoints failing since a time: (tenant, endpoint, since).
+    pub failing: Vec<(String, String, Millis)>,
+}
+
 /// One of the application's users who receives webhooks.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Tenant {
@@ -434,6 +447,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// A delivery by id.
     async fn delivery(&self, id: &str) -> Result<Option<Delivery>, Error>;
+
+    /// Succeeds when the database answers (readiness).
+    async fn ping(&self) -> Result<(), Error>;
+
+    /// The queue as an operator watches it, at `now`: pending deliveries, those due, the
+    /// oldest due, and the endpoints whose deliveries are failing (at most 1,000, longest first).
+    async fn queue_figures(&self, now: Millis) -> Result<QueueFigures, Error>;
 
     /// Stores an event with one pending delivery, to the tenant's endpoint `endpoint_id` only
     /// (whatever its subscriptions): a test event. `None` if there is no such endpoint.

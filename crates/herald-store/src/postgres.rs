@@ -17,8 +17,8 @@ use crate::log::{ReplayRow, StatsRow, replay_columns, replay_from_row, stats_fro
 use crate::{
     Accepted, Attempt, ClaimRow, Claimed, Delivery, DeliveryRow, Endpoint, EndpointPatch,
     EndpointSecret, Error, ErrorKind, Event, EventRow, Millis, NewEndpoint, NewEvent, NewToken,
-    Outcome, Store, Tenant, Token, TokenRow, claims_from_rows, classify, delivery_from_row,
-    event_from_row, headers_from_json, headers_to_json, new_id, token_from_row,
+    Outcome, QueueFigures, Store, Tenant, Token, TokenRow, claims_from_rows, classify,
+    delivery_from_row, event_from_row, headers_from_json, headers_to_json, new_id, token_from_row,
 };
 use crate::{
     AttemptRow, AttemptStats, DeliveryFilter, DeliveryState, EventFilter, Replay, ReplayState,
@@ -466,6 +466,36 @@ impl Store for PostgresStore {
         self.committer
             .finish(delivery_id, lease, attempt, outcome)
             .await
+    }
+
+    async fn ping(&self) -> Result<(), Error> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn queue_figures(&self, now: Millis) -> Result<QueueFigures, Error> {
+        let (pending, due, oldest_due_at): (i64, Option<i64>, Option<i64>) = sqlx::query_as(
+            "SELECT COUNT(*), SUM(CASE WHEN waiting THEN 1 ELSE 0 END), \
+             MIN(CASE WHEN waiting THEN next_attempt_at END) \
+             FROM (SELECT next_attempt_at, next_attempt_at <= $1 \
+               AND (lease_expires_at IS NULL OR lease_expires_at <= $1) AS waiting \
+               FROM deliveries WHERE state = 'pending') AS pending",
+        )
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
+        let failing: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT tenant_id, id, failing_since FROM endpoints \
+             WHERE failing_since IS NOT NULL ORDER BY failing_since LIMIT 1000",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(QueueFigures {
+            pending: u64::try_from(pending).unwrap_or(0),
+            due: due.and_then(|d| u64::try_from(d).ok()).unwrap_or(0),
+            oldest_due_at,
+            failing,
+        })
     }
 
     async fn release(&self, worker: &str) -> Result<u64, Error> {

@@ -108,6 +108,9 @@ pub(crate) async fn create_event(
         .accept_event(new, now_millis())
         .await
         .map_err(|e| tenant_problem(e, &tenant))?;
+    if accepted.created {
+        state.metrics.event_accepted();
+    }
     if accepted.deliveries > 0 {
         state.wake.notify_one();
     }

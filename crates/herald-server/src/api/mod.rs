@@ -32,6 +32,8 @@ pub(crate) struct ApiState {
     pub(crate) wake: Arc<Notify>,
     /// The longest a delivery attempt takes.
     pub(crate) attempt_timeout: std::time::Duration,
+    /// What `/metrics` shows.
+    pub(crate) metrics: Arc<herald_delivery::metrics::Metrics>,
 }
 
 /// The largest request body the API reads (1 MiB); larger ones get a 413 problem.

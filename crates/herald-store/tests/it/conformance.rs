@@ -381,6 +381,24 @@ pub(crate) async fn endpoint_failure_streaks_are_tracked(store: &Arc<dyn Store>)
         Some(T0 + 100),
         "the streak starts at the first failure"
     );
+    // The operator's view: two waiting for their retry, one in flight, nothing due yet.
+    let figures = store.queue_figures(T0 + 500).await.unwrap();
+    assert_eq!(
+        (figures.pending, figures.due, figures.oldest_due_at),
+        (3, 0, None)
+    );
+    assert_eq!(
+        figures.failing,
+        [("acme".into(), endpoint.clone(), T0 + 100)]
+    );
+    let later = store.queue_figures(T0 + 2_000_000).await.unwrap();
+    assert_eq!(
+        (later.pending, later.due),
+        (3, 3),
+        "retries due, the lease expired"
+    );
+    assert!(later.oldest_due_at.is_some_and(|at| at <= T0 + 1_000_200));
+    store.ping().await.unwrap();
     let c = &claimed[2];
     store
         .finish_attempt(
@@ -398,6 +416,8 @@ pub(crate) async fn endpoint_failure_streaks_are_tracked(store: &Arc<dyn Store>)
         .unwrap()
         .failing_since;
     assert_eq!(failing, None, "a success ends it");
+    let figures = store.queue_figures(T0 + 500).await.unwrap();
+    assert_eq!((figures.pending, figures.failing.len()), (2, 0));
 }
 
 pub(crate) async fn disabling_an_endpoint_stops_its_deliveries(store: &Arc<dyn Store>) {
