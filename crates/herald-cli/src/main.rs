@@ -10,6 +10,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+mod listen;
+
 #[derive(Parser)]
 #[command(
     name = "herald",
@@ -28,6 +30,9 @@ enum Command {
     Serve(ServeArgs),
     /// Print the OpenAPI document `serve` publishes (JSON) and exit.
     Openapi(SpecArg),
+    /// Receive webhooks locally: print each one, check its signature (--secret) and its body
+    /// (--spec), answer --status.
+    Listen(listen::ListenArgs),
 }
 
 #[derive(clap::Args, Default)]
@@ -96,6 +101,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Openapi(spec)) => print_openapi(&spec),
+        Some(Command::Listen(args)) => listen::listen(args),
         Some(Command::Serve(args)) => serve(args),
         None => serve(ServeArgs::default()),
     };

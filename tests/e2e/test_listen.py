@@ -1,0 +1,87 @@
+"""`herald listen` used the way a developer uses it: started as a process, sent a signed
+request, an unsigned one and one whose body does not match the spec; its output is read."""
+
+import base64
+import os
+import re
+import signal
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from datetime import datetime, timezone
+
+from standardwebhooks.webhooks import Webhook
+
+from test_delivery import HERALD
+from test_spec import APP
+
+SECRET = "whsec_" + base64.b64encode(b"listen-test-secret-32-bytes-long").decode()
+GOOD = '{"username": "rick", "monthly_fee": 9.99, "start_date": "2026-11-22T08:00:00Z"}'
+BAD = '{"username": "rick", "monthly_fee": "free"}'
+
+
+def post(url, body, headers):
+    request = urllib.request.Request(url, data=body.encode(), method="POST", headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def signed_headers(body, msg_id):
+    now = datetime.now(tz=timezone.utc)
+    signature = Webhook(SECRET).sign(msg_id, now, body)
+    return {"content-type": "application/json", "webhook-id": msg_id,
+            "webhook-timestamp": str(int(now.timestamp())), "webhook-signature": signature}
+
+
+def test_listen_prints_each_webhook_with_its_verdicts(tmp_path):
+    spec = tmp_path / "openapi.json"
+    spec.write_text(subprocess.run([sys.executable, str(APP)], check=True, capture_output=True,
+                                   text=True).stdout)
+    process = subprocess.Popen(
+        [HERALD, "listen", "--port", "0", "--secret", SECRET, "--spec", str(spec),
+         "--status", "202"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first = process.stdout.readline()
+        url = re.search(r"http://\S+", first).group(0) + "/hooks/new-subscription"
+        assert "signatures checked" in first and "bodies checked" in first, first
+
+        assert post(url, GOOD, signed_headers(GOOD, "msg_signed")) == 202
+        assert post(url, GOOD, {"content-type": "application/json"}) == 202
+        tampered = signed_headers(GOOD, "msg_tampered")
+        assert post(url, GOOD.replace("9.99", "0.99"), tampered) == 202
+        assert post(url, BAD, signed_headers(BAD, "msg_bad_body")) == 202
+    finally:
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=10)
+    assert process.returncode == 0, err
+    blocks = out.split("── ")[1:]
+    assert len(blocks) == 4, out
+
+    signed, unsigned, tampered, bad = blocks
+    assert signed.startswith("POST /hooks/new-subscription")
+    assert "webhook-id: msg_signed" in signed
+    assert "signature: ✓ verified" in signed
+    assert "schema: ✓ matches new-subscription" in signed
+    assert GOOD in signed and "→ answered 202" in signed
+
+    assert "webhook-id: (missing)" in unsigned
+    assert "signature: ✗ the `webhook-id` header is missing" in unsigned
+
+    assert "signature: ✗ no signature matches" in tampered
+
+    assert "signature: ✓ verified" in bad
+    assert "schema: ✗ matches no webhook of the spec" in bad
+    assert "new-subscription: /monthly_fee:" in bad
+    assert "start_date" in bad
+
+
+def test_listen_refuses_a_bad_secret_in_one_line():
+    result = subprocess.run([HERALD, "listen", "--port", "0", "--secret", "whsec_!!"],
+                            capture_output=True, text=True, timeout=10)
+    assert result.returncode != 0
+    assert "--secret" in result.stderr
+    assert os.path.basename(HERALD)  # the binary ran
