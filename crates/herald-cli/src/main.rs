@@ -4,12 +4,12 @@
 //! `--spec FILE` the webhooks of any application's OpenAPI document; `herald openapi` prints the
 //! document served. With no command, `herald` serves.
 
-use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+mod config;
 mod listen;
 
 #[derive(Parser)]
@@ -30,6 +30,9 @@ enum Command {
     Serve(ServeArgs),
     /// Print the OpenAPI document `serve` publishes (JSON) and exit.
     Openapi(SpecArg),
+    /// Print the configuration `serve` would run with: every key, its value (secrets masked)
+    /// and where it came from (default, file, HERALD_* variable or flag).
+    Config(ServeArgs),
     /// Receive webhooks locally: print each one, check its signature (--secret) and its body
     /// (--spec), answer --status.
     Listen(listen::ListenArgs),
@@ -39,68 +42,88 @@ enum Command {
 struct SpecArg {
     /// Serve the webhooks of this OpenAPI document (3.1 `webhooks`, or 3.0 `x-webhooks`; JSON)
     /// instead of the default app: for an application in any language.
-    #[arg(long, value_name = "FILE", env = "HERALD_SPEC")]
+    #[arg(long, value_name = "FILE")]
     spec: Option<std::path::PathBuf>,
 }
 
-impl SpecArg {
-    /// The app to serve: the document's webhooks, or the default app.
-    fn app(&self) -> anyhow::Result<herald::App> {
-        let Some(path) = &self.spec else {
-            return Ok(herald_example_seed::app());
-        };
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        let spec = herald::spec::read(&text).with_context(|| format!("{}", path.display()))?;
-        Ok(spec.app())
-    }
+/// The app to serve: the webhooks of the document at `spec`, or the default app.
+fn app(spec: Option<&std::path::Path>) -> anyhow::Result<herald::App> {
+    let Some(path) = spec else {
+        return Ok(herald_example_seed::app());
+    };
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let spec = herald::spec::read(&text).with_context(|| format!("{}", path.display()))?;
+    Ok(spec.app())
 }
 
-#[derive(clap::Args)]
+/// `serve`'s flags: each overrides its configuration key (see `herald config`).
+#[derive(clap::Args, Default)]
 struct ServeArgs {
+    /// A TOML configuration file; environment variables (HERALD_*) and flags override it.
+    #[arg(long, value_name = "FILE")]
+    config: Option<std::path::PathBuf>,
     #[command(flatten)]
     spec: SpecArg,
     /// Address to listen on; port 0 picks a free port (the address is printed on start).
-    #[arg(long, default_value = "127.0.0.1:8000", env = "HERALD_ADDR")]
-    addr: SocketAddr,
+    /// [key: addr; default 127.0.0.1:8000]
+    #[arg(long)]
+    addr: Option<String>,
     /// Where events and deliveries are stored: sqlite://FILE (created if missing) or
-    /// postgres://USER@HOST/DB.
-    #[arg(
-        long,
-        default_value = "sqlite://herald.db",
-        env = "HERALD_DATABASE_URL"
-    )]
-    database_url: String,
+    /// postgres://USER@HOST/DB. [key: database_url; default sqlite://herald.db]
+    #[arg(long)]
+    database_url: Option<String>,
     /// Lets deliveries reach a range the SSRF guard refuses by default, e.g. 127.0.0.0/8.
-    /// Repeatable.
-    #[arg(long = "allow-target", value_name = "CIDR", value_parser = parse_range)]
-    allow_targets: Vec<ipnet::IpNet>,
+    /// Repeatable. [key: delivery.allow_targets]
+    #[arg(long = "allow-target", value_name = "CIDR")]
+    allow_targets: Vec<String>,
     /// How long a claimed delivery stays with this process; if the process dies, another takes
-    /// the delivery over once this has passed. Must exceed the 15 s request timeout.
-    #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(16..=3600))]
-    lease_seconds: u64,
+    /// the delivery over once this has passed. Must exceed the request timeout.
+    /// [key: delivery.lease_seconds; default 60]
+    #[arg(long, value_name = "SECONDS")]
+    lease_seconds: Option<u64>,
 }
 
-impl Default for ServeArgs {
-    fn default() -> Self {
-        ServeArgs {
-            spec: SpecArg::default(),
-            addr: SocketAddr::from(([127, 0, 0, 1], 8000)),
-            database_url: "sqlite://herald.db".into(),
-            allow_targets: Vec::new(),
-            lease_seconds: 60,
+impl ServeArgs {
+    /// The effective configuration: defaults, the file, the environment, these flags.
+    fn settings(&self) -> anyhow::Result<config::Settings> {
+        let mut flags = Vec::new();
+        if let Some(spec) = &self.spec.spec {
+            flags.push(("spec", config::text(spec.display().to_string())));
         }
+        if let Some(addr) = &self.addr {
+            flags.push(("addr", config::text(addr)));
+        }
+        if let Some(url) = &self.database_url {
+            flags.push(("database_url", config::text(url)));
+        }
+        if !self.allow_targets.is_empty() {
+            flags.push((
+                "delivery.allow_targets",
+                config::list(self.allow_targets.clone()),
+            ));
+        }
+        if let Some(lease) = self.lease_seconds {
+            flags.push(("delivery.lease_seconds", config::whole(lease)));
+        }
+        config::Settings::load(
+            self.config.as_deref(),
+            |name| std::env::var(name).ok(),
+            flags,
+        )
+        .map_err(|errors| {
+            // One line per bad key, each saying where the value came from.
+            let lines: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
+            anyhow::anyhow!("the configuration is not valid:\n{}", lines.join("\n"))
+        })
     }
-}
-
-fn parse_range(text: &str) -> Result<ipnet::IpNet, String> {
-    herald_delivery::target::parse_range(text)
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Openapi(spec)) => print_openapi(&spec),
+        Some(Command::Config(args)) => args.settings().map(|s| print!("{}", s.describe())),
         Some(Command::Listen(args)) => listen::listen(args),
         Some(Command::Serve(args)) => serve(args),
         None => serve(ServeArgs::default()),
@@ -116,33 +139,29 @@ fn main() -> ExitCode {
 }
 
 fn print_openapi(spec: &SpecArg) -> anyhow::Result<()> {
-    let document = herald_server::document(spec.app()?)?;
+    let document = herald_server::document(app(spec.spec.as_deref())?)?;
     let json = serde_json::to_string_pretty(&document)?;
     println!("{json}");
     Ok(())
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    // A document that cannot be served stops here, before anything listens.
-    let app = args.spec.app()?;
+    // A bad configuration or a document that cannot be served stops here, before anything
+    // listens.
+    let settings = args.settings()?;
+    let app = app(settings.spec().as_deref())?;
+    let (addr, config) = settings.service()?;
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
-    let mut config = herald_server::Config::new(&args.database_url, "");
-    // Unset: the admin tokens stored in the database, one made (and printed once) on first start.
-    config.admin_token = std::env::var("HERALD_ADMIN_TOKEN")
-        .ok()
-        .filter(|token| !token.trim().is_empty());
-    config.allow_targets = args.allow_targets;
-    config.worker.lease = std::time::Duration::from_secs(args.lease_seconds);
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(args.addr)
+        let listener = tokio::net::TcpListener::bind(addr)
             .await
-            .with_context(|| format!("cannot listen on {}", args.addr))?;
+            .with_context(|| format!("cannot listen on {addr}"))?;
         let local = listener.local_addr()?;
         // Tests and scripts read this line to find the port when --addr ends in :0.
         println!("herald listening on http://{local}");

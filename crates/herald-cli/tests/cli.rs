@@ -106,7 +106,7 @@ fn a_bad_address_is_one_line_and_a_failure() {
     assert!(!output.status.success());
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert!(
-        stderr.contains("invalid value 'localhost:eighty' for '--addr"),
+        stderr.contains("addr (from --addr): \"localhost:eighty\" is not an address"),
         "{stderr}"
     );
 }

@@ -12,8 +12,10 @@ mod link;
 mod ops;
 mod problem;
 mod replay;
+mod retention;
 mod sender;
 
+pub use retention::Retention;
 pub use sender::{Sender, new_event};
 
 use std::fmt;
@@ -44,6 +46,8 @@ pub struct Config {
     pub worker: WorkerConfig,
     /// Outgoing requests.
     pub client: ClientConfig,
+    /// How long events are kept.
+    pub retention: Retention,
 }
 
 impl Config {
@@ -55,6 +59,7 @@ impl Config {
             allow_targets: Vec::new(),
             worker: WorkerConfig::new("herald"),
             client: ClientConfig::default(),
+            retention: Retention::default(),
         }
     }
 }
@@ -146,6 +151,7 @@ pub struct Service {
     admin_token: Option<String>,
     first_admin_token: Option<String>,
     attempt_timeout: std::time::Duration,
+    retention: Retention,
 }
 
 impl Service {
@@ -173,6 +179,7 @@ impl Service {
             admin_token: config.admin_token,
             first_admin_token,
             attempt_timeout: config.client.timeout,
+            retention: config.retention,
         })
     }
 
@@ -240,6 +247,11 @@ impl Service {
             .await
             .map_err(|e| Error(format!("cannot resume the replays: {e}")))?;
         let (stop, stopped) = watch::channel(false);
+        let retention = tokio::spawn(retention::run(
+            Arc::clone(&self.store),
+            self.retention,
+            stopped.clone(),
+        ));
         let worker = tokio::spawn(self.worker.run(stopped));
         let served = axum::serve(listener, built.router.merge(dashboard::routes()))
             .with_graceful_shutdown(shutdown)
@@ -247,6 +259,7 @@ impl Service {
             .map_err(|e| Error(format!("the server failed: {e}")));
         let _ = stop.send(true);
         let _ = worker.await;
+        let _ = retention.await;
         served
     }
 }

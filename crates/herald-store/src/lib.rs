@@ -448,6 +448,11 @@ pub trait Store: Send + Sync + 'static {
     /// A delivery by id.
     async fn delivery(&self, id: &str) -> Result<Option<Delivery>, Error>;
 
+    /// Deletes at most `limit` of the oldest events accepted before `before` whose deliveries
+    /// are all finished, with their deliveries and attempts; returns how many events went.
+    /// Called repeatedly, so no single statement holds its locks for long.
+    async fn purge(&self, before: Millis, limit: u32) -> Result<u64, Error>;
+
     /// Succeeds when the database answers (readiness).
     async fn ping(&self) -> Result<(), Error>;
 

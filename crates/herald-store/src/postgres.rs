@@ -468,6 +468,20 @@ impl Store for PostgresStore {
             .await
     }
 
+    async fn purge(&self, before: Millis, limit: u32) -> Result<u64, Error> {
+        let purged = sqlx::query(
+            "DELETE FROM events WHERE id IN (SELECT e.id FROM events e \
+             WHERE e.created_at < $1 AND NOT EXISTS (SELECT 1 FROM deliveries d \
+               WHERE d.event_id = e.id AND d.state = 'pending') \
+             ORDER BY e.created_at LIMIT $2)",
+        )
+        .bind(before)
+        .bind(i64::from(limit))
+        .execute(&self.pool)
+        .await?;
+        Ok(purged.rows_affected())
+    }
+
     async fn ping(&self) -> Result<(), Error> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())

@@ -9,7 +9,9 @@ use herald_store::{
 };
 
 mod log;
+mod retention;
 pub(crate) use log::*;
+pub(crate) use retention::*;
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const T0: i64 = 1_700_000_000_000;

@@ -125,4 +125,5 @@ conformance!(
     a_replay_redelivers_every_matching_event_in_batches,
     a_test_event_goes_to_one_endpoint_only,
     server_keys_are_made_once,
+    retention_deletes_old_finished_events_in_batches,
 );

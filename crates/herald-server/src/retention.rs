@@ -1,0 +1,73 @@
+//! Retention: now and then, delete events older than the configured age (with their deliveries
+//! and attempts), a small batch per statement so no lock is held for long.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use herald_delivery::worker::now_millis;
+use herald_store::Store;
+use tokio::sync::watch;
+
+/// How long events are kept, and how the deleting is paced.
+#[derive(Clone, Debug)]
+pub struct Retention {
+    /// Events (and their deliveries and attempts) older than this are deleted once no delivery
+    /// of theirs is pending. `None` keeps everything.
+    pub max_age: Option<Duration>,
+    /// Events deleted per statement.
+    pub batch: u32,
+    /// How often to look for old events.
+    pub interval: Duration,
+}
+
+impl Default for Retention {
+    /// 30 days, 500 a statement, every 10 minutes.
+    fn default() -> Self {
+        Retention {
+            max_age: Some(Duration::from_secs(30 * 24 * 3600)),
+            batch: 500,
+            interval: Duration::from_secs(600),
+        }
+    }
+}
+
+/// Runs until `stop` turns true.
+pub(crate) async fn run(
+    store: Arc<dyn Store>,
+    retention: Retention,
+    mut stop: watch::Receiver<bool>,
+) {
+    let Some(max_age) = retention.max_age else {
+        return;
+    };
+    let age = i64::try_from(max_age.as_millis()).unwrap_or(i64::MAX);
+    while !*stop.borrow() {
+        let before = now_millis().saturating_sub(age);
+        let mut purged = 0;
+        loop {
+            let n = match store.purge(before, retention.batch).await {
+                Ok(n) => n,
+                Err(error) => {
+                    tracing::warn!(%error, "retention: deleting old events failed; trying again later");
+                    break;
+                }
+            };
+            purged += n;
+            if n < u64::from(retention.batch) || *stop.borrow() {
+                break;
+            }
+            // Let other writers in between batches.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if purged > 0 {
+            tracing::info!(
+                purged,
+                "retention: deleted old events with their deliveries and attempts"
+            );
+        }
+        tokio::select! {
+            () = tokio::time::sleep(retention.interval) => {}
+            _ = stop.changed() => {}
+        }
+    }
+}
