@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+mod client;
 mod config;
 mod listen;
 
@@ -36,6 +37,8 @@ enum Command {
     /// Receive webhooks locally: print each one, check its signature (--secret) and its body
     /// (--spec), answer --status.
     Listen(listen::ListenArgs),
+    #[command(flatten)]
+    Client(client::ClientCommand),
 }
 
 #[derive(clap::Args, Default)]
@@ -125,6 +128,7 @@ fn main() -> ExitCode {
         Some(Command::Openapi(spec)) => print_openapi(&spec),
         Some(Command::Config(args)) => args.settings().map(|s| print!("{}", s.describe())),
         Some(Command::Listen(args)) => listen::listen(args),
+        Some(Command::Client(command)) => client::run(command),
         Some(Command::Serve(args)) => serve(args),
         None => serve(ServeArgs::default()),
     };
