@@ -14,6 +14,7 @@ use crate::problem::{Problem, Violation};
 pub(crate) use crate::problem::ApiQuery;
 
 mod catalogue;
+mod endpoint_fields;
 mod endpoints;
 mod events;
 mod log;

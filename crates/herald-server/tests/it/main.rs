@@ -8,6 +8,7 @@ mod document;
 mod endpoints;
 mod input;
 mod log;
+mod retention;
 mod support;
 
 use std::sync::{Arc, Mutex};

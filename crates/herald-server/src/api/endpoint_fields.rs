@@ -1,0 +1,210 @@
+//! What an endpoint's fields may hold, said twice from one source: the schemas the document
+//! publishes for `url` and `headers`, and the checks the handlers run, which use the same
+//! pattern and the same reserved names, so a request the document allows is accepted.
+
+use std::collections::BTreeMap;
+
+use herald_delivery::target::TargetPolicy;
+
+use super::ApiState;
+use crate::problem::{Problem, Violation};
+
+/// What an endpoint URL looks like: `http(s)://`, a host, an optional port, then a path, query
+/// and fragment of RFC 3986 characters. The host is a name (its last label starts with a
+/// letter, and no label starts with `xn--`, which would need valid punycode) or an IPv4 address.
+/// The server checks URLs against this same pattern, so the document and the check agree;
+/// where deliveries may go is checked after it.
+const URL_PATTERN: &str = concat!(
+    r"^[Hh][Tt][Tt][Pp][Ss]?://",
+    r"(((?![Xx][Nn]--)[A-Za-z0-9-]+\.)*(?![Xx][Nn]--)[A-Za-z][A-Za-z0-9-]*",
+    r"|((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9]))",
+    r"(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}|0))?",
+    r"(/([A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})*)?",
+    r"(\?([A-Za-z0-9._~!$&'()*+,;=:@/?-]|%[0-9A-Fa-f]{2})*)?",
+    r"(#([A-Za-z0-9._~!$&'()*+,;=:@/?-]|%[0-9A-Fa-f]{2})*)?$",
+);
+
+/// [`URL_PATTERN`] compiled once.
+static URL_SHAPE: std::sync::LazyLock<jsonschema::Validator> = std::sync::LazyLock::new(|| {
+    let schema = serde_json::json!({ "type": "string", "pattern": URL_PATTERN });
+    #[allow(clippy::expect_used)] // A constant; every endpoint test compiles it.
+    jsonschema::validator_for(&schema).expect("URL_PATTERN compiles")
+});
+
+/// Checks the fields an endpoint is made of, naming every one that is wrong.
+pub(crate) fn check_fields(
+    state: &ApiState,
+    url: Option<&String>,
+    event_types: Option<&Vec<String>>,
+    headers: Option<&BTreeMap<String, String>>,
+) -> Result<(), Problem> {
+    let mut violations = Vec::new();
+    if let Some(Err(message)) = url.map(|url| check_url(url, &state.policy)) {
+        violations.push(Violation {
+            path: "/url".into(),
+            message,
+        });
+    }
+    for (i, name) in event_types.into_iter().flatten().enumerate() {
+        if !state.event_types.contains(name) {
+            violations.push(Violation {
+                path: format!("/event_types/{i}"),
+                message: format!(
+                    "unknown event type `{name}`; declared: {}",
+                    state.event_types.names().join(", ")
+                ),
+            });
+        }
+    }
+    for (name, value) in headers.into_iter().flatten() {
+        if axum::http::HeaderName::try_from(name.as_str()).is_err() || reserved_header(name) {
+            violations.push(Violation {
+                path: format!("/headers/{name}"),
+                message: format!("`{name}` is not a header name herald can set"),
+            });
+        } else if axum::http::HeaderValue::try_from(value.as_str()).is_err() {
+            violations.push(Violation {
+                path: format!("/headers/{name}"),
+                message: "a header value cannot hold control characters".into(),
+            });
+        }
+    }
+    if violations.is_empty() {
+        Ok(())
+    } else {
+        Err(Problem::invalid("the endpoint is not valid", violations))
+    }
+}
+
+/// Headers herald sets itself, or that would change how the request is framed or routed.
+const RESERVED_HEADERS: &[&str] = &[
+    "webhook-",
+    "content-type",
+    "content-length",
+    "transfer-encoding",
+    "host",
+    "connection",
+    "keep-alive",
+    "te",
+    "trailer",
+    "upgrade",
+    "proxy-",
+];
+
+/// True for a name in (or, for those ending in `-`, under) [`RESERVED_HEADERS`].
+fn reserved_header(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    RESERVED_HEADERS
+        .iter()
+        .any(|reserved| match reserved.strip_suffix('-') {
+            Some(_) => name.starts_with(reserved),
+            None => name == *reserved,
+        })
+}
+
+/// The schema of `headers`: token names, none of them reserved, and values without control
+/// characters.
+pub(crate) fn extra_headers() -> utoipa::openapi::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    let reserved: Vec<String> = RESERVED_HEADERS
+        .iter()
+        .map(|r| {
+            // Either case, spelled out: ECMA-262 patterns have no `(?i)`.
+            let letters: String = r
+                .chars()
+                .map(|c| match c.is_ascii_alphabetic() {
+                    true => format!("[{}{}]", c.to_ascii_uppercase(), c),
+                    false => c.to_string(),
+                })
+                .collect();
+            let tail = if r.ends_with('-') { "" } else { "$" };
+            format!("{letters}{tail}")
+        })
+        .collect();
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .property_names(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(format!(
+                    "^(?!{})[!#$%&'*+.^_`|~0-9A-Za-z-]+$",
+                    reserved.join("|")
+                ))),
+        ))
+        .additional_properties(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(r"^[^\x00-\x08\x0A-\x1F\x7F]*$")),
+        ))
+        .description(Some("Extra headers sent with every delivery."))
+        .build()
+}
+
+pub(crate) fn extra_headers_or_null() -> utoipa::openapi::Object {
+    or_null(extra_headers())
+}
+
+/// The schema of `url`: [`URL_PATTERN`], at most 2048 characters.
+pub(crate) fn endpoint_url() -> utoipa::openapi::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, SchemaFormat, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .format(Some(SchemaFormat::Custom("uri".into())))
+        .pattern(Some(URL_PATTERN))
+        .max_length(Some(2048))
+        .description(Some(
+            "Where deliveries are sent: an absolute `http` or `https` URL, without \
+             credentials, to an address deliveries may reach.",
+        ))
+        .examples(["https://example.com/webhooks"])
+        .build()
+}
+
+pub(crate) fn endpoint_url_or_null() -> utoipa::openapi::Object {
+    or_null(endpoint_url())
+}
+
+/// `schema`, or `null` for "leave as it is".
+fn or_null(mut schema: utoipa::openapi::Object) -> utoipa::openapi::Object {
+    use utoipa::openapi::schema::{SchemaType, Type};
+    if let SchemaType::Type(own) = schema.schema_type {
+        schema.schema_type = [own, Type::Null].into_iter().collect();
+    }
+    schema
+}
+
+/// Where a URL may not point, said before any delivery is tried.
+fn check_url(text: &str, policy: &TargetPolicy) -> Result<(), String> {
+    if text.len() > 2048 {
+        return Err("the URL is longer than 2048 characters".into());
+    }
+    if !URL_SHAPE.is_valid(&serde_json::Value::from(text)) {
+        return Err(
+            "not an http(s) URL with a host name or IPv4 address, an optional port, and a \
+             path of RFC 3986 characters (no credentials)"
+                .into(),
+        );
+    }
+    let url = url::Url::parse(text).map_err(|e| format!("not an absolute URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!(
+            "the scheme must be http or https, not `{}`",
+            url.scheme()
+        ));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("credentials in the URL would be logged; use `headers` instead".into());
+    }
+    let ip = match url.host() {
+        None => return Err("the URL has no host".into()),
+        Some(url::Host::Ipv4(ip)) => Some(std::net::IpAddr::V4(ip)),
+        Some(url::Host::Ipv6(ip)) => Some(std::net::IpAddr::V6(ip)),
+        Some(url::Host::Domain(_)) => None,
+    };
+    if let Some(ip) = ip {
+        policy
+            .check(ip)
+            .map_err(|reason| format!("{ip} is {reason}; herald does not deliver there"))?;
+    }
+    Ok(())
+}
