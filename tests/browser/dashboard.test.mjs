@@ -152,3 +152,26 @@ test('a failing receiver shows the failure, and a retry delivers once it is mend
   await page.screenshot({ path: `${screenshotDir()}/dashboard-retried.png`, fullPage: true });
   assert.deepEqual(errors, []);
 });
+
+test('a long delivery log pages with "Load more"', async () => {
+  const { page, errors } = await openDashboard('paging');
+  const target = `http://127.0.0.1:${receiver.address().port}/paging`;
+  answer = 200;
+  const endpoint = await admin('POST', '/tenants/paging/endpoints', { url: target });
+  const payload = { username: 'rick', monthly_fee: 1, start_date: '2026-11-22T08:00:00Z' };
+  for (let i = 0; i < 55; i++) {
+    await admin('POST', '/tenants/paging/events', { event_type: 'new-subscription', payload });
+  }
+  await page.reload();
+  const row = page.locator(`#endpoint-list .row[data-endpoint="${endpoint.id}"]`);
+  await row.click();
+  const rows = page.locator('#endpoint-detail .log .row');
+  await page.locator('#endpoint-detail .log .more').waitFor();
+  assert.equal(await rows.count(), 50, 'the first page');
+  await page.locator('#endpoint-detail .log .more').click();
+  await page.waitForFunction(() => document.querySelectorAll('#endpoint-detail .log .row').length === 55);
+  assert.equal(await page.locator('#endpoint-detail .log .more').count(), 0, 'nothing left to load');
+  const ids = await rows.evaluateAll((nodes) => nodes.map((n) => n.dataset.delivery));
+  assert.equal(new Set(ids).size, 55, 'no delivery twice');
+  assert.deepEqual(errors, []);
+});

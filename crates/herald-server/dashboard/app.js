@@ -158,13 +158,15 @@ function show(view) {
 
 async function loadEndpoints() {
   const list = $("endpoint-list");
-  const page = await api("GET", tenantPath("/endpoints?limit=100"));
+  const path = tenantPath("/endpoints?limit=100");
+  const page = await api("GET", path);
   if (page.data.length === 0) {
     list.replaceChildren(el("p", { class: "empty" }, "No endpoints yet. Add the URL where you want to receive webhooks."));
     $("endpoint-detail").hidden = true;
     return;
   }
-  list.replaceChildren(...page.data.map((endpoint) => el("button", {
+  list.replaceChildren();
+  paged(list, page, path, (endpoint) => el("button", {
     type: "button", class: `row${state.endpoint === endpoint.id ? " selected" : ""}`,
     "data-endpoint": endpoint.id, onclick: () => openEndpoint(endpoint.id),
   },
@@ -172,9 +174,23 @@ async function loadEndpoints() {
     el("div", { class: "title" }, endpoint.url),
     el("div", { class: "sub" }, endpoint.event_types.length ? endpoint.event_types.join(", ") : "All event types",
       endpoint.description ? ` · ${endpoint.description}` : "")),
-  el("span", { class: `badge ${endpoint.enabled ? "enabled" : "disabled"}` }, endpoint.enabled ? "Enabled" : "Disabled"))));
+  el("span", { class: `badge ${endpoint.enabled ? "enabled" : "disabled"}` }, endpoint.enabled ? "Enabled" : "Disabled")));
   if (state.endpoint && page.data.some((e) => e.id === state.endpoint)) await openEndpoint(state.endpoint);
   else $("endpoint-detail").hidden = true;
+}
+
+// Rows for one page of a list, then, while there is more, a button that fetches the next page
+// (the API's `next` cursor) and puts its rows after these.
+function paged(container, page, path, row) {
+  container.append(...page.data.map(row));
+  if (!page.next) return;
+  const more = el("button", { type: "button", class: "more", onclick: async () => {
+    more.disabled = true;
+    const next = await api("GET", `${path}&after=${encodeURIComponent(page.next)}`);
+    more.remove();
+    paged(container, next, path, row);
+  } }, "Load more");
+  container.append(more);
 }
 
 function openForm() {
@@ -207,9 +223,8 @@ async function openEndpoint(id) {
   state.endpoint = id;
   for (const row of document.querySelectorAll("#endpoint-list .row")) row.classList.toggle("selected", row.dataset.endpoint === id);
   const e = tenantPath(`/endpoints/${id}`);
-  const [endpoint, deliveries] = await Promise.all([
-    api("GET", e), api("GET", tenantPath(`/deliveries?endpoint=${id}&limit=50`)),
-  ]);
+  const log = tenantPath(`/deliveries?endpoint=${id}&limit=50`);
+  const [endpoint, deliveries] = await Promise.all([api("GET", e), api("GET", log)]);
   const detail = $("endpoint-detail");
   const secret = el("code", { id: "secret-value" }, "whsec_••••••••••••••••••••••••");
   const result = el("p", { id: "test-result", role: "status", class: "muted" }, state.tested);
@@ -234,7 +249,7 @@ async function openEndpoint(id) {
         onclick: () => confirmDialog(`Delete ${endpoint.url}? Its delivery log goes with it.`, () => remove(e)) }, "Delete")),
     result,
     el("h3", {}, "Deliveries"),
-    deliveryLog(deliveries.data));
+    deliveryLog(deliveries, log));
   detail.hidden = false;
 }
 
@@ -281,15 +296,18 @@ async function remove(path) {
 
 // ---- the delivery log ----------------------------------------------------------------------
 
-function deliveryLog(deliveries) {
-  if (deliveries.length === 0) return el("div", { class: "list" }, el("p", { class: "empty" }, "Nothing delivered yet."));
-  return el("div", { class: "list log" }, deliveries.map((d) => el("button", {
+// One page of deliveries from `path`, newest first, and a button for the older ones.
+function deliveryLog(page, path) {
+  if (page.data.length === 0) return el("div", { class: "list" }, el("p", { class: "empty" }, "Nothing delivered yet."));
+  const list = el("div", { class: "list log" });
+  paged(list, page, path, (d) => el("button", {
     type: "button", class: "row", "data-delivery": d.id, "data-state": d.state, onclick: () => openDelivery(d.id),
   },
   el("span", { class: "sub" }, when(d.created_at)),
   el("span", { class: "title" }, d.event_type),
   el("span", { class: "sub hide-small" }, `${d.attempt_count} attempt${d.attempt_count === 1 ? "" : "s"}`),
-  el("span", { class: `badge ${d.state}` }, d.state))));
+  el("span", { class: `badge ${d.state}` }, d.state)));
+  return list;
 }
 
 async function openDelivery(id) {
@@ -350,11 +368,10 @@ async function loadActivity() {
   const params = new URLSearchParams({ limit: "50" });
   if ($("filter-state").value) params.set("state", $("filter-state").value);
   if ($("filter-type").value) params.set("event_type", $("filter-type").value);
-  const [stats, deliveries] = await Promise.all([
-    api("GET", tenantPath("/stats?hours=24")), api("GET", tenantPath(`/deliveries?${params}`)),
-  ]);
+  const log = tenantPath(`/deliveries?${params}`);
+  const [stats, deliveries] = await Promise.all([api("GET", tenantPath("/stats?hours=24")), api("GET", log)]);
   drawChart(stats.hours);
-  $("activity-log").replaceChildren(deliveryLog(deliveries.data));
+  $("activity-log").replaceChildren(deliveryLog(deliveries, log));
 }
 
 // Bars: successes (green) stacked under failures (red) per hour; the line: mean latency.
