@@ -47,6 +47,7 @@ def test_the_client_sends_lists_replays_and_tails(tmp_path):
         for _ in ids:
             headers, body = receiver.next()
             assert headers["webhook-id"] in ids
+            assert body == PAYLOAD.encode(), "the payload arrives byte for byte as given"
         time.sleep(1)
         tail.send_signal(signal.SIGINT)
         tailed, _ = tail.communicate(timeout=10)

@@ -163,16 +163,19 @@ impl Api {
     }
 
     /// Sends a request; a problem answer becomes an error that says what herald said.
+    /// `body` is JSON text, sent as it is.
     async fn call(
         &self,
         method: reqwest::Method,
         path: &str,
-        body: Option<Value>,
+        body: Option<String>,
     ) -> anyhow::Result<Value> {
         let url = self.tenant_url(path);
         let mut request = self.http.request(method, &url).bearer_auth(&self.token);
         if let Some(body) = body {
-            request = request.json(&body);
+            request = request
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body);
         }
         let response = request
             .send()
@@ -216,11 +219,22 @@ async fn send(
             .with_context(|| format!("cannot read {}", &file[1..]))?,
         inline => inline.to_owned(),
     };
-    let payload: Value = serde_json::from_str(&text).context("the payload (--data) is not JSON")?;
-    let mut body = json!({ "event_type": event_type, "payload": payload });
-    if let Some(key) = idempotency_key {
-        body["idempotency_key"] = Value::String(key);
+    // Checked, then sent byte for byte: herald delivers the payload exactly as it gets it.
+    let payload: &serde_json::value::RawValue =
+        serde_json::from_str(text.trim()).context("the payload (--data) is not JSON")?;
+    #[derive(serde::Serialize)]
+    struct Event<'a> {
+        event_type: &'a str,
+        /// A `RawValue` serializes as the very text it was read from (`json!` would not).
+        payload: &'a serde_json::value::RawValue,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        idempotency_key: Option<String>,
     }
+    let body = serde_json::to_string(&Event {
+        event_type: &event_type,
+        payload,
+        idempotency_key,
+    })?;
     let event = api
         .call(reqwest::Method::POST, "/events", Some(body))
         .await?;
@@ -284,7 +298,7 @@ async fn add_endpoint(
 ) -> anyhow::Result<()> {
     let body = json!({ "url": url, "event_types": types, "description": description });
     let endpoint = api
-        .call(reqwest::Method::POST, "/endpoints", Some(body))
+        .call(reqwest::Method::POST, "/endpoints", Some(body.to_string()))
         .await?;
     println!("{}", endpoint["id"].as_str().unwrap_or("?"));
     println!("secret: {}", endpoint["secret"].as_str().unwrap_or("?"));
@@ -296,7 +310,7 @@ async fn replay(api: &Api, endpoint: &str, since: String) -> anyhow::Result<()> 
         .call(
             reqwest::Method::POST,
             &format!("/endpoints/{endpoint}/replay"),
-            Some(json!({ "since": since })),
+            Some(json!({ "since": since }).to_string()),
         )
         .await?;
     let id = job["id"].as_str().unwrap_or_default().to_owned();

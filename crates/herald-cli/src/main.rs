@@ -29,8 +29,9 @@ enum Command {
     /// Serve the default app (or --spec's webhooks), herald's API, /openapi.json, /docs,
     /// /redoc and /dashboard.
     Serve(ServeArgs),
-    /// Print the OpenAPI document `serve` publishes (JSON) and exit.
-    Openapi(SpecArg),
+    /// Print the OpenAPI document `serve` publishes (JSON) and exit; takes serve's
+    /// configuration (only `spec` matters).
+    Openapi(ServeArgs),
     /// Print the configuration `serve` would run with: every key, its value (secrets masked)
     /// and where it came from (default, file, HERALD_* variable or flag).
     Config(ServeArgs),
@@ -125,7 +126,7 @@ impl ServeArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Some(Command::Openapi(spec)) => print_openapi(&spec),
+        Some(Command::Openapi(args)) => print_openapi(&args),
         Some(Command::Config(args)) => args.settings().map(|s| print!("{}", s.describe())),
         Some(Command::Listen(args)) => listen::listen(args),
         Some(Command::Client(command)) => client::run(command),
@@ -142,8 +143,8 @@ fn main() -> ExitCode {
     }
 }
 
-fn print_openapi(spec: &SpecArg) -> anyhow::Result<()> {
-    let document = herald_server::document(app(spec.spec.as_deref())?)?;
+fn print_openapi(args: &ServeArgs) -> anyhow::Result<()> {
+    let document = herald_server::document(app(args.settings()?.spec().as_deref())?)?;
     let json = serde_json::to_string_pretty(&document)?;
     println!("{json}");
     Ok(())
