@@ -14,7 +14,9 @@ use utoipa::ToSchema;
 use super::endpoint_fields as fields;
 use super::log::AttemptOut;
 use super::openapi::EventTypeName;
-use super::{ApiQuery, ApiState, Page, existing_tenant, page_of, rfc3339, tenant_problem};
+use super::{
+    ApiQuery, ApiState, Page, existing_tenant, in_range, page_of, rfc3339, tenant_problem,
+};
 use crate::auth::Principal;
 use crate::problem::{ApiJson, OptionalJson, Problem, Violation};
 
@@ -369,16 +371,12 @@ pub(crate) async fn rotate_secret(
     OptionalJson(rotate): OptionalJson<Rotate>,
 ) -> Result<axum::Json<SecretOut>, Problem> {
     principal.reach(&tenant)?;
-    let keep = rotate.keep_old_seconds.unwrap_or(86_400);
-    if keep > 604_800 {
-        return Err(Problem::invalid(
-            "`keep_old_seconds` is 0 to 604800 (a week)",
-            vec![Violation {
-                path: "/keep_old_seconds".into(),
-                message: format!("{keep} is out of range"),
-            }],
-        ));
-    }
+    // A day by default, a week at most.
+    let keep = in_range(
+        "/keep_old_seconds",
+        rotate.keep_old_seconds.unwrap_or(86_400),
+        0..=604_800,
+    )?;
     let secret = Secret::generate()
         .map_err(|e| Problem::internal(&e))?
         .expose();

@@ -10,9 +10,9 @@ use herald_store::{Attempt, Delivery, DeliveryFilter, DeliveryState, Event, Even
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{ApiQuery, ApiState, Page, existing_tenant, page_of, parse_time, rfc3339};
+use super::{ApiQuery, ApiState, Page, existing_tenant, in_range, page_of, parse_time, rfc3339};
 use crate::auth::Principal;
-use crate::problem::{Problem, Violation};
+use crate::problem::Problem;
 
 /// A stored event, with its payload.
 #[derive(Serialize, ToSchema)]
@@ -417,18 +417,7 @@ pub(crate) async fn stats(
 ) -> Result<axum::Json<Stats>, Problem> {
     const HOUR: i64 = 3_600_000;
     principal.reach(&tenant)?;
-    let hours = match query.hours.unwrap_or(24) {
-        hours @ 1..=168 => i64::from(hours),
-        other => {
-            return Err(Problem::invalid(
-                "`hours` is 1 to 168",
-                vec![Violation {
-                    path: "hours".into(),
-                    message: format!("{other} is out of range"),
-                }],
-            ));
-        }
-    };
+    let hours = i64::from(in_range("hours", query.hours.unwrap_or(24), 1..=168)?);
     existing_tenant(&state, &tenant).await?;
     let first = (now_millis() / HOUR - (hours - 1)) * HOUR;
     let mut found = state

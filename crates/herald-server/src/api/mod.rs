@@ -125,17 +125,27 @@ pub(crate) struct Page {
 
 impl Page {
     pub(crate) fn limit(&self) -> Result<u32, Problem> {
-        match self.limit.unwrap_or(20) {
-            limit @ 1..=100 => Ok(limit),
-            other => Err(Problem::invalid(
-                "`limit` is 1 to 100",
-                vec![Violation {
-                    path: "limit".into(),
-                    message: format!("{other} is out of range"),
-                }],
-            )),
-        }
+        in_range("limit", self.limit.unwrap_or(20), 1..=100)
     }
+}
+
+/// `value`, or the 422 naming `field` (a query parameter, or `/field` in a body) and `range`.
+pub(crate) fn in_range(
+    field: &str,
+    value: u32,
+    range: std::ops::RangeInclusive<u32>,
+) -> Result<u32, Problem> {
+    if range.contains(&value) {
+        return Ok(value);
+    }
+    let name = field.trim_start_matches('/');
+    Err(Problem::invalid(
+        format!("`{name}` is {} to {}", range.start(), range.end()),
+        vec![Violation {
+            path: field.into(),
+            message: format!("{value} is out of range"),
+        }],
+    ))
 }
 
 /// Reads an optional count that JSON may spell `533` or `533.0`: JSON Schema's `integer`

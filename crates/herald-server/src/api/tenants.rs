@@ -6,7 +6,7 @@ use herald_delivery::worker::now_millis;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{ApiQuery, ApiState, Page, existing_tenant, page_of, rfc3339};
+use super::{ApiQuery, ApiState, Page, existing_tenant, in_range, page_of, rfc3339};
 use crate::auth::Principal;
 use crate::problem::{ApiJson, OptionalJson, Problem, Violation};
 
@@ -153,18 +153,11 @@ pub(crate) async fn create_link(
     OptionalJson(body): OptionalJson<CreateLink>,
 ) -> Result<(StatusCode, axum::Json<LinkOut>), Problem> {
     principal.reach(&tenant)?;
-    let ttl = match body.ttl_seconds.unwrap_or(3600) {
-        ttl @ 60..=86_400 => i64::from(ttl),
-        other => {
-            return Err(Problem::invalid(
-                "`ttl_seconds` is 60 to 86400",
-                vec![Violation {
-                    path: "/ttl_seconds".into(),
-                    message: format!("{other} is out of range"),
-                }],
-            ));
-        }
-    };
+    let ttl = i64::from(in_range(
+        "/ttl_seconds",
+        body.ttl_seconds.unwrap_or(3600),
+        60..=86_400,
+    )?);
     existing_tenant(&state, &tenant).await?;
     let expires = now_millis() / 1000 + ttl;
     let token = state.credentials.links.sign(&tenant, expires);
