@@ -1,7 +1,7 @@
 //! The one HTTP error type: `application/problem+json` (RFC 9457) that says what was wrong.
 
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::QueryRejection;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -124,27 +124,6 @@ impl IntoResponse for Problem {
     }
 }
 
-impl From<JsonRejection> for Problem {
-    fn from(rejection: JsonRejection) -> Self {
-        let status = rejection.status();
-        let (kind, title) = match status {
-            StatusCode::PAYLOAD_TOO_LARGE => {
-                ("https://herald.rs/problems/too-large", "Content Too Large")
-            }
-            StatusCode::UNSUPPORTED_MEDIA_TYPE => (
-                "https://herald.rs/problems/media-type",
-                "Unsupported Media Type",
-            ),
-            StatusCode::BAD_REQUEST => ("https://herald.rs/problems/malformed", "Bad Request"),
-            _ => (
-                "https://herald.rs/problems/invalid",
-                "Unprocessable Content",
-            ),
-        };
-        Problem::new(status, kind, title, rejection.body_text())
-    }
-}
-
 impl From<herald_store::Error> for Problem {
     fn from(error: herald_store::Error) -> Self {
         match error.kind() {
@@ -178,65 +157,13 @@ where
     type Rejection = Problem;
 
     async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, Problem> {
-        let bytes = axum::body::Bytes::from_request(request, state)
-            .await
-            .map_err(|rejection| {
-                let status = rejection.status();
-                if status == StatusCode::PAYLOAD_TOO_LARGE {
-                    Problem::new(
-                        status,
-                        "https://herald.rs/problems/too-large",
-                        "Content Too Large",
-                        rejection.body_text(),
-                    )
-                } else {
-                    Problem::new(
-                        StatusCode::BAD_REQUEST,
-                        "https://herald.rs/problems/malformed",
-                        "Bad Request",
-                        rejection.body_text(),
-                    )
-                }
-            })?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Ok(OptionalJson(T::default()));
-        }
-        match serde_json::from_slice::<Option<Box<serde_json::value::RawValue>>>(&bytes) {
-            Ok(None) => Ok(OptionalJson(T::default())),
-            Ok(Some(raw)) => object_body(&raw).map(OptionalJson),
-            Err(e) => Err(Problem::new(
-                StatusCode::BAD_REQUEST,
-                "https://herald.rs/problems/malformed",
-                "Bad Request",
-                format!("the body is not JSON: {e}"),
-            )),
+        let bytes = body_bytes(request, state).await?;
+        match bytes.trim_ascii() {
+            b"" | b"null" => Ok(OptionalJson(T::default())),
+            _ => object_body(&bytes).map(OptionalJson),
         }
     }
 }
-
-/// `T` from a JSON body that must be an object: serde would also read a struct from an array
-/// of its fields in order, which no operation documents.
-fn object_body<T: serde::de::DeserializeOwned>(
-    raw: &serde_json::value::RawValue,
-) -> Result<T, Problem> {
-    if !raw.get().trim_start().starts_with('{') {
-        return Err(Problem::invalid(
-            "the body must be a JSON object",
-            Vec::new(),
-        ));
-    }
-    serde_json::from_str(raw.get()).map_err(|e| {
-        Problem::invalid(
-            format!("the body does not fit this operation: {e}"),
-            Vec::new(),
-        )
-    })
-}
-
-/// `Query` whose rejections are problems, not axum's plain text.
-#[derive(axum::extract::FromRequestParts)]
-#[from_request(via(axum::extract::Query), rejection(Problem))]
-pub(crate) struct ApiQuery<T>(pub(crate) T);
 
 /// A JSON object body (`Content-Type: application/json`) whose rejections are problems, not
 /// axum's plain text.
@@ -250,9 +177,88 @@ where
     type Rejection = Problem;
 
     async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, Problem> {
-        let Json(raw) = Json::<Box<serde_json::value::RawValue>>::from_request(request, state)
-            .await
-            .map_err(Problem::from)?;
-        object_body(&raw).map(ApiJson)
+        let declared = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        if !is_json(declared) {
+            return Err(Problem::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "https://herald.rs/problems/media-type",
+                "Unsupported Media Type",
+                "Expected request with `Content-Type: application/json`".into(),
+            ));
+        }
+        let bytes = body_bytes(request, state).await?;
+        object_body(&bytes).map(ApiJson)
     }
 }
+
+/// `application/json`, or any `application/…+json`.
+fn is_json(content_type: &str) -> bool {
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// The whole body, within the router's size limit (413 beyond it).
+async fn body_bytes<S: Send + Sync>(
+    request: axum::extract::Request,
+    state: &S,
+) -> Result<axum::body::Bytes, Problem> {
+    <axum::body::Bytes as axum::extract::FromRequest<S>>::from_request(request, state)
+        .await
+        .map_err(|rejection| match rejection.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "https://herald.rs/problems/too-large",
+                "Content Too Large",
+                rejection.body_text(),
+            ),
+            _ => malformed(rejection.body_text()),
+        })
+}
+
+/// `T` from a body that must be a JSON object (serde would also read a struct from an array
+/// of its fields in order, which no operation documents), read in one pass: 400 when it is not
+/// JSON, 422 when it is JSON of the wrong shape.
+fn object_body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
+    let not_json = |e: serde_json::Error| malformed(format!("the body is not JSON: {e}"));
+    if bytes.trim_ascii_start().first() != Some(&b'{') {
+        serde_json::from_slice::<serde::de::IgnoredAny>(bytes).map_err(not_json)?;
+        return Err(Problem::invalid(
+            "the body must be a JSON object",
+            Vec::new(),
+        ));
+    }
+    serde_json::from_slice(bytes).map_err(|e| {
+        if e.is_syntax() || e.is_eof() {
+            not_json(e)
+        } else {
+            Problem::invalid(
+                format!("the body does not fit this operation: {e}"),
+                Vec::new(),
+            )
+        }
+    })
+}
+
+fn malformed(detail: String) -> Problem {
+    Problem::new(
+        StatusCode::BAD_REQUEST,
+        "https://herald.rs/problems/malformed",
+        "Bad Request",
+        detail,
+    )
+}
+
+/// `Query` whose rejections are problems, not axum's plain text.
+#[derive(axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(Problem))]
+pub(crate) struct ApiQuery<T>(pub(crate) T);
