@@ -24,8 +24,6 @@ struct Key {
     kind: Kind,
     /// Shown masked by `herald config`.
     secret: bool,
-    /// Its default, as `herald config` shows it.
-    default: &'static str,
     /// What it does.
     doc: &'static str,
 }
@@ -36,91 +34,78 @@ const KEYS: &[Key] = &[
         path: "addr",
         kind: Kind::Text,
         secret: false,
-        default: "127.0.0.1:8000",
         doc: "address to listen on; port 0 picks a free port",
     },
     Key {
         path: "database_url",
         kind: Kind::Text,
         secret: false,
-        default: "sqlite://herald.db",
         doc: "sqlite://FILE (created if missing) or postgres://USER@HOST/DB",
     },
     Key {
         path: "admin_token",
         kind: Kind::Text,
         secret: true,
-        default: "",
         doc: "the management API's admin token; unset: one is made at first start and printed once",
     },
     Key {
         path: "spec",
         kind: Kind::Text,
         secret: false,
-        default: "",
         doc: "serve the webhooks of this OpenAPI document instead of the default app",
     },
     Key {
         path: "delivery.allow_targets",
         kind: Kind::List,
         secret: false,
-        default: "",
         doc: "address ranges deliveries may reach beyond public addresses, e.g. 127.0.0.0/8",
     },
     Key {
         path: "delivery.timeout_seconds",
         kind: Kind::Whole,
         secret: false,
-        default: "15",
         doc: "a whole attempt, connect to last byte (1 to 120)",
     },
     Key {
         path: "delivery.lease_seconds",
         kind: Kind::Whole,
         secret: false,
-        default: "60",
         doc: "how long a claimed delivery stays with this process; must exceed the timeout (up to 3600)",
     },
     Key {
         path: "delivery.concurrency",
         kind: Kind::Whole,
         secret: false,
-        default: "64",
         doc: "attempts in flight at once, in all (1 to 10000)",
     },
     Key {
         path: "delivery.per_endpoint",
         kind: Kind::Whole,
         secret: false,
-        default: "8",
         doc: "attempts in flight at once to one endpoint (1 to concurrency)",
     },
     Key {
         path: "delivery.shutdown_grace_seconds",
         kind: Kind::Whole,
         secret: false,
-        default: "10",
         doc: "on SIGTERM, how long in-flight attempts may finish (0 to 300)",
     },
     Key {
         path: "retention.max_age_seconds",
         kind: Kind::Whole,
         secret: false,
-        default: "2592000",
         doc: "events older than this (30 days) are deleted with their deliveries and attempts once none is pending; 0 keeps everything",
     },
     Key {
         path: "retention.batch",
         kind: Kind::Whole,
         secret: false,
-        default: "500",
         doc: "events deleted per statement (1 to 10000)",
     },
     Key {
         path: "retention.interval_seconds",
         kind: Kind::Whole,
         secret: false,
-        default: "600",
         doc: "how often old events are looked for (1 or more)",
     },
 ];
@@ -161,10 +146,8 @@ impl Settings {
     ) -> Result<Settings, Vec<String>> {
         let mut errors = Vec::new();
         let mut values = BTreeMap::new();
-        for key in KEYS {
-            if let Some(value) = parse_default(key) {
-                values.insert(key.path, (value, "default".to_owned()));
-            }
+        for (path, value) in defaults() {
+            values.insert(path, (value, "default".to_owned()));
         }
         if let Some(path) = file {
             let source = path.display().to_string();
@@ -390,14 +373,41 @@ fn flag_name(path: &str) -> String {
     }
 }
 
-fn parse_default(key: &Key) -> Option<Value> {
-    match key.kind {
-        _ if key.default.is_empty() && key.kind != Kind::List => None,
-        Kind::Text => Some(Value::Text(key.default.to_owned())),
-        Kind::Whole => key.default.parse().ok().map(Value::Whole),
-        Kind::List => Some(Value::List(Vec::new())),
-    }
+/// The defaults: the service's own (`herald_server::Config`), so they cannot drift apart, plus
+/// the command's address and database.
+fn defaults() -> Vec<(&'static str, Value)> {
+    let config = herald_server::Config::new(DEFAULT_DATABASE_URL, "");
+    let seconds = |d: Duration| Value::Whole(d.as_secs());
+    let whole = |n: usize| Value::Whole(u64::try_from(n).unwrap_or(u64::MAX));
+    vec![
+        ("addr", Value::Text(DEFAULT_ADDR.to_owned())),
+        ("database_url", Value::Text(config.database_url)),
+        ("delivery.allow_targets", Value::List(Vec::new())),
+        ("delivery.timeout_seconds", seconds(config.client.timeout)),
+        ("delivery.lease_seconds", seconds(config.worker.lease)),
+        ("delivery.concurrency", whole(config.worker.concurrency)),
+        ("delivery.per_endpoint", whole(config.worker.per_endpoint)),
+        (
+            "delivery.shutdown_grace_seconds",
+            seconds(config.worker.shutdown_grace),
+        ),
+        (
+            "retention.max_age_seconds",
+            seconds(config.retention.max_age.unwrap_or_default()),
+        ),
+        (
+            "retention.batch",
+            Value::Whole(u64::from(config.retention.batch)),
+        ),
+        (
+            "retention.interval_seconds",
+            seconds(config.retention.interval),
+        ),
+    ]
 }
+
+const DEFAULT_ADDR: &str = "127.0.0.1:8000";
+const DEFAULT_DATABASE_URL: &str = "sqlite://herald.db";
 
 fn flatten(prefix: &str, value: &toml::Value, out: &mut Vec<(String, toml::Value)>) {
     match value {
