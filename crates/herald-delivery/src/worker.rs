@@ -2,10 +2,10 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use herald_signature::Secret;
-use herald_store::{Attempt, Claimed, Millis, Outcome, Store};
+use herald_store::{Attempt, Claimed, Millis, Outcome, Queue, millis};
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinSet;
 
@@ -60,10 +60,9 @@ impl WorkerConfig {
 
 /// A delivery worker. Run several, in one process or many: the store's leases keep them apart.
 pub struct Worker {
-    store: Arc<dyn Store>,
+    store: Arc<dyn Queue>,
     client: Client,
     config: Arc<WorkerConfig>,
-    wake: Arc<Notify>,
     metrics: Arc<Metrics>,
 }
 
@@ -126,12 +125,11 @@ pub fn decide(
 
 impl Worker {
     /// A worker over `store`, sending with `client`.
-    pub fn new(store: Arc<dyn Store>, client: Client, config: WorkerConfig) -> Worker {
+    pub fn new(store: Arc<dyn Queue>, client: Client, config: WorkerConfig) -> Worker {
         Worker {
             store,
             client,
             config: Arc::new(config),
-            wake: Arc::new(Notify::new()),
             metrics: Arc::new(Metrics::new()),
         }
     }
@@ -141,11 +139,6 @@ impl Worker {
         Arc::clone(&self.metrics)
     }
 
-    /// Notify this after storing new work, so it is sent at once rather than at the next poll.
-    pub fn waker(&self) -> Arc<Notify> {
-        Arc::clone(&self.wake)
-    }
-
     /// Runs until `shutdown` turns true; then stops claiming, lets in-flight requests finish
     /// for up to the grace period, and hands back its remaining leases.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
@@ -153,9 +146,14 @@ impl Worker {
         let global = Arc::new(Semaphore::new(config.concurrency));
         let endpoints: Arc<Mutex<HashMap<String, Arc<Semaphore>>>> = Arc::default();
         let mut tasks = JoinSet::new();
-        if let Err(error) = self.store.watch(Arc::clone(&self.wake)).await {
-            tracing::warn!(%error, "cannot listen for other processes' work; polling only");
-        }
+        // The store wakes the worker when deliveries become due, here or in another process.
+        let due = match self.store.due_work().await {
+            Ok(due) => due,
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for other processes' work; polling only");
+                Arc::new(Notify::new())
+            }
+        };
         tracing::info!(worker = %config.name, "delivery worker started");
 
         while !*shutdown.borrow() {
@@ -164,16 +162,11 @@ impl Worker {
             let free = u32::try_from(global.available_permits())
                 .unwrap_or(u32::MAX)
                 .min(config.batch);
-            let now = now_millis();
-            let lease_until = now + millis(config.lease);
+            let lease_until = self.store.now() + millis(config.lease);
             let claimed = if free == 0 {
                 Vec::new()
             } else {
-                match self
-                    .store
-                    .claim_due(&config.name, free, lease_until, now)
-                    .await
-                {
+                match self.store.claim_due(&config.name, free, config.lease).await {
                     Ok(claimed) => claimed,
                     Err(error) => {
                         tracing::error!(%error, "claiming deliveries failed; retrying");
@@ -183,7 +176,7 @@ impl Worker {
             };
             if claimed.is_empty() {
                 tokio::select! {
-                    () = self.wake.notified() => {}
+                    () = due.notified() => {}
                     () = tokio::time::sleep(config.poll) => {}
                     _ = shutdown.changed() => {}
                     Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
@@ -205,7 +198,7 @@ impl Worker {
                     // Queued behind its endpoint's other requests, a delivery may have used up
                     // most of its lease. Sent now, it could still be in flight when the lease
                     // lapses and another worker takes it; left alone, it is claimed again then.
-                    if !lease_covers(lease_until, now_millis(), client.timeout()) {
+                    if !lease_covers(lease_until, store.now(), client.timeout()) {
                         tracing::warn!(delivery = %claim.delivery_id, "lease too short to send; left for the next claim");
                         return;
                     }
@@ -250,7 +243,7 @@ fn endpoint_semaphore(
 
 #[tracing::instrument(skip_all, fields(delivery = %claim.delivery_id, event = %claim.event_id, endpoint = %claim.endpoint_id, attempt = claim.attempts + 1))]
 async fn deliver(
-    store: &dyn Store,
+    store: &dyn Queue,
     client: &Client,
     config: &WorkerConfig,
     metrics: &Metrics,
@@ -261,7 +254,7 @@ async fn deliver(
         .iter()
         .filter_map(|s| s.parse().ok())
         .collect();
-    let started_at = now_millis();
+    let started_at = store.now();
     let response = client
         .send(Request {
             url: &claim.url,
@@ -271,7 +264,7 @@ async fn deliver(
             headers: &claim.headers,
         })
         .await;
-    let now = now_millis();
+    let now = store.now();
     let decision = decide(config, &claim, &response, now, random_unit());
     tracing::debug!(status = ?response.status, error = ?response.error, outcome = ?decision.outcome, "attempt finished");
     let attempt = Attempt {
@@ -297,10 +290,7 @@ async fn deliver(
     }
     if let Some(reason) = decision.disable {
         tracing::warn!(%reason, "disabling endpoint");
-        if let Err(error) = store
-            .disable_endpoint(&claim.endpoint_id, &reason, now)
-            .await
-        {
+        if let Err(error) = store.disable_endpoint(&claim.endpoint_id, &reason).await {
             tracing::error!(%error, "disabling the endpoint failed");
         }
     }
@@ -309,17 +299,6 @@ async fn deliver(
 /// Whether a request started at `now` ends, even by timing out, before `lease_until`.
 fn lease_covers(lease_until: Millis, now: Millis, timeout: Duration) -> bool {
     now + millis(timeout) <= lease_until
-}
-
-/// Milliseconds since the Unix epoch, now.
-pub fn now_millis() -> Millis {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, millis)
-}
-
-fn millis(duration: Duration) -> Millis {
-    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX / 2)
 }
 
 fn random_unit() -> f64 {

@@ -162,11 +162,11 @@ async fn start_herald(database_url: &str, receiver: &str, endpoints: usize) -> H
     config.worker.batch = 512;
     let service = Service::open(config).await.unwrap();
     let store = service.store();
-    store.create_tenant("bench", 0).await.unwrap();
+    store.create_tenant("bench").await.unwrap();
     for n in 0..endpoints {
         let url = format!("{receiver}/ep{n}");
         let endpoint = NewEndpoint::new("bench", &url, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
-        store.create_endpoint(endpoint, 0).await.unwrap();
+        store.create_endpoint(endpoint).await.unwrap();
     }
     let sender = service.sender();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -92,7 +92,7 @@ impl Credentials {
 
     async fn principal(&self, token: &str) -> Result<Option<Principal>, Problem> {
         if token.starts_with(LINK_PREFIX) {
-            let now = herald_delivery::worker::now_millis() / 1000;
+            let now = self.store.now() / 1000;
             return Ok(self.links.verify(token, now).map(Principal::Tenant));
         }
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();

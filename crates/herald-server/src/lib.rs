@@ -24,9 +24,9 @@ use std::sync::Arc;
 
 use herald_delivery::client::{Client, ClientConfig};
 use herald_delivery::worker::{Worker, WorkerConfig};
-use herald_store::Store;
 use herald_store::postgres::PostgresStore;
 use herald_store::sqlite::SqliteStore;
+use herald_store::{Clock, Store, SystemClock};
 use ipnet::IpNet;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -48,6 +48,9 @@ pub struct Config {
     pub client: ClientConfig,
     /// How long events are kept.
     pub retention: Retention,
+    /// Where the store, the worker and the API read the time (tests move a
+    /// [`ManualClock`](herald_store::ManualClock) by hand).
+    pub clock: Arc<dyn Clock>,
 }
 
 impl Config {
@@ -60,6 +63,7 @@ impl Config {
             worker: WorkerConfig::new("herald"),
             client: ClientConfig::default(),
             retention: Retention::default(),
+            clock: Arc::new(SystemClock),
         }
     }
 }
@@ -76,19 +80,22 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
-/// Opens the store a URL names: `sqlite:` or `postgres:`/`postgresql:`.
-pub async fn open_store(url: &str) -> Result<Arc<dyn Store>, Error> {
+/// Opens the store a URL names (`sqlite:` or `postgres:`/`postgresql:`), reading the time from
+/// `clock`.
+pub async fn open_store(url: &str, clock: Arc<dyn Clock>) -> Result<Arc<dyn Store>, Error> {
     let store: Arc<dyn Store> = if url.starts_with("sqlite:") {
         Arc::new(
             SqliteStore::open(url)
                 .await
-                .map_err(|e| Error(format!("cannot open {url}: {e}")))?,
+                .map_err(|e| Error(format!("cannot open {url}: {e}")))?
+                .with_clock(clock),
         )
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Arc::new(
             PostgresStore::open(url)
                 .await
-                .map_err(|e| Error(format!("cannot open {url}: {e}")))?,
+                .map_err(|e| Error(format!("cannot open {url}: {e}")))?
+                .with_clock(clock),
         )
     } else {
         return Err(Error(format!(
@@ -110,7 +117,7 @@ async fn first_admin_token(store: &dyn Store) -> Result<Option<String>, Error> {
     let (token, new) = auth::new_token(None, "admin (made at first start)")
         .map_err(|p| Error(format!("cannot make an admin token: {}", p.detail)))?;
     store
-        .create_token(new, herald_delivery::worker::now_millis())
+        .create_token(new)
         .await
         .map_err(|e| Error(format!("cannot store the admin token: {e}")))?;
     Ok(Some(token))
@@ -157,7 +164,7 @@ pub struct Service {
 impl Service {
     /// Opens the store (running migrations) and prepares the worker.
     pub async fn open(config: Config) -> Result<Service, Error> {
-        let store = open_store(&config.database_url).await?;
+        let store = open_store(&config.database_url, Arc::clone(&config.clock)).await?;
         let mut policy = config.client.policy.clone();
         for range in &config.allow_targets {
             policy = policy.allow(*range);
@@ -167,7 +174,7 @@ impl Service {
             ..config.client.clone()
         })
         .map_err(|e| Error(format!("cannot build the HTTP client: {e}")))?;
-        let worker = Worker::new(Arc::clone(&store), client, config.worker.clone());
+        let worker = Worker::new(Arc::clone(&store) as _, client, config.worker.clone());
         let first_admin_token = match config.admin_token {
             Some(_) => None,
             None => first_admin_token(&*store).await?,
@@ -199,13 +206,9 @@ impl Service {
             .map_err(|e| Error(format!("cannot read the link key: {e}")))
     }
 
-    /// Sends typed webhooks into this service's store and wakes its worker.
+    /// Sends typed webhooks into this service's store (which wakes its worker).
     pub fn sender(&self) -> Sender {
-        Sender::new(
-            Arc::clone(&self.store),
-            self.worker.waker(),
-            self.worker.metrics(),
-        )
+        Sender::new(Arc::clone(&self.store), self.worker.metrics())
     }
 
     /// The store, for reading what happened (events, deliveries, attempts).
@@ -233,7 +236,6 @@ impl Service {
                 links,
             ),
             policy: Arc::new(self.policy),
-            wake: self.worker.waker(),
             attempt_timeout: self.attempt_timeout,
             metrics: self.worker.metrics(),
         };
@@ -243,7 +245,7 @@ impl Service {
             .build()
             .map_err(|e| Error(format!("the app is not consistent: {e}")))?;
 
-        replay::resume(&self.store, &self.worker.waker())
+        replay::resume(&self.store)
             .await
             .map_err(|e| Error(format!("cannot resume the replays: {e}")))?;
         let (stop, stopped) = watch::channel(false);

@@ -4,7 +4,6 @@
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use herald_delivery::worker::now_millis;
 use serde::Serialize;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -91,8 +90,8 @@ pub(crate) async fn metrics(
     principal: Principal,
 ) -> Result<impl IntoResponse, Problem> {
     principal.admin()?;
-    let now = now_millis();
-    let queue = state.store.queue_figures(now).await?;
+    let now = state.store.now();
+    let queue = state.store.queue_figures().await?;
     Ok((
         StatusCode::OK,
         [(

@@ -5,22 +5,19 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use herald_delivery::worker::now_millis;
 use herald_store::{ReplayState, Store};
-use tokio::sync::Notify;
 
 /// Events given a delivery per step.
 const BATCH: u32 = 500;
 
-/// Runs replay `id` to the end, waking the worker after each step.
-pub(crate) fn spawn(store: Arc<dyn Store>, id: String, wake: Arc<Notify>) {
+/// Runs replay `id` to the end; the store wakes the worker after each step.
+pub(crate) fn spawn(store: Arc<dyn Store>, id: String) {
     tokio::spawn(async move {
         let mut failures = 0u32;
         loop {
-            match store.replay_step(&id, BATCH, now_millis()).await {
+            match store.replay_step(&id, BATCH).await {
                 Ok(replay) => {
                     failures = 0;
-                    wake.notify_one();
                     if replay.state == ReplayState::Finished {
                         tracing::info!(replay = %id, events = replay.done, "replay finished");
                         return;
@@ -44,13 +41,10 @@ pub(crate) fn spawn(store: Arc<dyn Store>, id: String, wake: Arc<Notify>) {
 }
 
 /// Resumes every unfinished replay (after a restart).
-pub(crate) async fn resume(
-    store: &Arc<dyn Store>,
-    wake: &Arc<Notify>,
-) -> Result<(), herald_store::Error> {
+pub(crate) async fn resume(store: &Arc<dyn Store>) -> Result<(), herald_store::Error> {
     for replay in store.running_replays().await? {
         tracing::info!(replay = %replay.id, done = replay.done, total = replay.total, "resuming replay");
-        spawn(Arc::clone(store), replay.id, Arc::clone(wake));
+        spawn(Arc::clone(store), replay.id);
     }
     Ok(())
 }

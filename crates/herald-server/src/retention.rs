@@ -4,7 +4,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use herald_delivery::worker::now_millis;
 use herald_store::Store;
 use tokio::sync::watch;
 
@@ -40,12 +39,10 @@ pub(crate) async fn run(
     let Some(max_age) = retention.max_age else {
         return;
     };
-    let age = i64::try_from(max_age.as_millis()).unwrap_or(i64::MAX);
     while !*stop.borrow() {
-        let before = now_millis().saturating_sub(age);
         let mut purged = 0;
         loop {
-            let n = match store.purge(before, retention.batch).await {
+            let n = match store.purge(max_age, retention.batch).await {
                 Ok(n) => n,
                 Err(error) => {
                     tracing::warn!(%error, "retention: deleting old events failed; trying again later");

@@ -5,13 +5,11 @@ use herald_delivery::metrics::Metrics;
 use std::sync::Arc;
 
 use herald::{Declare, Payload};
-use herald_delivery::worker::now_millis;
 use herald_store::{Accepted, NewEvent, Store};
-use tokio::sync::Notify;
 
 use crate::Error;
 
-/// Stores events for delivery and wakes the worker.
+/// Stores events for delivery (the store wakes the worker).
 ///
 /// ```no_run
 /// # async fn f(sender: herald_server::Sender) -> Result<(), herald_server::Error> {
@@ -38,17 +36,12 @@ use crate::Error;
 #[derive(Clone)]
 pub struct Sender {
     store: Arc<dyn Store>,
-    wake: Arc<Notify>,
     metrics: Arc<Metrics>,
 }
 
 impl Sender {
-    pub(crate) fn new(store: Arc<dyn Store>, wake: Arc<Notify>, metrics: Arc<Metrics>) -> Sender {
-        Sender {
-            store,
-            wake,
-            metrics,
-        }
+    pub(crate) fn new(store: Arc<dyn Store>, metrics: Arc<Metrics>) -> Sender {
+        Sender { store, metrics }
     }
 
     /// Stores `payload` as an event of `webhook` for `tenant`, with one delivery per subscribed
@@ -73,14 +66,11 @@ impl Sender {
         let event = new_event(webhook, tenant, payload, idempotency_key)?;
         let accepted = self
             .store
-            .accept_event(event, now_millis())
+            .accept_event(event)
             .await
             .map_err(|e| Error(format!("cannot store the event: {e}")))?;
         if accepted.created {
             self.metrics.event_accepted();
-        }
-        if accepted.deliveries > 0 {
-            self.wake.notify_one();
         }
         Ok(accepted)
     }

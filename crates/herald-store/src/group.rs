@@ -25,16 +25,16 @@ const QUEUE: usize = 4096;
 /// A write that can share a transaction with others.
 #[derive(Debug)]
 pub(crate) enum Write {
-    /// [`crate::Store::accept_event`].
+    /// [`crate::Log::accept_event`].
     Accept { new: NewEvent, now: Millis },
-    /// [`crate::Store::finish_attempt`].
+    /// [`crate::Queue::finish_attempt`].
     Finish {
         delivery_id: String,
         lease: String,
         attempt: Attempt,
         outcome: Outcome,
     },
-    /// [`crate::Store::claim_due`], under the lease token `lease`.
+    /// [`crate::Queue::claim_due`], under the lease token `lease`.
     Claim {
         lease: String,
         limit: u32,

@@ -1,5 +1,5 @@
-//! Reading the delivery log: filters for listing events and deliveries, the hourly figures
-//! behind the dashboard's chart, and replay jobs.
+//! What the delivery log is read through: filters for listing events and deliveries, the
+//! figures behind the dashboard's chart, and replay jobs.
 
 use crate::{DeliveryState, Error, ErrorKind, Millis};
 
@@ -99,44 +99,4 @@ pub struct Replay {
     pub created_at: Millis,
     /// When it last moved.
     pub updated_at: Millis,
-}
-
-/// A replay row, as both backends select it.
-pub(crate) type ReplayRow = (String, String, String, i64, i64, i64, String, i64, i64);
-
-/// The columns of [`ReplayRow`], as a literal for `concat!`.
-macro_rules! replay_columns {
-    () => {
-        "id, tenant_id, endpoint_id, since, total, done, state, created_at, updated_at"
-    };
-}
-pub(crate) use replay_columns;
-
-pub(crate) fn replay_from_row(row: ReplayRow) -> Result<Replay, Error> {
-    let (id, tenant_id, endpoint_id, since, total, done, state, created_at, updated_at) = row;
-    Ok(Replay {
-        id,
-        tenant_id,
-        endpoint_id,
-        since,
-        total: crate::to_u32(total),
-        done: crate::to_u32(done),
-        state: ReplayState::parse(&state)?,
-        created_at,
-        updated_at,
-    })
-}
-
-/// A stats row: bucket index, succeeded, failed, mean and max duration.
-pub(crate) type StatsRow = (i64, i64, i64, f64, i64);
-
-pub(crate) fn stats_from_row(row: StatsRow, bucket_ms: i64) -> AttemptStats {
-    let (bucket, succeeded, failed, mean_ms, max_ms) = row;
-    AttemptStats {
-        start: bucket * bucket_ms,
-        succeeded: crate::to_u32(succeeded),
-        failed: crate::to_u32(failed),
-        mean_ms,
-        max_ms,
-    }
 }

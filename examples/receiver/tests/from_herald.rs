@@ -26,10 +26,10 @@ async fn what_herald_sends_the_receiver_verifies_and_reads() {
         "http://{}/webhooks/new-subscription",
         socket.local_addr().unwrap()
     );
-    store.create_tenant("acme", 0).await.unwrap();
+    store.create_tenant("acme").await.unwrap();
     let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
     store
-        .create_endpoint(herald_store::NewEndpoint::new("acme", &url, secret), 0)
+        .create_endpoint(herald_store::NewEndpoint::new("acme", &url, secret))
         .await
         .unwrap();
     let secrets = secret.parse().unwrap();

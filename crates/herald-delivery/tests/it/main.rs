@@ -10,7 +10,7 @@ use std::time::Duration;
 use herald_delivery::client::{Client, ClientConfig};
 use herald_delivery::retry::RetryPolicy;
 use herald_delivery::target::{TargetPolicy, parse_range};
-use herald_delivery::worker::{Worker, WorkerConfig, now_millis};
+use herald_delivery::worker::{Worker, WorkerConfig};
 use herald_signature::{Secret, Signed};
 use herald_store::sqlite::SqliteStore;
 use herald_store::{Delivery, DeliveryState, Endpoint, NewEndpoint, NewEvent, Store};
@@ -23,7 +23,6 @@ const WAIT: Duration = Duration::from_secs(10);
 
 struct Harness {
     store: Arc<dyn Store>,
-    wake: Arc<tokio::sync::Notify>,
     stop: watch::Sender<bool>,
     worker: tokio::task::JoinHandle<()>,
 }
@@ -34,7 +33,7 @@ impl Harness {
     /// `guarded`.
     async fn start(attempts: usize, guarded: bool) -> Harness {
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in_memory().await.unwrap());
-        store.create_tenant("acme", now_millis()).await.unwrap();
+        store.create_tenant("acme").await.unwrap();
         let mut policy = TargetPolicy::new();
         if !guarded {
             policy = policy.allow(parse_range("127.0.0.0/8").unwrap());
@@ -52,13 +51,15 @@ impl Harness {
             poll: Duration::from_millis(50),
             ..WorkerConfig::new("test")
         };
-        let worker = Worker::new(Arc::clone(&store), client, config);
-        let wake = worker.waker();
+        let worker = Worker::new(
+            Arc::clone(&store) as Arc<dyn herald_store::Queue>,
+            client,
+            config,
+        );
         let (stop, stopped) = watch::channel(false);
         let worker = tokio::spawn(worker.run(stopped));
         Harness {
             store,
-            wake,
             stop,
             worker,
         }
@@ -67,19 +68,15 @@ impl Harness {
     async fn endpoint(&self, url: &str) -> Endpoint {
         let mut new = NewEndpoint::new("acme", url, SECRET);
         new.headers.insert("x-team".into(), "billing".into());
-        self.store.create_endpoint(new, now_millis()).await.unwrap()
+        self.store.create_endpoint(new).await.unwrap()
     }
 
     async fn send(&self, payload: &str) -> String {
         let accepted = self
             .store
-            .accept_event(
-                NewEvent::new("acme", "new-subscription", payload),
-                now_millis(),
-            )
+            .accept_event(NewEvent::new("acme", "new-subscription", payload))
             .await
             .unwrap();
-        self.wake.notify_one();
         accepted.event.id
     }
 
@@ -87,7 +84,11 @@ impl Harness {
     async fn settled(&self, event_id: &str) -> Delivery {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
-            let deliveries = self.store.deliveries_of_event(event_id).await.unwrap();
+            let deliveries = self
+                .store
+                .deliveries_of_event("acme", event_id)
+                .await
+                .unwrap();
             if deliveries[0].state != DeliveryState::Pending {
                 return deliveries[0].clone();
             }
@@ -144,7 +145,7 @@ async fn delivered_signed_the_first_time() {
         (delivery.state, delivery.attempts),
         (DeliveryState::Succeeded, 1)
     );
-    let attempts = harness.store.attempts(&delivery.id).await.unwrap();
+    let attempts = harness.store.attempts("acme", &delivery.id).await.unwrap();
     assert_eq!(attempts[0].status_code, Some(200));
     harness.stop().await;
 }
@@ -166,7 +167,7 @@ async fn server_errors_are_retried_with_the_same_id() {
     );
     let statuses: Vec<_> = harness
         .store
-        .attempts(&delivery.id)
+        .attempts("acme", &delivery.id)
         .await
         .unwrap()
         .iter()
@@ -193,7 +194,7 @@ async fn a_receiver_that_is_down_gets_it_once_it_is_up() {
     let delivery = harness.settled(&event_id).await;
     assert_eq!(delivery.state, DeliveryState::Succeeded);
     assert!(delivery.attempts >= 2, "{delivery:?}");
-    let first = &harness.store.attempts(&delivery.id).await.unwrap()[0];
+    let first = &harness.store.attempts("acme", &delivery.id).await.unwrap()[0];
     assert_eq!(first.status_code, None);
     assert!(
         first.error.as_deref().unwrap().contains("onnect"),
@@ -220,7 +221,7 @@ async fn a_slow_receiver_times_out_and_is_retried() {
         (delivery.state, delivery.attempts),
         (DeliveryState::Succeeded, 2)
     );
-    let attempts = harness.store.attempts(&delivery.id).await.unwrap();
+    let attempts = harness.store.attempts("acme", &delivery.id).await.unwrap();
     assert_eq!(attempts[0].error.as_deref(), Some("timed out"));
     assert!(
         attempts[0].duration_ms >= 300 && attempts[0].duration_ms < 1500,
@@ -256,7 +257,7 @@ async fn gone_disables_the_endpoint() {
     assert!(
         harness
             .store
-            .deliveries_of_event(&later)
+            .deliveries_of_event("acme", &later)
             .await
             .unwrap()
             .is_empty()
@@ -313,7 +314,7 @@ async fn redirects_are_not_followed() {
         ["/hook", "/hook"],
         "the 302 counts as a failure and is retried"
     );
-    let attempts = harness.store.attempts(&delivery.id).await.unwrap();
+    let attempts = harness.store.attempts("acme", &delivery.id).await.unwrap();
     assert_eq!(attempts[0].status_code, Some(302));
     harness.stop().await;
 }
@@ -332,7 +333,11 @@ async fn loopback_targets_are_refused_unless_allowed() {
     for (event, endpoint) in [(&event_id, &by_name), (&second, &by_ip)] {
         let deadline = tokio::time::Instant::now() + WAIT;
         let delivery = loop {
-            let deliveries = harness.store.deliveries_of_event(event).await.unwrap();
+            let deliveries = harness
+                .store
+                .deliveries_of_event("acme", event)
+                .await
+                .unwrap();
             let mine = deliveries
                 .into_iter()
                 .find(|d| d.endpoint_id == endpoint.id)
@@ -344,7 +349,7 @@ async fn loopback_targets_are_refused_unless_allowed() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         };
         assert_eq!(delivery.state, DeliveryState::Dead);
-        let error = harness.store.attempts(&delivery.id).await.unwrap()[0]
+        let error = harness.store.attempts("acme", &delivery.id).await.unwrap()[0]
             .error
             .clone()
             .unwrap();

@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use herald_delivery::worker::now_millis;
 use herald_signature::Secret;
 use herald_store::{Endpoint, EndpointPatch, NewEndpoint, NewEvent};
 use serde::{Deserialize, Serialize};
@@ -125,7 +124,7 @@ pub(crate) async fn create_endpoint(
     };
     let endpoint = state
         .store
-        .create_endpoint(new, now_millis())
+        .create_endpoint(new)
         .await
         .map_err(|e| tenant_problem(e, &tenant))?;
     Ok((
@@ -255,7 +254,7 @@ pub(crate) async fn update_endpoint(
     };
     let endpoint = state
         .store
-        .update_endpoint(&tenant, &id, patch, now_millis())
+        .update_endpoint(&tenant, &id, patch)
         .await?
         .ok_or_else(|| no_endpoint(&tenant, &id))?;
     Ok(axum::Json(EndpointOut::new(endpoint, None)))
@@ -304,7 +303,7 @@ pub(crate) struct PreviousSecret {
 async fn secret_out(state: &ApiState, tenant: &str, id: &str) -> Result<SecretOut, Problem> {
     let mut secrets = state
         .store
-        .secrets(tenant, id, now_millis())
+        .secrets(tenant, id)
         .await?
         .ok_or_else(|| no_endpoint(tenant, id))?
         .into_iter();
@@ -380,10 +379,9 @@ pub(crate) async fn rotate_secret(
     let secret = Secret::generate()
         .map_err(|e| Problem::internal(&e))?
         .expose();
-    let now = now_millis();
     let rotated = state
         .store
-        .rotate_secret(&tenant, &id, &secret, now + i64::from(keep) * 1000, now)
+        .rotate_secret(&tenant, &id, &secret, Duration::from_secs(keep.into()))
         .await?;
     if !rotated {
         return Err(no_endpoint(&tenant, &id));
@@ -470,17 +468,22 @@ pub(crate) async fn send_test(
     let new = NewEvent::new(&tenant, &event_type.name, &event_type.example.to_string());
     let (event, delivery) = state
         .store
-        .accept_event_for(new, &id, now_millis())
+        .accept_test_event(new, &id)
         .await?
         .ok_or_else(|| no_endpoint(&tenant, &id))?;
-    state.wake.notify_one();
 
     // The worker makes the attempt; wait for it to be recorded, a little longer than a
     // request can take.
     let deadline = tokio::time::Instant::now() + state.attempt_timeout + Duration::from_secs(2);
     let mut pause = Duration::from_millis(5);
     let attempt = loop {
-        if let Some(first) = state.store.attempts(&delivery).await?.into_iter().next() {
+        if let Some(first) = state
+            .store
+            .attempts(&tenant, &delivery)
+            .await?
+            .into_iter()
+            .next()
+        {
             break Some(AttemptOut::new(1, first));
         }
         if tokio::time::Instant::now() >= deadline {

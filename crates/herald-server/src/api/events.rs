@@ -2,7 +2,6 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use herald_delivery::worker::now_millis;
 use herald_store::NewEvent;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -105,14 +104,11 @@ pub(crate) async fn create_event(
     };
     let accepted = state
         .store
-        .accept_event(new, now_millis())
+        .accept_event(new)
         .await
         .map_err(|e| tenant_problem(e, &tenant))?;
     if accepted.created {
         state.metrics.event_accepted();
-    }
-    if accepted.deliveries > 0 {
-        state.wake.notify_one();
     }
     Ok((
         StatusCode::ACCEPTED,

@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use herald_delivery::worker::now_millis;
 use herald_store::{Attempt, Delivery, DeliveryFilter, DeliveryState, Event, EventFilter};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -135,7 +134,7 @@ pub(crate) async fn get_event(
         .event(&tenant, &id)
         .await?
         .ok_or_else(|| Problem::not_found(format!("no event `{id}` for tenant `{tenant}`")))?;
-    let deliveries = state.store.deliveries_of_event(&event.id).await?;
+    let deliveries = state.store.deliveries_of_event(&tenant, &event.id).await?;
     Ok(axum::Json(EventDetail {
         event: LoggedEvent::new(event)?,
         deliveries: deliveries.into_iter().map(DeliveryOut::from).collect(),
@@ -330,7 +329,7 @@ pub(crate) async fn get_delivery(
 ) -> Result<axum::Json<DeliveryDetail>, Problem> {
     principal.reach(&tenant)?;
     let (delivery, event) = tenant_delivery(&state, &tenant, &id).await?;
-    let attempts = state.store.attempts(&delivery.id).await?;
+    let attempts = state.store.attempts(&tenant, &delivery.id).await?;
     Ok(axum::Json(DeliveryDetail {
         delivery: delivery.into(),
         event: LoggedEvent::new(event)?,
@@ -361,10 +360,9 @@ pub(crate) async fn retry_delivery(
     principal.reach(&tenant)?;
     let delivery = state
         .store
-        .retry_delivery(&tenant, &id, now_millis())
+        .retry_delivery(&tenant, &id)
         .await?
         .ok_or_else(|| no_delivery(&tenant, &id))?;
-    state.wake.notify_one();
     Ok((StatusCode::ACCEPTED, axum::Json(delivery.into())))
 }
 
@@ -419,7 +417,7 @@ pub(crate) async fn stats(
     principal.reach(&tenant)?;
     let hours = i64::from(in_range("hours", query.hours.unwrap_or(24), 1..=168)?);
     existing_tenant(&state, &tenant).await?;
-    let first = (now_millis() / HOUR - (hours - 1)) * HOUR;
+    let first = (state.store.now() / HOUR - (hours - 1)) * HOUR;
     let mut found = state
         .store
         .attempt_stats(&tenant, query.endpoint.as_deref(), first, HOUR)
@@ -459,14 +457,15 @@ async fn tenant_delivery(
 ) -> Result<(Delivery, Event), Problem> {
     let delivery = state
         .store
-        .delivery(id)
+        .delivery(tenant, id)
         .await?
         .ok_or_else(|| no_delivery(tenant, id))?;
-    // A delivery belongs to the tenant of its event.
-    match state.store.event(tenant, &delivery.event_id).await? {
-        Some(event) => Ok((delivery, event)),
-        None => Err(no_delivery(tenant, id)),
-    }
+    let event = state
+        .store
+        .event(tenant, &delivery.event_id)
+        .await?
+        .ok_or_else(|| no_delivery(tenant, id))?;
+    Ok((delivery, event))
 }
 
 fn no_delivery(tenant: &str, id: &str) -> Problem {

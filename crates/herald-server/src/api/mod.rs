@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use herald_delivery::target::TargetPolicy;
-use tokio::sync::Notify;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::auth::{Credentials, authenticate};
@@ -30,7 +29,6 @@ pub(crate) struct ApiState {
     pub(crate) event_types: Arc<EventTypes>,
     pub(crate) credentials: Credentials,
     pub(crate) policy: Arc<TargetPolicy>,
-    pub(crate) wake: Arc<Notify>,
     /// The longest a delivery attempt takes.
     pub(crate) attempt_timeout: std::time::Duration,
     /// What `/metrics` shows.

@@ -2,7 +2,6 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use herald_delivery::worker::now_millis;
 use herald_store::Replay;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -77,17 +76,13 @@ pub(crate) async fn create_replay(
     let since = parse_time("/since", Some(&body.since))?.unwrap_or_default();
     let replay = state
         .store
-        .create_replay(&tenant, &endpoint, since, now_millis())
+        .create_replay(&tenant, &endpoint, since)
         .await?
         .ok_or_else(|| {
             Problem::not_found(format!("no endpoint `{endpoint}` for tenant `{tenant}`"))
         })?;
     if replay.state == herald_store::ReplayState::Running {
-        crate::replay::spawn(
-            std::sync::Arc::clone(&state.store),
-            replay.id.clone(),
-            std::sync::Arc::clone(&state.wake),
-        );
+        crate::replay::spawn(std::sync::Arc::clone(&state.store), replay.id.clone());
     }
     Ok((StatusCode::ACCEPTED, axum::Json(replay.into())))
 }

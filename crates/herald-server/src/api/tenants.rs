@@ -2,7 +2,6 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use herald_delivery::worker::now_millis;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -57,7 +56,7 @@ pub(crate) async fn create_tenant(
             }],
         ));
     }
-    let tenant = state.store.create_tenant(&body.id, now_millis()).await?;
+    let tenant = state.store.create_tenant(&body.id).await?;
     Ok((
         StatusCode::CREATED,
         axum::Json(TenantOut {
@@ -159,7 +158,7 @@ pub(crate) async fn create_link(
         60..=86_400,
     )?);
     existing_tenant(&state, &tenant).await?;
-    let expires = now_millis() / 1000 + ttl;
+    let expires = state.store.now() / 1000 + ttl;
     let token = state.credentials.links.sign(&tenant, expires);
     Ok((
         StatusCode::CREATED,

@@ -2,7 +2,6 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use herald_delivery::worker::now_millis;
 use herald_store::Token;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -89,7 +88,7 @@ pub(crate) async fn create_token(
     let (token, new) = new_token(Some(&tenant), name)?;
     let stored = state
         .store
-        .create_token(new, now_millis())
+        .create_token(new)
         .await
         .map_err(|e| tenant_problem(e, &tenant))?;
     Ok((
@@ -139,11 +138,7 @@ pub(crate) async fn revoke_token(
     Path((tenant, id)): Path<(String, String)>,
 ) -> Result<StatusCode, Problem> {
     principal.reach(&tenant)?;
-    if state
-        .store
-        .revoke_token(Some(&tenant), &id, now_millis())
-        .await?
-    {
+    if state.store.revoke_token(Some(&tenant), &id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(Problem::not_found(format!(

@@ -45,10 +45,10 @@ async fn a_typed_send_arrives_as_its_documented_json() {
     let service = Service::open(config).await.unwrap();
     let (url, received) = receiver().await;
     let store = service.store();
-    store.create_tenant("acme", 0).await.unwrap();
+    store.create_tenant("acme").await.unwrap();
     let secret = Secret::generate().unwrap().expose();
     store
-        .create_endpoint(NewEndpoint::new("acme", &url, &secret), 0)
+        .create_endpoint(NewEndpoint::new("acme", &url, &secret))
         .await
         .unwrap();
 

@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use herald_server::{Config, Retention, Service};
-use herald_store::NewEvent;
+use std::sync::Arc;
+
+use herald_store::{Clock, ManualClock, NewEvent, SystemClock};
 
 use crate::support::{databases, drop_database};
 
@@ -17,22 +19,25 @@ async fn old_events_are_deleted_while_the_service_runs() {
             batch: 2,
             interval: Duration::from_millis(50),
         };
+        let now = SystemClock.now();
+        let clock = ManualClock::at(now);
+        config.clock = Arc::new(clock.clone());
         let service = Service::open(config).await.unwrap();
         let store = service.store();
-        store.create_tenant("acme", 0).await.unwrap();
-        let now = herald_delivery::worker::now_millis();
+        store.create_tenant("acme").await.unwrap();
         let mut old = Vec::new();
         for n in 0..5 {
             // Two hours ago: no endpoint, so nothing is pending and each may go.
-            let at = now - 2 * 3600 * 1000 + n;
+            clock.set(now - 2 * 3600 * 1000 + n);
             let accepted = store
-                .accept_event(NewEvent::new("acme", "t", "{}"), at)
+                .accept_event(NewEvent::new("acme", "t", "{}"))
                 .await
                 .unwrap();
             old.push(accepted.event.id);
         }
+        clock.set(now);
         let recent = store
-            .accept_event(NewEvent::new("acme", "t", "{}"), now)
+            .accept_event(NewEvent::new("acme", "t", "{}"))
             .await
             .unwrap()
             .event

@@ -1,11 +1,10 @@
 //! The behaviour every `Store` must have, written once.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
+use crate::timed::Timed;
 use herald_store::{
     Attempt, DeliveryState, EndpointPatch, ErrorKind, NewEndpoint, NewEvent, NewToken, Outcome,
-    Store,
 };
 
 mod log;
@@ -30,13 +29,13 @@ fn attempt(at: i64, status: Option<u16>) -> Attempt {
     }
 }
 
-async fn tenant_with_endpoint(store: &dyn Store, tenant: &str) -> String {
+async fn tenant_with_endpoint(store: &Timed, tenant: &str) -> String {
     store.create_tenant(tenant, T0).await.unwrap();
     let endpoint = NewEndpoint::new(tenant, "https://example.com/hook", SECRET);
     store.create_endpoint(endpoint, T0).await.unwrap().id
 }
 
-pub(crate) async fn tenants_are_created_once(store: &Arc<dyn Store>) {
+pub(crate) async fn tenants_are_created_once(store: &Timed) {
     let tenant = store.create_tenant("acme", T0).await.unwrap();
     assert_eq!(tenant.id, "acme");
     assert_eq!(store.tenant("acme").await.unwrap(), Some(tenant));
@@ -45,7 +44,7 @@ pub(crate) async fn tenants_are_created_once(store: &Arc<dyn Store>) {
     assert_eq!(store.tenant("nobody").await.unwrap(), None);
 }
 
-pub(crate) async fn endpoints_belong_to_existing_tenants_and_are_scoped(store: &Arc<dyn Store>) {
+pub(crate) async fn endpoints_belong_to_existing_tenants_and_are_scoped(store: &Timed) {
     let missing = store
         .create_endpoint(NewEndpoint::new("ghost", "https://example.com", SECRET), T0)
         .await
@@ -69,7 +68,7 @@ pub(crate) async fn endpoints_belong_to_existing_tenants_and_are_scoped(store: &
     );
 }
 
-pub(crate) async fn events_fan_out_to_enabled_subscribed_endpoints(store: &Arc<dyn Store>) {
+pub(crate) async fn events_fan_out_to_enabled_subscribed_endpoints(store: &Timed) {
     store.create_tenant("acme", T0).await.unwrap();
     store.create_tenant("other", T0).await.unwrap();
     let mut ids = Vec::new();
@@ -84,7 +83,7 @@ pub(crate) async fn events_fan_out_to_enabled_subscribed_endpoints(store: &Arc<d
         new.enabled = enabled;
         ids.push(store.create_endpoint(new, T0).await.unwrap().id);
     }
-    tenant_with_endpoint_of(store.as_ref(), "other").await;
+    tenant_with_endpoint_of(store, "other").await;
 
     let accepted = store
         .accept_event(NewEvent::new("acme", "new-subscription", "{}"), T0)
@@ -93,7 +92,10 @@ pub(crate) async fn events_fan_out_to_enabled_subscribed_endpoints(store: &Arc<d
     assert!(accepted.created);
     assert!(accepted.event.id.starts_with("evt_"));
     assert_eq!(accepted.deliveries, 2);
-    let deliveries = store.deliveries_of_event(&accepted.event.id).await.unwrap();
+    let deliveries = store
+        .deliveries_of_event("acme", &accepted.event.id)
+        .await
+        .unwrap();
     let targets: BTreeSet<_> = deliveries.iter().map(|d| d.endpoint_id.clone()).collect();
     assert_eq!(targets, BTreeSet::from([ids[0].clone(), ids[1].clone()]));
     for delivery in deliveries {
@@ -110,7 +112,7 @@ pub(crate) async fn events_fan_out_to_enabled_subscribed_endpoints(store: &Arc<d
     );
 }
 
-async fn tenant_with_endpoint_of(store: &dyn Store, tenant: &str) {
+async fn tenant_with_endpoint_of(store: &Timed, tenant: &str) {
     store
         .create_endpoint(
             NewEndpoint::new(tenant, "https://other.example", SECRET),
@@ -120,9 +122,9 @@ async fn tenant_with_endpoint_of(store: &dyn Store, tenant: &str) {
         .unwrap();
 }
 
-pub(crate) async fn idempotency_keys_return_the_first_event(store: &Arc<dyn Store>) {
-    tenant_with_endpoint(store.as_ref(), "acme").await;
-    tenant_with_endpoint(store.as_ref(), "other").await;
+pub(crate) async fn idempotency_keys_return_the_first_event(store: &Timed) {
+    tenant_with_endpoint(store, "acme").await;
+    tenant_with_endpoint(store, "other").await;
     let keyed = |tenant: &str, payload: &str| NewEvent {
         idempotency_key: Some("order-42".into()),
         ..NewEvent::new(tenant, "new-subscription", payload)
@@ -144,7 +146,7 @@ pub(crate) async fn idempotency_keys_return_the_first_event(store: &Arc<dyn Stor
     assert_eq!(again.deliveries, 1);
     assert_eq!(
         store
-            .deliveries_of_event(&first.event.id)
+            .deliveries_of_event("acme", &first.event.id)
             .await
             .unwrap()
             .len(),
@@ -156,7 +158,7 @@ pub(crate) async fn idempotency_keys_return_the_first_event(store: &Arc<dyn Stor
     assert_ne!(elsewhere.event.id, first.event.id);
 }
 
-pub(crate) async fn an_event_for_an_unknown_tenant_stores_nothing(store: &Arc<dyn Store>) {
+pub(crate) async fn an_event_for_an_unknown_tenant_stores_nothing(store: &Timed) {
     let error = store
         .accept_event(NewEvent::new("ghost", "new-subscription", "{}"), T0)
         .await
@@ -171,8 +173,8 @@ pub(crate) async fn an_event_for_an_unknown_tenant_stores_nothing(store: &Arc<dy
     );
 }
 
-pub(crate) async fn payloads_are_kept_byte_for_byte(store: &Arc<dyn Store>) {
-    tenant_with_endpoint(store.as_ref(), "acme").await;
+pub(crate) async fn payloads_are_kept_byte_for_byte(store: &Timed) {
+    tenant_with_endpoint(store, "acme").await;
     let payload = "{ \"z\":1,\"a\" : [1.50, \"é ✓ \\u00e9\"],\n\"big\": 12345678901234567890 }";
     let accepted = store
         .accept_event(NewEvent::new("acme", "t", payload), T0)
@@ -191,7 +193,7 @@ pub(crate) async fn payloads_are_kept_byte_for_byte(store: &Arc<dyn Store>) {
     );
 }
 
-pub(crate) async fn claims_take_due_work_once_with_everything_needed(store: &Arc<dyn Store>) {
+pub(crate) async fn claims_take_due_work_once_with_everything_needed(store: &Timed) {
     store.create_tenant("acme", T0).await.unwrap();
     let mut new = NewEndpoint::new("acme", "https://example.com/hook", SECRET);
     new.headers.insert("x-team".into(), "billing".into());
@@ -237,8 +239,8 @@ pub(crate) async fn claims_take_due_work_once_with_everything_needed(store: &Arc
     assert_eq!(later[0].payload, "{\"n\":2}");
 }
 
-pub(crate) async fn an_expired_lease_makes_work_claimable_again(store: &Arc<dyn Store>) {
-    tenant_with_endpoint(store.as_ref(), "acme").await;
+pub(crate) async fn an_expired_lease_makes_work_claimable_again(store: &Timed) {
+    tenant_with_endpoint(store, "acme").await;
     store
         .accept_event(NewEvent::new("acme", "t", "{}"), T0)
         .await
@@ -271,7 +273,7 @@ pub(crate) async fn an_expired_lease_makes_work_claimable_again(store: &Arc<dyn 
         .unwrap();
     assert!(!late, "the old lease no longer holds");
     assert_eq!(
-        store.delivery(id).await.unwrap().unwrap().state,
+        store.delivery("acme", id).await.unwrap().unwrap().state,
         DeliveryState::Pending
     );
 
@@ -285,18 +287,18 @@ pub(crate) async fn an_expired_lease_makes_work_claimable_again(store: &Arc<dyn 
         .await
         .unwrap();
     assert!(held);
-    let delivery = store.delivery(id).await.unwrap().unwrap();
+    let delivery = store.delivery("acme", id).await.unwrap().unwrap();
     assert_eq!(delivery.state, DeliveryState::Succeeded);
     assert_eq!(delivery.attempts, 1);
     assert_eq!(
-        store.attempts(id).await.unwrap().len(),
+        store.attempts("acme", id).await.unwrap().len(),
         2,
         "both tries are in the log"
     );
 }
 
-pub(crate) async fn outcomes_move_deliveries_on(store: &Arc<dyn Store>) {
-    tenant_with_endpoint(store.as_ref(), "acme").await;
+pub(crate) async fn outcomes_move_deliveries_on(store: &Timed) {
+    tenant_with_endpoint(store, "acme").await;
     let event = store
         .accept_event(NewEvent::new("acme", "t", "{}"), T0)
         .await
@@ -317,7 +319,11 @@ pub(crate) async fn outcomes_move_deliveries_on(store: &Arc<dyn Store>) {
             .await
             .unwrap()
     );
-    let d = store.delivery(&c.delivery_id).await.unwrap().unwrap();
+    let d = store
+        .delivery("acme", &c.delivery_id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         (d.state, d.attempts, d.next_attempt_at),
         (DeliveryState::Pending, 1, Some(T0 + 5_000))
@@ -336,7 +342,11 @@ pub(crate) async fn outcomes_move_deliveries_on(store: &Arc<dyn Store>) {
             .await
             .unwrap()
     );
-    let d = store.delivery(&c.delivery_id).await.unwrap().unwrap();
+    let d = store
+        .delivery("acme", &c.delivery_id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         (d.state, d.attempts, d.next_attempt_at),
         (DeliveryState::Dead, 2, None)
@@ -346,14 +356,21 @@ pub(crate) async fn outcomes_move_deliveries_on(store: &Arc<dyn Store>) {
         "dead is final"
     );
     assert_eq!(
-        store.attempts(&c.delivery_id).await.unwrap(),
+        store.attempts("acme", &c.delivery_id).await.unwrap(),
         [failed, refused]
     );
-    assert_eq!(store.deliveries_of_event(&event.id).await.unwrap().len(), 1);
+    assert_eq!(
+        store
+            .deliveries_of_event("acme", &event.id)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
-pub(crate) async fn endpoint_failure_streaks_are_tracked(store: &Arc<dyn Store>) {
-    let endpoint = tenant_with_endpoint(store.as_ref(), "acme").await;
+pub(crate) async fn endpoint_failure_streaks_are_tracked(store: &Timed) {
+    let endpoint = tenant_with_endpoint(store, "acme").await;
     for n in 0..3 {
         store
             .accept_event(NewEvent::new("acme", "t", "{}"), T0 + n)
@@ -422,8 +439,8 @@ pub(crate) async fn endpoint_failure_streaks_are_tracked(store: &Arc<dyn Store>)
     assert_eq!((figures.pending, figures.failing.len()), (2, 0));
 }
 
-pub(crate) async fn disabling_an_endpoint_stops_its_deliveries(store: &Arc<dyn Store>) {
-    let endpoint = tenant_with_endpoint(store.as_ref(), "acme").await;
+pub(crate) async fn disabling_an_endpoint_stops_its_deliveries(store: &Timed) {
+    let endpoint = tenant_with_endpoint(store, "acme").await;
     let event = store
         .accept_event(NewEvent::new("acme", "t", "{}"), T0)
         .await
@@ -436,7 +453,7 @@ pub(crate) async fn disabling_an_endpoint_stops_its_deliveries(store: &Arc<dyn S
     let ep = store.endpoint("acme", &endpoint).await.unwrap().unwrap();
     assert!(!ep.enabled);
     assert_eq!(ep.disabled_reason.as_deref(), Some("410 Gone"));
-    let deliveries = store.deliveries_of_event(&event.id).await.unwrap();
+    let deliveries = store.deliveries_of_event("acme", &event.id).await.unwrap();
     assert_eq!(deliveries[0].state, DeliveryState::Dead);
     assert!(
         store
@@ -452,8 +469,8 @@ pub(crate) async fn disabling_an_endpoint_stops_its_deliveries(store: &Arc<dyn S
     assert_eq!(later.deliveries, 0);
 }
 
-pub(crate) async fn released_leases_are_claimable_at_once(store: &Arc<dyn Store>) {
-    tenant_with_endpoint(store.as_ref(), "acme").await;
+pub(crate) async fn released_leases_are_claimable_at_once(store: &Timed) {
+    tenant_with_endpoint(store, "acme").await;
     store
         .accept_event(NewEvent::new("acme", "t", "{}"), T0)
         .await
@@ -482,7 +499,7 @@ pub(crate) async fn released_leases_are_claimable_at_once(store: &Arc<dyn Store>
     );
 }
 
-pub(crate) async fn concurrent_claims_never_share_a_delivery(store: &Arc<dyn Store>) {
+pub(crate) async fn concurrent_claims_never_share_a_delivery(store: &Timed) {
     store.create_tenant("acme", T0).await.unwrap();
     for n in 0..4 {
         let url = format!("https://example.com/{n}");
@@ -501,7 +518,7 @@ pub(crate) async fn concurrent_claims_never_share_a_delivery(store: &Arc<dyn Sto
     // claiming in small batches until nothing is left.
     let workers: Vec<_> = (0..8)
         .map(|w| {
-            let store = Arc::clone(store);
+            let store = store.clone();
             tokio::spawn(async move {
                 let mut mine = Vec::new();
                 loop {
@@ -528,11 +545,11 @@ pub(crate) async fn concurrent_claims_never_share_a_delivery(store: &Arc<dyn Sto
 
 /// Writes made at once share transactions (group commit); each still gets its own answer, and
 /// a bad one fails alone.
-pub(crate) async fn concurrent_writes_each_get_their_own_answer(store: &Arc<dyn Store>) {
-    let endpoint = tenant_with_endpoint(&**store, "acme").await;
+pub(crate) async fn concurrent_writes_each_get_their_own_answer(store: &Timed) {
+    let endpoint = tenant_with_endpoint(store, "acme").await;
     let mut writes = tokio::task::JoinSet::new();
     for n in 0..60 {
-        let store = Arc::clone(store);
+        let store = store.clone();
         writes.spawn(async move {
             let tenant = if n % 10 == 9 { "nobody" } else { "acme" };
             let mut event = NewEvent::new(tenant, "t", &format!("{{\"n\":{n}}}"));
@@ -574,7 +591,7 @@ pub(crate) async fn concurrent_writes_each_get_their_own_answer(store: &Arc<dyn 
 
     let mut finishes = tokio::task::JoinSet::new();
     for (n, claim) in claimed.into_iter().enumerate() {
-        let store = Arc::clone(store);
+        let store = store.clone();
         finishes.spawn(async move {
             // Every fourth finish carries a stale lease, as from a worker that lost it.
             let lease = if n % 4 == 0 {
@@ -598,7 +615,7 @@ pub(crate) async fn concurrent_writes_each_get_their_own_answer(store: &Arc<dyn 
     while let Some(joined) = finishes.join_next().await {
         let (n, delivery_id, held) = joined.unwrap();
         assert_eq!(held, n % 4 != 0, "finish {n}");
-        let delivery = store.delivery(&delivery_id).await.unwrap().unwrap();
+        let delivery = store.delivery("acme", &delivery_id).await.unwrap().unwrap();
         let expected = match n {
             _ if n % 4 == 0 => (DeliveryState::Pending, 0),
             _ if n % 2 == 0 => (DeliveryState::Succeeded, 1),
@@ -606,14 +623,14 @@ pub(crate) async fn concurrent_writes_each_get_their_own_answer(store: &Arc<dyn 
         };
         assert_eq!((delivery.state, delivery.attempts), expected, "finish {n}");
         assert_eq!(
-            store.attempts(&delivery_id).await.unwrap().len(),
+            store.attempts("acme", &delivery_id).await.unwrap().len(),
             1,
             "the attempt is logged even when the lease was lost"
         );
     }
 }
 
-pub(crate) async fn tokens_are_found_by_hash_listed_and_revoked(store: &Arc<dyn Store>) {
+pub(crate) async fn tokens_are_found_by_hash_listed_and_revoked(store: &Timed) {
     store.create_tenant("acme", T0).await.unwrap();
     let token = |tenant: Option<&str>, hash: &str| NewToken {
         tenant_id: tenant.map(str::to_owned),
@@ -669,9 +686,7 @@ pub(crate) async fn tokens_are_found_by_hash_listed_and_revoked(store: &Arc<dyn 
     assert_eq!(revoked.revoked_at, Some(T0 + 2));
 }
 
-pub(crate) async fn endpoints_are_listed_updated_and_deleted_within_their_tenant(
-    store: &Arc<dyn Store>,
-) {
+pub(crate) async fn endpoints_are_listed_updated_and_deleted_within_their_tenant(store: &Timed) {
     store.create_tenant("acme", T0).await.unwrap();
     store.create_tenant("umbrella", T0).await.unwrap();
     let mut ids = Vec::new();
@@ -752,10 +767,8 @@ pub(crate) async fn endpoints_are_listed_updated_and_deleted_within_their_tenant
     );
 }
 
-pub(crate) async fn rotated_secrets_sign_beside_the_new_one_until_they_expire(
-    store: &Arc<dyn Store>,
-) {
-    let endpoint = tenant_with_endpoint(&**store, "acme").await;
+pub(crate) async fn rotated_secrets_sign_beside_the_new_one_until_they_expire(store: &Timed) {
+    let endpoint = tenant_with_endpoint(store, "acme").await;
     store.create_tenant("umbrella", T0).await.unwrap();
     let new = "whsec_bmV3LXNlY3JldC1mb3ItdGVzdHM=";
     assert!(

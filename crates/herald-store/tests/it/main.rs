@@ -9,9 +9,15 @@
 mod conformance;
 mod notify;
 mod outbox;
+mod timed;
+
+use std::sync::Arc;
 
 use herald_store::postgres::PostgresStore;
 use herald_store::sqlite::SqliteStore;
+use herald_store::{ManualClock, Store};
+
+use timed::Timed;
 
 const DEFAULT_PG: &str = "postgres://postgres@127.0.0.1:5432/test";
 
@@ -49,6 +55,16 @@ async fn postgres() -> Option<(PostgresStore, String)> {
     }
 }
 
+/// `store` on a hand-moved clock.
+fn timed<DB: herald_store::Backend>(store: herald_store::SqlStore<DB>) -> Timed
+where
+    herald_store::SqlStore<DB>: Store,
+{
+    let clock = ManualClock::at(0);
+    let store: Arc<dyn Store> = Arc::new(store.with_clock(Arc::new(clock.clone())));
+    Timed { store, clock }
+}
+
 async fn drop_schema(schema: &str) {
     let pool = sqlx::PgPool::connect(&pg_url()).await.unwrap();
     sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
@@ -81,8 +97,7 @@ macro_rules! conformance {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $case() {
                     let (store, _dir) = crate::sqlite().await;
-                    let store: std::sync::Arc<dyn herald_store::Store> = std::sync::Arc::new(store);
-                    crate::conformance::$case(&store).await;
+                    crate::conformance::$case(&crate::timed(store)).await;
                 }
             )*
         }
@@ -91,9 +106,9 @@ macro_rules! conformance {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $case() {
                     let Some((store, schema)) = crate::postgres().await else { return };
-                    let store: std::sync::Arc<dyn herald_store::Store> = std::sync::Arc::new(store);
-                    crate::conformance::$case(&store).await;
-                    drop(store);
+                    let timed = crate::timed(store);
+                    crate::conformance::$case(&timed).await;
+                    drop(timed);
                     crate::drop_schema(&schema).await;
                 }
             )*

@@ -1,12 +1,10 @@
 //! PostgreSQL announces committed deliveries to every process (LISTEN/NOTIFY), and only
 //! committed ones.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use herald_store::postgres::{PostgresStore, accept_event_in};
-use herald_store::{NewEndpoint, NewEvent, Store};
-use tokio::sync::Notify;
+use herald_store::postgres::PostgresStore;
+use herald_store::{Log, NewEndpoint, NewEvent, Queue, Registry};
 
 #[tokio::test]
 async fn a_commit_in_one_process_wakes_another() {
@@ -16,16 +14,16 @@ async fn a_commit_in_one_process_wakes_another() {
     let watcher = PostgresStore::open_in_schema(&crate::pg_url(), &schema)
         .await
         .unwrap();
-    let wake = Arc::new(Notify::new());
-    watcher.watch(Arc::clone(&wake)).await.unwrap();
+    let wake = watcher.due_work().await.unwrap();
 
-    writer.create_tenant("acme", 0).await.unwrap();
+    writer.create_tenant("acme").await.unwrap();
     let endpoint = NewEndpoint::new("acme", "https://example.com", "whsec_c2VjcmV0");
-    writer.create_endpoint(endpoint, 0).await.unwrap();
+    writer.create_endpoint(endpoint).await.unwrap();
 
     // Rolled back: nothing is announced.
     let mut tx = writer.pool().begin().await.unwrap();
-    accept_event_in(&mut tx, NewEvent::new("acme", "t", "{}"), 1)
+    writer
+        .accept_event_in(&mut tx, NewEvent::new("acme", "t", "{}"))
         .await
         .unwrap();
     tx.rollback().await.unwrap();
@@ -34,7 +32,7 @@ async fn a_commit_in_one_process_wakes_another() {
 
     // Committed: the other handle hears of it.
     writer
-        .accept_event(NewEvent::new("acme", "t", "{}"), 2)
+        .accept_event(NewEvent::new("acme", "t", "{}"))
         .await
         .unwrap();
     tokio::time::timeout(Duration::from_secs(5), wake.notified())

@@ -1,16 +1,15 @@
 //! The delivery log: listing with filters and cursors, retrying, the chart's figures, replays.
 
-use std::sync::Arc;
-
+use crate::timed::Timed;
 use herald_store::{
     DeliveryFilter, DeliveryState, EndpointPatch, ErrorKind, EventFilter, NewEndpoint, NewEvent,
-    Outcome, ReplayState, Store,
+    Outcome, ReplayState,
 };
 
 use super::{SECRET, T0, attempt, tenant_with_endpoint};
 
 /// Accepts `count` events of `event_type` for `tenant`, one millisecond apart from `at`.
-async fn accept(store: &dyn Store, tenant: &str, event_type: &str, count: i64, at: i64) {
+async fn accept(store: &Timed, tenant: &str, event_type: &str, count: i64, at: i64) {
     for i in 0..count {
         store
             .accept_event(NewEvent::new(tenant, event_type, "{}"), at + i)
@@ -19,10 +18,7 @@ async fn accept(store: &dyn Store, tenant: &str, event_type: &str, count: i64, a
     }
 }
 
-pub(crate) async fn events_and_deliveries_are_listed_newest_first_with_filters(
-    store: &Arc<dyn Store>,
-) {
-    let store = store.as_ref();
+pub(crate) async fn events_and_deliveries_are_listed_newest_first_with_filters(store: &Timed) {
     let first = tenant_with_endpoint(store, "acme").await;
     let mut second = NewEndpoint::new("acme", "https://example.com/b", SECRET);
     second.event_types = vec!["b".into()];
@@ -154,9 +150,9 @@ pub(crate) async fn events_and_deliveries_are_listed_newest_first_with_filters(
     assert_eq!(listed[0].attempts, 1);
 }
 
-pub(crate) async fn a_retry_makes_a_delivery_due_now(store: &Arc<dyn Store>) {
-    let endpoint = tenant_with_endpoint(store.as_ref(), "acme").await;
-    tenant_with_endpoint(store.as_ref(), "other").await;
+pub(crate) async fn a_retry_makes_a_delivery_due_now(store: &Timed) {
+    let endpoint = tenant_with_endpoint(store, "acme").await;
+    tenant_with_endpoint(store, "other").await;
     store
         .accept_event(NewEvent::new("acme", "t", "{}"), T0)
         .await
@@ -212,13 +208,13 @@ pub(crate) async fn a_retry_makes_a_delivery_due_now(store: &Arc<dyn Store>) {
     assert_eq!(refused.kind(), ErrorKind::Conflict, "{refused}");
 }
 
-pub(crate) async fn attempt_stats_are_bucketed_per_tenant(store: &Arc<dyn Store>) {
-    tenant_with_endpoint(store.as_ref(), "acme").await;
-    tenant_with_endpoint(store.as_ref(), "other").await;
+pub(crate) async fn attempt_stats_are_bucketed_per_tenant(store: &Timed) {
+    tenant_with_endpoint(store, "acme").await;
+    tenant_with_endpoint(store, "other").await;
     const HOUR: i64 = 3_600_000;
     let start = (T0 / HOUR) * HOUR;
-    accept(store.as_ref(), "acme", "t", 3, start).await;
-    accept(store.as_ref(), "other", "t", 2, start).await;
+    accept(store, "acme", "t", 3, start).await;
+    accept(store, "other", "t", 2, start).await;
     let claims = store
         .claim_due("w", 10, start + 10 * HOUR, start + 5)
         .await
@@ -261,8 +257,7 @@ pub(crate) async fn attempt_stats_are_bucketed_per_tenant(store: &Arc<dyn Store>
     assert!(later.iter().all(|s| s.start == start + HOUR));
 }
 
-pub(crate) async fn a_replay_redelivers_every_matching_event_in_batches(store: &Arc<dyn Store>) {
-    let store = store.as_ref();
+pub(crate) async fn a_replay_redelivers_every_matching_event_in_batches(store: &Timed) {
     tenant_with_endpoint(store, "acme").await;
     tenant_with_endpoint(store, "other").await;
     accept(store, "acme", "a", 5, T0).await;
@@ -323,8 +318,7 @@ pub(crate) async fn a_replay_redelivers_every_matching_event_in_batches(store: &
     );
 }
 
-pub(crate) async fn a_test_event_goes_to_one_endpoint_only(store: &Arc<dyn Store>) {
-    let store = store.as_ref();
+pub(crate) async fn a_test_event_goes_to_one_endpoint_only(store: &Timed) {
     let first = tenant_with_endpoint(store, "acme").await;
     let mut other = NewEndpoint::new("acme", "https://example.com/b", SECRET);
     other.event_types = vec!["elsewhere".into()];
@@ -332,11 +326,11 @@ pub(crate) async fn a_test_event_goes_to_one_endpoint_only(store: &Arc<dyn Store
     tenant_with_endpoint(store, "zeta").await;
 
     let (event, delivery) = store
-        .accept_event_for(NewEvent::new("acme", "t", r#"{"n": 1}"#), &other, T0)
+        .accept_test_event(NewEvent::new("acme", "t", r#"{"n": 1}"#), &other, T0)
         .await
         .unwrap()
         .unwrap();
-    let made = store.deliveries_of_event(&event.id).await.unwrap();
+    let made = store.deliveries_of_event("acme", &event.id).await.unwrap();
     assert_eq!(made.len(), 1, "not fanned out to {first}");
     assert_eq!(
         (made[0].id.as_str(), made[0].endpoint_id.as_str()),
@@ -345,7 +339,7 @@ pub(crate) async fn a_test_event_goes_to_one_endpoint_only(store: &Arc<dyn Store
     assert_eq!(store.event("acme", &event.id).await.unwrap(), Some(event));
     assert_eq!(
         store
-            .accept_event_for(NewEvent::new("zeta", "t", "{}"), &other, T0)
+            .accept_test_event(NewEvent::new("zeta", "t", "{}"), &other, T0)
             .await
             .unwrap(),
         None,
@@ -370,7 +364,7 @@ pub(crate) async fn a_test_event_goes_to_one_endpoint_only(store: &Arc<dyn Store
     assert_eq!(after, ["zeta"]);
 }
 
-pub(crate) async fn server_keys_are_made_once(store: &Arc<dyn Store>) {
+pub(crate) async fn server_keys_are_made_once(store: &Timed) {
     let first = store.server_key("links", "k1").await.unwrap();
     assert_eq!(first, "k1");
     assert_eq!(

@@ -1,16 +1,15 @@
 //! Retention: old, finished events go with their deliveries and attempts, a batch at a time;
 //! pending work and recent events stay.
 
-use std::sync::Arc;
-
-use herald_store::{NewEvent, Outcome, Store};
+use crate::timed::Timed;
+use herald_store::{NewEvent, Outcome};
 
 use super::{T0, attempt, tenant_with_endpoint};
 
 const DAY: i64 = 24 * 3600 * 1000;
 
-pub(crate) async fn retention_deletes_old_finished_events_in_batches(store: &Arc<dyn Store>) {
-    tenant_with_endpoint(store.as_ref(), "acme").await;
+pub(crate) async fn retention_deletes_old_finished_events_in_batches(store: &Timed) {
+    tenant_with_endpoint(store, "acme").await;
     let mut old = Vec::new();
     for n in 0..5 {
         let accepted = store
@@ -65,11 +64,11 @@ pub(crate) async fn retention_deletes_old_finished_events_in_batches(store: &Arc
             "{event} purged"
         );
         assert!(
-            store.delivery(delivery).await.unwrap().is_none(),
+            store.delivery("acme", delivery).await.unwrap().is_none(),
             "its delivery too"
         );
         assert!(
-            store.attempts(delivery).await.unwrap().is_empty(),
+            store.attempts("acme", delivery).await.unwrap().is_empty(),
             "and its attempts"
         );
     }

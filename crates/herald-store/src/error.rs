@@ -1,0 +1,107 @@
+//! The store's one error type: what went wrong broadly ([`ErrorKind`]) and, for a database
+//! failure, the driver's error as its source.
+
+use std::fmt;
+
+/// What went wrong, broadly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// Something it refers to does not exist.
+    NotFound,
+    /// It exists already, or its state forbids the change.
+    Conflict,
+    /// The database could not be reached or failed.
+    Database,
+    /// Stored data does not parse.
+    Corrupt,
+}
+
+/// A store error.
+#[derive(Debug)]
+pub struct Error {
+    kind: ErrorKind,
+    message: String,
+    source: Option<sqlx::Error>,
+}
+
+impl Error {
+    pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> Error {
+        Error {
+            kind,
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// What kind of error this is.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// Stored data that does not parse.
+    pub(crate) fn corrupt(what: &str, error: impl fmt::Display) -> Error {
+        Error::new(ErrorKind::Corrupt, format!("stored {what}: {error}"))
+    }
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(error: sqlx::Error) -> Error {
+        Error {
+            kind: ErrorKind::Database,
+            message: "database error".into(),
+            source: Some(error),
+        }
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for Error {
+    fn from(error: sqlx::migrate::MigrateError) -> Error {
+        Error::new(
+            ErrorKind::Database,
+            format!("migrating the database failed: {error}"),
+        )
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.source {
+            Some(source) => write!(f, "{}: {source}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_ref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// Maps a unique-constraint violation to [`ErrorKind::Conflict`] and a foreign-key violation
+/// to [`ErrorKind::NotFound`], naming `what`.
+pub(crate) fn classify(error: Error, what: &str) -> Error {
+    if let Some(sqlx::Error::Database(db)) = &error.source {
+        if db.is_unique_violation() {
+            return Error::new(ErrorKind::Conflict, format!("{what} already exists"));
+        }
+        if db.is_foreign_key_violation() {
+            return Error::new(
+                ErrorKind::NotFound,
+                format!("{what} refers to something that does not exist"),
+            );
+        }
+    }
+    error
+}
+
+/// Why work cannot be given to a disabled endpoint.
+pub(crate) fn disabled_endpoint() -> Error {
+    Error::new(
+        ErrorKind::Conflict,
+        "its endpoint is disabled: enable the endpoint first",
+    )
+}

@@ -1,0 +1,312 @@
+//! What the store keeps, as its callers see it: tenants, endpoints, events, deliveries,
+//! attempts and credentials. How each is read from a row lives with the SQL (`sql/rows.rs`).
+
+use std::collections::BTreeMap;
+
+use crate::{Error, ErrorKind, Millis};
+
+/// What [`Upkeep::queue_figures`](crate::Upkeep::queue_figures) reads.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct QueueFigures {
+    /// Deliveries not yet succeeded or dead.
+    pub pending: u64,
+    /// Of those, the ones whose next attempt is due.
+    pub due: u64,
+    /// When the longest-waiting due delivery became due.
+    pub oldest_due_at: Option<Millis>,
+    /// Endpoints failing since a time: (tenant, endpoint, since).
+    pub failing: Vec<(String, String, Millis)>,
+}
+
+/// One of the application's users who receives webhooks.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct Tenant {
+    /// Chosen by the application, e.g. its own customer id.
+    pub id: String,
+    /// When it was created.
+    pub created_at: Millis,
+}
+
+/// What it takes to register an endpoint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewEndpoint {
+    /// The tenant it belongs to.
+    pub tenant_id: String,
+    /// Where deliveries are sent; validated before it gets here.
+    pub url: String,
+    /// Free text for the tenant.
+    pub description: String,
+    /// The event types it receives; empty means all.
+    pub event_types: Vec<String>,
+    /// Extra headers sent with every delivery.
+    pub headers: BTreeMap<String, String>,
+    /// The first signing secret, `whsec_…`.
+    pub secret: String,
+    /// Whether deliveries are made to it.
+    pub enabled: bool,
+}
+
+impl NewEndpoint {
+    /// An enabled endpoint for every event type, with no extra headers.
+    pub fn new(tenant_id: &str, url: &str, secret: &str) -> NewEndpoint {
+        NewEndpoint {
+            tenant_id: tenant_id.into(),
+            url: url.into(),
+            description: String::new(),
+            event_types: Vec::new(),
+            headers: BTreeMap::new(),
+            secret: secret.into(),
+            enabled: true,
+        }
+    }
+}
+
+/// A registered endpoint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Endpoint {
+    /// `ep_…`.
+    pub id: String,
+    /// Its tenant.
+    pub tenant_id: String,
+    /// Where deliveries go.
+    pub url: String,
+    /// Free text.
+    pub description: String,
+    /// The event types it receives; empty means all.
+    pub event_types: Vec<String>,
+    /// Extra headers sent with every delivery.
+    pub headers: BTreeMap<String, String>,
+    /// Whether deliveries are made to it.
+    pub enabled: bool,
+    /// Why it was disabled, when herald disabled it.
+    pub disabled_reason: Option<String>,
+    /// The first failure since its last success, if it is failing.
+    pub failing_since: Option<Millis>,
+    /// When it was created.
+    pub created_at: Millis,
+}
+
+/// Changes to an endpoint; `None` leaves a field as it is.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EndpointPatch {
+    /// A new URL, validated before it gets here.
+    pub url: Option<String>,
+    /// New free text.
+    pub description: Option<String>,
+    /// New event types; empty means all.
+    pub event_types: Option<Vec<String>>,
+    /// New extra headers, replacing the old ones.
+    pub headers: Option<BTreeMap<String, String>>,
+    /// Enable (clearing why it was disabled and its failure streak) or disable it; disabling
+    /// ends its pending deliveries, as [`Queue::disable_endpoint`](crate::Queue::disable_endpoint) does.
+    pub enabled: Option<bool>,
+}
+
+/// One of an endpoint's signing secrets.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct EndpointSecret {
+    /// `whsec_…`.
+    pub secret: String,
+    /// When it was made.
+    pub created_at: Millis,
+    /// When it stops signing, once rotated out.
+    pub expires_at: Option<Millis>,
+}
+
+/// An event to store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewEvent {
+    /// The tenant it is for.
+    pub tenant_id: String,
+    /// The webhook's name.
+    pub event_type: String,
+    /// The body, already validated and serialized: sent byte for byte.
+    pub payload: String,
+    /// A key under which a repeated request returns the first event instead of a second one.
+    pub idempotency_key: Option<String>,
+}
+
+impl NewEvent {
+    /// An event without an idempotency key.
+    pub fn new(tenant_id: &str, event_type: &str, payload: &str) -> NewEvent {
+        NewEvent {
+            tenant_id: tenant_id.into(),
+            event_type: event_type.into(),
+            payload: payload.into(),
+            idempotency_key: None,
+        }
+    }
+}
+
+/// A stored event.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct Event {
+    /// `evt_…`; also the `webhook-id` of every delivery of it.
+    pub id: String,
+    /// Its tenant.
+    pub tenant_id: String,
+    /// The webhook's name.
+    pub event_type: String,
+    /// The body.
+    pub payload: String,
+    /// The idempotency key it was stored under, if any.
+    pub idempotency_key: Option<String>,
+    /// When it was accepted.
+    pub created_at: Millis,
+}
+
+/// The result of [`Log::accept_event`](crate::Log::accept_event).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Accepted {
+    /// The stored event (the earlier one, for a repeated idempotency key).
+    pub event: Event,
+    /// False when the idempotency key matched an earlier event and nothing new was stored.
+    pub created: bool,
+    /// How many deliveries were created (one per enabled endpoint subscribed to its type).
+    pub deliveries: u32,
+}
+
+/// Where a delivery stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeliveryState {
+    /// Waiting for its next attempt (or in flight).
+    Pending,
+    /// An attempt got a 2xx.
+    Succeeded,
+    /// Every attempt failed, or its endpoint went away.
+    Dead,
+}
+
+impl DeliveryState {
+    /// `pending`, `succeeded` or `dead`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Pending => "pending",
+            DeliveryState::Succeeded => "succeeded",
+            DeliveryState::Dead => "dead",
+        }
+    }
+
+    /// The state named by [`DeliveryState::as_str`].
+    pub fn parse(text: &str) -> Result<DeliveryState, Error> {
+        match text {
+            "pending" => Ok(DeliveryState::Pending),
+            "succeeded" => Ok(DeliveryState::Succeeded),
+            "dead" => Ok(DeliveryState::Dead),
+            other => Err(Error::new(
+                ErrorKind::Corrupt,
+                format!("unknown delivery state {other:?}"),
+            )),
+        }
+    }
+}
+
+/// One event for one endpoint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivery {
+    /// `dlv_…`.
+    pub id: String,
+    /// The event.
+    pub event_id: String,
+    /// The endpoint.
+    pub endpoint_id: String,
+    /// The event's webhook.
+    pub event_type: String,
+    /// Where it stands.
+    pub state: DeliveryState,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// When it is next due, while pending.
+    pub next_attempt_at: Option<Millis>,
+    /// When it was made.
+    pub created_at: Millis,
+    /// When it last changed.
+    pub updated_at: Millis,
+}
+
+/// A delivery a worker has leased, with everything needed to send it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Claimed {
+    /// This claim's lease token; [`Queue::finish_attempt`](crate::Queue::finish_attempt) succeeds only while it holds.
+    pub lease: String,
+    /// `dlv_…`.
+    pub delivery_id: String,
+    /// Attempts made before this one.
+    pub attempts: u32,
+    /// `evt_…`, sent as `webhook-id`.
+    pub event_id: String,
+    /// The webhook's name.
+    pub event_type: String,
+    /// The body, byte for byte.
+    pub payload: String,
+    /// `ep_…`.
+    pub endpoint_id: String,
+    /// Where to send it.
+    pub url: String,
+    /// Extra headers.
+    pub headers: BTreeMap<String, String>,
+    /// Every secret that signs right now (more than one while rotating), newest first.
+    pub secrets: Vec<String>,
+    /// The endpoint's first failure since its last success.
+    pub failing_since: Option<Millis>,
+}
+
+/// One HTTP try, as recorded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attempt {
+    /// When the request started.
+    pub started_at: Millis,
+    /// How long until the response (or the failure).
+    pub duration_ms: i64,
+    /// The response status, if one came.
+    pub status_code: Option<u16>,
+    /// The start of the response body, capped by the caller.
+    pub response_excerpt: Option<String>,
+    /// Why it failed without a status (timeout, refused, blocked target…).
+    pub error: Option<String>,
+    /// The headers sent (signature included; secrets never are).
+    pub request_headers: BTreeMap<String, String>,
+    /// The response's headers, if one came (capped by the caller).
+    pub response_headers: BTreeMap<String, String>,
+}
+
+/// An API credential to store: only its hash, never the token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewToken {
+    /// The tenant it is scoped to; `None` for an admin token.
+    pub tenant_id: Option<String>,
+    /// What it is for, chosen by whoever made it.
+    pub name: String,
+    /// The token's first characters, to recognise it in a list.
+    pub prefix: String,
+    /// SHA-256 of the token, hex.
+    pub hash: String,
+}
+
+/// A stored API credential.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct Token {
+    /// `tok_…`.
+    pub id: String,
+    /// The tenant it is scoped to; `None` for an admin token.
+    pub tenant_id: Option<String>,
+    /// What it is for.
+    pub name: String,
+    /// The token's first characters.
+    pub prefix: String,
+    /// When it was made.
+    pub created_at: Millis,
+    /// When it was revoked; a revoked token opens nothing.
+    pub revoked_at: Option<Millis>,
+}
+
+/// What happens to a delivery after an attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Delivered.
+    Succeeded,
+    /// Try again at this time.
+    RetryAt(Millis),
+    /// No more tries.
+    Dead,
+}

@@ -1,0 +1,286 @@
+//! Running a query on either database from code written once.
+//!
+//! Code generic over sqlx's `Database` must name, in a `where` clause on every function and
+//! `impl`, each capability it uses (every type it binds or reads, the executor), and Rust has
+//! no way to state them once. So the generic code here does not call sqlx directly: it builds
+//! a [`Query`] (text for both dialects, and values as [`Arg`]s) and runs it on a [`Target`].
+//! Only the two implementations of [`Run`] (SQLite's and PostgreSQL's connection) meet sqlx,
+//! with concrete types, so every other function needs nothing but `DB: Backend`.
+
+use std::future::Future;
+
+use sqlx::postgres::{PgConnection, PgRow};
+use sqlx::sqlite::{SqliteConnection, SqliteRow};
+use sqlx::{Arguments, Database, Encode, FromRow, Pool, Postgres, Sqlite, Type};
+
+use super::{Backend, Sql};
+use crate::{Error, ErrorKind};
+
+/// A row type both databases can read: anything that derives `sqlx::FromRow` (read by column
+/// name), and tuples (read by position).
+pub trait Row: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin {}
+
+impl<T> Row for T where T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin
+{}
+
+/// A value bound to a placeholder.
+#[derive(Clone, Debug)]
+pub enum Arg<'a> {
+    /// Text, or SQL `NULL`.
+    Text(Option<&'a str>),
+    /// Text made for this query (a batch's JSON, say), or `NULL`.
+    Owned(Option<String>),
+    /// A 64-bit integer, or `NULL`.
+    Int(Option<i64>),
+    /// A boolean, or `NULL`.
+    Bool(Option<bool>),
+}
+
+impl<'a> From<&'a str> for Arg<'a> {
+    fn from(value: &'a str) -> Self {
+        Arg::Text(Some(value))
+    }
+}
+
+impl<'a> From<&'a String> for Arg<'a> {
+    fn from(value: &'a String) -> Self {
+        Arg::Text(Some(value))
+    }
+}
+
+impl<'a> From<Option<&'a str>> for Arg<'a> {
+    fn from(value: Option<&'a str>) -> Self {
+        Arg::Text(value)
+    }
+}
+
+impl<'a> From<&'a Option<String>> for Arg<'a> {
+    fn from(value: &'a Option<String>) -> Self {
+        Arg::Text(value.as_deref())
+    }
+}
+
+impl From<String> for Arg<'_> {
+    fn from(value: String) -> Self {
+        Arg::Owned(Some(value))
+    }
+}
+
+impl From<Option<String>> for Arg<'_> {
+    fn from(value: Option<String>) -> Self {
+        Arg::Owned(value)
+    }
+}
+
+impl From<i64> for Arg<'_> {
+    fn from(value: i64) -> Self {
+        Arg::Int(Some(value))
+    }
+}
+
+impl From<Option<i64>> for Arg<'_> {
+    fn from(value: Option<i64>) -> Self {
+        Arg::Int(value)
+    }
+}
+
+impl From<u32> for Arg<'_> {
+    fn from(value: u32) -> Self {
+        Arg::Int(Some(i64::from(value)))
+    }
+}
+
+impl From<bool> for Arg<'_> {
+    fn from(value: bool) -> Self {
+        Arg::Bool(Some(value))
+    }
+}
+
+impl From<Option<bool>> for Arg<'_> {
+    fn from(value: Option<bool>) -> Self {
+        Arg::Bool(value)
+    }
+}
+
+/// A query and the values of its placeholders, ready to run on either database.
+#[derive(Clone, Debug)]
+pub struct Query<'a> {
+    sql: Sql,
+    args: Vec<Arg<'a>>,
+}
+
+/// Starts a query: a literal that both dialects share, or a [`Sql`] written with
+/// [`sql!`](super::sql) fragments.
+pub fn query<'a>(sql: impl Into<Sql>) -> Query<'a> {
+    Query {
+        sql: sql.into(),
+        args: Vec::new(),
+    }
+}
+
+impl From<&'static str> for Sql {
+    fn from(text: &'static str) -> Sql {
+        Sql {
+            sqlite: text,
+            postgres: text,
+        }
+    }
+}
+
+impl<'a> Query<'a> {
+    /// Binds the next placeholder (`$1`, then `$2`…).
+    pub fn bind(mut self, value: impl Into<Arg<'a>>) -> Self {
+        self.args.push(value.into());
+        self
+    }
+
+    /// Runs it; how many rows it changed.
+    pub async fn execute<DB: Backend>(self, on: impl Target<DB>) -> Result<u64, Error> {
+        on.execute(self).await
+    }
+
+    /// Runs it; every row.
+    pub async fn fetch_all<DB: Backend, T: Row>(
+        self,
+        on: impl Target<DB>,
+    ) -> Result<Vec<T>, Error> {
+        on.fetch_all(self).await
+    }
+
+    /// Runs it; the first row, if any.
+    pub async fn fetch_optional<DB: Backend, T: Row>(
+        self,
+        on: impl Target<DB>,
+    ) -> Result<Option<T>, Error> {
+        on.fetch_optional(self).await
+    }
+
+    /// Runs it; the first row, which must exist.
+    pub async fn fetch_one<DB: Backend, T: Row>(self, on: impl Target<DB>) -> Result<T, Error> {
+        on.fetch_optional(self)
+            .await?
+            .ok_or_else(|| Error::new(ErrorKind::Database, "the query returned no row"))
+    }
+
+    /// The values as `DB`'s arguments: the one place the types herald binds meet sqlx's
+    /// encoders, called only where `DB` is a concrete database.
+    fn arguments<DB: Database>(&self) -> Result<DB::Arguments, Error>
+    where
+        for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+        for<'q> Option<&'q str>: Encode<'q, DB> + Type<DB>,
+        for<'q> Option<i64>: Encode<'q, DB> + Type<DB>,
+        for<'q> Option<bool>: Encode<'q, DB> + Type<DB>,
+    {
+        let mut arguments = DB::Arguments::default();
+        for arg in &self.args {
+            match arg {
+                Arg::Text(text) => arguments.add(*text),
+                Arg::Owned(text) => arguments.add(text.as_deref()),
+                Arg::Int(int) => arguments.add(*int),
+                Arg::Bool(flag) => arguments.add(*flag),
+            }
+            .map_err(|e| Error::new(ErrorKind::Database, format!("cannot bind a value: {e}")))?;
+        }
+        Ok(arguments)
+    }
+}
+
+/// A database connection that runs [`Query`]s: SQLite's and PostgreSQL's.
+pub trait Run<DB>: Send {
+    /// Runs `query`; how many rows it changed.
+    fn execute(&mut self, query: Query<'_>) -> impl Future<Output = Result<u64, Error>> + Send;
+
+    /// Runs `query`; every row.
+    fn fetch_all<T: Row>(
+        &mut self,
+        query: Query<'_>,
+    ) -> impl Future<Output = Result<Vec<T>, Error>> + Send;
+
+    /// Runs `query`; the first row, if any.
+    fn fetch_optional<T: Row>(
+        &mut self,
+        query: Query<'_>,
+    ) -> impl Future<Output = Result<Option<T>, Error>> + Send;
+}
+
+/// Implements [`Run`] for a database's connection, picking its dialect's text.
+macro_rules! run_on {
+    ($db:ty, $connection:ty, $dialect:ident) => {
+        impl Run<$db> for $connection {
+            async fn execute(&mut self, query: Query<'_>) -> Result<u64, Error> {
+                let arguments = query.arguments::<$db>()?;
+                let done = sqlx::query_with(query.sql.$dialect, arguments)
+                    .execute(self)
+                    .await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn fetch_all<T: Row>(&mut self, query: Query<'_>) -> Result<Vec<T>, Error> {
+                let arguments = query.arguments::<$db>()?;
+                Ok(sqlx::query_as_with(query.sql.$dialect, arguments)
+                    .fetch_all(self)
+                    .await?)
+            }
+
+            async fn fetch_optional<T: Row>(
+                &mut self,
+                query: Query<'_>,
+            ) -> Result<Option<T>, Error> {
+                let arguments = query.arguments::<$db>()?;
+                Ok(sqlx::query_as_with(query.sql.$dialect, arguments)
+                    .fetch_optional(self)
+                    .await?)
+            }
+        }
+    };
+}
+
+run_on!(Sqlite, SqliteConnection, sqlite);
+run_on!(Postgres, PgConnection, postgres);
+
+/// Where a query runs: a connection (or a transaction, through `&mut *tx`), or a pool, which
+/// lends a connection for the one query.
+pub trait Target<DB: Backend>: Send {
+    /// Runs `query`; how many rows it changed.
+    fn execute(self, query: Query<'_>) -> impl Future<Output = Result<u64, Error>> + Send;
+
+    /// Runs `query`; every row.
+    fn fetch_all<T: Row>(
+        self,
+        query: Query<'_>,
+    ) -> impl Future<Output = Result<Vec<T>, Error>> + Send;
+
+    /// Runs `query`; the first row, if any.
+    fn fetch_optional<T: Row>(
+        self,
+        query: Query<'_>,
+    ) -> impl Future<Output = Result<Option<T>, Error>> + Send;
+}
+
+impl<DB: Backend, C: Run<DB>> Target<DB> for &mut C {
+    async fn execute(self, query: Query<'_>) -> Result<u64, Error> {
+        Run::execute(self, query).await
+    }
+
+    async fn fetch_all<T: Row>(self, query: Query<'_>) -> Result<Vec<T>, Error> {
+        Run::fetch_all(self, query).await
+    }
+
+    async fn fetch_optional<T: Row>(self, query: Query<'_>) -> Result<Option<T>, Error> {
+        Run::fetch_optional(self, query).await
+    }
+}
+
+impl<DB: Backend> Target<DB> for &Pool<DB> {
+    async fn execute(self, query: Query<'_>) -> Result<u64, Error> {
+        Run::execute(&mut *self.acquire().await?, query).await
+    }
+
+    async fn fetch_all<T: Row>(self, query: Query<'_>) -> Result<Vec<T>, Error> {
+        Run::fetch_all(&mut *self.acquire().await?, query).await
+    }
+
+    async fn fetch_optional<T: Row>(self, query: Query<'_>) -> Result<Option<T>, Error> {
+        Run::fetch_optional(&mut *self.acquire().await?, query).await
+    }
+}

@@ -1,0 +1,244 @@
+//! Events in, and the delivery log: events, deliveries, attempts, retries and figures.
+
+use async_trait::async_trait;
+
+use super::rows::{AttemptRow, DeliveryRow, StatsRow, attempt_columns, delivery_columns};
+use super::{Backend, Sql, SqlStore, batch, query, sql};
+use crate::error::disabled_endpoint;
+use crate::{
+    Accepted, Attempt, AttemptStats, Clocked, Delivery, DeliveryFilter, DeliveryState, Error,
+    ErrorKind, Event, EventFilter, Log, Millis, NewEvent, new_id,
+};
+
+#[async_trait]
+impl<DB: Backend> Log for SqlStore<DB> {
+    async fn accept_event(&self, new: NewEvent) -> Result<Accepted, Error> {
+        // The committer wakes the workers once the batch holding this event commits.
+        self.committer.accept(new, self.now()).await
+    }
+
+    async fn accept_test_event(
+        &self,
+        new: NewEvent,
+        endpoint_id: &str,
+    ) -> Result<Option<(Event, String)>, Error> {
+        let now = self.now();
+        let mut tx = self.writer.begin().await?;
+        let found: Option<(String,)> =
+            query("SELECT id FROM endpoints WHERE tenant_id = $1 AND id = $2")
+                .bind(&new.tenant_id)
+                .bind(endpoint_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if found.is_none() {
+            return Ok(None);
+        }
+        let event = Event {
+            id: new_id("evt"),
+            tenant_id: new.tenant_id,
+            event_type: new.event_type,
+            payload: new.payload,
+            idempotency_key: None,
+            created_at: now,
+        };
+        query(
+            "INSERT INTO events (id, tenant_id, event_type, payload, idempotency_key, created_at) \
+             VALUES ($1, $2, $3, $4, NULL, $5)",
+        )
+        .bind(&event.id)
+        .bind(&event.tenant_id)
+        .bind(&event.event_type)
+        .bind(&event.payload)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let delivery = new_id("dlv");
+        query(
+            "INSERT INTO deliveries (id, event_id, endpoint_id, state, attempts, \
+             next_attempt_at, created_at, updated_at) \
+             VALUES ($1, $2, $3, 'pending', 0, $4, $4, $4)",
+        )
+        .bind(&delivery)
+        .bind(&event.id)
+        .bind(endpoint_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        DB::announce(&mut tx).await?;
+        tx.commit().await?;
+        self.wake();
+        Ok(Some((event, delivery)))
+    }
+
+    async fn event(&self, tenant_id: &str, id: &str) -> Result<Option<Event>, Error> {
+        query(
+            "SELECT id, tenant_id, event_type, payload, idempotency_key, created_at \
+             FROM events WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(tenant_id)
+        .bind(id)
+        .fetch_optional(&self.reader)
+        .await
+    }
+
+    async fn events(
+        &self,
+        tenant_id: &str,
+        filter: &EventFilter,
+        before: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Event>, Error> {
+        query(
+            "SELECT id, tenant_id, event_type, payload, idempotency_key, created_at \
+             FROM events WHERE tenant_id = $1 AND ($2 IS NULL OR id < $2) \
+             AND ($3 IS NULL OR event_type = $3) AND ($4 IS NULL OR created_at >= $4) \
+             AND ($5 IS NULL OR created_at < $5) ORDER BY id DESC LIMIT $6",
+        )
+        .bind(tenant_id)
+        .bind(before)
+        .bind(&filter.event_type)
+        .bind(filter.since)
+        .bind(filter.until)
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await
+    }
+
+    async fn delivery(&self, tenant_id: &str, id: &str) -> Result<Option<Delivery>, Error> {
+        let row: Option<DeliveryRow> = query(concat!(
+            "SELECT ",
+            delivery_columns!(),
+            " FROM deliveries d JOIN events e ON e.id = d.event_id \
+             WHERE d.id = $1 AND e.tenant_id = $2"
+        ))
+        .bind(id)
+        .bind(tenant_id)
+        .fetch_optional(&self.reader)
+        .await?;
+        row.map(Delivery::try_from).transpose()
+    }
+
+    async fn deliveries(
+        &self,
+        tenant_id: &str,
+        filter: &DeliveryFilter,
+        before: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, Error> {
+        let rows: Vec<DeliveryRow> = query(concat!(
+            "SELECT ",
+            delivery_columns!(),
+            " FROM deliveries d JOIN events e ON e.id = d.event_id \
+             WHERE e.tenant_id = $1 AND ($2 IS NULL OR d.id < $2) \
+             AND ($3 IS NULL OR d.endpoint_id = $3) AND ($4 IS NULL OR d.event_id = $4) \
+             AND ($5 IS NULL OR e.event_type = $5) AND ($6 IS NULL OR d.state = $6) \
+             AND ($7 IS NULL OR d.created_at >= $7) AND ($8 IS NULL OR d.created_at < $8) \
+             ORDER BY d.id DESC LIMIT $9"
+        ))
+        .bind(tenant_id)
+        .bind(before)
+        .bind(&filter.endpoint_id)
+        .bind(&filter.event_id)
+        .bind(&filter.event_type)
+        .bind(filter.state.map(DeliveryState::as_str))
+        .bind(filter.since)
+        .bind(filter.until)
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.into_iter().map(Delivery::try_from).collect()
+    }
+
+    async fn attempts(&self, tenant_id: &str, delivery_id: &str) -> Result<Vec<Attempt>, Error> {
+        let rows: Vec<AttemptRow> = query(concat!(
+            "SELECT ",
+            attempt_columns!(),
+            " FROM attempts a JOIN deliveries d ON d.id = a.delivery_id \
+             JOIN endpoints p ON p.id = d.endpoint_id \
+             WHERE a.delivery_id = $1 AND p.tenant_id = $2 ORDER BY a.started_at, a.id"
+        ))
+        .bind(delivery_id)
+        .bind(tenant_id)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.into_iter().map(Attempt::try_from).collect()
+    }
+
+    async fn retry_delivery(&self, tenant_id: &str, id: &str) -> Result<Option<Delivery>, Error> {
+        const FIND: Sql = sql!(
+            "SELECT p.enabled FROM deliveries d JOIN endpoints p ON p.id = d.endpoint_id \
+             WHERE d.id = $1 AND p.tenant_id = $2"[lock]
+        );
+        let now = self.now();
+        let mut tx = self.writer.begin().await?;
+        let found: Option<(bool,)> = query(FIND)
+            .bind(id)
+            .bind(tenant_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        match found {
+            None => return Ok(None),
+            Some((false,)) => return Err(disabled_endpoint()),
+            Some((true,)) => {}
+        }
+        // A delivery in flight keeps its lease: the retry follows that attempt.
+        query(
+            "UPDATE deliveries SET state = 'pending', next_attempt_at = $1, updated_at = $1 \
+             WHERE id = $2",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        DB::announce(&mut tx).await?;
+        tx.commit().await?;
+        self.wake();
+        self.delivery(tenant_id, id).await
+    }
+
+    async fn attempt_stats(
+        &self,
+        tenant_id: &str,
+        endpoint_id: Option<&str>,
+        since: Millis,
+        bucket_ms: i64,
+    ) -> Result<Vec<AttemptStats>, Error> {
+        let bucket_ms = bucket_ms.max(1);
+        let rows: Vec<StatsRow> = query(
+            "SELECT a.started_at / $1 AS bucket, \
+             count(*) FILTER (WHERE a.status_code BETWEEN 200 AND 299) AS succeeded, \
+             count(*) FILTER (WHERE a.status_code IS NULL \
+               OR a.status_code NOT BETWEEN 200 AND 299) AS failed, \
+             CAST(avg(a.duration_ms) AS DOUBLE PRECISION) AS mean_ms, \
+             max(a.duration_ms) AS max_ms \
+             FROM attempts a JOIN deliveries d ON d.id = a.delivery_id \
+             JOIN endpoints p ON p.id = d.endpoint_id \
+             WHERE p.tenant_id = $2 AND ($3 IS NULL OR p.id = $3) AND a.started_at >= $4 \
+             GROUP BY bucket ORDER BY bucket",
+        )
+        .bind(bucket_ms)
+        .bind(tenant_id)
+        .bind(endpoint_id)
+        .bind(since)
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows.into_iter().map(|row| row.stats(bucket_ms)).collect())
+    }
+}
+
+impl<DB: Backend> SqlStore<DB> {
+    /// Stores an event and its deliveries inside the caller's transaction on this database (the
+    /// transactional outbox): they exist if and only if the caller commits. Begin the
+    /// transaction on [`SqlStore::pool`]: on SQLite it then holds the one write lock from the
+    /// start.
+    pub async fn accept_event_in(
+        &self,
+        tx: &mut DB::Connection,
+        new: NewEvent,
+    ) -> Result<Accepted, Error> {
+        batch::accept_all::<DB>(tx, &[(&new, self.now())])
+            .await?
+            .pop()
+            .ok_or_else(|| Error::new(ErrorKind::Database, "the event has no result"))
+    }
+}

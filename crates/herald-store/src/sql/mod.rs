@@ -1,0 +1,250 @@
+//! The store, written once for both databases.
+//!
+//! Every query is one text that SQLite and PostgreSQL both run: `$n` placeholders (which
+//! sqlx's SQLite driver reads by number too), `CAST(… AS …)` rather than `::`, `FILTER`,
+//! `IS DISTINCT FROM`, `RETURNING` and `UPDATE … FROM`, which both dialects have. Where the
+//! dialects truly differ, a query is written with fragments ([`sql!`]) that each backend
+//! renders in its own words, at compile time:
+//!
+//! - a batch of rows is bound as one JSON array and read back as a table (`json_each` on
+//!   SQLite, `json_array_elements` on PostgreSQL), so a statement's text is the same for any
+//!   number of rows;
+//! - the elements of a JSON array column (an endpoint's event types) likewise;
+//! - row locks (`FOR UPDATE [SKIP LOCKED]`) exist only on PostgreSQL; on SQLite, every write
+//!   goes through one connection, which makes it exclusive without them.
+//!
+//! What else differs (connecting, migrations, telling other processes about new work) is the
+//! [`Backend`] trait, implemented in `sqlite.rs` and `postgres.rs`. Queries run through
+//! [`exec`], so the code here needs nothing of a database but `DB: Backend`; rows are read by
+//! column name into the types of [`rows`]. Each role's queries live in their own file.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use sqlx::{Database, Pool};
+use tokio::sync::{Notify, OnceCell};
+
+use crate::group::{Apply, Committer, Write, Written};
+use crate::{Clock, Clocked, Error, SystemClock};
+
+pub(crate) mod batch;
+mod exec;
+mod log;
+mod queue;
+mod registry;
+mod replays;
+pub(crate) mod rows;
+mod upkeep;
+
+pub use exec::{Arg, Query, Row, Run, Target, query};
+
+/// One query in both dialects; see [`sql!`].
+#[derive(Clone, Copy, Debug)]
+pub struct Sql {
+    pub(crate) sqlite: &'static str,
+    pub(crate) postgres: &'static str,
+}
+
+/// Writes a query once, with fragments in brackets that each dialect renders its own way:
+///
+/// - `[rows "$1"]`: the JSON array bound at `$1` as a table whose column `value` holds one
+///   element (read its fields with `value->>0`, `CAST(value->>1 AS BIGINT)`…);
+/// - `[texts "expr"]`: the strings of the JSON array `expr` as a table with one column `value`;
+/// - `[lock]`, `[lock_skip]`: `FOR UPDATE` / `FOR UPDATE SKIP LOCKED` on PostgreSQL, nothing on
+///   SQLite (whose one writer connection already makes the transaction exclusive).
+macro_rules! sql {
+    ($($part:tt)+) => {
+        $crate::sql::Sql {
+            sqlite: concat!($($crate::sql::sqlite_part!($part)),+),
+            postgres: concat!($($crate::sql::postgres_part!($part)),+),
+        }
+    };
+}
+pub(crate) use sql;
+
+macro_rules! sqlite_part {
+    ([rows $param:literal]) => {
+        concat!("json_each(", $param, ")")
+    };
+    ([texts $expr:literal]) => {
+        concat!("json_each(", $expr, ")")
+    };
+    ([lock]) => {
+        ""
+    };
+    ([lock_skip]) => {
+        ""
+    };
+    ($text:literal) => {
+        $text
+    };
+}
+pub(crate) use sqlite_part;
+
+macro_rules! postgres_part {
+    ([rows $param:literal]) => {
+        concat!("json_array_elements(CAST(", $param, " AS json))")
+    };
+    ([texts $expr:literal]) => {
+        concat!("json_array_elements_text(CAST(", $expr, " AS json))")
+    };
+    ([lock]) => {
+        " FOR UPDATE"
+    };
+    ([lock_skip]) => {
+        " FOR UPDATE SKIP LOCKED"
+    };
+    ($text:literal) => {
+        $text
+    };
+}
+pub(crate) use postgres_part;
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for sqlx::Sqlite {}
+    impl Sealed for sqlx::Postgres {}
+}
+
+/// What differs between the databases herald runs on, beyond the text of a query. Implemented
+/// for SQLite and PostgreSQL only; their connections run [`Query`]s ([`Run`]).
+pub trait Backend: Database<Connection: Run<Self>> + sealed::Sealed {
+    /// Whether claims queue behind the group committer's writes. SQLite has one writer, so a
+    /// claim in its own transaction would wait for the committer anyway; PostgreSQL runs
+    /// claims beside the committer, each its own transaction.
+    const CLAIMS_IN_BATCH: bool;
+
+    /// Run inside a transaction that makes deliveries due: tells the other processes on the
+    /// database, once (and only if) the transaction commits.
+    fn announce(conn: &mut Self::Connection) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Makes a claim's own transaction cheaper where the database allows it: a claim lost in
+    /// a crash only makes its deliveries due again later, so it need not wait for the disk.
+    fn relax_claim(conn: &mut Self::Connection) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Starts passing other processes' announcements to `due`, for as long as the pool lives.
+    fn listen(
+        pool: &Pool<Self>,
+        due: Arc<Notify>,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+}
+
+/// herald's store on `DB`: [`SqliteStore`](crate::sqlite::SqliteStore) or
+/// [`PostgresStore`](crate::postgres::PostgresStore).
+pub struct SqlStore<DB: Backend> {
+    /// Where writes go: SQLite's one writer connection, or PostgreSQL's pool.
+    pub(crate) writer: Pool<DB>,
+    /// Where reads go: a read-only pool on SQLite, the same pool on PostgreSQL.
+    pub(crate) reader: Pool<DB>,
+    pub(crate) committer: Committer,
+    clock: Arc<dyn Clock>,
+    /// Notified after every commit that makes deliveries due.
+    due: Arc<Notify>,
+    /// Set once other processes' announcements are passed on to `due`.
+    listening: Arc<OnceCell<()>>,
+}
+
+impl<DB: Backend> SqlStore<DB> {
+    /// A store over pools already migrated, with its committing task started.
+    pub(crate) fn new(writer: Pool<DB>, reader: Pool<DB>) -> Self {
+        let due = Arc::new(Notify::new());
+        let committer = Committer::start(Writes {
+            pool: writer.clone(),
+            due: Arc::clone(&due),
+        });
+        SqlStore {
+            writer,
+            reader,
+            committer,
+            clock: Arc::new(SystemClock),
+            due,
+            listening: Arc::new(OnceCell::new()),
+        }
+    }
+}
+
+/// Applies the committer's batches on the writer, and wakes the workers when a batch made
+/// deliveries due.
+struct Writes<DB: Backend> {
+    pool: Pool<DB>,
+    due: Arc<Notify>,
+}
+
+#[async_trait]
+impl<DB: Backend> Apply for Writes<DB> {
+    async fn apply(&self, writes: &[Write]) -> Result<Vec<Written>, Error> {
+        let mut tx = self.pool.begin().await?;
+        let written = batch::apply::<DB>(&mut tx, writes).await?;
+        tx.commit().await?;
+        let made_due = written
+            .iter()
+            .any(|w| matches!(w, Written::Accepted(a) if a.created && a.deliveries > 0));
+        if made_due {
+            self.due.notify_one();
+        }
+        Ok(written)
+    }
+}
+
+impl<DB: Backend> SqlStore<DB> {
+    /// The same store, reading the time from `clock` (tests move a
+    /// [`ManualClock`](crate::ManualClock) by hand).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The pool that writes: begin a transaction on it to store events in your own
+    /// transaction ([`accept_event_in`]).
+    pub fn pool(&self) -> &Pool<DB> {
+        &self.writer
+    }
+
+    /// Wakes this process's workers: deliveries were committed that are due now.
+    pub(crate) fn wake(&self) {
+        self.due.notify_one();
+    }
+
+    pub(crate) async fn start_listening(&self) -> Result<Arc<Notify>, Error> {
+        self.listening
+            .get_or_try_init(|| DB::listen(&self.writer, Arc::clone(&self.due)))
+            .await?;
+        Ok(Arc::clone(&self.due))
+    }
+}
+
+impl<DB: Backend> Clone for SqlStore<DB> {
+    fn clone(&self) -> Self {
+        SqlStore {
+            writer: self.writer.clone(),
+            reader: self.reader.clone(),
+            committer: self.committer.clone(),
+            clock: Arc::clone(&self.clock),
+            due: Arc::clone(&self.due),
+            listening: Arc::clone(&self.listening),
+        }
+    }
+}
+
+impl<DB: Backend> fmt::Debug for SqlStore<DB> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqlStore")
+            .field("database", &DB::NAME)
+            .field("clock", &self.clock)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<DB: Backend> Clocked for SqlStore<DB> {
+    fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+}
+
+/// A batch of rows as the JSON array a `[rows "$n"]` fragment reads.
+pub(crate) fn json_rows(rows: &impl serde::Serialize) -> String {
+    // Tuples of strings, numbers, booleans and options always serialize.
+    serde_json::to_string(rows).unwrap_or_else(|_| "[]".into())
+}

@@ -1,0 +1,321 @@
+//! Tenants, endpoints and their secrets, credentials and server keys.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::rows::{EndpointRow, endpoint_columns, event_types_to_json, headers_to_json};
+use super::{Backend, SqlStore, query};
+use crate::error::classify;
+use crate::{
+    Clocked, Endpoint, EndpointPatch, EndpointSecret, Error, NewEndpoint, NewToken, Registry,
+    Tenant, Token, millis, new_id,
+};
+
+#[async_trait]
+impl<DB: Backend> Registry for SqlStore<DB> {
+    async fn create_tenant(&self, id: &str) -> Result<Tenant, Error> {
+        let now = self.now();
+        query("INSERT INTO tenants (id, created_at) VALUES ($1, $2)")
+            .bind(id)
+            .bind(now)
+            .execute(&self.writer)
+            .await
+            .map_err(|e| classify(e, &format!("tenant `{id}`")))?;
+        Ok(Tenant {
+            id: id.into(),
+            created_at: now,
+        })
+    }
+
+    async fn tenants(&self, after: Option<&str>, limit: u32) -> Result<Vec<Tenant>, Error> {
+        query(
+            "SELECT id, created_at FROM tenants WHERE ($1 IS NULL OR id > $1) \
+             ORDER BY id LIMIT $2",
+        )
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await
+    }
+
+    async fn tenant(&self, id: &str) -> Result<Option<Tenant>, Error> {
+        query("SELECT id, created_at FROM tenants WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await
+    }
+
+    async fn create_endpoint(&self, new: NewEndpoint) -> Result<Endpoint, Error> {
+        let id = new_id("ep");
+        let now = self.now();
+        let mut tx = self.writer.begin().await?;
+        query(
+            "INSERT INTO endpoints (id, tenant_id, url, description, event_types, headers, \
+             enabled, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+        )
+        .bind(&id)
+        .bind(&new.tenant_id)
+        .bind(&new.url)
+        .bind(&new.description)
+        .bind(event_types_to_json(&new.event_types))
+        .bind(headers_to_json(&new.headers))
+        .bind(new.enabled)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| classify(e, &format!("tenant `{}`", new.tenant_id)))?;
+        query("INSERT INTO endpoint_secrets (endpoint_id, secret, created_at) VALUES ($1, $2, $3)")
+            .bind(&id)
+            .bind(&new.secret)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Endpoint {
+            id,
+            tenant_id: new.tenant_id,
+            url: new.url,
+            description: new.description,
+            event_types: new.event_types,
+            headers: new.headers,
+            enabled: new.enabled,
+            disabled_reason: None,
+            failing_since: None,
+            created_at: now,
+        })
+    }
+
+    async fn endpoint(&self, tenant_id: &str, id: &str) -> Result<Option<Endpoint>, Error> {
+        let row: Option<EndpointRow> = query(concat!(
+            "SELECT ",
+            endpoint_columns!(),
+            " FROM endpoints WHERE tenant_id = $1 AND id = $2"
+        ))
+        .bind(tenant_id)
+        .bind(id)
+        .fetch_optional(&self.reader)
+        .await?;
+        row.map(Endpoint::try_from).transpose()
+    }
+
+    async fn endpoints(
+        &self,
+        tenant_id: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Endpoint>, Error> {
+        let rows: Vec<EndpointRow> = query(concat!(
+            "SELECT ",
+            endpoint_columns!(),
+            " FROM endpoints WHERE tenant_id = $1 AND ($2 IS NULL OR id > $2) \
+             ORDER BY id LIMIT $3"
+        ))
+        .bind(tenant_id)
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.into_iter().map(Endpoint::try_from).collect()
+    }
+
+    async fn update_endpoint(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        patch: EndpointPatch,
+    ) -> Result<Option<Endpoint>, Error> {
+        let now = self.now();
+        let mut tx = self.writer.begin().await?;
+        let row: Option<EndpointRow> = query(concat!(
+            "UPDATE endpoints SET url = coalesce($1, url), \
+             description = coalesce($2, description), \
+             event_types = coalesce($3, event_types), headers = coalesce($4, headers), \
+             enabled = coalesce($5, enabled), \
+             disabled_reason = CASE WHEN $5 IS NULL THEN disabled_reason \
+               WHEN $5 THEN NULL ELSE 'disabled through the API' END, \
+             failing_since = CASE WHEN $5 THEN NULL ELSE failing_since END, \
+             updated_at = $6 WHERE tenant_id = $7 AND id = $8 RETURNING ",
+            endpoint_columns!()
+        ))
+        .bind(&patch.url)
+        .bind(&patch.description)
+        .bind(patch.event_types.as_deref().map(event_types_to_json))
+        .bind(patch.headers.as_ref().map(headers_to_json))
+        .bind(patch.enabled)
+        .bind(now)
+        .bind(tenant_id)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        if patch.enabled == Some(false) {
+            end_pending::<DB>(&mut tx, id, now).await?;
+        }
+        tx.commit().await?;
+        Endpoint::try_from(row).map(Some)
+    }
+
+    async fn delete_endpoint(&self, tenant_id: &str, id: &str) -> Result<bool, Error> {
+        // Its secrets, deliveries and their attempts go with it (ON DELETE CASCADE).
+        let deleted = query("DELETE FROM endpoints WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant_id)
+            .bind(id)
+            .execute(&self.writer)
+            .await?;
+        Ok(deleted == 1)
+    }
+
+    async fn secrets(
+        &self,
+        tenant_id: &str,
+        id: &str,
+    ) -> Result<Option<Vec<EndpointSecret>>, Error> {
+        if self.endpoint(tenant_id, id).await?.is_none() {
+            return Ok(None);
+        }
+        let secrets = query(
+            "SELECT secret, created_at, expires_at FROM endpoint_secrets \
+             WHERE endpoint_id = $1 AND (expires_at IS NULL OR expires_at > $2) \
+             ORDER BY expires_at IS NULL DESC, created_at DESC",
+        )
+        .bind(id)
+        .bind(self.now())
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(Some(secrets))
+    }
+
+    async fn rotate_secret(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        secret: &str,
+        keep_old: Duration,
+    ) -> Result<bool, Error> {
+        let now = self.now();
+        let mut tx = self.writer.begin().await?;
+        let found: Option<(String,)> =
+            query("SELECT id FROM endpoints WHERE tenant_id = $1 AND id = $2")
+                .bind(tenant_id)
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if found.is_none() {
+            return Ok(false);
+        }
+        // A secret already due to expire sooner keeps its earlier end.
+        query(
+            "UPDATE endpoint_secrets SET expires_at = $1 WHERE endpoint_id = $2 \
+             AND (expires_at IS NULL OR expires_at > $1)",
+        )
+        .bind(now + millis(keep_old))
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        query("INSERT INTO endpoint_secrets (endpoint_id, secret, created_at) VALUES ($1, $2, $3)")
+            .bind(id)
+            .bind(secret)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn create_token(&self, new: NewToken) -> Result<Token, Error> {
+        let id = new_id("tok");
+        let now = self.now();
+        query(
+            "INSERT INTO tokens (id, tenant_id, name, prefix, hash, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&id)
+        .bind(&new.tenant_id)
+        .bind(&new.name)
+        .bind(&new.prefix)
+        .bind(&new.hash)
+        .bind(now)
+        .execute(&self.writer)
+        .await
+        .map_err(|e| {
+            classify(
+                e,
+                &format!("tenant `{}`", new.tenant_id.as_deref().unwrap_or("")),
+            )
+        })?;
+        Ok(Token {
+            id,
+            tenant_id: new.tenant_id,
+            name: new.name,
+            prefix: new.prefix,
+            created_at: now,
+            revoked_at: None,
+        })
+    }
+
+    async fn token_by_hash(&self, hash: &str) -> Result<Option<Token>, Error> {
+        query(
+            "SELECT id, tenant_id, name, prefix, created_at, revoked_at FROM tokens \
+             WHERE hash = $1",
+        )
+        .bind(hash)
+        .fetch_optional(&self.reader)
+        .await
+    }
+
+    async fn tokens(&self, tenant_id: Option<&str>) -> Result<Vec<Token>, Error> {
+        query(
+            "SELECT id, tenant_id, name, prefix, created_at, revoked_at FROM tokens \
+             WHERE tenant_id IS NOT DISTINCT FROM $1 ORDER BY created_at, id",
+        )
+        .bind(tenant_id)
+        .fetch_all(&self.reader)
+        .await
+    }
+
+    async fn revoke_token(&self, tenant_id: Option<&str>, id: &str) -> Result<bool, Error> {
+        let revoked = query(
+            "UPDATE tokens SET revoked_at = $1 WHERE id = $2 \
+             AND tenant_id IS NOT DISTINCT FROM $3 AND revoked_at IS NULL",
+        )
+        .bind(self.now())
+        .bind(id)
+        .bind(tenant_id)
+        .execute(&self.writer)
+        .await?;
+        Ok(revoked == 1)
+    }
+
+    async fn server_key(&self, name: &str, candidate: &str) -> Result<String, Error> {
+        query("INSERT INTO server_keys (name, value) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(name)
+            .bind(candidate)
+            .execute(&self.writer)
+            .await?;
+        let (value,): (String,) = query("SELECT value FROM server_keys WHERE name = $1")
+            .bind(name)
+            .fetch_one(&self.writer)
+            .await?;
+        Ok(value)
+    }
+}
+
+/// Ends the pending deliveries of endpoint `id` (it was disabled): they die, leases and all.
+pub(crate) async fn end_pending<DB: Backend>(
+    conn: &mut DB::Connection,
+    id: &str,
+    now: crate::Millis,
+) -> Result<(), Error> {
+    query(
+        "UPDATE deliveries SET state = 'dead', next_attempt_at = NULL, lease_owner = NULL, \
+         lease_expires_at = NULL, updated_at = $1 WHERE endpoint_id = $2 AND state = 'pending'",
+    )
+    .bind(now)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,149 @@
+//! Replay jobs: a tenant's past events sent to one endpoint again, a batch per step.
+
+use async_trait::async_trait;
+
+use super::rows::{ReplayRow, replay_columns};
+use super::{Backend, Sql, SqlStore, batch, query, sql};
+use crate::{Clocked, Error, ErrorKind, Millis, Replay, ReplayState, Replays, new_id};
+
+#[async_trait]
+impl<DB: Backend> Replays for SqlStore<DB> {
+    async fn create_replay(
+        &self,
+        tenant_id: &str,
+        endpoint_id: &str,
+        since: Millis,
+    ) -> Result<Option<Replay>, Error> {
+        // The events a replay covers: the tenant's, accepted from `since` until the job was
+        // made, of the types the endpoint receives.
+        const COUNT: Sql = sql!(
+            "SELECT count(*) FROM events WHERE tenant_id = $1 AND created_at >= $2 \
+             AND created_at <= $3 \
+             AND ($4 = '[]' OR event_type IN (SELECT t.value FROM " [texts "$4"] " AS t))"
+        );
+        let now = self.now();
+        let mut tx = self.writer.begin().await?;
+        let Some((types,)): Option<(String,)> =
+            query("SELECT event_types FROM endpoints WHERE tenant_id = $1 AND id = $2")
+                .bind(tenant_id)
+                .bind(endpoint_id)
+                .fetch_optional(&mut *tx)
+                .await?
+        else {
+            return Ok(None);
+        };
+        let (total,): (i64,) = query(COUNT)
+            .bind(tenant_id)
+            .bind(since)
+            .bind(now)
+            .bind(&types)
+            .fetch_one(&mut *tx)
+            .await?;
+        let state = if total == 0 {
+            ReplayState::Finished
+        } else {
+            ReplayState::Running
+        };
+        let row: ReplayRow = query(concat!(
+            "INSERT INTO replays (id, tenant_id, endpoint_id, since, until, total, done, cursor, \
+             state, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 0, NULL, $7, $5, $5) \
+             RETURNING ",
+            replay_columns!()
+        ))
+        .bind(new_id("rpl"))
+        .bind(tenant_id)
+        .bind(endpoint_id)
+        .bind(since)
+        .bind(now)
+        .bind(total)
+        .bind(state.as_str())
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Replay::try_from(row).map(Some)
+    }
+
+    async fn replay_step(&self, id: &str, batch: u32) -> Result<Replay, Error> {
+        // The row lock keeps two processes resuming the same replay from doubling its work.
+        const JOB: Sql = sql!(
+            "SELECT r.tenant_id, r.endpoint_id, r.since, r.until, r.cursor, p.event_types \
+             FROM replays r JOIN endpoints p ON p.id = r.endpoint_id WHERE r.id = $1"[lock]
+        );
+        const NEXT: Sql = sql!(
+            "SELECT id FROM events WHERE tenant_id = $1 AND created_at >= $2 \
+             AND created_at <= $3 \
+             AND ($4 = '[]' OR event_type IN (SELECT t.value FROM " [texts "$4"] " AS t)) \
+             AND ($5 IS NULL OR id > $5) ORDER BY id LIMIT $6"
+        );
+        let now = self.now();
+        let mut tx = self.writer.begin().await?;
+        let job: Option<(String, String, Millis, Millis, Option<String>, String)> =
+            query(JOB).bind(id).fetch_optional(&mut *tx).await?;
+        let (tenant_id, endpoint_id, since, until, cursor, types) =
+            job.ok_or_else(|| Error::new(ErrorKind::NotFound, format!("no replay `{id}`")))?;
+        let events: Vec<(String,)> = query(NEXT)
+            .bind(&tenant_id)
+            .bind(since)
+            .bind(until)
+            .bind(&types)
+            .bind(&cursor)
+            .bind(i64::from(batch))
+            .fetch_all(&mut *tx)
+            .await?;
+        let deliveries: Vec<_> = events
+            .iter()
+            .map(|(event_id,)| (new_id("dlv"), event_id.as_str(), endpoint_id.as_str(), now))
+            .collect();
+        if !deliveries.is_empty() {
+            batch::insert_deliveries::<DB>(&mut tx, &deliveries).await?;
+            DB::announce(&mut tx).await?;
+        }
+        let finished = events.len() < batch as usize;
+        let state = if finished {
+            ReplayState::Finished
+        } else {
+            ReplayState::Running
+        };
+        let row: ReplayRow = query(concat!(
+            "UPDATE replays SET done = done + $1, cursor = coalesce($2, cursor), \
+             state = $3, updated_at = $4 WHERE id = $5 RETURNING ",
+            replay_columns!()
+        ))
+        .bind(i64::try_from(events.len()).unwrap_or(i64::MAX))
+        .bind(events.last().map(|(event_id,)| event_id.as_str()))
+        .bind(state.as_str())
+        .bind(now)
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        if !deliveries.is_empty() {
+            self.wake();
+        }
+        Replay::try_from(row)
+    }
+
+    async fn replay(&self, tenant_id: &str, id: &str) -> Result<Option<Replay>, Error> {
+        let row: Option<ReplayRow> = query(concat!(
+            "SELECT ",
+            replay_columns!(),
+            " FROM replays WHERE tenant_id = $1 AND id = $2"
+        ))
+        .bind(tenant_id)
+        .bind(id)
+        .fetch_optional(&self.reader)
+        .await?;
+        row.map(Replay::try_from).transpose()
+    }
+
+    async fn running_replays(&self) -> Result<Vec<Replay>, Error> {
+        let rows: Vec<ReplayRow> = query(concat!(
+            "SELECT ",
+            replay_columns!(),
+            " FROM replays WHERE state = 'running' ORDER BY id"
+        ))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.into_iter().map(Replay::try_from).collect()
+    }
+}

@@ -1,0 +1,283 @@
+//! Rows as the queries select them, read by column name, and how each becomes the type callers
+//! see. Types whose columns map one to one ([`Tenant`](crate::Tenant), [`Event`](crate::Event),
+//! [`Token`](crate::Token), [`EndpointSecret`](crate::EndpointSecret)) are read directly.
+
+use std::collections::BTreeMap;
+
+use crate::{
+    Attempt, AttemptStats, Claimed, Delivery, DeliveryState, Endpoint, Error, Millis, Replay,
+    ReplayState,
+};
+
+/// The columns of an [`EndpointRow`], from `endpoints`.
+macro_rules! endpoint_columns {
+    () => {
+        "id, tenant_id, url, description, event_types, headers, \
+     enabled, disabled_reason, failing_since, created_at"
+    };
+}
+pub(crate) use endpoint_columns;
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct EndpointRow {
+    id: String,
+    tenant_id: String,
+    url: String,
+    description: String,
+    /// A JSON array of names.
+    event_types: String,
+    /// A JSON object.
+    headers: String,
+    enabled: bool,
+    disabled_reason: Option<String>,
+    failing_since: Option<Millis>,
+    created_at: Millis,
+}
+
+impl TryFrom<EndpointRow> for Endpoint {
+    type Error = Error;
+
+    fn try_from(row: EndpointRow) -> Result<Endpoint, Error> {
+        Ok(Endpoint {
+            id: row.id,
+            tenant_id: row.tenant_id,
+            url: row.url,
+            description: row.description,
+            event_types: serde_json::from_str(&row.event_types)
+                .map_err(|e| Error::corrupt("event types", e))?,
+            headers: headers_from_json(&row.headers)?,
+            enabled: row.enabled,
+            disabled_reason: row.disabled_reason,
+            failing_since: row.failing_since,
+            created_at: row.created_at,
+        })
+    }
+}
+
+/// The columns of a [`DeliveryRow`], from `deliveries d JOIN events e ON e.id = d.event_id`.
+macro_rules! delivery_columns {
+    () => {
+        "d.id, d.event_id, d.endpoint_id, e.event_type, \
+     d.state, d.attempts, d.next_attempt_at, d.created_at, d.updated_at"
+    };
+}
+pub(crate) use delivery_columns;
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct DeliveryRow {
+    id: String,
+    event_id: String,
+    endpoint_id: String,
+    event_type: String,
+    state: String,
+    attempts: i32,
+    next_attempt_at: Option<Millis>,
+    created_at: Millis,
+    updated_at: Millis,
+}
+
+impl TryFrom<DeliveryRow> for Delivery {
+    type Error = Error;
+
+    fn try_from(row: DeliveryRow) -> Result<Delivery, Error> {
+        Ok(Delivery {
+            id: row.id,
+            event_id: row.event_id,
+            endpoint_id: row.endpoint_id,
+            event_type: row.event_type,
+            state: DeliveryState::parse(&row.state)?,
+            attempts: count(row.attempts.into()),
+            next_attempt_at: row.next_attempt_at,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
+}
+
+/// The columns of an [`AttemptRow`], from `attempts a`.
+macro_rules! attempt_columns {
+    () => {
+        "a.started_at, a.duration_ms, a.status_code, \
+     a.response_excerpt, a.error, a.request_headers, a.response_headers"
+    };
+}
+pub(crate) use attempt_columns;
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct AttemptRow {
+    started_at: Millis,
+    duration_ms: i64,
+    status_code: Option<i32>,
+    response_excerpt: Option<String>,
+    error: Option<String>,
+    request_headers: String,
+    response_headers: String,
+}
+
+impl TryFrom<AttemptRow> for Attempt {
+    type Error = Error;
+
+    fn try_from(row: AttemptRow) -> Result<Attempt, Error> {
+        Ok(Attempt {
+            started_at: row.started_at,
+            duration_ms: row.duration_ms,
+            status_code: row.status_code.and_then(|s| u16::try_from(s).ok()),
+            response_excerpt: row.response_excerpt,
+            error: row.error,
+            request_headers: headers_from_json(&row.request_headers)?,
+            response_headers: headers_from_json(&row.response_headers)?,
+        })
+    }
+}
+
+/// A claimed delivery joined with its event and endpoint.
+#[derive(sqlx::FromRow)]
+pub(crate) struct ClaimRow {
+    pub(crate) delivery_id: String,
+    attempts: i32,
+    event_id: String,
+    event_type: String,
+    payload: String,
+    pub(crate) endpoint_id: String,
+    url: String,
+    headers: String,
+    failing_since: Option<Millis>,
+}
+
+/// An endpoint's secret that signs now.
+#[derive(sqlx::FromRow)]
+pub(crate) struct SecretRow {
+    endpoint_id: String,
+    secret: String,
+}
+
+/// Joins claimed rows with their endpoints' secrets (newest first in `secrets`).
+pub(crate) fn claims(
+    rows: Vec<ClaimRow>,
+    secrets: Vec<SecretRow>,
+    lease: &str,
+) -> Result<Vec<Claimed>, Error> {
+    let mut by_endpoint: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for row in secrets {
+        by_endpoint
+            .entry(row.endpoint_id)
+            .or_default()
+            .push(row.secret);
+    }
+    rows.into_iter()
+        .map(|row| {
+            Ok(Claimed {
+                lease: lease.to_owned(),
+                secrets: by_endpoint
+                    .get(&row.endpoint_id)
+                    .cloned()
+                    .unwrap_or_default(),
+                delivery_id: row.delivery_id,
+                attempts: count(row.attempts.into()),
+                event_id: row.event_id,
+                event_type: row.event_type,
+                payload: row.payload,
+                endpoint_id: row.endpoint_id,
+                url: row.url,
+                headers: headers_from_json(&row.headers)?,
+                failing_since: row.failing_since,
+            })
+        })
+        .collect()
+}
+
+/// The columns of a [`ReplayRow`], from `replays`.
+macro_rules! replay_columns {
+    () => {
+        "id, tenant_id, endpoint_id, since, total, done, state, created_at, updated_at"
+    };
+}
+pub(crate) use replay_columns;
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ReplayRow {
+    id: String,
+    tenant_id: String,
+    endpoint_id: String,
+    since: Millis,
+    total: i64,
+    done: i64,
+    state: String,
+    created_at: Millis,
+    updated_at: Millis,
+}
+
+impl TryFrom<ReplayRow> for Replay {
+    type Error = Error;
+
+    fn try_from(row: ReplayRow) -> Result<Replay, Error> {
+        Ok(Replay {
+            id: row.id,
+            tenant_id: row.tenant_id,
+            endpoint_id: row.endpoint_id,
+            since: row.since,
+            total: count(row.total),
+            done: count(row.done),
+            state: ReplayState::parse(&row.state)?,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
+}
+
+/// One bucket of attempt figures.
+#[derive(sqlx::FromRow)]
+pub(crate) struct StatsRow {
+    bucket: i64,
+    succeeded: i64,
+    failed: i64,
+    mean_ms: f64,
+    max_ms: i64,
+}
+
+impl StatsRow {
+    pub(crate) fn stats(self, bucket_ms: i64) -> AttemptStats {
+        AttemptStats {
+            start: self.bucket * bucket_ms,
+            succeeded: count(self.succeeded),
+            failed: count(self.failed),
+            mean_ms: self.mean_ms,
+            max_ms: self.max_ms,
+        }
+    }
+}
+
+/// The pending deliveries and how many are due, for the operator.
+#[derive(sqlx::FromRow)]
+pub(crate) struct QueueRow {
+    pub(crate) pending: i64,
+    pub(crate) due: Option<i64>,
+    pub(crate) oldest_due_at: Option<Millis>,
+}
+
+/// An endpoint whose deliveries fail.
+#[derive(sqlx::FromRow)]
+pub(crate) struct FailingRow {
+    pub(crate) tenant_id: String,
+    pub(crate) id: String,
+    pub(crate) failing_since: Millis,
+}
+
+pub(crate) fn headers_to_json(headers: &BTreeMap<String, String>) -> String {
+    // A map of strings always serializes.
+    serde_json::to_string(headers).unwrap_or_else(|_| "{}".into())
+}
+
+pub(crate) fn headers_from_json(text: &str) -> Result<BTreeMap<String, String>, Error> {
+    serde_json::from_str(text).map_err(|e| Error::corrupt("headers", e))
+}
+
+pub(crate) fn event_types_to_json(types: &[String]) -> String {
+    // A list of strings always serializes.
+    serde_json::to_string(types).unwrap_or_else(|_| "[]".into())
+}
+
+/// A count from the database as a `u32`, saturating.
+pub(crate) fn count(value: i64) -> u32 {
+    u32::try_from(value.max(0)).unwrap_or(u32::MAX)
+}

@@ -1,0 +1,59 @@
+//! Readiness, the queue's figures for the operator, and retention.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::rows::{FailingRow, QueueRow};
+use super::{Backend, SqlStore, query};
+use crate::{Clocked, Error, QueueFigures, Upkeep, millis};
+
+#[async_trait]
+impl<DB: Backend> Upkeep for SqlStore<DB> {
+    async fn ping(&self) -> Result<(), Error> {
+        query("SELECT 1").execute(&self.reader).await?;
+        Ok(())
+    }
+
+    async fn queue_figures(&self) -> Result<QueueFigures, Error> {
+        let queue: QueueRow = query(
+            "SELECT count(*) AS pending, sum(CASE WHEN waiting THEN 1 ELSE 0 END) AS due, \
+             min(CASE WHEN waiting THEN next_attempt_at END) AS oldest_due_at \
+             FROM (SELECT next_attempt_at, next_attempt_at <= $1 \
+               AND (lease_expires_at IS NULL OR lease_expires_at <= $1) AS waiting \
+               FROM deliveries WHERE state = 'pending') AS pending",
+        )
+        .bind(self.now())
+        .fetch_one(&self.reader)
+        .await?;
+        let failing: Vec<FailingRow> = query(
+            "SELECT tenant_id, id, failing_since FROM endpoints \
+             WHERE failing_since IS NOT NULL ORDER BY failing_since LIMIT 1000",
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(QueueFigures {
+            pending: u64::try_from(queue.pending).unwrap_or(0),
+            due: queue.due.and_then(|d| u64::try_from(d).ok()).unwrap_or(0),
+            oldest_due_at: queue.oldest_due_at,
+            failing: failing
+                .into_iter()
+                .map(|row| (row.tenant_id, row.id, row.failing_since))
+                .collect(),
+        })
+    }
+
+    async fn purge(&self, older_than: Duration, limit: u32) -> Result<u64, Error> {
+        let purged = query(
+            "DELETE FROM events WHERE id IN (SELECT e.id FROM events e \
+             WHERE e.created_at < $1 AND NOT EXISTS (SELECT 1 FROM deliveries d \
+               WHERE d.event_id = e.id AND d.state = 'pending') \
+             ORDER BY e.created_at LIMIT $2)",
+        )
+        .bind(self.now() - millis(older_than))
+        .bind(i64::from(limit))
+        .execute(&self.writer)
+        .await?;
+        Ok(purged)
+    }
+}

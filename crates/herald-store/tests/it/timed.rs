@@ -1,0 +1,172 @@
+//! The store under a hand-moved clock, with each write's time spelled out in the call:
+//! `store.accept_event(event, T0 + 5)` moves the clock to `T0 + 5` and accepts. Behaviour over
+//! time (leases running out, retries coming due) reads as a timeline and never sleeps. Calls
+//! that take no time go to the store itself (through `Deref`).
+
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::Duration;
+
+use herald_store::{
+    Accepted, Claimed, Endpoint, EndpointPatch, EndpointSecret, Error, Event, ManualClock, Millis,
+    NewEndpoint, NewEvent, NewToken, QueueFigures, Replay, Store, Tenant, Token,
+};
+
+#[derive(Clone)]
+pub(crate) struct Timed {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) clock: ManualClock,
+}
+
+impl Deref for Timed {
+    type Target = dyn Store;
+
+    fn deref(&self) -> &(dyn Store + 'static) {
+        &*self.store
+    }
+}
+
+fn after(from: Millis, until: Millis) -> Duration {
+    Duration::from_millis(u64::try_from(until - from).unwrap_or(0))
+}
+
+impl Timed {
+    fn at(&self, now: Millis) -> &dyn Store {
+        self.clock.set(now);
+        &*self.store
+    }
+
+    pub(crate) async fn create_tenant(&self, id: &str, now: Millis) -> Result<Tenant, Error> {
+        self.at(now).create_tenant(id).await
+    }
+
+    pub(crate) async fn create_endpoint(
+        &self,
+        new: NewEndpoint,
+        now: Millis,
+    ) -> Result<Endpoint, Error> {
+        self.at(now).create_endpoint(new).await
+    }
+
+    pub(crate) async fn update_endpoint(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        patch: EndpointPatch,
+        now: Millis,
+    ) -> Result<Option<Endpoint>, Error> {
+        self.at(now).update_endpoint(tenant_id, id, patch).await
+    }
+
+    pub(crate) async fn secrets(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        now: Millis,
+    ) -> Result<Option<Vec<EndpointSecret>>, Error> {
+        self.at(now).secrets(tenant_id, id).await
+    }
+
+    /// Rotates at `now`; the old secrets sign until `old_until`.
+    pub(crate) async fn rotate_secret(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        secret: &str,
+        old_until: Millis,
+        now: Millis,
+    ) -> Result<bool, Error> {
+        self.at(now)
+            .rotate_secret(tenant_id, id, secret, after(now, old_until))
+            .await
+    }
+
+    pub(crate) async fn disable_endpoint(
+        &self,
+        id: &str,
+        reason: &str,
+        now: Millis,
+    ) -> Result<(), Error> {
+        self.at(now).disable_endpoint(id, reason).await
+    }
+
+    pub(crate) async fn accept_event(&self, new: NewEvent, now: Millis) -> Result<Accepted, Error> {
+        self.at(now).accept_event(new).await
+    }
+
+    pub(crate) async fn accept_test_event(
+        &self,
+        new: NewEvent,
+        endpoint_id: &str,
+        now: Millis,
+    ) -> Result<Option<(Event, String)>, Error> {
+        self.at(now).accept_test_event(new, endpoint_id).await
+    }
+
+    /// Claims at `now`, leased until `lease_until`.
+    pub(crate) async fn claim_due(
+        &self,
+        worker: &str,
+        limit: u32,
+        lease_until: Millis,
+        now: Millis,
+    ) -> Result<Vec<Claimed>, Error> {
+        self.at(now)
+            .claim_due(worker, limit, after(now, lease_until))
+            .await
+    }
+
+    pub(crate) async fn queue_figures(&self, now: Millis) -> Result<QueueFigures, Error> {
+        self.at(now).queue_figures().await
+    }
+
+    /// Purges what was accepted before `before`, at the clock's time.
+    pub(crate) async fn purge(&self, before: Millis, limit: u32) -> Result<u64, Error> {
+        use herald_store::Clock;
+        let now = self.clock.now();
+        self.store.purge(after(before, now), limit).await
+    }
+
+    pub(crate) async fn retry_delivery(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        now: Millis,
+    ) -> Result<Option<herald_store::Delivery>, Error> {
+        self.at(now).retry_delivery(tenant_id, id).await
+    }
+
+    pub(crate) async fn create_replay(
+        &self,
+        tenant_id: &str,
+        endpoint_id: &str,
+        since: Millis,
+        now: Millis,
+    ) -> Result<Option<Replay>, Error> {
+        self.at(now)
+            .create_replay(tenant_id, endpoint_id, since)
+            .await
+    }
+
+    pub(crate) async fn replay_step(
+        &self,
+        id: &str,
+        batch: u32,
+        now: Millis,
+    ) -> Result<Replay, Error> {
+        self.at(now).replay_step(id, batch).await
+    }
+
+    pub(crate) async fn create_token(&self, new: NewToken, now: Millis) -> Result<Token, Error> {
+        self.at(now).create_token(new).await
+    }
+
+    pub(crate) async fn revoke_token(
+        &self,
+        tenant_id: Option<&str>,
+        id: &str,
+        now: Millis,
+    ) -> Result<bool, Error> {
+        self.at(now).revoke_token(tenant_id, id).await
+    }
+}
