@@ -7,9 +7,8 @@
 
 use std::sync::Arc;
 
-use axum::extract::{FromRequestParts, Request, State};
+use axum::extract::{Request, State};
 use axum::http::header;
-use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
@@ -17,7 +16,6 @@ use herald_store::{NewToken, Store};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::api::ApiState;
 use crate::link::{LINK_PREFIX, Links};
 use crate::problem::Problem;
 
@@ -52,18 +50,6 @@ impl Principal {
                 "this needs the admin token; a tenant token reaches only its own tenant",
             )),
         }
-    }
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for Principal {
-    type Rejection = Problem;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        parts
-            .extensions
-            .get::<Principal>()
-            .cloned()
-            .ok_or_else(|| Problem::unauthorized("send `Authorization: Bearer <token>`"))
     }
 }
 
@@ -113,7 +99,7 @@ impl Credentials {
 
 /// Resolves the bearer token into a [`Principal`] for the handlers, or answers 401.
 pub(crate) async fn authenticate(
-    State(state): State<ApiState>,
+    State(credentials): State<Credentials>,
     mut request: Request,
     next: Next,
 ) -> Response {
@@ -126,7 +112,7 @@ pub(crate) async fn authenticate(
     let Some(token) = presented else {
         return Problem::unauthorized("send `Authorization: Bearer <token>`").into_response();
     };
-    match state.credentials.principal(token).await {
+    match credentials.principal(token).await {
         Ok(Some(principal)) => {
             request.extensions_mut().insert(principal);
             next.run(request).await

@@ -14,6 +14,7 @@ mod problem;
 mod replay;
 mod retention;
 mod sender;
+mod state;
 
 pub use retention::Retention;
 pub use sender::{Sender, new_event};
@@ -227,18 +228,14 @@ impl Service {
     ) -> Result<(), Error> {
         let event_types = event_types::EventTypes::new(app.declared()).map_err(Error)?;
         let links = link::Links::new(self.link_key().await?.as_bytes());
-        let state = api::ApiState {
-            store: Arc::clone(&self.store),
-            event_types: Arc::new(event_types),
-            credentials: auth::Credentials::new(
-                self.admin_token.as_deref(),
-                Arc::clone(&self.store),
-                links,
-            ),
-            policy: Arc::new(self.policy),
-            attempt_timeout: self.attempt_timeout,
-            metrics: self.worker.metrics(),
-        };
+        let state = state::AppState::new(
+            Arc::clone(&self.store),
+            Arc::new(event_types),
+            auth::Credentials::new(self.admin_token.as_deref(), Arc::clone(&self.store), links),
+            Arc::new(self.policy),
+            self.attempt_timeout,
+            self.worker.metrics(),
+        );
         let built = app
             .routes(ops::routes(state.clone()))
             .routes(api::routes(state))

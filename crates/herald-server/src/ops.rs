@@ -7,18 +7,18 @@ use axum::response::IntoResponse;
 use serde::Serialize;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::api::ApiState;
-use crate::auth::{Principal, authenticate};
+use crate::auth::authenticate;
 use crate::problem::Problem;
+use crate::state::{Admin, AppState};
 
 /// `/health` and `/ready` open to anyone (they say nothing about tenants); `/metrics` behind
 /// the admin token, since its labels name tenants and endpoints.
-pub(crate) fn routes(state: ApiState) -> OpenApiRouter {
+pub(crate) fn routes(state: AppState) -> OpenApiRouter {
     let metrics =
         OpenApiRouter::new()
             .routes(routes!(metrics))
             .layer(axum::middleware::from_fn_with_state(
-                state.clone(),
+                state.credentials.clone(),
                 authenticate,
             ));
     OpenApiRouter::new()
@@ -30,7 +30,7 @@ pub(crate) fn routes(state: ApiState) -> OpenApiRouter {
 
 /// What [`routes`] documents, without serving anything.
 pub(crate) fn openapi() -> utoipa::openapi::OpenApi {
-    OpenApiRouter::<ApiState>::new()
+    OpenApiRouter::<AppState>::new()
         .routes(routes!(health))
         .routes(routes!(ready))
         .routes(routes!(metrics))
@@ -62,8 +62,8 @@ pub(crate) async fn health() -> axum::Json<Status> {
         (status = 200, description = "Ready", body = Status),
         (status = 503, description = "The database does not answer", body = Problem, content_type = "application/problem+json"),
     ))]
-pub(crate) async fn ready(State(state): State<ApiState>) -> Result<axum::Json<Status>, Problem> {
-    match state.store.ping().await {
+pub(crate) async fn ready(State(state): State<AppState>) -> Result<axum::Json<Status>, Problem> {
+    match state.upkeep().ping().await {
         Ok(()) => Ok(axum::Json(Status { status: "ok" })),
         Err(error) => {
             tracing::warn!(%error, "not ready: the database does not answer");
@@ -86,12 +86,11 @@ pub(crate) async fn ready(State(state): State<ApiState>) -> Result<axum::Json<St
         (status = 403, description = "A tenant token", body = Problem, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn metrics(
-    State(state): State<ApiState>,
-    principal: Principal,
+    State(state): State<AppState>,
+    _: Admin,
 ) -> Result<impl IntoResponse, Problem> {
-    principal.admin()?;
-    let now = state.store.now();
-    let queue = state.store.queue_figures().await?;
+    let now = state.clock().now();
+    let queue = state.upkeep().queue_figures().await?;
     Ok((
         StatusCode::OK,
         [(

@@ -33,7 +33,12 @@ pub(crate) struct Problem {
 }
 
 impl Problem {
-    fn new(status: StatusCode, kind: &'static str, title: &'static str, detail: String) -> Self {
+    pub(crate) fn new(
+        status: StatusCode,
+        kind: &'static str,
+        title: &'static str,
+        detail: String,
+    ) -> Self {
         Problem {
             kind,
             title,
@@ -146,110 +151,7 @@ impl From<QueryRejection> for Problem {
     }
 }
 
-/// An optional JSON body: empty or `null` means `T::default()`; rejections are problems.
-pub(crate) struct OptionalJson<T>(pub(crate) T);
-
-impl<T, S> axum::extract::FromRequest<S> for OptionalJson<T>
-where
-    T: serde::de::DeserializeOwned + Default,
-    S: Send + Sync,
-{
-    type Rejection = Problem;
-
-    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, Problem> {
-        let bytes = body_bytes(request, state).await?;
-        match bytes.trim_ascii() {
-            b"" | b"null" => Ok(OptionalJson(T::default())),
-            _ => object_body(&bytes).map(OptionalJson),
-        }
-    }
-}
-
-/// A JSON object body (`Content-Type: application/json`) whose rejections are problems, not
-/// axum's plain text.
-pub(crate) struct ApiJson<T>(pub(crate) T);
-
-impl<T, S> axum::extract::FromRequest<S> for ApiJson<T>
-where
-    T: serde::de::DeserializeOwned,
-    S: Send + Sync,
-{
-    type Rejection = Problem;
-
-    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, Problem> {
-        let declared = request
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
-        if !is_json(declared) {
-            return Err(Problem::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "https://herald.rs/problems/media-type",
-                "Unsupported Media Type",
-                "Expected request with `Content-Type: application/json`".into(),
-            ));
-        }
-        let bytes = body_bytes(request, state).await?;
-        object_body(&bytes).map(ApiJson)
-    }
-}
-
-/// `application/json`, or any `application/…+json`.
-fn is_json(content_type: &str) -> bool {
-    let essence = content_type
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
-    essence == "application/json"
-        || (essence.starts_with("application/") && essence.ends_with("+json"))
-}
-
-/// The whole body, within the router's size limit (413 beyond it).
-async fn body_bytes<S: Send + Sync>(
-    request: axum::extract::Request,
-    state: &S,
-) -> Result<axum::body::Bytes, Problem> {
-    <axum::body::Bytes as axum::extract::FromRequest<S>>::from_request(request, state)
-        .await
-        .map_err(|rejection| match rejection.status() {
-            StatusCode::PAYLOAD_TOO_LARGE => Problem::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "https://herald.rs/problems/too-large",
-                "Content Too Large",
-                rejection.body_text(),
-            ),
-            _ => malformed(rejection.body_text()),
-        })
-}
-
-/// `T` from a body that must be a JSON object (serde would also read a struct from an array
-/// of its fields in order, which no operation documents), read in one pass: 400 when it is not
-/// JSON, 422 when it is JSON of the wrong shape.
-fn object_body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
-    let not_json = |e: serde_json::Error| malformed(format!("the body is not JSON: {e}"));
-    if bytes.trim_ascii_start().first() != Some(&b'{') {
-        serde_json::from_slice::<serde::de::IgnoredAny>(bytes).map_err(not_json)?;
-        return Err(Problem::invalid(
-            "the body must be a JSON object",
-            Vec::new(),
-        ));
-    }
-    serde_json::from_slice(bytes).map_err(|e| {
-        if e.is_syntax() || e.is_eof() {
-            not_json(e)
-        } else {
-            Problem::invalid(
-                format!("the body does not fit this operation: {e}"),
-                Vec::new(),
-            )
-        }
-    })
-}
-
-fn malformed(detail: String) -> Problem {
+pub(crate) fn malformed(detail: String) -> Problem {
     Problem::new(
         StatusCode::BAD_REQUEST,
         "https://herald.rs/problems/malformed",
@@ -257,8 +159,3 @@ fn malformed(detail: String) -> Problem {
         detail,
     )
 }
-
-/// `Query` whose rejections are problems, not axum's plain text.
-#[derive(axum::extract::FromRequestParts)]
-#[from_request(via(axum::extract::Query), rejection(Problem))]
-pub(crate) struct ApiQuery<T>(pub(crate) T);

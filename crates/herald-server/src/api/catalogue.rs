@@ -4,9 +4,9 @@ use axum::extract::{Path, State};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::ApiState;
 use crate::event_types::EventType;
 use crate::problem::Problem;
+use crate::state::AppState;
 
 /// A declared webhook.
 #[derive(Serialize, ToSchema)]
@@ -50,9 +50,8 @@ pub(crate) struct EventTypeList {
 #[utoipa::path(get, path = "/api/v1/event-types", tag = "herald", security(("token" = [])),
     responses(
         (status = 200, description = "Every declared webhook", body = EventTypeList),
-        (status = 401, description = "Missing, unknown or revoked token", body = Problem, content_type = "application/problem+json"),
     ))]
-pub(crate) async fn list_event_types(State(state): State<ApiState>) -> axum::Json<EventTypeList> {
+pub(crate) async fn list_event_types(State(state): State<AppState>) -> axum::Json<EventTypeList> {
     axum::Json(EventTypeList {
         data: state
             .event_types
@@ -68,11 +67,10 @@ pub(crate) async fn list_event_types(State(state): State<ApiState>) -> axum::Jso
     params(("name" = String, Path, description = "The webhook's name")),
     responses(
         (status = 200, description = "The webhook", body = EventTypeOut),
-        (status = 401, description = "Missing, unknown or revoked token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such event type", body = Problem, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn get_event_type(
-    State(state): State<ApiState>,
+    State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<axum::Json<EventTypeOut>, Problem> {
     state

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use herald_delivery::target::TargetPolicy;
 
-use super::ApiState;
 use crate::problem::{Problem, Violation};
+use crate::state::AppState;
 
 /// What an endpoint URL looks like: `http(s)://`, a host, an optional port, then a path, query
 /// and fragment of RFC 3986 characters. The host is a name (its last label starts with a
@@ -33,7 +33,7 @@ static URL_SHAPE: std::sync::LazyLock<jsonschema::Validator> = std::sync::LazyLo
 
 /// Checks the fields an endpoint is made of, naming every one that is wrong.
 pub(crate) fn check_fields(
-    state: &ApiState,
+    state: &AppState,
     url: Option<&String>,
     event_types: Option<&Vec<String>>,
     headers: Option<&BTreeMap<String, String>>,

@@ -6,18 +6,16 @@ use std::time::Duration;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use herald_signature::Secret;
-use herald_store::{Endpoint, EndpointPatch, NewEndpoint, NewEvent};
+use herald_store::{Endpoint, EndpointPatch, NewEndpoint, NewEvent, Store};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::endpoint_fields as fields;
 use super::log::AttemptOut;
 use super::openapi::EventTypeName;
-use super::{
-    ApiQuery, ApiState, Page, existing_tenant, in_range, page_of, rfc3339, tenant_problem,
-};
-use crate::auth::Principal;
-use crate::problem::{ApiJson, OptionalJson, Problem, Violation};
+use super::{Listed, Page, in_range, rfc3339, tenant_problem};
+use crate::problem::{Problem, Violation};
+use crate::state::{ApiJson, ApiQuery, AppState, OptionalJson, Scope};
 
 /// An endpoint to register.
 #[derive(Deserialize, ToSchema)]
@@ -93,17 +91,13 @@ impl EndpointOut {
     request_body = CreateEndpoint,
     responses(
         (status = 201, description = "Registered; the answer carries the signing secret", body = EndpointOut),
-        (status = 401, description = "Missing, unknown or revoked token", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such tenant", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid URL or unknown event type", body = Problem, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn create_endpoint(
-    State(state): State<ApiState>,
-    principal: Principal,
-    Path(tenant): Path<String>,
+    State(state): State<AppState>,
+    Scope { tenant, store, .. }: Scope,
     ApiJson(body): ApiJson<CreateEndpoint>,
 ) -> Result<(StatusCode, axum::Json<EndpointOut>), Problem> {
-    principal.reach(&tenant)?;
     fields::check_fields(
         &state,
         Some(&body.url),
@@ -122,8 +116,7 @@ pub(crate) async fn create_endpoint(
         secret: secret.clone(),
         enabled: body.enabled,
     };
-    let endpoint = state
-        .store
+    let endpoint = store
         .create_endpoint(new)
         .await
         .map_err(|e| tenant_problem(e, &tenant))?;
@@ -133,53 +126,30 @@ pub(crate) async fn create_endpoint(
     ))
 }
 
-/// One page of endpoints.
-#[derive(Serialize, ToSchema)]
-pub(crate) struct EndpointPage {
-    data: Vec<EndpointOut>,
-    /// Pass as `after` for the next page; absent on the last one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    next: Option<String>,
-}
-
 /// List endpoints
 ///
 /// The tenant's endpoints, oldest first, a page at a time.
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant}/endpoints", tag = "herald", security(("token" = [])),
     params(("tenant" = String, Path, description = "The tenant's id"), Page),
     responses(
-        (status = 200, description = "A page of endpoints", body = EndpointPage),
-        (status = 401, description = "Missing, unknown or revoked token", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "A page of endpoints", body = Listed<EndpointOut>),
         (status = 422, description = "Bad paging", body = Problem, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn list_endpoints(
-    State(state): State<ApiState>,
-    principal: Principal,
-    Path(tenant): Path<String>,
+    Scope { tenant, store, .. }: Scope,
     ApiQuery(page): ApiQuery<Page>,
-) -> Result<axum::Json<EndpointPage>, Problem> {
-    principal.reach(&tenant)?;
+) -> Result<axum::Json<Listed<EndpointOut>>, Problem> {
     let limit = page.limit()?;
-    existing_tenant(&state, &tenant).await?;
     // One more than asked tells whether another page follows.
-    let endpoints = state
-        .store
+    let endpoints = store
         .endpoints(&tenant, page.after.as_deref(), limit + 1)
         .await?;
-    let (endpoints, next) = page_of(endpoints, limit, |e| &e.id);
-    Ok(axum::Json(EndpointPage {
-        data: endpoints
-            .into_iter()
-            .map(|e| EndpointOut::new(e, None))
-            .collect(),
-        next,
-    }))
+    let page = page.of(endpoints, |e| &e.id, |e| Ok(EndpointOut::new(e, None)))?;
+    Ok(axum::Json(page))
 }
 
-async fn found(state: &ApiState, tenant: &str, id: &str) -> Result<Endpoint, Problem> {
-    state
-        .store
+async fn found(store: &dyn Store, tenant: &str, id: &str) -> Result<Endpoint, Problem> {
+    store
         .endpoint(tenant, id)
         .await?
         .ok_or_else(|| no_endpoint(tenant, id))
@@ -190,17 +160,14 @@ async fn found(state: &ApiState, tenant: &str, id: &str) -> Result<Endpoint, Pro
     params(("tenant" = String, Path, description = "The tenant's id"), ("endpoint" = String, Path, description = "`ep_…`")),
     responses(
         (status = 200, description = "The endpoint", body = EndpointOut),
-        (status = 401, description = "Missing, unknown or revoked token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such tenant or endpoint", body = Problem, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn get_endpoint(
-    State(state): State<ApiState>,
-    principal: Principal,
-    Path((tenant, id)): Path<(String, String)>,
+    Scope { tenant, store, .. }: Scope,
+    Path((_, id)): Path<(String, String)>,
 ) -> Result<axum::Json<EndpointOut>, Problem> {
-    principal.reach(&tenant)?;
     Ok(axum::Json(EndpointOut::new(
-        found(&state, &tenant, &id).await?,
+        found(&*store, &tenant, &id).await?,
         None,
     )))
 }
@@ -228,17 +195,15 @@ pub(crate) struct UpdateEndpoint {
     request_body = UpdateEndpoint,
     responses(
         (status = 200, description = "The endpoint as it now is", body = EndpointOut),
-        (status = 401, description = "Missing, unknown or revoked token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such tenant or endpoint", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid URL, unknown event type or bad header", body = Problem, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn update_endpoint(
-    State(state): State<ApiState>,
-    principal: Principal,
-    Path((tenant, id)): Path<(String, String)>,
+    State(state): State<AppState>,
+    Scope { tenant, store, .. }: Scope,
+    Path((_, id)): Path<(String, String)>,
     ApiJson(body): ApiJson<UpdateEndpoint>,
 ) -> Result<axum::Json<EndpointOut>, Problem> {
-    principal.reach(&tenant)?;
     fields::check_fields(
         &state,
         body.url.as_ref(),
@@ -252,8 +217,7 @@ pub(crate) async fn update_endpoint(
         headers: body.headers,
         enabled: body.enabled,
     };
-    let endpoint = state
-        .store
+    let endpoint = store
         .update_endpoint(&tenant, &id, patch)
         .await?
         .ok_or_else(|| no_endpoint(&tenant, &id))?;
@@ -267,16 +231,13 @@ pub(crate) async fn update_endpoint(
     params(("tenant" = String, Path, description = "The tenant's id"), ("endpoint" = String, Path, description = "`ep_…`")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, description = "Missing, unknown or revoked token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such tenant or endpoint", body = Problem, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn delete_endpoint(
-    State(state): State<ApiState>,
-    principal: Principal,
-    Path((tenant, id)): Path<(String, String)>,
+    Scope { tenant, store, .. }: Scope,
+    Path((_, id)): Path<(String, String)>,
 ) -> Result<StatusCode, Problem> {
-    principal.reach(&tenant)?;
-    if state.store.delete_endpoint(&tenant, &id).await? {
+    if store.delete_endpoint(&tenant, &id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(no_endpoint(&tenant, &id))
@@ -300,9 +261,8 @@ pub(crate) struct PreviousSecret {
     expires_at: Option<String>,
 }
 
-async fn secret_out(state: &ApiState, tenant: &str, id: &str) -> Result<SecretOut, Problem> {
-    let mut secrets = state
-        .store
+async fn secret_out(store: &dyn Store, tenant: &str, id: &str) -> Result<SecretOut, Problem> {
+    let mut secrets = store
         .secrets(tenant, id)
         .await?
         .ok_or_else(|| no_endpoint(tenant, id))?
@@ -328,16 +288,13 @@ async fn secret_out(state: &ApiState, tenant: &str, id: &str) -> Result<SecretOu
     params(("tenant" = String, Path, description = "The tenant's id"), ("endpoint" = String, Path, description = "`ep_…`")),
     responses(
         (status = 200, description = "The secrets that sign now", body = SecretOut),
-        (status = 401, description = "Missing, unknown or revoked token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such tenant or endpoint", body = Problem, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn get_secret(
-    State(state): State<ApiState>,
-    principal: Principal,
-    Path((tenant, id)): Path<(String, String)>,
+    Scope { tenant, store, .. }: Scope,
+    Path((_, id)): Path<(String, String)>,
 ) -> Result<axum::Json<SecretOut>, Problem> {
-    principal.reach(&tenant)?;
-    Ok(axum::Json(secret_out(&state, &tenant, &id).await?))
+    Ok(axum::Json(secret_out(&*store, &tenant, &id).await?))
 }
 
 /// How to rotate.
@@ -359,17 +316,14 @@ pub(crate) struct Rotate {
     request_body(content = Option<Rotate>, description = "Optional: how long the old secret keeps signing"),
     responses(
         (status = 200, description = "The new secret, and the old ones still signing", body = SecretOut),
-        (status = 401, description = "Missing, unknown or revoked token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such tenant or endpoint", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Bad `keep_old_seconds`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn rotate_secret(
-    State(state): State<ApiState>,
-    principal: Principal,
-    Path((tenant, id)): Path<(String, String)>,
+    Scope { tenant, store, .. }: Scope,
+    Path((_, id)): Path<(String, String)>,
     OptionalJson(rotate): OptionalJson<Rotate>,
 ) -> Result<axum::Json<SecretOut>, Problem> {
-    principal.reach(&tenant)?;
     // A day by default, a week at most.
     let keep = in_range(
         "/keep_old_seconds",
@@ -379,14 +333,13 @@ pub(crate) async fn rotate_secret(
     let secret = Secret::generate()
         .map_err(|e| Problem::internal(&e))?
         .expose();
-    let rotated = state
-        .store
+    let rotated = store
         .rotate_secret(&tenant, &id, &secret, Duration::from_secs(keep.into()))
         .await?;
     if !rotated {
         return Err(no_endpoint(&tenant, &id));
     }
-    Ok(axum::Json(secret_out(&state, &tenant, &id).await?))
+    Ok(axum::Json(secret_out(&*store, &tenant, &id).await?))
 }
 
 /// The answer for an endpoint that is not the tenant's (or not at all).
@@ -424,20 +377,18 @@ pub(crate) struct TestResult {
     request_body(content = Option<TestEvent>, description = "Optional: which type to send"),
     responses(
         (status = 200, description = "Sent; the first attempt's result", body = TestResult),
-        (status = 401, description = "Missing, unknown or revoked token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such tenant or endpoint", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The endpoint is disabled", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Unknown event type", body = Problem, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn send_test(
-    State(state): State<ApiState>,
-    principal: Principal,
-    Path((tenant, id)): Path<(String, String)>,
+    State(state): State<AppState>,
+    Scope { tenant, store, .. }: Scope,
+    Path((_, id)): Path<(String, String)>,
     OptionalJson(body): OptionalJson<TestEvent>,
 ) -> Result<axum::Json<TestResult>, Problem> {
-    principal.reach(&tenant)?;
     // The body is optional: none means the default type.
-    let endpoint = found(&state, &tenant, &id).await?;
+    let endpoint = found(&*store, &tenant, &id).await?;
     if !endpoint.enabled {
         return Err(Problem::conflict(format!(
             "endpoint `{id}` is disabled: enable it first"
@@ -466,8 +417,7 @@ pub(crate) async fn send_test(
         )
     })?;
     let new = NewEvent::new(&tenant, &event_type.name, &event_type.example.to_string());
-    let (event, delivery) = state
-        .store
+    let (event, delivery) = store
         .accept_test_event(new, &id)
         .await?
         .ok_or_else(|| no_endpoint(&tenant, &id))?;
@@ -477,13 +427,7 @@ pub(crate) async fn send_test(
     let deadline = tokio::time::Instant::now() + state.attempt_timeout + Duration::from_secs(2);
     let mut pause = Duration::from_millis(5);
     let attempt = loop {
-        if let Some(first) = state
-            .store
-            .attempts(&tenant, &delivery)
-            .await?
-            .into_iter()
-            .next()
-        {
+        if let Some(first) = store.attempts(&tenant, &delivery).await?.into_iter().next() {
             break Some(AttemptOut::new(1, first));
         }
         if tokio::time::Instant::now() >= deadline {

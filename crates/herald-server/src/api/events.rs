@@ -1,15 +1,15 @@
 //! Events in over HTTP: validated against the type's schema, stored, then delivered.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use herald_store::NewEvent;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::openapi::EventTypeName;
-use super::{ApiState, rfc3339, tenant_problem};
-use crate::auth::Principal;
-use crate::problem::{ApiJson, Problem, Violation};
+use super::{rfc3339, tenant_problem};
+use crate::problem::{Problem, Violation};
+use crate::state::{ApiJson, AppState, Scope};
 
 /// An event to send.
 #[derive(Deserialize, ToSchema)]
@@ -48,17 +48,13 @@ pub(crate) struct EventOut {
     request_body = CreateEvent,
     responses(
         (status = 202, description = "Stored; delivery follows", body = EventOut),
-        (status = 401, description = "Missing, unknown or revoked token", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such tenant", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Unknown type, or the payload does not match its schema", body = Problem, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn create_event(
-    State(state): State<ApiState>,
-    principal: Principal,
-    Path(tenant): Path<String>,
+    State(state): State<AppState>,
+    Scope { tenant, store, .. }: Scope,
     ApiJson(body): ApiJson<CreateEvent>,
 ) -> Result<(StatusCode, axum::Json<EventOut>), Problem> {
-    principal.reach(&tenant)?;
     if !state.event_types.contains(&body.event_type) {
         return Err(Problem::invalid(
             format!("unknown event type `{}`", body.event_type),
@@ -102,8 +98,7 @@ pub(crate) async fn create_event(
         payload: body.payload.get().to_owned(),
         idempotency_key: body.idempotency_key,
     };
-    let accepted = state
-        .store
+    let accepted = store
         .accept_event(new)
         .await
         .map_err(|e| tenant_problem(e, &tenant))?;

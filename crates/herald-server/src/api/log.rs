@@ -3,15 +3,15 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::StatusCode;
-use herald_store::{Attempt, Delivery, DeliveryFilter, DeliveryState, Event, EventFilter};
+use herald_store::{Attempt, Delivery, DeliveryFilter, DeliveryState, Event, EventFilter, Store};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{ApiQuery, ApiState, Page, existing_tenant, in_range, page_of, parse_time, rfc3339};
-use crate::auth::Principal;
+use super::{Listed, Page, in_range, parse_time, rfc3339};
 use crate::problem::Problem;
+use crate::state::{ApiQuery, Scope};
 
 /// A stored event, with its payload.
 #[derive(Serialize, ToSchema)]
@@ -58,53 +58,30 @@ pub(crate) struct EventQuery {
     until: Option<String>,
 }
 
-/// One page of events, newest first.
-#[derive(Serialize, ToSchema)]
-pub(crate) struct EventPage {
-    data: Vec<LoggedEvent>,
-    /// Pass as `after` for the next page; absent on the last one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    next: Option<String>,
-}
-
 /// List events
 ///
 /// The tenant's events, newest first, filtered by type and time.
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant}/events", tag = "herald", security(("token" = [])),
     params(("tenant" = String, Path, description = "The tenant's id"), EventQuery, Page),
     responses(
-        (status = 200, description = "A page of events", body = EventPage),
-        (status = 401, description = "Missing, unknown or revoked token", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "A page of events", body = Listed<LoggedEvent>),
         (status = 422, description = "A bad filter or paging", body = Problem, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn list_events(
-    State(state): State<ApiState>,
-    principal: Principal,
-    Path(tenant): Path<String>,
+    Scope { tenant, store, .. }: Scope,
     ApiQuery(query): ApiQuery<EventQuery>,
     ApiQuery(page): ApiQuery<Page>,
-) -> Result<axum::Json<EventPage>, Problem> {
-    principal.reach(&tenant)?;
+) -> Result<axum::Json<Listed<LoggedEvent>>, Problem> {
     let limit = page.limit()?;
     let filter = EventFilter {
         event_type: query.event_type,
         since: parse_time("since", query.since.as_deref())?,
         until: parse_time("until", query.until.as_deref())?,
     };
-    existing_tenant(&state, &tenant).await?;
-    let events = state
-        .store
+    let events = store
         .events(&tenant, &filter, page.after.as_deref(), limit + 1)
         .await?;
-    let (events, next) = page_of(events, limit, |e| &e.id);
-    Ok(axum::Json(EventPage {
-        data: events
-            .into_iter()
-            .map(LoggedEvent::new)
-            .collect::<Result<_, _>>()?,
-        next,
-    }))
+    Ok(axum::Json(page.of(events, |e| &e.id, LoggedEvent::new)?))
 }
 
 /// An event and where it went.
@@ -120,21 +97,17 @@ pub(crate) struct EventDetail {
     params(("tenant" = String, Path, description = "The tenant's id"), ("event" = String, Path, description = "`evt_…`")),
     responses(
         (status = 200, description = "The event and its deliveries", body = EventDetail),
-        (status = 401, description = "Missing, unknown or revoked token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such tenant or event", body = Problem, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn get_event(
-    State(state): State<ApiState>,
-    principal: Principal,
-    Path((tenant, id)): Path<(String, String)>,
+    Scope { tenant, store, .. }: Scope,
+    Path((_, id)): Path<(String, String)>,
 ) -> Result<axum::Json<EventDetail>, Problem> {
-    principal.reach(&tenant)?;
-    let event = state
-        .store
+    let event = store
         .event(&tenant, &id)
         .await?
         .ok_or_else(|| Problem::not_found(format!("no event `{id}` for tenant `{tenant}`")))?;
-    let deliveries = state.store.deliveries_of_event(&tenant, &event.id).await?;
+    let deliveries = store.deliveries_of_event(&tenant, &event.id).await?;
     Ok(axum::Json(EventDetail {
         event: LoggedEvent::new(event)?,
         deliveries: deliveries.into_iter().map(DeliveryOut::from).collect(),
@@ -216,34 +189,20 @@ pub(crate) struct DeliveryQuery {
     until: Option<String>,
 }
 
-/// One page of deliveries, newest first.
-#[derive(Serialize, ToSchema)]
-pub(crate) struct DeliveryPage {
-    data: Vec<DeliveryOut>,
-    /// Pass as `after` for the next page; absent on the last one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    next: Option<String>,
-}
-
 /// List deliveries
 ///
 /// The tenant's deliveries, newest first, filtered by endpoint, event, type, state and time.
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant}/deliveries", tag = "herald", security(("token" = [])),
     params(("tenant" = String, Path, description = "The tenant's id"), DeliveryQuery, Page),
     responses(
-        (status = 200, description = "A page of deliveries", body = DeliveryPage),
-        (status = 401, description = "Missing, unknown or revoked token", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "A page of deliveries", body = Listed<DeliveryOut>),
         (status = 422, description = "A bad filter or paging", body = Problem, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn list_deliveries(
-    State(state): State<ApiState>,
-    principal: Principal,
-    Path(tenant): Path<String>,
+    Scope { tenant, store, .. }: Scope,
     ApiQuery(query): ApiQuery<DeliveryQuery>,
     ApiQuery(page): ApiQuery<Page>,
-) -> Result<axum::Json<DeliveryPage>, Problem> {
-    principal.reach(&tenant)?;
+) -> Result<axum::Json<Listed<DeliveryOut>>, Problem> {
     let limit = page.limit()?;
     let filter = DeliveryFilter {
         endpoint_id: query.endpoint,
@@ -253,16 +212,11 @@ pub(crate) async fn list_deliveries(
         since: parse_time("since", query.since.as_deref())?,
         until: parse_time("until", query.until.as_deref())?,
     };
-    existing_tenant(&state, &tenant).await?;
-    let deliveries = state
-        .store
+    let deliveries = store
         .deliveries(&tenant, &filter, page.after.as_deref(), limit + 1)
         .await?;
-    let (deliveries, next) = page_of(deliveries, limit, |d| &d.id);
-    Ok(axum::Json(DeliveryPage {
-        data: deliveries.into_iter().map(DeliveryOut::from).collect(),
-        next,
-    }))
+    let page = page.of(deliveries, |d| &d.id, |d| Ok(DeliveryOut::from(d)))?;
+    Ok(axum::Json(page))
 }
 
 /// One HTTP try: what was sent and what came back.
@@ -319,17 +273,14 @@ pub(crate) struct DeliveryDetail {
     params(("tenant" = String, Path, description = "The tenant's id"), ("delivery" = String, Path, description = "`dlv_…`")),
     responses(
         (status = 200, description = "The delivery and its attempts", body = DeliveryDetail),
-        (status = 401, description = "Missing, unknown or revoked token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such tenant or delivery", body = Problem, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn get_delivery(
-    State(state): State<ApiState>,
-    principal: Principal,
-    Path((tenant, id)): Path<(String, String)>,
+    Scope { tenant, store, .. }: Scope,
+    Path((_, id)): Path<(String, String)>,
 ) -> Result<axum::Json<DeliveryDetail>, Problem> {
-    principal.reach(&tenant)?;
-    let (delivery, event) = tenant_delivery(&state, &tenant, &id).await?;
-    let attempts = state.store.attempts(&tenant, &delivery.id).await?;
+    let (delivery, event) = tenant_delivery(&*store, &tenant, &id).await?;
+    let attempts = store.attempts(&tenant, &delivery.id).await?;
     Ok(axum::Json(DeliveryDetail {
         delivery: delivery.into(),
         event: LoggedEvent::new(event)?,
@@ -348,18 +299,14 @@ pub(crate) async fn get_delivery(
     params(("tenant" = String, Path, description = "The tenant's id"), ("delivery" = String, Path, description = "`dlv_…`")),
     responses(
         (status = 202, description = "Due now", body = DeliveryOut),
-        (status = 401, description = "Missing, unknown or revoked token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such tenant or delivery", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Its endpoint is disabled", body = Problem, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn retry_delivery(
-    State(state): State<ApiState>,
-    principal: Principal,
-    Path((tenant, id)): Path<(String, String)>,
+    Scope { tenant, store, .. }: Scope,
+    Path((_, id)): Path<(String, String)>,
 ) -> Result<(StatusCode, axum::Json<DeliveryOut>), Problem> {
-    principal.reach(&tenant)?;
-    let delivery = state
-        .store
+    let delivery = store
         .retry_delivery(&tenant, &id)
         .await?
         .ok_or_else(|| no_delivery(&tenant, &id))?;
@@ -403,23 +350,16 @@ pub(crate) struct Stats {
     params(("tenant" = String, Path, description = "The tenant's id"), StatsQuery),
     responses(
         (status = 200, description = "One bucket per hour, oldest first", body = Stats),
-        (status = 401, description = "Missing, unknown or revoked token", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such tenant", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`hours` out of range", body = Problem, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn stats(
-    State(state): State<ApiState>,
-    principal: Principal,
-    Path(tenant): Path<String>,
+    Scope { tenant, store, .. }: Scope,
     ApiQuery(query): ApiQuery<StatsQuery>,
 ) -> Result<axum::Json<Stats>, Problem> {
     const HOUR: i64 = 3_600_000;
-    principal.reach(&tenant)?;
     let hours = i64::from(in_range("hours", query.hours.unwrap_or(24), 1..=168)?);
-    existing_tenant(&state, &tenant).await?;
-    let first = (state.store.now() / HOUR - (hours - 1)) * HOUR;
-    let mut found = state
-        .store
+    let first = (store.now() / HOUR - (hours - 1)) * HOUR;
+    let mut found = store
         .attempt_stats(&tenant, query.endpoint.as_deref(), first, HOUR)
         .await?
         .into_iter()
@@ -451,17 +391,15 @@ pub(crate) async fn stats(
 /// The tenant's delivery `id` with its event, or the 404 that also answers for another
 /// tenant's.
 async fn tenant_delivery(
-    state: &ApiState,
+    store: &dyn Store,
     tenant: &str,
     id: &str,
 ) -> Result<(Delivery, Event), Problem> {
-    let delivery = state
-        .store
+    let delivery = store
         .delivery(tenant, id)
         .await?
         .ok_or_else(|| no_delivery(tenant, id))?;
-    let event = state
-        .store
+    let event = store
         .event(tenant, &delivery.event_id)
         .await?
         .ok_or_else(|| no_delivery(tenant, id))?;

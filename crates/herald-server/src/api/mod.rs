@@ -1,16 +1,12 @@
 //! The management API under `/api/v1`: tenants, tokens, event types, endpoints, events, the
 //! delivery log and replays.
 
-use std::sync::Arc;
-
-use herald_delivery::target::TargetPolicy;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::auth::{Credentials, authenticate};
+use crate::auth::authenticate;
 use crate::event_types::EventTypes;
 use crate::problem::{Problem, Violation};
-
-pub(crate) use crate::problem::ApiQuery;
+use crate::state::AppState;
 
 mod catalogue;
 mod endpoint_fields;
@@ -22,36 +18,23 @@ mod replays;
 mod tenants;
 mod tokens;
 
-/// What every handler shares.
-#[derive(Clone)]
-pub(crate) struct ApiState {
-    pub(crate) store: Arc<dyn herald_store::Store>,
-    pub(crate) event_types: Arc<EventTypes>,
-    pub(crate) credentials: Credentials,
-    pub(crate) policy: Arc<TargetPolicy>,
-    /// The longest a delivery attempt takes.
-    pub(crate) attempt_timeout: std::time::Duration,
-    /// What `/metrics` shows.
-    pub(crate) metrics: Arc<herald_delivery::metrics::Metrics>,
-}
-
 /// The largest request body the API reads (1 MiB); larger ones get a 413 problem.
 pub(crate) const MAX_BODY: usize = 1 << 20;
 
 /// The API's routes, documented, each behind a bearer token.
-pub(crate) fn routes(state: ApiState) -> OpenApiRouter {
+pub(crate) fn routes(state: AppState) -> OpenApiRouter {
     let mut router = documented();
     openapi::describe(router.get_openapi_mut(), &state.event_types);
     router
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
+            state.credentials.clone(),
             authenticate,
         ))
         .with_state(state)
 }
 
-fn documented() -> OpenApiRouter<ApiState> {
+fn documented() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(security())
         .routes(routes!(tenants::create_tenant, tenants::list_tenants))
         .routes(routes!(tenants::create_link))
@@ -173,17 +156,33 @@ where
         })
 }
 
-/// Cuts `rows` (fetched with one more than `limit`) to a page, and names where the next
-/// page starts when there is one.
-pub(crate) fn page_of<T>(
-    mut rows: Vec<T>,
-    limit: u32,
-    key: impl Fn(&T) -> &String,
-) -> (Vec<T>, Option<String>) {
-    let more = rows.len() > limit as usize;
-    rows.truncate(limit as usize);
-    let next = more.then(|| rows.last().map(|r| key(r).clone())).flatten();
-    (rows, next)
+/// One page of a list, oldest or newest first as the operation says.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct Listed<T> {
+    data: Vec<T>,
+    /// Pass as `after` for the next page; absent on the last one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next: Option<String>,
+}
+
+impl Page {
+    /// Cuts `rows` (fetched with one more than the limit, which tells whether another page
+    /// follows) to a page of `show(row)`, naming where the next page starts.
+    pub(crate) fn of<R, T>(
+        &self,
+        mut rows: Vec<R>,
+        key: impl Fn(&R) -> &String,
+        show: impl FnMut(R) -> Result<T, Problem>,
+    ) -> Result<Listed<T>, Problem> {
+        let limit = self.limit()? as usize;
+        let more = rows.len() > limit;
+        rows.truncate(limit);
+        let next = more.then(|| rows.last().map(|r| key(r).clone())).flatten();
+        Ok(Listed {
+            data: rows.into_iter().map(show).collect::<Result<_, _>>()?,
+            next,
+        })
+    }
 }
 
 /// Reads an RFC 3339 time from query parameter `name`.
@@ -210,14 +209,6 @@ pub(crate) fn rfc3339(millis: i64) -> String {
     chrono::DateTime::from_timestamp(seconds, nanos)
         .unwrap_or_default()
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
-/// The 404 for a tenant that does not exist, before work that would otherwise answer empty.
-pub(crate) async fn existing_tenant(state: &ApiState, tenant: &str) -> Result<(), Problem> {
-    match state.store.tenant(tenant).await? {
-        Some(_) => Ok(()),
-        None => Err(Problem::not_found(format!("no tenant `{tenant}`"))),
-    }
 }
 
 /// A store error while writing under `tenant`: a missing tenant is a 404 naming it.

@@ -6,7 +6,7 @@
 use std::borrow::Cow;
 
 use utoipa::openapi::link::LinkBuilder;
-use utoipa::openapi::path::Operation;
+use utoipa::openapi::path::{Operation, PathItem};
 use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
 use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr, ResponseBuilder};
 
@@ -35,6 +35,7 @@ impl utoipa::ToSchema for EventTypeName {
 /// Completes the API's document for an app that declares `event_types`.
 pub(crate) fn describe(doc: &mut OpenApi, event_types: &EventTypes) {
     name_event_types(doc, event_types);
+    credential_answers(doc);
     body_answers(doc);
     link_created_objects(doc);
 }
@@ -85,6 +86,33 @@ fn name_event_types(doc: &mut OpenApi, event_types: &EventTypes) {
     components
         .schemas
         .insert("CreateEvent".into(), Schema::OneOf(body.build()).into());
+}
+
+/// Every operation behind a token can answer 401, and every operation under a tenant 404 (the
+/// answer to another tenant's credential too, which learns nothing): said once here, not in
+/// each handler's attribute.
+fn credential_answers(doc: &mut OpenApi) {
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let scoped = path.starts_with("/api/v1/tenants/{tenant}");
+        for operation in item_operations(item) {
+            if operation.security.as_ref().is_some_and(|s| !s.is_empty()) {
+                operation
+                    .responses
+                    .responses
+                    .entry("401".into())
+                    .or_insert_with(|| problem("Missing, unknown, revoked or expired credential"));
+            }
+            if scoped {
+                operation
+                    .responses
+                    .responses
+                    .entry("404".into())
+                    .or_insert_with(|| {
+                        problem("No such tenant, or the credential is another tenant's")
+                    });
+            }
+        }
+    }
 }
 
 /// Every operation that reads a JSON body can answer 400 (not JSON), 413 (over 1 MiB) and 415
@@ -193,15 +221,17 @@ fn link_created_objects(doc: &mut OpenApi) {
 }
 
 fn operations(doc: &mut OpenApi) -> impl Iterator<Item = &mut Operation> {
-    doc.paths.paths.values_mut().flat_map(|item| {
-        [
-            &mut item.get,
-            &mut item.put,
-            &mut item.post,
-            &mut item.delete,
-            &mut item.patch,
-        ]
-        .into_iter()
-        .flatten()
-    })
+    doc.paths.paths.values_mut().flat_map(item_operations)
+}
+
+fn item_operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
+    [
+        &mut item.get,
+        &mut item.put,
+        &mut item.post,
+        &mut item.delete,
+        &mut item.patch,
+    ]
+    .into_iter()
+    .flatten()
 }

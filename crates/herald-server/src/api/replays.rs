@@ -1,14 +1,14 @@
 //! Replays: every event of a tenant since a time, sent again to one endpoint.
 
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use herald_store::Replay;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{ApiState, parse_time, rfc3339};
-use crate::auth::Principal;
-use crate::problem::{ApiJson, Problem};
+use super::{parse_time, rfc3339};
+use crate::problem::Problem;
+use crate::state::{ApiJson, Scope};
 
 /// What to replay.
 #[derive(Deserialize, ToSchema)]
@@ -62,27 +62,23 @@ impl From<Replay> for ReplayOut {
     request_body = CreateReplay,
     responses(
         (status = 202, description = "Started", body = ReplayOut),
-        (status = 401, description = "Missing, unknown or revoked token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such tenant or endpoint", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`since` is not an RFC 3339 time", body = Problem, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn create_replay(
-    State(state): State<ApiState>,
-    principal: Principal,
-    Path((tenant, endpoint)): Path<(String, String)>,
+    Scope { tenant, store, .. }: Scope,
+    Path((_, endpoint)): Path<(String, String)>,
     ApiJson(body): ApiJson<CreateReplay>,
 ) -> Result<(StatusCode, axum::Json<ReplayOut>), Problem> {
-    principal.reach(&tenant)?;
     let since = parse_time("/since", Some(&body.since))?.unwrap_or_default();
-    let replay = state
-        .store
+    let replay = store
         .create_replay(&tenant, &endpoint, since)
         .await?
         .ok_or_else(|| {
             Problem::not_found(format!("no endpoint `{endpoint}` for tenant `{tenant}`"))
         })?;
     if replay.state == herald_store::ReplayState::Running {
-        crate::replay::spawn(std::sync::Arc::clone(&state.store), replay.id.clone());
+        crate::replay::spawn(std::sync::Arc::clone(&store), replay.id.clone());
     }
     Ok((StatusCode::ACCEPTED, axum::Json(replay.into())))
 }
@@ -92,17 +88,13 @@ pub(crate) async fn create_replay(
     params(("tenant" = String, Path, description = "The tenant's id"), ("replay" = String, Path, description = "`rpl_…`")),
     responses(
         (status = 200, description = "The job and its progress", body = ReplayOut),
-        (status = 401, description = "Missing, unknown or revoked token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such tenant or replay", body = Problem, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn get_replay(
-    State(state): State<ApiState>,
-    principal: Principal,
-    Path((tenant, id)): Path<(String, String)>,
+    Scope { tenant, store, .. }: Scope,
+    Path((_, id)): Path<(String, String)>,
 ) -> Result<axum::Json<ReplayOut>, Problem> {
-    principal.reach(&tenant)?;
-    state
-        .store
+    store
         .replay(&tenant, &id)
         .await?
         .map(|r| axum::Json(r.into()))

@@ -1,13 +1,13 @@
 //! Tenants: created by the admin, with ids the application chooses.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{ApiQuery, ApiState, Page, existing_tenant, in_range, page_of, rfc3339};
-use crate::auth::Principal;
-use crate::problem::{ApiJson, OptionalJson, Problem, Violation};
+use super::{Listed, Page, in_range, rfc3339};
+use crate::problem::{Problem, Violation};
+use crate::state::{Admin, ApiJson, ApiQuery, AppState, OptionalJson, Scope};
 
 /// A tenant to create.
 #[derive(Deserialize, ToSchema)]
@@ -32,16 +32,13 @@ pub(crate) struct TenantOut {
 #[utoipa::path(post, path = "/api/v1/tenants", tag = "herald", security(("token" = [])), request_body = CreateTenant,
     responses(
         (status = 201, description = "Created", body = TenantOut),
-        (status = 401, description = "Missing, unknown or revoked token", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The id is taken", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The id is not valid", body = Problem, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn create_tenant(
-    State(state): State<ApiState>,
-    principal: Principal,
+    Admin { store }: Admin,
     ApiJson(body): ApiJson<CreateTenant>,
 ) -> Result<(StatusCode, axum::Json<TenantOut>), Problem> {
-    principal.admin()?;
     let valid = (1..=64).contains(&body.id.len())
         && body
             .id
@@ -56,7 +53,7 @@ pub(crate) async fn create_tenant(
             }],
         ));
     }
-    let tenant = state.store.create_tenant(&body.id).await?;
+    let tenant = store.create_tenant(&body.id).await?;
     Ok((
         StatusCode::CREATED,
         axum::Json(TenantOut {
@@ -66,48 +63,33 @@ pub(crate) async fn create_tenant(
     ))
 }
 
-/// One page of tenants.
-#[derive(Serialize, ToSchema)]
-pub(crate) struct TenantPage {
-    data: Vec<TenantOut>,
-    /// Pass as `after` for the next page; absent on the last one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    next: Option<String>,
-}
-
 /// List tenants
 ///
 /// Every tenant, in id order (admin token only).
 #[utoipa::path(get, path = "/api/v1/tenants", tag = "herald", security(("token" = [])),
     params(Page),
     responses(
-        (status = 200, description = "A page of tenants", body = TenantPage),
-        (status = 401, description = "Missing, unknown or revoked token", body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "A page of tenants", body = Listed<TenantOut>),
         (status = 403, description = "A tenant's token", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Bad paging", body = Problem, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn list_tenants(
-    State(state): State<ApiState>,
-    principal: Principal,
+    Admin { store }: Admin,
     ApiQuery(page): ApiQuery<Page>,
-) -> Result<axum::Json<TenantPage>, Problem> {
-    principal.admin()?;
+) -> Result<axum::Json<Listed<TenantOut>>, Problem> {
     let limit = page.limit()?;
-    let tenants = state
-        .store
-        .tenants(page.after.as_deref(), limit + 1)
-        .await?;
-    let (tenants, next) = page_of(tenants, limit, |t| &t.id);
-    Ok(axum::Json(TenantPage {
-        data: tenants
-            .into_iter()
-            .map(|t| TenantOut {
+    let tenants = store.tenants(page.after.as_deref(), limit + 1).await?;
+    let page = page.of(
+        tenants,
+        |t| &t.id,
+        |t| {
+            Ok(TenantOut {
                 id: t.id,
                 created_at: rfc3339(t.created_at),
             })
-            .collect(),
-        next,
-    }))
+        },
+    )?;
+    Ok(axum::Json(page))
 }
 
 /// How long a dashboard link opens the dashboard.
@@ -141,24 +123,19 @@ pub(crate) struct LinkOut {
     request_body(content = Option<CreateLink>, description = "Optional: how long it lasts"),
     responses(
         (status = 201, description = "The link", body = LinkOut),
-        (status = 401, description = "Missing, unknown or revoked token", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such tenant", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`ttl_seconds` out of range", body = Problem, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn create_link(
-    State(state): State<ApiState>,
-    principal: Principal,
-    Path(tenant): Path<String>,
+    State(state): State<AppState>,
+    Scope { tenant, store, .. }: Scope,
     OptionalJson(body): OptionalJson<CreateLink>,
 ) -> Result<(StatusCode, axum::Json<LinkOut>), Problem> {
-    principal.reach(&tenant)?;
     let ttl = i64::from(in_range(
         "/ttl_seconds",
         body.ttl_seconds.unwrap_or(3600),
         60..=86_400,
     )?);
-    existing_tenant(&state, &tenant).await?;
-    let expires = state.store.now() / 1000 + ttl;
+    let expires = store.now() / 1000 + ttl;
     let token = state.credentials.links.sign(&tenant, expires);
     Ok((
         StatusCode::CREATED,

@@ -1,14 +1,15 @@
 //! A tenant's API tokens: made by the admin or the tenant itself, listed by prefix, revoked.
 
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use herald_store::Token;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{ApiState, existing_tenant, rfc3339, tenant_problem};
-use crate::auth::{Principal, new_token};
-use crate::problem::{ApiJson, Problem, Violation};
+use super::{rfc3339, tenant_problem};
+use crate::auth::new_token;
+use crate::problem::{Problem, Violation};
+use crate::state::{ApiJson, Scope};
 
 /// A token to make.
 #[derive(Deserialize, ToSchema)]
@@ -64,17 +65,12 @@ pub(crate) struct CreatedToken {
     request_body = CreateToken,
     responses(
         (status = 201, description = "Made; the answer is the only time the token is shown", body = CreatedToken),
-        (status = 401, description = "Missing, unknown or revoked token", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such tenant", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Bad name", body = Problem, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn create_token(
-    State(state): State<ApiState>,
-    principal: Principal,
-    Path(tenant): Path<String>,
+    Scope { tenant, store, .. }: Scope,
     ApiJson(body): ApiJson<CreateToken>,
 ) -> Result<(StatusCode, axum::Json<CreatedToken>), Problem> {
-    principal.reach(&tenant)?;
     let name = body.name.as_str();
     if name.is_empty() || name.chars().count() > 100 {
         return Err(Problem::invalid(
@@ -86,8 +82,7 @@ pub(crate) async fn create_token(
         ));
     }
     let (token, new) = new_token(Some(&tenant), name)?;
-    let stored = state
-        .store
+    let stored = store
         .create_token(new)
         .await
         .map_err(|e| tenant_problem(e, &tenant))?;
@@ -110,17 +105,11 @@ pub(crate) async fn create_token(
     params(("tenant" = String, Path, description = "The tenant's id")),
     responses(
         (status = 200, description = "The tokens", body = Vec<TokenOut>),
-        (status = 401, description = "Missing, unknown or revoked token", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such tenant", body = Problem, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn list_tokens(
-    State(state): State<ApiState>,
-    principal: Principal,
-    Path(tenant): Path<String>,
+    Scope { tenant, store, .. }: Scope,
 ) -> Result<axum::Json<Vec<TokenOut>>, Problem> {
-    principal.reach(&tenant)?;
-    existing_tenant(&state, &tenant).await?;
-    let tokens = state.store.tokens(Some(&tenant)).await?;
+    let tokens = store.tokens(Some(&tenant)).await?;
     Ok(axum::Json(tokens.into_iter().map(TokenOut::from).collect()))
 }
 
@@ -129,16 +118,13 @@ pub(crate) async fn list_tokens(
     params(("tenant" = String, Path, description = "The tenant's id"), ("token" = String, Path, description = "`tok_…`")),
     responses(
         (status = 204, description = "Revoked"),
-        (status = 401, description = "Missing, unknown or revoked token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such tenant or unrevoked token", body = Problem, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn revoke_token(
-    State(state): State<ApiState>,
-    principal: Principal,
-    Path((tenant, id)): Path<(String, String)>,
+    Scope { tenant, store, .. }: Scope,
+    Path((_, id)): Path<(String, String)>,
 ) -> Result<StatusCode, Problem> {
-    principal.reach(&tenant)?;
-    if state.store.revoke_token(Some(&tenant), &id).await? {
+    if store.revoke_token(Some(&tenant), &id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(Problem::not_found(format!(

@@ -1,0 +1,103 @@
+//! What every handler shares, and the extractors that check who is calling ([`extract`]).
+//!
+//! The store is private to this module: tenant-owned data is reached only through the
+//! [`Scope`] extractor (which checks the caller may act for the tenant, and that it exists),
+//! the rest of the store through [`Admin`], so a handler that skips the check has no store to
+//! call.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use herald_delivery::metrics::Metrics;
+use herald_delivery::target::TargetPolicy;
+use herald_store::{Clock, Store, Upkeep};
+
+use crate::auth::Credentials;
+use crate::event_types::EventTypes;
+use crate::problem::Problem;
+
+mod extract;
+
+pub(crate) use extract::{Admin, ApiJson, ApiQuery, OptionalJson, Scope};
+
+/// The tenants known to exist, at most this many (then the cache starts again).
+const KNOWN_TENANTS: usize = 100_000;
+
+/// The state of herald's routes.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    store: Arc<dyn Store>,
+    /// Tenants seen to exist. herald never deletes a tenant, so a tenant once found stays
+    /// found; asking the database once per tenant keeps it off every request's path.
+    known_tenants: Arc<Mutex<HashSet<String>>>,
+    /// The declared webhooks.
+    pub(crate) event_types: Arc<EventTypes>,
+    /// How presented tokens are checked.
+    pub(crate) credentials: Credentials,
+    /// Which addresses endpoints may point at.
+    pub(crate) policy: Arc<TargetPolicy>,
+    /// The longest a delivery attempt takes.
+    pub(crate) attempt_timeout: Duration,
+    /// What `/metrics` shows.
+    pub(crate) metrics: Arc<Metrics>,
+}
+
+impl AppState {
+    pub(crate) fn new(
+        store: Arc<dyn Store>,
+        event_types: Arc<EventTypes>,
+        credentials: Credentials,
+        policy: Arc<TargetPolicy>,
+        attempt_timeout: Duration,
+        metrics: Arc<Metrics>,
+    ) -> AppState {
+        AppState {
+            store,
+            known_tenants: Arc::default(),
+            event_types,
+            credentials,
+            policy,
+            attempt_timeout,
+            metrics,
+        }
+    }
+
+    /// The store's operational side: readiness and the queue's figures.
+    pub(crate) fn upkeep(&self) -> &dyn Upkeep {
+        &*self.store
+    }
+
+    /// The store's clock.
+    pub(crate) fn clock(&self) -> &dyn Clock {
+        &**self.store.clock()
+    }
+
+    /// The whole store; for the extractors, which check the caller first.
+    fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Succeeds when tenant `id` exists; the 404 otherwise.
+    async fn existing_tenant(&self, id: &str) -> Result<(), Problem> {
+        if self.known().contains(id) {
+            return Ok(());
+        }
+        if self.store.tenant(id).await?.is_none() {
+            return Err(Problem::not_found(format!("no tenant `{id}`")));
+        }
+        let mut known = self.known();
+        if known.len() >= KNOWN_TENANTS {
+            known.clear();
+        }
+        known.insert(id.to_owned());
+        Ok(())
+    }
+
+    fn known(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        // A panic while holding the lock leaves a set that is still a set.
+        self.known_tenants
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
