@@ -1,255 +1,290 @@
-//! `herald serve`'s configuration, from four layers, each overriding the one before: defaults,
-//! a TOML file (`--config`), `HERALD_*` environment variables, then flags. Every key is in
-//! [`KEYS`], with its environment variable and what it means; a bad value is reported with the
-//! key and where it came from, every bad key at once, before anything starts.
+//! `herald serve`'s configuration: one typed [`Settings`], merged by figment from four layers,
+//! each overriding the one before: defaults, a TOML file (`--config`), `HERALD_*` environment
+//! variables, then flags. figment remembers where every value came from, so a bad value is
+//! reported with its key and its source, every bad key at once, before anything starts; and
+//! `herald config` shows each value's source.
+//!
+//! The keys are the fields of [`Settings`] (a misspelt key does not compile); [`DOCS`] says what
+//! each means, and a test holds the two together.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// What a key holds, and so how a value from the environment is read.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Text,
-    Whole,
-    /// Several texts: a TOML array, or commas in the environment.
-    List,
+use figment::providers::{Format, Serialized, Toml};
+use figment::value::{Dict, Map, Num, Value};
+use figment::{Figment, Metadata, Profile, Provider, Source};
+use serde::{Deserialize, Serialize};
+
+/// Every key, with its default.
+#[derive(Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Settings {
+    addr: String,
+    database_url: String,
+    admin_token: Option<String>,
+    spec: Option<String>,
+    delivery: Delivery,
+    retention: Retention,
 }
 
-/// One configuration key.
-struct Key {
-    /// Dotted path: `delivery.lease_seconds` is `lease_seconds` in `[delivery]`.
-    path: &'static str,
-    kind: Kind,
-    /// Shown masked by `herald config`.
-    secret: bool,
-    /// What it does.
-    doc: &'static str,
+/// `[delivery]`.
+#[derive(Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct Delivery {
+    allow_targets: Vec<String>,
+    timeout_seconds: u64,
+    lease_seconds: u64,
+    concurrency: u64,
+    per_endpoint: u64,
+    shutdown_grace_seconds: u64,
 }
 
-/// Every key (the README's table lists the same).
-const KEYS: &[Key] = &[
-    Key {
-        path: "addr",
-        kind: Kind::Text,
-        secret: false,
-        doc: "address to listen on; port 0 picks a free port",
-    },
-    Key {
-        path: "database_url",
-        kind: Kind::Text,
-        secret: false,
-        doc: "sqlite://FILE (created if missing) or postgres://USER@HOST/DB",
-    },
-    Key {
-        path: "admin_token",
-        kind: Kind::Text,
-        secret: true,
-        doc: "the management API's admin token; unset: one is made at first start and printed once",
-    },
-    Key {
-        path: "spec",
-        kind: Kind::Text,
-        secret: false,
-        doc: "serve the webhooks of this OpenAPI document instead of the default app",
-    },
-    Key {
-        path: "delivery.allow_targets",
-        kind: Kind::List,
-        secret: false,
-        doc: "address ranges deliveries may reach beyond public addresses, e.g. 127.0.0.0/8",
-    },
-    Key {
-        path: "delivery.timeout_seconds",
-        kind: Kind::Whole,
-        secret: false,
-        doc: "a whole attempt, connect to last byte (1 to 120)",
-    },
-    Key {
-        path: "delivery.lease_seconds",
-        kind: Kind::Whole,
-        secret: false,
-        doc: "how long a claimed delivery stays with this process; must exceed the timeout (up to 3600)",
-    },
-    Key {
-        path: "delivery.concurrency",
-        kind: Kind::Whole,
-        secret: false,
-        doc: "attempts in flight at once, in all (1 to 10000)",
-    },
-    Key {
-        path: "delivery.per_endpoint",
-        kind: Kind::Whole,
-        secret: false,
-        doc: "attempts in flight at once to one endpoint (1 to concurrency)",
-    },
-    Key {
-        path: "delivery.shutdown_grace_seconds",
-        kind: Kind::Whole,
-        secret: false,
-        doc: "on SIGTERM, how long in-flight attempts may finish (0 to 300)",
-    },
-    Key {
-        path: "retention.max_age_seconds",
-        kind: Kind::Whole,
-        secret: false,
-        doc: "events older than this (30 days) are deleted with their deliveries and attempts once none is pending; 0 keeps everything",
-    },
-    Key {
-        path: "retention.batch",
-        kind: Kind::Whole,
-        secret: false,
-        doc: "events deleted per statement (1 to 10000)",
-    },
-    Key {
-        path: "retention.interval_seconds",
-        kind: Kind::Whole,
-        secret: false,
-        doc: "how often old events are looked for (1 or more)",
-    },
+/// `[retention]`.
+#[derive(Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct Retention {
+    max_age_seconds: u64,
+    batch: u64,
+    interval_seconds: u64,
+}
+
+/// What each key means (the README's table lists the same).
+const DOCS: &[(&str, &str)] = &[
+    ("addr", "address to listen on; port 0 picks a free port"),
+    (
+        "database_url",
+        "sqlite://FILE (created if missing) or postgres://USER@HOST/DB",
+    ),
+    (
+        "admin_token",
+        "the management API's admin token; unset: one is made at first start and printed once",
+    ),
+    (
+        "spec",
+        "serve the webhooks of this OpenAPI document instead of the default app",
+    ),
+    (
+        "delivery.allow_targets",
+        "address ranges deliveries may reach beyond public addresses, e.g. 127.0.0.0/8",
+    ),
+    (
+        "delivery.timeout_seconds",
+        "a whole attempt, connect to last byte (1 to 120)",
+    ),
+    (
+        "delivery.lease_seconds",
+        "how long a claimed delivery stays with this process; must exceed the timeout (up to 3600)",
+    ),
+    (
+        "delivery.concurrency",
+        "attempts in flight at once, in all (1 to 10000)",
+    ),
+    (
+        "delivery.per_endpoint",
+        "attempts in flight at once to one endpoint (1 to concurrency)",
+    ),
+    (
+        "delivery.shutdown_grace_seconds",
+        "on SIGTERM, how long in-flight attempts may finish (0 to 300)",
+    ),
+    (
+        "retention.max_age_seconds",
+        "events older than this (30 days) are deleted with their deliveries and attempts once none is pending; 0 keeps everything",
+    ),
+    (
+        "retention.batch",
+        "events deleted per statement (1 to 10000)",
+    ),
+    (
+        "retention.interval_seconds",
+        "how often old events are looked for (1 or more)",
+    ),
 ];
 
-/// A value of one of the kinds.
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) enum Value {
-    Text(String),
-    Whole(u64),
-    List(Vec<String>),
+/// Keys shown masked by `herald config`.
+const SECRETS: &[&str] = &["admin_token"];
+
+const DEFAULT_ADDR: &str = "127.0.0.1:8000";
+const DEFAULT_DATABASE_URL: &str = "sqlite://herald.db";
+
+impl Default for Settings {
+    /// The service's own defaults (`herald_server::Config`), so the two cannot drift apart,
+    /// plus the command's address and database.
+    fn default() -> Settings {
+        let config = herald_server::Config::new(DEFAULT_DATABASE_URL, "");
+        let whole = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+        Settings {
+            addr: DEFAULT_ADDR.to_owned(),
+            database_url: config.database_url,
+            admin_token: None,
+            spec: None,
+            delivery: Delivery {
+                allow_targets: Vec::new(),
+                timeout_seconds: config.client.timeout.as_secs(),
+                lease_seconds: config.worker.lease.as_secs(),
+                concurrency: whole(config.worker.concurrency),
+                per_endpoint: whole(config.worker.per_endpoint),
+                shutdown_grace_seconds: config.worker.shutdown_grace.as_secs(),
+            },
+            retention: Retention {
+                max_age_seconds: config.retention.max_age.unwrap_or_default().as_secs(),
+                batch: u64::from(config.retention.batch),
+                interval_seconds: config.retention.interval.as_secs(),
+            },
+        }
+    }
 }
 
-/// The effective configuration: each key's value and its source.
-pub(crate) struct Settings {
-    values: BTreeMap<&'static str, (Value, String)>,
+/// The effective configuration and where each value came from.
+pub(crate) struct Loaded {
+    settings: Settings,
+    figment: Figment,
 }
 
 /// As `herald config` prints it: secrets masked.
-impl std::fmt::Debug for Settings {
+impl std::fmt::Debug for Loaded {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.describe())
     }
 }
 
-/// The environment variable of `key`: `HERALD_` and the path in capitals, `__` between a
+/// The environment variable of a key: `HERALD_` and its path in capitals, `__` between a
 /// section and its key (`HERALD_DELIVERY__LEASE_SECONDS`).
 fn env_name(path: &str) -> String {
     format!("HERALD_{}", path.to_ascii_uppercase().replace('.', "__"))
 }
 
-impl Settings {
-    /// Reads the layers. `env` reads a variable (the process environment, or a test's map);
-    /// `flags` are (key, value) pairs from the command line.
+/// The flag that sets a key.
+fn flag_name(path: &str) -> String {
+    match path {
+        "delivery.allow_targets" => "--allow-target".to_owned(),
+        _ => format!(
+            "--{}",
+            path.rsplit('.').next().unwrap_or(path).replace('_', "-")
+        ),
+    }
+}
+
+impl Loaded {
+    /// Reads the layers. `env` is the process environment (or a test's); `flags` are
+    /// (key, value) pairs from the command line.
     pub(crate) fn load(
         file: Option<&Path>,
-        env: impl Fn(&str) -> Option<String>,
+        env: impl IntoIterator<Item = (String, String)>,
         flags: Vec<(&'static str, Value)>,
-    ) -> Result<Settings, Vec<String>> {
+    ) -> Result<(Loaded, Vec<String>), Vec<String>> {
+        let defaults = Figment::from(Serialized::defaults(Settings::default()));
+        let known: BTreeMap<String, Value> = leaves(&defaults);
         let mut errors = Vec::new();
-        let mut values = BTreeMap::new();
-        for (path, value) in defaults() {
-            values.insert(path, (value, "default".to_owned()));
-        }
+        let mut warnings = Vec::new();
+
+        let mut figment = defaults;
         if let Some(path) = file {
             let source = path.display().to_string();
             match std::fs::read_to_string(path) {
                 Err(e) => errors.push(format!("{source}: cannot read it: {e}")),
-                Ok(text) => match text.parse::<toml::Table>() {
-                    Err(e) => {
-                        errors.push(format!("{source}: not TOML: {}", one_line(&e.to_string())))
-                    }
-                    Ok(table) => {
-                        let mut flat = Vec::new();
-                        flatten("", &toml::Value::Table(table), &mut flat);
-                        for (path, value) in flat {
-                            match file_value(&path, value) {
-                                Ok((key, value)) => {
-                                    values.insert(key.path, (value, source.clone()));
-                                }
-                                Err(message) => errors.push(format!("{source}: {message}")),
-                            }
-                        }
-                    }
+                Ok(text) => match Figment::from(Toml::string(&text)).extract::<Dict>() {
+                    Err(e) => errors.push(format!("{source}: not TOML: {}", one_line(&e))),
+                    Ok(_) => figment = figment.merge(Toml::file_exact(path)),
                 },
             }
         }
-        for key in KEYS {
-            let name = env_name(key.path);
-            let Some(text) = env(&name) else { continue };
-            if key.secret && text.trim().is_empty() {
-                continue; // an empty token is no token
+        let environment = Layer::environment(env, &known, &mut warnings);
+        figment = figment.merge(environment).merge(Layer::flags(flags));
+
+        let mut loaded = Loaded {
+            settings: Settings::default(),
+            figment,
+        };
+        errors.extend(loaded.unknown_keys(&known));
+        // Each key on its own, so every bad one is named; the good ones make the settings
+        // that the remaining checks (ranges, addresses) run on.
+        let mut usable = Figment::from(Serialized::defaults(Settings::default()));
+        for (path, value) in leaves(&loaded.figment) {
+            if !known.contains_key(&path) {
+                continue;
             }
-            match env_value(key, &text) {
-                Ok(value) => {
-                    values.insert(key.path, (value, name));
-                }
-                Err(message) => errors.push(format!("{name}={text:?}: {message}")),
+            let alone = Figment::from(Serialized::defaults(Settings::default()))
+                .merge(Serialized::default(&path, value.clone()));
+            match alone.extract::<Settings>() {
+                Ok(_) => usable = usable.merge(Serialized::default(&path, value)),
+                Err(error) => errors.push(format!(
+                    "{}: `{path}` = {}: expected {}",
+                    loaded.source(&path),
+                    shown(&value),
+                    expected(&error)
+                )),
             }
         }
-        for (path, value) in flags {
-            values.insert(path, (value, format!("--{}", flag_name(path))));
-        }
-        let settings = Settings { values };
-        errors.extend(settings.check());
+        loaded.settings = usable.extract().map_err(|e| vec![one_line(&e)])?;
+        errors.extend(loaded.check());
         if errors.is_empty() {
-            Ok(settings)
+            Ok((loaded, warnings))
         } else {
             Err(errors)
         }
     }
 
-    fn text(&self, path: &str) -> Option<&str> {
-        match self.values.get(path) {
-            Some((Value::Text(text), _)) if !text.is_empty() => Some(text),
-            _ => None,
+    /// Where the value of `path` came from: `default`, the file, the variable or the flag.
+    fn source(&self, path: &str) -> String {
+        let Some(metadata) = self.figment.find_metadata(path) else {
+            return "default".into();
+        };
+        match &metadata.source {
+            Some(Source::File(file)) => file.display().to_string(),
+            // The defaults are serialized in code; the environment and flags name themselves.
+            Some(Source::Code(_)) => "default".into(),
+            _ => {
+                let keys: Vec<&str> = path.split('.').collect();
+                metadata.interpolate(&Profile::Default, &keys)
+            }
         }
     }
 
-    fn whole(&self, path: &str) -> u64 {
-        match self.values.get(path) {
-            Some((Value::Whole(n), _)) => *n,
-            _ => 0,
-        }
-    }
-
-    fn list(&self, path: &str) -> &[String] {
-        match self.values.get(path) {
-            Some((Value::List(items), _)) => items,
-            _ => &[],
-        }
-    }
-
-    fn source(&self, path: &str) -> &str {
-        self.values.get(path).map_or("default", |(_, s)| s)
+    /// Keys that no field of [`Settings`] names.
+    fn unknown_keys(&self, known: &BTreeMap<String, Value>) -> Vec<String> {
+        let names: Vec<&str> = known.keys().map(String::as_str).collect();
+        leaves(&self.figment)
+            .into_keys()
+            .filter(|path| !known.contains_key(path))
+            .map(|path| {
+                let hint = match suggest(&path, &names) {
+                    Some(near) => format!("did you mean `{near}`?"),
+                    None => format!("the keys are {}", names.join(", ")),
+                };
+                format!("{}: unknown key `{path}`; {hint}", self.source(&path))
+            })
+            .collect()
     }
 
     /// Every value that is the right type but not a usable one, named with its source.
     fn check(&self) -> Vec<String> {
+        let s = &self.settings;
         let mut errors = Vec::new();
         let mut bad = |path: &str, message: String| {
             errors.push(format!("{path} (from {}): {message}", self.source(path)));
         };
-        if let Some(addr) = self.text("addr")
-            && addr.parse::<SocketAddr>().is_err()
-        {
+        if s.addr.parse::<SocketAddr>().is_err() {
             bad(
                 "addr",
-                format!("{addr:?} is not an address like 127.0.0.1:8000"),
+                format!("{:?} is not an address like 127.0.0.1:8000", s.addr),
             );
         }
-        let url = self.text("database_url").unwrap_or_default();
         if !["sqlite:", "postgres://", "postgresql://"]
             .iter()
-            .any(|scheme| url.starts_with(scheme))
+            .any(|scheme| s.database_url.starts_with(scheme))
         {
             bad(
                 "database_url",
                 format!(
                     "{:?} is neither sqlite://FILE nor postgres://…",
-                    mask_url(url)
+                    mask_url(&s.database_url)
                 ),
             );
         }
-        for (i, range) in self.list("delivery.allow_targets").iter().enumerate() {
+        for (i, range) in s.delivery.allow_targets.iter().enumerate() {
             if let Err(e) = herald_delivery::target::parse_range(range) {
                 bad(
                     "delivery.allow_targets",
@@ -257,26 +292,40 @@ impl Settings {
                 );
             }
         }
-        let timeout = self.whole("delivery.timeout_seconds");
+        let d = &s.delivery;
         // Bounds that depend on another key use it only when it is itself in range, so one
         // bad value is reported once.
-        let concurrency = Some(self.whole("delivery.concurrency"))
+        let concurrency = Some(d.concurrency)
             .filter(|n| (1..=10_000).contains(n))
             .unwrap_or(10_000);
         let ranges = [
-            ("delivery.timeout_seconds", 1, 120),
-            ("delivery.lease_seconds", timeout + 1, 3600),
-            ("delivery.concurrency", 1, 10_000),
-            ("delivery.per_endpoint", 1, concurrency),
-            ("delivery.shutdown_grace_seconds", 0, 300),
-            ("retention.batch", 1, 10_000),
-            ("retention.interval_seconds", 1, u64::MAX),
+            ("delivery.timeout_seconds", d.timeout_seconds, 1, 120),
+            (
+                "delivery.lease_seconds",
+                d.lease_seconds,
+                d.timeout_seconds + 1,
+                3600,
+            ),
+            ("delivery.concurrency", d.concurrency, 1, 10_000),
+            ("delivery.per_endpoint", d.per_endpoint, 1, concurrency),
+            (
+                "delivery.shutdown_grace_seconds",
+                d.shutdown_grace_seconds,
+                0,
+                300,
+            ),
+            ("retention.batch", s.retention.batch, 1, 10_000),
+            (
+                "retention.interval_seconds",
+                s.retention.interval_seconds,
+                1,
+                u64::MAX,
+            ),
         ];
-        for (path, low, high) in ranges {
-            let n = self.whole(path);
+        for (path, n, low, high) in ranges {
             if !(low..=high).contains(&n) {
                 let upper = if high == u64::MAX {
-                    "".to_owned()
+                    String::new()
                 } else {
                     format!(" to {high}")
                 };
@@ -288,197 +337,267 @@ impl Settings {
 
     /// What `herald config` prints: every key, its value (secrets masked) and its source.
     pub(crate) fn describe(&self) -> String {
+        let values = leaves(&Figment::from(Serialized::defaults(&self.settings)));
         let mut out = String::new();
         let mut section = "";
-        for key in KEYS {
-            let (head, name) = key.path.rsplit_once('.').unwrap_or(("", key.path));
+        for (path, doc) in DOCS {
+            let (head, name) = path.rsplit_once('.').unwrap_or(("", path));
             if head != section {
                 out.push_str(&format!("\n[{head}]\n"));
                 section = head;
             }
-            let shown = match self.values.get(key.path) {
-                None => format!("# {name} = (unset)"),
-                Some((value, _)) => {
-                    let text = match value {
-                        Value::Text(t) if key.secret => format!("\"{}\"", mask(t)),
-                        Value::Text(t) if key.path == "database_url" => {
-                            format!("{:?}", mask_url(t))
-                        }
-                        Value::Text(t) => format!("{t:?}"),
-                        Value::Whole(n) => n.to_string(),
-                        Value::List(items) => format!("{items:?}"),
-                    };
-                    format!("{name} = {text}")
+            let shown = match values.get(*path) {
+                None | Some(Value::Empty(..)) => format!("# {name} = (unset)"),
+                Some(Value::String(_, text)) if SECRETS.contains(path) => {
+                    format!("{name} = \"{}\"", mask(text))
                 }
+                Some(Value::String(_, text)) if *path == "database_url" => {
+                    format!("{name} = {:?}", mask_url(text))
+                }
+                Some(value) => format!("{name} = {}", shown(value)),
             };
-            out.push_str(&format!(
-                "{shown:<48} # {}: {}\n",
-                self.source(key.path),
-                key.doc
-            ));
+            out.push_str(&format!("{shown:<48} # {}: {doc}\n", self.source(path)));
         }
         out.trim_start().to_owned()
     }
 
     /// The service's configuration.
     pub(crate) fn service(&self) -> anyhow::Result<(SocketAddr, herald_server::Config)> {
-        let addr = self.text("addr").unwrap_or_default().parse()?;
-        let mut config =
-            herald_server::Config::new(self.text("database_url").unwrap_or_default(), "");
-        config.admin_token = self.text("admin_token").map(str::to_owned);
-        for range in self.list("delivery.allow_targets") {
+        let s = &self.settings;
+        let addr = s.addr.parse()?;
+        let mut config = herald_server::Config::new(&s.database_url, "");
+        config.admin_token = s.admin_token.clone().filter(|t| !t.is_empty());
+        for range in &s.delivery.allow_targets {
             config
                 .allow_targets
                 .push(herald_delivery::target::parse_range(range).map_err(anyhow::Error::msg)?);
         }
-        let seconds = |path| Duration::from_secs(self.whole(path));
-        config.client.timeout = seconds("delivery.timeout_seconds");
-        config.worker.lease = seconds("delivery.lease_seconds");
-        config.worker.concurrency = usize::try_from(self.whole("delivery.concurrency"))?;
-        config.worker.per_endpoint = usize::try_from(self.whole("delivery.per_endpoint"))?;
-        config.worker.shutdown_grace = seconds("delivery.shutdown_grace_seconds");
+        let d = &s.delivery;
+        config.client.timeout = Duration::from_secs(d.timeout_seconds);
+        config.worker.lease = Duration::from_secs(d.lease_seconds);
+        config.worker.concurrency = usize::try_from(d.concurrency)?;
+        config.worker.per_endpoint = usize::try_from(d.per_endpoint)?;
+        config.worker.shutdown_grace = Duration::from_secs(d.shutdown_grace_seconds);
+        let r = &s.retention;
         config.retention.max_age =
-            Some(seconds("retention.max_age_seconds")).filter(|age| !age.is_zero());
-        config.retention.batch = u32::try_from(self.whole("retention.batch"))?;
-        config.retention.interval = seconds("retention.interval_seconds");
+            Some(Duration::from_secs(r.max_age_seconds)).filter(|age| !age.is_zero());
+        config.retention.batch = u32::try_from(r.batch)?;
+        config.retention.interval = Duration::from_secs(r.interval_seconds);
         Ok((addr, config))
     }
 
     /// The OpenAPI document to serve, if one is configured.
     pub(crate) fn spec(&self) -> Option<PathBuf> {
-        self.text("spec").map(PathBuf::from)
+        self.settings
+            .spec
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .map(PathBuf::from)
+    }
+}
+
+/// The environment or the flags, as a figment provider that names each value's variable or
+/// flag.
+struct Layer {
+    name: &'static str,
+    values: Vec<(String, Value)>,
+    describe: fn(&str) -> String,
+}
+
+impl Layer {
+    /// The `HERALD_*` variables that name keys. Each value is read as the type of its key's
+    /// default (a number, a comma-separated list, or text exactly as written, so a token of
+    /// digits keeps its leading zeros). A variable inside a section (`__`) that names no key is
+    /// kept, to be reported as unknown; one that only resembles a key is a warning, since the
+    /// client (`HERALD_URL`, `HERALD_TOKEN`, …) and tests share the prefix.
+    fn environment(
+        env: impl IntoIterator<Item = (String, String)>,
+        known: &BTreeMap<String, Value>,
+        warnings: &mut Vec<String>,
+    ) -> Layer {
+        let names: Vec<&str> = known.keys().map(String::as_str).collect();
+        let mut values = Vec::new();
+        for (name, text) in env {
+            let Some(rest) = name.strip_prefix("HERALD_") else {
+                continue;
+            };
+            let path = rest.to_ascii_lowercase().replace("__", ".");
+            let value = match known.get(&path) {
+                Some(_) if SECRETS.contains(&path.as_str()) && text.trim().is_empty() => {
+                    continue; // an empty token is no token
+                }
+                Some(Value::Num(..)) => match text.trim().parse::<u64>() {
+                    Ok(n) => Value::from(n),
+                    Err(_) => Value::from(text),
+                },
+                Some(Value::Array(..)) => Value::from(
+                    text.split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned)
+                        .collect::<Vec<_>>(),
+                ),
+                Some(_) => Value::from(text),
+                None if path.contains('.') => Value::from(text),
+                None => {
+                    if let Some(near) = suggest(&path, &names) {
+                        warnings.push(format!(
+                            "{name} is not a configuration key and is ignored; did you mean {}?",
+                            env_name(near)
+                        ));
+                    }
+                    continue;
+                }
+            };
+            values.push((path, value));
+        }
+        Layer {
+            name: "environment",
+            values,
+            describe: env_name,
+        }
+    }
+
+    fn flags(flags: Vec<(&'static str, Value)>) -> Layer {
+        Layer {
+            name: "flags",
+            values: flags
+                .into_iter()
+                .map(|(path, value)| (path.to_owned(), value))
+                .collect(),
+            describe: flag_name,
+        }
+    }
+}
+
+impl Provider for Layer {
+    fn metadata(&self) -> Metadata {
+        let describe = self.describe;
+        Metadata::named(self.name)
+            .interpolater(move |_: &Profile, keys: &[&str]| describe(&keys.join(".")))
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        let mut dict = Dict::new();
+        for (path, value) in &self.values {
+            let mut keys: Vec<&str> = path.split('.').collect();
+            let last = keys.pop().unwrap_or_default();
+            let mut at = &mut dict;
+            for key in keys {
+                let entry = at
+                    .entry(key.to_owned())
+                    .or_insert_with(|| Value::from(Dict::new()));
+                if !matches!(entry, Value::Dict(..)) {
+                    *entry = Value::from(Dict::new());
+                }
+                let Value::Dict(_, inner) = entry else {
+                    unreachable!("made a table just above")
+                };
+                at = inner;
+            }
+            at.insert(last.to_owned(), value.clone());
+        }
+        Ok(Profile::Default.collect(dict))
+    }
+}
+
+/// Every leaf of the merged configuration, by dotted path.
+fn leaves(figment: &Figment) -> BTreeMap<String, Value> {
+    fn walk(prefix: &str, dict: &Dict, out: &mut BTreeMap<String, Value>) {
+        for (name, value) in dict {
+            let path = if prefix.is_empty() {
+                name.clone()
+            } else {
+                format!("{prefix}.{name}")
+            };
+            match value {
+                // No key is two sections deep: a table inside a section is a value.
+                Value::Dict(_, inner) if prefix.is_empty() => walk(&path, inner, out),
+                other => {
+                    out.insert(path, other.clone());
+                }
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    if let Ok(dict) = figment.extract::<Dict>() {
+        walk("", &dict, &mut out);
+    }
+    out
+}
+
+/// The known key that `path` is most likely a misspelling of.
+fn suggest<'a>(path: &str, names: &[&'a str]) -> Option<&'a str> {
+    names
+        .iter()
+        .map(|name| (distance(path, name), *name))
+        .filter(|(d, name)| *d <= 3.max(name.len() / 4) || name.starts_with(path))
+        .min()
+        .map(|(_, name)| name)
+}
+
+/// Levenshtein distance, for suggestions.
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let next = (previous + usize::from(ca != *cb))
+                .min(row[j] + 1)
+                .min(row[j + 1] + 1);
+            previous = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
+}
+
+/// What a value of the wrong type should have been, in the words of the configuration.
+fn expected(error: &figment::Error) -> String {
+    match &error.kind {
+        figment::error::Kind::InvalidType(_, wanted) => match wanted.as_str() {
+            "u64" => "a whole number, 0 or more".to_owned(),
+            "a sequence" => "a list of strings".to_owned(),
+            other => other.to_owned(),
+        },
+        other => other.to_string(),
+    }
+}
+
+/// A value as TOML would write it.
+fn shown(value: &Value) -> String {
+    match value {
+        Value::String(_, text) => format!("{text:?}"),
+        Value::Num(_, Num::U64(n)) => n.to_string(),
+        Value::Num(_, n) => n
+            .to_u128()
+            .map_or_else(|| format!("{n:?}"), |n| n.to_string()),
+        Value::Bool(_, b) => b.to_string(),
+        Value::Array(_, items) => {
+            let items: Vec<String> = items.iter().map(shown).collect();
+            format!("[{}]", items.join(", "))
+        }
+        Value::Dict(..) => "a table".into(),
+        Value::Char(_, c) => format!("{c:?}"),
+        Value::Empty(..) => "(unset)".into(),
     }
 }
 
 /// A text flag's value.
 pub(crate) fn text(value: impl Into<String>) -> Value {
-    Value::Text(value.into())
+    Value::from(value.into())
 }
 
 /// A number flag's value.
 pub(crate) fn whole(value: u64) -> Value {
-    Value::Whole(value)
+    Value::from(value)
 }
 
 /// A repeated flag's values.
 pub(crate) fn list(values: Vec<String>) -> Value {
-    Value::List(values)
-}
-
-fn flag_name(path: &str) -> String {
-    let name = path.rsplit('.').next().unwrap_or(path);
-    match path {
-        "delivery.allow_targets" => "allow-target".to_owned(),
-        _ => name.replace('_', "-"),
-    }
-}
-
-/// The defaults: the service's own (`herald_server::Config`), so they cannot drift apart, plus
-/// the command's address and database.
-fn defaults() -> Vec<(&'static str, Value)> {
-    let config = herald_server::Config::new(DEFAULT_DATABASE_URL, "");
-    let seconds = |d: Duration| Value::Whole(d.as_secs());
-    let whole = |n: usize| Value::Whole(u64::try_from(n).unwrap_or(u64::MAX));
-    vec![
-        ("addr", Value::Text(DEFAULT_ADDR.to_owned())),
-        ("database_url", Value::Text(config.database_url)),
-        ("delivery.allow_targets", Value::List(Vec::new())),
-        ("delivery.timeout_seconds", seconds(config.client.timeout)),
-        ("delivery.lease_seconds", seconds(config.worker.lease)),
-        ("delivery.concurrency", whole(config.worker.concurrency)),
-        ("delivery.per_endpoint", whole(config.worker.per_endpoint)),
-        (
-            "delivery.shutdown_grace_seconds",
-            seconds(config.worker.shutdown_grace),
-        ),
-        (
-            "retention.max_age_seconds",
-            seconds(config.retention.max_age.unwrap_or_default()),
-        ),
-        (
-            "retention.batch",
-            Value::Whole(u64::from(config.retention.batch)),
-        ),
-        (
-            "retention.interval_seconds",
-            seconds(config.retention.interval),
-        ),
-    ]
-}
-
-const DEFAULT_ADDR: &str = "127.0.0.1:8000";
-const DEFAULT_DATABASE_URL: &str = "sqlite://herald.db";
-
-fn flatten(prefix: &str, value: &toml::Value, out: &mut Vec<(String, toml::Value)>) {
-    match value {
-        toml::Value::Table(table) => {
-            for (name, child) in table {
-                let path = if prefix.is_empty() {
-                    name.clone()
-                } else {
-                    format!("{prefix}.{name}")
-                };
-                if matches!(child, toml::Value::Table(_)) && !prefix.is_empty() {
-                    out.push((path, child.clone())); // no key is two tables deep
-                } else {
-                    flatten(&path, child, out);
-                }
-            }
-        }
-        other => out.push((prefix.to_owned(), other.clone())),
-    }
-}
-
-fn known(path: &str) -> Result<&'static Key, String> {
-    KEYS.iter().find(|k| k.path == path).ok_or_else(|| {
-        let names: Vec<&str> = KEYS.iter().map(|k| k.path).collect();
-        format!("unknown key `{path}`; the keys are {}", names.join(", "))
-    })
-}
-
-fn file_value(path: &str, value: toml::Value) -> Result<(&'static Key, Value), String> {
-    let key = known(path)?;
-    let typed = match (key.kind, value) {
-        (Kind::Text, toml::Value::String(text)) => Value::Text(text),
-        (Kind::Whole, toml::Value::Integer(n)) if n >= 0 => Value::Whole(n.unsigned_abs()),
-        (Kind::List, toml::Value::String(text)) => Value::List(vec![text]),
-        (Kind::List, toml::Value::Array(items)) => Value::List(
-            items
-                .into_iter()
-                .map(|item| match item {
-                    toml::Value::String(text) => Ok(text),
-                    other => Err(format!("`{path}`: {other} is not a string")),
-                })
-                .collect::<Result<_, _>>()?,
-        ),
-        (kind, other) => {
-            let wanted = match kind {
-                Kind::Text => "a string",
-                Kind::Whole => "a whole number, 0 or more",
-                Kind::List => "a list of strings",
-            };
-            return Err(format!("`{path}` = {other}: expected {wanted}"));
-        }
-    };
-    Ok((key, typed))
-}
-
-fn env_value(key: &Key, text: &str) -> Result<Value, String> {
-    match key.kind {
-        Kind::Text => Ok(Value::Text(text.to_owned())),
-        Kind::Whole => text
-            .trim()
-            .parse()
-            .map(Value::Whole)
-            .map_err(|_| "expected a whole number, 0 or more".to_owned()),
-        Kind::List => Ok(Value::List(
-            text.split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect(),
-        )),
-    }
+    Value::from(values)
 }
 
 /// A secret as `herald config` shows it: only that it is set, and how long it is.
@@ -487,7 +606,7 @@ fn mask(secret: &str) -> String {
 }
 
 /// A database URL without its password.
-fn mask_url(url: &str) -> String {
+pub(crate) fn mask_url(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(mut parsed) if parsed.password().is_some() => {
             let _ = parsed.set_password(Some("****"));
@@ -497,8 +616,12 @@ fn mask_url(url: &str) -> String {
     }
 }
 
-fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
+fn one_line(error: &dyn std::fmt::Display) -> String {
+    error
+        .to_string()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[cfg(test)]

@@ -90,7 +90,7 @@ struct ServeArgs {
 
 impl ServeArgs {
     /// The effective configuration: defaults, the file, the environment, these flags.
-    fn settings(&self) -> anyhow::Result<config::Settings> {
+    fn settings(&self) -> anyhow::Result<config::Loaded> {
         let mut flags = Vec::new();
         if let Some(spec) = &self.spec.spec {
             flags.push(("spec", config::text(spec.display().to_string())));
@@ -110,16 +110,18 @@ impl ServeArgs {
         if let Some(lease) = self.lease_seconds {
             flags.push(("delivery.lease_seconds", config::whole(lease)));
         }
-        config::Settings::load(
-            self.config.as_deref(),
-            |name| std::env::var(name).ok(),
-            flags,
-        )
-        .map_err(|errors| {
-            // One line per bad key, each saying where the value came from.
-            let lines: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
-            anyhow::anyhow!("the configuration is not valid:\n{}", lines.join("\n"))
-        })
+        let (loaded, warnings) =
+            config::Loaded::load(self.config.as_deref(), std::env::vars(), flags).map_err(
+                |errors| {
+                    // One line per bad key, each saying where the value came from.
+                    let lines: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
+                    anyhow::anyhow!("the configuration is not valid:\n{}", lines.join("\n"))
+                },
+            )?;
+        for warning in warnings {
+            eprintln!("herald: {warning}");
+        }
+        Ok(loaded)
     }
 }
 

@@ -2,8 +2,6 @@
 
 #![allow(clippy::unwrap_used)] // a test that cannot unwrap should panic loudly
 
-use std::collections::HashMap;
-
 use super::*;
 
 /// A configuration file in the temporary directory, removed when dropped.
@@ -27,16 +25,17 @@ fn load(
     file: Option<&TempFile>,
     env: &[(&str, &str)],
     flags: Vec<(&'static str, Value)>,
-) -> Result<Settings, Vec<String>> {
-    let env: HashMap<String, String> = env
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
-    Settings::load(
-        file.map(|f| f.0.as_path()),
-        |name| env.get(name).cloned(),
-        flags,
-    )
+) -> Result<Loaded, Vec<String>> {
+    load_warned(file, env, flags).map(|(loaded, _)| loaded)
+}
+
+fn load_warned(
+    file: Option<&TempFile>,
+    env: &[(&str, &str)],
+    flags: Vec<(&'static str, Value)>,
+) -> Result<(Loaded, Vec<String>), Vec<String>> {
+    let env = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned()));
+    Loaded::load(file.map(|f| f.0.as_path()), env, flags)
 }
 
 #[test]
@@ -107,9 +106,9 @@ fn every_bad_key_is_named_with_where_it_came_from() {
     let errors = load(Some(&toml), &env, vec![("addr", text("nowhere"))]).unwrap_err();
     let path = toml.0.display().to_string();
     let expected = [
-        format!("{path}: unknown key `adr`; the keys are addr, database_url"),
+        format!("{path}: unknown key `adr`; did you mean `addr`?"),
         format!("{path}: `delivery.lease_seconds` = \"sixty\": expected a whole number"),
-        "HERALD_RETENTION__BATCH=\"many\": expected a whole number".to_owned(),
+        "HERALD_RETENTION__BATCH: `retention.batch` = \"many\": expected a whole number".to_owned(),
         "addr (from --addr): \"nowhere\" is not an address".to_owned(),
         "database_url (from HERALD_DATABASE_URL): \"mysql://x\" is neither".to_owned(),
         format!("delivery.allow_targets (from {path}): item 0, \"10.0.0.0/33\""),
@@ -145,4 +144,69 @@ fn the_lease_must_outlast_the_timeout_and_files_must_be_toml() {
     let errors = load(Some(&broken), &[], vec![]).unwrap_err();
     assert!(errors[0].contains("not TOML"), "{errors:?}");
     assert_eq!(errors.len(), 1);
+}
+
+#[test]
+fn environment_typos_are_reported_like_file_typos() {
+    let errors = load(None, &[("HERALD_DELIVERY__TIMEOUT", "5")], vec![]).unwrap_err();
+    assert_eq!(
+        errors,
+        [
+            "HERALD_DELIVERY__TIMEOUT: unknown key `delivery.timeout`; did you mean `delivery.timeout_seconds`?"
+        ]
+    );
+    let toml = file("[delivery]\ntimeout = 5\n");
+    let errors = load(Some(&toml), &[], vec![]).unwrap_err();
+    assert!(
+        errors[0]
+            .ends_with("unknown key `delivery.timeout`; did you mean `delivery.timeout_seconds`?"),
+        "{errors:?}"
+    );
+    // The client's and the tests' variables share the prefix: ignored, or a warning when one
+    // looks like a misspelt key.
+    let (_, warnings) = load_warned(
+        None,
+        &[
+            ("HERALD_TOKEN", "hrld_x"),
+            ("HERALD_BIN", "target/release/herald"),
+            ("HERALD_ADMN_TOKEN", "x"),
+        ],
+        vec![],
+    )
+    .unwrap();
+    assert_eq!(
+        warnings,
+        [
+            "HERALD_ADMN_TOKEN is not a configuration key and is ignored; did you mean HERALD_ADMIN_TOKEN?"
+        ]
+    );
+}
+
+#[test]
+fn text_from_the_environment_is_kept_exactly() {
+    let settings = load(
+        None,
+        &[
+            ("HERALD_ADMIN_TOKEN", "0123"),
+            ("HERALD_DELIVERY__ALLOW_TARGETS", "127.0.0.0/8, ::1/128"),
+        ],
+        vec![],
+    )
+    .unwrap();
+    let (_, config) = settings.service().unwrap();
+    assert_eq!(
+        config.admin_token.as_deref(),
+        Some("0123"),
+        "not the number 123"
+    );
+    assert_eq!(config.allow_targets.len(), 2);
+}
+
+#[test]
+fn every_key_is_documented() {
+    let defaults = Figment::from(Serialized::defaults(Settings::default()));
+    let keys: Vec<String> = leaves(&defaults).into_keys().collect();
+    let mut documented: Vec<String> = DOCS.iter().map(|(path, _)| (*path).to_owned()).collect();
+    documented.sort();
+    assert_eq!(keys, documented);
 }
