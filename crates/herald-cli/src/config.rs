@@ -75,7 +75,7 @@ const DOCS: &[(&str, &str)] = &[
     ),
     (
         "delivery.lease_seconds",
-        "how long a claimed delivery stays with this process; must exceed the timeout (up to 3600)",
+        "how long a claim holds if this process stops finishing but lives on; a process that is gone loses its claims at once (timeout + 1 to 3600)",
     ),
     (
         "delivery.concurrency",
@@ -83,7 +83,7 @@ const DOCS: &[(&str, &str)] = &[
     ),
     (
         "delivery.per_endpoint",
-        "attempts in flight at once to one endpoint (1 to concurrency)",
+        "attempts in flight at once to one endpoint, at most: each endpoint starts at 8 and grows while it answers well (1 to concurrency)",
     ),
     (
         "delivery.shutdown_grace_seconds",

@@ -81,8 +81,8 @@ struct ServeArgs {
     /// Repeatable. [key: delivery.allow_targets]
     #[arg(long = "allow-target", value_name = "CIDR")]
     allow_targets: Vec<String>,
-    /// How long a claimed delivery stays with this process; if the process dies, another takes
-    /// the delivery over once this has passed. Must exceed the request timeout.
+    /// How long a claim holds if this process stops finishing but lives on (a process that is
+    /// gone loses its claims at once). Must exceed the request timeout.
     /// [key: delivery.lease_seconds; default 60]
     #[arg(long, value_name = "SECONDS")]
     lease_seconds: Option<u64>,

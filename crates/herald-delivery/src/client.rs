@@ -79,6 +79,20 @@ impl Response {
     pub fn succeeded(&self) -> bool {
         self.status.is_some_and(|s| (200..300).contains(&s))
     }
+
+    /// An attempt cut off by the worker (shutting down, or no longer registered) between
+    /// `started_at` and `now`: it may or may not have reached the receiver.
+    pub fn interrupted(started_at: herald_store::Millis, now: herald_store::Millis) -> Response {
+        Response {
+            status: None,
+            retry_after: None,
+            excerpt: None,
+            error: Some("interrupted: herald stopped during the attempt".into()),
+            duration: Duration::from_millis(u64::try_from(now - started_at).unwrap_or(0)),
+            request_headers: BTreeMap::new(),
+            response_headers: BTreeMap::new(),
+        }
+    }
 }
 
 /// A pooled keep-alive client that signs and sends attempts.

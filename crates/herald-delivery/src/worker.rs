@@ -1,14 +1,21 @@
-//! The worker: claims due deliveries, sends them, records each attempt, decides what next.
+//! The worker: claims what it can start now, sends it, gives the slot back as soon as the
+//! answer is in, records the attempt, and decides what next.
+//!
+//! Fairness, rate limits, circuit breakers and ordering keys are the store's claim
+//! ([`herald_store::Queue::claim`]); the worker's part is its capacity ([`Capacity`]), asking
+//! for no more than it can start, and starting at once what it is given.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use herald_signature::Secret;
-use herald_store::{Attempt, Claimed, Millis, Outcome, Queue, millis};
-use tokio::sync::{Notify, Semaphore, watch};
+use herald_store::{
+    Attempt, ClaimRequest, Claimed, Finish, Millis, Outcome, Queue, Registration, millis,
+};
+use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinSet;
 
+use crate::capacity::Capacity;
 use crate::client::{Client, Request, Response};
 use crate::metrics::Metrics;
 use crate::retry::{Next, RetryPolicy};
@@ -16,25 +23,26 @@ use crate::retry::{Next, RetryPolicy};
 /// How a worker behaves.
 #[derive(Clone, Debug)]
 pub struct WorkerConfig {
-    /// Unique among every worker on the database (it names its leases).
+    /// Unique among every worker on the database (it names its claims).
     pub name: String,
-    /// At most this many deliveries claimed per query.
+    /// At most this many deliveries claimed at once.
     pub batch: u32,
-    /// How long a claim holds; must exceed the request timeout plus time queued.
+    /// How long a claim holds if this worker stops finishing but does not go away (a stuck
+    /// process); a worker that is gone loses its claims at once.
     pub lease: Duration,
     /// Requests in flight at once, in all.
     pub concurrency: usize,
-    /// Requests in flight at once to one endpoint.
+    /// Requests in flight at once to one endpoint, at most: each endpoint's limit starts lower
+    /// and grows while it answers well ([`Capacity`]).
     pub per_endpoint: usize,
-    /// How often to look for due work when nothing wakes the worker (retries coming due,
-    /// work from other processes without a notification channel).
+    /// How often to look for due work when nothing wakes the worker (retries coming due).
     pub poll: Duration,
     /// When to retry and when to give up.
     pub retry: RetryPolicy,
     /// An endpoint whose every delivery has failed for this long is disabled.
     pub disable_after: Duration,
-    /// On shutdown, how long in-flight requests may take to finish before their leases are
-    /// handed back.
+    /// On shutdown, how long requests in flight may take to finish; the rest are cut off and
+    /// recorded as interrupted.
     pub shutdown_grace: Duration,
 }
 
@@ -46,11 +54,11 @@ impl WorkerConfig {
         let suffix: String = random.iter().map(|b| format!("{b:02x}")).collect();
         WorkerConfig {
             name: format!("{prefix}-{}-{suffix}", std::process::id()),
-            batch: 64,
+            batch: 256,
             lease: Duration::from_secs(60),
-            concurrency: 64,
-            per_endpoint: 8,
-            poll: Duration::from_millis(500),
+            concurrency: 512,
+            per_endpoint: 64,
+            poll: Duration::from_millis(250),
             retry: RetryPolicy::default(),
             disable_after: Duration::from_secs(5 * 24 * 3600),
             shutdown_grace: Duration::from_secs(10),
@@ -58,29 +66,20 @@ impl WorkerConfig {
     }
 }
 
-/// A delivery worker. Run several, in one process or many: the store's leases keep them apart.
-pub struct Worker {
-    store: Arc<dyn Queue>,
-    client: Client,
-    config: Arc<WorkerConfig>,
-    metrics: Arc<Metrics>,
-}
-
 /// What to do after an attempt.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Decision {
     /// The delivery's next state.
     pub outcome: Outcome,
-    /// Disable the endpoint, for this reason.
-    pub disable: Option<String>,
+    /// The endpoint answered `410 Gone`: the store disables it.
+    pub gone: bool,
 }
 
-/// Decides what follows an attempt: pure, so it is tested as a table.
-///
-/// `unit` is a random number in `[0, 1)` for the retry jitter.
+/// Decides what follows an attempt made after `attempts` earlier ones: pure, so it is tested
+/// as a table. `unit` is a random number in `[0, 1)` for the retry jitter.
 pub fn decide(
-    config: &WorkerConfig,
-    claimed: &Claimed,
+    policy: &RetryPolicy,
+    attempts: u32,
     response: &Response,
     now: Millis,
     unit: f64,
@@ -88,39 +87,39 @@ pub fn decide(
     if response.succeeded() {
         return Decision {
             outcome: Outcome::Succeeded,
-            disable: None,
+            gone: false,
         };
     }
     if response.status == Some(410) {
         return Decision {
             outcome: Outcome::Dead,
-            disable: Some("the endpoint answered 410 Gone".into()),
+            gone: true,
         };
     }
-    let failing_since = claimed.failing_since.unwrap_or(now);
-    let failing_for = Duration::from_millis(u64::try_from(now - failing_since).unwrap_or(0));
-    if failing_for >= config.disable_after {
-        return Decision {
-            outcome: Outcome::Dead,
-            disable: Some(format!(
-                "every delivery failed for {} hours",
-                failing_for.as_secs() / 3600
-            )),
-        };
-    }
-    let outcome = match config
-        .retry
-        .after_failure(claimed.attempts + 1, response.retry_after, unit)
-    {
-        Next::RetryIn(wait) => {
-            Outcome::RetryAt(now + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 2))
-        }
+    let outcome = match policy.after_failure(attempts + 1, response.retry_after, unit) {
+        Next::RetryIn(wait) => Outcome::RetryAt(now + millis(wait)),
         Next::GiveUp => Outcome::Dead,
     };
     Decision {
         outcome,
-        disable: None,
+        gone: false,
     }
+}
+
+/// A delivery worker. Run several, in one process or many: the store keeps them apart.
+pub struct Worker {
+    store: Arc<dyn Queue>,
+    client: Client,
+    config: Arc<WorkerConfig>,
+    metrics: Arc<Metrics>,
+}
+
+/// What an attempt task tells the worker.
+enum Report {
+    /// The answer is in (or the attempt gave up): the endpoint's slot is free.
+    Answered { endpoint: String, succeeded: bool },
+    /// The attempt is recorded: an ordering key's next delivery may be due.
+    Recorded,
 }
 
 impl Worker {
@@ -139,166 +138,283 @@ impl Worker {
         Arc::clone(&self.metrics)
     }
 
-    /// Runs until `shutdown` turns true; then stops claiming, lets in-flight requests finish
-    /// for up to the grace period, and hands back its remaining leases.
+    /// Runs until `shutdown` turns true. Then it claims nothing more, lets requests in flight
+    /// finish for up to the grace period, cuts off the rest (recording them as interrupted),
+    /// and gives back what it still holds, after every attempt is recorded.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let config = Arc::clone(&self.config);
-        let global = Arc::new(Semaphore::new(config.concurrency));
-        let endpoints: Arc<Mutex<HashMap<String, Arc<Semaphore>>>> = Arc::default();
-        let mut tasks = JoinSet::new();
+        let Some(mut registration) = self.register(&config.name, &mut shutdown).await else {
+            return;
+        };
         // The store wakes the worker when deliveries become due, here or in another process.
         let due = match self.store.due_work().await {
             Ok(due) => due,
             Err(error) => {
-                tracing::warn!(%error, "cannot listen for other processes' work; polling only");
+                tracing::warn!(%error, "cannot hear of other processes' work; polling only");
                 Arc::new(Notify::new())
             }
         };
         tracing::info!(worker = %config.name, "delivery worker started");
 
+        let mut name = config.name.clone();
+        let mut generation = 0u32;
+        let mut capacity = Capacity::new(config.concurrency, config.per_endpoint);
+        let (report, mut reports) = mpsc::unbounded_channel();
+        // Cut off requests in flight: at the end of the shutdown grace, or when the worker
+        // loses its registration (others may be sending its deliveries by then).
+        let (cut_off, cut) = watch::channel(false);
+        let mut tasks = JoinSet::new();
+        let mut upkeep = tokio::time::interval(Duration::from_secs(1));
+        upkeep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut look = true;
+
         while !*shutdown.borrow() {
             while tasks.try_join_next().is_some() {}
-            // Claim no more than can start now, so leased work never waits for capacity.
-            let free = u32::try_from(global.available_permits())
-                .unwrap_or(u32::MAX)
-                .min(config.batch);
-            let lease_until = self.store.now() + millis(config.lease);
-            let claimed = if free == 0 {
-                Vec::new()
-            } else {
-                match self.store.claim_due(&config.name, free, config.lease).await {
-                    Ok(claimed) => claimed,
+            while let Ok(message) = reports.try_recv() {
+                look |= apply(&mut capacity, message);
+            }
+            if look && capacity.free() > 0 {
+                let request = ClaimRequest {
+                    worker: name.clone(),
+                    limit: capacity.free().min(config.batch),
+                    capacity: capacity.first(),
+                    remaining: capacity.remaining(),
+                    lease: config.lease,
+                };
+                match self.store.claim(&request).await {
+                    Ok(claimed) => {
+                        // Got some: more may be due at once; got none: wait to be told.
+                        look = !claimed.is_empty();
+                        for claim in claimed {
+                            capacity.start(&claim.endpoint_id);
+                            let attempt = self.attempt(claim, report.clone(), cut.clone());
+                            tasks.spawn(attempt);
+                        }
+                    }
                     Err(error) => {
-                        tracing::error!(%error, "claiming deliveries failed; retrying");
-                        Vec::new()
+                        look = false;
+                        tracing::error!(%error, "claiming deliveries failed; trying again");
                     }
                 }
-            };
-            if claimed.is_empty() {
-                tokio::select! {
-                    () = due.notified() => {}
-                    () = tokio::time::sleep(config.poll) => {}
-                    _ = shutdown.changed() => {}
-                    Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
-                }
+            }
+            if look && capacity.free() > 0 {
                 continue;
             }
-            for claim in claimed {
-                let Ok(permit) = Arc::clone(&global).acquire_owned().await else {
-                    break;
-                };
-                let endpoint = endpoint_semaphore(&endpoints, &claim.endpoint_id, &config);
-                let store = Arc::clone(&self.store);
-                let client = self.client.clone();
-                let config = Arc::clone(&config);
-                let metrics = Arc::clone(&self.metrics);
-                tasks.spawn(async move {
-                    let _permit = permit;
-                    let _endpoint = endpoint.acquire_owned().await;
-                    // Queued behind its endpoint's other requests, a delivery may have used up
-                    // most of its lease. Sent now, it could still be in flight when the lease
-                    // lapses and another worker takes it; left alone, it is claimed again then.
-                    if !lease_covers(lease_until, store.now(), client.timeout()) {
-                        tracing::warn!(delivery = %claim.delivery_id, "lease too short to send; left for the next claim");
-                        return;
+            // Nothing to start: sleep until the next endpoint's turn (a retry, a rate limit's
+            // next token, a circuit half-opening), or until told of new work.
+            let pause = if capacity.free() == 0 {
+                config.poll
+            } else {
+                self.until_next_turn(&capacity, config.poll).await
+            };
+            tokio::select! {
+                () = due.notified() => look = true,
+                Some(message) = reports.recv() => look |= apply(&mut capacity, message),
+                () = tokio::time::sleep(pause) => look = true,
+                _ = upkeep.tick() => {
+                    if !registration.alive().await {
+                        tracing::error!(worker = %name, "the database lost this worker's registration: cutting off its requests");
+                        let _ = cut_off.send(true);
+                        while tasks.join_next().await.is_some() {}
+                        let _ = cut_off.send(false);
+                        generation += 1;
+                        name = format!("{}.{generation}", config.name);
+                        match self.register(&name, &mut shutdown).await {
+                            Some(again) => registration = again,
+                            None => break,
+                        }
                     }
-                    deliver(&*store, &client, &config, &metrics, claim).await;
-                });
+                    if let Err(error) = self.store.reap().await {
+                        tracing::warn!(%error, "handing back a gone worker's claims failed");
+                    }
+                }
+                _ = shutdown.changed() => {}
             }
         }
 
         tracing::info!(in_flight = tasks.len(), "delivery worker stopping");
-        let drained = tokio::time::timeout(config.shutdown_grace, async {
+        let finished = tokio::time::timeout(config.shutdown_grace, async {
             while tasks.join_next().await.is_some() {}
         })
         .await;
-        if drained.is_err() {
-            tasks.abort_all();
+        if finished.is_err() {
+            tracing::warn!(
+                in_flight = tasks.len(),
+                "cutting off requests still in flight"
+            );
+            let _ = cut_off.send(true);
+            while tasks.join_next().await.is_some() {}
         }
-        match self.store.release(&config.name).await {
+        // Queued behind every attempt's record, never ahead of one.
+        match self.store.release(&name).await {
             Ok(released) => tracing::info!(released, "delivery worker stopped"),
-            Err(error) => tracing::error!(%error, "releasing leases failed; they expire instead"),
+            Err(error) => {
+                tracing::error!(%error, "giving back claims failed; reaped when this process is gone")
+            }
+        }
+        drop(registration);
+    }
+
+    /// How long until the next turn of an endpoint this worker has room for: at least a couple
+    /// of milliseconds (a turn due now but taken by another process's claim), at most `poll`.
+    async fn until_next_turn(&self, capacity: &Capacity, poll: Duration) -> Duration {
+        let full: Vec<String> = capacity
+            .remaining()
+            .into_iter()
+            .filter(|(_, free)| *free == 0)
+            .map(|(endpoint, _)| endpoint)
+            .collect();
+        match self.store.next_due(&full).await {
+            Ok(Some(at)) => {
+                let wait = u64::try_from(at - self.store.now()).unwrap_or(0);
+                Duration::from_millis(wait).clamp(Duration::from_millis(2), poll)
+            }
+            Ok(None) => poll,
+            Err(error) => {
+                tracing::warn!(%error, "reading the next turn failed");
+                poll
+            }
+        }
+    }
+
+    /// Registers `name`, trying again every second while the database is away; `None` if
+    /// shut down first.
+    async fn register(
+        &self,
+        name: &str,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Option<Box<dyn Registration>> {
+        loop {
+            match self.store.register(name).await {
+                Ok(registration) => return Some(registration),
+                Err(error) => {
+                    tracing::error!(%error, worker = %name, "cannot register the delivery worker; trying again")
+                }
+            }
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = shutdown.changed() => {}
+            }
+            if *shutdown.borrow() {
+                return None;
+            }
+        }
+    }
+
+    /// One attempt, as a task: send, report the answer, record, report the record.
+    fn attempt(
+        &self,
+        claim: Claimed,
+        report: mpsc::UnboundedSender<Report>,
+        cut: watch::Receiver<bool>,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let store = Arc::clone(&self.store);
+        let client = self.client.clone();
+        let config = Arc::clone(&self.config);
+        let metrics = Arc::clone(&self.metrics);
+        async move {
+            let endpoint = claim.endpoint_id.clone();
+            let finish = deliver(&*store, &client, &config, claim, cut).await;
+            let succeeded = matches!(finish.outcome, Outcome::Succeeded);
+            let _ = report.send(Report::Answered {
+                endpoint,
+                succeeded,
+            });
+            record(&*store, &metrics, finish).await;
+            let _ = report.send(Report::Recorded);
         }
     }
 }
 
-fn endpoint_semaphore(
-    endpoints: &Mutex<HashMap<String, Arc<Semaphore>>>,
-    endpoint_id: &str,
-    config: &WorkerConfig,
-) -> Arc<Semaphore> {
-    let mut endpoints = endpoints
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    // Forget endpoints with nothing in flight, so the map does not grow without bound.
-    if endpoints.len() > 10_000 {
-        endpoints.retain(|_, s| s.available_permits() < config.per_endpoint);
+/// Applies a report; true when the worker should look for work.
+fn apply(capacity: &mut Capacity, report: Report) -> bool {
+    match report {
+        Report::Answered {
+            endpoint,
+            succeeded,
+        } => capacity.done(&endpoint, succeeded),
+        Report::Recorded => {}
     }
-    Arc::clone(
-        endpoints
-            .entry(endpoint_id.to_owned())
-            .or_insert_with(|| Arc::new(Semaphore::new(config.per_endpoint))),
-    )
+    true
 }
 
+/// Sends one claimed delivery and decides what follows; cut off (`cut` turns true), it is
+/// recorded as interrupted and due again at once.
 #[tracing::instrument(skip_all, fields(delivery = %claim.delivery_id, event = %claim.event_id, endpoint = %claim.endpoint_id, attempt = claim.attempts + 1))]
 async fn deliver(
     store: &dyn Queue,
     client: &Client,
     config: &WorkerConfig,
-    metrics: &Metrics,
     claim: Claimed,
-) {
+    mut cut: watch::Receiver<bool>,
+) -> Finish {
     let secrets: Vec<Secret> = claim
         .secrets
         .iter()
         .filter_map(|s| s.parse().ok())
         .collect();
     let started_at = store.now();
-    let response = client
-        .send(Request {
-            url: &claim.url,
-            event_id: &claim.event_id,
-            payload: &claim.payload,
-            secrets: &secrets,
-            headers: &claim.headers,
-        })
-        .await;
-    let now = store.now();
-    let decision = decide(config, &claim, &response, now, random_unit());
-    tracing::debug!(status = ?response.status, error = ?response.error, outcome = ?decision.outcome, "attempt finished");
-    let attempt = Attempt {
-        started_at,
-        duration_ms: millis(response.duration),
-        status_code: response.status,
-        response_excerpt: response.excerpt,
-        error: response.error,
-        request_headers: response.request_headers,
-        response_headers: response.response_headers,
+    let sent = client.send(Request {
+        url: &claim.url,
+        event_id: &claim.event_id,
+        payload: &claim.payload,
+        secrets: &secrets,
+        headers: &claim.headers,
+    });
+    let interrupted = async {
+        if cut.wait_for(|cut| *cut).await.is_err() {
+            std::future::pending::<()>().await;
+        }
     };
-    match store
-        .finish_attempt(&claim.delivery_id, &claim.lease, attempt, decision.outcome)
-        .await
-    {
-        Ok(true) => metrics.attempt(&decision.outcome, response.duration),
-        Ok(false) => tracing::warn!("lease lost before the attempt was recorded"),
-        Err(error) => {
-            // The lease expires and the delivery is tried again: at least once, never lost.
-            tracing::error!(%error, "recording the attempt failed");
-            return;
+    let (response, decision) = tokio::select! {
+        response = sent => {
+            let decision = decide(&config.retry, claim.attempts, &response, store.now(), random_unit());
+            (response, decision)
         }
-    }
-    if let Some(reason) = decision.disable {
-        tracing::warn!(%reason, "disabling endpoint");
-        if let Err(error) = store.disable_endpoint(&claim.endpoint_id, &reason).await {
-            tracing::error!(%error, "disabling the endpoint failed");
+        () = interrupted => {
+            let response = Response::interrupted(started_at, store.now());
+            // Due again at once, for the next worker: this try may or may not have arrived.
+            (response, Decision { outcome: Outcome::RetryAt(store.now()), gone: false })
         }
+    };
+    tracing::debug!(status = ?response.status, error = ?response.error, outcome = ?decision.outcome, "attempt made");
+    Finish {
+        delivery_id: claim.delivery_id,
+        lease: claim.lease,
+        attempt: Attempt {
+            started_at,
+            duration_ms: millis(response.duration),
+            status_code: response.status,
+            response_excerpt: response.excerpt,
+            error: response.error,
+            request_headers: response.request_headers,
+            response_headers: response.response_headers,
+        },
+        outcome: decision.outcome,
+        gone: decision.gone,
+        disable_after: config.disable_after,
     }
 }
 
-/// Whether a request started at `now` ends, even by timing out, before `lease_until`.
-fn lease_covers(lease_until: Millis, now: Millis, timeout: Duration) -> bool {
-    now + millis(timeout) <= lease_until
+/// Records an attempt and counts it.
+async fn record(store: &dyn Queue, metrics: &Metrics, finish: Finish) {
+    let outcome = finish.outcome;
+    let duration = Duration::from_millis(u64::try_from(finish.attempt.duration_ms).unwrap_or(0));
+    match store.finish(finish).await {
+        Ok(finished) => {
+            if finished.held {
+                metrics.attempt(&outcome, duration);
+            } else {
+                tracing::warn!("the claim was handed back before the attempt was recorded");
+            }
+            if let Some(reason) = finished.disabled {
+                tracing::warn!(%reason, "endpoint disabled");
+            }
+        }
+        // The claim is handed back when this process goes, and the delivery tried again: at
+        // least once, never lost.
+        Err(error) => tracing::error!(%error, "recording the attempt failed"),
+    }
 }
 
 fn random_unit() -> f64 {
@@ -314,22 +430,6 @@ mod tests {
 
     use super::*;
 
-    fn claimed(attempts: u32, failing_since: Option<Millis>) -> Claimed {
-        Claimed {
-            lease: "w/1".into(),
-            delivery_id: "dlv_1".into(),
-            attempts,
-            event_id: "evt_1".into(),
-            event_type: "t".into(),
-            payload: "{}".into(),
-            endpoint_id: "ep_1".into(),
-            url: "https://example.com".into(),
-            headers: BTreeMap::new(),
-            secrets: Vec::new(),
-            failing_since,
-        }
-    }
-
     fn response(status: Option<u16>, retry_after: Option<u64>) -> Response {
         Response {
             status,
@@ -344,99 +444,70 @@ mod tests {
 
     #[test]
     fn decisions() {
-        let config = WorkerConfig::new("t");
+        let policy = RetryPolicy::default();
         let now = 10 * 24 * 3600 * 1000;
-        let day = 24 * 3600 * 1000;
         let cases = [
             (
                 "200",
-                claimed(0, None),
+                0,
                 response(Some(200), None),
                 Outcome::Succeeded,
                 false,
             ),
             (
                 "204 after failures",
-                claimed(5, Some(now - day)),
+                5,
                 response(Some(204), None),
                 Outcome::Succeeded,
                 false,
             ),
             (
                 "500 first",
-                claimed(0, None),
+                0,
                 response(Some(500), None),
                 Outcome::RetryAt(now + 5_000),
                 false,
             ),
             (
                 "timeout",
-                claimed(1, None),
+                1,
                 response(None, None),
                 Outcome::RetryAt(now + 300_000),
                 false,
             ),
             (
                 "302 is a failure",
-                claimed(0, None),
+                0,
                 response(Some(302), None),
                 Outcome::RetryAt(now + 5_000),
                 false,
             ),
             (
                 "429 Retry-After",
-                claimed(0, None),
+                0,
                 response(Some(429), Some(60)),
                 Outcome::RetryAt(now + 60_000),
                 false,
             ),
             (
                 "last attempt",
-                claimed(9, Some(now - day)),
+                9,
                 response(Some(500), None),
                 Outcome::Dead,
                 false,
             ),
             (
                 "410 Gone",
-                claimed(0, None),
+                0,
                 response(Some(410), None),
                 Outcome::Dead,
                 true,
             ),
-            (
-                "failing 5 days",
-                claimed(3, Some(now - 5 * day)),
-                response(Some(500), None),
-                Outcome::Dead,
-                true,
-            ),
-            (
-                "failing 4 days",
-                claimed(3, Some(now - 4 * day)),
-                response(Some(500), None),
-                Outcome::RetryAt(now + 7_200_000),
-                false,
-            ),
         ];
-        for (name, claim, response, outcome, disables) in cases {
-            let decision = decide(&config, &claim, &response, now, 0.5);
+        for (name, attempts, response, outcome, gone) in cases {
+            let decision = decide(&policy, attempts, &response, now, 0.5);
             assert_eq!(decision.outcome, outcome, "{name}");
-            assert_eq!(decision.disable.is_some(), disables, "{name}");
-        }
-    }
-
-    #[test]
-    fn leases_must_outlast_the_request() {
-        let timeout = Duration::from_secs(15);
-        let cases = [
-            ("fresh 60 s lease", 60_000, true),
-            ("exactly the timeout", 15_000, true),
-            ("one millisecond short", 14_999, false),
-            ("lapsed", -1, false),
-        ];
-        for (name, left, covers) in cases {
-            assert_eq!(lease_covers(1_000 + left, 1_000, timeout), covers, "{name}");
+            assert_eq!(decision.gone, gone, "{name}");
         }
     }
 

@@ -17,7 +17,7 @@ mod sender;
 mod state;
 
 pub use retention::Retention;
-pub use sender::{Sender, new_event};
+pub use sender::{SendOptions, Sender, new_event};
 
 use std::fmt;
 use std::future::Future;

@@ -52,18 +52,19 @@ impl Sender {
         tenant: &str,
         payload: &W::Payload,
     ) -> Result<Accepted, Error> {
-        self.send_keyed(webhook, tenant, payload, None).await
+        self.send_with(webhook, tenant, payload, SendOptions::default())
+            .await
     }
 
-    /// Like [`send`](Self::send); a repeated `idempotency_key` returns the first event.
-    pub async fn send_keyed<W: Declare>(
+    /// Like [`send`](Self::send), with an idempotency key or an ordering key.
+    pub async fn send_with<W: Declare>(
         &self,
         webhook: &W,
         tenant: &str,
         payload: &W::Payload,
-        idempotency_key: Option<&str>,
+        options: SendOptions<'_>,
     ) -> Result<Accepted, Error> {
-        let event = new_event(webhook, tenant, payload, idempotency_key)?;
+        let event = new_event(webhook, tenant, payload, options)?;
         let accepted = self
             .store
             .accept_event(event)
@@ -76,13 +77,23 @@ impl Sender {
     }
 }
 
+/// What else an event may carry.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SendOptions<'a> {
+    /// A repeated key returns the first event instead of storing a second.
+    pub idempotency_key: Option<&'a str>,
+    /// Events with the same key reach each endpoint one at a time, in the order they were
+    /// accepted.
+    pub ordering_key: Option<&'a str>,
+}
+
 /// The event `send` would store, for storing it in your own transaction with
-/// `herald_store::sqlite::accept_event_in` or `herald_store::postgres::accept_event_in`.
+/// `SqlStore::accept_event_in`.
 pub fn new_event<W: Declare>(
     webhook: &W,
     tenant: &str,
     payload: &W::Payload,
-    idempotency_key: Option<&str>,
+    options: SendOptions<'_>,
 ) -> Result<NewEvent, Error> {
     let json = payload
         .to_json()
@@ -91,6 +102,7 @@ pub fn new_event<W: Declare>(
         tenant_id: tenant.into(),
         event_type: webhook.name().into_owned(),
         payload: json.to_string(),
-        idempotency_key: idempotency_key.map(Into::into),
+        idempotency_key: options.idempotency_key.map(Into::into),
+        ordering_key: options.ordering_key.map(Into::into),
     })
 }

@@ -1,5 +1,5 @@
 //! Group commit: the writes of many concurrent callers (events accepted, attempts recorded,
-//! deliveries claimed) share one transaction, and so one flush to disk.
+//! deliveries claimed, leases given back) share one transaction, and so one flush to disk.
 //!
 //! A commit that waits for the disk costs about a millisecond or more, whatever it holds.
 //! Committing every accepted event and every recorded attempt on its own caps throughput at
@@ -14,7 +14,10 @@
 use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::{Accepted, Attempt, Claimed, Error, ErrorKind, Millis, NewEvent, Outcome, lease_token};
+use crate::{
+    Accepted, ClaimRequest, Claimed, Error, ErrorKind, Finish, Finished, Millis, NewEvent,
+    lease_token,
+};
 
 /// Writes gathered per transaction, at most: bounds a transaction's size and its latency.
 const MAX_BATCH: usize = 512;
@@ -27,28 +30,25 @@ const QUEUE: usize = 4096;
 pub(crate) enum Write {
     /// [`crate::Log::accept_event`].
     Accept { new: NewEvent, now: Millis },
-    /// [`crate::Queue::finish_attempt`].
-    Finish {
-        delivery_id: String,
-        lease: String,
-        attempt: Attempt,
-        outcome: Outcome,
-    },
-    /// [`crate::Queue::claim_due`], under the lease token `lease`.
+    /// [`crate::Queue::finish`], at `now`.
+    Finish { finish: Finish, now: Millis },
+    /// [`crate::Queue::claim`], under the lease token `lease`.
     Claim {
+        request: ClaimRequest,
         lease: String,
-        limit: u32,
-        lease_until: Millis,
         now: Millis,
     },
+    /// [`crate::Queue::release`]: after the finishes queued before it, never ahead of them.
+    Release { worker: String, now: Millis },
 }
 
 /// What a [`Write`] produced.
 #[derive(Debug)]
 pub(crate) enum Written {
     Accepted(Accepted),
-    Finished(bool),
+    Finished(Finished),
     Claimed(Vec<Claimed>),
+    Released(u64),
 }
 
 /// A backend that can apply a batch of writes in one transaction.
@@ -93,40 +93,36 @@ impl Committer {
         }
     }
 
-    pub(crate) async fn finish(
-        &self,
-        delivery_id: &str,
-        lease: &str,
-        attempt: Attempt,
-        outcome: Outcome,
-    ) -> Result<bool, Error> {
-        let write = Write::Finish {
-            delivery_id: delivery_id.to_owned(),
-            lease: lease.to_owned(),
-            attempt,
-            outcome,
-        };
-        match self.write(write).await? {
-            Written::Finished(held) => Ok(held),
+    pub(crate) async fn finish(&self, finish: Finish, now: Millis) -> Result<Finished, Error> {
+        match self.write(Write::Finish { finish, now }).await? {
+            Written::Finished(finished) => Ok(finished),
             _ => Err(mismatched()),
         }
     }
 
     pub(crate) async fn claim(
         &self,
-        worker: &str,
-        limit: u32,
-        lease_until: Millis,
+        request: &ClaimRequest,
         now: Millis,
     ) -> Result<Vec<Claimed>, Error> {
         let write = Write::Claim {
-            lease: lease_token(worker),
-            limit,
-            lease_until,
+            lease: lease_token(&request.worker),
+            request: request.clone(),
             now,
         };
         match self.write(write).await? {
             Written::Claimed(claimed) => Ok(claimed),
+            _ => Err(mismatched()),
+        }
+    }
+
+    pub(crate) async fn release(&self, worker: &str, now: Millis) -> Result<u64, Error> {
+        let write = Write::Release {
+            worker: worker.to_owned(),
+            now,
+        };
+        match self.write(write).await? {
+            Written::Released(n) => Ok(n),
             _ => Err(mismatched()),
         }
     }

@@ -45,10 +45,11 @@ pub use clock::{Clock, ManualClock, Millis, SystemClock, millis};
 pub use error::{Error, ErrorKind};
 pub use log::{AttemptStats, DeliveryFilter, EventFilter, Replay, ReplayState};
 pub use model::{
-    Accepted, Attempt, Claimed, Delivery, DeliveryState, Endpoint, EndpointPatch, EndpointSecret,
-    Event, NewEndpoint, NewEvent, NewToken, Outcome, QueueFigures, Tenant, Token,
+    Accepted, Attempt, ClaimRequest, Claimed, Delivery, DeliveryState, Endpoint, EndpointPatch,
+    EndpointSecret, Event, Finish, Finished, NewEndpoint, NewEvent, NewToken, Outcome,
+    QueueFigures, Tenant, Token,
 };
-pub use roles::{Clocked, Log, Queue, Registry, Replays, Store, Upkeep};
+pub use roles::{Clocked, Log, Queue, Registration, Registry, Replays, Store, Upkeep};
 pub use sql::{Backend, Sql, SqlStore};
 
 /// A token for one claim by `worker`, so finishing checks this very lease, not just the

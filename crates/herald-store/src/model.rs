@@ -44,6 +44,8 @@ pub struct NewEndpoint {
     pub secret: String,
     /// Whether deliveries are made to it.
     pub enabled: bool,
+    /// At most this many deliveries a second; `None`: no limit.
+    pub rate_limit: Option<u32>,
 }
 
 impl NewEndpoint {
@@ -57,6 +59,7 @@ impl NewEndpoint {
             headers: BTreeMap::new(),
             secret: secret.into(),
             enabled: true,
+            rate_limit: None,
         }
     }
 }
@@ -82,6 +85,8 @@ pub struct Endpoint {
     pub disabled_reason: Option<String>,
     /// The first failure since its last success, if it is failing.
     pub failing_since: Option<Millis>,
+    /// At most this many deliveries a second; `None`: no limit.
+    pub rate_limit: Option<u32>,
     /// When it was created.
     pub created_at: Millis,
 }
@@ -98,8 +103,10 @@ pub struct EndpointPatch {
     /// New extra headers, replacing the old ones.
     pub headers: Option<BTreeMap<String, String>>,
     /// Enable (clearing why it was disabled and its failure streak) or disable it; disabling
-    /// ends its pending deliveries, as [`Queue::disable_endpoint`](crate::Queue::disable_endpoint) does.
+    /// ends its pending deliveries.
     pub enabled: Option<bool>,
+    /// A new rate limit: `Some(None)` removes it.
+    pub rate_limit: Option<Option<u32>>,
 }
 
 /// One of an endpoint's signing secrets.
@@ -124,6 +131,9 @@ pub struct NewEvent {
     pub payload: String,
     /// A key under which a repeated request returns the first event instead of a second one.
     pub idempotency_key: Option<String>,
+    /// For each endpoint, events with the same key are delivered one at a time, in the order
+    /// they were accepted.
+    pub ordering_key: Option<String>,
 }
 
 impl NewEvent {
@@ -134,6 +144,7 @@ impl NewEvent {
             event_type: event_type.into(),
             payload: payload.into(),
             idempotency_key: None,
+            ordering_key: None,
         }
     }
 }
@@ -151,6 +162,8 @@ pub struct Event {
     pub payload: String,
     /// The idempotency key it was stored under, if any.
     pub idempotency_key: Option<String>,
+    /// Its ordering key, if any.
+    pub ordering_key: Option<String>,
     /// When it was accepted.
     pub created_at: Millis,
 }
@@ -247,8 +260,8 @@ pub struct Claimed {
     pub headers: BTreeMap<String, String>,
     /// Every secret that signs right now (more than one while rotating), newest first.
     pub secrets: Vec<String>,
-    /// The endpoint's first failure since its last success.
-    pub failing_since: Option<Millis>,
+    /// Its event's ordering key, if any.
+    pub ordering_key: Option<String>,
 }
 
 /// One HTTP try, as recorded.
@@ -309,4 +322,48 @@ pub enum Outcome {
     RetryAt(Millis),
     /// No more tries.
     Dead,
+}
+
+/// What a worker asks for when it claims: how much it can start now, endpoint by endpoint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClaimRequest {
+    /// The worker's name; its leases are `name/…`.
+    pub worker: String,
+    /// Deliveries it can start now, in all.
+    pub limit: u32,
+    /// Deliveries it can start now to an endpoint not in `remaining`.
+    pub capacity: u32,
+    /// Deliveries it can start now to these endpoints (those it has in flight, or whose
+    /// capacity it has changed); 0 passes the endpoint over.
+    pub remaining: BTreeMap<String, u32>,
+    /// How long a claim holds if the worker stops finishing without going away (a stuck
+    /// process); a worker that is gone loses its claims at once.
+    pub lease: std::time::Duration,
+}
+
+/// One attempt's end, as the worker reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finish {
+    /// `dlv_…`.
+    pub delivery_id: String,
+    /// The lease it was claimed under.
+    pub lease: String,
+    /// What happened.
+    pub attempt: Attempt,
+    /// What becomes of the delivery.
+    pub outcome: Outcome,
+    /// The endpoint answered `410 Gone`: it is disabled.
+    pub gone: bool,
+    /// An endpoint whose every attempt has failed for this long is disabled.
+    pub disable_after: std::time::Duration,
+}
+
+/// What a [`Finish`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finished {
+    /// The lease held: the delivery moved on. When it did not (another worker may have the
+    /// delivery now), only the attempt was recorded.
+    pub held: bool,
+    /// The endpoint was disabled, for this reason, and its pending deliveries ended.
+    pub disabled: Option<String>,
 }

@@ -9,11 +9,11 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgListener, PgPoolOptions};
-use sqlx::{Pool, Postgres};
+use sqlx::{Connection, Pool, Postgres};
 use tokio::sync::Notify;
 
-use crate::sql::{Backend, SqlStore};
-use crate::{Error, ErrorKind};
+use crate::sql::{Backend, SqlStore, query};
+use crate::{Error, ErrorKind, Registration};
 
 /// herald's store in a PostgreSQL database.
 pub type PostgresStore = SqlStore<Postgres>;
@@ -62,6 +62,81 @@ impl Backend for Postgres {
         });
         Ok(())
     }
+
+    async fn reserve_order(conn: &mut PgConnection, n: usize) -> Result<Vec<i64>, Error> {
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let numbers: Vec<(i64,)> =
+            query("SELECT nextval('delivery_order') FROM generate_series(1, $1) ORDER BY 1")
+                .bind(i64::try_from(n).unwrap_or(i64::MAX))
+                .fetch_all(conn)
+                .await?;
+        Ok(numbers.into_iter().map(|(n,)| n).collect())
+    }
+
+    async fn register(
+        pool: &Pool<Postgres>,
+        name: &str,
+        now: crate::Millis,
+    ) -> Result<Box<dyn Registration>, Error> {
+        // A session of its own holds the worker's lock: when the process goes, the server
+        // sees the connection close and the lock is free for the others' reapers to find.
+        let mut session = PgConnection::connect_with(&pool.connect_options()).await?;
+        let key = i64::from_le_bytes(random_bytes());
+        query("SELECT pg_advisory_lock($1)")
+            .bind(key)
+            .execute(&mut session)
+            .await?;
+        query("INSERT INTO workers (id, lock_key, started_at) VALUES ($1, $2, $3)")
+            .bind(name)
+            .bind(key)
+            .bind(now)
+            .execute(&mut session)
+            .await?;
+        Ok(Box::new(Session(session)))
+    }
+
+    async fn dead_workers(conn: &mut PgConnection) -> Result<Vec<String>, Error> {
+        let workers: Vec<(String, i64)> = query("SELECT id, lock_key FROM workers")
+            .fetch_all(&mut *conn)
+            .await?;
+        let mut dead = Vec::new();
+        for (id, key) in workers {
+            // Free only when no session holds it: the worker's is closed. Taken for this
+            // transaction only, so it needs no letting go.
+            let (free,): (bool,) = query("SELECT pg_try_advisory_xact_lock($1)")
+                .bind(key)
+                .fetch_one(&mut *conn)
+                .await?;
+            if free {
+                query("DELETE FROM workers WHERE id = $1")
+                    .bind(&id)
+                    .execute(&mut *conn)
+                    .await?;
+                dead.push(id);
+            }
+        }
+        Ok(dead)
+    }
+}
+
+/// A worker's session, holding its advisory lock.
+struct Session(PgConnection);
+
+#[async_trait::async_trait]
+impl Registration for Session {
+    async fn alive(&mut self) -> bool {
+        query("SELECT 1").execute(&mut self.0).await.is_ok()
+    }
+}
+
+/// Eight random bytes, for a worker's lock key.
+fn random_bytes() -> [u8; 8] {
+    let id = ulid::Ulid::generate();
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(&id.to_bytes()[8..]);
+    bytes
 }
 
 impl SqlStore<Postgres> {
@@ -103,7 +178,7 @@ impl SqlStore<Postgres> {
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
-        Ok(SqlStore::new(pool.clone(), pool))
+        Ok(SqlStore::new(pool.clone(), pool, Arc::default()))
     }
 }
 

@@ -12,9 +12,9 @@ use async_trait::async_trait;
 use tokio::sync::Notify;
 
 use crate::{
-    Accepted, Attempt, AttemptStats, Claimed, Clock, Delivery, DeliveryFilter, Endpoint,
-    EndpointPatch, EndpointSecret, Error, Event, EventFilter, Millis, NewEndpoint, NewEvent,
-    NewToken, Outcome, QueueFigures, Replay, Tenant, Token,
+    Accepted, Attempt, AttemptStats, ClaimRequest, Claimed, Clock, Delivery, DeliveryFilter,
+    Endpoint, EndpointPatch, EndpointSecret, Error, Event, EventFilter, Finish, Finished, Millis,
+    NewEndpoint, NewEvent, NewToken, QueueFigures, Replay, Tenant, Token,
 };
 
 /// What every role shares: the clock the store writes its times with.
@@ -206,40 +206,50 @@ pub trait Replays: Clocked {
 }
 
 /// What a delivery worker needs: due work, leased to it alone, and the record of each attempt.
-/// Implementations make [`Queue::claim_due`] exclusive: a delivery is leased to at most one
-/// worker at a time.
+///
+/// Claims go endpoint by endpoint, in turn (the endpoint waiting longest first), and take from
+/// each no more than the worker can start now, so one endpoint's backlog never holds back
+/// another's. On the way they honour each endpoint's rate limit (across every process on the
+/// database), its circuit breaker (an endpoint failing again and again gets one probe at a
+/// time), and ordering keys (one delivery per key in flight, in acceptance order).
 #[async_trait]
 pub trait Queue: Clocked {
     /// Notified whenever deliveries become due: committed by this process or, once this has
     /// been called, by any other process on the same database.
     async fn due_work(&self) -> Result<Arc<Notify>, Error>;
 
-    /// Leases up to `limit` due deliveries to `worker` for `lease`, oldest due first. A delivery
-    /// whose lease has run out (its worker died) is due again.
-    async fn claim_due(
-        &self,
-        worker: &str,
-        limit: u32,
-        lease: Duration,
-    ) -> Result<Vec<Claimed>, Error>;
+    /// Registers worker `name` for as long as the returned registration lives: while it does,
+    /// no other worker takes its claims; once its process is gone, [`Queue::reap`] anywhere
+    /// hands them back at once.
+    async fn register(&self, name: &str) -> Result<Box<dyn Registration>, Error>;
 
-    /// Records an attempt and moves the delivery on. Returns false, changing nothing but the
-    /// attempt log, if `lease` (from [`Claimed::lease`]) no longer holds: it ran out and another
-    /// worker may have taken the delivery.
-    async fn finish_attempt(
-        &self,
-        delivery_id: &str,
-        lease: &str,
-        attempt: Attempt,
-        outcome: Outcome,
-    ) -> Result<bool, Error>;
+    /// Leases due deliveries to the worker, as `request` allows.
+    async fn claim(&self, request: &ClaimRequest) -> Result<Vec<Claimed>, Error>;
+
+    /// When the next endpoint's turn comes, leaving out the endpoints in `skip` (those the
+    /// worker has no room for): how long a worker with nothing to do may sleep. `None` when
+    /// nothing is pending.
+    async fn next_due(&self, skip: &[String]) -> Result<Option<Millis>, Error>;
+
+    /// Records an attempt and moves its delivery on (if the lease still held); disables the
+    /// endpoint if it answered 410 or has failed for `disable_after`, deciding on the
+    /// endpoint's state as the attempt is recorded.
+    async fn finish(&self, finish: Finish) -> Result<Finished, Error>;
 
     /// Gives back the leases `worker` holds, so another worker can take them at once
-    /// (graceful shutdown).
+    /// (graceful shutdown). Queued behind every finish already handed to the store.
     async fn release(&self, worker: &str) -> Result<u64, Error>;
 
-    /// Stops deliveries to an endpoint and records why; its pending deliveries die.
-    async fn disable_endpoint(&self, id: &str, reason: &str) -> Result<(), Error>;
+    /// Hands back the claims of workers that are gone, and of any lease that has run out.
+    async fn reap(&self) -> Result<u64, Error>;
+}
+
+/// A worker's registration: see [`Queue::register`].
+#[async_trait]
+pub trait Registration: Send + Sync {
+    /// Whether the registration still holds. When it does not (the database lost it), the
+    /// worker's claims may be taken by others: it must stop sending.
+    async fn alive(&mut self) -> bool;
 }
 
 /// Keeping the store in shape: readiness, the queue as an operator watches it, retention.

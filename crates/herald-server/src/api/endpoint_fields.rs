@@ -31,6 +31,11 @@ static URL_SHAPE: std::sync::LazyLock<jsonschema::Validator> = std::sync::LazyLo
     jsonschema::validator_for(&schema).expect("URL_PATTERN compiles")
 });
 
+/// A rate limit within its range (deliveries a second), or the 422 naming it.
+pub(crate) fn rate_limit(limit: u32) -> Result<u32, Problem> {
+    super::in_range("/rate_limit", limit, 1..=100_000)
+}
+
 /// Checks the fields an endpoint is made of, naming every one that is wrong.
 pub(crate) fn check_fields(
     state: &AppState,

@@ -38,6 +38,12 @@ pub(crate) struct CreateEndpoint {
     /// Whether deliveries are made (default true).
     #[serde(default = "yes")]
     enabled: bool,
+    /// At most this many deliveries a second (1 to 100000), across every herald process;
+    /// omitted or null: no limit. A burst of a tenth of a second's worth (at least one) may go
+    /// at once.
+    #[serde(default, deserialize_with = "super::whole_number")]
+    #[schema(minimum = 1, maximum = 100000)]
+    rate_limit: Option<u32>,
 }
 
 fn yes() -> bool {
@@ -59,6 +65,8 @@ pub(crate) struct EndpointOut {
     disabled_reason: Option<String>,
     /// Since when every delivery to it has failed (RFC 3339), while that lasts.
     failing_since: Option<String>,
+    /// At most this many deliveries a second; null: no limit.
+    rate_limit: Option<u32>,
     /// Verifies the `webhook-signature` of every delivery: `whsec_…`. Only in the answer
     /// that creates the endpoint; later, read it from `…/secret`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -77,6 +85,7 @@ impl EndpointOut {
             enabled: endpoint.enabled,
             disabled_reason: endpoint.disabled_reason,
             failing_since: endpoint.failing_since.map(rfc3339),
+            rate_limit: endpoint.rate_limit,
             secret,
             created_at: rfc3339(endpoint.created_at),
         }
@@ -115,6 +124,7 @@ pub(crate) async fn create_endpoint(
         headers: body.headers,
         secret: secret.clone(),
         enabled: body.enabled,
+        rate_limit: body.rate_limit.map(fields::rate_limit).transpose()?,
     };
     let endpoint = store
         .create_endpoint(new)
@@ -187,6 +197,10 @@ pub(crate) struct UpdateEndpoint {
     headers: Option<BTreeMap<String, String>>,
     /// False stops deliveries (pending ones end); true resumes them and clears the reason.
     enabled: Option<bool>,
+    /// At most this many deliveries a second (1 to 100000); null removes the limit.
+    #[serde(default, deserialize_with = "super::whole_number_or_null")]
+    #[schema(value_type = Option<u32>, minimum = 1, maximum = 100000)]
+    rate_limit: Option<Option<u32>>,
 }
 
 /// Update an endpoint
@@ -210,12 +224,17 @@ pub(crate) async fn update_endpoint(
         body.event_types.as_ref(),
         body.headers.as_ref(),
     )?;
+    let rate_limit = match body.rate_limit {
+        Some(Some(limit)) => Some(Some(fields::rate_limit(limit)?)),
+        other => other,
+    };
     let patch = EndpointPatch {
         url: body.url,
         description: body.description,
         event_types: body.event_types,
         headers: body.headers,
         enabled: body.enabled,
+        rate_limit,
     };
     let endpoint = store
         .update_endpoint(&tenant, &id, patch)

@@ -24,6 +24,11 @@ pub(crate) struct CreateEvent {
     /// Repeating a key returns the first event instead of storing a second.
     #[schema(min_length = 1, max_length = 255)]
     idempotency_key: Option<String>,
+    /// Events with the same key reach each endpoint one at a time, in the order they were
+    /// accepted: the next waits until the one before has succeeded or died. Other keys, and
+    /// events without one, are not held back.
+    #[schema(min_length = 1, max_length = 256)]
+    ordering_key: Option<String>,
 }
 
 /// A stored event.
@@ -79,24 +84,24 @@ pub(crate) async fn create_event(
             violations,
         ));
     }
-    if body
-        .idempotency_key
-        .as_ref()
-        .is_some_and(|k| k.is_empty() || k.chars().count() > 255)
-    {
-        return Err(Problem::invalid(
-            "an idempotency key is 1 to 255 characters",
-            vec![Violation {
-                path: "/idempotency_key".into(),
-                message: "must be 1 to 255 characters".into(),
-            }],
-        ));
-    }
+    key_length(
+        "idempotency key",
+        "/idempotency_key",
+        body.idempotency_key.as_deref(),
+        255,
+    )?;
+    key_length(
+        "ordering key",
+        "/ordering_key",
+        body.ordering_key.as_deref(),
+        256,
+    )?;
     let new = NewEvent {
         tenant_id: tenant.clone(),
         event_type: body.event_type,
         payload: body.payload.get().to_owned(),
         idempotency_key: body.idempotency_key,
+        ordering_key: body.ordering_key,
     };
     let accepted = store
         .accept_event(new)
@@ -115,4 +120,18 @@ pub(crate) async fn create_event(
             duplicate: !accepted.created,
         }),
     ))
+}
+
+/// A key of 1 to `max` characters (when there is one), or the 422 naming `field`.
+fn key_length(what: &str, field: &str, key: Option<&str>, max: usize) -> Result<(), Problem> {
+    match key {
+        Some(key) if key.is_empty() || key.chars().count() > max => Err(Problem::invalid(
+            format!("an {what} is 1 to {max} characters"),
+            vec![Violation {
+                path: field.into(),
+                message: format!("must be 1 to {max} characters"),
+            }],
+        )),
+        _ => Ok(()),
+    }
 }

@@ -23,6 +23,7 @@ pub(crate) struct LoggedEvent {
     #[schema(value_type = Object)]
     payload: Box<serde_json::value::RawValue>,
     idempotency_key: Option<String>,
+    ordering_key: Option<String>,
     created_at: String,
 }
 
@@ -39,6 +40,7 @@ impl LoggedEvent {
             event_type: event.event_type,
             payload,
             idempotency_key: event.idempotency_key,
+            ordering_key: event.ordering_key,
             created_at: rfc3339(event.created_at),
         })
     }

@@ -129,6 +129,15 @@ pub(crate) fn in_range(
     ))
 }
 
+/// Reads a count that may be absent (`None`), `null` (`Some(None)`) or a number, as
+/// [`whole_number`] reads it: a PATCH's way to remove a value.
+pub(crate) fn whole_number_or_null<'de, D>(deserializer: D) -> Result<Option<Option<u32>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    whole_number(deserializer).map(Some)
+}
+
 /// Reads an optional count that JSON may spell `533` or `533.0`: JSON Schema's `integer`
 /// allows both, and the document promises JSON Schema.
 pub(crate) fn whole_number<'de, D>(deserializer: D) -> Result<Option<u32>, D::Error>

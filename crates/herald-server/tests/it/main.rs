@@ -9,6 +9,7 @@ mod endpoints;
 mod input;
 mod log;
 mod retention;
+mod scheduler;
 mod support;
 
 use std::sync::{Arc, Mutex};

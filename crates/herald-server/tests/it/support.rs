@@ -60,8 +60,17 @@ pub(crate) struct Server {
 
 impl Server {
     pub(crate) async fn start(database_url: &str) -> Server {
+        Server::start_with(database_url, |_| {}).await
+    }
+
+    /// herald with its configuration changed by `change` first.
+    pub(crate) async fn start_with(
+        database_url: &str,
+        change: impl FnOnce(&mut herald_server::Config),
+    ) -> Server {
         let mut config = herald_server::Config::new(database_url, ADMIN);
         config.allow_targets = vec!["127.0.0.0/8".parse().unwrap()];
+        change(&mut config);
         let service = herald_server::Service::open(config).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -152,5 +161,118 @@ impl Drop for Server {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+    }
+}
+
+/// How a [`TestReceiver`] answers.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Answer {
+    /// 200 at once.
+    Ok,
+    /// Takes the request and never answers.
+    Hang,
+    /// 500 to the first attempt of about a third of the events, 200 otherwise.
+    FailSomeFirstTries,
+}
+
+/// One request a [`TestReceiver`] took.
+#[derive(Clone, Debug)]
+pub(crate) struct Arrival {
+    pub(crate) webhook_id: String,
+    #[allow(dead_code)] // kept for tests that read what arrived
+    pub(crate) body: String,
+    pub(crate) at: std::time::Instant,
+    pub(crate) status: u16,
+}
+
+/// A real HTTP receiver on port 0 that records what it takes, and how it answered.
+#[derive(Clone)]
+pub(crate) struct TestReceiver {
+    pub(crate) url: String,
+    arrivals: std::sync::Arc<std::sync::Mutex<Vec<Arrival>>>,
+}
+
+impl TestReceiver {
+    pub(crate) async fn start(answer: Answer) -> TestReceiver {
+        use std::sync::{Arc, Mutex};
+        let arrivals: Arc<Mutex<Vec<Arrival>>> = Arc::default();
+        let seen: Arc<Mutex<std::collections::HashSet<String>>> = Arc::default();
+        let sink = Arc::clone(&arrivals);
+        let app = axum::Router::new().fallback(
+            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                let sink = Arc::clone(&sink);
+                let seen = Arc::clone(&seen);
+                async move {
+                    let webhook_id = headers
+                        .get("webhook-id")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_owned();
+                    let first = seen.lock().unwrap().insert(webhook_id.clone());
+                    let status = match answer {
+                        Answer::Ok => 200,
+                        Answer::Hang => {
+                            // Taken (status 0: no answer), and never answered.
+                            sink.lock().unwrap().push(Arrival {
+                                webhook_id,
+                                body: String::from_utf8_lossy(&body).into_owned(),
+                                at: std::time::Instant::now(),
+                                status: 0,
+                            });
+                            std::future::pending::<()>().await;
+                            unreachable!("a hanging receiver never answers")
+                        }
+                        // The id's last character is random (a ULID's): about a third fail.
+                        Answer::FailSomeFirstTries
+                            if first && webhook_id.bytes().last().unwrap_or(0) % 3 == 0 =>
+                        {
+                            500
+                        }
+                        Answer::FailSomeFirstTries => 200,
+                    };
+                    sink.lock().unwrap().push(Arrival {
+                        webhook_id,
+                        body: String::from_utf8_lossy(&body).into_owned(),
+                        at: std::time::Instant::now(),
+                        status,
+                    });
+                    axum::http::StatusCode::from_u16(status).unwrap()
+                }
+            },
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        TestReceiver { url, arrivals }
+    }
+
+    /// Every request taken so far, in order.
+    pub(crate) fn arrivals(&self) -> Vec<Arrival> {
+        self.arrivals.lock().unwrap().clone()
+    }
+
+    /// The distinct webhook ids answered with a 2xx.
+    pub(crate) fn delivered(&self) -> std::collections::HashSet<String> {
+        self.arrivals()
+            .into_iter()
+            .filter(|a| (200..300).contains(&a.status))
+            .map(|a| a.webhook_id)
+            .collect()
+    }
+
+    /// Waits until `count` distinct ids were delivered, up to `limit`; how long it took.
+    pub(crate) async fn wait_for(
+        &self,
+        count: usize,
+        limit: std::time::Duration,
+    ) -> Option<std::time::Duration> {
+        let start = std::time::Instant::now();
+        while start.elapsed() < limit {
+            if self.delivered().len() >= count {
+                return Some(start.elapsed());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        None
     }
 }

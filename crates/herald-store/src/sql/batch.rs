@@ -8,52 +8,62 @@
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use super::rows::headers_to_json;
+use super::rows::{count, event_columns, headers_to_json};
 use super::{Backend, Sql, json_rows, query, sql};
 use crate::error::classify;
 use crate::group::{Write, Written};
 use crate::{
-    Accepted, Attempt, DeliveryState, Error, ErrorKind, Event, Millis, NewEvent, Outcome, new_id,
+    Accepted, DeliveryState, Error, ErrorKind, Event, Finish, Finished, Millis, NewEvent, Outcome,
+    new_id,
 };
 
+pub(crate) use super::endpoint_state::{EndpointState, Seen};
+
 /// The writes of one batch, applied in the caller's transaction: one result per write, in
-/// order. Claims come last, so they can take what this very batch stored or rescheduled.
+/// order. Claims come after accepts and finishes, so they can take what this very batch
+/// stored or rescheduled; releases come last, so a lease is never given back ahead of the
+/// attempt recorded under it.
+///
+/// Also says whether deliveries became due, so the workers can be woken once it commits.
 pub(crate) async fn apply<DB: Backend>(
     db: &mut DB::Connection,
     writes: &[Write],
-) -> Result<Vec<Written>, Error> {
+) -> Result<(Vec<Written>, bool), Error> {
     let mut accepts = Vec::new();
     let mut finishes = Vec::new();
-    let mut claims = Vec::new();
     for write in writes {
         match write {
-            Write::Claim {
-                lease,
-                limit,
-                lease_until,
-                now,
-            } => claims.push((lease, *limit, *lease_until, *now)),
             Write::Accept { new, now } => accepts.push((new, *now)),
-            Write::Finish {
-                delivery_id,
-                lease,
-                attempt,
-                outcome,
-            } => finishes.push(Finish {
-                delivery_id,
-                lease,
-                attempt,
-                outcome: *outcome,
-            }),
+            Write::Finish { finish, now } => finishes.push((finish, *now)),
+            Write::Claim { .. } | Write::Release { .. } => {}
         }
     }
-    let mut accepted = accept_all::<DB>(db, &accepts).await?.into_iter();
-    let mut finished = finish_all::<DB>(db, &finishes).await?.into_iter();
-    let mut claimed = Vec::with_capacity(claims.len());
-    for (lease, limit, lease_until, now) in claims {
-        claimed.push(super::queue::claim::<DB>(db, lease, limit, lease_until, now).await?);
+    let accepted = accept_all::<DB>(db, &accepts).await?;
+    let (finished, next_due) = finish_all::<DB>(db, &finishes).await?;
+    let mut made_due = next_due || accepted.iter().any(|a| a.created && a.deliveries > 0);
+    let mut accepted = accepted.into_iter();
+    let mut finished = finished.into_iter();
+    let mut claimed = Vec::new();
+    for write in writes {
+        if let Write::Claim {
+            request,
+            lease,
+            now,
+        } = write
+        {
+            claimed.push(super::claim::claim::<DB>(db, request, lease, *now).await?);
+        }
+    }
+    let mut released = Vec::new();
+    for write in writes {
+        if let Write::Release { worker, now } = write {
+            let n = release::<DB>(db, worker, *now).await?;
+            made_due |= n > 0;
+            released.push(n);
+        }
     }
     let mut claimed = claimed.into_iter();
+    let mut released = released.into_iter();
     writes
         .iter()
         .map(|write| {
@@ -61,10 +71,20 @@ pub(crate) async fn apply<DB: Backend>(
                 Write::Accept { .. } => accepted.next().map(Written::Accepted),
                 Write::Finish { .. } => finished.next().map(Written::Finished),
                 Write::Claim { .. } => claimed.next().map(Written::Claimed),
+                Write::Release { .. } => released.next().map(Written::Released),
             }
             .ok_or_else(|| Error::new(ErrorKind::Database, "a write of the batch has no result"))
         })
-        .collect()
+        .collect::<Result<Vec<_>, _>>()
+        .map(|written| (written, made_due))
+}
+
+/// A pending delivery to insert.
+pub(crate) struct NewDelivery<'a> {
+    pub(crate) event_id: &'a str,
+    pub(crate) endpoint_id: &'a str,
+    pub(crate) ordering_key: Option<&'a str>,
+    pub(crate) due: Millis,
 }
 
 /// Stores events and one pending delivery per subscribed endpoint each, and announces them.
@@ -76,9 +96,10 @@ pub(crate) async fn accept_all<DB: Backend>(
     // at the same moment) skip the row instead of failing the batch; `WHERE true` tells
     // SQLite's parser that ON CONFLICT belongs to the INSERT.
     const INSERT_EVENTS: Sql = sql!(
-        "INSERT INTO events (id, tenant_id, event_type, payload, idempotency_key, created_at) \
-         SELECT v.value->>0, v.value->>1, v.value->>2, v.value->>3, v.value->>4, \
-           CAST(v.value->>5 AS BIGINT) FROM " [rows "$1"] " AS v \
+        "INSERT INTO events (id, tenant_id, event_type, payload, idempotency_key, ordering_key, \
+           created_at) \
+         SELECT v.value->>0, v.value->>1, v.value->>2, v.value->>3, v.value->>4, v.value->>5, \
+           CAST(v.value->>6 AS BIGINT) FROM " [rows "$1"] " AS v \
          WHERE true ON CONFLICT DO NOTHING RETURNING id"
     );
     const SUBSCRIBED: Sql = sql!(
@@ -86,8 +107,6 @@ pub(crate) async fn accept_all<DB: Backend>(
          AND (p.event_types = '[]' OR EXISTS (SELECT 1 FROM " [texts "p.event_types"] " AS t \
            WHERE t.value = $2))"
     );
-    const EARLIER: &str = "SELECT id, tenant_id, event_type, payload, idempotency_key, \
-         created_at FROM events WHERE tenant_id = $1 AND idempotency_key = $2";
 
     if events.is_empty() {
         return Ok(Vec::new());
@@ -103,6 +122,7 @@ pub(crate) async fn accept_all<DB: Backend>(
                 &new.event_type,
                 &new.payload,
                 &new.idempotency_key,
+                &new.ordering_key,
                 now,
             )
         })
@@ -136,13 +156,15 @@ pub(crate) async fn accept_all<DB: Backend>(
         }
         let key = (new.tenant_id.as_str(), new.event_type.as_str());
         for endpoint_id in subscribed.get(&key).into_iter().flatten() {
-            deliveries.push((new_id("dlv"), id.as_str(), endpoint_id.as_str(), now));
+            deliveries.push(NewDelivery {
+                event_id: id,
+                endpoint_id,
+                ordering_key: new.ordering_key.as_deref(),
+                due: now,
+            });
         }
     }
-    if !deliveries.is_empty() {
-        insert_deliveries::<DB>(db, &deliveries).await?;
-        DB::announce(db).await?;
-    }
+    insert_deliveries::<DB>(db, &deliveries).await?;
 
     let mut accepted = Vec::with_capacity(events.len());
     for (&(new, now), id) in events.iter().zip(ids) {
@@ -157,6 +179,7 @@ pub(crate) async fn accept_all<DB: Backend>(
                     event_type: new.event_type.clone(),
                     payload: new.payload.clone(),
                     idempotency_key: new.idempotency_key.clone(),
+                    ordering_key: new.ordering_key.clone(),
                     created_at: now,
                 },
                 created: true,
@@ -167,57 +190,111 @@ pub(crate) async fn accept_all<DB: Backend>(
             let key = new.idempotency_key.as_deref().ok_or_else(|| {
                 Error::new(ErrorKind::Database, "an event without a key was not stored")
             })?;
-            let earlier: Event = query(EARLIER)
-                .bind(&new.tenant_id)
-                .bind(key)
-                .fetch_one(&mut *db)
-                .await?;
-            let (count,): (i64,) = query("SELECT count(*) FROM deliveries WHERE event_id = $1")
-                .bind(&earlier.id)
-                .fetch_one(&mut *db)
-                .await?;
+            let earlier: Event = query(concat!(
+                "SELECT ",
+                event_columns!(),
+                " FROM events WHERE tenant_id = $1 AND idempotency_key = $2"
+            ))
+            .bind(&new.tenant_id)
+            .bind(key)
+            .fetch_one(&mut *db)
+            .await?;
+            let (deliveries,): (i64,) =
+                query("SELECT count(*) FROM deliveries WHERE event_id = $1")
+                    .bind(&earlier.id)
+                    .fetch_one(&mut *db)
+                    .await?;
             accepted.push(Accepted {
                 event: earlier,
                 created: false,
-                deliveries: super::rows::count(count),
+                deliveries: count(deliveries),
             });
         }
     }
     Ok(accepted)
 }
 
-/// Inserts pending deliveries, due at their time: `(id, event id, endpoint id, time)`.
+/// Inserts pending deliveries, makes their endpoints due, and announces them; returns their
+/// ids. Deliveries with an ordering key are numbered in the order given (acceptance order).
 pub(crate) async fn insert_deliveries<DB: Backend>(
     db: &mut DB::Connection,
-    deliveries: &[(String, &str, &str, Millis)],
-) -> Result<(), Error> {
+    deliveries: &[NewDelivery<'_>],
+) -> Result<Vec<String>, Error> {
     const INSERT: Sql = sql!(
         "INSERT INTO deliveries (id, event_id, endpoint_id, state, attempts, next_attempt_at, \
-           created_at, updated_at) \
+           ordering_key, seq, created_at, updated_at) \
          SELECT v.value->>0, v.value->>1, v.value->>2, 'pending', 0, \
-           CAST(v.value->>3 AS BIGINT), CAST(v.value->>3 AS BIGINT), \
-           CAST(v.value->>3 AS BIGINT) \
+           CAST(v.value->>3 AS BIGINT), v.value->>4, CAST(v.value->>5 AS BIGINT), \
+           CAST(v.value->>3 AS BIGINT), CAST(v.value->>3 AS BIGINT) \
          FROM " [rows "$1"] " AS v"
     );
+    if deliveries.is_empty() {
+        return Ok(Vec::new());
+    }
+    let keyed = deliveries
+        .iter()
+        .filter(|d| d.ordering_key.is_some())
+        .count();
+    let mut order = DB::reserve_order(db, keyed).await?.into_iter();
+    let ids: Vec<String> = deliveries.iter().map(|_| new_id("dlv")).collect();
+    let rows: Vec<_> = deliveries
+        .iter()
+        .zip(&ids)
+        .map(|(d, id)| {
+            let seq = d.ordering_key.and_then(|_| order.next());
+            (id, d.event_id, d.endpoint_id, d.due, d.ordering_key, seq)
+        })
+        .collect();
     query(INSERT)
-        .bind(json_rows(&deliveries))
+        .bind(json_rows(&rows))
         .execute(&mut *db)
         .await?;
+    let mut due: BTreeMap<&str, Millis> = BTreeMap::new();
+    for d in deliveries {
+        let at = due.entry(d.endpoint_id).or_insert(d.due);
+        *at = (*at).min(d.due);
+    }
+    make_due::<DB>(db, due.into_iter()).await?;
+    DB::announce(db).await?;
+    Ok(ids)
+}
+
+/// Moves each endpoint's turn to no later than its time.
+///
+/// Every row is written, even when its turn is already earlier: writing takes the row's lock.
+/// A claim serving the endpoint holds that lock (and passes over an endpoint whose lock is
+/// held), so either the claim sees these deliveries, or this write comes after the claim's
+/// "nothing more is due" and corrects it. A write only when the turn is later would let a
+/// claim that missed these deliveries put the endpoint out of line with them due.
+pub(crate) async fn make_due<'a, DB: Backend>(
+    db: &mut DB::Connection,
+    due: impl Iterator<Item = (&'a str, Millis)>,
+) -> Result<(), Error> {
+    // Sorted by endpoint, so two processes' batches lock queue rows in one order.
+    const DUE: Sql = sql!(
+        "UPDATE endpoint_queues SET due_at = CASE \
+           WHEN due_at IS NULL OR due_at > CAST(v.value->>1 AS BIGINT) \
+           THEN CAST(v.value->>1 AS BIGINT) ELSE due_at END \
+         FROM " [rows "$1"] " AS v \
+         WHERE endpoint_queues.endpoint_id = v.value->>0"
+    );
+    let mut rows: Vec<(&str, Millis)> = due.collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    rows.sort_unstable();
+    query(DUE).bind(json_rows(&rows)).execute(&mut *db).await?;
     Ok(())
 }
 
-struct Finish<'a> {
-    delivery_id: &'a str,
-    lease: &'a str,
-    attempt: &'a Attempt,
-    outcome: Outcome,
-}
-
-/// Records attempts and moves their deliveries on; true for each whose lease held.
+/// Records attempts and moves their deliveries on, then each endpoint's state: its failure
+/// streak, its circuit, its next turn, the next delivery of each ordering key, and whether it
+/// is disabled, decided on its state as of this transaction.
+/// Also says whether an ordering key's next delivery became due.
 async fn finish_all<DB: Backend>(
     db: &mut DB::Connection,
-    finishes: &[Finish<'_>],
-) -> Result<Vec<bool>, Error> {
+    finishes: &[(&Finish, Millis)],
+) -> Result<(Vec<Finished>, bool), Error> {
     const INSERT_ATTEMPTS: Sql = sql!(
         "INSERT INTO attempts (id, delivery_id, started_at, duration_ms, status_code, \
            response_excerpt, error, request_headers, response_headers) \
@@ -234,19 +311,19 @@ async fn finish_all<DB: Backend>(
          FROM " [rows "$1"] " AS v \
          WHERE deliveries.id = v.value->>0 AND deliveries.lease_owner = v.value->>4 \
            AND deliveries.state = 'pending' \
-         RETURNING id, endpoint_id"
+         RETURNING id, endpoint_id, ordering_key"
     );
 
     if finishes.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), false));
     }
     let attempts: Vec<_> = finishes
         .iter()
-        .map(|f| {
-            let a = f.attempt;
+        .map(|(f, _)| {
+            let a = &f.attempt;
             (
                 new_id("att"),
-                f.delivery_id,
+                &f.delivery_id,
                 a.started_at,
                 a.duration_ms,
                 a.status_code,
@@ -265,97 +342,268 @@ async fn finish_all<DB: Backend>(
 
     let advances: Vec<_> = finishes
         .iter()
-        .map(|f| {
+        .map(|(f, _)| {
             let (state, next) = match f.outcome {
                 Outcome::Succeeded => (DeliveryState::Succeeded, None),
                 Outcome::RetryAt(at) => (DeliveryState::Pending, Some(at)),
                 Outcome::Dead => (DeliveryState::Dead, None),
             };
             let finished_at = f.attempt.started_at + f.attempt.duration_ms;
-            (f.delivery_id, state.as_str(), next, finished_at, f.lease)
+            (&f.delivery_id, state.as_str(), next, finished_at, &f.lease)
         })
         .collect();
-    let moved: Vec<(String, String)> = query(ADVANCE)
+    let moved: Vec<(String, String, Option<String>)> = query(ADVANCE)
         .bind(json_rows(&advances))
         .fetch_all(&mut *db)
         .await?;
-    let mut held_by: HashMap<String, String> = moved.into_iter().collect();
+    let mut held_by: HashMap<String, (String, Option<String>)> = moved
+        .into_iter()
+        .map(|(id, endpoint, key)| (id, (endpoint, key)))
+        .collect();
 
+    // What each endpoint saw, in the order the attempts were handed in.
+    let mut seen: BTreeMap<String, Vec<Seen>> = BTreeMap::new();
     let mut held = Vec::with_capacity(finishes.len());
-    let mut outcomes = Vec::new();
-    for finish in finishes {
+    let mut successors = Vec::new();
+    for &(finish, now) in finishes {
         // The first finish of a delivery is the one that held its lease.
-        match held_by.remove(finish.delivery_id) {
-            Some(endpoint_id) => {
-                held.push(true);
-                outcomes.push((endpoint_id, finish.outcome, finish.attempt.started_at));
-            }
-            None => held.push(false),
+        let Some((endpoint_id, key)) = held_by.remove(&finish.delivery_id) else {
+            held.push(None);
+            continue;
+        };
+        if let (Some(key), Outcome::Succeeded | Outcome::Dead) = (&key, finish.outcome) {
+            successors.push((endpoint_id.clone(), key.clone(), now));
+        }
+        seen.entry(endpoint_id.clone()).or_default().push(Seen {
+            outcome: finish.outcome,
+            started_at: finish.attempt.started_at,
+            gone: finish.gone,
+            disable_after: finish.disable_after,
+            now,
+        });
+        held.push(Some(endpoint_id));
+    }
+    let disabled = settle_endpoints::<DB>(db, &seen, &successors).await?;
+    let finished = held
+        .into_iter()
+        .map(|endpoint| Finished {
+            held: endpoint.is_some(),
+            disabled: endpoint.and_then(|e| disabled.get(&e).cloned()),
+        })
+        .collect();
+    Ok((finished, !successors.is_empty()))
+}
+
+/// Applies what the endpoints saw to their state, makes each ordering key's next delivery due
+/// where its predecessor finished, and disables endpoints that must be; returns the disabled
+/// ones with why.
+async fn settle_endpoints<DB: Backend>(
+    db: &mut DB::Connection,
+    seen: &BTreeMap<String, Vec<Seen>>,
+    successors: &[(String, String, Millis)],
+) -> Result<BTreeMap<String, String>, Error> {
+    // Locked in endpoint order, so two processes' batches never wait on each other in a
+    // circle; the state read here is the state the decision is made on.
+    const READ: Sql = sql!(
+        "SELECT q.endpoint_id, q.failures, q.last_failure_at, q.open_until, q.due_at, \
+           p.failing_since, p.enabled \
+         FROM endpoint_queues q JOIN endpoints p ON p.id = q.endpoint_id \
+         WHERE q.endpoint_id IN (SELECT t.value FROM " [texts "$1"] " AS t) \
+         ORDER BY q.endpoint_id" [lock_of "q"]
+    );
+    const WRITE_QUEUES: Sql = sql!(
+        "UPDATE endpoint_queues SET failures = CAST(v.value->>1 AS INTEGER), \
+           last_failure_at = CAST(v.value->>2 AS BIGINT), \
+           open_until = CAST(v.value->>3 AS BIGINT), due_at = CAST(v.value->>4 AS BIGINT) \
+         FROM " [rows "$1"] " AS v WHERE endpoint_queues.endpoint_id = v.value->>0"
+    );
+    const WRITE_STREAKS: Sql = sql!(
+        "UPDATE endpoints SET failing_since = CAST(v.value->>1 AS BIGINT) \
+         FROM " [rows "$1"] " AS v WHERE endpoints.id = v.value->>0"
+    );
+    // The next delivery of each key, the one with the lowest number, waiting behind it.
+    const NEXT_IN_ORDER: Sql = sql!(
+        "UPDATE deliveries SET next_attempt_at = CAST(v.value->>2 AS BIGINT) \
+         FROM " [rows "$1"] " AS v \
+         WHERE deliveries.id = (SELECT n.id FROM deliveries n \
+           WHERE n.endpoint_id = v.value->>0 AND n.ordering_key = v.value->>1 \
+             AND n.state = 'pending' AND n.next_attempt_at IS NULL \
+           ORDER BY n.seq LIMIT 1)"
+    );
+
+    let mut touched: Vec<&str> = seen.keys().map(String::as_str).collect();
+    touched.extend(successors.iter().map(|(e, _, _)| e.as_str()));
+    touched.sort_unstable();
+    touched.dedup();
+    if touched.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let rows: Vec<EndpointRow> = query(READ)
+        .bind(json_rows(&touched))
+        .fetch_all(&mut *db)
+        .await?;
+
+    let mut queues = Vec::new();
+    let mut streaks = Vec::new();
+    let mut disabled = BTreeMap::new();
+    for row in rows {
+        let before = row.state();
+        let mut after = before.clone();
+        let mut reason = None;
+        for event in seen.get(&row.endpoint_id).into_iter().flatten() {
+            reason = reason.or(after.record(event));
+        }
+        for (_, _, now) in successors.iter().filter(|(e, _, _)| *e == row.endpoint_id) {
+            after.due_by(*now);
+        }
+        if let Some(reason) = reason.filter(|_| row.enabled) {
+            disabled.insert(row.endpoint_id.clone(), reason);
+            continue;
+        }
+        if after.failing_since != before.failing_since {
+            streaks.push((row.endpoint_id.clone(), after.failing_since));
+        }
+        if after != before {
+            queues.push((
+                row.endpoint_id.clone(),
+                after.failures,
+                after.last_failure_at,
+                after.open_until,
+                after.due_at,
+            ));
         }
     }
-    let streaks = streaks(outcomes);
-    if !streaks.is_empty() {
-        record_streaks::<DB>(db, &streaks).await?;
+    if !queues.is_empty() {
+        query(WRITE_QUEUES)
+            .bind(json_rows(&queues))
+            .execute(&mut *db)
+            .await?;
     }
-    Ok(held)
-}
-
-/// How an endpoint's failure streak changes.
-#[derive(Debug, PartialEq, Eq)]
-struct Streak {
-    endpoint_id: String,
-    /// A delivery succeeded: the streak becomes exactly `since` (none, or the first failure
-    /// after that success). Otherwise an existing streak goes on and `since` starts a new one.
-    reset: bool,
-    since: Option<Millis>,
-}
-
-async fn record_streaks<DB: Backend>(
-    db: &mut DB::Connection,
-    streaks: &[Streak],
-) -> Result<(), Error> {
-    // Written only when it changes, so a healthy endpoint's row is not locked by every batch
-    // (and two processes' batches do not queue on it).
-    const RECORD: Sql = sql!(
-        "UPDATE endpoints SET failing_since = CAST(v.value->>2 AS BIGINT) \
-         FROM " [rows "$1"] " AS v \
-         WHERE endpoints.id = v.value->>0 AND CASE WHEN CAST(v.value->>1 AS BOOLEAN) \
-           THEN endpoints.failing_since IS DISTINCT FROM CAST(v.value->>2 AS BIGINT) \
-           ELSE endpoints.failing_since IS NULL END"
-    );
-    let rows: Vec<_> = streaks
+    if !streaks.is_empty() {
+        query(WRITE_STREAKS)
+            .bind(json_rows(&streaks))
+            .execute(&mut *db)
+            .await?;
+    }
+    let next: Vec<_> = successors
         .iter()
-        .map(|s| (&s.endpoint_id, s.reset, s.since))
+        .filter(|(e, _, _)| !disabled.contains_key(e))
         .collect();
-    query(RECORD)
-        .bind(json_rows(&rows))
+    if !next.is_empty() {
+        query(NEXT_IN_ORDER)
+            .bind(json_rows(&next))
+            .execute(&mut *db)
+            .await?;
+        DB::announce(db).await?;
+    }
+    for (endpoint_id, reason) in &disabled {
+        let now = seen
+            .get(endpoint_id)
+            .and_then(|s| s.last())
+            .map_or(0, |s| s.now);
+        disable::<DB>(db, endpoint_id, reason, now).await?;
+    }
+    Ok(disabled)
+}
+
+/// An endpoint's scheduling state as [`settle_endpoints`] reads it.
+#[derive(sqlx::FromRow)]
+struct EndpointRow {
+    endpoint_id: String,
+    failures: i32,
+    last_failure_at: Option<Millis>,
+    open_until: Option<Millis>,
+    due_at: Option<Millis>,
+    failing_since: Option<Millis>,
+    enabled: bool,
+}
+
+impl EndpointRow {
+    fn state(&self) -> EndpointState {
+        EndpointState {
+            failures: count(self.failures.into()),
+            failing_since: self.failing_since,
+            last_failure_at: self.last_failure_at,
+            open_until: self.open_until,
+            due_at: self.due_at,
+        }
+    }
+}
+
+/// Disables endpoint `id` for `reason`: its pending deliveries die and it has no turn.
+pub(crate) async fn disable<DB: Backend>(
+    db: &mut DB::Connection,
+    id: &str,
+    reason: &str,
+    now: Millis,
+) -> Result<(), Error> {
+    query(
+        "UPDATE endpoints SET enabled = false, disabled_reason = $1, updated_at = $2 \
+         WHERE id = $3",
+    )
+    .bind(reason)
+    .bind(now)
+    .bind(id)
+    .execute(&mut *db)
+    .await?;
+    end_pending::<DB>(db, id, now).await
+}
+
+/// Ends the pending deliveries of endpoint `id` (it is disabled): they die, leases and all,
+/// and the endpoint has no turn until something new is due.
+pub(crate) async fn end_pending<DB: Backend>(
+    db: &mut DB::Connection,
+    id: &str,
+    now: Millis,
+) -> Result<(), Error> {
+    query(
+        "UPDATE deliveries SET state = 'dead', next_attempt_at = NULL, lease_owner = NULL, \
+         lease_expires_at = NULL, updated_at = $1 WHERE endpoint_id = $2 AND state = 'pending'",
+    )
+    .bind(now)
+    .bind(id)
+    .execute(&mut *db)
+    .await?;
+    query("UPDATE endpoint_queues SET due_at = NULL WHERE endpoint_id = $1")
+        .bind(id)
         .execute(&mut *db)
         .await?;
     Ok(())
 }
 
-/// How each endpoint's failure streak changes after these outcomes, in order.
-fn streaks(outcomes: Vec<(String, Outcome, Millis)>) -> Vec<Streak> {
-    let mut by_endpoint: BTreeMap<String, Streak> = BTreeMap::new();
-    for (endpoint_id, outcome, started_at) in outcomes {
-        let streak = by_endpoint
-            .entry(endpoint_id.clone())
-            .or_insert_with(|| Streak {
-                endpoint_id,
-                reset: false,
-                since: None,
-            });
-        match outcome {
-            Outcome::Succeeded => {
-                streak.reset = true;
-                streak.since = None;
-            }
-            Outcome::RetryAt(_) | Outcome::Dead => {
-                streak.since = streak.since.or(Some(started_at));
-            }
-        }
+/// Gives back the leases `worker` holds; their endpoints' turns come at once.
+pub(crate) async fn release<DB: Backend>(
+    db: &mut DB::Connection,
+    worker: &str,
+    now: Millis,
+) -> Result<u64, Error> {
+    let released: Vec<(String,)> = query(
+        "UPDATE deliveries SET lease_owner = NULL, lease_expires_at = NULL \
+         WHERE state = 'pending' AND substr(lease_owner, 1, length($1) + 1) = $1 || '/' \
+         RETURNING endpoint_id",
+    )
+    .bind(worker)
+    .fetch_all(&mut *db)
+    .await?;
+    due_again::<DB>(db, &released, now).await?;
+    Ok(u64::try_from(released.len()).unwrap_or(u64::MAX))
+}
+
+/// Makes the endpoints of deliveries just handed back due now, and says so.
+pub(crate) async fn due_again<DB: Backend>(
+    db: &mut DB::Connection,
+    released: &[(String,)],
+    now: Millis,
+) -> Result<(), Error> {
+    if released.is_empty() {
+        return Ok(());
     }
-    by_endpoint.into_values().collect()
+    let endpoints: BTreeMap<&str, Millis> = released
+        .iter()
+        .map(|(endpoint,)| (endpoint.as_str(), now))
+        .collect();
+    make_due::<DB>(db, endpoints.into_iter()).await?;
+    DB::announce(db).await
 }
 
 /// Names what a batch of events refers to, for an error message.
@@ -367,71 +615,9 @@ fn tenants_of(events: &[(&NewEvent, Millis)]) -> String {
 }
 
 /// Names what a batch of attempts refers to, for an error message.
-fn deliveries_of(finishes: &[Finish<'_>]) -> String {
+fn deliveries_of(finishes: &[(&Finish, Millis)]) -> String {
     match finishes {
-        [one] => format!("delivery `{}`", one.delivery_id),
+        [(one, _)] => format!("delivery `{}`", one.delivery_id),
         _ => "an attempt's delivery".into(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn streak(endpoint_id: &str, reset: bool, since: Option<Millis>) -> Streak {
-        Streak {
-            endpoint_id: endpoint_id.into(),
-            reset,
-            since,
-        }
-    }
-
-    #[test]
-    fn failure_streaks() {
-        let failed = Outcome::RetryAt(99);
-        let cases = [
-            (
-                "one success",
-                vec![("a", Outcome::Succeeded, 1)],
-                vec![streak("a", true, None)],
-            ),
-            (
-                "one failure",
-                vec![("a", failed, 1)],
-                vec![streak("a", false, Some(1))],
-            ),
-            (
-                "failures keep the first",
-                vec![("a", failed, 1), ("a", Outcome::Dead, 2)],
-                vec![streak("a", false, Some(1))],
-            ),
-            (
-                "a success ends a streak",
-                vec![("a", failed, 1), ("a", Outcome::Succeeded, 2)],
-                vec![streak("a", true, None)],
-            ),
-            (
-                "failures after a success start a new one",
-                vec![
-                    ("a", failed, 1),
-                    ("a", Outcome::Succeeded, 2),
-                    ("a", failed, 3),
-                    ("a", failed, 4),
-                ],
-                vec![streak("a", true, Some(3))],
-            ),
-            (
-                "endpoints apart",
-                vec![("b", failed, 1), ("a", Outcome::Succeeded, 2)],
-                vec![streak("a", true, None), streak("b", false, Some(1))],
-            ),
-        ];
-        for (name, outcomes, expected) in cases {
-            let outcomes = outcomes
-                .into_iter()
-                .map(|(endpoint, outcome, at)| (endpoint.to_owned(), outcome, at))
-                .collect();
-            assert_eq!(streaks(outcomes), expected, "{name}");
-        }
     }
 }

@@ -90,6 +90,12 @@ impl From<u32> for Arg<'_> {
     }
 }
 
+impl From<Option<u32>> for Arg<'_> {
+    fn from(value: Option<u32>) -> Self {
+        Arg::Int(value.map(i64::from))
+    }
+}
+
 impl From<bool> for Arg<'_> {
     fn from(value: bool) -> Self {
         Arg::Bool(Some(value))

@@ -2,7 +2,10 @@
 
 use async_trait::async_trait;
 
-use super::rows::{AttemptRow, DeliveryRow, StatsRow, attempt_columns, delivery_columns};
+use super::batch::NewDelivery;
+use super::rows::{
+    AttemptRow, DeliveryRow, StatsRow, attempt_columns, delivery_columns, event_columns,
+};
 use super::{Backend, Sql, SqlStore, batch, query, sql};
 use crate::error::disabled_endpoint;
 use crate::{
@@ -39,6 +42,7 @@ impl<DB: Backend> Log for SqlStore<DB> {
             event_type: new.event_type,
             payload: new.payload,
             idempotency_key: None,
+            ordering_key: None,
             created_at: now,
         };
         query(
@@ -52,29 +56,25 @@ impl<DB: Backend> Log for SqlStore<DB> {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        let delivery = new_id("dlv");
-        query(
-            "INSERT INTO deliveries (id, event_id, endpoint_id, state, attempts, \
-             next_attempt_at, created_at, updated_at) \
-             VALUES ($1, $2, $3, 'pending', 0, $4, $4, $4)",
-        )
-        .bind(&delivery)
-        .bind(&event.id)
-        .bind(endpoint_id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        DB::announce(&mut tx).await?;
+        let delivery = NewDelivery {
+            event_id: &event.id,
+            endpoint_id,
+            ordering_key: None,
+            due: now,
+        };
+        let ids = batch::insert_deliveries::<DB>(&mut tx, &[delivery]).await?;
         tx.commit().await?;
         self.wake();
+        let delivery = ids.into_iter().next().unwrap_or_default();
         Ok(Some((event, delivery)))
     }
 
     async fn event(&self, tenant_id: &str, id: &str) -> Result<Option<Event>, Error> {
-        query(
-            "SELECT id, tenant_id, event_type, payload, idempotency_key, created_at \
-             FROM events WHERE tenant_id = $1 AND id = $2",
-        )
+        query(concat!(
+            "SELECT ",
+            event_columns!(),
+            " FROM events WHERE tenant_id = $1 AND id = $2"
+        ))
         .bind(tenant_id)
         .bind(id)
         .fetch_optional(&self.reader)
@@ -88,12 +88,13 @@ impl<DB: Backend> Log for SqlStore<DB> {
         before: Option<&str>,
         limit: u32,
     ) -> Result<Vec<Event>, Error> {
-        query(
-            "SELECT id, tenant_id, event_type, payload, idempotency_key, created_at \
-             FROM events WHERE tenant_id = $1 AND ($2 IS NULL OR id < $2) \
+        query(concat!(
+            "SELECT ",
+            event_columns!(),
+            " FROM events WHERE tenant_id = $1 AND ($2 IS NULL OR id < $2) \
              AND ($3 IS NULL OR event_type = $3) AND ($4 IS NULL OR created_at >= $4) \
-             AND ($5 IS NULL OR created_at < $5) ORDER BY id DESC LIMIT $6",
-        )
+             AND ($5 IS NULL OR created_at < $5) ORDER BY id DESC LIMIT $6"
+        ))
         .bind(tenant_id)
         .bind(before)
         .bind(&filter.event_type)
@@ -166,21 +167,22 @@ impl<DB: Backend> Log for SqlStore<DB> {
 
     async fn retry_delivery(&self, tenant_id: &str, id: &str) -> Result<Option<Delivery>, Error> {
         const FIND: Sql = sql!(
-            "SELECT p.enabled FROM deliveries d JOIN endpoints p ON p.id = d.endpoint_id \
+            "SELECT p.enabled, d.endpoint_id FROM deliveries d \
+             JOIN endpoints p ON p.id = d.endpoint_id \
              WHERE d.id = $1 AND p.tenant_id = $2"[lock]
         );
         let now = self.now();
         let mut tx = self.writer.begin().await?;
-        let found: Option<(bool,)> = query(FIND)
+        let found: Option<(bool, String)> = query(FIND)
             .bind(id)
             .bind(tenant_id)
             .fetch_optional(&mut *tx)
             .await?;
-        match found {
+        let endpoint = match found {
             None => return Ok(None),
-            Some((false,)) => return Err(disabled_endpoint()),
-            Some((true,)) => {}
-        }
+            Some((false, _)) => return Err(disabled_endpoint()),
+            Some((true, endpoint)) => endpoint,
+        };
         // A delivery in flight keeps its lease: the retry follows that attempt.
         query(
             "UPDATE deliveries SET state = 'pending', next_attempt_at = $1, updated_at = $1 \
@@ -190,6 +192,7 @@ impl<DB: Backend> Log for SqlStore<DB> {
         .bind(id)
         .execute(&mut *tx)
         .await?;
+        batch::make_due::<DB>(&mut tx, [(endpoint.as_str(), now)].into_iter()).await?;
         DB::announce(&mut tx).await?;
         tx.commit().await?;
         self.wake();

@@ -27,9 +27,11 @@ use sqlx::{Database, Pool};
 use tokio::sync::{Notify, OnceCell};
 
 use crate::group::{Apply, Committer, Write, Written};
-use crate::{Clock, Clocked, Error, SystemClock};
+use crate::{Clock, Clocked, Error, Registration, SystemClock};
 
 pub(crate) mod batch;
+mod claim;
+mod endpoint_state;
 mod exec;
 mod log;
 mod queue;
@@ -53,7 +55,8 @@ pub struct Sql {
 ///   element (read its fields with `value->>0`, `CAST(value->>1 AS BIGINT)`…);
 /// - `[texts "expr"]`: the strings of the JSON array `expr` as a table with one column `value`;
 /// - `[lock]`, `[lock_skip]`: `FOR UPDATE` / `FOR UPDATE SKIP LOCKED` on PostgreSQL, nothing on
-///   SQLite (whose one writer connection already makes the transaction exclusive).
+///   SQLite (whose one writer connection already makes the transaction exclusive);
+///   `[lock_of "q"]`, `[lock_skip_of "q"]` the same for the rows of table `q` of a join.
 macro_rules! sql {
     ($($part:tt)+) => {
         $crate::sql::Sql {
@@ -77,6 +80,12 @@ macro_rules! sqlite_part {
     ([lock_skip]) => {
         ""
     };
+    ([lock_of $table:literal]) => {
+        ""
+    };
+    ([lock_skip_of $table:literal]) => {
+        ""
+    };
     ($text:literal) => {
         $text
     };
@@ -95,6 +104,12 @@ macro_rules! postgres_part {
     };
     ([lock_skip]) => {
         " FOR UPDATE SKIP LOCKED"
+    };
+    ([lock_of $table:literal]) => {
+        concat!(" FOR UPDATE OF ", $table)
+    };
+    ([lock_skip_of $table:literal]) => {
+        concat!(" FOR UPDATE OF ", $table, " SKIP LOCKED")
     };
     ($text:literal) => {
         $text
@@ -129,6 +144,25 @@ pub trait Backend: Database<Connection: Run<Self>> + sealed::Sealed {
         pool: &Pool<Self>,
         due: Arc<Notify>,
     ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// `n` numbers, increasing, larger than any handed out before: the acceptance order of
+    /// deliveries with an ordering key.
+    fn reserve_order(
+        conn: &mut Self::Connection,
+        n: usize,
+    ) -> impl Future<Output = Result<Vec<i64>, Error>> + Send;
+
+    /// Registers worker `name` (see [`Queue::register`](crate::Queue::register)).
+    fn register(
+        pool: &Pool<Self>,
+        name: &str,
+        now: crate::Millis,
+    ) -> impl Future<Output = Result<Box<dyn Registration>, Error>> + Send;
+
+    /// The registered workers that are gone, forgotten as they are named.
+    fn dead_workers(
+        conn: &mut Self::Connection,
+    ) -> impl Future<Output = Result<Vec<String>, Error>> + Send;
 }
 
 /// herald's store on `DB`: [`SqliteStore`](crate::sqlite::SqliteStore) or
@@ -144,12 +178,13 @@ pub struct SqlStore<DB: Backend> {
     due: Arc<Notify>,
     /// Set once other processes' announcements are passed on to `due`.
     listening: Arc<OnceCell<()>>,
+    /// A lock held for the store's life (SQLite's one-process lock file).
+    _lock: Option<Arc<std::fs::File>>,
 }
 
 impl<DB: Backend> SqlStore<DB> {
     /// A store over pools already migrated, with its committing task started.
-    pub(crate) fn new(writer: Pool<DB>, reader: Pool<DB>) -> Self {
-        let due = Arc::new(Notify::new());
+    pub(crate) fn new(writer: Pool<DB>, reader: Pool<DB>, due: Arc<Notify>) -> Self {
         let committer = Committer::start(Writes {
             pool: writer.clone(),
             due: Arc::clone(&due),
@@ -161,7 +196,14 @@ impl<DB: Backend> SqlStore<DB> {
             clock: Arc::new(SystemClock),
             due,
             listening: Arc::new(OnceCell::new()),
+            _lock: None,
         }
+    }
+
+    /// The same store, holding `lock` for as long as any clone of it lives.
+    pub(crate) fn holding(mut self, lock: std::fs::File) -> Self {
+        self._lock = Some(Arc::new(lock));
+        self
     }
 }
 
@@ -176,11 +218,8 @@ struct Writes<DB: Backend> {
 impl<DB: Backend> Apply for Writes<DB> {
     async fn apply(&self, writes: &[Write]) -> Result<Vec<Written>, Error> {
         let mut tx = self.pool.begin().await?;
-        let written = batch::apply::<DB>(&mut tx, writes).await?;
+        let (written, made_due) = batch::apply::<DB>(&mut tx, writes).await?;
         tx.commit().await?;
-        let made_due = written
-            .iter()
-            .any(|w| matches!(w, Written::Accepted(a) if a.created && a.deliveries > 0));
         if made_due {
             self.due.notify_one();
         }
@@ -224,6 +263,7 @@ impl<DB: Backend> Clone for SqlStore<DB> {
             clock: Arc::clone(&self.clock),
             due: Arc::clone(&self.due),
             listening: Arc::clone(&self.listening),
+            _lock: self._lock.clone(),
         }
     }
 }

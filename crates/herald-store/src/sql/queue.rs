@@ -1,16 +1,16 @@
-//! The worker's side: claiming due deliveries under a lease, recording attempts, giving leases
-//! back, disabling endpoints.
+//! The worker's side: registering, claiming (`claim.rs`), recording attempts (through the
+//! group committer), giving leases back, and reaping the claims of workers that are gone.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio::sync::Notify;
 
-use super::registry::end_pending;
-use super::rows::{ClaimRow, SecretRow, claims};
-use super::{Backend, Sql, SqlStore, json_rows, query, sql};
-use crate::{Attempt, Claimed, Clocked, Error, Millis, Outcome, Queue, lease_token, millis};
+use super::{Backend, Sql, SqlStore, batch, query, sql};
+use crate::{
+    ClaimRequest, Claimed, Clocked, Error, Finish, Finished, Millis, Queue, Registration,
+    lease_token,
+};
 
 #[async_trait]
 impl<DB: Backend> Queue for SqlStore<DB> {
@@ -18,119 +18,104 @@ impl<DB: Backend> Queue for SqlStore<DB> {
         self.start_listening().await
     }
 
-    async fn claim_due(
-        &self,
-        worker: &str,
-        limit: u32,
-        lease: Duration,
-    ) -> Result<Vec<Claimed>, Error> {
+    async fn register(&self, name: &str) -> Result<Box<dyn Registration>, Error> {
+        DB::register(&self.writer, name, self.now()).await
+    }
+
+    async fn claim(&self, request: &ClaimRequest) -> Result<Vec<Claimed>, Error> {
         let now = self.now();
-        let lease_until = now + millis(lease);
         if DB::CLAIMS_IN_BATCH {
-            return self.committer.claim(worker, limit, lease_until, now).await;
+            return self.committer.claim(request, now).await;
         }
-        let lease = lease_token(worker);
+        let lease = lease_token(&request.worker);
         let mut tx = self.writer.begin().await?;
         DB::relax_claim(&mut tx).await?;
-        let claimed = claim::<DB>(&mut tx, &lease, limit, lease_until, now).await?;
+        let claimed = super::claim::claim::<DB>(&mut tx, request, &lease, now).await?;
         tx.commit().await?;
         Ok(claimed)
     }
 
-    async fn finish_attempt(
-        &self,
-        delivery_id: &str,
-        lease: &str,
-        attempt: Attempt,
-        outcome: Outcome,
-    ) -> Result<bool, Error> {
-        self.committer
-            .finish(delivery_id, lease, attempt, outcome)
-            .await
+    async fn next_due(&self, skip: &[String]) -> Result<Option<Millis>, Error> {
+        const NEXT: Sql = sql!(
+            "SELECT min(due_at) FROM endpoint_queues \
+             WHERE endpoint_id NOT IN (SELECT t.value FROM " [texts "$1"] " AS t)"
+        );
+        let (due,): (Option<Millis>,) = query(NEXT)
+            .bind(super::json_rows(&skip))
+            .fetch_one(&self.reader)
+            .await?;
+        Ok(due)
+    }
+
+    async fn finish(&self, finish: Finish) -> Result<Finished, Error> {
+        self.committer.finish(finish, self.now()).await
     }
 
     async fn release(&self, worker: &str) -> Result<u64, Error> {
-        let released = query(
-            "UPDATE deliveries SET lease_owner = NULL, lease_expires_at = NULL \
-             WHERE state = 'pending' AND substr(lease_owner, 1, length($1) + 1) = $1 || '/'",
-        )
-        .bind(worker)
-        .execute(&self.writer)
-        .await?;
-        Ok(released)
+        self.committer.release(worker, self.now()).await
     }
 
-    async fn disable_endpoint(&self, id: &str, reason: &str) -> Result<(), Error> {
+    async fn reap(&self) -> Result<u64, Error> {
         let now = self.now();
         let mut tx = self.writer.begin().await?;
-        query(
-            "UPDATE endpoints SET enabled = false, disabled_reason = $1, updated_at = $2 \
-             WHERE id = $3",
+        let mut handed_back = 0;
+        for worker in DB::dead_workers(&mut tx).await? {
+            let released = batch::release::<DB>(&mut tx, &worker, now).await?;
+            if released > 0 {
+                tracing::warn!(%worker, released, "worker gone: its claims are handed back");
+            }
+            handed_back += released;
+        }
+        let expired: Vec<(String,)> = query(
+            "UPDATE deliveries SET lease_owner = NULL, lease_expires_at = NULL \
+             WHERE state = 'pending' AND lease_owner IS NOT NULL AND lease_expires_at <= $1 \
+             RETURNING endpoint_id",
         )
-        .bind(reason)
         .bind(now)
-        .bind(id)
-        .execute(&mut *tx)
+        .fetch_all(&mut *tx)
         .await?;
-        end_pending::<DB>(&mut tx, id, now).await?;
+        if !expired.is_empty() {
+            tracing::warn!(
+                released = expired.len(),
+                "leases ran out while their workers lived: handed back"
+            );
+        }
+        handed_back += u64::try_from(expired.len()).unwrap_or(u64::MAX);
+        batch::due_again::<DB>(&mut tx, &expired, now).await?;
+        let stuck = next_in_order_after_loss::<DB>(&mut tx, now).await?;
+        batch::due_again::<DB>(&mut tx, &stuck, now).await?;
         tx.commit().await?;
-        Ok(())
+        if handed_back > 0 || !stuck.is_empty() {
+            self.wake();
+        }
+        Ok(handed_back)
     }
 }
 
-/// Leases up to `limit` due deliveries under `lease`, oldest due first, with everything needed
-/// to send them. PostgreSQL passes over rows another process is claiming (`SKIP LOCKED`)
-/// rather than waiting; on SQLite the one writer makes the claim exclusive. The due index holds
-/// the lease expiry, so deliveries in flight are stepped over without reading their rows.
-pub(crate) async fn claim<DB: Backend>(
+/// A safety net for ordering keys: a key whose deliveries all wait (none due, none in flight)
+/// would wait forever; its first gets its turn. Recording an attempt does this as it goes; this
+/// catches what a lost attempt left behind.
+async fn next_in_order_after_loss<DB: Backend>(
     db: &mut DB::Connection,
-    lease: &str,
-    limit: u32,
-    lease_until: Millis,
     now: Millis,
-) -> Result<Vec<Claimed>, Error> {
-    const LEASE: Sql = sql!(
-        "UPDATE deliveries SET lease_owner = $1, lease_expires_at = $2, updated_at = $3 \
-         WHERE id IN (SELECT id FROM deliveries WHERE state = 'pending' \
-           AND next_attempt_at <= $3 AND (lease_expires_at IS NULL OR lease_expires_at <= $3) \
-           ORDER BY next_attempt_at LIMIT $4" [lock_skip] ") \
-         RETURNING id"
+) -> Result<Vec<(String,)>, Error> {
+    const UNSTICK: Sql = sql!(
+        "UPDATE deliveries SET next_attempt_at = $1 WHERE id IN (\
+           SELECT w.id FROM deliveries w \
+           WHERE w.state = 'pending' AND w.ordering_key IS NOT NULL \
+             AND w.next_attempt_at IS NULL \
+             AND NOT EXISTS (SELECT 1 FROM deliveries o \
+               WHERE o.endpoint_id = w.endpoint_id AND o.ordering_key = w.ordering_key \
+                 AND o.state = 'pending' AND o.id <> w.id \
+                 AND (o.next_attempt_at IS NOT NULL OR o.seq < w.seq))) \
+         RETURNING endpoint_id"
     );
-    const READ: Sql = sql!(
-        "SELECT d.id AS delivery_id, d.attempts, e.id AS event_id, e.event_type, e.payload, \
-           p.id AS endpoint_id, p.url, p.headers, p.failing_since \
-         FROM deliveries d JOIN events e ON e.id = d.event_id \
-         JOIN endpoints p ON p.id = d.endpoint_id \
-         WHERE d.id IN (SELECT t.value FROM " [texts "$1"] " AS t) ORDER BY d.next_attempt_at"
-    );
-    const SECRETS: Sql = sql!(
-        "SELECT endpoint_id, secret FROM endpoint_secrets \
-         WHERE endpoint_id IN (SELECT t.value FROM " [texts "$1"] " AS t) \
-         AND (expires_at IS NULL OR expires_at > $2) ORDER BY created_at DESC"
-    );
-
-    let leased: Vec<(String,)> = query(LEASE)
-        .bind(lease)
-        .bind(lease_until)
-        .bind(now)
-        .bind(i64::from(limit))
-        .fetch_all(&mut *db)
-        .await?;
-    if leased.is_empty() {
-        return Ok(Vec::new());
+    let stuck: Vec<(String,)> = query(UNSTICK).bind(now).fetch_all(&mut *db).await?;
+    if !stuck.is_empty() {
+        tracing::warn!(
+            deliveries = stuck.len(),
+            "ordering keys with nothing due or in flight: their next delivery is due again"
+        );
     }
-    let ids: Vec<&str> = leased.iter().map(|(id,)| id.as_str()).collect();
-    let rows: Vec<ClaimRow> = query(READ)
-        .bind(json_rows(&ids))
-        .fetch_all(&mut *db)
-        .await?;
-    let mut endpoints: Vec<&str> = rows.iter().map(|row| row.endpoint_id.as_str()).collect();
-    endpoints.sort_unstable();
-    endpoints.dedup();
-    let secrets: Vec<SecretRow> = query(SECRETS)
-        .bind(json_rows(&endpoints))
-        .bind(now)
-        .fetch_all(&mut *db)
-        .await?;
-    claims(rows, secrets, lease)
+    Ok(stuck)
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::rows::{EndpointRow, endpoint_columns, event_types_to_json, headers_to_json};
-use super::{Backend, SqlStore, query};
+use super::{Backend, SqlStore, batch, query};
 use crate::error::classify;
 use crate::{
     Clocked, Endpoint, EndpointPatch, EndpointSecret, Error, NewEndpoint, NewToken, Registry,
@@ -52,7 +52,8 @@ impl<DB: Backend> Registry for SqlStore<DB> {
         let mut tx = self.writer.begin().await?;
         query(
             "INSERT INTO endpoints (id, tenant_id, url, description, event_types, headers, \
-             enabled, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+             enabled, rate_limit, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
         )
         .bind(&id)
         .bind(&new.tenant_id)
@@ -61,10 +62,15 @@ impl<DB: Backend> Registry for SqlStore<DB> {
         .bind(event_types_to_json(&new.event_types))
         .bind(headers_to_json(&new.headers))
         .bind(new.enabled)
+        .bind(new.rate_limit)
         .bind(now)
         .execute(&mut *tx)
         .await
         .map_err(|e| classify(e, &format!("tenant `{}`", new.tenant_id)))?;
+        query("INSERT INTO endpoint_queues (endpoint_id) VALUES ($1)")
+            .bind(&id)
+            .execute(&mut *tx)
+            .await?;
         query("INSERT INTO endpoint_secrets (endpoint_id, secret, created_at) VALUES ($1, $2, $3)")
             .bind(&id)
             .bind(&new.secret)
@@ -82,6 +88,7 @@ impl<DB: Backend> Registry for SqlStore<DB> {
             enabled: new.enabled,
             disabled_reason: None,
             failing_since: None,
+            rate_limit: new.rate_limit,
             created_at: now,
         })
     }
@@ -135,6 +142,7 @@ impl<DB: Backend> Registry for SqlStore<DB> {
              disabled_reason = CASE WHEN $5 IS NULL THEN disabled_reason \
                WHEN $5 THEN NULL ELSE 'disabled through the API' END, \
              failing_since = CASE WHEN $5 THEN NULL ELSE failing_since END, \
+             rate_limit = CASE WHEN $9 THEN $10 ELSE rate_limit END, \
              updated_at = $6 WHERE tenant_id = $7 AND id = $8 RETURNING ",
             endpoint_columns!()
         ))
@@ -146,13 +154,25 @@ impl<DB: Backend> Registry for SqlStore<DB> {
         .bind(now)
         .bind(tenant_id)
         .bind(id)
+        .bind(patch.rate_limit.is_some())
+        .bind(patch.rate_limit.flatten())
         .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = row else {
             return Ok(None);
         };
         if patch.enabled == Some(false) {
-            end_pending::<DB>(&mut tx, id, now).await?;
+            batch::end_pending::<DB>(&mut tx, id, now).await?;
+        }
+        if patch.enabled == Some(true) {
+            // A failing streak ended by hand: its circuit closes too.
+            query(
+                "UPDATE endpoint_queues SET failures = 0, open_until = NULL, \
+                 last_failure_at = NULL WHERE endpoint_id = $1",
+            )
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         Endpoint::try_from(row).map(Some)
@@ -301,21 +321,4 @@ impl<DB: Backend> Registry for SqlStore<DB> {
             .await?;
         Ok(value)
     }
-}
-
-/// Ends the pending deliveries of endpoint `id` (it was disabled): they die, leases and all.
-pub(crate) async fn end_pending<DB: Backend>(
-    conn: &mut DB::Connection,
-    id: &str,
-    now: crate::Millis,
-) -> Result<(), Error> {
-    query(
-        "UPDATE deliveries SET state = 'dead', next_attempt_at = NULL, lease_owner = NULL, \
-         lease_expires_at = NULL, updated_at = $1 WHERE endpoint_id = $2 AND state = 'pending'",
-    )
-    .bind(now)
-    .bind(id)
-    .execute(conn)
-    .await?;
-    Ok(())
 }

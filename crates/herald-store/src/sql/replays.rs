@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 
+use super::batch::NewDelivery;
 use super::rows::{ReplayRow, replay_columns};
 use super::{Backend, Sql, SqlStore, batch, query, sql};
 use crate::{Clocked, Error, ErrorKind, Millis, Replay, ReplayState, Replays, new_id};
@@ -70,7 +71,7 @@ impl<DB: Backend> Replays for SqlStore<DB> {
              FROM replays r JOIN endpoints p ON p.id = r.endpoint_id WHERE r.id = $1"[lock]
         );
         const NEXT: Sql = sql!(
-            "SELECT id FROM events WHERE tenant_id = $1 AND created_at >= $2 \
+            "SELECT id, ordering_key FROM events WHERE tenant_id = $1 AND created_at >= $2 \
              AND created_at <= $3 \
              AND ($4 = '[]' OR event_type IN (SELECT t.value FROM " [texts "$4"] " AS t)) \
              AND ($5 IS NULL OR id > $5) ORDER BY id LIMIT $6"
@@ -81,7 +82,7 @@ impl<DB: Backend> Replays for SqlStore<DB> {
             query(JOB).bind(id).fetch_optional(&mut *tx).await?;
         let (tenant_id, endpoint_id, since, until, cursor, types) =
             job.ok_or_else(|| Error::new(ErrorKind::NotFound, format!("no replay `{id}`")))?;
-        let events: Vec<(String,)> = query(NEXT)
+        let events: Vec<(String, Option<String>)> = query(NEXT)
             .bind(&tenant_id)
             .bind(since)
             .bind(until)
@@ -92,12 +93,14 @@ impl<DB: Backend> Replays for SqlStore<DB> {
             .await?;
         let deliveries: Vec<_> = events
             .iter()
-            .map(|(event_id,)| (new_id("dlv"), event_id.as_str(), endpoint_id.as_str(), now))
+            .map(|(event_id, key)| NewDelivery {
+                event_id,
+                endpoint_id: &endpoint_id,
+                ordering_key: key.as_deref(),
+                due: now,
+            })
             .collect();
-        if !deliveries.is_empty() {
-            batch::insert_deliveries::<DB>(&mut tx, &deliveries).await?;
-            DB::announce(&mut tx).await?;
-        }
+        batch::insert_deliveries::<DB>(&mut tx, &deliveries).await?;
         let finished = events.len() < batch as usize;
         let state = if finished {
             ReplayState::Finished
@@ -110,7 +113,7 @@ impl<DB: Backend> Replays for SqlStore<DB> {
             replay_columns!()
         ))
         .bind(i64::try_from(events.len()).unwrap_or(i64::MAX))
-        .bind(events.last().map(|(event_id,)| event_id.as_str()))
+        .bind(events.last().map(|(event_id, _)| event_id.as_str()))
         .bind(state.as_str())
         .bind(now)
         .bind(id)

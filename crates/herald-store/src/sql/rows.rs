@@ -13,7 +13,7 @@ use crate::{
 macro_rules! endpoint_columns {
     () => {
         "id, tenant_id, url, description, event_types, headers, \
-     enabled, disabled_reason, failing_since, created_at"
+     enabled, disabled_reason, failing_since, rate_limit, created_at"
     };
 }
 pub(crate) use endpoint_columns;
@@ -31,6 +31,7 @@ pub(crate) struct EndpointRow {
     enabled: bool,
     disabled_reason: Option<String>,
     failing_since: Option<Millis>,
+    rate_limit: Option<i32>,
     created_at: Millis,
 }
 
@@ -49,10 +50,19 @@ impl TryFrom<EndpointRow> for Endpoint {
             enabled: row.enabled,
             disabled_reason: row.disabled_reason,
             failing_since: row.failing_since,
+            rate_limit: row.rate_limit.map(|r| count(r.into())),
             created_at: row.created_at,
         })
     }
 }
+
+/// The columns of an [`Event`](crate::Event), from `events`.
+macro_rules! event_columns {
+    () => {
+        "id, tenant_id, event_type, payload, idempotency_key, ordering_key, created_at"
+    };
+}
+pub(crate) use event_columns;
 
 /// The columns of a [`DeliveryRow`], from `deliveries d JOIN events e ON e.id = d.event_id`.
 macro_rules! delivery_columns {
@@ -141,7 +151,7 @@ pub(crate) struct ClaimRow {
     pub(crate) endpoint_id: String,
     url: String,
     headers: String,
-    failing_since: Option<Millis>,
+    ordering_key: Option<String>,
 }
 
 /// An endpoint's secret that signs now.
@@ -180,7 +190,7 @@ pub(crate) fn claims(
                 endpoint_id: row.endpoint_id,
                 url: row.url,
                 headers: headers_from_json(&row.headers)?,
-                failing_since: row.failing_since,
+                ordering_key: row.ordering_key,
             })
         })
         .collect()

@@ -2,15 +2,18 @@
 
 use std::collections::BTreeSet;
 
-use crate::timed::Timed;
+use crate::timed::{Timed, finish};
 use herald_store::{
-    Attempt, DeliveryState, EndpointPatch, ErrorKind, NewEndpoint, NewEvent, NewToken, Outcome,
+    Attempt, DeliveryState, EndpointPatch, ErrorKind, Finish, NewEndpoint, NewEvent, NewToken,
+    Outcome,
 };
 
 mod log;
 mod retention;
+mod scheduler;
 pub(crate) use log::*;
 pub(crate) use retention::*;
+pub(crate) use scheduler::*;
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const T0: i64 = 1_700_000_000_000;
@@ -255,6 +258,9 @@ pub(crate) async fn an_expired_lease_makes_work_claimable_again(store: &Timed) {
             .is_empty()
     );
 
+    // A live worker's claim is never taken; a lease that ran out is handed back by the reaper.
+    assert_eq!(store.reap(T0 + 999).await.unwrap(), 0, "not yet");
+    assert_eq!(store.reap(T0 + 1_000).await.unwrap(), 1);
     let rescued = store
         .claim_due("w2", 10, T0 + 31_000, T0 + 1_000)
         .await
@@ -441,20 +447,52 @@ pub(crate) async fn endpoint_failure_streaks_are_tracked(store: &Timed) {
 
 pub(crate) async fn disabling_an_endpoint_stops_its_deliveries(store: &Timed) {
     let endpoint = tenant_with_endpoint(store, "acme").await;
-    let event = store
+    let first = store
         .accept_event(NewEvent::new("acme", "t", "{}"), T0)
         .await
         .unwrap()
         .event;
     store
-        .disable_endpoint(&endpoint, "410 Gone", T0 + 1)
+        .accept_event(NewEvent::new("acme", "t", "{}"), T0)
         .await
         .unwrap();
+    let claimed = store.claim_due("w", 10, T0 + 60_000, T0).await.unwrap();
+    assert_eq!(claimed.len(), 2);
+    // The first answers 410 Gone: the endpoint is disabled as the attempt is recorded, and
+    // its other delivery, in flight, ends with it.
+    let gone = Finish {
+        gone: true,
+        ..finish(
+            &claimed[0].delivery_id,
+            &claimed[0].lease,
+            attempt(T0 + 1, Some(410)),
+            Outcome::Dead,
+        )
+    };
+    let finished = store.finish(gone).await.unwrap();
+    assert!(finished.held);
+    assert_eq!(
+        finished.disabled.as_deref(),
+        Some("the endpoint answered 410 Gone")
+    );
     let ep = store.endpoint("acme", &endpoint).await.unwrap().unwrap();
     assert!(!ep.enabled);
-    assert_eq!(ep.disabled_reason.as_deref(), Some("410 Gone"));
-    let deliveries = store.deliveries_of_event("acme", &event.id).await.unwrap();
+    assert_eq!(
+        ep.disabled_reason.as_deref(),
+        Some("the endpoint answered 410 Gone")
+    );
+    let deliveries = store.deliveries_of_event("acme", &first.id).await.unwrap();
     assert_eq!(deliveries[0].state, DeliveryState::Dead);
+    let late = store
+        .finish_attempt(
+            &claimed[1].delivery_id,
+            &claimed[1].lease,
+            attempt(T0 + 2, Some(200)),
+            Outcome::Succeeded,
+        )
+        .await
+        .unwrap();
+    assert!(!late, "its delivery ended with the endpoint");
     assert!(
         store
             .claim_due("w", 10, T0 + 60_000, T0 + 10)
@@ -463,7 +501,7 @@ pub(crate) async fn disabling_an_endpoint_stops_its_deliveries(store: &Timed) {
             .is_empty()
     );
     let later = store
-        .accept_event(NewEvent::new("acme", "t", "{}"), T0 + 2)
+        .accept_event(NewEvent::new("acme", "t", "{}"), T0 + 20)
         .await
         .unwrap();
     assert_eq!(later.deliveries, 0);

@@ -9,6 +9,8 @@
 mod conformance;
 mod notify;
 mod outbox;
+mod races;
+mod recovery;
 mod timed;
 
 use std::sync::Arc;
@@ -73,10 +75,10 @@ async fn drop_schema(schema: &str) {
         .unwrap();
 }
 
-pub(crate) struct TempDir(std::path::PathBuf);
+pub(crate) struct TempDir(pub(crate) std::path::PathBuf);
 
 impl TempDir {
-    fn new() -> TempDir {
+    pub(crate) fn new() -> TempDir {
         let path = std::env::temp_dir().join(format!("herald-store-{}", ulid::Ulid::generate()));
         std::fs::create_dir_all(&path).unwrap();
         TempDir(path)
@@ -141,4 +143,9 @@ conformance!(
     a_test_event_goes_to_one_endpoint_only,
     server_keys_are_made_once,
     retention_deletes_old_finished_events_in_batches,
+    endpoints_take_turns_and_give_no_more_than_can_start,
+    rate_limits_hold_across_claims,
+    a_failing_endpoint_gets_one_probe_at_a_time,
+    ordering_keys_go_one_at_a_time_in_acceptance_order,
+    events_accepted_during_claims_are_never_left_behind,
 );

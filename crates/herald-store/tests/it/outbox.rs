@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use herald_store::sql::{Backend, query};
-use herald_store::{Log, NewEndpoint, NewEvent, Queue, Registry, SqlStore, Store};
+use herald_store::{ClaimRequest, Log, NewEndpoint, NewEvent, Queue, Registry, SqlStore, Store};
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
@@ -23,7 +23,10 @@ where
         .await
         .unwrap();
 
+    let due = store.due_work().await.unwrap();
     for commit in [false, true] {
+        // Whatever woke the workers before this transaction is spent.
+        let _ = tokio::time::timeout(Duration::from_millis(20), due.notified()).await;
         let mut tx = store.pool().begin().await.unwrap();
         query("INSERT INTO orders (id) VALUES ($1)")
             .bind(format!("order-{commit}"))
@@ -39,13 +42,24 @@ where
         } else {
             tx.rollback().await.unwrap();
         }
+        // The workers hear of a committed delivery at once, not at their next poll.
+        let woken = tokio::time::timeout(Duration::from_millis(50), due.notified()).await;
+        assert_eq!(
+            woken.is_ok(),
+            commit,
+            "woken at once if and only if committed"
+        );
         let stored = store.event("acme", &accepted.event.id).await.unwrap();
         assert_eq!(stored.is_some(), commit, "commit = {commit}");
     }
-    let claimed = store
-        .claim_due("w", 10, Duration::from_secs(60))
-        .await
-        .unwrap();
+    let request = ClaimRequest {
+        worker: "w".into(),
+        limit: 10,
+        capacity: 10,
+        remaining: Default::default(),
+        lease: Duration::from_secs(60),
+    };
+    let claimed = store.claim(&request).await.unwrap();
     assert_eq!(claimed.len(), 1, "only the committed event is delivered");
 }
 

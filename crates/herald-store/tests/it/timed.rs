@@ -3,13 +3,15 @@
 //! time (leases running out, retries coming due) reads as a timeline and never sleeps. Calls
 //! that take no time go to the store itself (through `Deref`).
 
+use std::collections::BTreeMap;
 use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
 
 use herald_store::{
-    Accepted, Claimed, Endpoint, EndpointPatch, EndpointSecret, Error, Event, ManualClock, Millis,
-    NewEndpoint, NewEvent, NewToken, QueueFigures, Replay, Store, Tenant, Token,
+    Accepted, Attempt, ClaimRequest, Claimed, Endpoint, EndpointPatch, EndpointSecret, Error,
+    Event, Finish, Finished, ManualClock, Millis, NewEndpoint, NewEvent, NewToken, Outcome,
+    QueueFigures, Replay, Store, Tenant, Token,
 };
 
 #[derive(Clone)]
@@ -81,15 +83,6 @@ impl Timed {
             .await
     }
 
-    pub(crate) async fn disable_endpoint(
-        &self,
-        id: &str,
-        reason: &str,
-        now: Millis,
-    ) -> Result<(), Error> {
-        self.at(now).disable_endpoint(id, reason).await
-    }
-
     pub(crate) async fn accept_event(&self, new: NewEvent, now: Millis) -> Result<Accepted, Error> {
         self.at(now).accept_event(new).await
     }
@@ -103,7 +96,8 @@ impl Timed {
         self.at(now).accept_test_event(new, endpoint_id).await
     }
 
-    /// Claims at `now`, leased until `lease_until`.
+    /// Claims at `now` as a worker with room for `limit` deliveries, to any endpoint, leased
+    /// until `lease_until`.
     pub(crate) async fn claim_due(
         &self,
         worker: &str,
@@ -111,9 +105,49 @@ impl Timed {
         lease_until: Millis,
         now: Millis,
     ) -> Result<Vec<Claimed>, Error> {
-        self.at(now)
-            .claim_due(worker, limit, after(now, lease_until))
-            .await
+        let request = ClaimRequest {
+            worker: worker.to_owned(),
+            limit,
+            capacity: limit,
+            remaining: BTreeMap::new(),
+            lease: after(now, lease_until),
+        };
+        self.at(now).claim(&request).await
+    }
+
+    /// Claims at `now` as `request` says.
+    pub(crate) async fn claim(
+        &self,
+        request: &ClaimRequest,
+        now: Millis,
+    ) -> Result<Vec<Claimed>, Error> {
+        self.at(now).claim(request).await
+    }
+
+    /// Records an attempt (with the outcome the worker decided), at the attempt's end; true if
+    /// the lease held.
+    pub(crate) async fn finish_attempt(
+        &self,
+        delivery_id: &str,
+        lease: &str,
+        attempt: Attempt,
+        outcome: Outcome,
+    ) -> Result<bool, Error> {
+        let finish = self
+            .finish(finish(delivery_id, lease, attempt, outcome))
+            .await?;
+        Ok(finish.held)
+    }
+
+    /// Records `finish` at its attempt's end.
+    pub(crate) async fn finish(&self, finish: Finish) -> Result<Finished, Error> {
+        let end = finish.attempt.started_at + finish.attempt.duration_ms;
+        self.at(end).finish(finish).await
+    }
+
+    /// Hands back the claims of workers that are gone and leases that ran out, at `now`.
+    pub(crate) async fn reap(&self, now: Millis) -> Result<u64, Error> {
+        self.at(now).reap().await
     }
 
     pub(crate) async fn queue_figures(&self, now: Millis) -> Result<QueueFigures, Error> {
@@ -168,5 +202,17 @@ impl Timed {
         now: Millis,
     ) -> Result<bool, Error> {
         self.at(now).revoke_token(tenant_id, id).await
+    }
+}
+
+/// A finish as the worker reports it, for an endpoint disabled after 5 days of failures.
+pub(crate) fn finish(delivery_id: &str, lease: &str, attempt: Attempt, outcome: Outcome) -> Finish {
+    Finish {
+        delivery_id: delivery_id.to_owned(),
+        lease: lease.to_owned(),
+        attempt,
+        outcome,
+        gone: false,
+        disable_after: Duration::from_secs(5 * 24 * 3600),
     }
 }

@@ -1,0 +1,376 @@
+//! The scheduler: endpoints in turn, no more from each than the worker can start, rate limits,
+//! circuit breakers and ordering keys.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use herald_store::{ClaimRequest, Claimed, EndpointPatch, NewEndpoint, NewEvent, Outcome};
+
+use super::{SECRET, T0, attempt};
+use crate::timed::{Timed, finish};
+
+/// A worker's claim: `limit` in all, `capacity` per endpoint unless `remaining` says.
+fn request(limit: u32, capacity: u32, remaining: &[(&str, u32)]) -> ClaimRequest {
+    ClaimRequest {
+        worker: "w".into(),
+        limit,
+        capacity,
+        remaining: remaining
+            .iter()
+            .map(|(e, n)| ((*e).to_owned(), *n))
+            .collect(),
+        lease: Duration::from_secs(60),
+    }
+}
+
+/// Endpoints of tenant `acme`, each for its own event type `t0`, `t1`…, so an event reaches
+/// one endpoint.
+async fn endpoints(store: &Timed, n: usize, rate_limit: Option<u32>) -> Vec<String> {
+    store.create_tenant("acme", T0).await.unwrap();
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let mut new = NewEndpoint::new("acme", &format!("https://example.com/{i}"), SECRET);
+        new.event_types = vec![format!("t{i}")];
+        new.rate_limit = rate_limit;
+        ids.push(store.create_endpoint(new, T0).await.unwrap().id);
+    }
+    ids
+}
+
+async fn send(store: &Timed, endpoint: usize, count: usize, at: i64) {
+    for _ in 0..count {
+        let event = NewEvent::new("acme", &format!("t{endpoint}"), "{}");
+        store.accept_event(event, at).await.unwrap();
+    }
+}
+
+fn per_endpoint(claimed: &[Claimed]) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for c in claimed {
+        *counts.entry(c.endpoint_id.clone()).or_default() += 1;
+    }
+    counts
+}
+
+pub(crate) async fn endpoints_take_turns_and_give_no_more_than_can_start(store: &Timed) {
+    let ids = endpoints(store, 3, None).await;
+    send(store, 0, 100, T0).await; // a backlog
+    send(store, 1, 5, T0 + 1).await;
+    send(store, 2, 2, T0 + 2).await;
+
+    // Each endpoint gives at most what the worker can start to it now.
+    let claimed = store.claim(&request(20, 4, &[]), T0 + 10).await.unwrap();
+    assert_eq!(
+        per_endpoint(&claimed),
+        BTreeMap::from([
+            (ids[0].clone(), 4),
+            (ids[1].clone(), 4),
+            (ids[2].clone(), 2)
+        ]),
+        "the backlog of one does not crowd out the others"
+    );
+    // An endpoint the worker has no room for is passed over; the others go on.
+    let claimed = store
+        .claim(&request(20, 4, &[(ids[0].as_str(), 0)]), T0 + 11)
+        .await
+        .unwrap();
+    assert_eq!(
+        per_endpoint(&claimed),
+        BTreeMap::from([(ids[1].clone(), 1)])
+    );
+    // Endpoints with due work take turns: one each, round and round.
+    let mut order = Vec::new();
+    send(store, 1, 3, T0 + 12).await;
+    send(store, 2, 3, T0 + 12).await;
+    for n in 0..6 {
+        let one = store.claim(&request(1, 1, &[]), T0 + 20 + n).await.unwrap();
+        order.push(one[0].endpoint_id.clone());
+    }
+    let distinct: BTreeSet<_> = order[..3].iter().collect();
+    assert_eq!(distinct.len(), 3, "three endpoints, three turns: {order:?}");
+    assert_eq!(order[..3], order[3..], "then round again: {order:?}");
+}
+
+pub(crate) async fn rate_limits_hold_across_claims(store: &Timed) {
+    // 20 a second: a burst of two (a tenth of a second's worth), then one every 50 ms.
+    let limited = endpoints(store, 1, Some(20)).await;
+    let mut free = NewEndpoint::new("acme", "https://example.com/free", SECRET);
+    free.event_types = vec!["free".into()];
+    let free = store.create_endpoint(free, T0).await.unwrap().id;
+    send(store, 0, 50, T0).await;
+    for _ in 0..5 {
+        store
+            .accept_event(NewEvent::new("acme", "free", "{}"), T0)
+            .await
+            .unwrap();
+    }
+
+    let mut sent = 0;
+    let mut claims = Vec::new();
+    // A second of claims, every 10 ms, with room for everything.
+    for step in 0..=100 {
+        let now = T0 + 1_000 + step * 10;
+        let claimed = store.claim(&request(100, 100, &[]), now).await.unwrap();
+        let counts = per_endpoint(&claimed);
+        let mine = counts.get(&limited[0]).copied().unwrap_or(0);
+        sent += mine;
+        claims.push((now, mine));
+        if step == 0 {
+            assert_eq!(
+                counts.get(&free),
+                Some(&5),
+                "the unlimited endpoint is not held back"
+            );
+        }
+    }
+    assert!(
+        (20..=23).contains(&sent),
+        "at most 20 a second and a burst of 2: {sent} in {claims:?}"
+    );
+    let in_first_100ms: usize = claims[..10].iter().map(|(_, n)| n).sum();
+    assert!(in_first_100ms <= 4, "{claims:?}");
+
+    // Lifting the limit lets the rest go at once.
+    let patch = EndpointPatch {
+        rate_limit: Some(None),
+        ..EndpointPatch::default()
+    };
+    store
+        .update_endpoint("acme", &limited[0], patch, T0 + 2_100)
+        .await
+        .unwrap();
+    let rest = store
+        .claim(&request(100, 100, &[]), T0 + 2_200)
+        .await
+        .unwrap();
+    assert_eq!(rest.len(), 50 - sent);
+}
+
+pub(crate) async fn a_failing_endpoint_gets_one_probe_at_a_time(store: &Timed) {
+    let ids = endpoints(store, 2, None).await;
+    send(store, 0, 30, T0).await;
+    let mut now = T0 + 1_000;
+    // Five failures in a row open the circuit.
+    let claimed = store.claim(&request(5, 5, &[]), now).await.unwrap();
+    assert_eq!(claimed.len(), 5);
+    for c in &claimed {
+        now += 10;
+        let failed = attempt(now, Some(503));
+        store
+            .finish(finish(
+                &c.delivery_id,
+                &c.lease,
+                failed,
+                Outcome::RetryAt(now),
+            ))
+            .await
+            .unwrap();
+    }
+    send(store, 1, 1, now).await;
+    let open = store
+        .claim(&request(100, 100, &[]), now + 20)
+        .await
+        .unwrap();
+    assert_eq!(
+        per_endpoint(&open),
+        BTreeMap::from([(ids[1].clone(), 1)]),
+        "while open, nothing for it (and the other endpoint is served)"
+    );
+    // After a second, one probe; no second one while it is out.
+    let probe = store
+        .claim(&request(100, 100, &[]), now + 1_100)
+        .await
+        .unwrap();
+    assert_eq!(probe.len(), 1, "one probe");
+    let none = store
+        .claim(&request(100, 100, &[]), now + 1_200)
+        .await
+        .unwrap();
+    assert!(none.is_empty(), "one probe at a time");
+    // The probe fails: open again, for longer.
+    let at = now + 1_300;
+    store
+        .finish(finish(
+            &probe[0].delivery_id,
+            &probe[0].lease,
+            attempt(at, None),
+            Outcome::RetryAt(at),
+        ))
+        .await
+        .unwrap();
+    let closed_for_a_while = store
+        .claim(&request(100, 100, &[]), at + 1_500)
+        .await
+        .unwrap();
+    assert!(
+        closed_for_a_while.is_empty(),
+        "a failed probe doubles the pause"
+    );
+    let probe = store
+        .claim(&request(100, 100, &[]), at + 2_100)
+        .await
+        .unwrap();
+    assert_eq!(probe.len(), 1);
+    // The probe succeeds: the circuit closes and the endpoint gets all it can take.
+    let at = at + 2_200;
+    store
+        .finish(finish(
+            &probe[0].delivery_id,
+            &probe[0].lease,
+            attempt(at, Some(200)),
+            Outcome::Succeeded,
+        ))
+        .await
+        .unwrap();
+    let all = store.claim(&request(100, 100, &[]), at + 20).await.unwrap();
+    assert_eq!(all.len(), 29, "everything still pending");
+}
+
+pub(crate) async fn ordering_keys_go_one_at_a_time_in_acceptance_order(store: &Timed) {
+    endpoints(store, 1, None).await;
+    let keyed = |key: &str, n: u32| NewEvent {
+        ordering_key: Some(key.into()),
+        ..NewEvent::new("acme", "t0", &format!("{{\"{key}\":{n}}}"))
+    };
+    for n in 1..=3 {
+        store
+            .accept_event(keyed("k", n), T0 + i64::from(n))
+            .await
+            .unwrap();
+    }
+    store
+        .accept_event(NewEvent::new("acme", "t0", "{\"free\":1}"), T0 + 4)
+        .await
+        .unwrap();
+    for n in 1..=2 {
+        store.accept_event(keyed("l", n), T0 + 5).await.unwrap();
+    }
+    let payloads = |claimed: &[Claimed]| -> BTreeSet<String> {
+        claimed.iter().map(|c| c.payload.clone()).collect()
+    };
+
+    let first = store.claim(&request(100, 100, &[]), T0 + 10).await.unwrap();
+    assert_eq!(
+        payloads(&first),
+        BTreeSet::from([
+            "{\"k\":1}".to_owned(),
+            "{\"free\":1}".to_owned(),
+            "{\"l\":1}".to_owned()
+        ]),
+        "one per key; unkeyed events are not held back"
+    );
+    assert!(
+        store
+            .claim(&request(100, 100, &[]), T0 + 20)
+            .await
+            .unwrap()
+            .is_empty(),
+        "the rest wait for the ones in flight"
+    );
+    let of = |claimed: &[Claimed], payload: &str| {
+        claimed
+            .iter()
+            .find(|c| c.payload == payload)
+            .unwrap()
+            .clone()
+    };
+    // k1 fails: k2 waits for its retry.
+    let k1 = of(&first, "{\"k\":1}");
+    store
+        .finish(finish(
+            &k1.delivery_id,
+            &k1.lease,
+            attempt(T0 + 30, Some(500)),
+            Outcome::RetryAt(T0 + 5_000),
+        ))
+        .await
+        .unwrap();
+    // l1 succeeds: l2 is next.
+    let l1 = of(&first, "{\"l\":1}");
+    store
+        .finish(finish(
+            &l1.delivery_id,
+            &l1.lease,
+            attempt(T0 + 30, Some(200)),
+            Outcome::Succeeded,
+        ))
+        .await
+        .unwrap();
+    let next = store
+        .claim(&request(100, 100, &[]), T0 + 100)
+        .await
+        .unwrap();
+    assert_eq!(payloads(&next), BTreeSet::from(["{\"l\":2}".to_owned()]));
+    // k1's retry comes due; only then k2, then k3.
+    let retry = store
+        .claim(&request(100, 100, &[]), T0 + 5_000)
+        .await
+        .unwrap();
+    assert_eq!(payloads(&retry), BTreeSet::from(["{\"k\":1}".to_owned()]));
+    let mut delivered = vec!["{\"k\":1}".to_owned()];
+    let mut current = retry[0].clone();
+    let mut now = T0 + 5_010;
+    loop {
+        store
+            .finish(finish(
+                &current.delivery_id,
+                &current.lease,
+                attempt(now, Some(200)),
+                Outcome::Succeeded,
+            ))
+            .await
+            .unwrap();
+        // Recorded at the attempt's end (12 ms in): the next is due from then.
+        let next = store
+            .claim(&request(100, 100, &[]), now + 20)
+            .await
+            .unwrap();
+        if next.is_empty() {
+            break;
+        }
+        assert_eq!(next.len(), 1);
+        current = next[0].clone();
+        delivered.push(current.payload.clone());
+        now += 30;
+    }
+    assert_eq!(delivered, ["{\"k\":1}", "{\"k\":2}", "{\"k\":3}"]);
+}
+
+/// Events accepted while claims run (from other tasks, truly in parallel): none is left due
+/// with its endpoint out of line, so every one is claimed in the end.
+pub(crate) async fn events_accepted_during_claims_are_never_left_behind(store: &Timed) {
+    endpoints(store, 1, None).await;
+    let accepting = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            for n in 0..300 {
+                let event = NewEvent::new("acme", "t0", &format!("{{\"n\":{n}}}"));
+                store.store.accept_event(event).await.unwrap();
+            }
+        })
+    };
+    let mut claimed = 0;
+    let mut now = T0 + 1_000;
+    loop {
+        let done = accepting.is_finished();
+        let batch = store.claim(&request(7, 7, &[]), now).await.unwrap();
+        for c in &batch {
+            store
+                .finish(finish(
+                    &c.delivery_id,
+                    &c.lease,
+                    attempt(now, Some(200)),
+                    Outcome::Succeeded,
+                ))
+                .await
+                .unwrap();
+        }
+        claimed += batch.len();
+        now += 20;
+        if done && batch.is_empty() {
+            break;
+        }
+    }
+    accepting.await.unwrap();
+    assert_eq!(claimed, 300, "every accepted event was claimed");
+}
