@@ -184,7 +184,10 @@ async fn a_rate_limit_holds_at_the_receiver() {
         let took = receiver.wait_for(40, Duration::from_secs(10)).await;
         assert!(took.is_some(), "{url}: not all arrived");
         let times: Vec<_> = receiver.arrivals().iter().map(|a| a.at).collect();
-        // In any second, at most 20 (and the burst of two a tenth of a second allows).
+        // Claimed in any second: at most 20 and the burst of two a tenth of a second allows.
+        // Requests reach the receiver with up to ~100 ms of scheduling jitter on a busy
+        // two-core machine, so a second at the receiver may hold two more than that; without
+        // the limit all 40 arrive within milliseconds.
         let busiest = times
             .iter()
             .map(|start| {
@@ -200,7 +203,7 @@ async fn a_rate_limit_holds_at_the_receiver() {
             "{url}: 40 deliveries at 20/s arrived over {span:?}; the busiest second had \
              {busiest}; the unlimited endpoint's 40 took {other:?}"
         );
-        assert!(busiest <= 22, "{url}: {busiest} in one second");
+        assert!(busiest <= 24, "{url}: {busiest} in one second");
         assert!(
             span >= Duration::from_millis(1_800),
             "{url}: 40 at 20/s (a burst of 2) cannot take less than 1.9 s: {span:?}"
