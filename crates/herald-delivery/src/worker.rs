@@ -57,7 +57,7 @@ impl WorkerConfig {
             batch: 256,
             lease: Duration::from_secs(60),
             concurrency: 512,
-            per_endpoint: 64,
+            per_endpoint: 256,
             poll: Duration::from_millis(250),
             retry: RetryPolicy::default(),
             disable_after: Duration::from_secs(5 * 24 * 3600),
@@ -117,7 +117,11 @@ pub struct Worker {
 /// What an attempt task tells the worker.
 enum Report {
     /// The answer is in (or the attempt gave up): the endpoint's slot is free.
-    Answered { endpoint: String, succeeded: bool },
+    Answered {
+        endpoint: String,
+        succeeded: bool,
+        took: Duration,
+    },
     /// The attempt is recorded: an ordering key's next delivery may be due.
     Recorded,
 }
@@ -314,11 +318,13 @@ impl Worker {
         let metrics = Arc::clone(&self.metrics);
         async move {
             let endpoint = claim.endpoint_id.clone();
+            let started = std::time::Instant::now();
             let finish = deliver(&*store, &client, &config, claim, cut).await;
             let succeeded = matches!(finish.outcome, Outcome::Succeeded);
             let _ = report.send(Report::Answered {
                 endpoint,
                 succeeded,
+                took: started.elapsed(),
             });
             record(&*store, &metrics, finish).await;
             let _ = report.send(Report::Recorded);
@@ -332,7 +338,8 @@ fn apply(capacity: &mut Capacity, report: Report) -> bool {
         Report::Answered {
             endpoint,
             succeeded,
-        } => capacity.done(&endpoint, succeeded),
+            took,
+        } => capacity.done(&endpoint, succeeded, took, std::time::Instant::now()),
         Report::Recorded => {}
     }
     true
