@@ -53,10 +53,13 @@ pub(crate) enum Written {
 
 /// A backend that can apply a batch of writes in one transaction.
 #[async_trait]
-pub(crate) trait Apply: Send + Sync + 'static {
+pub(crate) trait Apply: Send + 'static {
     /// Applies every write in one transaction: either all commit, with one result each in
     /// order, or nothing does.
-    async fn apply(&self, writes: &[Write]) -> Result<Vec<Written>, Error>;
+    async fn apply(&mut self, writes: &[Write]) -> Result<Vec<Written>, Error>;
+
+    /// Nothing is queued: let go of what only the next batch would need (the connection).
+    async fn idle(&mut self);
 }
 
 type Queued = (Write, oneshot::Sender<Result<Written, Error>>);
@@ -128,9 +131,15 @@ impl Committer {
     }
 }
 
-async fn commit_loop(backend: impl Apply, mut incoming: mpsc::Receiver<Queued>) {
+async fn commit_loop(mut backend: impl Apply, mut incoming: mpsc::Receiver<Queued>) {
     let mut batch: Vec<Queued> = Vec::with_capacity(MAX_BATCH);
-    while incoming.recv_many(&mut batch, MAX_BATCH).await > 0 {
+    loop {
+        if incoming.is_empty() {
+            backend.idle().await;
+        }
+        if incoming.recv_many(&mut batch, MAX_BATCH).await == 0 {
+            break;
+        }
         let (writes, replies): (Vec<Write>, Vec<_>) = batch.drain(..).unzip();
         match backend.apply(&writes).await {
             Ok(results) => {

@@ -165,8 +165,11 @@ impl SqlStore<Sqlite> {
         let lock = lock_file(options.get_filename())?;
         let due: Arc<Notify> = Arc::default();
         let wake = Arc::clone(&due);
+        // An embedded database's connection cannot drop away: no round trip to test it
+        // before each use.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
+            .test_before_acquire(false)
             .after_connect(move |conn, _| wake_after_commits(conn, Arc::clone(&wake)))
             .connect_with(options.clone())
             .await?;
@@ -189,6 +192,7 @@ impl SqlStore<Sqlite> {
         }
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
+            .test_before_acquire(false)
             .connect_with(options.read_only(true))
             .await?;
         Ok(SqlStore::new(writer, reader, due).holding(lock))
@@ -202,6 +206,7 @@ impl SqlStore<Sqlite> {
         let wake = Arc::clone(&due);
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
+            .test_before_acquire(false)
             .idle_timeout(None)
             .max_lifetime(None)
             .after_connect(move |conn, _| wake_after_commits(conn, Arc::clone(&wake)))

@@ -16,7 +16,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use super::endpoint_state::CIRCUIT_THRESHOLD;
-use super::rows::{ClaimRow, SecretRow, claims};
+use super::rows::{ClaimRow, claims};
 use super::{Backend, Sql, batch, json_rows, query, sql};
 use crate::{ClaimRequest, Claimed, Error, Millis, millis};
 
@@ -36,6 +36,7 @@ struct Turn {
 #[derive(sqlx::FromRow)]
 struct Candidate {
     id: String,
+    endpoint_id: String,
     ordering_key: Option<String>,
     seq: Option<i64>,
 }
@@ -44,6 +45,7 @@ struct Candidate {
 /// its deliveries is in flight.
 #[derive(sqlx::FromRow)]
 struct KeyHead {
+    endpoint_id: String,
     ordering_key: String,
     head: Option<i64>,
     in_flight: i64,
@@ -90,8 +92,9 @@ pub(crate) async fn claim<DB: Backend>(
         .fetch_all(&mut *db)
         .await?;
 
-    let mut taken: Vec<String> = Vec::new();
-    let mut waiting: Vec<String> = Vec::new();
+    // Each endpoint's share: its circuit, rate limit and the worker's room decide how many
+    // it can take now; the claim's own limit is shared out below, in line order.
+    let mut served: Vec<(Next, u32)> = Vec::new();
     let mut lines: Vec<Next> = Vec::new();
     for turn in turns {
         if !turn.enabled {
@@ -99,72 +102,46 @@ pub(crate) async fn claim<DB: Backend>(
             batch::end_pending::<DB>(db, &turn.endpoint_id, now).await?;
             continue;
         }
+        match share(&turn, request, left, now) {
+            (next, 0) => lines.push(next),
+            (next, can) => served.push((next, can)),
+        }
+    }
+    let fair = fair_shares(
+        &served.iter().map(|(_, can)| *can).collect::<Vec<_>>(),
+        left,
+    );
+    for ((_, can), fair) in served.iter_mut().zip(fair) {
+        *can = fair;
+    }
+    served.retain(|(_, can)| *can > 0);
+
+    // Every served endpoint's due deliveries in one statement, a few more than each can take
+    // in case some must wait for their ordering key, and where their keys stand in another.
+    let wanted: Vec<(&str, u32)> = served
+        .iter()
+        .map(|(next, can)| (next.endpoint_id.as_str(), can.saturating_add(8)))
+        .collect();
+    let candidates = candidates::<DB>(db, &wanted, now).await?;
+    let heads = key_heads::<DB>(db, &candidates).await?;
+    let fetched: Vec<u32> = wanted.iter().map(|(_, fetch)| *fetch).collect();
+
+    let mut taken: Vec<String> = Vec::new();
+    let mut waiting: Vec<String> = Vec::new();
+    let mut ran_out: Vec<usize> = Vec::new();
+    for ((mut next, can), fetch) in served.into_iter().zip(fetched) {
         if left == 0 {
             break; // the rest keep their place in line
         }
-        let mut next = Next {
-            endpoint_id: turn.endpoint_id.clone(),
-            due_at: None,
-            tokens: turn.tokens,
-            tokens_at: turn.tokens_at,
-            open_until: turn.open_until,
-        };
-        let mut can = request
-            .remaining
-            .get(&turn.endpoint_id)
-            .copied()
-            .unwrap_or(request.capacity)
-            .min(left);
-        if u32::try_from(turn.failures).unwrap_or(0) >= CIRCUIT_THRESHOLD {
-            match turn.open_until {
-                // Open: its turn comes when the circuit half-opens.
-                Some(until) if until > now => {
-                    next.due_at = Some(until);
-                    lines.push(next);
-                    continue;
-                }
-                // Half open: one probe, and no other until it is recorded or the lease ends.
-                _ => {
-                    can = can.min(1);
-                    next.open_until = Some(now + millis(request.lease));
-                }
-            }
-        }
-        if let Some(rate) = turn.rate_limit.filter(|r| *r > 0) {
-            let rate = f64::from(rate);
-            let burst = (rate / 10.0).max(1.0);
-            let elapsed = (now - turn.tokens_at).max(0) as f64 / 1000.0;
-            next.tokens = (turn.tokens + elapsed * rate).min(burst);
-            next.tokens_at = now;
-            let whole = next.tokens.floor().max(0.0) as u32;
-            if whole == 0 {
-                // Its turn comes with its next token.
-                let wait = ((1.0 - next.tokens) / rate * 1000.0).ceil().max(1.0) as Millis;
-                next.due_at = Some(now + wait);
-                lines.push(next);
-                continue;
-            }
-            can = can.min(whole);
-        }
-
-        let fetch = can.saturating_mul(2).saturating_add(8);
-        let candidates: Vec<Candidate> = query(
-            "SELECT id, ordering_key, seq FROM deliveries \
-             WHERE endpoint_id = $1 AND state = 'pending' AND next_attempt_at <= $2 \
-               AND lease_owner IS NULL \
-             ORDER BY next_attempt_at, id LIMIT $3",
-        )
-        .bind(&turn.endpoint_id)
-        .bind(now)
-        .bind(fetch)
-        .fetch_all(&mut *db)
-        .await?;
-        let heads = key_heads::<DB>(db, &turn.endpoint_id, &candidates).await?;
-
+        let can = can.min(left);
+        let mine = candidates
+            .get(next.endpoint_id.as_str())
+            .map(Vec::as_slice)
+            .unwrap_or_default();
         let mut here = 0u32;
         let mut looked = 0usize;
         let mut keys_taken: HashSet<&str> = HashSet::new();
-        for candidate in &candidates {
+        for candidate in mine {
             if here == can {
                 break;
             }
@@ -175,7 +152,7 @@ pub(crate) async fn claim<DB: Backend>(
                 continue;
             };
             let first = heads
-                .get(key)
+                .get(&(next.endpoint_id.clone(), key.to_owned()))
                 .is_some_and(|h| h.in_flight == 0 && h.head == candidate.seq);
             if first && keys_taken.insert(key) {
                 taken.push(candidate.id.clone());
@@ -186,23 +163,22 @@ pub(crate) async fn claim<DB: Backend>(
         }
         left -= here;
         next.tokens -= f64::from(here);
-        // Back of the line while it has more due; else its next delivery's time (retries in
-        // flight set theirs when they are recorded).
-        next.due_at = if looked < candidates.len() || candidates.len() as u64 == u64::from(fetch) {
-            Some(now)
+        // Back of the line while it has more due; else at its next delivery's time (retries
+        // in flight set theirs when they are recorded), read below for all such at once.
+        if looked < mine.len() || mine.len() as u64 == u64::from(fetch) {
+            next.due_at = Some(now);
         } else {
-            let (due,): (Option<Millis>,) = query(
-                "SELECT min(next_attempt_at) FROM deliveries \
-                 WHERE endpoint_id = $1 AND state = 'pending' AND lease_owner IS NULL \
-                   AND next_attempt_at > $2",
-            )
-            .bind(&turn.endpoint_id)
-            .bind(now)
-            .fetch_one(&mut *db)
-            .await?;
-            due
-        };
+            ran_out.push(lines.len());
+        }
         lines.push(next);
+    }
+    let later: Vec<&str> = ran_out
+        .iter()
+        .map(|i| lines[*i].endpoint_id.as_str())
+        .collect();
+    let due = next_due::<DB>(db, &later, now).await?;
+    for i in ran_out {
+        lines[i].due_at = due.get(&lines[i].endpoint_id).copied().flatten();
     }
 
     apply::<DB>(
@@ -218,22 +194,158 @@ pub(crate) async fn claim<DB: Backend>(
     read::<DB>(db, &taken, lease, now).await
 }
 
-/// For each ordering key among `candidates`: its head and whether it has one in flight.
+/// `turn`'s line after this claim, and how many deliveries it may take now: no more than the
+/// worker has room for, none while its circuit is open, one while half open, and no more
+/// than its rate limit's whole tokens.
+fn share(turn: &Turn, request: &ClaimRequest, left: u32, now: Millis) -> (Next, u32) {
+    let mut next = Next {
+        endpoint_id: turn.endpoint_id.clone(),
+        due_at: None,
+        tokens: turn.tokens,
+        tokens_at: turn.tokens_at,
+        open_until: turn.open_until,
+    };
+    let mut can = request
+        .remaining
+        .get(&turn.endpoint_id)
+        .copied()
+        .unwrap_or(request.capacity)
+        .min(left);
+    if u32::try_from(turn.failures).unwrap_or(0) >= CIRCUIT_THRESHOLD {
+        match turn.open_until {
+            // Open: its turn comes when the circuit half-opens.
+            Some(until) if until > now => {
+                next.due_at = Some(until);
+                return (next, 0);
+            }
+            // Half open: one probe, and no other until it is recorded or the lease ends.
+            _ => {
+                can = can.min(1);
+                next.open_until = Some(now + millis(request.lease));
+            }
+        }
+    }
+    if let Some(rate) = turn.rate_limit.filter(|r| *r > 0) {
+        let rate = f64::from(rate);
+        let burst = (rate / 10.0).max(1.0);
+        let elapsed = (now - turn.tokens_at).max(0) as f64 / 1000.0;
+        next.tokens = (turn.tokens + elapsed * rate).min(burst);
+        next.tokens_at = now;
+        let whole = next.tokens.floor().max(0.0) as u32;
+        if whole == 0 {
+            // Its turn comes with its next token.
+            let wait = ((1.0 - next.tokens) / rate * 1000.0).ceil().max(1.0) as Millis;
+            next.due_at = Some(now + wait);
+            return (next, 0);
+        }
+        can = can.min(whole);
+    }
+    (next, can)
+}
+
+/// Shares `total` among endpoints that could take `wants` each, max-min fairly: each gets
+/// what it wants or an equal share of what the smaller wants leave, whichever is less; what
+/// does not divide evenly goes to the first in line.
+fn fair_shares(wants: &[u32], total: u32) -> Vec<u32> {
+    let wanted: u64 = wants.iter().map(|w| u64::from(*w)).sum();
+    if wanted <= u64::from(total) {
+        return wants.to_vec();
+    }
+    let mut sorted = wants.to_vec();
+    sorted.sort_unstable();
+    let (mut left, mut level) = (total, 0);
+    for (i, want) in sorted.iter().enumerate() {
+        let others = (sorted.len() - i) as u32;
+        if u64::from(*want) * u64::from(others) <= u64::from(left) {
+            left -= want;
+        } else {
+            level = left / others;
+            break;
+        }
+    }
+    let mut shares: Vec<u32> = wants.iter().map(|w| (*w).min(level)).collect();
+    let mut rest = total - shares.iter().sum::<u32>();
+    for (share, want) in shares.iter_mut().zip(wants) {
+        if rest == 0 {
+            break;
+        }
+        if *share < *want {
+            *share += 1;
+            rest -= 1;
+        }
+    }
+    shares
+}
+
+/// Up to `fetch` due, unleased deliveries of each `(endpoint, fetch)` in `wanted`, oldest due
+/// first, by endpoint.
+///
+/// SQLite allows no outer column in a `LIMIT`, so there each endpoint reads up to the largest
+/// `fetch` by the index and a window cuts each to its own; PostgreSQL does it per endpoint
+/// with `LATERAL`.
+async fn candidates<DB: Backend>(
+    db: &mut DB::Connection,
+    wanted: &[(&str, u32)],
+    now: Millis,
+) -> Result<BTreeMap<String, Vec<Candidate>>, Error> {
+    const DUE: Sql = sql!(
+        "SELECT c.id, c.endpoint_id, c.ordering_key, c.seq FROM "
+        [either
+            "(SELECT d.id, d.endpoint_id, d.ordering_key, d.seq, d.next_attempt_at, \
+                CAST(v.value->>1 AS INTEGER) AS fetch, row_number() OVER \
+                (PARTITION BY d.endpoint_id ORDER BY d.next_attempt_at, d.id) AS n \
+              FROM json_each($1) AS v JOIN deliveries d ON d.rowid IN \
+                (SELECT r.rowid FROM deliveries r WHERE r.endpoint_id = v.value->>0 \
+                   AND r.state = 'pending' AND r.next_attempt_at <= $2 \
+                   AND r.lease_owner IS NULL \
+                 ORDER BY r.next_attempt_at LIMIT $3)) AS c \
+             WHERE c.n <= c.fetch"
+            "json_array_elements(CAST($1 AS json)) AS v CROSS JOIN LATERAL \
+               (SELECT r.id, r.endpoint_id, r.ordering_key, r.seq, r.next_attempt_at \
+                FROM deliveries r WHERE r.endpoint_id = v.value->>0 \
+                  AND r.state = 'pending' AND r.next_attempt_at <= $2 \
+                  AND r.lease_owner IS NULL \
+                ORDER BY r.next_attempt_at \
+                LIMIT least(CAST(v.value->>1 AS BIGINT), $3)) AS c"]
+        " ORDER BY c.endpoint_id, c.next_attempt_at, c.id"
+    );
+    let mut by_endpoint: BTreeMap<String, Vec<Candidate>> = BTreeMap::new();
+    let Some(most) = wanted.iter().map(|(_, fetch)| *fetch).max() else {
+        return Ok(by_endpoint);
+    };
+    let rows: Vec<Candidate> = query(DUE)
+        .bind(json_rows(&wanted))
+        .bind(now)
+        .bind(i64::from(most))
+        .fetch_all(&mut *db)
+        .await?;
+    for row in rows {
+        by_endpoint
+            .entry(row.endpoint_id.clone())
+            .or_default()
+            .push(row);
+    }
+    Ok(by_endpoint)
+}
+
+/// For each (endpoint, ordering key) among `candidates`: its head and whether it has one in
+/// flight.
 async fn key_heads<DB: Backend>(
     db: &mut DB::Connection,
-    endpoint_id: &str,
-    candidates: &[Candidate],
-) -> Result<BTreeMap<String, KeyHead>, Error> {
+    candidates: &BTreeMap<String, Vec<Candidate>>,
+) -> Result<BTreeMap<(String, String), KeyHead>, Error> {
     const HEADS: Sql = sql!(
-        "SELECT ordering_key, min(seq) AS head, \
-           count(lease_owner) AS in_flight \
-         FROM deliveries WHERE endpoint_id = $1 AND state = 'pending' \
-           AND ordering_key IN (SELECT t.value FROM " [texts "$2"] " AS t) \
-         GROUP BY ordering_key"
+        "SELECT d.endpoint_id, d.ordering_key, min(d.seq) AS head, \
+           count(d.lease_owner) AS in_flight \
+         FROM " [rows "$1"] " AS v JOIN deliveries d \
+           ON d.endpoint_id = v.value->>0 AND d.ordering_key = v.value->>1 \
+         WHERE d.state = 'pending' \
+         GROUP BY d.endpoint_id, d.ordering_key"
     );
-    let mut keys: Vec<&str> = candidates
-        .iter()
-        .filter_map(|c| c.ordering_key.as_deref())
+    let mut keys: Vec<(&str, &str)> = candidates
+        .values()
+        .flatten()
+        .filter_map(|c| Some((c.endpoint_id.as_str(), c.ordering_key.as_deref()?)))
         .collect();
     if keys.is_empty() {
         return Ok(BTreeMap::new());
@@ -241,14 +353,37 @@ async fn key_heads<DB: Backend>(
     keys.sort_unstable();
     keys.dedup();
     let heads: Vec<KeyHead> = query(HEADS)
-        .bind(endpoint_id)
         .bind(json_rows(&keys))
         .fetch_all(&mut *db)
         .await?;
     Ok(heads
         .into_iter()
-        .map(|h| (h.ordering_key.clone(), h))
+        .map(|h| ((h.endpoint_id.clone(), h.ordering_key.clone()), h))
         .collect())
+}
+
+/// For each of `endpoints`: when its next unleased pending delivery is due, if it has one.
+async fn next_due<DB: Backend>(
+    db: &mut DB::Connection,
+    endpoints: &[&str],
+    now: Millis,
+) -> Result<BTreeMap<String, Option<Millis>>, Error> {
+    const NEXT: Sql = sql!(
+        "SELECT t.value AS endpoint_id, \
+           (SELECT min(d.next_attempt_at) FROM deliveries d \
+            WHERE d.endpoint_id = t.value AND d.state = 'pending' \
+              AND d.lease_owner IS NULL AND d.next_attempt_at > $2) AS due_at \
+         FROM " [texts "$1"] " AS t"
+    );
+    if endpoints.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let rows: Vec<(String, Option<Millis>)> = query(NEXT)
+        .bind(json_rows(&endpoints))
+        .bind(now)
+        .fetch_all(&mut *db)
+        .await?;
+    Ok(rows.into_iter().collect())
 }
 
 /// Writes the claim: leases, deliveries set to wait for their key, the endpoints' lines.
@@ -311,7 +446,8 @@ async fn apply<DB: Backend>(
     Ok(())
 }
 
-/// Everything needed to send the claimed deliveries, in the order they were claimed.
+/// Everything needed to send the claimed deliveries (with each endpoint's signing secrets),
+/// in the order they were claimed.
 async fn read<DB: Backend>(
     db: &mut DB::Connection,
     taken: &[String],
@@ -320,21 +456,20 @@ async fn read<DB: Backend>(
 ) -> Result<Vec<Claimed>, Error> {
     const READ: Sql = sql!(
         "SELECT d.id AS delivery_id, d.attempts, e.id AS event_id, e.event_type, e.payload, \
-           p.id AS endpoint_id, p.url, p.headers, d.ordering_key \
+           p.id AS endpoint_id, p.url, p.headers, d.ordering_key, \
+           (SELECT " [json_array "s.secret" "s.created_at DESC"] " FROM endpoint_secrets s \
+             WHERE s.endpoint_id = p.id AND (s.expires_at IS NULL OR s.expires_at > $2)) \
+             AS secrets \
          FROM deliveries d JOIN events e ON e.id = d.event_id \
          JOIN endpoints p ON p.id = d.endpoint_id \
          WHERE d.id IN (SELECT t.value FROM " [texts "$1"] " AS t)"
-    );
-    const SECRETS: Sql = sql!(
-        "SELECT endpoint_id, secret FROM endpoint_secrets \
-         WHERE endpoint_id IN (SELECT t.value FROM " [texts "$1"] " AS t) \
-         AND (expires_at IS NULL OR expires_at > $2) ORDER BY created_at DESC"
     );
     if taken.is_empty() {
         return Ok(Vec::new());
     }
     let mut rows: Vec<ClaimRow> = query(READ)
         .bind(json_rows(&taken))
+        .bind(now)
         .fetch_all(&mut *db)
         .await?;
     let order: BTreeMap<&str, usize> = taken
@@ -343,13 +478,31 @@ async fn read<DB: Backend>(
         .map(|(i, id)| (id.as_str(), i))
         .collect();
     rows.sort_by_key(|row| order.get(row.delivery_id.as_str()).copied());
-    let mut endpoints: Vec<&str> = rows.iter().map(|row| row.endpoint_id.as_str()).collect();
-    endpoints.sort_unstable();
-    endpoints.dedup();
-    let secrets: Vec<SecretRow> = query(SECRETS)
-        .bind(json_rows(&endpoints))
-        .bind(now)
-        .fetch_all(&mut *db)
-        .await?;
-    claims(rows, secrets, lease)
+    claims(rows, lease)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fair_shares;
+
+    #[test]
+    fn everyone_gets_what_they_want_when_it_fits() {
+        assert_eq!(fair_shares(&[3, 8, 1], 12), vec![3, 8, 1]);
+        assert_eq!(fair_shares(&[], 12), Vec::<u32>::new());
+    }
+
+    #[test]
+    fn the_rest_is_shared_equally_above_the_small_wants() {
+        // 2 and 3 are met; 20 is left for three, 6 each and 2 to the first in line.
+        assert_eq!(fair_shares(&[256, 2, 256, 3, 256], 25), vec![7, 2, 7, 3, 6]);
+        assert_eq!(fair_shares(&[256], 512).iter().sum::<u32>(), 256);
+        let fifty = fair_shares(&[256; 50], 512);
+        assert_eq!(fifty.iter().sum::<u32>(), 512);
+        assert!(fifty.iter().all(|s| *s == 10 || *s == 11), "{fifty:?}");
+    }
+
+    #[test]
+    fn fewer_slots_than_endpoints_go_to_the_first_in_line() {
+        assert_eq!(fair_shares(&[5, 5, 5], 2), vec![1, 1, 0]);
+    }
 }

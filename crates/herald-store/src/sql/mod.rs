@@ -21,8 +21,10 @@
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use sqlx::pool::PoolConnection;
 use sqlx::{Database, Pool};
 use tokio::sync::{Notify, OnceCell};
 
@@ -56,7 +58,11 @@ pub struct Sql {
 /// - `[texts "expr"]`: the strings of the JSON array `expr` as a table with one column `value`;
 /// - `[lock]`, `[lock_skip]`: `FOR UPDATE` / `FOR UPDATE SKIP LOCKED` on PostgreSQL, nothing on
 ///   SQLite (whose one writer connection already makes the transaction exclusive);
-///   `[lock_of "q"]`, `[lock_skip_of "q"]` the same for the rows of table `q` of a join.
+///   `[lock_of "q"]`, `[lock_skip_of "q"]` the same for the rows of table `q` of a join;
+/// - `[json_array "expr" "order"]`: the aggregate of `expr` over a group as JSON array text,
+///   in `order` (`[]` for none);
+/// - `[either "sqlite" "postgres"]`: a piece each dialect writes its own way, where no form
+///   both accept plans well (keep it to the piece that differs).
 macro_rules! sql {
     ($($part:tt)+) => {
         $crate::sql::Sql {
@@ -68,6 +74,9 @@ macro_rules! sql {
 pub(crate) use sql;
 
 macro_rules! sqlite_part {
+    ([either $sqlite:literal $postgres:literal]) => {
+        $sqlite
+    };
     ([rows $param:literal]) => {
         concat!("json_each(", $param, ")")
     };
@@ -83,6 +92,9 @@ macro_rules! sqlite_part {
     ([lock_of $table:literal]) => {
         ""
     };
+    ([json_array $expr:literal $order:literal]) => {
+        concat!("json_group_array(", $expr, " ORDER BY ", $order, ")")
+    };
     ([lock_skip_of $table:literal]) => {
         ""
     };
@@ -93,6 +105,9 @@ macro_rules! sqlite_part {
 pub(crate) use sqlite_part;
 
 macro_rules! postgres_part {
+    ([either $sqlite:literal $postgres:literal]) => {
+        $postgres
+    };
     ([rows $param:literal]) => {
         concat!("json_array_elements(CAST(", $param, " AS json))")
     };
@@ -107,6 +122,15 @@ macro_rules! postgres_part {
     };
     ([lock_of $table:literal]) => {
         concat!(" FOR UPDATE OF ", $table)
+    };
+    ([json_array $expr:literal $order:literal]) => {
+        concat!(
+            "coalesce(CAST(json_agg(",
+            $expr,
+            " ORDER BY ",
+            $order,
+            ") AS TEXT), '[]')"
+        )
     };
     ([lock_skip_of $table:literal]) => {
         concat!(" FOR UPDATE OF ", $table, " SKIP LOCKED")
@@ -188,6 +212,7 @@ impl<DB: Backend> SqlStore<DB> {
         let committer = Committer::start(Writes {
             pool: writer.clone(),
             due: Arc::clone(&due),
+            held: None,
         });
         SqlStore {
             writer,
@@ -209,21 +234,60 @@ impl<DB: Backend> SqlStore<DB> {
 
 /// Applies the committer's batches on the writer, and wakes the workers when a batch made
 /// deliveries due.
+///
+/// It keeps the writer connection from one batch to the next while batches come back to
+/// back (taking it from the pool and giving it back costs round trips of their own, more than
+/// a small batch's statements), and gives it back when nothing is queued or after [`HOLD`],
+/// so other writes get their turn.
 struct Writes<DB: Backend> {
     pool: Pool<DB>,
     due: Arc<Notify>,
+    held: Option<(PoolConnection<DB>, Instant)>,
 }
+
+/// How long the committer keeps the writer connection while it has batches to apply.
+const HOLD: Duration = Duration::from_millis(20);
 
 #[async_trait]
 impl<DB: Backend> Apply for Writes<DB> {
-    async fn apply(&self, writes: &[Write]) -> Result<Vec<Written>, Error> {
-        let mut tx = self.pool.begin().await?;
-        let (written, made_due) = batch::apply::<DB>(&mut tx, writes).await?;
-        tx.commit().await?;
+    async fn apply(&mut self, writes: &[Write]) -> Result<Vec<Written>, Error> {
+        if self
+            .held
+            .as_ref()
+            .is_some_and(|(_, since)| since.elapsed() > HOLD)
+        {
+            self.held = None;
+        }
+        let (conn, _) = match &mut self.held {
+            Some(held) => held,
+            None => self
+                .held
+                .insert((self.pool.acquire().await?, Instant::now())),
+        };
+        let applied = async {
+            let mut tx = sqlx::Connection::begin(&mut **conn).await?;
+            let applied = batch::apply::<DB>(&mut tx, writes).await?;
+            tx.commit().await?;
+            Ok::<_, Error>(applied)
+        }
+        .await;
+        let (written, made_due) = match applied {
+            Ok(applied) => applied,
+            Err(error) => {
+                // The failed transaction rolls back as it drops; the next batch starts afresh
+                // from the pool.
+                self.held = None;
+                return Err(error);
+            }
+        };
         if made_due {
             self.due.notify_one();
         }
         Ok(written)
+    }
+
+    async fn idle(&mut self) {
+        self.held = None;
     }
 }
 

@@ -148,40 +148,22 @@ pub(crate) struct ClaimRow {
     event_id: String,
     event_type: String,
     payload: String,
-    pub(crate) endpoint_id: String,
+    endpoint_id: String,
     url: String,
     headers: String,
     ordering_key: Option<String>,
+    /// The endpoint's secrets that sign now, newest first: a JSON array.
+    secrets: String,
 }
 
-/// An endpoint's secret that signs now.
-#[derive(sqlx::FromRow)]
-pub(crate) struct SecretRow {
-    endpoint_id: String,
-    secret: String,
-}
-
-/// Joins claimed rows with their endpoints' secrets (newest first in `secrets`).
-pub(crate) fn claims(
-    rows: Vec<ClaimRow>,
-    secrets: Vec<SecretRow>,
-    lease: &str,
-) -> Result<Vec<Claimed>, Error> {
-    let mut by_endpoint: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for row in secrets {
-        by_endpoint
-            .entry(row.endpoint_id)
-            .or_default()
-            .push(row.secret);
-    }
+/// Claimed rows as the worker takes them, under `lease`.
+pub(crate) fn claims(rows: Vec<ClaimRow>, lease: &str) -> Result<Vec<Claimed>, Error> {
     rows.into_iter()
         .map(|row| {
             Ok(Claimed {
                 lease: lease.to_owned(),
-                secrets: by_endpoint
-                    .get(&row.endpoint_id)
-                    .cloned()
-                    .unwrap_or_default(),
+                secrets: serde_json::from_str(&row.secrets)
+                    .map_err(|e| Error::corrupt("secrets", e))?,
                 delivery_id: row.delivery_id,
                 attempts: count(row.attempts.into()),
                 event_id: row.event_id,
