@@ -103,6 +103,9 @@ fn classify_v6(ip: Ipv6Addr) -> Option<Refusal> {
         [0x2001, y, ..] if y < 0x200 => Refusal::Reserved,
         [0x100, 0, 0, 0, ..] => Refusal::Reserved,
         [0x5f00, ..] => Refusal::Reserved,
+        // Local-use NAT64 (RFC 8215): a translator of the operator's own reaches any IPv4
+        // address behind it, with the address at a place only that translator knows.
+        [0x64, 0xff9b, 1, ..] => Refusal::Private,
         _ => return None,
     })
 }
@@ -158,7 +161,7 @@ mod tests {
     #[test]
     fn addresses_are_classified() {
         use Refusal::*;
-        let cases: [(&str, Option<Refusal>); 46] = [
+        let cases: [(&str, Option<Refusal>); 49] = [
             ("0.0.0.0", Some(Unspecified)),
             ("0.1.2.3", Some(Unspecified)),
             ("127.0.0.1", Some(Loopback)),
@@ -190,6 +193,9 @@ mod tests {
             ("::ffff:8.8.8.8", None),
             ("64:ff9b::7f00:1", Some(Loopback)),
             ("64:ff9b::808:808", None),
+            ("64:ff9b:1::7f00:1", Some(Private)),
+            ("64:ff9b:1:7f00:1::", Some(Private)),
+            ("64:ff9b:2::1", None),
             ("2002:7f00:1::", Some(Loopback)),
             ("::127.0.0.1", Some(Reserved)),
             ("fc00::1", Some(Private)),
