@@ -280,7 +280,7 @@ impl Loaded {
                 "database_url",
                 format!(
                     "{:?} is neither sqlite://FILE nor postgres://…",
-                    mask_url(&s.database_url)
+                    herald_server::masked_url(&s.database_url)
                 ),
             );
         }
@@ -352,7 +352,7 @@ impl Loaded {
                     format!("{name} = \"{}\"", mask(text))
                 }
                 Some(Value::String(_, text)) if *path == "database_url" => {
-                    format!("{name} = {:?}", mask_url(text))
+                    format!("{name} = {:?}", herald_server::masked_url(text))
                 }
                 Some(value) => format!("{name} = {}", shown(value)),
             };
@@ -603,17 +603,6 @@ pub(crate) fn list(values: Vec<String>) -> Value {
 /// A secret as `herald config` shows it: only that it is set, and how long it is.
 fn mask(secret: &str) -> String {
     format!("(set, {} characters, masked)", secret.chars().count())
-}
-
-/// A database URL without its password.
-pub(crate) fn mask_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("****"));
-            parsed.to_string()
-        }
-        _ => url.to_owned(),
-    }
 }
 
 fn one_line(error: &dyn std::fmt::Display) -> String {

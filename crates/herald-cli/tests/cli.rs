@@ -127,3 +127,29 @@ fn a_taken_port_is_one_line_and_a_failure() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_database_password_is_never_printed() {
+    // Nothing listens on port 1: opening fails, and the message names the database.
+    let url = "postgres://herald:S3cretPW@127.0.0.1:1/herald";
+    for args in [
+        vec!["serve", "--addr", "127.0.0.1:0", "--database-url", url],
+        vec![
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--database-url",
+            "mysql://herald:S3cretPW@db/h",
+        ],
+    ] {
+        let output = Command::new(HERALD).args(&args).output().unwrap();
+        assert!(!output.status.success());
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(all.contains("herald:****@"), "{all}");
+        assert!(!all.contains("S3cretPW"), "{all}");
+    }
+}

@@ -32,8 +32,8 @@ use ipnet::IpNet;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-/// How the service runs.
-#[derive(Clone, Debug)]
+/// How the service runs. Its `Debug` output masks the admin token and the database password.
+#[derive(Clone)]
 pub struct Config {
     /// `sqlite://file.db` (created if missing) or `postgres://…`.
     pub database_url: String,
@@ -69,6 +69,31 @@ impl Config {
     }
 }
 
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("database_url", &masked_url(&self.database_url))
+            .field("admin_token", &self.admin_token.as_ref().map(|_| "****"))
+            .field("allow_targets", &self.allow_targets)
+            .field("worker", &self.worker)
+            .field("client", &self.client)
+            .field("retention", &self.retention)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `url` with its password, if it has one, replaced by `****`: how a database URL is shown
+/// in messages and logs.
+pub fn masked_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("****"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
 /// Why the service could not start or stopped.
 #[derive(Debug)]
 pub struct Error(String);
@@ -88,19 +113,20 @@ pub async fn open_store(url: &str, clock: Arc<dyn Clock>) -> Result<Arc<dyn Stor
         Arc::new(
             SqliteStore::open(url)
                 .await
-                .map_err(|e| Error(format!("cannot open {url}: {e}")))?
+                .map_err(|e| Error(format!("cannot open {}: {e}", masked_url(url))))?
                 .with_clock(clock),
         )
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Arc::new(
             PostgresStore::open(url)
                 .await
-                .map_err(|e| Error(format!("cannot open {url}: {e}")))?
+                .map_err(|e| Error(format!("cannot open {}: {e}", masked_url(url))))?
                 .with_clock(clock),
         )
     } else {
         return Err(Error(format!(
-            "unsupported database URL `{url}`: use sqlite://FILE or postgres://…"
+            "unsupported database URL `{}`: use sqlite://FILE or postgres://…",
+            masked_url(url)
         )));
     };
     Ok(store)
@@ -260,5 +286,26 @@ impl Service {
         let _ = worker.await;
         let _ = retention.await;
         served
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Config, masked_url};
+
+    #[test]
+    fn passwords_and_tokens_stay_out_of_messages_and_debug_output() {
+        assert_eq!(
+            masked_url("postgres://herald:S3cretPW@db:5432/herald"),
+            "postgres://herald:****@db:5432/herald"
+        );
+        assert_eq!(masked_url("sqlite://herald.db"), "sqlite://herald.db");
+        let config = Config::new("postgres://herald:S3cretPW@db/herald", "adm-T0ken");
+        let shown = format!("{config:?}");
+        assert!(
+            !shown.contains("S3cretPW") && !shown.contains("adm-T0ken"),
+            "{shown}"
+        );
+        assert!(shown.contains("herald:****@db"), "{shown}");
     }
 }
