@@ -25,9 +25,9 @@ use tokio::sync::Semaphore;
 
 const CONCURRENCY: usize = 64;
 
-/// Arrival times by `webhook-id` (or a baseline sequence number).
+/// Arrival times by `webhook-id` (or a baseline sequence number) and path (the endpoint).
 #[derive(Clone, Default)]
-struct Arrivals(Arc<Mutex<Vec<(String, Instant)>>>);
+struct Arrivals(Arc<Mutex<Vec<(String, String, Instant)>>>);
 
 impl Arrivals {
     fn count(&self) -> usize {
@@ -35,18 +35,23 @@ impl Arrivals {
     }
 }
 
+/// A receiver that records every request's arrival; `/hang` takes requests and never answers.
 async fn receiver(arrivals: Arrivals) -> String {
-    let app = axum::Router::new().fallback(move |headers: HeaderMap| {
-        let arrivals = arrivals.clone();
-        async move {
-            let id = headers
-                .get("webhook-id")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_owned();
-            arrivals.0.lock().unwrap().push((id, Instant::now()));
-        }
-    });
+    let hang = axum::routing::post(std::future::pending::<()>);
+    let app = axum::Router::new().route("/hang", hang).fallback(
+        move |uri: axum::http::Uri, headers: HeaderMap| {
+            let arrivals = arrivals.clone();
+            async move {
+                let id = headers
+                    .get("webhook-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                let path = uri.path().to_owned();
+                arrivals.0.lock().unwrap().push((id, path, Instant::now()));
+            }
+        },
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });
@@ -65,10 +70,13 @@ struct Figures {
     label: String,
     deliveries: usize,
     per_second: f64,
-    p50: Duration,
-    p99: Duration,
+    /// From commit to arrival; `None` where everything was stored before the clock started.
+    p50: Option<Duration>,
+    p99: Option<Duration>,
     /// The process's resident memory, at its highest so far (MiB).
     rss: f64,
+    /// Requests that arrived for an event already delivered (none in a run without faults).
+    duplicates: usize,
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -120,19 +128,20 @@ async fn baseline(requests: usize) -> Figures {
     }
     wait_for(&arrivals, requests).await;
     let arrived = arrivals.0.lock().unwrap().clone();
-    let last = arrived.iter().map(|(_, at)| *at).max().unwrap();
+    let last = arrived.iter().map(|(_, _, at)| *at).max().unwrap();
     let mut latencies: Vec<Duration> = arrived
         .iter()
-        .map(|(id, at)| at.duration_since(sent_at[id.parse::<usize>().unwrap()]))
+        .map(|(id, _, at)| at.duration_since(sent_at[id.parse::<usize>().unwrap()]))
         .collect();
     latencies.sort();
     Figures {
         label: "baseline: same client and receiver, no herald".into(),
         deliveries: requests,
         per_second: requests as f64 / last.duration_since(started).as_secs_f64(),
-        p50: percentile(&latencies, 0.5),
-        p99: percentile(&latencies, 0.99),
+        p50: Some(percentile(&latencies, 0.5)),
+        p99: Some(percentile(&latencies, 0.99)),
         rss: rss_mib(),
+        duplicates: 0,
     }
 }
 
@@ -145,6 +154,19 @@ enum Load {
     Send,
     /// The API at a steady rate (events per second) for a number of seconds.
     Steady(u32),
+    /// Stored before the worker starts; the clock runs from its start: the worker alone.
+    Drain,
+}
+
+/// What else the row's tenant has.
+#[derive(Clone, Copy, PartialEq)]
+enum Setup {
+    Plain,
+    /// Another tenant's endpoint that takes requests and never answers, with this many events
+    /// sent to it first.
+    Hanging(usize),
+    /// Events spread over this many ordering keys.
+    Keys(usize),
 }
 
 struct Herald {
@@ -154,21 +176,60 @@ struct Herald {
     server: tokio::task::JoinHandle<Result<(), herald_server::Error>>,
 }
 
-async fn start_herald(database_url: &str, receiver: &str, endpoints: usize) -> Herald {
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+/// herald with default delivery settings (a short shutdown grace, so a row with a hanging
+/// endpoint ends soon), tenant `bench` with `endpoints`, and what `setup` adds; `stored`
+/// events are in the store before the worker starts.
+async fn start_herald(
+    database_url: &str,
+    receiver: &str,
+    endpoints: usize,
+    setup: Setup,
+    stored: usize,
+) -> Herald {
     let mut config = Config::new(database_url, "bench");
     config.allow_targets = vec!["127.0.0.0/8".parse().unwrap()];
-    config.worker.concurrency = 256;
-    config.worker.per_endpoint = 256;
-    config.worker.batch = 512;
+    config.worker.shutdown_grace = Duration::from_millis(500);
     let service = Service::open(config).await.unwrap();
     let store = service.store();
     store.create_tenant("bench").await.unwrap();
     for n in 0..endpoints {
         let url = format!("{receiver}/ep{n}");
-        let endpoint = NewEndpoint::new("bench", &url, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
-        store.create_endpoint(endpoint).await.unwrap();
+        store
+            .create_endpoint(NewEndpoint::new("bench", &url, SECRET))
+            .await
+            .unwrap();
     }
     let sender = service.sender();
+    if let Setup::Hanging(events) = setup {
+        store.create_tenant("hanging").await.unwrap();
+        let url = format!("{receiver}/hang");
+        store
+            .create_endpoint(NewEndpoint::new("hanging", &url, SECRET))
+            .await
+            .unwrap();
+        for n in 0..events {
+            sender
+                .send(&new_subscription, "hanging", &subscription(n))
+                .await
+                .unwrap();
+        }
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..stored {
+        let sender = sender.clone();
+        tasks.spawn(async move {
+            sender
+                .send(&new_subscription, "bench", &subscription(n))
+                .await
+                .unwrap()
+        });
+        while tasks.len() >= CONCURRENCY {
+            tasks.join_next().await;
+        }
+    }
+    while tasks.join_next().await.is_some() {}
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -183,23 +244,39 @@ async fn start_herald(database_url: &str, receiver: &str, endpoints: usize) -> H
     }
 }
 
-/// Sends event `n` the way `load` says; returns its id once herald has committed it.
-async fn send_one(load: Load, herald: &Herald, client: &reqwest::Client, n: usize) -> String {
+/// Sends event `n` the way `load` says (with an ordering key if `keys`); returns its id once
+/// herald has committed it.
+async fn send_one(
+    load: Load,
+    keys: Option<usize>,
+    herald: &Herald,
+    client: &reqwest::Client,
+    n: usize,
+) -> String {
+    let key = keys.map(|keys| format!("key-{}", n % keys));
     if load == Load::Send {
+        let options = herald_server::SendOptions {
+            ordering_key: key.as_deref(),
+            ..Default::default()
+        };
         let accepted = herald
             .sender
-            .send(&new_subscription, "bench", &subscription(n))
+            .send_with(&new_subscription, "bench", &subscription(n), options)
             .await
             .unwrap();
         return accepted.event.id;
     }
+    let mut body = serde_json::json!({
+        "event_type": "new-subscription",
+        "payload": subscription(n),
+    });
+    if let Some(key) = key {
+        body["ordering_key"] = key.into();
+    }
     let response = client
         .post(format!("{}/api/v1/tenants/bench/events", herald.base))
         .bearer_auth("bench")
-        .json(&serde_json::json!({
-            "event_type": "new-subscription",
-            "payload": subscription(n),
-        }))
+        .json(&body)
         .send()
         .await
         .unwrap();
@@ -208,37 +285,42 @@ async fn send_one(load: Load, herald: &Herald, client: &reqwest::Client, n: usiz
     body["id"].as_str().unwrap().to_owned()
 }
 
-async fn herald(
-    label: &str,
-    database_url: &str,
-    load: Load,
-    endpoints: usize,
-    events: usize,
-) -> Figures {
+async fn herald(run: &Run, database_url: &str) -> Figures {
     let arrivals = Arrivals::default();
     let receiver = receiver(arrivals.clone()).await;
-    let herald = Arc::new(start_herald(database_url, &receiver, endpoints).await);
+    let stored = if run.load == Load::Drain {
+        run.events
+    } else {
+        0
+    };
+    let keys = match run.setup {
+        Setup::Keys(keys) => Some(keys),
+        Setup::Plain | Setup::Hanging(_) => None,
+    };
+    let sampling = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sampler = tokio::spawn(peak_rss(Arc::clone(&sampling)));
+    let herald =
+        Arc::new(start_herald(database_url, &receiver, run.endpoints, run.setup, stored).await);
     let client = reqwest::Client::new();
 
     let committed: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     let gate = Arc::new(Semaphore::new(CONCURRENCY));
     let started = Instant::now();
-    let mut tasks = Vec::with_capacity(events);
-    let mut ticks = match load {
+    let mut tasks = Vec::with_capacity(run.events);
+    let mut ticks = match run.load {
         Load::Steady(rate) => Some(tokio::time::interval(Duration::from_secs(1) / rate)),
-        Load::Api | Load::Send => None,
+        Load::Api | Load::Send | Load::Drain => None,
     };
-    let sampling = Arc::new(std::sync::atomic::AtomicBool::new(true));
-    let sampler = tokio::spawn(peak_rss(Arc::clone(&sampling)));
-    for n in 0..events {
+    for n in 0..run.events - stored {
         if let Some(ticks) = &mut ticks {
             ticks.tick().await;
         }
         let permit = Arc::clone(&gate).acquire_owned().await.unwrap();
         let (herald, client, committed) =
             (Arc::clone(&herald), client.clone(), Arc::clone(&committed));
+        let load = run.load;
         tasks.push(tokio::spawn(async move {
-            let id = send_one(load, &herald, &client, n).await;
+            let id = send_one(load, keys, &herald, &client, n).await;
             committed.lock().unwrap().insert(id, Instant::now());
             drop(permit);
         }));
@@ -246,28 +328,43 @@ async fn herald(
     for task in tasks {
         task.await.unwrap();
     }
-    let deliveries = events * endpoints;
+    let deliveries = run.events * run.endpoints;
     wait_for(&arrivals, deliveries).await;
+    // Anything sent twice would arrive within this.
+    tokio::time::sleep(Duration::from_millis(200)).await;
     let arrived = arrivals.0.lock().unwrap().clone();
     let committed = committed.lock().unwrap().clone();
-    let last = arrived.iter().map(|(_, at)| *at).max().unwrap();
+    // Each event once to each endpoint.
+    let distinct: std::collections::HashSet<(&str, &str)> = arrived
+        .iter()
+        .map(|(id, path, _)| (id.as_str(), path.as_str()))
+        .collect();
+    assert_eq!(
+        distinct.len(),
+        deliveries,
+        "{}: every delivery arrived",
+        run.label
+    );
+    let last = arrived.iter().map(|(_, _, at)| *at).max().unwrap();
     let mut latencies: Vec<Duration> = arrived
         .iter()
-        .map(|(id, at)| at.saturating_duration_since(committed[id]))
+        .filter_map(|(id, _, at)| committed.get(id).map(|c| at.saturating_duration_since(*c)))
         .collect();
     latencies.sort();
+    let measured = !latencies.is_empty();
     sampling.store(false, std::sync::atomic::Ordering::Relaxed);
     let rss = sampler.await.unwrap();
     let herald = Arc::into_inner(herald).unwrap();
     herald.stop.send(()).unwrap();
     herald.server.await.unwrap().unwrap();
     Figures {
-        label: label.into(),
+        label: run.label.into(),
         deliveries,
         per_second: deliveries as f64 / last.duration_since(started).as_secs_f64(),
-        p50: percentile(&latencies, 0.5),
-        p99: percentile(&latencies, 0.99),
+        p50: measured.then(|| percentile(&latencies, 0.5)),
+        p99: measured.then(|| percentile(&latencies, 0.99)),
         rss,
+        duplicates: arrived.len() - distinct.len(),
     }
 }
 
@@ -314,7 +411,8 @@ fn rss_mib() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
-/// One row of the table: which backend, how events arrive, how many endpoints and events.
+/// One row of the table: which backend, how events arrive, how many endpoints and events,
+/// and what else the database holds.
 struct Run {
     key: &'static str,
     label: &'static str,
@@ -322,9 +420,37 @@ struct Run {
     load: Load,
     endpoints: usize,
     events: usize,
+    setup: Setup,
 }
 
 const RUNS: &[Run] = &[
+    Run {
+        key: "sqlite-drain-1",
+        label: "SQLite, drain (stored first), 1 endpoint",
+        postgres: false,
+        load: Load::Drain,
+        endpoints: 1,
+        events: 20_000,
+        setup: Setup::Plain,
+    },
+    Run {
+        key: "sqlite-hanging",
+        label: "SQLite, HTTP API, 1 endpoint beside a hanging one",
+        postgres: false,
+        load: Load::Api,
+        endpoints: 1,
+        events: 10_000,
+        setup: Setup::Hanging(1_000),
+    },
+    Run {
+        key: "sqlite-keys-100",
+        label: "SQLite, HTTP API, 1 endpoint, 100 ordering keys",
+        postgres: false,
+        load: Load::Api,
+        endpoints: 1,
+        events: 10_000,
+        setup: Setup::Keys(100),
+    },
     Run {
         key: "sqlite-api-1",
         label: "SQLite, HTTP API, 1 endpoint",
@@ -332,6 +458,7 @@ const RUNS: &[Run] = &[
         load: Load::Api,
         endpoints: 1,
         events: 20_000,
+        setup: Setup::Plain,
     },
     Run {
         key: "sqlite-api-50",
@@ -340,6 +467,7 @@ const RUNS: &[Run] = &[
         load: Load::Api,
         endpoints: 50,
         events: 400,
+        setup: Setup::Plain,
     },
     Run {
         key: "sqlite-send-1",
@@ -348,6 +476,7 @@ const RUNS: &[Run] = &[
         load: Load::Send,
         endpoints: 1,
         events: 20_000,
+        setup: Setup::Plain,
     },
     Run {
         key: "sqlite-send-50",
@@ -356,6 +485,7 @@ const RUNS: &[Run] = &[
         load: Load::Send,
         endpoints: 50,
         events: 400,
+        setup: Setup::Plain,
     },
     Run {
         key: "sqlite-steady",
@@ -364,6 +494,7 @@ const RUNS: &[Run] = &[
         load: Load::Steady(1000),
         endpoints: 1,
         events: 10_000,
+        setup: Setup::Plain,
     },
     Run {
         key: "postgres-api-1",
@@ -372,6 +503,7 @@ const RUNS: &[Run] = &[
         load: Load::Api,
         endpoints: 1,
         events: 20_000,
+        setup: Setup::Plain,
     },
     Run {
         key: "postgres-api-50",
@@ -380,6 +512,7 @@ const RUNS: &[Run] = &[
         load: Load::Api,
         endpoints: 50,
         events: 400,
+        setup: Setup::Plain,
     },
     Run {
         key: "postgres-steady",
@@ -388,16 +521,15 @@ const RUNS: &[Run] = &[
         load: Load::Steady(1000),
         endpoints: 1,
         events: 10_000,
+        setup: Setup::Plain,
     },
 ];
 
 fn main() {
     // `HERALD_BENCH=sqlite-api-1,postgres-api-1` runs only those rows (and the baseline).
     let only = std::env::var("HERALD_BENCH").unwrap_or_default();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    let runtime = builder.enable_all().build().unwrap();
     runtime.block_on(async {
         let dir = std::env::temp_dir().join(format!("herald-bench-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -412,11 +544,11 @@ fn main() {
                     println!("PostgreSQL unreachable: {} skipped", run.label);
                     continue;
                 };
-                rows.push(herald(run.label, &url, run.load, run.endpoints, run.events).await);
+                rows.push(herald(run, &url).await);
                 drop_postgres(&admin, &url).await;
             } else {
                 let url = format!("sqlite://{}/{}.db", dir.display(), run.key);
-                rows.push(herald(run.label, &url, run.load, run.endpoints, run.events).await);
+                rows.push(herald(run, &url).await);
             }
         }
         let _ = std::fs::remove_dir_all(&dir);
@@ -424,20 +556,27 @@ fn main() {
         let baseline_rate = rows[0].per_second;
         println!();
         println!(
-            "{:<52} {:>10} {:>13} {:>9} {:>9} {:>8} {:>8}",
-            "run", "deliveries", "deliveries/s", "p50", "p99", "vs base", "RSS MiB"
+            "{:<54} {:>10} {:>13} {:>9} {:>9} {:>8} {:>8} {:>6}",
+            "run", "deliveries", "deliveries/s", "p50", "p99", "vs base", "RSS MiB", "twice"
         );
+        let shown = |d: Option<Duration>| d.map_or("-".to_owned(), |d| format!("{d:.1?}"));
         for row in &rows {
             println!(
-                "{:<52} {:>10} {:>13.0} {:>9.1?} {:>9.1?} {:>7.0}% {:>8.0}",
+                "{:<54} {:>10} {:>13.0} {:>9} {:>9} {:>7.0}% {:>8.0} {:>6}",
                 row.label,
                 row.deliveries,
                 row.per_second,
-                row.p50,
-                row.p99,
+                shown(row.p50),
+                shown(row.p99),
                 100.0 * row.per_second / baseline_rate,
                 row.rss,
+                row.duplicates,
             );
         }
+        let twice: usize = rows.iter().map(|row| row.duplicates).sum();
+        assert_eq!(
+            twice, 0,
+            "a fault-free run delivers each event exactly once"
+        );
     });
 }
