@@ -175,3 +175,38 @@ test('a long delivery log pages with "Load more"', async () => {
   assert.equal(new Set(ids).size, 55, 'no delivery twice');
   assert.deepEqual(errors, []);
 });
+
+test('a rate limit is set when the endpoint is made, changed, refused when out of range, and removed', async () => {
+  const { page, errors } = await openDashboard('throttled');
+  const target = `http://127.0.0.1:${receiver.address().port}/throttled`;
+  await page.locator('#add-endpoint').click();
+  await page.locator('#endpoint-url').fill(target);
+  await page.locator('#endpoint-rate').fill('25');
+  await page.locator('#endpoint-url').press('Enter');
+  const row = page.locator('#endpoint-list .row', { hasText: target });
+  await row.click();
+  const input = page.locator('#rate-limit');
+  await page.locator('#endpoint-detail h2', { hasText: target }).waitFor();
+  assert.equal(await input.inputValue(), '25', 'the limit given at creation is shown');
+  const [{ id }] = (await admin('GET', '/tenants/throttled/endpoints')).data;
+  const limit = async () => (await admin('GET', `/tenants/throttled/endpoints/${id}`)).rate_limit;
+  assert.equal(await limit(), 25);
+
+  await input.fill('5');
+  await input.press('Enter');
+  await page.waitForFunction(() => document.querySelector('#rate-limit')?.value === '5');
+  assert.equal(await limit(), 5, 'changed by keyboard');
+
+  // Past the browser's own check, as a hand-edited request would be: the server says why.
+  await input.evaluate((node) => node.removeAttribute('max'));
+  await input.fill('100001');
+  await page.locator('#save-rate-limit').click();
+  await page.locator('#rate-limit-error', { hasText: 'rate_limit' }).waitFor();
+  assert.equal(await limit(), 5, 'a refused value changes nothing');
+
+  await page.locator('#rate-limit').fill('');
+  await page.locator('#save-rate-limit').click();
+  await page.waitForFunction(() => document.querySelector('#rate-limit')?.value === '' && document.querySelector('#rate-limit-error')?.textContent === '');
+  assert.equal(await limit(), null, 'removed');
+  assert.deepEqual(errors, []);
+});

@@ -205,8 +205,10 @@ async function createEndpoint(event) {
   event.preventDefault();
   const types = [...document.querySelectorAll("#endpoint-types input:checked")].map((i) => i.value);
   try {
+    const rate = $("endpoint-rate").value.trim();
     const endpoint = await api("POST", tenantPath("/endpoints"), {
       url: $("endpoint-url").value.trim(), description: $("endpoint-description").value.trim(), event_types: types,
+      ...(rate ? { rate_limit: Number(rate) } : {}),
     });
     $("endpoint-form").reset();
     $("endpoint-form").hidden = true;
@@ -234,6 +236,7 @@ async function openEndpoint(id) {
     el("dl", { class: "facts" },
       el("dt", {}, "Id"), el("dd", { class: "mono" }, endpoint.id),
       el("dt", {}, "Receives"), el("dd", {}, endpoint.event_types.length ? endpoint.event_types.join(", ") : "All event types"),
+      el("dt", {}, "Rate limit"), el("dd", {}, rateLimitEditor(e, endpoint.rate_limit)),
       endpoint.disabled_reason && [el("dt", {}, "Disabled because"), el("dd", {}, endpoint.disabled_reason)],
       endpoint.failing_since && [el("dt", {}, "Failing since"), el("dd", {}, when(endpoint.failing_since))]),
     el("h3", {}, "Signing secret"),
@@ -251,6 +254,28 @@ async function openEndpoint(id) {
     el("h3", {}, "Deliveries"),
     deliveryLog(deliveries, log));
   detail.hidden = false;
+}
+
+// The endpoint's rate limit, with a small form to change or remove it.
+function rateLimitEditor(path, limit) {
+  const input = el("input", { id: "rate-limit", type: "number", min: "1", max: "100000", step: "1",
+    inputmode: "numeric", placeholder: "No limit", "aria-label": "Rate limit, deliveries per second" });
+  input.value = limit ?? "";
+  const error = el("span", { id: "rate-limit-error", class: "error", role: "alert" });
+  const save = async (event) => {
+    event.preventDefault();
+    const value = input.value.trim();
+    try {
+      await api("PATCH", path, { rate_limit: value ? Number(value) : null });
+      toast(value ? `Rate limit set: ${value} per second` : "Rate limit removed");
+      await openEndpoint(state.endpoint);
+    } catch (problem) {
+      error.textContent = problemText(problem);
+    }
+  };
+  return el("form", { class: "inline", id: "rate-limit-form", onsubmit: save },
+    input, el("span", { class: "muted" }, "per second"),
+    el("button", { type: "submit", id: "save-rate-limit" }, "Save"), error);
 }
 
 async function revealSecret(path, node) {
