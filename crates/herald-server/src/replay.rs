@@ -18,9 +18,19 @@ pub(crate) fn spawn(store: Arc<dyn Store>, id: String) {
             match store.replay_step(&id, BATCH).await {
                 Ok(replay) => {
                     failures = 0;
-                    if replay.state == ReplayState::Finished {
-                        tracing::info!(replay = %id, events = replay.done, "replay finished");
-                        return;
+                    match replay.state {
+                        ReplayState::Running => {}
+                        ReplayState::Finished => {
+                            tracing::info!(replay = %id, events = replay.done, "replay finished");
+                            return;
+                        }
+                        ReplayState::Stopped => {
+                            tracing::info!(
+                                replay = %id, events = replay.done,
+                                "replay stopped: its endpoint is disabled"
+                            );
+                            return;
+                        }
                     }
                 }
                 Err(error) if error.kind() == herald_store::ErrorKind::NotFound => {

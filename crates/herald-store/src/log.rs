@@ -53,14 +53,18 @@ pub enum ReplayState {
     Running,
     /// Every event has its delivery.
     Finished,
+    /// Its endpoint was disabled before every event had its delivery; `done` says how far
+    /// it got.
+    Stopped,
 }
 
 impl ReplayState {
-    /// `running` or `finished`.
+    /// `running`, `finished` or `stopped`.
     pub fn as_str(self) -> &'static str {
         match self {
             ReplayState::Running => "running",
             ReplayState::Finished => "finished",
+            ReplayState::Stopped => "stopped",
         }
     }
 
@@ -68,6 +72,7 @@ impl ReplayState {
         match text {
             "running" => Ok(ReplayState::Running),
             "finished" => Ok(ReplayState::Finished),
+            "stopped" => Ok(ReplayState::Stopped),
             other => Err(Error::new(
                 ErrorKind::Corrupt,
                 format!("unknown replay state {other:?}"),

@@ -27,7 +27,8 @@ pub(crate) struct ReplayOut {
     id: String,
     endpoint_id: String,
     since: String,
-    /// `running` or `finished`.
+    /// `running`, `finished`, or `stopped` (its endpoint was disabled before every event had
+    /// its delivery; `done` says how far it got).
     #[schema(example = "running")]
     state: String,
     /// Events it covers (counted when it started).
@@ -63,6 +64,7 @@ impl From<Replay> for ReplayOut {
     responses(
         (status = 202, description = "Started", body = ReplayOut),
         (status = 404, description = "No such tenant or endpoint", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The endpoint is disabled", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`since` is not an RFC 3339 time", body = Problem, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn create_replay(

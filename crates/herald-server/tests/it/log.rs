@@ -217,6 +217,25 @@ async fn the_delivery_log_shows_every_attempt_and_retries_on_demand() {
         )
         .await;
 
+        // A disabled endpoint is not replayed to: 409, saying why.
+        let (code, _) = server
+            .call("PATCH", &e, Some(ADMIN), Some(json!({"enabled": false})))
+            .await;
+        assert_eq!(code, 200);
+        let (code, refused) = server
+            .call(
+                "POST",
+                &format!("{e}/replay"),
+                Some(ADMIN),
+                Some(json!({"since": "2000-01-01T00:00:00Z"})),
+            )
+            .await;
+        assert_eq!(code, 409, "{refused}");
+        assert!(
+            refused["detail"].as_str().unwrap().contains("disabled"),
+            "{refused}"
+        );
+
         drop(server);
         drop_database(&url, admin).await;
     }

@@ -7,6 +7,19 @@ use super::rows::{ReplayRow, replay_columns};
 use super::{Backend, Sql, SqlStore, batch, query, sql};
 use crate::{Clocked, Error, ErrorKind, Millis, Replay, ReplayState, Replays, new_id};
 
+/// A replay job as a step reads it, with its endpoint's filter and state.
+#[derive(sqlx::FromRow)]
+struct Job {
+    tenant_id: String,
+    endpoint_id: String,
+    since: Millis,
+    until: Millis,
+    cursor: Option<String>,
+    event_types: String,
+    enabled: bool,
+    state: String,
+}
+
 #[async_trait]
 impl<DB: Backend> Replays for SqlStore<DB> {
     async fn create_replay(
@@ -24,15 +37,25 @@ impl<DB: Backend> Replays for SqlStore<DB> {
         );
         let now = self.now();
         let mut tx = self.writer.begin().await?;
-        let Some((types,)): Option<(String,)> =
-            query("SELECT event_types FROM endpoints WHERE tenant_id = $1 AND id = $2")
-                .bind(tenant_id)
-                .bind(endpoint_id)
-                .fetch_optional(&mut *tx)
-                .await?
+        // Locked, so a disabling that commits first is seen, and one that comes later finds
+        // the replay and stops it.
+        const ENDPOINT: Sql = sql!(
+            "SELECT event_types, enabled FROM endpoints WHERE tenant_id = $1 AND id = $2"[lock]
+        );
+        let Some((types, enabled)): Option<(String, bool)> = query(ENDPOINT)
+            .bind(tenant_id)
+            .bind(endpoint_id)
+            .fetch_optional(&mut *tx)
+            .await?
         else {
             return Ok(None);
         };
+        if !enabled {
+            return Err(Error::new(
+                ErrorKind::Conflict,
+                format!("endpoint `{endpoint_id}` is disabled: enable it, then replay"),
+            ));
+        }
         let (total,): (i64,) = query(COUNT)
             .bind(tenant_id)
             .bind(since)
@@ -67,7 +90,8 @@ impl<DB: Backend> Replays for SqlStore<DB> {
     async fn replay_step(&self, id: &str, batch: u32) -> Result<Replay, Error> {
         // The row lock keeps two processes resuming the same replay from doubling its work.
         const JOB: Sql = sql!(
-            "SELECT r.tenant_id, r.endpoint_id, r.since, r.until, r.cursor, p.event_types \
+            "SELECT r.tenant_id, r.endpoint_id, r.since, r.until, r.cursor, p.event_types, \
+               p.enabled, r.state \
              FROM replays r JOIN endpoints p ON p.id = r.endpoint_id WHERE r.id = $1"[lock]
         );
         const NEXT: Sql = sql!(
@@ -78,10 +102,31 @@ impl<DB: Backend> Replays for SqlStore<DB> {
         );
         let now = self.now();
         let mut tx = self.writer.begin().await?;
-        let job: Option<(String, String, Millis, Millis, Option<String>, String)> =
-            query(JOB).bind(id).fetch_optional(&mut *tx).await?;
-        let (tenant_id, endpoint_id, since, until, cursor, types) =
-            job.ok_or_else(|| Error::new(ErrorKind::NotFound, format!("no replay `{id}`")))?;
+        let job: Option<Job> = query(JOB).bind(id).fetch_optional(&mut *tx).await?;
+        let Job {
+            tenant_id,
+            endpoint_id,
+            since,
+            until,
+            cursor,
+            event_types: types,
+            enabled,
+            state,
+        } = job.ok_or_else(|| Error::new(ErrorKind::NotFound, format!("no replay `{id}`")))?;
+        if !enabled || state != ReplayState::Running.as_str() {
+            // A disabled endpoint receives nothing, whatever made the delivery.
+            let row: ReplayRow = query(concat!(
+                "UPDATE replays SET state = CASE WHEN state = 'running' THEN 'stopped' \
+                   ELSE state END, updated_at = $1 WHERE id = $2 RETURNING ",
+                replay_columns!()
+            ))
+            .bind(now)
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            return Replay::try_from(row);
+        }
         let events: Vec<(String, Option<String>)> = query(NEXT)
             .bind(&tenant_id)
             .bind(since)

@@ -140,6 +140,7 @@ conformance!(
     a_retry_makes_a_delivery_due_now,
     attempt_stats_are_bucketed_per_tenant,
     a_replay_redelivers_every_matching_event_in_batches,
+    a_disabled_endpoint_gets_no_replay,
     a_test_event_goes_to_one_endpoint_only,
     server_keys_are_made_once,
     retention_deletes_old_finished_events_in_batches,

@@ -318,6 +318,59 @@ pub(crate) async fn a_replay_redelivers_every_matching_event_in_batches(store: &
     );
 }
 
+pub(crate) async fn a_disabled_endpoint_gets_no_replay(store: &Timed) {
+    let endpoint = tenant_with_endpoint(store, "acme").await;
+    accept(store, "acme", "a", 3, T0).await;
+    let sent = store.claim_due("w", 10, T0 + 60_000, T0 + 5).await.unwrap();
+    for claim in &sent {
+        let finish = store.finish_attempt(
+            &claim.delivery_id,
+            &claim.lease,
+            attempt(T0 + 6, Some(200)),
+            Outcome::Succeeded,
+        );
+        finish.await.unwrap();
+    }
+    let replay = store
+        .create_replay("acme", &endpoint, T0, T0 + 10)
+        .await
+        .unwrap()
+        .unwrap();
+    let step = store.replay_step(&replay.id, 1, T0 + 20).await.unwrap();
+    assert_eq!((step.done, step.state), (1, ReplayState::Running));
+
+    // Disabled while the replay runs: it stops where it is, and what it made is not sent.
+    let off = EndpointPatch {
+        enabled: Some(false),
+        ..EndpointPatch::default()
+    };
+    store
+        .update_endpoint("acme", &endpoint, off, T0 + 30)
+        .await
+        .unwrap();
+    let stopped = store.replay_step(&replay.id, 1, T0 + 40).await.unwrap();
+    assert_eq!((stopped.done, stopped.state), (1, ReplayState::Stopped));
+    assert!(store.running_replays().await.unwrap().is_empty());
+    let again = store.replay_step(&replay.id, 1, T0 + 50).await.unwrap();
+    assert_eq!((again.done, again.state), (1, ReplayState::Stopped));
+    let claimed = store
+        .claim_due("w", 10, T0 + 60_000, T0 + 60)
+        .await
+        .unwrap();
+    assert!(
+        claimed.is_empty(),
+        "a disabled endpoint was sent {claimed:?}"
+    );
+
+    // A new replay to it is refused, saying why.
+    let refused = store
+        .create_replay("acme", &endpoint, T0, T0 + 70)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::Conflict, "{refused}");
+    assert!(refused.to_string().contains("disabled"), "{refused}");
+}
+
 pub(crate) async fn a_test_event_goes_to_one_endpoint_only(store: &Timed) {
     let first = tenant_with_endpoint(store, "acme").await;
     let mut other = NewEndpoint::new("acme", "https://example.com/b", SECRET);
