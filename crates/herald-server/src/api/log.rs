@@ -296,13 +296,14 @@ pub(crate) async fn get_delivery(
 /// Retry a delivery
 ///
 /// Makes the delivery due now, whatever its state: a dead one gets another try, a
-/// succeeded one is sent again (same `webhook-id`, so receivers can tell).
+/// succeeded one is sent again (same `webhook-id`, so receivers can tell). Refused (409)
+/// while an attempt of it is in flight, whose outcome would overwrite the retry.
 #[utoipa::path(post, path = "/api/v1/tenants/{tenant}/deliveries/{delivery}/retry", tag = "herald", security(("token" = [])),
     params(("tenant" = String, Path, description = "The tenant's id"), ("delivery" = String, Path, description = "`dlv_…`")),
     responses(
         (status = 202, description = "Due now", body = DeliveryOut),
         (status = 404, description = "No such tenant or delivery", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Its endpoint is disabled", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Its endpoint is disabled, or an attempt of it is in flight", body = Problem, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn retry_delivery(
     Scope { tenant, store, .. }: Scope,

@@ -167,23 +167,30 @@ impl<DB: Backend> Log for SqlStore<DB> {
 
     async fn retry_delivery(&self, tenant_id: &str, id: &str) -> Result<Option<Delivery>, Error> {
         const FIND: Sql = sql!(
-            "SELECT p.enabled, d.endpoint_id FROM deliveries d \
-             JOIN endpoints p ON p.id = d.endpoint_id \
+            "SELECT p.enabled, d.endpoint_id, d.lease_owner IS NOT NULL AS in_flight \
+             FROM deliveries d JOIN endpoints p ON p.id = d.endpoint_id \
              WHERE d.id = $1 AND p.tenant_id = $2"[lock]
         );
         let now = self.now();
         let mut tx = self.writer.begin().await?;
-        let found: Option<(bool, String)> = query(FIND)
+        let found: Option<(bool, String, bool)> = query(FIND)
             .bind(id)
             .bind(tenant_id)
             .fetch_optional(&mut *tx)
             .await?;
         let endpoint = match found {
             None => return Ok(None),
-            Some((false, _)) => return Err(disabled_endpoint()),
-            Some((true, endpoint)) => endpoint,
+            Some((false, _, _)) => return Err(disabled_endpoint()),
+            // Its attempt's outcome would overwrite the retry (a dead end, or a later retry):
+            // refuse, rather than accept a retry that may not happen.
+            Some((true, _, true)) => {
+                return Err(Error::new(
+                    ErrorKind::Conflict,
+                    "an attempt of this delivery is in flight: retry once it has ended",
+                ));
+            }
+            Some((true, endpoint, false)) => endpoint,
         };
-        // A delivery in flight keeps its lease: the retry follows that attempt.
         query(
             "UPDATE deliveries SET state = 'pending', next_attempt_at = $1, updated_at = $1 \
              WHERE id = $2",

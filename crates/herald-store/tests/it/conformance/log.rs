@@ -162,6 +162,13 @@ pub(crate) async fn a_retry_makes_a_delivery_due_now(store: &Timed) {
         .await
         .unwrap()
         .remove(0);
+    // In flight: the attempt's outcome would overwrite a retry, so it is refused.
+    let busy = store
+        .retry_delivery("acme", &c.delivery_id, T0 + 1)
+        .await
+        .unwrap_err();
+    assert_eq!(busy.kind(), ErrorKind::Conflict, "{busy}");
+    assert!(busy.to_string().contains("in flight"), "{busy}");
     store
         .finish_attempt(
             &c.delivery_id,
