@@ -18,17 +18,21 @@ use crate::{Error, ErrorKind, Registration};
 /// herald's store in a PostgreSQL database.
 pub type PostgresStore = SqlStore<Postgres>;
 
-/// The prefix of the channel on which committed deliveries are announced to every herald
-/// process; the schema's name completes it, so installations sharing a database stay apart.
-const CHANNEL: &str = "herald_deliveries_";
+/// The channel on which committed deliveries are announced to every herald process: a prefix
+/// and the MD5 of the schema's name, so installations sharing a database stay apart and the
+/// name stays within PostgreSQL's 63 bytes whatever the schema is called.
+macro_rules! channel {
+    () => {
+        "'herald_deliveries_' || md5(current_schema())"
+    };
+}
 
 impl Backend for Postgres {
     const CLAIMS_IN_BATCH: bool = false;
 
     async fn announce(conn: &mut PgConnection) -> Result<(), Error> {
         // Delivered to listeners when (and only if) the transaction commits.
-        sqlx::query("SELECT pg_notify($1 || current_schema(), '')")
-            .bind(CHANNEL)
+        sqlx::query(concat!("SELECT pg_notify(", channel!(), ", '')"))
             .execute(conn)
             .await?;
         Ok(())
@@ -42,11 +46,11 @@ impl Backend for Postgres {
     }
 
     async fn listen(pool: &Pool<Postgres>, due: Arc<Notify>) -> Result<(), Error> {
-        let (schema,): (String,) = sqlx::query_as("SELECT current_schema()")
+        let (channel,): (String,) = sqlx::query_as(concat!("SELECT ", channel!()))
             .fetch_one(pool)
             .await?;
         let mut listener = PgListener::connect_with(pool).await?;
-        listener.listen(&format!("{CHANNEL}{schema}")).await?;
+        listener.listen(&channel).await?;
         tokio::spawn(async move {
             loop {
                 // `recv` reconnects by itself after a lost connection; notifications sent while
