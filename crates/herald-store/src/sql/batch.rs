@@ -402,15 +402,23 @@ async fn settle_endpoints<DB: Backend>(
     seen: &BTreeMap<String, Vec<Seen>>,
     successors: &[(String, String, Millis)],
 ) -> Result<BTreeMap<String, String>, Error> {
-    // Locked in endpoint order, so two processes' batches never wait on each other in a
-    // circle; the state read here is the state the decision is made on.
-    const READ: Sql = sql!(
-        "SELECT q.endpoint_id, q.failures, q.last_failure_at, q.open_until, q.due_at, \
-           p.failing_since, p.enabled \
-         FROM endpoint_queues q JOIN endpoints p ON p.id = q.endpoint_id \
-         WHERE q.endpoint_id IN (SELECT t.value FROM " [texts "$1"] " AS t) \
-         ORDER BY q.endpoint_id" [lock_of "q"]
-    );
+    // First read without locks: most batches change nothing (successes on healthy endpoints),
+    // and a lock held to the end of the batch would make claims pass the endpoint over. When
+    // something changes, read again locked, in endpoint order (so two processes' batches
+    // never wait on each other in a circle), and decide on that state.
+    macro_rules! read {
+        ($($lock:tt)*) => {
+            sql!(
+                "SELECT q.endpoint_id, q.failures, q.last_failure_at, q.open_until, q.due_at, \
+                   p.failing_since, p.enabled \
+                 FROM endpoint_queues q JOIN endpoints p ON p.id = q.endpoint_id \
+                 WHERE q.endpoint_id IN (SELECT t.value FROM " [texts "$1"] " AS t) \
+                 ORDER BY q.endpoint_id" $($lock)*
+            )
+        };
+    }
+    const PEEK: Sql = read!();
+    const READ: Sql = read!([lock_of "q"]);
     const WRITE_QUEUES: Sql = sql!(
         "UPDATE endpoint_queues SET failures = CAST(v.value->>1 AS INTEGER), \
            last_failure_at = CAST(v.value->>2 AS BIGINT), \
@@ -438,41 +446,26 @@ async fn settle_endpoints<DB: Backend>(
     if touched.is_empty() {
         return Ok(BTreeMap::new());
     }
+    let peeked: Vec<EndpointRow> = query(PEEK)
+        .bind(json_rows(&touched))
+        .fetch_all(&mut *db)
+        .await?;
+    if decide(&peeked, seen, successors).is_none() {
+        return Ok(BTreeMap::new());
+    }
     let rows: Vec<EndpointRow> = query(READ)
         .bind(json_rows(&touched))
         .fetch_all(&mut *db)
         .await?;
+    let Some(Decided {
+        queues,
+        streaks,
+        disabled,
+    }) = decide(&rows, seen, successors)
+    else {
+        return Ok(BTreeMap::new());
+    };
 
-    let mut queues = Vec::new();
-    let mut streaks = Vec::new();
-    let mut disabled = BTreeMap::new();
-    for row in rows {
-        let before = row.state();
-        let mut after = before.clone();
-        let mut reason = None;
-        for event in seen.get(&row.endpoint_id).into_iter().flatten() {
-            reason = reason.or(after.record(event));
-        }
-        for (_, _, now) in successors.iter().filter(|(e, _, _)| *e == row.endpoint_id) {
-            after.due_by(*now);
-        }
-        if let Some(reason) = reason.filter(|_| row.enabled) {
-            disabled.insert(row.endpoint_id.clone(), reason);
-            continue;
-        }
-        if after.failing_since != before.failing_since {
-            streaks.push((row.endpoint_id.clone(), after.failing_since));
-        }
-        if after != before {
-            queues.push((
-                row.endpoint_id.clone(),
-                after.failures,
-                after.last_failure_at,
-                after.open_until,
-                after.due_at,
-            ));
-        }
-    }
     if !queues.is_empty() {
         query(WRITE_QUEUES)
             .bind(json_rows(&queues))
@@ -504,6 +497,66 @@ async fn settle_endpoints<DB: Backend>(
         disable::<DB>(db, endpoint_id, reason, now).await?;
     }
     Ok(disabled)
+}
+
+/// What a batch's outcomes do to its endpoints' state: rows to write, streaks to change, and
+/// endpoints to disable; `None` when nothing changes and no ordering key moves on.
+fn decide(
+    rows: &[EndpointRow],
+    seen: &BTreeMap<String, Vec<Seen>>,
+    successors: &[(String, String, Millis)],
+) -> Option<Decided> {
+    let mut queues = Vec::new();
+    let mut streaks = Vec::new();
+    let mut disabled = BTreeMap::new();
+    for row in rows {
+        let before = row.state();
+        let mut after = before.clone();
+        let mut reason = None;
+        for event in seen.get(&row.endpoint_id).into_iter().flatten() {
+            reason = reason.or(after.record(event));
+        }
+        for (_, _, now) in successors.iter().filter(|(e, _, _)| *e == row.endpoint_id) {
+            after.due_by(*now);
+        }
+        if let Some(reason) = reason.filter(|_| row.enabled) {
+            disabled.insert(row.endpoint_id.clone(), reason);
+            continue;
+        }
+        if after.failing_since != before.failing_since {
+            streaks.push((row.endpoint_id.clone(), after.failing_since));
+        }
+        if after != before {
+            queues.push((
+                row.endpoint_id.clone(),
+                after.failures,
+                after.last_failure_at,
+                after.open_until,
+                after.due_at,
+            ));
+        }
+    }
+    let unchanged = queues.is_empty() && streaks.is_empty() && disabled.is_empty();
+    if unchanged && successors.is_empty() {
+        return None;
+    }
+    Some(Decided {
+        queues,
+        streaks,
+        disabled,
+    })
+}
+
+/// An endpoint's queue row as written: endpoint, failures, last failure, open until, due at.
+type QueueRow = (String, u32, Option<Millis>, Option<Millis>, Option<Millis>);
+
+/// See [`decide`].
+struct Decided {
+    queues: Vec<QueueRow>,
+    /// Endpoint, failing since.
+    streaks: Vec<(String, Option<Millis>)>,
+    /// Endpoint, why.
+    disabled: BTreeMap<String, String>,
 }
 
 /// An endpoint's scheduling state as [`settle_endpoints`] reads it.
