@@ -118,6 +118,16 @@ impl Capacity {
             .collect()
     }
 
+    /// Whether `endpoint` can take no more now (it or the whole worker is at its limit): when
+    /// one of its attempts ends, a claim may find work that was held back.
+    pub fn held_back(&self, endpoint: &str) -> bool {
+        self.free() == 0
+            || self
+                .endpoints
+                .get(endpoint)
+                .is_some_and(|share| share.in_flight >= share.limit)
+    }
+
     /// An attempt to `endpoint` starts.
     pub fn start(&mut self, endpoint: &str) {
         self.in_flight += 1;

@@ -332,17 +332,21 @@ impl Worker {
     }
 }
 
-/// Applies a report; true when the worker should look for work.
+/// Applies a report; true when a claim may now find work that capacity held back.
 fn apply(capacity: &mut Capacity, report: Report) -> bool {
     match report {
         Report::Answered {
             endpoint,
             succeeded,
             took,
-        } => capacity.done(&endpoint, succeeded, took, std::time::Instant::now()),
-        Report::Recorded => {}
+        } => {
+            let held_back = capacity.held_back(&endpoint);
+            capacity.done(&endpoint, succeeded, took, std::time::Instant::now());
+            held_back
+        }
+        // What a record makes due (an ordering key's next delivery) is announced by the store.
+        Report::Recorded => false,
     }
-    true
 }
 
 /// Sends one claimed delivery and decides what follows; cut off (`cut` turns true), it is
