@@ -386,11 +386,15 @@ pub(crate) struct TestResult {
     attempt: Option<AttemptOut>,
 }
 
+/// How long sending a test event waits for its first attempt before it answers without one.
+const TEST_WAIT: Duration = Duration::from_secs(5);
+
 /// Send a test event
 ///
 /// Stores an event of the type's example payload for this endpoint only, waits for its
-/// first attempt (up to the request timeout) and answers with what happened. It is an
-/// ordinary delivery: logged, and retried if it fails.
+/// first attempt (at most 5 s) and answers with what happened (`attempt` is null if it has
+/// not happened by then). It is an ordinary delivery: logged, and retried if it fails. An
+/// endpoint whose circuit is open gets a probe at once.
 #[utoipa::path(post, path = "/api/v1/tenants/{tenant}/endpoints/{endpoint}/test", tag = "herald", security(("token" = [])),
     params(("tenant" = String, Path, description = "The tenant's id"), ("endpoint" = String, Path, description = "`ep_…`")),
     request_body(content = Option<TestEvent>, description = "Optional: which type to send"),
@@ -442,8 +446,10 @@ pub(crate) async fn send_test(
         .ok_or_else(|| no_endpoint(&tenant, &id))?;
 
     // The worker makes the attempt; wait for it to be recorded, a little longer than a
-    // request can take.
-    let deadline = tokio::time::Instant::now() + state.attempt_timeout + Duration::from_secs(2);
+    // request can take but no longer than clients wait for an answer (it may be queued
+    // behind the endpoint's backlog, or be the probe of an open circuit).
+    let wait = (state.attempt_timeout + Duration::from_secs(2)).min(TEST_WAIT);
+    let deadline = tokio::time::Instant::now() + wait;
     let mut pause = Duration::from_millis(5);
     let attempt = loop {
         if let Some(first) = store.attempts(&tenant, &delivery).await?.into_iter().next() {

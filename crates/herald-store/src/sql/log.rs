@@ -63,6 +63,16 @@ impl<DB: Backend> Log for SqlStore<DB> {
             due: now,
         };
         let ids = batch::insert_deliveries::<DB>(&mut tx, &[delivery]).await?;
+        // A test is how a user checks a mended endpoint: an open circuit half-opens now, so a
+        // probe goes at once rather than after the pause.
+        query(
+            "UPDATE endpoint_queues SET open_until = $1, due_at = $1 \
+             WHERE endpoint_id = $2 AND open_until > $1",
+        )
+        .bind(now)
+        .bind(endpoint_id)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         self.wake();
         let delivery = ids.into_iter().next().unwrap_or_default();

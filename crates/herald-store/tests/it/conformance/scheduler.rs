@@ -206,11 +206,17 @@ pub(crate) async fn a_failing_endpoint_gets_one_probe_at_a_time(store: &Timed) {
         closed_for_a_while.is_empty(),
         "a failed probe doubles the pause"
     );
+    // A test event half-opens it at once: a user checking a mended endpoint does not wait.
+    store
+        .accept_test_event(NewEvent::new("acme", "t0", "{}"), &ids[0], at + 1_600)
+        .await
+        .unwrap()
+        .unwrap();
     let probe = store
-        .claim(&request(100, 100, &[]), at + 2_100)
+        .claim(&request(100, 100, &[]), at + 1_610)
         .await
         .unwrap();
-    assert_eq!(probe.len(), 1);
+    assert_eq!(probe.len(), 1, "a test makes the probe go now");
     // The probe succeeds: the circuit closes and the endpoint gets all it can take.
     let at = at + 2_200;
     store
@@ -223,7 +229,11 @@ pub(crate) async fn a_failing_endpoint_gets_one_probe_at_a_time(store: &Timed) {
         .await
         .unwrap();
     let all = store.claim(&request(100, 100, &[]), at + 20).await.unwrap();
-    assert_eq!(all.len(), 29, "everything still pending");
+    assert_eq!(
+        all.len(),
+        30,
+        "everything still pending, the test event too"
+    );
 }
 
 pub(crate) async fn ordering_keys_go_one_at_a_time_in_acceptance_order(store: &Timed) {
