@@ -78,7 +78,8 @@ impl FromRequestParts<AppState> for Admin {
     }
 }
 
-/// An optional JSON body: empty or `null` means `T::default()`; rejections are problems.
+/// An optional JSON body: none (zero bytes) or `null` means `T::default()`; anything else
+/// must be a JSON object (whitespace alone is not JSON: 400); rejections are problems.
 pub(crate) struct OptionalJson<T>(pub(crate) T);
 
 impl<T, S> axum::extract::FromRequest<S> for OptionalJson<T>
@@ -90,10 +91,10 @@ where
 
     async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, Problem> {
         let bytes = body_bytes(request, state).await?;
-        match bytes.trim_ascii() {
-            b"" | b"null" => Ok(OptionalJson(T::default())),
-            _ => object_body(&bytes).map(OptionalJson),
+        if bytes.is_empty() || bytes.trim_ascii() == b"null" {
+            return Ok(OptionalJson(T::default()));
         }
+        object_body(&bytes).map(OptionalJson)
     }
 }
 

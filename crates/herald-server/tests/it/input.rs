@@ -61,8 +61,10 @@ async fn bodies_are_read_as_the_document_describes_them() {
                 Some((json, "[]")),
                 422,
             ),
-            // Not JSON, not declared JSON.
+            // Not JSON, not declared JSON. Whitespace is not an absent body, and not JSON.
             ("POST", "/api/v1/tenants", Some((json, "{")), 400),
+            ("POST", &rotate, Some((json, "\n")), 400),
+            ("POST", &rotate, Some((json, " ")), 400),
             (
                 "POST",
                 "/api/v1/tenants/acme/dashboard-link",
