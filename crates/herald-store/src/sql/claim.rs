@@ -75,7 +75,7 @@ pub(crate) async fn claim<DB: Backend>(
            AND q.endpoint_id NOT IN (SELECT t.value FROM " [texts "$2"] " AS t) \
          ORDER BY q.due_at LIMIT $3" [lock_skip_of "q"]
     );
-    let mut left = request.limit;
+    let left = request.limit;
     if left == 0 {
         return Ok(Vec::new());
     }
@@ -124,16 +124,13 @@ pub(crate) async fn claim<DB: Backend>(
         .collect();
     let candidates = candidates::<DB>(db, &wanted, now).await?;
     let heads = key_heads::<DB>(db, &candidates).await?;
-    let fetched: Vec<u32> = wanted.iter().map(|(_, fetch)| *fetch).collect();
 
     let mut taken: Vec<String> = Vec::new();
     let mut waiting: Vec<String> = Vec::new();
     let mut ran_out: Vec<usize> = Vec::new();
-    for ((mut next, can), fetch) in served.into_iter().zip(fetched) {
-        if left == 0 {
-            break; // the rest keep their place in line
-        }
-        let can = can.min(left);
+    // The shares add up to no more than the claim's room.
+    for (mut next, can) in served {
+        let fetch = can.saturating_add(8);
         let mine = candidates
             .get(next.endpoint_id.as_str())
             .map(Vec::as_slice)
@@ -161,7 +158,6 @@ pub(crate) async fn claim<DB: Backend>(
                 waiting.push(candidate.id.clone());
             }
         }
-        left -= here;
         next.tokens -= f64::from(here);
         // Back of the line while it has more due; else at its next delivery's time (retries
         // in flight set theirs when they are recorded), read below for all such at once.

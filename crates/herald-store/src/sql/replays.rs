@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use super::batch::NewDelivery;
 use super::rows::{ReplayRow, replay_columns};
 use super::{Backend, Sql, SqlStore, batch, query, sql};
+use crate::error::disabled_endpoint;
 use crate::{Clocked, Error, ErrorKind, Millis, Replay, ReplayState, Replays, new_id};
 
 /// A replay job as a step reads it, with its endpoint's filter and state.
@@ -51,10 +52,7 @@ impl<DB: Backend> Replays for SqlStore<DB> {
             return Ok(None);
         };
         if !enabled {
-            return Err(Error::new(
-                ErrorKind::Conflict,
-                format!("endpoint `{endpoint_id}` is disabled: enable it, then replay"),
-            ));
+            return Err(disabled_endpoint());
         }
         let (total,): (i64,) = query(COUNT)
             .bind(tenant_id)
@@ -114,16 +112,30 @@ impl<DB: Backend> Replays for SqlStore<DB> {
             state,
         } = job.ok_or_else(|| Error::new(ErrorKind::NotFound, format!("no replay `{id}`")))?;
         if !enabled || state != ReplayState::Running.as_str() {
-            // A disabled endpoint receives nothing, whatever made the delivery.
-            let row: ReplayRow = query(concat!(
-                "UPDATE replays SET state = CASE WHEN state = 'running' THEN 'stopped' \
-                   ELSE state END, updated_at = $1 WHERE id = $2 RETURNING ",
+            // A disabled endpoint receives nothing, whatever made the delivery: a running
+            // replay stops; one already ended stays as it is.
+            let stopped: Option<ReplayRow> = query(concat!(
+                "UPDATE replays SET state = 'stopped', updated_at = $1 \
+                 WHERE id = $2 AND state = 'running' RETURNING ",
                 replay_columns!()
             ))
             .bind(now)
             .bind(id)
-            .fetch_one(&mut *tx)
+            .fetch_optional(&mut *tx)
             .await?;
+            let row: ReplayRow = match stopped {
+                Some(row) => row,
+                None => {
+                    query(concat!(
+                        "SELECT ",
+                        replay_columns!(),
+                        " FROM replays WHERE id = $1"
+                    ))
+                    .bind(id)
+                    .fetch_one(&mut *tx)
+                    .await?
+                }
+            };
             tx.commit().await?;
             return Replay::try_from(row);
         }
