@@ -25,8 +25,17 @@ pub(crate) struct Settings {
     database_url: String,
     admin_token: Option<String>,
     spec: Option<String>,
+    database: Database,
     delivery: Delivery,
     retention: Retention,
+}
+
+/// `[database]`.
+#[derive(Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct Database {
+    acquire_timeout_seconds: u64,
+    statement_timeout_seconds: u64,
 }
 
 /// `[delivery]`.
@@ -64,6 +73,14 @@ const DOCS: &[(&str, &str)] = &[
     (
         "spec",
         "serve the webhooks of this OpenAPI document instead of the default app",
+    ),
+    (
+        "database.acquire_timeout_seconds",
+        "how long a request waits for a database connection before it answers 503 with Retry-After (1 to 60)",
+    ),
+    (
+        "database.statement_timeout_seconds",
+        "how long one statement may run (PostgreSQL), or wait for the write lock (SQLite) (1 to 3600)",
     ),
     (
         "delivery.allow_targets",
@@ -120,6 +137,10 @@ impl Default for Settings {
             database_url: config.database_url,
             admin_token: None,
             spec: None,
+            database: Database {
+                acquire_timeout_seconds: config.database.acquire_timeout.as_secs(),
+                statement_timeout_seconds: config.database.statement_timeout.as_secs(),
+            },
             delivery: Delivery {
                 allow_targets: Vec::new(),
                 timeout_seconds: config.client.timeout.as_secs(),
@@ -298,7 +319,20 @@ impl Loaded {
         let concurrency = Some(d.concurrency)
             .filter(|n| (1..=10_000).contains(n))
             .unwrap_or(10_000);
+        let db = &s.database;
         let ranges = [
+            (
+                "database.acquire_timeout_seconds",
+                db.acquire_timeout_seconds,
+                1,
+                60,
+            ),
+            (
+                "database.statement_timeout_seconds",
+                db.statement_timeout_seconds,
+                1,
+                3600,
+            ),
             ("delivery.timeout_seconds", d.timeout_seconds, 1, 120),
             (
                 "delivery.lease_seconds",
@@ -372,6 +406,9 @@ impl Loaded {
                 .allow_targets
                 .push(herald_delivery::target::parse_range(range).map_err(anyhow::Error::msg)?);
         }
+        config.database.acquire_timeout = Duration::from_secs(s.database.acquire_timeout_seconds);
+        config.database.statement_timeout =
+            Duration::from_secs(s.database.statement_timeout_seconds);
         let d = &s.delivery;
         config.client.timeout = Duration::from_secs(d.timeout_seconds);
         config.worker.lease = Duration::from_secs(d.lease_seconds);

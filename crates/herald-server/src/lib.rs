@@ -49,6 +49,8 @@ pub struct Config {
     pub client: ClientConfig,
     /// How long events are kept.
     pub retention: Retention,
+    /// How long anything waits for the database, at most.
+    pub database: herald_store::Limits,
     /// Where the store, the worker and the API read the time (tests move a
     /// [`ManualClock`](herald_store::ManualClock) by hand).
     pub clock: Arc<dyn Clock>,
@@ -64,6 +66,7 @@ impl Config {
             worker: WorkerConfig::new("herald"),
             client: ClientConfig::default(),
             retention: Retention::default(),
+            database: herald_store::Limits::default(),
             clock: Arc::new(SystemClock),
         }
     }
@@ -78,6 +81,7 @@ impl std::fmt::Debug for Config {
             .field("worker", &self.worker)
             .field("client", &self.client)
             .field("retention", &self.retention)
+            .field("database", &self.database)
             .finish_non_exhaustive()
     }
 }
@@ -107,18 +111,22 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {}
 
 /// Opens the store a URL names (`sqlite:` or `postgres:`/`postgresql:`), reading the time from
-/// `clock`.
-pub async fn open_store(url: &str, clock: Arc<dyn Clock>) -> Result<Arc<dyn Store>, Error> {
+/// `clock` and waiting for the database as `limits` allow.
+pub async fn open_store(
+    url: &str,
+    clock: Arc<dyn Clock>,
+    limits: herald_store::Limits,
+) -> Result<Arc<dyn Store>, Error> {
     let store: Arc<dyn Store> = if url.starts_with("sqlite:") {
         Arc::new(
-            SqliteStore::open(url)
+            SqliteStore::open_with(url, limits)
                 .await
                 .map_err(|e| Error(format!("cannot open {}: {e}", masked_url(url))))?
                 .with_clock(clock),
         )
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Arc::new(
-            PostgresStore::open(url)
+            PostgresStore::open_with(url, limits)
                 .await
                 .map_err(|e| Error(format!("cannot open {}: {e}", masked_url(url))))?
                 .with_clock(clock),
@@ -191,7 +199,12 @@ pub struct Service {
 impl Service {
     /// Opens the store (running migrations) and prepares the worker.
     pub async fn open(config: Config) -> Result<Service, Error> {
-        let store = open_store(&config.database_url, Arc::clone(&config.clock)).await?;
+        let store = open_store(
+            &config.database_url,
+            Arc::clone(&config.clock),
+            config.database,
+        )
+        .await?;
         let mut policy = config.client.policy.clone();
         for range in &config.allow_targets {
             policy = policy.allow(*range);
@@ -278,7 +291,7 @@ impl Service {
             stopped.clone(),
         ));
         let worker = tokio::spawn(self.worker.run(stopped));
-        let served = axum::serve(listener, built.router.merge(dashboard::routes()))
+        let served = axum::serve(listener, built.router.merge(dashboard::routes()).merge(api::unknown()))
             .with_graceful_shutdown(shutdown)
             .await
             .map_err(|e| Error(format!("the server failed: {e}")));

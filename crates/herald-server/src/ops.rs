@@ -54,6 +54,9 @@ pub(crate) async fn health() -> axum::Json<Status> {
     axum::Json(Status { status: "ok" })
 }
 
+/// How long `/ready` waits for the database: load balancers give up after a few seconds.
+const READY_WITHIN: std::time::Duration = std::time::Duration::from_millis(1500);
+
 /// Readiness
 ///
 /// The database answers, so events can be accepted and deliveries made.
@@ -63,7 +66,8 @@ pub(crate) async fn health() -> axum::Json<Status> {
         (status = 503, description = "The database does not answer", body = Problem, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn ready(State(state): State<AppState>) -> Result<axum::Json<Status>, Problem> {
-    match state.upkeep().ping().await {
+    let answered = tokio::time::timeout(READY_WITHIN, state.upkeep().ping()).await;
+    match answered.unwrap_or_else(|_| Err(herald_store::Error::unavailable("no answer in time"))) {
         Ok(()) => Ok(axum::Json(Status { status: "ok" })),
         Err(error) => {
             tracing::warn!(%error, "not ready: the database does not answer");

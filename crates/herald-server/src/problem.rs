@@ -30,7 +30,13 @@ pub(crate) struct Problem {
     /// Every invalid value, when the body did not match a schema.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub(crate) errors: Vec<Violation>,
+    /// Seconds after which trying again makes sense: the `Retry-After` header, not the body.
+    #[serde(skip)]
+    pub(crate) retry_after: Option<u32>,
 }
+
+/// What a 503 asks the client to wait, in seconds: about how long a database takes to restart.
+const RETRY_AFTER: u32 = 5;
 
 impl Problem {
     pub(crate) fn new(
@@ -45,6 +51,7 @@ impl Problem {
             status: status.as_u16(),
             detail,
             errors: Vec::new(),
+            retry_after: None,
         }
     }
 
@@ -96,13 +103,17 @@ impl Problem {
         }
     }
 
+    /// A 503 that tells the client to try again after `RETRY_AFTER` seconds.
     pub(crate) fn unavailable(detail: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "https://herald.rs/problems/unavailable",
-            "Service Unavailable",
-            detail.into(),
-        )
+        Problem {
+            retry_after: Some(RETRY_AFTER),
+            ..Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "https://herald.rs/problems/unavailable",
+                "Service Unavailable",
+                detail.into(),
+            )
+        }
     }
 
     /// A server-side failure: logged with its cause, shown to the client as nothing internal.
@@ -125,6 +136,11 @@ impl IntoResponse for Problem {
             header::CONTENT_TYPE,
             header::HeaderValue::from_static("application/problem+json"),
         );
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
+        }
         response
     }
 }
@@ -134,6 +150,10 @@ impl From<herald_store::Error> for Problem {
         match error.kind() {
             herald_store::ErrorKind::NotFound => Problem::not_found(error.to_string()),
             herald_store::ErrorKind::Conflict => Problem::conflict(error.to_string()),
+            herald_store::ErrorKind::Unavailable => {
+                tracing::warn!(%error, "the database is unavailable");
+                Problem::unavailable("the database is unavailable; try again shortly")
+            }
             _ => Problem::internal(&error),
         }
     }

@@ -11,7 +11,10 @@ pub enum ErrorKind {
     NotFound,
     /// It exists already, or its state forbids the change.
     Conflict,
-    /// The database could not be reached or failed.
+    /// The database could not be reached in time (down, restarting, or every connection
+    /// busy past [`Limits::acquire_timeout`](crate::Limits)): worth trying again later.
+    Unavailable,
+    /// The database failed.
     Database,
     /// Stored data does not parse.
     Corrupt,
@@ -39,6 +42,14 @@ impl Error {
         self.kind
     }
 
+    /// The database did not answer in time: `what` says where.
+    pub fn unavailable(what: &str) -> Error {
+        Error::new(
+            ErrorKind::Unavailable,
+            format!("the database is unavailable: {what}"),
+        )
+    }
+
     /// Stored data that does not parse.
     pub(crate) fn corrupt(what: &str, error: impl fmt::Display) -> Error {
         Error::new(ErrorKind::Corrupt, format!("stored {what}: {error}"))
@@ -47,11 +58,30 @@ impl Error {
 
 impl From<sqlx::Error> for Error {
     fn from(error: sqlx::Error) -> Error {
+        let (kind, message) = if unreachable(&error) {
+            (ErrorKind::Unavailable, "the database is unavailable")
+        } else {
+            (ErrorKind::Database, "database error")
+        };
         Error {
-            kind: ErrorKind::Database,
-            message: "database error".into(),
+            kind,
+            message: message.into(),
             source: Some(error),
         }
+    }
+}
+
+/// Whether `error` says the database could not be reached or went away, rather than that a
+/// statement failed: no connection in time, the connection broke, the server is shutting
+/// down or starting (SQLSTATE class 08, 57P01-57P03), or a statement ran out of time (57014).
+fn unreachable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
+        sqlx::Error::Tls(_) => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03" | "57014")
+        }),
+        _ => false,
     }
 }
 

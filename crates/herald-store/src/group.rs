@@ -153,6 +153,14 @@ async fn commit_loop(mut backend: impl Apply, mut incoming: mpsc::Receiver<Queue
                     let _ = reply.send(Err(error));
                 }
             }
+            // No write of the batch can succeed alone either: answer them all now, not one
+            // acquire timeout after another.
+            Err(error) if error.kind() == ErrorKind::Unavailable => {
+                let message = error.to_string();
+                for reply in replies {
+                    let _ = reply.send(Err(Error::new(ErrorKind::Unavailable, message.clone())));
+                }
+            }
             Err(error) => {
                 tracing::debug!(%error, size = writes.len(), "batch failed; applying its writes one by one");
                 for (write, reply) in writes.iter().zip(replies) {

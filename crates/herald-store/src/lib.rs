@@ -33,6 +33,7 @@
 mod clock;
 mod error;
 mod group;
+mod limits;
 mod log;
 mod model;
 mod roles;
@@ -43,6 +44,7 @@ pub mod sqlite;
 
 pub use clock::{Clock, ManualClock, Millis, SystemClock, millis};
 pub use error::{Error, ErrorKind};
+pub use limits::Limits;
 pub use log::{AttemptStats, DeliveryFilter, EventFilter, Replay, ReplayState};
 pub use model::{
     Accepted, Attempt, ClaimRequest, Claimed, Delivery, DeliveryState, Endpoint, EndpointPatch,

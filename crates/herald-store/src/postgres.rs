@@ -13,7 +13,7 @@ use sqlx::{Connection, Pool, Postgres};
 use tokio::sync::Notify;
 
 use crate::sql::{Backend, SqlStore, query};
-use crate::{Error, ErrorKind, Registration};
+use crate::{Error, ErrorKind, Limits, Registration};
 
 /// herald's store in a PostgreSQL database.
 pub type PostgresStore = SqlStore<Postgres>;
@@ -146,7 +146,12 @@ fn random_bytes() -> [u8; 8] {
 impl SqlStore<Postgres> {
     /// Connects to `url` (`postgres://…`) and brings the schema up to date.
     pub async fn open(url: &str) -> Result<PostgresStore, Error> {
-        Self::connect(options(url)?).await
+        Self::open_with(url, Limits::default()).await
+    }
+
+    /// Like [`open`](Self::open), waiting for the database at most as long as `limits` say.
+    pub async fn open_with(url: &str, limits: Limits) -> Result<PostgresStore, Error> {
+        Self::connect(options(url)?, limits).await
     }
 
     /// Like [`open`](Self::open), inside the schema `schema` (created if missing), so that
@@ -173,13 +178,19 @@ impl SqlStore<Postgres> {
         .execute(&admin)
         .await?;
         admin.close().await;
-        Self::connect(options.options([("search_path", schema)])).await
+        Self::connect(
+            options.options([("search_path", schema)]),
+            Limits::default(),
+        )
+        .await
     }
 
-    async fn connect(options: PgConnectOptions) -> Result<PostgresStore, Error> {
+    async fn connect(options: PgConnectOptions, limits: Limits) -> Result<PostgresStore, Error> {
+        let statement_timeout = limits.statement_timeout.as_millis().to_string();
         let pool = PgPoolOptions::new()
             .max_connections(16)
-            .connect_with(options)
+            .acquire_timeout(limits.acquire_timeout)
+            .connect_with(options.options([("statement_timeout", statement_timeout)]))
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
         Ok(SqlStore::new(pool.clone(), pool, Arc::default()))

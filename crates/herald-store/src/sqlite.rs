@@ -6,7 +6,6 @@
 
 use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -20,7 +19,7 @@ use sqlx::{Pool, Sqlite};
 use tokio::sync::Notify;
 
 use crate::sql::{Backend, SqlStore, query};
-use crate::{Clock, Error, ErrorKind, Registration};
+use crate::{Clock, Error, ErrorKind, Limits, Registration};
 
 /// Sets up the writer connection to wake the workers whenever a transaction that inserted
 /// deliveries commits, whoever's transaction it was: an application's outbox transaction on
@@ -150,6 +149,12 @@ impl SqlStore<Sqlite> {
     /// Opens (creating it if missing) the database at `url`, e.g. `sqlite://herald.db`, and
     /// brings its schema up to date.
     pub async fn open(url: &str) -> Result<SqliteStore, Error> {
+        Self::open_with(url, Limits::default()).await
+    }
+
+    /// Like [`open`](Self::open), waiting for a connection or the write lock at most as long
+    /// as `limits` say.
+    pub async fn open_with(url: &str, limits: Limits) -> Result<SqliteStore, Error> {
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|e| {
                 Error::new(
@@ -161,7 +166,7 @@ impl SqlStore<Sqlite> {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
+            .busy_timeout(limits.statement_timeout);
         let lock = lock_file(options.get_filename())?;
         let due: Arc<Notify> = Arc::default();
         let wake = Arc::clone(&due);
@@ -169,6 +174,7 @@ impl SqlStore<Sqlite> {
         // before each use.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
+            .acquire_timeout(limits.acquire_timeout)
             .test_before_acquire(false)
             .after_connect(move |conn, _| wake_after_commits(conn, Arc::clone(&wake)))
             .connect_with(options.clone())
@@ -192,6 +198,7 @@ impl SqlStore<Sqlite> {
         }
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
+            .acquire_timeout(limits.acquire_timeout)
             .test_before_acquire(false)
             .connect_with(options.read_only(true))
             .await?;

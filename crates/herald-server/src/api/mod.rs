@@ -13,6 +13,7 @@ mod endpoint_fields;
 mod endpoints;
 mod events;
 mod log;
+pub(crate) mod nul;
 mod openapi;
 mod replays;
 mod tenants;
@@ -27,6 +28,7 @@ pub(crate) fn routes(state: AppState) -> OpenApiRouter {
     openapi::describe(router.get_openapi_mut(), &state.event_types);
     router
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn(nul::refuse_in_path_and_query))
         .layer(axum::middleware::from_fn_with_state(
             state.credentials.clone(),
             authenticate,
@@ -62,6 +64,19 @@ fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(log::get_delivery))
         .routes(routes!(log::retry_delivery))
         .routes(routes!(log::stats))
+}
+
+/// `/api/v1/…` paths that no operation has: a 404 problem, not an empty body.
+pub(crate) fn unknown() -> axum::Router {
+    async fn unknown(uri: axum::http::Uri) -> Problem {
+        Problem::not_found(format!(
+            "no operation at `{}`; the operations are listed in /openapi.json",
+            uri.path()
+        ))
+    }
+    axum::Router::new()
+        .route("/api/v1", axum::routing::any(unknown))
+        .route("/api/v1/{*rest}", axum::routing::any(unknown))
 }
 
 /// The API's part of the document for an app that declares `event_types`, without serving

@@ -34,6 +34,7 @@ impl utoipa::ToSchema for EventTypeName {
 
 /// Completes the API's document for an app that declares `event_types`.
 pub(crate) fn describe(doc: &mut OpenApi, event_types: &EventTypes) {
+    text_without_nul(doc);
     name_event_types(doc, event_types);
     credential_answers(doc);
     body_answers(doc);
@@ -88,7 +89,51 @@ fn name_event_types(doc: &mut OpenApi, event_types: &EventTypes) {
         .insert("CreateEvent".into(), Schema::OneOf(body.build()).into());
 }
 
-/// Every operation behind a token can answer 401, and every operation under a tenant 404 (the
+/// No id, query value or text field may hold U+0000 (see [`super::nul`]): every free-text
+/// string (no pattern, enum or format of its own) says so with a pattern, and every operation
+/// that reads parameters or a body documents the 422 that refuses it.
+fn text_without_nul(doc: &mut OpenApi) {
+    use utoipa::openapi::schema::SchemaType;
+    fn restrict(schema: &mut RefOr<Schema>) {
+        let RefOr::T(Schema::Object(object)) = schema else {
+            return;
+        };
+        let text = match &object.schema_type {
+            SchemaType::Type(t) => *t == Type::String,
+            SchemaType::Array(types) => types.contains(&Type::String),
+            SchemaType::AnyValue => false,
+        };
+        if text && object.pattern.is_none() && object.enum_values.is_none() && object.format.is_none()
+        {
+            object.pattern = Some(super::nul::NO_NUL.into());
+        }
+    }
+    for operation in operations(doc) {
+        let parameters = operation.parameters.iter_mut().flatten();
+        let mut reads_text = operation.request_body.is_some();
+        for parameter in parameters {
+            reads_text = true;
+            if let RefOr::T(parameter) = parameter {
+                parameter.schema.as_mut().map(restrict);
+            }
+        }
+        if reads_text {
+            operation
+                .responses
+                .responses
+                .entry("422".into())
+                .or_insert_with(|| problem("A value is invalid, or text holds U+0000"));
+        }
+    }
+    let schemas = doc.components.iter_mut().flat_map(|c| c.schemas.values_mut());
+    for schema in schemas {
+        if let RefOr::T(Schema::Object(object)) = schema {
+            object.properties.values_mut().for_each(restrict);
+        }
+    }
+}
+
+/// Every operation behind a token can answer 401 and 503 (the database is unavailable), and every operation under a tenant 404 (the
 /// answer to another tenant's credential too, which learns nothing): said once here, not in
 /// each handler's attribute.
 fn credential_answers(doc: &mut OpenApi) {
@@ -101,6 +146,13 @@ fn credential_answers(doc: &mut OpenApi) {
                     .responses
                     .entry("401".into())
                     .or_insert_with(|| problem("Missing, unknown, revoked or expired credential"));
+                operation
+                    .responses
+                    .responses
+                    .entry("503".into())
+                    .or_insert_with(|| {
+                        problem("The database is unavailable; `Retry-After` says when to try again")
+                    });
             }
             if scoped {
                 operation

@@ -170,7 +170,7 @@ fn object_body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Proble
             Vec::new(),
         ));
     }
-    serde_json::from_slice(bytes).map_err(|e| {
+    let value = serde_json::from_slice(bytes).map_err(|e| {
         if e.is_syntax() || e.is_eof() {
             not_json(e)
         } else {
@@ -179,7 +179,11 @@ fn object_body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Proble
                 Vec::new(),
             )
         }
-    })
+    })?;
+    match crate::api::nul::in_body(bytes) {
+        Some(field) => Err(crate::api::nul::refused(field)),
+        None => Ok(value),
+    }
 }
 
 /// `Query` whose rejections are problems, not axum's plain text.

@@ -8,6 +8,7 @@ mod document;
 mod endpoints;
 mod input;
 mod log;
+mod nul;
 mod retention;
 mod scheduler;
 mod support;
