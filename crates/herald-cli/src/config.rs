@@ -43,6 +43,7 @@ struct Database {
 #[serde(deny_unknown_fields)]
 struct Delivery {
     allow_targets: Vec<String>,
+    proxy: String,
     timeout_seconds: u64,
     lease_seconds: u64,
     concurrency: u64,
@@ -85,6 +86,10 @@ const DOCS: &[(&str, &str)] = &[
     (
         "delivery.allow_targets",
         "address ranges deliveries may reach beyond public addresses, e.g. 127.0.0.0/8",
+    ),
+    (
+        "delivery.proxy",
+        "send every delivery through this HTTP proxy (http://host:port); empty: none, and HTTP_PROXY & co. are never read",
     ),
     (
         "delivery.timeout_seconds",
@@ -143,6 +148,7 @@ impl Default for Settings {
             },
             delivery: Delivery {
                 allow_targets: Vec::new(),
+                proxy: String::new(),
                 timeout_seconds: config.client.timeout.as_secs(),
                 lease_seconds: config.worker.lease.as_secs(),
                 concurrency: whole(config.worker.concurrency),
@@ -313,6 +319,12 @@ impl Loaded {
                 );
             }
         }
+        if !s.delivery.proxy.is_empty() && proxy_url(&s.delivery.proxy).is_err() {
+            bad(
+                "delivery.proxy",
+                format!("{:?} is not an http:// or https:// URL", s.delivery.proxy),
+            );
+        }
         let d = &s.delivery;
         // Bounds that depend on another key use it only when it is itself in range, so one
         // bad value is reported once.
@@ -385,7 +397,7 @@ impl Loaded {
                 Some(Value::String(_, text)) if SECRETS.contains(path) => {
                     format!("{name} = \"{}\"", mask(text))
                 }
-                Some(Value::String(_, text)) if *path == "database_url" => {
+                Some(Value::String(_, text)) if ["database_url", "delivery.proxy"].contains(path) => {
                     format!("{name} = {:?}", herald_server::masked_url(text))
                 }
                 Some(value) => format!("{name} = {}", shown(value)),
@@ -410,6 +422,9 @@ impl Loaded {
         config.database.statement_timeout =
             Duration::from_secs(s.database.statement_timeout_seconds);
         let d = &s.delivery;
+        if !d.proxy.is_empty() {
+            config.client.proxy = Some(proxy_url(&d.proxy).map_err(anyhow::Error::msg)?);
+        }
         config.client.timeout = Duration::from_secs(d.timeout_seconds);
         config.worker.lease = Duration::from_secs(d.lease_seconds);
         config.worker.concurrency = usize::try_from(d.concurrency)?;
@@ -430,6 +445,14 @@ impl Loaded {
             .as_deref()
             .filter(|s| !s.is_empty())
             .map(PathBuf::from)
+    }
+}
+
+/// A proxy's URL: `http://` or `https://` with a host.
+fn proxy_url(text: &str) -> Result<url::Url, String> {
+    match url::Url::parse(text) {
+        Ok(url) if ["http", "https"].contains(&url.scheme()) && url.host().is_some() => Ok(url),
+        _ => Err(format!("{text:?} is not an http:// or https:// URL")),
     }
 }
 

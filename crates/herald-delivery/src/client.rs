@@ -13,8 +13,8 @@ use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AF
 use crate::retry::parse_retry_after;
 use crate::target::TargetPolicy;
 
-/// How requests are made.
-#[derive(Clone, Debug)]
+/// How requests are made. Its `Debug` output masks the proxy's password.
+#[derive(Clone)]
 pub struct ClientConfig {
     /// Which addresses may be reached.
     pub policy: TargetPolicy,
@@ -22,6 +22,11 @@ pub struct ClientConfig {
     pub timeout: Duration,
     /// How much of the response body is kept for the attempt log (default 4 KiB).
     pub excerpt_bytes: usize,
+    /// The proxy every request goes through (`http://host:port`), if any. The environment's
+    /// `HTTP_PROXY`, `HTTPS_PROXY` and `ALL_PROXY` are never read: a proxy resolves names
+    /// itself, out of the guard's sight, so one is used only when configured, and then each
+    /// target is resolved and checked here before the request is handed to it.
+    pub proxy: Option<reqwest::Url>,
 }
 
 impl Default for ClientConfig {
@@ -30,7 +35,26 @@ impl Default for ClientConfig {
             policy: TargetPolicy::new(),
             timeout: Duration::from_secs(15),
             excerpt_bytes: 4096,
+            proxy: None,
         }
+    }
+}
+
+impl std::fmt::Debug for ClientConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let proxy = self.proxy.as_ref().map(|url| {
+            let mut shown = url.clone();
+            if shown.password().is_some() {
+                let _ = shown.set_password(Some("****"));
+            }
+            shown.to_string()
+        });
+        f.debug_struct("ClientConfig")
+            .field("policy", &self.policy)
+            .field("timeout", &self.timeout)
+            .field("excerpt_bytes", &self.excerpt_bytes)
+            .field("proxy", &proxy)
+            .finish()
     }
 }
 
@@ -100,6 +124,8 @@ impl Response {
 pub struct Client {
     http: reqwest::Client,
     policy: Arc<TargetPolicy>,
+    /// Whether requests go through a proxy, which resolves names itself.
+    proxied: bool,
     excerpt_bytes: usize,
     timeout: Duration,
 }
@@ -118,18 +144,25 @@ impl std::error::Error for Refused {}
 
 /// Resolves names, then drops every address the policy refuses, so the connection can only go
 /// to an address that was checked (no window for DNS rebinding between check and connect).
+/// The configured proxy's own host name is the one name resolved without the guard: the
+/// operator chose it, and it may well be on a private network.
 #[derive(Debug)]
 struct GuardedResolver {
     policy: Arc<TargetPolicy>,
+    proxy_host: Option<String>,
 }
 
 impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
         let policy = Arc::clone(&self.policy);
+        let proxy_host = self.proxy_host.clone();
         Box::pin(async move {
             let host = name.as_str().to_owned();
             let resolved: Vec<SocketAddr> =
                 tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            if proxy_host.as_deref() == Some(host.as_str()) {
+                return Ok(Box::new(resolved.into_iter()) as Addrs);
+            }
             let mut refusal = None;
             let allowed: Vec<SocketAddr> = resolved
                 .into_iter()
@@ -163,21 +196,54 @@ impl Client {
         // A second install (another client in the process) fails harmlessly.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let policy = Arc::new(config.policy);
-        let http = reqwest::Client::builder()
+        let builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(config.timeout)
             .connect_timeout(config.timeout)
             .pool_idle_timeout(Duration::from_secs(90))
             .dns_resolver(Arc::new(GuardedResolver {
                 policy: Arc::clone(&policy),
-            }))
-            .build()?;
+                proxy_host: config
+                    .proxy
+                    .as_ref()
+                    .and_then(|url| url.host_str().map(str::to_owned)),
+            }));
+        let http = match &config.proxy {
+            Some(url) => builder.proxy(reqwest::Proxy::all(url.clone())?),
+            None => builder.no_proxy(),
+        }
+        .build()?;
         Ok(Client {
             http,
             policy,
+            proxied: config.proxy.is_some(),
             excerpt_bytes: config.excerpt_bytes,
             timeout: config.timeout,
         })
+    }
+
+    /// For a request handed to a proxy: every address `url`'s host resolves to here must be
+    /// allowed. (The proxy resolves the name again; an answer that changes in between, DNS
+    /// rebinding, is for the proxy's own rules to stop.)
+    async fn check_name(&self, url: &reqwest::Url) -> Result<(), String> {
+        let host = url.host_str().unwrap_or_default();
+        let resolved: Vec<SocketAddr> = tokio::net::lookup_host((host, 0))
+            .await
+            .map_err(|e| format!("target refused: {host} does not resolve here ({e})"))?
+            .collect();
+        if resolved.is_empty() {
+            return Err(format!("target refused: {host} resolves to no address"));
+        }
+        for addr in resolved {
+            if let Err(reason) = self.policy.check(addr.ip()) {
+                return Err(format!(
+                    "target refused: {host} resolves to {}, {reason} (allow it with \
+                     --allow-target)",
+                    addr.ip()
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// The longest an attempt can take.
@@ -214,6 +280,13 @@ impl Client {
             return failed(format!(
                 "target refused: {ip} is {reason} (allow it with --allow-target)"
             ));
+        }
+        // A proxy connects to the name itself: check every address it can resolve to first.
+        if self.proxied
+            && literal.is_none()
+            && let Err(refusal) = self.check_name(&url).await
+        {
+            return failed(refusal);
         }
 
         let timestamp = SystemTime::now()
