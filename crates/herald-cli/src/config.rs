@@ -397,7 +397,9 @@ impl Loaded {
                 Some(Value::String(_, text)) if SECRETS.contains(path) => {
                     format!("{name} = \"{}\"", mask(text))
                 }
-                Some(Value::String(_, text)) if ["database_url", "delivery.proxy"].contains(path) => {
+                Some(Value::String(_, text))
+                    if ["database_url", "delivery.proxy"].contains(path) =>
+                {
                     format!("{name} = {:?}", herald_server::masked_url(text))
                 }
                 Some(value) => format!("{name} = {}", shown(value)),

@@ -35,7 +35,9 @@ async fn send(client: &Client, url: &str) -> Result<u16, String> {
             headers: &BTreeMap::new(),
         })
         .await;
-    response.status.ok_or_else(|| response.error.unwrap_or_default())
+    response
+        .status
+        .ok_or_else(|| response.error.unwrap_or_default())
 }
 
 fn client(proxy: Option<&str>) -> Client {
@@ -71,8 +73,17 @@ async fn a_proxy_never_carries_a_request_the_guard_refuses() {
     let at = format!("http://127.0.0.1:{port}");
     // The environment is the process's: set it in a copy of this test, not in this one.
     let mut child = std::process::Command::new(std::env::current_exe().unwrap());
-    child.args(["--exact", "a_proxy_never_carries_a_request_the_guard_refuses"]);
-    for name in ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "all_proxy"] {
+    child.args([
+        "--exact",
+        "a_proxy_never_carries_a_request_the_guard_refuses",
+    ]);
+    for name in [
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "http_proxy",
+        "all_proxy",
+    ] {
         child.env(name, &at);
     }
     let ran = child
@@ -86,7 +97,10 @@ async fn a_proxy_never_carries_a_request_the_guard_refuses() {
         "{}",
         String::from_utf8_lossy(&ran.stdout)
     );
-    assert!(asked.lock().unwrap().is_empty(), "the environment's proxy was used");
+    assert!(
+        asked.lock().unwrap().is_empty(),
+        "the environment's proxy was used"
+    );
 
     let by_address = client(Some(&at));
     let by_name = client(Some(&format!("http://localhost:{port}")));
@@ -97,9 +111,24 @@ async fn a_proxy_never_carries_a_request_the_guard_refuses() {
         ("by address", &by_address, "http://127.0.0.1:1/", false),
         ("by address", &by_address, "http://[::1]:1/", false),
         ("by address", &by_address, "http://10.0.0.1/", false),
-        ("by address", &by_address, "http://169.254.169.254/latest/", false),
-        ("by address", &by_address, "http://[::ffff:127.0.0.1]/", false),
-        ("by address", &by_address, "http://metadata.google.internal/x", false),
+        (
+            "by address",
+            &by_address,
+            "http://169.254.169.254/latest/",
+            false,
+        ),
+        (
+            "by address",
+            &by_address,
+            "http://[::ffff:127.0.0.1]/",
+            false,
+        ),
+        (
+            "by address",
+            &by_address,
+            "http://metadata.google.internal/x",
+            false,
+        ),
         ("by address", &by_address, public, true),
         ("by name", &by_name, "http://localhost:1/", false),
         ("by name", &by_name, public, true),

@@ -291,10 +291,16 @@ impl Service {
             stopped.clone(),
         ));
         let worker = tokio::spawn(self.worker.run(stopped));
-        let served = axum::serve(listener, built.router.merge(dashboard::routes()).merge(api::unknown()))
-            .with_graceful_shutdown(shutdown)
-            .await
-            .map_err(|e| Error(format!("the server failed: {e}")));
+        let served = axum::serve(
+            listener,
+            built
+                .router
+                .merge(dashboard::routes())
+                .merge(api::unknown()),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|e| Error(format!("the server failed: {e}")));
         let _ = stop.send(true);
         let _ = worker.await;
         let _ = retention.await;

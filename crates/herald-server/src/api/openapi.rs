@@ -103,7 +103,10 @@ fn text_without_nul(doc: &mut OpenApi) {
             SchemaType::Array(types) => types.contains(&Type::String),
             SchemaType::AnyValue => false,
         };
-        if text && object.pattern.is_none() && object.enum_values.is_none() && object.format.is_none()
+        if text
+            && object.pattern.is_none()
+            && object.enum_values.is_none()
+            && object.format.is_none()
         {
             object.pattern = Some(super::nul::NO_NUL.into());
         }
@@ -125,7 +128,10 @@ fn text_without_nul(doc: &mut OpenApi) {
                 .or_insert_with(|| problem("A value is invalid, or text holds U+0000"));
         }
     }
-    let schemas = doc.components.iter_mut().flat_map(|c| c.schemas.values_mut());
+    let schemas = doc
+        .components
+        .iter_mut()
+        .flat_map(|c| c.schemas.values_mut());
     for schema in schemas {
         if let RefOr::T(Schema::Object(object)) = schema {
             object.properties.values_mut().for_each(restrict);

@@ -20,8 +20,18 @@ async fn nul_in_an_id_a_query_or_a_text_field_is_a_422_naming_it() {
             })
         };
         let bodies: &[(&str, String, serde_json::Value, &str)] = &[
-            ("POST", format!("{tenant}/tokens"), json!({"name": "tok\0en"}), "/name"),
-            ("POST", "/api/v1/tenants".into(), json!({"id": "a\0b"}), "/id"),
+            (
+                "POST",
+                format!("{tenant}/tokens"),
+                json!({"name": "tok\0en"}),
+                "/name",
+            ),
+            (
+                "POST",
+                "/api/v1/tenants".into(),
+                json!({"id": "a\0b"}),
+                "/id",
+            ),
             (
                 "POST",
                 format!("{tenant}/endpoints"),
@@ -46,7 +56,12 @@ async fn nul_in_an_id_a_query_or_a_text_field_is_a_422_naming_it() {
                 json!({"url": "https://example.com/", "headers": {"X-A\0": "b"}}),
                 "/headers/X-A\0",
             ),
-            ("POST", format!("{tenant}/events"), event("k\0"), "/idempotency_key"),
+            (
+                "POST",
+                format!("{tenant}/events"),
+                event("k\0"),
+                "/idempotency_key",
+            ),
         ];
         for (method, path, body, field) in bodies {
             let (status, answer) = server
@@ -67,7 +82,10 @@ async fn nul_in_an_id_a_query_or_a_text_field_is_a_422_naming_it() {
             (&format!("{tenant}/deliveries?after=x%00y"), "after"),
             (&format!("{tenant}/deliveries?endpoint=x%00y"), "endpoint"),
             (&format!("{tenant}/deliveries?event=x%00y"), "event"),
-            (&format!("{tenant}/deliveries?event_type=x%00y"), "event_type"),
+            (
+                &format!("{tenant}/deliveries?event_type=x%00y"),
+                "event_type",
+            ),
             (&format!("{tenant}/events?event_type=%00"), "event_type"),
             (&format!("{tenant}/events?after=%00"), "after"),
             (&format!("{tenant}/endpoints?after=%00"), "after"),
@@ -75,7 +93,9 @@ async fn nul_in_an_id_a_query_or_a_text_field_is_a_422_naming_it() {
             (&format!("{tenant}/stats?endpoint=%00"), "endpoint"),
             (&format!("{tenant}/stats?x%00=1"), "x\0"),
         ];
-        let (status, answer) = server.call("GET", "/api/v1/nothing/here", Some(ADMIN), None).await;
+        let (status, answer) = server
+            .call("GET", "/api/v1/nothing/here", Some(ADMIN), None)
+            .await;
         assert_eq!(status, 404, "unknown API paths answer a problem: {answer}");
         for (path, field) in queries {
             let (status, answer) = server.call("GET", path, Some(ADMIN), None).await;
