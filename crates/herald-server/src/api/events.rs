@@ -21,7 +21,8 @@ pub(crate) struct CreateEvent {
     /// The body, which must match the webhook's schema. It is delivered exactly as sent here.
     #[schema(value_type = Object)]
     payload: Box<serde_json::value::RawValue>,
-    /// Repeating a key returns the first event instead of storing a second.
+    /// Repeating a key with the same type and payload returns the first event instead of
+    /// storing a second; with a different one it is a 409.
     #[schema(min_length = 1, max_length = 255)]
     idempotency_key: Option<String>,
     /// Events with the same key reach each endpoint one at a time, in the order they were
@@ -53,7 +54,8 @@ pub(crate) struct EventOut {
     request_body = CreateEvent,
     responses(
         (status = 202, description = "Stored; delivery follows", body = EventOut),
-        (status = 422, description = "Unknown type, or the payload does not match its schema", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The idempotency key was used for a different event", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Unknown type, or the payload does not match its schema or names a member twice", body = Problem, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn create_event(
     State(state): State<AppState>,
@@ -66,6 +68,15 @@ pub(crate) async fn create_event(
             vec![Violation {
                 path: "/event_type".into(),
                 message: format!("declared: {}", state.event_types.names().join(", ")),
+            }],
+        ));
+    }
+    if let Some(repeated) = super::members::first_repeated(body.payload.get()) {
+        return Err(Problem::invalid(
+            "the payload names a member twice; receivers disagree on which value wins",
+            vec![Violation {
+                path: format!("/payload{repeated}"),
+                message: "repeated member".into(),
             }],
         ));
     }
@@ -103,10 +114,14 @@ pub(crate) async fn create_event(
         idempotency_key: body.idempotency_key,
         ordering_key: body.ordering_key,
     };
+    let event_type = new.event_type.clone();
     let accepted = store
         .accept_event(new)
         .await
         .map_err(|e| tenant_problem(e, &tenant))?;
+    if !accepted.created {
+        same_as_earlier(&accepted.event, &event_type, &parsed)?;
+    }
     if accepted.created {
         state.metrics.event_accepted();
     }
@@ -120,6 +135,31 @@ pub(crate) async fn create_event(
             duplicate: !accepted.created,
         }),
     ))
+}
+
+/// A repeated idempotency key names the same event, or it is a mistake to report: 409 when
+/// the type or the payload (as JSON, whitespace and member order aside) differ from the
+/// event first stored under it.
+fn same_as_earlier(
+    earlier: &herald_store::Event,
+    event_type: &str,
+    payload: &serde_json::Value,
+) -> Result<(), Problem> {
+    let stored = serde_json::from_str::<serde_json::Value>(&earlier.payload).ok();
+    if earlier.event_type == event_type && stored.as_ref() == Some(payload) {
+        return Ok(());
+    }
+    let key = earlier.idempotency_key.as_deref().unwrap_or_default();
+    Err(Problem::conflict(format!(
+        "idempotency key `{key}` was used for event {} with a different {}; use a new key for a \
+         new event",
+        earlier.id,
+        if earlier.event_type == event_type {
+            "payload"
+        } else {
+            "event type"
+        }
+    )))
 }
 
 /// A key of 1 to `max` characters (when there is one), or the 422 naming `field`.

@@ -13,6 +13,7 @@ mod endpoint_fields;
 mod endpoints;
 mod events;
 mod log;
+mod members;
 pub(crate) mod nul;
 mod openapi;
 mod replays;

@@ -6,6 +6,7 @@
 mod access;
 mod document;
 mod endpoints;
+mod events;
 mod input;
 mod log;
 mod nul;
