@@ -29,6 +29,9 @@ pub(crate) enum Principal {
     Admin,
     /// One tenant's objects, and nothing of any other tenant's.
     Tenant(String),
+    /// One tenant's endpoints and log, through a dashboard link: never its credentials, so a
+    /// link cannot outlive itself by minting a token or a fresh link.
+    Link(String),
 }
 
 impl Principal {
@@ -37,8 +40,20 @@ impl Principal {
     pub(crate) fn reach(&self, tenant: &str) -> Result<(), Problem> {
         match self {
             Principal::Admin => Ok(()),
-            Principal::Tenant(own) if own == tenant => Ok(()),
-            Principal::Tenant(_) => Err(Problem::not_found(format!("no tenant `{tenant}`"))),
+            Principal::Tenant(own) | Principal::Link(own) if own == tenant => Ok(()),
+            Principal::Tenant(_) | Principal::Link(_) => {
+                Err(Problem::not_found(format!("no tenant `{tenant}`")))
+            }
+        }
+    }
+
+    /// Lets through credentials that may make, list and revoke credentials: not a link.
+    pub(crate) fn manage_credentials(&self) -> Result<(), Problem> {
+        match self {
+            Principal::Link(_) => Err(Problem::forbidden(
+                "a dashboard link cannot make, list or revoke tokens or links; use an API token",
+            )),
+            Principal::Admin | Principal::Tenant(_) => Ok(()),
         }
     }
 
@@ -46,7 +61,7 @@ impl Principal {
     pub(crate) fn admin(&self) -> Result<(), Problem> {
         match self {
             Principal::Admin => Ok(()),
-            Principal::Tenant(_) => Err(Problem::forbidden(
+            Principal::Tenant(_) | Principal::Link(_) => Err(Problem::forbidden(
                 "this needs the admin token; a tenant token reaches only its own tenant",
             )),
         }
@@ -79,7 +94,7 @@ impl Credentials {
     async fn principal(&self, token: &str) -> Result<Option<Principal>, Problem> {
         if token.starts_with(LINK_PREFIX) {
             let now = self.store.now() / 1000;
-            return Ok(self.links.verify(token, now).map(Principal::Tenant));
+            return Ok(self.links.verify(token, now).map(Principal::Link));
         }
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         if let Some(admin) = &self.admin

@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 
 use super::{Listed, Page, in_range, rfc3339};
 use crate::problem::{Problem, Violation};
-use crate::state::{Admin, ApiJson, ApiQuery, AppState, OptionalJson, Scope};
+use crate::state::{Admin, ApiJson, ApiQuery, AppState, CredentialScope, OptionalJson, Scope};
 
 /// A tenant to create.
 #[derive(Deserialize, ToSchema)]
@@ -122,12 +122,13 @@ pub(crate) struct LinkOut {
     params(("tenant" = String, Path, description = "The tenant's id")),
     request_body(content = Option<CreateLink>, description = "Optional: how long it lasts"),
     responses(
+        (status = 403, description = "A dashboard link: it cannot manage tokens or links", body = Problem, content_type = "application/problem+json"),
         (status = 201, description = "The link", body = LinkOut),
         (status = 422, description = "`ttl_seconds` out of range", body = Problem, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn create_link(
     State(state): State<AppState>,
-    Scope { tenant, store, .. }: Scope,
+    CredentialScope(Scope { tenant, store, .. }): CredentialScope,
     OptionalJson(body): OptionalJson<CreateLink>,
 ) -> Result<(StatusCode, axum::Json<LinkOut>), Problem> {
     let ttl = i64::from(in_range(

@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use super::{rfc3339, tenant_problem};
 use crate::auth::new_token;
 use crate::problem::{Problem, Violation};
-use crate::state::{ApiJson, Scope};
+use crate::state::{ApiJson, CredentialScope, Scope};
 
 /// A token to make.
 #[derive(Deserialize, ToSchema)]
@@ -64,11 +64,12 @@ pub(crate) struct CreatedToken {
     params(("tenant" = String, Path, description = "The tenant's id")),
     request_body = CreateToken,
     responses(
+        (status = 403, description = "A dashboard link: it cannot manage tokens or links", body = Problem, content_type = "application/problem+json"),
         (status = 201, description = "Made; the answer is the only time the token is shown", body = CreatedToken),
         (status = 422, description = "Bad name", body = Problem, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn create_token(
-    Scope { tenant, store, .. }: Scope,
+    CredentialScope(Scope { tenant, store, .. }): CredentialScope,
     ApiJson(body): ApiJson<CreateToken>,
 ) -> Result<(StatusCode, axum::Json<CreatedToken>), Problem> {
     let name = body.name.as_str();
@@ -104,10 +105,11 @@ pub(crate) async fn create_token(
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant}/tokens", tag = "herald", security(("token" = [])),
     params(("tenant" = String, Path, description = "The tenant's id")),
     responses(
+        (status = 403, description = "A dashboard link: it cannot manage tokens or links", body = Problem, content_type = "application/problem+json"),
         (status = 200, description = "The tokens", body = Vec<TokenOut>),
     ))]
 pub(crate) async fn list_tokens(
-    Scope { tenant, store, .. }: Scope,
+    CredentialScope(Scope { tenant, store, .. }): CredentialScope,
 ) -> Result<axum::Json<Vec<TokenOut>>, Problem> {
     let tokens = store.tokens(Some(&tenant)).await?;
     Ok(axum::Json(tokens.into_iter().map(TokenOut::from).collect()))
@@ -117,11 +119,12 @@ pub(crate) async fn list_tokens(
 #[utoipa::path(delete, path = "/api/v1/tenants/{tenant}/tokens/{token}", tag = "herald", security(("token" = [])),
     params(("tenant" = String, Path, description = "The tenant's id"), ("token" = String, Path, description = "`tok_…`")),
     responses(
+        (status = 403, description = "A dashboard link: it cannot manage tokens or links", body = Problem, content_type = "application/problem+json"),
         (status = 204, description = "Revoked"),
         (status = 404, description = "No such tenant or unrevoked token", body = Problem, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn revoke_token(
-    Scope { tenant, store, .. }: Scope,
+    CredentialScope(Scope { tenant, store, .. }): CredentialScope,
     Path((_, id)): Path<(String, String)>,
 ) -> Result<StatusCode, Problem> {
     if store.revoke_token(Some(&tenant), &id).await? {

@@ -61,6 +61,22 @@ impl FromRequestParts<AppState> for Scope {
     }
 }
 
+/// A [`Scope`] whose credential may manage credentials (tokens, links): a dashboard link
+/// gets 403.
+pub(crate) struct CredentialScope(pub(crate) Scope);
+
+impl FromRequestParts<AppState> for CredentialScope {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Problem> {
+        let scope = Scope::from_request_parts(parts, state).await?;
+        Principal::from_request_parts(parts, state)
+            .await?
+            .manage_credentials()?;
+        Ok(CredentialScope(scope))
+    }
+}
+
 /// A request made with an admin credential; a tenant's credential gets 403.
 pub(crate) struct Admin {
     /// The whole store.

@@ -19,7 +19,7 @@ use crate::problem::Problem;
 
 mod extract;
 
-pub(crate) use extract::{Admin, ApiJson, ApiQuery, OptionalJson, Scope};
+pub(crate) use extract::{Admin, ApiJson, ApiQuery, CredentialScope, OptionalJson, Scope};
 
 /// The tenants known to exist, at most this many (then the cache starts again).
 const KNOWN_TENANTS: usize = 100_000;

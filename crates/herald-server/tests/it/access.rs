@@ -348,3 +348,79 @@ async fn the_first_start_makes_one_admin_token_and_keeps_only_its_hash() {
         drop_database(&url, admin).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dashboard_link_manages_endpoints_but_never_credentials() {
+    for (url, admin) in databases("link_scope").await {
+        let server = Server::start(&url).await;
+        server.tenant_with_endpoint("acme").await;
+        let (_, made) = server
+            .call(
+                "POST",
+                "/api/v1/tenants/acme/dashboard-link",
+                Some(ADMIN),
+                Some(json!({ "ttl_seconds": 3600 })),
+            )
+            .await;
+        let link = made["token"].as_str().unwrap().to_owned();
+        let (_, token) = server
+            .call(
+                "POST",
+                "/api/v1/tenants/acme/tokens",
+                Some(ADMIN),
+                Some(json!({ "name": "backend" })),
+            )
+            .await;
+        let token_path = format!(
+            "/api/v1/tenants/acme/tokens/{}",
+            token["id"].as_str().unwrap()
+        );
+        // What outlives the link, or reaches past it: refused with 403, whatever else holds.
+        for (method, path, body) in [
+            (
+                "POST",
+                "/api/v1/tenants/acme/tokens",
+                Some(json!({ "name": "forever" })),
+            ),
+            ("GET", "/api/v1/tenants/acme/tokens", None),
+            ("DELETE", token_path.as_str(), None),
+            (
+                "POST",
+                "/api/v1/tenants/acme/dashboard-link",
+                Some(json!({ "ttl_seconds": 86400 })),
+            ),
+        ] {
+            let (status, answer) = server.call(method, path, Some(&link), body).await;
+            assert_eq!(status, 403, "{url}: {method} {path} with a link: {answer}");
+        }
+        let (_, tokens) = server
+            .call("GET", "/api/v1/tenants/acme/tokens", Some(ADMIN), None)
+            .await;
+        assert_eq!(
+            tokens.as_array().unwrap().len(),
+            1,
+            "{url}: no token was made"
+        );
+        assert!(tokens[0]["revoked_at"].is_null(), "{url}: none was revoked");
+        // What the dashboard is for still works.
+        let (status, _) = server
+            .call(
+                "POST",
+                "/api/v1/tenants/acme/endpoints",
+                Some(&link),
+                Some(json!({ "url": "https://example.com/hook" })),
+            )
+            .await;
+        assert_eq!(status, 201, "{url}");
+        for path in [
+            "/api/v1/tenants/acme/endpoints",
+            "/api/v1/tenants/acme/deliveries",
+            "/api/v1/tenants/acme/stats",
+        ] {
+            let (status, _) = server.call("GET", path, Some(&link), None).await;
+            assert_eq!(status, 200, "{url}: GET {path} with a link");
+        }
+        drop(server);
+        drop_database(&url, admin).await;
+    }
+}
