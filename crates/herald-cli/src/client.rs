@@ -253,13 +253,16 @@ async fn send(
 
 async fn list_endpoints(api: &Api) -> anyhow::Result<()> {
     let mut after: Option<String> = None;
-    println!("{:<30} {:<8} {:<24} URL", "ID", "STATE", "TYPES");
     loop {
         let path = match &after {
             Some(next) => format!("/endpoints?limit=100&after={next}"),
             None => "/endpoints?limit=100".to_owned(),
         };
         let page = api.call(reqwest::Method::GET, &path, None).await?;
+        // Only once the first page came: a failed call prints nothing on stdout.
+        if after.is_none() {
+            println!("{:<30} {:<8} {:<24} URL", "ID", "STATE", "TYPES");
+        }
         for endpoint in page["data"].as_array().into_iter().flatten() {
             let types: Vec<&str> = endpoint["event_types"]
                 .as_array()

@@ -28,6 +28,14 @@ pub(crate) struct Settings {
     database: Database,
     delivery: Delivery,
     retention: Retention,
+    log: Log,
+}
+
+/// `[log]`.
+#[derive(Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct Log {
+    format: String,
 }
 
 /// `[database]`.
@@ -123,6 +131,10 @@ const DOCS: &[(&str, &str)] = &[
         "retention.interval_seconds",
         "how often old events are looked for (1 or more)",
     ),
+    (
+        "log.format",
+        "text (coloured only on a terminal; NO_COLOR turns colour off) or json (one object a line, for log shippers)",
+    ),
 ];
 
 /// Keys shown masked by `herald config`.
@@ -154,6 +166,9 @@ impl Default for Settings {
                 concurrency: whole(config.worker.concurrency),
                 per_endpoint: whole(config.worker.per_endpoint),
                 shutdown_grace_seconds: config.worker.shutdown_grace.as_secs(),
+            },
+            log: Log {
+                format: "text".into(),
             },
             retention: Retention {
                 max_age_seconds: config.retention.max_age.unwrap_or_default().as_secs(),
@@ -325,6 +340,12 @@ impl Loaded {
                 format!("{:?} is not an http:// or https:// URL", s.delivery.proxy),
             );
         }
+        if !["text", "json"].contains(&s.log.format.as_str()) {
+            bad(
+                "log.format",
+                format!("{:?} is neither \"text\" nor \"json\"", s.log.format),
+            );
+        }
         let d = &s.delivery;
         // Bounds that depend on another key use it only when it is itself in range, so one
         // bad value is reported once.
@@ -438,6 +459,11 @@ impl Loaded {
         config.retention.batch = u32::try_from(r.batch)?;
         config.retention.interval = Duration::from_secs(r.interval_seconds);
         Ok((addr, config))
+    }
+
+    /// Whether logs are JSON lines rather than text.
+    pub(crate) fn json_logs(&self) -> bool {
+        self.settings.log.format == "json"
     }
 
     /// The OpenAPI document to serve, if one is configured.

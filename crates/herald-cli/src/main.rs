@@ -158,12 +158,19 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let settings = args.settings()?;
     let app = app(settings.spec().as_deref())?;
     let (addr, config) = settings.service()?;
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    if settings.json_logs() {
+        logs.json().init();
+    } else {
+        // Colour codes only where a person reads them: not in files, pipes or journald.
+        use std::io::IsTerminal;
+        let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        logs.with_ansi(colour).init();
+    }
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr)

@@ -153,3 +153,75 @@ fn a_database_password_is_never_printed() {
         assert!(!all.contains("S3cretPW"), "{all}");
     }
 }
+
+#[test]
+fn logs_carry_no_colour_codes_into_a_pipe_and_are_json_when_asked() {
+    for format in ["text", "json"] {
+        let mut child = Command::new(HERALD)
+            .args(["serve", "--addr", "127.0.0.1:0", "--database-url"])
+            .arg(database_url())
+            .env("HERALD_LOG__FORMAT", format)
+            .env("HERALD_ADMIN_TOKEN", "log-test")
+            .env_remove("NO_COLOR")
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if line.contains("delivery worker started") {
+                    let _ = tx.send(line);
+                }
+            }
+        });
+        let line = rx.recv_timeout(Duration::from_secs(30));
+        let _ = child.kill();
+        let _ = child.wait();
+        let line = line.expect("the worker's start is logged");
+        assert!(
+            !line.contains('\u{1b}'),
+            "{format}: colour codes in a pipe: {line:?}"
+        );
+        if format == "json" {
+            let parsed: serde_json::Value = serde_json::from_str(&line).unwrap();
+            assert_eq!(
+                parsed["fields"]["message"], "delivery worker started",
+                "{line}"
+            );
+            assert_eq!(parsed["level"], "INFO");
+        }
+    }
+}
+
+#[test]
+fn an_unknown_log_format_is_refused_before_anything_starts() {
+    let output = Command::new(HERALD)
+        .args(["config"])
+        .env("HERALD_LOG__FORMAT", "xml")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("log.format"), "{stderr}");
+}
+
+#[tokio::test]
+async fn a_failed_list_prints_nothing_on_stdout() {
+    let server = Server::start();
+    let output = Command::new(HERALD)
+        .args(["endpoints", "list", "--url", &server.base])
+        .args(["--token", "not-a-token", "--tenant", "acme"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "",
+        "no table header"
+    );
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}
