@@ -6,7 +6,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::catalog::Webhooks;
 use crate::docs::Docs;
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::openapi;
 use crate::webhook::Declare;
 
@@ -19,6 +19,8 @@ pub struct App {
     routes: OpenApiRouter,
     webhooks: Webhooks,
     docs: Docs,
+    /// Schema names that two sets of routes define differently, reported by [`App::build`].
+    clashes: Vec<String>,
 }
 
 /// A checked application: serve [`router`](Self::router); the other fields are there for tests,
@@ -46,6 +48,7 @@ impl App {
             routes: OpenApiRouter::new(),
             webhooks: Webhooks::new(),
             docs: Docs::default(),
+            clashes: Vec::new(),
         }
     }
 
@@ -53,6 +56,12 @@ impl App {
     ///
     /// Routes that need state get it first, as with axum: `routes.with_state(state)`.
     pub fn routes(mut self, routes: OpenApiRouter) -> Self {
+        // Merging keeps the first of two schemas with one name: the other routes would be
+        // documented with a schema that is not theirs. Remember it; `build` refuses it.
+        self.clashes.extend(openapi::clashing_schemas(
+            self.routes.get_openapi(),
+            routes.get_openapi(),
+        ));
         self.routes = self.routes.merge(routes);
         self
     }
@@ -87,6 +96,9 @@ impl App {
     /// different types, or an unusable docs path: errors that would otherwise ship a document
     /// that lies.
     pub fn build(self) -> Result<Built, Error> {
+        if let Some(clash) = self.clashes.first() {
+            return Err(Error::new(ErrorKind::ConflictingSchema, clash.clone()));
+        }
         let (routes, documented) = self.routes.split_for_parts();
         let api = openapi::merge_routes(self.base, documented)?;
         let api = openapi::document(api, &self.webhooks)?;

@@ -260,6 +260,33 @@ pub(crate) fn merge_routes(mut base: OpenApi, routes: OpenApi) -> Result<OpenApi
     Ok(base)
 }
 
+/// Each schema name that `ours` and `theirs` (two sets of routes) both define, differently,
+/// described with a path of each side so the user can tell which types they are.
+pub(crate) fn clashing_schemas(ours: &OpenApi, theirs: &OpenApi) -> Vec<String> {
+    let (Some(a), Some(b)) = (&ours.components, &theirs.components) else {
+        return Vec::new();
+    };
+    let first_path = |doc: &OpenApi| {
+        doc.paths
+            .paths
+            .keys()
+            .next()
+            .map_or_else(|| "no path".to_owned(), |p| format!("`{p}`"))
+    };
+    b.schemas
+        .iter()
+        .filter(|(name, schema)| a.schemas.get(*name).is_some_and(|mine| mine != *schema))
+        .map(|(name, _)| {
+            format!(
+                "two sets of routes define schema `{name}` differently (the routes of {} and \
+                 those of {}); rename one of the types (e.g. `#[schema(as = Other{name})]`)",
+                first_path(ours),
+                first_path(theirs)
+            )
+        })
+        .collect()
+}
+
 /// An empty document for `title` and `version`, to add routes and webhooks to.
 pub(crate) fn empty(title: &str, version: &str) -> OpenApi {
     utoipa::openapi::OpenApiBuilder::new()

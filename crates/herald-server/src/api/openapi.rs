@@ -90,7 +90,8 @@ fn name_event_types(doc: &mut OpenApi, event_types: &EventTypes) {
 }
 
 /// No id, query value or text field may hold U+0000 (see [`super::nul`]): every free-text
-/// string (no pattern, enum or format of its own) says so with a pattern, and every operation
+/// string (no pattern, enum or format of its own) of a parameter or a request body's schema
+/// says so with a pattern, and every operation
 /// that reads parameters or a body documents the 422 that refuses it.
 fn text_without_nul(doc: &mut OpenApi) {
     use utoipa::openapi::schema::SchemaType;
@@ -111,7 +112,19 @@ fn text_without_nul(doc: &mut OpenApi) {
             object.pattern = Some(super::nul::NO_NUL.into());
         }
     }
+    let mut bodies = Vec::new();
     for operation in operations(doc) {
+        let contents = operation.request_body.iter().flat_map(|body| match body {
+            RefOr::T(body) => body.content.values().collect(),
+            RefOr::Ref(_) => Vec::new(),
+        });
+        bodies.extend(contents.filter_map(|content| match content {
+            RefOr::T(content) => match &content.schema {
+                Some(RefOr::Ref(r)) => r.ref_location.rsplit('/').next().map(str::to_owned),
+                _ => None,
+            },
+            RefOr::Ref(_) => None,
+        }));
         let parameters = operation.parameters.iter_mut().flatten();
         let mut reads_text = operation.request_body.is_some();
         for parameter in parameters {
@@ -128,11 +141,9 @@ fn text_without_nul(doc: &mut OpenApi) {
                 .or_insert_with(|| problem("A value is invalid, or text holds U+0000"));
         }
     }
-    let schemas = doc
-        .components
-        .iter_mut()
-        .flat_map(|c| c.schemas.values_mut());
-    for schema in schemas {
+    // The bodies' own text fields; what herald answers is not constrained here.
+    let schemas = doc.components.iter_mut().flat_map(|c| c.schemas.iter_mut());
+    for (_, schema) in schemas.filter(|(name, _)| bodies.contains(name)) {
         if let RefOr::T(Schema::Object(object)) = schema {
             object.properties.values_mut().for_each(restrict);
         }

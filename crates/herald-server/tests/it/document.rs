@@ -111,3 +111,27 @@ fn links_lead_to_operations_that_take_the_parameters_they_fill() {
     }
     assert!(links >= 12, "{links} links");
 }
+
+/// An application type that shares a name with one of herald's.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct Status {
+    healthy: bool,
+}
+
+/// The app's own status.
+#[utoipa::path(get, path = "/status", responses((status = 200, description = "Up", body = Status)))]
+async fn status() -> axum::Json<Status> {
+    axum::Json(Status { healthy: true })
+}
+
+#[test]
+fn an_app_schema_named_like_one_of_heralds_is_refused_naming_both_sides() {
+    let routes = utoipa_axum::router::OpenApiRouter::new().routes(utoipa_axum::routes!(status));
+    let app = herald::App::new("shop", "1.0.0").routes(routes);
+    let error = herald_server::document(app).unwrap_err().to_string();
+    assert!(error.contains("schema `Status`"), "{error}");
+    assert!(
+        error.contains("`/status`") && error.contains("`/health`"),
+        "{error}"
+    );
+}
