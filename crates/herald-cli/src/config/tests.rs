@@ -210,3 +210,49 @@ fn every_key_is_documented() {
     documented.sort();
     assert_eq!(keys, documented);
 }
+
+#[test]
+fn database_limits_proxy_and_log_format_are_checked_and_reach_the_service() {
+    let errors = load(
+        None,
+        &[
+            ("HERALD_DATABASE__ACQUIRE_TIMEOUT_SECONDS", "0"),
+            ("HERALD_DELIVERY__PROXY", "socks5://proxy:1080"),
+            ("HERALD_LOG__FORMAT", "xml"),
+        ],
+        vec![],
+    )
+    .unwrap_err();
+    assert_eq!(errors.len(), 3, "{errors:?}");
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.starts_with("database.acquire_timeout_seconds"))
+    );
+    assert!(errors.iter().any(|e| e.starts_with("delivery.proxy")));
+    assert!(errors.iter().any(|e| e.starts_with("log.format")));
+
+    let loaded = load(
+        None,
+        &[
+            ("HERALD_DATABASE__ACQUIRE_TIMEOUT_SECONDS", "2"),
+            ("HERALD_DATABASE__STATEMENT_TIMEOUT_SECONDS", "10"),
+            ("HERALD_DELIVERY__PROXY", "http://user:S3cret@proxy:3128"),
+            ("HERALD_LOG__FORMAT", "json"),
+        ],
+        vec![],
+    )
+    .unwrap();
+    let (_, config) = loaded.service().unwrap();
+    assert_eq!(config.database.acquire_timeout, Duration::from_secs(2));
+    assert_eq!(config.database.statement_timeout, Duration::from_secs(10));
+    assert_eq!(
+        config.client.proxy.as_ref().map(url::Url::as_str),
+        Some("http://user:S3cret@proxy:3128/")
+    );
+    assert!(loaded.json_logs());
+    // The proxy's password is shown masked, in `herald config` and in Debug output.
+    for shown in [loaded.describe(), format!("{config:?}")] {
+        assert!(!shown.contains("S3cret"), "{shown}");
+    }
+}
