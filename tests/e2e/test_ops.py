@@ -86,7 +86,7 @@ def test_probes_and_metrics_after_a_known_workload(database_url):  # noqa: F811
 
 def test_sigterm_mid_workload_loses_nothing(database_url):  # noqa: F811
     receiver = Receiver(delay=0.05)
-    process, base = start_herald(database_url, lease_seconds=16)
+    process, base = start_herald(database_url, lease_seconds=25)
     try:
         call(base, "POST", "/api/v1/tenants", {"id": "acme"})
         call(base, "POST", "/api/v1/tenants/acme/endpoints", {"url": receiver.url})

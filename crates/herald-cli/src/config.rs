@@ -105,7 +105,7 @@ const DOCS: &[(&str, &str)] = &[
     ),
     (
         "delivery.lease_seconds",
-        "how long a claim holds if this process stops finishing but lives on; a process that is gone loses its claims at once (timeout + 1 to 3600)",
+        "how long a claim holds if this process stops finishing but lives on; a process that is gone loses its claims at once (timeout + 10, which covers recording the attempt, to 3600)",
     ),
     (
         "delivery.concurrency",
@@ -139,6 +139,10 @@ const DOCS: &[(&str, &str)] = &[
 
 /// Keys shown masked by `herald config`.
 const SECRETS: &[&str] = &["admin_token"];
+
+/// What a lease holds beyond the attempt's timeout: time to record the attempt, so the lease
+/// cannot run out (and the delivery go to another process) while its finish commits.
+const LEASE_MARGIN_SECONDS: u64 = 10;
 
 const DEFAULT_ADDR: &str = "127.0.0.1:8000";
 const DEFAULT_DATABASE_URL: &str = "sqlite://herald.db";
@@ -370,7 +374,7 @@ impl Loaded {
             (
                 "delivery.lease_seconds",
                 d.lease_seconds,
-                d.timeout_seconds + 1,
+                d.timeout_seconds + LEASE_MARGIN_SECONDS,
                 3600,
             ),
             ("delivery.concurrency", d.concurrency, 1, 10_000),

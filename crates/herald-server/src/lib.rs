@@ -52,8 +52,9 @@ pub struct Config {
     /// How long anything waits for the database, at most.
     pub database: herald_store::Limits,
     /// Where the store, the worker and the API read the time (tests move a
-    /// [`ManualClock`](herald_store::ManualClock) by hand).
-    pub clock: Arc<dyn Clock>,
+    /// [`ManualClock`](herald_store::ManualClock) by hand). `None`: this machine's clock,
+    /// corrected to the database's on PostgreSQL, so processes on several machines agree.
+    pub clock: Option<Arc<dyn Clock>>,
 }
 
 impl Config {
@@ -67,7 +68,7 @@ impl Config {
             client: ClientConfig::default(),
             retention: Retention::default(),
             database: herald_store::Limits::default(),
-            clock: Arc::new(SystemClock),
+            clock: None,
         }
     }
 }
@@ -111,26 +112,32 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {}
 
 /// Opens the store a URL names (`sqlite:` or `postgres:`/`postgresql:`), reading the time from
-/// `clock` and waiting for the database as `limits` allow.
+/// `clock` (`None`: the machine's, corrected to PostgreSQL's) and waiting for the database as
+/// `limits` allow.
 pub async fn open_store(
     url: &str,
-    clock: Arc<dyn Clock>,
+    clock: Option<Arc<dyn Clock>>,
     limits: herald_store::Limits,
 ) -> Result<Arc<dyn Store>, Error> {
+    let cannot_open =
+        |e: herald_store::Error| Error(format!("cannot open {}: {e}", masked_url(url)));
+    let local: Arc<dyn Clock> = clock.clone().unwrap_or_else(|| Arc::new(SystemClock));
     let store: Arc<dyn Store> = if url.starts_with("sqlite:") {
-        Arc::new(
-            SqliteStore::open_with(url, limits)
-                .await
-                .map_err(|e| Error(format!("cannot open {}: {e}", masked_url(url))))?
-                .with_clock(clock),
-        )
+        let store = SqliteStore::open_with(url, limits)
+            .await
+            .map_err(cannot_open)?;
+        Arc::new(store.with_clock(local))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Arc::new(
-            PostgresStore::open_with(url, limits)
+        let store = PostgresStore::open_with(url, limits)
+            .await
+            .map_err(cannot_open)?;
+        Arc::new(match clock {
+            Some(clock) => store.with_clock(clock),
+            None => store
+                .with_database_clock(local)
                 .await
-                .map_err(|e| Error(format!("cannot open {}: {e}", masked_url(url))))?
-                .with_clock(clock),
-        )
+                .map_err(cannot_open)?,
+        })
     } else {
         return Err(Error(format!(
             "unsupported database URL `{}`: use sqlite://FILE or postgres://…",
@@ -199,12 +206,7 @@ pub struct Service {
 impl Service {
     /// Opens the store (running migrations) and prepares the worker.
     pub async fn open(config: Config) -> Result<Service, Error> {
-        let store = open_store(
-            &config.database_url,
-            Arc::clone(&config.clock),
-            config.database,
-        )
-        .await?;
+        let store = open_store(&config.database_url, config.clock.clone(), config.database).await?;
         let mut policy = config.client.policy.clone();
         for range in &config.allow_targets {
             policy = policy.allow(*range);

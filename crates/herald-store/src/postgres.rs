@@ -6,14 +6,16 @@
 //! announced on a channel (`LISTEN`/`NOTIFY`), so every process's workers wake at once.
 
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgListener, PgPoolOptions};
 use sqlx::{Connection, Pool, Postgres};
 use tokio::sync::Notify;
 
 use crate::sql::{Backend, SqlStore, query};
-use crate::{Error, ErrorKind, Limits, Registration};
+use crate::{Clock, Error, ErrorKind, Limits, Millis, Registration};
 
 /// herald's store in a PostgreSQL database.
 pub type PostgresStore = SqlStore<Postgres>;
@@ -195,6 +197,68 @@ impl SqlStore<Postgres> {
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
         Ok(SqlStore::new(pool.clone(), pool, Arc::default()))
     }
+}
+
+/// The database's time, read through a local clock: every herald process on one database
+/// then agrees on now (leases, due times, acceptance order) however far the machines' clocks
+/// drift apart. The offset is measured when the store opens and again every minute.
+#[derive(Debug)]
+pub struct DatabaseClock {
+    local: Arc<dyn Clock>,
+    offset: AtomicI64,
+}
+
+impl Clock for DatabaseClock {
+    fn now(&self) -> Millis {
+        self.local.now() + self.offset.load(Ordering::Relaxed)
+    }
+}
+
+/// How often the offset to the database's clock is measured again.
+const REMEASURE: Duration = Duration::from_secs(60);
+
+impl SqlStore<Postgres> {
+    /// The same store, reading the time as the database's clock tells it, through `local`
+    /// (the machine's clock, in production): see [`DatabaseClock`].
+    pub async fn with_database_clock(self, local: Arc<dyn Clock>) -> Result<Self, Error> {
+        let measured = offset(&self.writer, &*local).await?;
+        if measured.abs() > 1000 {
+            tracing::warn!(
+                offset_ms = measured,
+                "this machine's clock is off the database's; herald keeps the database's time"
+            );
+        }
+        let clock = Arc::new(DatabaseClock {
+            local,
+            offset: AtomicI64::new(measured),
+        });
+        let watched = Arc::downgrade(&clock);
+        let pool = self.writer.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(REMEASURE).await;
+                let Some(clock) = Weak::upgrade(&watched) else {
+                    return; // the store is gone
+                };
+                match offset(&pool, &*clock.local).await {
+                    Ok(measured) => clock.offset.store(measured, Ordering::Relaxed),
+                    Err(error) => tracing::debug!(%error, "cannot read the database's clock"),
+                }
+            }
+        });
+        Ok(self.with_clock(clock))
+    }
+}
+
+/// The database's clock minus `local`, half a round trip either way.
+async fn offset(pool: &Pool<Postgres>, local: &dyn Clock) -> Result<Millis, Error> {
+    let before = local.now();
+    let (database,): (i64,) =
+        query("SELECT CAST(extract(epoch FROM clock_timestamp()) * 1000 AS BIGINT)")
+            .fetch_one(pool)
+            .await?;
+    let after = local.now();
+    Ok(database - before / 2 - after / 2)
 }
 
 fn options(url: &str) -> Result<PgConnectOptions, Error> {

@@ -137,7 +137,7 @@ fn the_lease_must_outlast_the_timeout_and_files_must_be_toml() {
     assert_eq!(
         errors,
         [
-            "delivery.lease_seconds (from HERALD_DELIVERY__LEASE_SECONDS): 30 is out of range: 31 to 3600"
+            "delivery.lease_seconds (from HERALD_DELIVERY__LEASE_SECONDS): 30 is out of range: 40 to 3600"
         ]
     );
     let broken = file("addr = ");

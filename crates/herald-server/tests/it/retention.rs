@@ -21,7 +21,7 @@ async fn old_events_are_deleted_while_the_service_runs() {
         };
         let now = SystemClock.now();
         let clock = ManualClock::at(now);
-        config.clock = Arc::new(clock.clone());
+        config.clock = Some(Arc::new(clock.clone()));
         let service = Service::open(config).await.unwrap();
         let store = service.store();
         store.create_tenant("acme").await.unwrap();

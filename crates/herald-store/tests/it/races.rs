@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use herald_store::{ClaimRequest, Log, NewEndpoint, NewEvent, Queue, Registry};
+use herald_store::{ClaimRequest, Clocked, Log, NewEndpoint, NewEvent, Queue, Registry};
 
 fn request() -> ClaimRequest {
     ClaimRequest {
@@ -54,5 +54,88 @@ async fn an_accept_in_flight_during_a_claim_keeps_its_endpoint_in_line() {
         .collect();
     assert_eq!(claimed.len(), 2, "both events claimed: {claimed:?}");
     drop(store);
+    crate::drop_schema(&schema).await;
+}
+
+/// A machine whose clock runs ahead of the true time by so many milliseconds.
+#[derive(Debug)]
+struct Skewed(i64);
+
+impl herald_store::Clock for Skewed {
+    fn now(&self) -> herald_store::Millis {
+        herald_store::SystemClock.now() + self.0
+    }
+}
+
+/// Two processes whose machines disagree by 90 s share the database's time, so the one ahead
+/// does not take a 60 s lease the other holds; on its own clock it would.
+#[tokio::test]
+async fn clock_skew_between_processes_does_not_shorten_leases() {
+    use herald_store::postgres::PostgresStore;
+    use std::sync::Arc;
+    let Some((store, schema)) = crate::postgres().await else {
+        return;
+    };
+    let here = store
+        .with_database_clock(Arc::new(herald_store::SystemClock))
+        .await
+        .unwrap();
+    let ahead = || async {
+        PostgresStore::open_in_schema(&crate::pg_url(), &schema)
+            .await
+            .unwrap()
+    };
+    let there = ahead()
+        .await
+        .with_database_clock(Arc::new(Skewed(90_000)))
+        .await
+        .unwrap();
+    let apart = (there.now() - here.now()).abs();
+    assert!(
+        apart < 1_000,
+        "the two agree on now within a second: {apart} ms"
+    );
+
+    here.create_tenant("acme").await.unwrap();
+    here.create_endpoint(NewEndpoint::new(
+        "acme",
+        "https://example.com",
+        "whsec_c2VjcmV0",
+    ))
+    .await
+    .unwrap();
+    here.accept_event(NewEvent::new("acme", "t", "{}"))
+        .await
+        .unwrap();
+    assert_eq!(here.claim(&request()).await.unwrap().len(), 1);
+    assert_eq!(there.reap().await.unwrap(), 0, "no lease has run out");
+    let stolen = there
+        .claim(&ClaimRequest {
+            worker: "there".into(),
+            ..request()
+        })
+        .await
+        .unwrap();
+    assert!(
+        stolen.is_empty(),
+        "a live lease was taken by the process ahead"
+    );
+
+    // The hazard, shown: the same process on its own clock takes the lease.
+    let naive = ahead().await.with_clock(Arc::new(Skewed(90_000)));
+    assert_eq!(naive.reap().await.unwrap(), 1);
+    let taken = naive
+        .claim(&ClaimRequest {
+            worker: "naive".into(),
+            ..request()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        taken.len(),
+        1,
+        "on its own clock, 90 s ahead, the lease looks expired"
+    );
+    drop((here, there, naive));
     crate::drop_schema(&schema).await;
 }
