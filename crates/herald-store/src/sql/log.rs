@@ -179,6 +179,7 @@ impl<DB: Backend> Log for SqlStore<DB> {
         const FIND: Sql = sql!(
             "SELECT p.enabled, d.endpoint_id, d.lease_owner IS NOT NULL AS in_flight \
              FROM deliveries d JOIN endpoints p ON p.id = d.endpoint_id \
+             JOIN events e ON e.id = d.event_id \
              WHERE d.id = $1 AND p.tenant_id = $2"[lock]
         );
         let now = self.now();

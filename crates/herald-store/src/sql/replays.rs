@@ -96,7 +96,7 @@ impl<DB: Backend> Replays for SqlStore<DB> {
             "SELECT id, ordering_key FROM events WHERE tenant_id = $1 AND created_at >= $2 \
              AND created_at <= $3 \
              AND ($4 = '[]' OR event_type IN (SELECT t.value FROM " [texts "$4"] " AS t)) \
-             AND ($5 IS NULL OR id > $5) ORDER BY id LIMIT $6"
+             AND ($5 IS NULL OR id > $5) ORDER BY id LIMIT $6" [either "" " FOR KEY SHARE"]
         );
         let now = self.now();
         let mut tx = self.writer.begin().await?;

@@ -5,7 +5,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::rows::{FailingRow, QueueRow};
-use super::{Backend, SqlStore, query};
+use super::{Backend, Sql, SqlStore, query, sql};
 use crate::{Clocked, Error, QueueFigures, Upkeep, millis};
 
 #[async_trait]
@@ -44,16 +44,37 @@ impl<DB: Backend> Upkeep for SqlStore<DB> {
     }
 
     async fn purge(&self, older_than: Duration, limit: u32) -> Result<u64, Error> {
-        let purged = query(
-            "DELETE FROM events WHERE id IN (SELECT e.id FROM events e \
-             WHERE e.created_at < $1 AND NOT EXISTS (SELECT 1 FROM deliveries d \
+        // Two steps, so a retry or a replay that makes an old delivery pending again cannot
+        // lose it: the candidates are locked first, skipping events a retry or replay holds
+        // (each locks its event before it writes); then each is deleted only if, as of now,
+        // none of its deliveries is pending. One statement would judge "pending" on a snapshot
+        // taken before such a write committed, and its cascade would delete the delivery.
+        const CANDIDATES: Sql = sql!(
+            "SELECT e.id FROM events e WHERE e.created_at < $1 \
+             AND NOT EXISTS (SELECT 1 FROM deliveries d \
                WHERE d.event_id = e.id AND d.state = 'pending') \
-             ORDER BY e.created_at LIMIT $2)",
-        )
-        .bind(self.now() - millis(older_than))
-        .bind(i64::from(limit))
-        .execute(&self.writer)
-        .await?;
+             ORDER BY e.created_at LIMIT $2"[lock_skip]
+        );
+        const DELETE: Sql = sql!(
+            "DELETE FROM events WHERE id IN (SELECT t.value FROM " [texts "$1"] " AS t) \
+             AND NOT EXISTS (SELECT 1 FROM deliveries d \
+               WHERE d.event_id = events.id AND d.state = 'pending')"
+        );
+        let mut tx = self.writer.begin().await?;
+        let candidates: Vec<(String,)> = query(CANDIDATES)
+            .bind(self.now() - millis(older_than))
+            .bind(i64::from(limit))
+            .fetch_all(&mut *tx)
+            .await?;
+        if candidates.is_empty() {
+            return Ok(0);
+        }
+        let ids: Vec<&str> = candidates.iter().map(|(id,)| id.as_str()).collect();
+        let purged = query(DELETE)
+            .bind(super::json_rows(&ids))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
         Ok(purged)
     }
 }

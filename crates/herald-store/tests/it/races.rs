@@ -139,3 +139,87 @@ async fn clock_skew_between_processes_does_not_shorten_leases() {
     drop((here, there, naive));
     crate::drop_schema(&schema).await;
 }
+
+/// Retention racing a retry on PostgreSQL: the retry of an old, finished delivery is held
+/// after it made the delivery pending (a lock on the endpoint's queue row stops it there),
+/// while retention runs. Retention must leave the event alone: deleting it would take the
+/// pending delivery with it, neither sent nor dead.
+#[tokio::test]
+async fn retention_never_deletes_a_delivery_a_retry_made_pending() {
+    use herald_store::{Attempt, Clock, Finish, ManualClock, Outcome, Upkeep};
+    use std::sync::Arc;
+    const DAY: i64 = 24 * 3600 * 1000;
+    let Some((store, schema)) = crate::postgres().await else {
+        return;
+    };
+    let t0 = herald_store::SystemClock.now();
+    let clock = ManualClock::at(t0);
+    let store = Arc::new(store.with_clock(Arc::new(clock.clone())));
+    store.create_tenant("acme").await.unwrap();
+    let endpoint = store
+        .create_endpoint(NewEndpoint::new(
+            "acme",
+            "https://example.com",
+            "whsec_c2VjcmV0",
+        ))
+        .await
+        .unwrap()
+        .id;
+    store
+        .accept_event(NewEvent::new("acme", "t", "{}"))
+        .await
+        .unwrap();
+    let claimed = store.claim(&request()).await.unwrap().remove(0);
+    store
+        .finish(Finish {
+            delivery_id: claimed.delivery_id.clone(),
+            lease: claimed.lease.clone(),
+            attempt: Attempt {
+                started_at: t0,
+                duration_ms: 5,
+                status_code: Some(200),
+                response_excerpt: None,
+                error: None,
+                request_headers: Default::default(),
+                response_headers: Default::default(),
+            },
+            outcome: Outcome::Succeeded,
+            gone: false,
+            disable_after: Duration::from_secs(5 * 24 * 3600),
+        })
+        .await
+        .unwrap();
+    clock.set(t0 + 31 * DAY);
+
+    // Hold the endpoint's queue row: the retry stops after marking the delivery pending.
+    let mut hold = store.pool().begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM endpoint_queues WHERE endpoint_id = $1 FOR UPDATE")
+        .bind(&endpoint)
+        .execute(&mut *hold)
+        .await
+        .unwrap();
+    let retrying = {
+        let store = Arc::clone(&store);
+        let id = claimed.delivery_id.clone();
+        tokio::spawn(async move { store.retry_delivery("acme", &id).await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let purging = {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move { store.purge(Duration::from_secs(30 * 24 * 3600), 10).await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    hold.commit().await.unwrap();
+
+    let retried = retrying.await.unwrap().unwrap();
+    assert!(retried.is_some(), "the retry found its delivery");
+    let purged = purging.await.unwrap().unwrap();
+    let after = store.delivery("acme", &claimed.delivery_id).await.unwrap();
+    assert_eq!(
+        after.map(|d| d.state),
+        Some(herald_store::DeliveryState::Pending),
+        "the retried delivery is still there, pending ({purged} purged)"
+    );
+    drop(store);
+    crate::drop_schema(&schema).await;
+}
