@@ -14,12 +14,17 @@ const BATCH: u32 = 500;
 pub(crate) fn spawn(store: Arc<dyn Store>, id: String) {
     tokio::spawn(async move {
         let mut failures = 0u32;
+        let mut done = None;
         loop {
             match store.replay_step(&id, BATCH).await {
                 Ok(replay) => {
                     failures = 0;
                     match replay.state {
-                        ReplayState::Running => {}
+                        // Waiting for late commits before its last look: not a busy loop.
+                        ReplayState::Running if done == Some(replay.done) => {
+                            tokio::time::sleep(Duration::from_millis(250)).await;
+                        }
+                        ReplayState::Running => done = Some(replay.done),
                         ReplayState::Finished => {
                             tracing::info!(replay = %id, events = replay.done, "replay finished");
                             return;

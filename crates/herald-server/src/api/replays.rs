@@ -56,8 +56,10 @@ impl From<Replay> for ReplayOut {
 
 /// Replay events to an endpoint
 ///
-/// Starts a background job that gives every event since `since` a new delivery to this
-/// endpoint. Poll the job for progress.
+/// Starts a background job that gives every event since `since` (until the job is made) a
+/// new delivery to this endpoint. Poll the job for progress. It finishes no sooner than 5 s
+/// after it was made, so events accepted just before it whose commit lands after it are
+/// included too.
 #[utoipa::path(post, path = "/api/v1/tenants/{tenant}/endpoints/{endpoint}/replay", tag = "herald", security(("token" = [])),
     params(("tenant" = String, Path, description = "The tenant's id"), ("endpoint" = String, Path, description = "`ep_…`")),
     request_body = CreateReplay,

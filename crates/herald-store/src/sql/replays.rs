@@ -8,6 +8,33 @@ use super::{Backend, Sql, SqlStore, batch, query, sql};
 use crate::error::disabled_endpoint;
 use crate::{Clocked, Error, ErrorKind, Millis, Replay, ReplayState, Replays, new_id};
 
+/// How long after a replay is made it may finish: accepts in flight at that moment commit
+/// within it, so the replay's last look sees them.
+const SETTLE: Millis = 5_000;
+
+/// How far back before a replay was made its last look reaches for events that committed late.
+const LATE_WINDOW: Millis = 60_000;
+
+/// Gives each of `events` a new delivery to `endpoint_id`, due at `now`; how many.
+async fn send_again<DB: Backend>(
+    tx: &mut DB::Connection,
+    events: &[(String, Option<String>)],
+    endpoint_id: &str,
+    now: Millis,
+) -> Result<usize, Error> {
+    let deliveries: Vec<_> = events
+        .iter()
+        .map(|(event_id, key)| NewDelivery {
+            event_id,
+            endpoint_id,
+            ordering_key: key.as_deref(),
+            due: now,
+        })
+        .collect();
+    batch::insert_deliveries::<DB>(tx, &deliveries).await?;
+    Ok(deliveries.len())
+}
+
 /// A replay job as a step reads it, with its endpoint's filter and state.
 #[derive(sqlx::FromRow)]
 struct Job {
@@ -98,6 +125,17 @@ impl<DB: Backend> Replays for SqlStore<DB> {
              AND ($4 = '[]' OR event_type IN (SELECT t.value FROM " [texts "$4"] " AS t)) \
              AND ($5 IS NULL OR id > $5) ORDER BY id LIMIT $6" [either "" " FOR KEY SHARE"]
         );
+        // Events accepted just before the replay was made whose commit landed after the
+        // cursor passed their id: a last look at the replay's final minute, for events of the
+        // range without a delivery to the endpoint made by this replay (at or after `until`).
+        const LATE: Sql = sql!(
+            "SELECT e.id, e.ordering_key FROM events e WHERE e.tenant_id = $1 \
+             AND e.created_at >= $2 AND e.created_at <= $3 \
+             AND ($4 = '[]' OR e.event_type IN (SELECT t.value FROM " [texts "$4"] " AS t)) \
+             AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id \
+               AND d.endpoint_id = $5 AND d.created_at >= $3) \
+             ORDER BY e.id LIMIT $6" [either "" " FOR KEY SHARE OF e"]
+        );
         let now = self.now();
         let mut tx = self.writer.begin().await?;
         let job: Option<Job> = query(JOB).bind(id).fetch_optional(&mut *tx).await?;
@@ -148,36 +186,43 @@ impl<DB: Backend> Replays for SqlStore<DB> {
             .bind(i64::from(batch))
             .fetch_all(&mut *tx)
             .await?;
-        let deliveries: Vec<_> = events
-            .iter()
-            .map(|(event_id, key)| NewDelivery {
-                event_id,
-                endpoint_id: &endpoint_id,
-                ordering_key: key.as_deref(),
-                due: now,
-            })
-            .collect();
-        batch::insert_deliveries::<DB>(&mut tx, &deliveries).await?;
-        let finished = events.len() < batch as usize;
-        let state = if finished {
-            ReplayState::Finished
-        } else {
-            ReplayState::Running
-        };
+        let cursor = events.last().map(|(event_id, _)| event_id.clone());
+        let sent = send_again::<DB>(&mut tx, &events, &endpoint_id, now).await?;
+        // The pass is over; once accepts in flight when the replay was made have had time to
+        // commit, late ones get their turn, and when none is left the replay is finished.
+        let mut late = Vec::new();
+        let mut state = ReplayState::Running;
+        if events.len() < batch as usize && now >= until + SETTLE {
+            late = query(LATE)
+                .bind(&tenant_id)
+                .bind(since.max(until - LATE_WINDOW))
+                .bind(until)
+                .bind(&types)
+                .bind(&endpoint_id)
+                .bind(i64::from(batch))
+                .fetch_all(&mut *tx)
+                .await?;
+            send_again::<DB>(&mut tx, &late, &endpoint_id, now).await?;
+            if late.is_empty() {
+                state = ReplayState::Finished;
+            }
+        }
+        let count = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
         let row: ReplayRow = query(concat!(
-            "UPDATE replays SET done = done + $1, cursor = coalesce($2, cursor), \
-             state = $3, updated_at = $4 WHERE id = $5 RETURNING ",
+            "UPDATE replays SET done = done + $1, total = total + $2, \
+             cursor = coalesce($3, cursor), state = $4, updated_at = $5 WHERE id = $6 RETURNING ",
             replay_columns!()
         ))
-        .bind(i64::try_from(events.len()).unwrap_or(i64::MAX))
-        .bind(events.last().map(|(event_id, _)| event_id.as_str()))
+        .bind(count(sent + late.len()))
+        .bind(count(late.len()))
+        .bind(cursor)
         .bind(state.as_str())
         .bind(now)
         .bind(id)
         .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;
-        if !deliveries.is_empty() {
+        if sent + late.len() > 0 {
             self.wake();
         }
         Replay::try_from(row)

@@ -223,3 +223,77 @@ async fn retention_never_deletes_a_delivery_a_retry_made_pending() {
     drop(store);
     crate::drop_schema(&schema).await;
 }
+
+/// A replay made while an accept is still in flight: the event's id is older than events that
+/// committed before it, so the replay's cursor passes it before it is visible. The replay's
+/// last look, once accepts in flight have had time to commit, still sends it.
+#[tokio::test]
+async fn a_replay_sends_an_event_whose_commit_landed_after_its_cursor_passed() {
+    use herald_store::{Clock, ManualClock, ReplayState, Replays};
+    use std::sync::Arc;
+    let Some((store, schema)) = crate::postgres().await else {
+        return;
+    };
+    let t0 = herald_store::SystemClock.now();
+    let clock = ManualClock::at(t0);
+    let store = store.with_clock(Arc::new(clock.clone()));
+    store.create_tenant("acme").await.unwrap();
+    let endpoint = store
+        .create_endpoint(NewEndpoint::new(
+            "acme",
+            "https://example.com",
+            "whsec_c2VjcmV0",
+        ))
+        .await
+        .unwrap()
+        .id;
+    // Disabled while both events are accepted (so neither gets a delivery to it, nor waits
+    // on its queue row), enabled before the replay: the replay is the only way they reach it.
+    let off = herald_store::EndpointPatch {
+        enabled: Some(false),
+        ..Default::default()
+    };
+    store.update_endpoint("acme", &endpoint, off).await.unwrap();
+    // The late event gets its id first, then another event commits before it does.
+    let mut late = store.pool().begin().await.unwrap();
+    store
+        .accept_event_in(&mut late, NewEvent::new("acme", "t", "{\"n\":\"late\"}"))
+        .await
+        .unwrap();
+    store
+        .accept_event(NewEvent::new("acme", "t", "{\"n\":\"early\"}"))
+        .await
+        .unwrap();
+    let on = herald_store::EndpointPatch {
+        enabled: Some(true),
+        ..Default::default()
+    };
+    store.update_endpoint("acme", &endpoint, on).await.unwrap();
+    clock.set(t0 + 10);
+    let replay = store
+        .create_replay("acme", &endpoint, t0)
+        .await
+        .unwrap()
+        .unwrap();
+    let step = store.replay_step(&replay.id, 100).await.unwrap();
+    assert_eq!((step.done, step.state), (1, ReplayState::Running));
+    late.commit().await.unwrap();
+
+    let step = store.replay_step(&replay.id, 100).await.unwrap();
+    assert_eq!(
+        (step.done, step.state),
+        (1, ReplayState::Running),
+        "within 5 s of being made, it waits for late commits"
+    );
+    clock.set(t0 + 10 + 5_000);
+    let mut step = store.replay_step(&replay.id, 100).await.unwrap();
+    while step.state == ReplayState::Running {
+        step = store.replay_step(&replay.id, 100).await.unwrap();
+    }
+    assert_eq!(
+        (step.done, step.total, step.state),
+        (2, 2, ReplayState::Finished)
+    );
+    drop(store);
+    crate::drop_schema(&schema).await;
+}

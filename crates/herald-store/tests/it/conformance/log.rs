@@ -302,9 +302,19 @@ pub(crate) async fn a_replay_redelivers_every_matching_event_in_batches(store: &
     let step = store.replay_step(&replay.id, 2, T0 + 300).await.unwrap();
     assert_eq!((step.done, step.state), (2, ReplayState::Running));
     let mut step = step;
-    while step.state == ReplayState::Running {
+    while step.done < 5 {
         step = store.replay_step(&replay.id, 2, T0 + 300).await.unwrap();
     }
+    assert_eq!(
+        step.state,
+        ReplayState::Running,
+        "it waits for accepts that were in flight when it was made"
+    );
+    let step = store
+        .replay_step(&replay.id, 2, T0 + 100 + 5_000)
+        .await
+        .unwrap();
+    assert_eq!(step.state, ReplayState::Finished);
     assert_eq!((step.total, step.done), (5, 5));
     assert!(store.running_replays().await.unwrap().is_empty());
     assert_eq!(store.replay("acme", &replay.id).await.unwrap(), Some(step));
