@@ -140,21 +140,18 @@ async fn clock_skew_between_processes_does_not_shorten_leases() {
     crate::drop_schema(&schema).await;
 }
 
-/// Retention racing a retry on PostgreSQL: the retry of an old, finished delivery is held
-/// after it made the delivery pending (a lock on the endpoint's queue row stops it there),
-/// while retention runs. Retention must leave the event alone: deleting it would take the
-/// pending delivery with it, neither sent nor dead.
-#[tokio::test]
-async fn retention_never_deletes_a_delivery_a_retry_made_pending() {
-    use herald_store::{Attempt, Clock, Finish, ManualClock, Outcome, Upkeep};
-    use std::sync::Arc;
-    const DAY: i64 = 24 * 3600 * 1000;
-    let Some((store, schema)) = crate::postgres().await else {
-        return;
-    };
-    let t0 = herald_store::SystemClock.now();
-    let clock = ManualClock::at(t0);
-    let store = Arc::new(store.with_clock(Arc::new(clock.clone())));
+/// A PostgreSQL store under a hand-moved clock (standing at the real time), with tenant
+/// `acme` and one endpoint: the store, its schema, the clock and the endpoint's id.
+async fn at_hand() -> Option<(
+    herald_store::postgres::PostgresStore,
+    String,
+    herald_store::ManualClock,
+    String,
+)> {
+    use herald_store::Clock;
+    let (store, schema) = crate::postgres().await?;
+    let clock = herald_store::ManualClock::at(herald_store::SystemClock.now());
+    let store = store.with_clock(std::sync::Arc::new(clock.clone()));
     store.create_tenant("acme").await.unwrap();
     let endpoint = store
         .create_endpoint(NewEndpoint::new(
@@ -165,6 +162,23 @@ async fn retention_never_deletes_a_delivery_a_retry_made_pending() {
         .await
         .unwrap()
         .id;
+    Some((store, schema, clock, endpoint))
+}
+
+/// Retention racing a retry on PostgreSQL: the retry of an old, finished delivery is held
+/// after it made the delivery pending (a lock on the endpoint's queue row stops it there),
+/// while retention runs. Retention must leave the event alone: deleting it would take the
+/// pending delivery with it, neither sent nor dead.
+#[tokio::test]
+async fn retention_never_deletes_a_delivery_a_retry_made_pending() {
+    use herald_store::{Attempt, Clock, Finish, Outcome, Upkeep};
+    use std::sync::Arc;
+    const DAY: i64 = 24 * 3600 * 1000;
+    let Some((store, schema, clock, endpoint)) = at_hand().await else {
+        return;
+    };
+    let t0 = clock.now();
+    let store = Arc::new(store);
     store
         .accept_event(NewEvent::new("acme", "t", "{}"))
         .await
@@ -229,24 +243,11 @@ async fn retention_never_deletes_a_delivery_a_retry_made_pending() {
 /// last look, once accepts in flight have had time to commit, still sends it.
 #[tokio::test]
 async fn a_replay_sends_an_event_whose_commit_landed_after_its_cursor_passed() {
-    use herald_store::{Clock, ManualClock, ReplayState, Replays};
-    use std::sync::Arc;
-    let Some((store, schema)) = crate::postgres().await else {
+    use herald_store::{Clock, ReplayState, Replays};
+    let Some((store, schema, clock, endpoint)) = at_hand().await else {
         return;
     };
-    let t0 = herald_store::SystemClock.now();
-    let clock = ManualClock::at(t0);
-    let store = store.with_clock(Arc::new(clock.clone()));
-    store.create_tenant("acme").await.unwrap();
-    let endpoint = store
-        .create_endpoint(NewEndpoint::new(
-            "acme",
-            "https://example.com",
-            "whsec_c2VjcmV0",
-        ))
-        .await
-        .unwrap()
-        .id;
+    let t0 = clock.now();
     // Disabled while both events are accepted (so neither gets a delivery to it, nor waits
     // on its queue row), enabled before the replay: the replay is the only way they reach it.
     let off = herald_store::EndpointPatch {
