@@ -153,11 +153,13 @@ async fn commit_loop(mut backend: impl Apply, mut incoming: mpsc::Receiver<Queue
                     let _ = reply.send(Err(error));
                 }
             }
-            // No write of the batch can succeed alone either: answer them all now, not one
-            // acquire timeout after another.
+            // No write of the batch can succeed alone either, nor can those queued while it
+            // waited for the database: answer them all now, not one acquire timeout after
+            // another, so no caller waits for the database much longer than one timeout.
             Err(error) if error.kind() == ErrorKind::Unavailable => {
                 let message = error.to_string();
-                for reply in replies {
+                let waited = std::iter::from_fn(|| incoming.try_recv().ok().map(|(_, r)| r));
+                for reply in replies.into_iter().chain(waited) {
                     let _ = reply.send(Err(Error::new(ErrorKind::Unavailable, message.clone())));
                 }
             }
