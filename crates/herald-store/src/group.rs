@@ -148,29 +148,53 @@ async fn commit_loop(mut backend: impl Apply, mut incoming: mpsc::Receiver<Queue
                     let _ = reply.send(Ok(result));
                 }
             }
-            Err(error) if writes.len() == 1 => {
-                if let Some(reply) = replies.into_iter().next() {
-                    let _ = reply.send(Err(error));
-                }
-            }
-            // No write of the batch can succeed alone either, nor can those queued while it
-            // waited for the database: answer them all now, not one acquire timeout after
-            // another, so no caller waits for the database much longer than one timeout.
-            Err(error) if error.kind() == ErrorKind::Unavailable => {
-                let message = error.to_string();
-                let waited = std::iter::from_fn(|| incoming.try_recv().ok().map(|(_, r)| r));
-                for reply in replies.into_iter().chain(waited) {
-                    let _ = reply.send(Err(Error::new(ErrorKind::Unavailable, message.clone())));
-                }
-            }
             Err(error) => {
-                tracing::debug!(%error, size = writes.len(), "batch failed; applying its writes one by one");
-                for (write, reply) in writes.iter().zip(replies) {
-                    let result = backend
-                        .apply(std::slice::from_ref(write))
-                        .await
-                        .and_then(|mut results| results.pop().ok_or_else(mismatched));
-                    let _ = reply.send(result);
+                let mut replies = replies.into_iter();
+                let mut unavailable = None;
+                if error.kind() == ErrorKind::Unavailable {
+                    unavailable = Some(error);
+                } else if writes.len() == 1 {
+                    if let Some(reply) = replies.next() {
+                        let _ = reply.send(Err(error));
+                    }
+                } else {
+                    // One write's fault fails the batch: apply each alone, so only it fails.
+                    tracing::debug!(
+                        %error,
+                        size = writes.len(),
+                        "batch failed; applying its writes one by one"
+                    );
+                    for write in &writes {
+                        let Some(reply) = replies.next() else { break };
+                        let result = backend
+                            .apply(std::slice::from_ref(write))
+                            .await
+                            .and_then(|mut results| results.pop().ok_or_else(mismatched));
+                        match result {
+                            Err(error) if error.kind() == ErrorKind::Unavailable => {
+                                let _ = reply.send(Err(Error::new(
+                                    ErrorKind::Unavailable,
+                                    error.to_string(),
+                                )));
+                                unavailable = Some(error);
+                                break;
+                            }
+                            result => {
+                                let _ = reply.send(result);
+                            }
+                        }
+                    }
+                }
+                // The database is away: no write of the batch can succeed alone either, nor can
+                // those queued while it waited. Answer them all now, not one acquire timeout
+                // after another, so no caller waits much longer than one timeout.
+                if let Some(error) = unavailable {
+                    let message = error.to_string();
+                    let waited = std::iter::from_fn(|| incoming.try_recv().ok().map(|(_, r)| r));
+                    for reply in replies.chain(waited) {
+                        let _ =
+                            reply.send(Err(Error::new(ErrorKind::Unavailable, message.clone())));
+                    }
                 }
             }
         }
@@ -189,4 +213,50 @@ fn mismatched() -> Error {
         ErrorKind::Database,
         "the store's committing task answered with the wrong kind of result",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use async_trait::async_trait;
+    use tokio::time::Instant;
+
+    use super::{Apply, Committer, Write, Written};
+    use crate::{Error, ErrorKind};
+
+    /// A database that is away: every batch waits out its acquire timeout, then fails.
+    struct Away;
+
+    #[async_trait]
+    impl Apply for Away {
+        async fn apply(&mut self, _: &[Write]) -> Result<Vec<Written>, Error> {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            Err(Error::unavailable("acquire timed out"))
+        }
+
+        async fn idle(&mut self) {}
+    }
+
+    #[tokio::test]
+    async fn writes_queued_behind_an_unavailable_batch_fail_with_it() {
+        let committer = Committer::start(Away);
+        let started = Instant::now();
+        let first = tokio::spawn({
+            let committer = committer.clone();
+            async move { committer.release("w", 0).await }
+        });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let queued = committer.release("w", 0).await;
+        assert_eq!(queued.unwrap_err().kind(), ErrorKind::Unavailable);
+        assert_eq!(
+            first.await.unwrap().unwrap_err().kind(),
+            ErrorKind::Unavailable
+        );
+        assert!(
+            started.elapsed() < Duration::from_millis(1_600),
+            "the queued write waited {:?}, one timeout after another",
+            started.elapsed()
+        );
+    }
 }
