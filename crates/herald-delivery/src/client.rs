@@ -152,6 +152,32 @@ struct GuardedResolver {
     proxy_host: Option<String>,
 }
 
+/// `host`'s addresses that `policy` allows, and why the first refused one is refused.
+fn sort(
+    policy: &TargetPolicy,
+    host: &str,
+    resolved: Vec<SocketAddr>,
+) -> (Vec<SocketAddr>, Option<String>) {
+    let mut refusal = None;
+    let allowed = resolved
+        .into_iter()
+        .filter(|addr| match policy.check(addr.ip()) {
+            Ok(()) => true,
+            Err(reason) => {
+                refusal.get_or_insert_with(|| {
+                    format!(
+                        "target refused: {host} resolves to {}, {reason} (allow it with \
+                         --allow-target)",
+                        addr.ip()
+                    )
+                });
+                false
+            }
+        })
+        .collect();
+    (allowed, refusal)
+}
+
 impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
         let policy = Arc::clone(&self.policy);
@@ -163,25 +189,9 @@ impl Resolve for GuardedResolver {
             if proxy_host.as_deref() == Some(host.as_str()) {
                 return Ok(Box::new(resolved.into_iter()) as Addrs);
             }
-            let mut refusal = None;
-            let allowed: Vec<SocketAddr> = resolved
-                .into_iter()
-                .filter(|addr| match policy.check(addr.ip()) {
-                    Ok(()) => true,
-                    Err(reason) => {
-                        refusal.get_or_insert((addr.ip(), reason));
-                        false
-                    }
-                })
-                .collect();
+            let (allowed, refusal) = sort(&policy, &host, resolved);
             if allowed.is_empty() {
-                let message = match refusal {
-                    Some((ip, reason)) => format!(
-                        "target refused: {host} resolves to {ip}, {reason} (allow it with \
-                         --allow-target)"
-                    ),
-                    None => format!("{host} resolves to no address"),
-                };
+                let message = refusal.unwrap_or_else(|| format!("{host} resolves to no address"));
                 return Err(Box::new(Refused(message)) as Box<dyn std::error::Error + Send + Sync>);
             }
             Ok(Box::new(allowed.into_iter()) as Addrs)
@@ -231,19 +241,13 @@ impl Client {
             .await
             .map_err(|e| format!("target refused: {host} does not resolve here ({e})"))?
             .collect();
-        if resolved.is_empty() {
-            return Err(format!("target refused: {host} resolves to no address"));
-        }
-        for addr in resolved {
-            if let Err(reason) = self.policy.check(addr.ip()) {
-                return Err(format!(
-                    "target refused: {host} resolves to {}, {reason} (allow it with \
-                     --allow-target)",
-                    addr.ip()
-                ));
+        match sort(&self.policy, host, resolved) {
+            (_, Some(refusal)) => Err(refusal),
+            (allowed, None) if allowed.is_empty() => {
+                Err(format!("target refused: {host} resolves to no address"))
             }
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     /// The longest an attempt can take.

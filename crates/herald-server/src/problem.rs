@@ -15,6 +15,11 @@ pub(crate) struct Violation {
     pub(crate) message: String,
 }
 
+/// `name` as one token of a JSON pointer (RFC 6901): `~` as `~0`, `/` as `~1`.
+pub(crate) fn pointer_token(name: &str) -> String {
+    name.replace('~', "~0").replace('/', "~1")
+}
+
 /// An error answer.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct Problem {

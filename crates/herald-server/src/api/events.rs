@@ -119,11 +119,10 @@ pub(crate) async fn create_event(
         .accept_event(new)
         .await
         .map_err(|e| tenant_problem(e, &tenant))?;
-    if !accepted.created {
-        same_as_earlier(&accepted.event, &event_type, &parsed)?;
-    }
     if accepted.created {
         state.metrics.event_accepted();
+    } else {
+        same_as_earlier(&accepted.event, &event_type, &parsed)?;
     }
     Ok((
         StatusCode::ACCEPTED,

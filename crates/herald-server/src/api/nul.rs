@@ -8,7 +8,7 @@ use axum::extract::{RawPathParams, Request};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::problem::{Problem, Violation};
+use crate::problem::{Problem, Violation, pointer_token};
 
 /// The pattern that the document gives every free-text string (ECMA-262, as JSON Schema reads
 /// it): anything but U+0000.
@@ -38,25 +38,19 @@ pub(crate) async fn refuse_in_path_and_query(
 /// The JSON pointer of the first string (member name or value) in `body` that holds U+0000,
 /// outside the top-level `payload`; `None` when there is none.
 pub(crate) fn in_body(body: &[u8]) -> Option<String> {
-    // JSON spells U+0000 only as an escape; most bodies have none, so look before parsing.
-    if !body.windows(2).any(|w| w == b"\\u") {
+    // JSON spells U+0000 only as `\u0000`; most bodies have none, so look before parsing.
+    if !body.windows(6).any(|w| w == b"\\u0000") {
         return None;
     }
-    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
-    let serde_json::Value::Object(members) = &value else {
-        return find(&value, String::new());
-    };
-    members
-        .iter()
-        .filter(|(name, _)| name.as_str() != "payload")
-        .find_map(|(name, value)| {
-            let path = format!("/{}", escape(name));
-            if name.contains('\0') {
-                Some(path)
-            } else {
-                find(value, path)
-            }
-        })
+    match serde_json::from_slice(body).ok()? {
+        serde_json::Value::Object(members) => in_members(
+            members
+                .iter()
+                .filter(|(name, _)| name.as_str() != "payload"),
+            "",
+        ),
+        other => find(&other, String::new()),
+    }
 }
 
 /// The 422 for a U+0000 in `field`.
@@ -77,21 +71,23 @@ fn find(value: &serde_json::Value, path: String) -> Option<String> {
             .iter()
             .enumerate()
             .find_map(|(i, item)| find(item, format!("{path}/{i}"))),
-        serde_json::Value::Object(members) => members.iter().find_map(|(name, value)| {
-            let path = format!("{path}/{}", escape(name));
-            if name.contains('\0') {
-                Some(path)
-            } else {
-                find(value, path)
-            }
-        }),
+        serde_json::Value::Object(members) => in_members(members.iter(), &path),
         _ => None,
     }
 }
 
-/// A member name as a JSON pointer token (RFC 6901).
-fn escape(name: &str) -> String {
-    name.replace('~', "~0").replace('/', "~1")
+fn in_members<'a>(
+    mut members: impl Iterator<Item = (&'a String, &'a serde_json::Value)>,
+    path: &str,
+) -> Option<String> {
+    members.find_map(|(name, value)| {
+        let path = format!("{path}/{}", pointer_token(name));
+        if name.contains('\0') {
+            Some(path)
+        } else {
+            find(value, path)
+        }
+    })
 }
 
 #[cfg(test)]
