@@ -10,7 +10,7 @@ SWAGGER_UI_VERSION=5.35.0
 REDOC_VERSION=2.5.4
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-dest="$root/crates/herald/vendor"
+dest="$root/crates/herald-core/vendor"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 

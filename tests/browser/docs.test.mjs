@@ -104,3 +104,31 @@ test('Redoc at /redoc shows the webhook and its body schema', async () => {
   assertAllLocal(requests);
   assert.deepEqual(errors, [], 'no console errors (a CSP violation would be one)');
 });
+
+test("herald's own API has its own Swagger UI at /api/v1/docs, and Try it out calls it", async () => {
+  const { page, requests, errors } = await openPage();
+  await page.goto(`${server.url}/api/v1/docs`);
+
+  const create = page.locator('.opblock-post', { hasText: '/api/v1/tenants' }).first();
+  await create.waitFor({ timeout: 15000 });
+  // The app's routes are in the app's document, not here.
+  assert.equal(await page.locator('.opblock-summary-path', { hasText: '/users/' }).count(), 0);
+
+  // Authorize with the admin token, then list tenants from the page.
+  await page.locator('.btn.authorize').first().click();
+  await page.locator('.modal-ux input[type=text], .modal-ux input[type=password]').first()
+    .fill('browser-test-token');
+  await page.locator('.modal-ux .btn.modal-btn.auth.authorize').click();
+  await page.locator('.modal-ux .btn-done').click();
+  const list = page.locator('.opblock-get', { hasText: '/api/v1/tenants' }).filter({ hasNotText: '{tenant}' }).first();
+  await list.locator('.opblock-summary').click();
+  await list.locator('.try-out__btn').click();
+  const answered = page.waitForResponse((r) => r.url().startsWith(`${server.url}/api/v1/tenants`));
+  await list.locator('.execute').click();
+  assert.equal((await answered).status(), 200);
+
+  mkdirSync(screenshotDir(), { recursive: true });
+  await page.screenshot({ path: `${screenshotDir()}/api-docs.png`, fullPage: false });
+  assertAllLocal(requests);
+  assert.deepEqual(errors, [], 'no console errors (a CSP violation would be one)');
+});

@@ -72,12 +72,19 @@ def test_fastapi_s_webhook_is_served_validated_and_delivered(herald_spec, fastap
     finally:
         receiver.close()
 
-    # The served document: herald's API beside FastAPI's webhook, as FastAPI declared it.
+    # The served document: FastAPI's own, its webhook as FastAPI declared it; herald's API is
+    # in a document of its own, which refers to the same payload schema.
     status, _, served = call(herald_spec, "GET", "/openapi.json")
     assert status == 200
     ours = served["webhooks"]["new-subscription"]["post"]
     assert ours["operationId"] == fastapi["webhooks"]["new-subscription"]["post"]["operationId"]
     assert served["components"]["schemas"]["Subscription"] == \
+        fastapi["components"]["schemas"]["Subscription"]
+    assert not [path for path in served.get("paths", {}) if path.startswith("/api/")]
+    status, _, api = call(herald_spec, "GET", "/api/v1/openapi.json")
+    assert status == 200
+    assert "/api/v1/tenants/{tenant}/events" in api["paths"]
+    assert api["components"]["schemas"]["Subscription"] == \
         fastapi["components"]["schemas"]["Subscription"]
 
 

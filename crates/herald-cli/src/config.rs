@@ -151,7 +151,7 @@ impl Default for Settings {
     /// The service's own defaults (`herald_server::Config`), so the two cannot drift apart,
     /// plus the command's address and database.
     fn default() -> Settings {
-        let config = herald_server::Config::new(DEFAULT_DATABASE_URL, "");
+        let config = herald_server::Config::new(DEFAULT_DATABASE_URL);
         let whole = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
         Settings {
             addr: DEFAULT_ADDR.to_owned(),
@@ -438,7 +438,7 @@ impl Loaded {
     pub(crate) fn service(&self) -> anyhow::Result<(SocketAddr, herald_server::Config)> {
         let s = &self.settings;
         let addr = s.addr.parse()?;
-        let mut config = herald_server::Config::new(&s.database_url, "");
+        let mut config = herald_server::Config::new(&s.database_url);
         config.admin_token = s.admin_token.clone().filter(|t| !t.is_empty());
         for range in &s.delivery.allow_targets {
             config

@@ -47,7 +47,7 @@ pub(crate) fn listen(args: ListenArgs) -> anyhow::Result<()> {
     if let Some(path) = &args.spec {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read {}", path.display()))?;
-        let spec = herald::spec::read(&text).with_context(|| format!("{}", path.display()))?;
+        let spec = herald_core::spec::read(&text).with_context(|| format!("{}", path.display()))?;
         for declaration in spec.webhooks.iter() {
             let validator = jsonschema::options()
                 .should_validate_formats(true)

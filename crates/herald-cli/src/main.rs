@@ -2,7 +2,7 @@
 //!
 //! `herald serve` runs the default app (FastAPI's webhooks example, with its docs), or with
 //! `--spec FILE` the webhooks of any application's OpenAPI document; `herald openapi` prints the
-//! document served. With no command, `herald` serves.
+//! app's document, `herald openapi --api` herald's own. With no command, `herald` serves.
 
 use std::process::ExitCode;
 
@@ -26,12 +26,13 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the default app (or --spec's webhooks), herald's API, /openapi.json, /docs,
-    /// /redoc and /dashboard.
+    /// Serve the default app (or --spec's webhooks) with /openapi.json, /docs and /redoc, and
+    /// herald's API (documented at /api/v1/openapi.json and /api/v1/docs) and /dashboard.
     Serve(ServeArgs),
-    /// Print the OpenAPI document `serve` publishes (JSON) and exit; takes serve's
-    /// configuration (only `spec` matters).
-    Openapi(ServeArgs),
+    /// Print the app's OpenAPI document as `serve` publishes it at /openapi.json (JSON), or
+    /// with --api herald's own (/api/v1/openapi.json), and exit; takes serve's configuration
+    /// (only `spec` matters).
+    Openapi(OpenapiArgs),
     /// Print the configuration `serve` would run with: every key, its value (secrets masked)
     /// and where it came from (default, file, HERALD_* variable or flag).
     Config(ServeArgs),
@@ -51,13 +52,13 @@ struct SpecArg {
 }
 
 /// The app to serve: the webhooks of the document at `spec`, or the default app.
-fn app(spec: Option<&std::path::Path>) -> anyhow::Result<herald::App> {
+fn app(spec: Option<&std::path::Path>) -> anyhow::Result<herald_core::App> {
     let Some(path) = spec else {
         return Ok(herald_example_seed::app());
     };
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let spec = herald::spec::read(&text).with_context(|| format!("{}", path.display()))?;
+    let spec = herald_core::spec::read(&text).with_context(|| format!("{}", path.display()))?;
     Ok(spec.app())
 }
 
@@ -86,6 +87,15 @@ struct ServeArgs {
     /// [key: delivery.lease_seconds; default 60]
     #[arg(long, value_name = "SECONDS")]
     lease_seconds: Option<u64>,
+}
+
+#[derive(clap::Args)]
+struct OpenapiArgs {
+    /// Print herald's management API document instead of the app's.
+    #[arg(long)]
+    api: bool,
+    #[command(flatten)]
+    serve: ServeArgs,
 }
 
 impl ServeArgs {
@@ -145,8 +155,13 @@ fn main() -> ExitCode {
     }
 }
 
-fn print_openapi(args: &ServeArgs) -> anyhow::Result<()> {
-    let document = herald_server::document(app(args.settings()?.spec().as_deref())?)?;
+fn print_openapi(args: &OpenapiArgs) -> anyhow::Result<()> {
+    let app = app(args.serve.settings()?.spec().as_deref())?;
+    let document = if args.api {
+        herald_server::api_document(app.declared())?
+    } else {
+        app.build().context("the app is not consistent")?.openapi
+    };
     let json = serde_json::to_string_pretty(&document)?;
     println!("{json}");
     Ok(())
@@ -179,8 +194,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let local = listener.local_addr()?;
         // Tests and scripts read this line to find the port when --addr ends in :0.
         println!("herald listening on http://{local}");
-        println!("docs at http://{local}/docs");
-        let service = herald_server::Service::open(config).await?;
+        println!("docs at http://{local}/docs (herald's API: http://{local}/api/v1/docs)");
+        let service = herald_server::Service::open(config, app.declared()).await?;
         if let Some(token) = service.first_admin_token() {
             eprintln!(
                 "first start: the admin token is {token}\n\

@@ -71,10 +71,32 @@ fn openapi_prints_the_default_apps_document() {
     let output = Command::new(HERALD).arg("openapi").output().unwrap();
     assert!(output.status.success());
     let printed: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    let document = herald_server::document(herald_example_seed::app()).unwrap();
+    let document = herald_example_seed::app().build().unwrap().openapi;
     assert_eq!(printed, serde_json::to_value(&document).unwrap());
-    assert!(printed["paths"]["/api/v1/tenants/{tenant}/events"]["post"].is_object());
+    assert!(printed["paths"]["/users/"]["get"].is_object());
     assert!(printed["webhooks"]["new-subscription"]["post"].is_object());
+    let herald_paths: Vec<&String> = printed["paths"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .filter(|path| path.starts_with("/api/"))
+        .collect();
+    assert!(herald_paths.is_empty(), "{herald_paths:?}");
+}
+
+#[test]
+fn openapi_api_prints_heralds_own_document() {
+    let output = Command::new(HERALD)
+        .args(["openapi", "--api"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let printed: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let document = herald_server::api_document(herald_example_seed::app().declared()).unwrap();
+    assert_eq!(printed, serde_json::to_value(&document).unwrap());
+    assert_eq!(printed["info"]["title"], "herald");
+    assert!(printed["paths"]["/api/v1/tenants/{tenant}/events"]["post"].is_object());
+    assert!(printed["paths"].get("/users/").is_none());
 }
 
 #[tokio::test]
@@ -91,6 +113,9 @@ async fn serve_answers_the_seed_route_and_the_docs() {
         "/docs",
         "/redoc",
         "/docs/swagger-ui-bundle.js",
+        "/api/v1/openapi.json",
+        "/api/v1/docs",
+        "/api/v1/docs/swagger-ui-bundle.js",
     ] {
         let status = get(&format!("{}{path}", server.base)).await.status();
         assert_eq!(status, 200, "{path}");

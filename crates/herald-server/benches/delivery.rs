@@ -188,10 +188,12 @@ async fn start_herald(
     setup: Setup,
     stored: usize,
 ) -> Herald {
-    let mut config = Config::new(database_url, "bench");
+    let mut config = Config::new(database_url).admin_token("bench");
     config.allow_targets = vec!["127.0.0.0/8".parse().unwrap()];
     config.worker.shutdown_grace = Duration::from_millis(500);
-    let service = Service::open(config).await.unwrap();
+    let service = Service::open(config, herald_example_seed::app().declared())
+        .await
+        .unwrap();
     let store = service.store();
     store.create_tenant("bench").await.unwrap();
     for n in 0..endpoints {
@@ -211,7 +213,11 @@ async fn start_herald(
             .unwrap();
         for n in 0..events {
             sender
-                .send(&new_subscription, "hanging", &subscription(n))
+                .send(
+                    &new_subscription,
+                    &"hanging".parse().unwrap(),
+                    &subscription(n),
+                )
                 .await
                 .unwrap();
         }
@@ -221,7 +227,11 @@ async fn start_herald(
         let sender = sender.clone();
         tasks.spawn(async move {
             sender
-                .send(&new_subscription, "bench", &subscription(n))
+                .send(
+                    &new_subscription,
+                    &"bench".parse().unwrap(),
+                    &subscription(n),
+                )
                 .await
                 .unwrap()
         });
@@ -261,7 +271,12 @@ async fn send_one(
         };
         let accepted = herald
             .sender
-            .send_with(&new_subscription, "bench", &subscription(n), options)
+            .send_with(
+                &new_subscription,
+                &"bench".parse().unwrap(),
+                &subscription(n),
+                options,
+            )
             .await
             .unwrap();
         return accepted.event.id;

@@ -39,7 +39,7 @@ class ApiError extends Error {
 async function api(method, path, body) {
   const headers = { authorization: `Bearer ${state.token}` };
   if (body !== undefined) headers["content-type"] = "application/json";
-  const response = await fetch(`/api/v1${path}`, {
+  const response = await fetch(`api/v1${path}`, {
     method, headers, body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await response.text();

@@ -32,7 +32,7 @@ pub(crate) struct EventTypes {
 impl EventTypes {
     /// Compiles every declared webhook's body schema; a schema that does not compile stops
     /// start-up with its name.
-    pub(crate) fn new(webhooks: &herald::Webhooks) -> Result<EventTypes, String> {
+    pub(crate) fn new(webhooks: &herald_core::Webhooks) -> Result<EventTypes, String> {
         let mut validators = HashMap::new();
         let mut catalogue = Vec::new();
         for declaration in webhooks.iter() {

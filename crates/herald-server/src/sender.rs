@@ -1,15 +1,22 @@
 //! Sending declared webhooks from Rust, typed: the payload is the declared body type, so a
-//! payload of the wrong type does not compile and what is sent is what is documented.
+//! payload of the wrong type does not compile and what is sent is what is documented; a
+//! webhook the service was not opened with is refused by name.
 
-use herald_delivery::metrics::Metrics;
+use std::collections::BTreeSet;
+use std::future::Future;
 use std::sync::Arc;
 
-use herald::{Declare, Payload};
+use herald_core::{Declare, Payload};
+use herald_delivery::metrics::Metrics;
 use herald_store::{Accepted, NewEvent, Store};
 
-use crate::Error;
+use crate::database::Database;
+use crate::error::{Error, ErrorKind};
+use crate::tenant::TenantId;
 
-/// Stores events for delivery (the store wakes the worker).
+/// Stores events for delivery: with [`send`](Self::send) on its own, or with
+/// [`send_in`](Self::send_in) inside your own transaction. The worker is woken as soon as the
+/// event is committed.
 ///
 /// ```no_run
 /// # async fn f(sender: herald_server::Sender) -> Result<(), herald_server::Error> {
@@ -20,7 +27,8 @@ use crate::Error;
 ///     monthly_fee: 9.99,
 ///     start_date: chrono::Utc::now(),
 /// };
-/// let accepted = sender.send(&new_subscription, "acme", &subscription).await?;
+/// let acme = "acme".parse()?;
+/// let accepted = sender.send(&new_subscription, &acme, &subscription).await?;
 /// println!("stored {}", accepted.event.id);
 /// # Ok(()) }
 /// ```
@@ -28,20 +36,41 @@ use crate::Error;
 /// The same call with a payload of another type does not compile:
 ///
 /// ```compile_fail
-/// # async fn f(sender: herald_server::Sender) {
+/// # async fn f(sender: herald_server::Sender, acme: herald_server::TenantId) {
 /// // `new_subscription` takes a `Subscription`; a string is refused at compile time.
-/// sender.send(&herald_example_seed::new_subscription, "acme", &"rick").await;
+/// sender.send(&herald_example_seed::new_subscription, &acme, &"rick").await;
 /// # }
 /// ```
 #[derive(Clone)]
 pub struct Sender {
+    database: Database,
     store: Arc<dyn Store>,
     metrics: Arc<Metrics>,
+    /// The names of the webhooks the service was opened with: nothing else is sent.
+    declared: Arc<BTreeSet<String>>,
+}
+
+impl std::fmt::Debug for Sender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sender")
+            .field("webhooks", &self.declared)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Sender {
-    pub(crate) fn new(store: Arc<dyn Store>, metrics: Arc<Metrics>) -> Sender {
-        Sender { store, metrics }
+    pub(crate) fn new(
+        database: Database,
+        store: Arc<dyn Store>,
+        metrics: Arc<Metrics>,
+        declared: Arc<BTreeSet<String>>,
+    ) -> Sender {
+        Sender {
+            database,
+            store,
+            metrics,
+            declared,
+        }
     }
 
     /// Stores `payload` as an event of `webhook` for `tenant`, with one delivery per subscribed
@@ -49,7 +78,7 @@ impl Sender {
     pub async fn send<W: Declare>(
         &self,
         webhook: &W,
-        tenant: &str,
+        tenant: &TenantId,
         payload: &W::Payload,
     ) -> Result<Accepted, Error> {
         self.send_with(webhook, tenant, payload, SendOptions::default())
@@ -60,20 +89,96 @@ impl Sender {
     pub async fn send_with<W: Declare>(
         &self,
         webhook: &W,
-        tenant: &str,
+        tenant: &TenantId,
         payload: &W::Payload,
         options: SendOptions<'_>,
     ) -> Result<Accepted, Error> {
-        let event = new_event(webhook, tenant, payload, options)?;
+        let event = self.event(webhook, tenant, payload, options)?;
         let accepted = self
             .store
             .accept_event(event)
             .await
-            .map_err(|e| Error(format!("cannot store the event: {e}")))?;
+            .map_err(|e| Error::store("cannot store the event", e))?;
         if accepted.created {
             self.metrics.event_accepted();
         }
         Ok(accepted)
+    }
+
+    /// Stores the event inside `transaction`, your own sqlx transaction on this service's
+    /// database (begun on [`Service::sqlite_pool`](crate::Service::sqlite_pool) or
+    /// [`Service::postgres_pool`](crate::Service::postgres_pool)): the event and its
+    /// deliveries exist if and only if you commit, and the worker is woken when you do.
+    ///
+    /// ```no_run
+    /// # async fn f(herald: herald_server::Service, body: herald_example_seed::Subscription)
+    /// # -> Result<(), Box<dyn std::error::Error>> {
+    /// use herald_example_seed::new_subscription;
+    ///
+    /// let pool = herald.sqlite_pool().expect("a SQLite service");
+    /// let mut tx = pool.begin().await?;
+    /// sqlx::query("INSERT INTO subscriptions (username) VALUES ($1)")
+    ///     .bind(&body.username)
+    ///     .execute(&mut *tx)
+    ///     .await?;
+    /// let acme = "acme".parse()?;
+    /// herald.sender().send_in(&mut tx, &new_subscription, &acme, &body).await?;
+    /// tx.commit().await?; // the event is stored, and the worker woken, only now
+    /// # Ok(()) }
+    /// ```
+    pub async fn send_in<W: Declare, T: Transaction>(
+        &self,
+        transaction: &mut T,
+        webhook: &W,
+        tenant: &TenantId,
+        payload: &W::Payload,
+    ) -> Result<Accepted, Error> {
+        self.send_in_with(
+            transaction,
+            webhook,
+            tenant,
+            payload,
+            SendOptions::default(),
+        )
+        .await
+    }
+
+    /// Like [`send_in`](Self::send_in), with an idempotency key or an ordering key.
+    pub async fn send_in_with<W: Declare, T: Transaction>(
+        &self,
+        transaction: &mut T,
+        webhook: &W,
+        tenant: &TenantId,
+        payload: &W::Payload,
+        options: SendOptions<'_>,
+    ) -> Result<Accepted, Error> {
+        let event = self.event(webhook, tenant, payload, options)?;
+        let accepted = transaction.accept(&self.database, event).await?;
+        if accepted.created {
+            self.metrics.event_accepted();
+        }
+        Ok(accepted)
+    }
+
+    /// The event to store, if `webhook` was declared with the service.
+    fn event<W: Declare>(
+        &self,
+        webhook: &W,
+        tenant: &TenantId,
+        payload: &W::Payload,
+        options: SendOptions<'_>,
+    ) -> Result<NewEvent, Error> {
+        let name = webhook.name();
+        if !self.declared.contains(name.as_ref()) {
+            return Err(Error::new(
+                ErrorKind::Undeclared,
+                format!(
+                    "the webhook `{name}` is not declared with the app this service was opened \
+                     with: add it with `App::webhook` before `Service::open`"
+                ),
+            ));
+        }
+        new_event(webhook, tenant, payload, options)
     }
 }
 
@@ -87,22 +192,93 @@ pub struct SendOptions<'a> {
     pub ordering_key: Option<&'a str>,
 }
 
-/// The event `send` would store, for storing it in your own transaction with
-/// `SqlStore::accept_event_in`.
-pub fn new_event<W: Declare>(
+/// The event `send` would store.
+fn new_event<W: Declare>(
     webhook: &W,
-    tenant: &str,
+    tenant: &TenantId,
     payload: &W::Payload,
     options: SendOptions<'_>,
 ) -> Result<NewEvent, Error> {
-    let json = payload
-        .to_json()
-        .map_err(|e| Error(format!("the payload does not serialize to JSON: {e}")))?;
+    let json = payload.to_json().map_err(|e| {
+        Error::new(
+            ErrorKind::Payload,
+            format!("the payload does not serialize to JSON: {e}"),
+        )
+    })?;
     Ok(NewEvent {
-        tenant_id: tenant.into(),
+        tenant_id: tenant.as_str().into(),
         event_type: webhook.name().into_owned(),
         payload: json.to_string(),
         idempotency_key: options.idempotency_key.map(Into::into),
         ordering_key: options.ordering_key.map(Into::into),
     })
 }
+
+/// A caller's sqlx transaction (or connection) that an event can be stored in:
+/// `sqlx::Transaction` on SQLite or PostgreSQL, or a bare connection inside one.
+pub trait Transaction: sealed::Sealed + Send {
+    #[doc(hidden)]
+    /// Stores `event` here, if this is `database`'s kind of connection.
+    fn accept(
+        &mut self,
+        database: &Database,
+        event: NewEvent,
+    ) -> impl Future<Output = Result<Accepted, Error>> + Send;
+}
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+fn wrong_database(database: &Database, given: &str) -> Error {
+    Error::new(
+        ErrorKind::WrongDatabase,
+        format!(
+            "this service stores its events in {}, and the transaction is on {given}: begin it \
+             on the service's own pool",
+            database.name()
+        ),
+    )
+}
+
+/// `Transaction` for one database's connection and its `sqlx::Transaction`: the event is stored
+/// there when the service runs on that database.
+macro_rules! outbox_on {
+    ($db:ty, $connection:ty, $variant:ident, $name:literal) => {
+        impl sealed::Sealed for $connection {}
+
+        impl Transaction for $connection {
+            async fn accept(
+                &mut self,
+                database: &Database,
+                event: NewEvent,
+            ) -> Result<Accepted, Error> {
+                match database {
+                    Database::$variant(store) => store
+                        .accept_event_in(self, event)
+                        .await
+                        .map_err(|e| Error::store("cannot store the event", e)),
+                    #[allow(unreachable_patterns)] // SQLite alone: there is no other
+                    _ => Err(wrong_database(database, $name)),
+                }
+            }
+        }
+
+        impl sealed::Sealed for sqlx::Transaction<'_, $db> {}
+
+        impl Transaction for sqlx::Transaction<'_, $db> {
+            async fn accept(
+                &mut self,
+                database: &Database,
+                event: NewEvent,
+            ) -> Result<Accepted, Error> {
+                (**self).accept(database, event).await
+            }
+        }
+    };
+}
+
+outbox_on!(sqlx::Sqlite, sqlx::SqliteConnection, Sqlite, "SQLite");
+#[cfg(feature = "postgres")]
+outbox_on!(sqlx::Postgres, sqlx::PgConnection, Postgres, "PostgreSQL");

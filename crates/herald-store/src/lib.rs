@@ -39,6 +39,7 @@ mod model;
 mod roles;
 pub mod sql;
 
+#[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod sqlite;
 

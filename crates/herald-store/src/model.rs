@@ -240,7 +240,7 @@ pub struct Delivery {
 /// A delivery a worker has leased, with everything needed to send it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Claimed {
-    /// This claim's lease token; [`Queue::finish_attempt`](crate::Queue::finish_attempt) succeeds only while it holds.
+    /// This claim's lease token; [`Queue::finish`](crate::Queue::finish) succeeds only while it holds.
     pub lease: String,
     /// `dlv_…`.
     pub delivery_id: String,

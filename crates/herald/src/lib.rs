@@ -1,17 +1,34 @@
-//! Declare the webhooks an axum application sends, next to its routes, and publish them in its
-//! OpenAPI 3.1 document and `/docs` page — the Rust counterpart of FastAPI's `app.webhooks`.
+//! Declare the webhooks an axum application sends, next to its routes; publish them in its
+//! OpenAPI 3.1 document and `/docs`; let each of your users subscribe URLs to them; and deliver
+//! them, signed per Standard Webhooks, retried, logged and replayable. The Rust counterpart of
+//! FastAPI's `app.webhooks`, with the sending included.
 //!
-//! A webhook is a name, an HTTP method and a typed body. Declare it with the [`webhook`]
-//! attribute on a function whose doc comment says when it is sent, or with the [`Webhook`]
-//! builder; both produce the same document. [`App`] joins the webhooks with routes documented by
-//! [utoipa-axum](utoipa_axum) and serves `/openapi.json`, Swagger UI at `/docs` and Redoc at
-//! `/redoc`, with every asset compiled in.
+//! This is the one crate an application depends on:
+//!
+//! ```toml
+//! [dependencies]
+//! herald = { version = "0.1", features = ["postgres"] } # SQLite alone: no features
+//! ```
+//!
+//! It re-exports the crates whose types appear in its API ([`axum`], [`utoipa`],
+//! [`utoipa_axum`], [`sqlx`]), so an application uses those and never pins their versions by
+//! hand.
+//!
+//! - **Declare**: [`webhook`] on a function (or the [`Webhook`] builder), joined with routes in
+//!   an [`App`], which builds one router and one document.
+//! - **Deliver**: [`Service`] opens the store with the app's declarations, hands out a
+//!   [`Sender`] (typed: a payload of the wrong type does not compile; a webhook the app did not
+//!   declare is refused), herald's own [`router`](Service::router) (management API, its
+//!   document, the dashboard) to nest where you like, and the delivery worker to
+//!   [`start`](Service::start).
+//! - **The outbox**: [`Sender::send_in`] stores an event in your own sqlx transaction, so it
+//!   exists if and only if your change commits.
 //!
 //! ```
-//! use herald::{App, webhook};
-//! use utoipa_axum::{router::OpenApiRouter, routes};
+//! use herald::utoipa_axum::{router::OpenApiRouter, routes};
+//! use herald::{App, Config, Service, TenantId, webhook};
 //!
-//! #[derive(serde::Serialize, utoipa::ToSchema)]
+//! #[derive(serde::Serialize, herald::utoipa::ToSchema)]
 //! struct Subscription {
 //!     username: String,
 //!     monthly_fee: f64,
@@ -22,42 +39,40 @@
 //! #[webhook(post, "new-subscription")]
 //! fn new_subscription(body: Subscription) {}
 //!
-//! /// List the users.
-//! #[utoipa::path(get, path = "/users/", responses((status = 200, body = Vec<String>)))]
-//! async fn read_users() -> axum::Json<Vec<&'static str>> {
-//!     axum::Json(vec!["Rick", "Morty"])
-//! }
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let dir = std::env::temp_dir().join(format!("herald-doc-{}", std::process::id()));
+//! # std::fs::create_dir_all(&dir)?;
+//! let app = App::new("Shop", "1.0.0").webhook(new_subscription);
+//! let herald = Service::open(Config::sqlite(dir.join("shop.db")), app.declared()).await?;
 //!
-//! let app = App::new("My API", "1.0.0")
-//!     .routes(OpenApiRouter::new().routes(routes!(read_users)))
-//!     .webhook(new_subscription)
-//!     .build()
-//!     .expect("the declarations are consistent");
+//! let acme: TenantId = "acme".parse()?;
+//! herald.store().create_tenant(acme.as_str()).await?;
+//! let body = Subscription { username: "rick".into(), monthly_fee: 9.99 };
+//! let accepted = herald.sender().send(&new_subscription, &acme, &body).await?;
+//! assert!(accepted.event.id.starts_with("evt_"));
 //!
-//! let doc = serde_json::to_value(&app.openapi).unwrap();
-//! assert_eq!(doc["openapi"], "3.1.0");
-//! assert_eq!(doc["webhooks"]["new-subscription"]["post"]["summary"], "New Subscription");
-//! # let _router: axum::Router = app.router;
+//! // The app's own document shows its webhooks; herald's API is nested under a prefix.
+//! let app = app.build()?;
+//! let router: herald::axum::Router = app.router.nest("/herald", herald.router().await?);
+//! let running = herald.start().await?; // the delivery worker and retention
+//! # let _ = router;
+//! running.shutdown().await;
+//! # Ok(()) }
 //! ```
 //!
-//! The guide in the repository's README walks through serving it, registering endpoints and
-//! delivering events.
+//! The repository's README walks through serving it, registering endpoints and watching
+//! deliveries; `examples/shop` is a whole application.
 
-mod app;
-mod catalog;
-mod docs;
-mod error;
-mod naming;
-mod openapi;
-pub mod spec;
-mod webhook;
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
-pub use app::{App, Built};
-pub use catalog::Webhooks;
-pub use docs::Docs;
-pub use error::{Error, ErrorKind};
-pub use openapi::document;
-pub use webhook::{Declaration, Declare, Method, Payload, Webhook};
+pub use herald_core::{
+    App, Built, Declaration, Declare, Docs, Error, ErrorKind, Method, Payload, Webhook, Webhooks,
+    document, spec,
+};
+
+#[doc(hidden)]
+pub use herald_core::__private;
 
 /// Marks a function as a webhook declaration, like FastAPI's `@app.webhooks.post(...)`.
 ///
@@ -71,7 +86,7 @@ pub use webhook::{Declaration, Declare, Method, Payload, Webhook};
 /// The function's single argument gives the body type, its doc comment the description, and its
 /// name the summary (`New Subscription`) and `operationId`. The function itself becomes a unit
 /// struct of the same name implementing [`Declare`], so it can be passed to [`App::webhook`] and,
-/// later, to `send`, which then accepts exactly that body type.
+/// later, to [`Sender::send`], which then accepts exactly that body type.
 ///
 /// Arguments, after the method (`post`, `put`, `patch`, `delete` or `get`) and the name:
 /// `tag = "…"` (repeatable), `deprecated`, `summary = "…"`, `operation_id = "…"`,
@@ -80,23 +95,29 @@ pub use webhook::{Declaration, Declare, Method, Payload, Webhook};
 #[cfg(feature = "macros")]
 pub use herald_macros::webhook;
 
+#[cfg(feature = "server")]
+pub use herald_server::{
+    Config, Error as ServiceError, ErrorKind as ServiceErrorKind, Retention, Running, SendOptions,
+    Sender, Service, TenantId, Transaction, api_document,
+};
+
+/// The store: events, deliveries and attempts, on SQLite or PostgreSQL.
+#[cfg(feature = "server")]
+pub use herald_store as store;
+
+/// Delivery: the worker, the signed HTTP client and its SSRF guard, the retry schedule.
+#[cfg(feature = "server")]
+pub use herald_delivery as delivery;
+
+/// Standard Webhooks signatures.
+pub use herald_signature as signature;
+
+/// Receiving herald's webhooks: the `Verified<T>` extractor.
+#[cfg(feature = "receiver")]
+pub use herald_receiver as receiver;
+
+pub use axum;
+#[cfg(feature = "server")]
+pub use sqlx;
 pub use utoipa;
 pub use utoipa_axum;
-
-#[doc(hidden)]
-pub mod __private {
-    //! What the `#[webhook]` macro's expansion names; not a public API.
-    pub use crate::webhook::Payload;
-    use crate::webhook::{Method, Webhook};
-
-    /// `Webhook::new` as a bounded function: a body type that is not a [`Payload`] then fails
-    /// with `Payload`'s own message rather than "method exists but its bounds were not met".
-    pub fn new_webhook<T: Payload>(method: Method, name: &str) -> Webhook<T> {
-        Webhook::new(method, name)
-    }
-
-    /// The summary FastAPI derives from a function's name.
-    pub fn summary(name: &str) -> String {
-        crate::naming::summary(name)
-    }
-}

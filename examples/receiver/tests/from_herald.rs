@@ -13,9 +13,11 @@ async fn what_herald_sends_the_receiver_verifies_and_reads() {
     let dir = std::env::temp_dir().join(format!("herald-receiver-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let database = format!("sqlite://{}/herald.db", dir.display());
-    let mut config = herald_server::Config::new(&database, "admin");
+    let mut config = herald_server::Config::new(&database).admin_token("admin");
     config.allow_targets = vec!["127.0.0.0/8".parse().unwrap()];
-    let service = herald_server::Service::open(config).await.unwrap();
+    let service = herald_server::Service::open(config, herald_example_seed::app().declared())
+        .await
+        .unwrap();
     let store = service.store();
     let sender = service.sender();
 
@@ -43,7 +45,10 @@ async fn what_herald_sends_the_receiver_verifies_and_reads() {
         monthly_fee: 9.99,
         start_date: "2026-11-22T08:00:00Z".parse().unwrap(),
     };
-    let accepted = sender.send(&new_subscription, "acme", &sent).await.unwrap();
+    let accepted = sender
+        .send(&new_subscription, &"acme".parse().unwrap(), &sent)
+        .await
+        .unwrap();
     let (id, subscription) = tokio::time::timeout(Duration::from_secs(10), received.recv())
         .await
         .unwrap()

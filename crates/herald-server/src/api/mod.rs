@@ -71,7 +71,7 @@ fn documented() -> OpenApiRouter<AppState> {
 pub(crate) fn unknown() -> axum::Router {
     async fn unknown(uri: axum::http::Uri) -> Problem {
         Problem::not_found(format!(
-            "no operation at `{}`; the operations are listed in /openapi.json",
+            "no operation at `{}`; the operations are listed in /api/v1/openapi.json",
             uri.path()
         ))
     }

@@ -1,6 +1,6 @@
 //! Tenants: created by the admin, with ids the application chooses.
 
-use axum::extract::State;
+use axum::extract::{OriginalUri, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 use super::{Listed, Page, in_range, rfc3339};
 use crate::problem::{Problem, Violation};
 use crate::state::{Admin, ApiJson, ApiQuery, AppState, CredentialScope, OptionalJson, Scope};
+use crate::tenant::TenantId;
 
 /// A tenant to create.
 #[derive(Deserialize, ToSchema)]
@@ -39,21 +40,16 @@ pub(crate) async fn create_tenant(
     Admin { store }: Admin,
     ApiJson(body): ApiJson<CreateTenant>,
 ) -> Result<(StatusCode, axum::Json<TenantOut>), Problem> {
-    let valid = (1..=64).contains(&body.id.len())
-        && body
-            .id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
-    if !valid {
-        return Err(Problem::invalid(
+    let id = TenantId::new(body.id).map_err(|e| {
+        Problem::invalid(
             "a tenant id is 1 to 64 letters, digits, `_`, `-` or `.`",
             vec![Violation {
                 path: "/id".into(),
-                message: format!("{:?} is not a valid tenant id", body.id),
+                message: e.to_string(),
             }],
-        ));
-    }
-    let tenant = store.create_tenant(&body.id).await?;
+        )
+    })?;
+    let tenant = store.create_tenant(id.as_str()).await?;
     Ok((
         StatusCode::CREATED,
         axum::Json(TenantOut {
@@ -106,8 +102,8 @@ pub(crate) struct CreateLink {
 #[derive(Serialize, ToSchema)]
 pub(crate) struct LinkOut {
     /// Give this to the tenant's user: it opens their dashboard until `expires_at`. The path
-    /// is relative to this server (`/dashboard#link=…`); the token is in the fragment, so it
-    /// never reaches a server log or a `Referer`.
+    /// is relative to this server (`/dashboard#link=…`, under the prefix herald is mounted at);
+    /// the token is in the fragment, so it never reaches a server log or a `Referer`.
     url: String,
     /// The link's token, usable as a bearer token on this tenant's routes until it expires.
     token: String,
@@ -128,6 +124,7 @@ pub(crate) struct LinkOut {
     ))]
 pub(crate) async fn create_link(
     State(state): State<AppState>,
+    OriginalUri(called): OriginalUri,
     CredentialScope(Scope { tenant, store, .. }): CredentialScope,
     OptionalJson(body): OptionalJson<CreateLink>,
 ) -> Result<(StatusCode, axum::Json<LinkOut>), Problem> {
@@ -141,9 +138,34 @@ pub(crate) async fn create_link(
     Ok((
         StatusCode::CREATED,
         axum::Json(LinkOut {
-            url: format!("/dashboard#link={token}"),
+            url: format!("{}/dashboard#link={token}", mounted_at(called.path())),
             token,
             expires_at: rfc3339(expires * 1000),
         }),
     ))
+}
+
+/// The prefix herald's routes are nested under, from the path this operation was called at
+/// (`/herald/api/v1/tenants/acme/dashboard-link` → `/herald`).
+fn mounted_at(path: &str) -> &str {
+    path.strip_suffix("/dashboard-link")
+        .and_then(|rest| rest.rsplit_once('/'))
+        .and_then(|(rest, _tenant)| rest.strip_suffix("/api/v1/tenants"))
+        .unwrap_or("")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_prefix_is_what_precedes_the_api() {
+        let cases = [
+            ("/api/v1/tenants/acme/dashboard-link", ""),
+            ("/herald/api/v1/tenants/acme/dashboard-link", "/herald"),
+            ("/odd", ""),
+            ("/x/api/v1/tenants/api/dashboard-link", "/x"),
+        ];
+        for (path, prefix) in cases {
+            assert_eq!(super::mounted_at(path), prefix, "{path}");
+        }
+    }
 }

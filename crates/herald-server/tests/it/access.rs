@@ -123,8 +123,9 @@ fn tenant_routes(
 /// added later without its place in [`TENANT_ROUTES`] fails here.
 #[test]
 fn every_tenant_route_is_walked() {
-    let event_types = herald::App::new("t", "1").webhook(herald_example_seed::new_subscription);
-    let document = herald_server::document(event_types).unwrap();
+    let event_types =
+        herald_core::App::new("t", "1").webhook(herald_example_seed::new_subscription);
+    let document = herald_server::api_document(event_types.declared()).unwrap();
     let served: std::collections::BTreeSet<(String, String)> = document
         .paths
         .paths
@@ -309,14 +310,20 @@ async fn a_tenant_token_reaches_only_its_own_tenant() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_first_start_makes_one_admin_token_and_keeps_only_its_hash() {
     for (url, admin) in databases("first").await {
-        let mut config = herald_server::Config::new(&url, "");
+        let mut config = herald_server::Config::new(&url);
         config.admin_token = None;
-        let first = herald_server::Service::open(config.clone()).await.unwrap();
+        let first =
+            herald_server::Service::open(config.clone(), herald_example_seed::app().declared())
+                .await
+                .unwrap();
         let token = first.first_admin_token().unwrap().to_owned();
         assert!(token.starts_with("hrld_"));
         // The next start (one process on a SQLite file at a time).
         drop(first);
-        let again = herald_server::Service::open(config.clone()).await.unwrap();
+        let again =
+            herald_server::Service::open(config.clone(), herald_example_seed::app().declared())
+                .await
+                .unwrap();
         assert_eq!(again.first_admin_token(), None, "{url}: made once");
         let stored = again.store().tokens(None).await.unwrap();
         assert_eq!(stored.len(), 1);
@@ -325,7 +332,9 @@ async fn the_first_start_makes_one_admin_token_and_keeps_only_its_hash() {
 
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let service = herald_server::Service::open(config).await.unwrap();
+        let service = herald_server::Service::open(config, herald_example_seed::app().declared())
+            .await
+            .unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(service.serve(herald_example_seed::app(), listener, async {
             let _ = stopped.await;

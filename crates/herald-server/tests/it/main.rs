@@ -10,6 +10,7 @@ mod events;
 mod input;
 mod log;
 mod nul;
+mod outbox;
 mod retention;
 mod scheduler;
 mod support;
@@ -43,9 +44,12 @@ async fn receiver() -> (String, Received) {
 async fn a_typed_send_arrives_as_its_documented_json() {
     let dir = std::env::temp_dir().join(format!("herald-server-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let mut config = Config::new(&format!("sqlite://{}/send.db", dir.display()), "token");
+    let mut config =
+        Config::new(&format!("sqlite://{}/send.db", dir.display())).admin_token("token");
     config.allow_targets = vec!["127.0.0.0/8".parse().unwrap()];
-    let service = Service::open(config).await.unwrap();
+    let service = Service::open(config, herald_example_seed::app().declared())
+        .await
+        .unwrap();
     let (url, received) = receiver().await;
     let store = service.store();
     store.create_tenant("acme").await.unwrap();
@@ -68,7 +72,7 @@ async fn a_typed_send_arrives_as_its_documented_json() {
         start_date: "2026-11-22T08:00:00Z".parse().unwrap(),
     };
     let accepted = sender
-        .send(&new_subscription, "acme", &subscription)
+        .send(&new_subscription, &"acme".parse().unwrap(), &subscription)
         .await
         .unwrap();
     assert_eq!(accepted.event.event_type, "new-subscription");

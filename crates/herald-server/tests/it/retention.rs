@@ -13,7 +13,7 @@ use crate::support::{databases, drop_database};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn old_events_are_deleted_while_the_service_runs() {
     for (url, admin) in databases("retention").await {
-        let mut config = Config::new(&url, "token");
+        let mut config = Config::new(&url).admin_token("token");
         config.retention = Retention {
             max_age: Some(Duration::from_secs(3600)),
             batch: 2,
@@ -22,7 +22,9 @@ async fn old_events_are_deleted_while_the_service_runs() {
         let now = SystemClock.now();
         let clock = ManualClock::at(now);
         config.clock = Some(Arc::new(clock.clone()));
-        let service = Service::open(config).await.unwrap();
+        let service = Service::open(config, herald_example_seed::app().declared())
+            .await
+            .unwrap();
         let store = service.store();
         store.create_tenant("acme").await.unwrap();
         let mut old = Vec::new();

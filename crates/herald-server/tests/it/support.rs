@@ -68,10 +68,12 @@ impl Server {
         database_url: &str,
         change: impl FnOnce(&mut herald_server::Config),
     ) -> Server {
-        let mut config = herald_server::Config::new(database_url, ADMIN);
+        let mut config = herald_server::Config::new(database_url).admin_token(ADMIN);
         config.allow_targets = vec!["127.0.0.0/8".parse().unwrap()];
         change(&mut config);
-        let service = herald_server::Service::open(config).await.unwrap();
+        let service = herald_server::Service::open(config, herald_example_seed::app().declared())
+            .await
+            .unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

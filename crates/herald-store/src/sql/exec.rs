@@ -9,19 +9,31 @@
 
 use std::future::Future;
 
+#[cfg(feature = "postgres")]
+use sqlx::Postgres;
+#[cfg(feature = "postgres")]
 use sqlx::postgres::{PgConnection, PgRow};
 use sqlx::sqlite::{SqliteConnection, SqliteRow};
-use sqlx::{Arguments, Database, Encode, FromRow, Pool, Postgres, Sqlite, Type};
+use sqlx::{Arguments, Database, Encode, FromRow, Pool, Sqlite, Type};
 
 use super::{Backend, Sql};
 use crate::{Error, ErrorKind};
 
 /// A row type both databases can read: anything that derives `sqlx::FromRow` (read by column
 /// name), and tuples (read by position).
+#[cfg(feature = "postgres")]
 pub trait Row: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin {}
 
+#[cfg(feature = "postgres")]
 impl<T> Row for T where T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin
 {}
+
+/// A row type SQLite can read (PostgreSQL is not compiled in).
+#[cfg(not(feature = "postgres"))]
+pub trait Row: for<'r> FromRow<'r, SqliteRow> + Send + Unpin {}
+
+#[cfg(not(feature = "postgres"))]
+impl<T> Row for T where T: for<'r> FromRow<'r, SqliteRow> + Send + Unpin {}
 
 /// A value bound to a placeholder.
 #[derive(Clone, Debug)]
@@ -116,7 +128,7 @@ pub struct Query<'a> {
 }
 
 /// Starts a query: a literal that both dialects share, or a [`Sql`] written with
-/// [`sql!`](super::sql) fragments.
+/// `sql!` fragments.
 pub fn query<'a>(sql: impl Into<Sql>) -> Query<'a> {
     Query {
         sql: sql.into(),
@@ -242,6 +254,7 @@ macro_rules! run_on {
 }
 
 run_on!(Sqlite, SqliteConnection, sqlite);
+#[cfg(feature = "postgres")]
 run_on!(Postgres, PgConnection, postgres);
 
 /// Where a query runs: a connection (or a transaction, through `&mut *tx`), or a pool, which

@@ -3,7 +3,7 @@
 //! Every query is one text that SQLite and PostgreSQL both run: `$n` placeholders (which
 //! sqlx's SQLite driver reads by number too), `CAST(… AS …)` rather than `::`, `FILTER`,
 //! `IS DISTINCT FROM`, `RETURNING` and `UPDATE … FROM`, which both dialects have. Where the
-//! dialects truly differ, a query is written with fragments ([`sql!`]) that each backend
+//! dialects truly differ, a query is written with fragments (`sql!`) that each backend
 //! renders in its own words, at compile time:
 //!
 //! - a batch of rows is bound as one JSON array and read back as a table (`json_each` on
@@ -15,8 +15,8 @@
 //!
 //! What else differs (connecting, migrations, telling other processes about new work) is the
 //! [`Backend`] trait, implemented in `sqlite.rs` and `postgres.rs`. Queries run through
-//! [`exec`], so the code here needs nothing of a database but `DB: Backend`; rows are read by
-//! column name into the types of [`rows`]. Each role's queries live in their own file.
+//! `exec`, so the code here needs nothing of a database but `DB: Backend`; rows are read by
+//! column name into the types of `rows`. Each role's queries live in their own file.
 
 use std::fmt;
 use std::future::Future;
@@ -44,10 +44,11 @@ mod upkeep;
 
 pub use exec::{Arg, Query, Row, Run, Target, query};
 
-/// One query in both dialects; see [`sql!`].
+/// One query in both dialects; see `sql!`.
 #[derive(Clone, Copy, Debug)]
 pub struct Sql {
     pub(crate) sqlite: &'static str,
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) postgres: &'static str,
 }
 
@@ -144,6 +145,7 @@ pub(crate) use postgres_part;
 mod sealed {
     pub trait Sealed {}
     impl Sealed for sqlx::Sqlite {}
+    #[cfg(feature = "postgres")]
     impl Sealed for sqlx::Postgres {}
 }
 
@@ -300,7 +302,7 @@ impl<DB: Backend> SqlStore<DB> {
     }
 
     /// The pool that writes: begin a transaction on it to store events in your own
-    /// transaction ([`accept_event_in`]).
+    /// transaction ([`accept_event_in`](Self::accept_event_in)).
     pub fn pool(&self) -> &Pool<DB> {
         &self.writer
     }

@@ -68,6 +68,25 @@ fn references(page: &str) -> Vec<String> {
     found
 }
 
+/// `reference`, relative to the page at `page`, as the browser resolves it.
+fn resolve(page: &str, reference: &str) -> String {
+    if reference.starts_with("data:") {
+        return reference.to_owned();
+    }
+    let mut segments: Vec<&str> = page.split('/').collect();
+    segments.pop(); // the page's own name
+    for part in reference.split('/') {
+        match part {
+            ".." => {
+                segments.pop();
+            }
+            "." => {}
+            part => segments.push(part),
+        }
+    }
+    segments.join("/")
+}
+
 #[tokio::test]
 async fn the_document_is_served_as_json() {
     let (router, doc) = app(Docs::default());
@@ -94,19 +113,19 @@ async fn swagger_ui_and_every_asset_it_loads_are_local() {
     assert_eq!(
         refs,
         [
-            "/docs/swagger-ui-bundle.js",
-            "/docs/swagger-initializer.js",
-            "/docs/swagger-ui.css",
-            "/docs/favicon-32x32.png"
+            "docs/swagger-ui-bundle.js",
+            "docs/swagger-initializer.js",
+            "docs/swagger-ui.css",
+            "docs/favicon-32x32.png"
         ]
     );
     for reference in refs {
-        let asset = fetch(&router, &reference).await;
+        let asset = fetch(&router, &resolve("/docs", &reference)).await;
         assert_eq!(asset.status, StatusCode::OK, "{reference}");
         assert!(!asset.body.is_empty(), "{reference}");
     }
     let init = fetch(&router, "/docs/swagger-initializer.js").await;
-    assert!(init.text().contains(r#"url: "/openapi.json""#));
+    assert!(init.text().contains(r#"url: "openapi.json""#));
     assert!(init.text().contains("validatorUrl: null"));
     let bundle = fetch(&router, "/docs/swagger-ui-bundle.js").await;
     assert!(bundle.text().contains("SwaggerUIBundle"));
@@ -120,7 +139,7 @@ async fn redoc_and_its_bundle_are_local() {
     assert!(page.csp.is_some());
     assert_eq!(
         references(page.text()),
-        ["/redoc/redoc.standalone.js", "data:,", "/openapi.json"]
+        ["redoc/redoc.standalone.js", "data:,", "openapi.json"]
     );
     let bundle = fetch(&router, "/redoc/redoc.standalone.js").await;
     assert_eq!(bundle.status, StatusCode::OK);
@@ -140,9 +159,9 @@ async fn paths_are_configurable() {
     );
     let page = fetch(&router, "/api/docs/").await;
     assert_eq!(page.status, StatusCode::OK);
-    assert!(references(page.text()).contains(&"/api/docs/swagger-ui-bundle.js".to_owned()));
+    assert!(references(page.text()).contains(&"../../api/docs/swagger-ui-bundle.js".to_owned()));
     let init = fetch(&router, "/api/docs/swagger-initializer.js").await;
-    assert!(init.text().contains(r#"url: "/api/spec.json""#));
+    assert!(init.text().contains(r#"url: "../../api/spec.json""#));
     for gone in ["/openapi.json", "/docs", "/redoc"] {
         assert_eq!(
             fetch(&router, gone).await.status,
@@ -150,6 +169,47 @@ async fn paths_are_configurable() {
             "{gone}"
         );
     }
+}
+
+/// Nested under a prefix, the pages load their assets and the document from under it, and
+/// the document names the prefix as its server, so "Try it out" calls the nested routes.
+#[tokio::test]
+async fn the_docs_work_nested_under_a_prefix() {
+    let (inner, doc) = app(Docs::default().docs_url(Some("/api/v1/docs")));
+    let router = Router::new().nest("/herald", inner);
+    for page in ["/herald/api/v1/docs", "/herald/redoc"] {
+        let fetched = fetch(&router, page).await;
+        assert_eq!(fetched.status, StatusCode::OK, "{page}");
+        for reference in references(fetched.text()) {
+            let at = resolve(page, &reference);
+            if at.starts_with("data:") {
+                continue;
+            }
+            assert!(at.starts_with("/herald/"), "{page}: {reference} -> {at}");
+            assert_eq!(
+                fetch(&router, &at).await.status,
+                StatusCode::OK,
+                "{page}: {at}"
+            );
+        }
+    }
+    let init = fetch(&router, "/herald/api/v1/docs/swagger-initializer.js").await;
+    assert!(
+        init.text().contains(r#"url: "../../openapi.json""#),
+        "{}",
+        init.text()
+    );
+    assert_eq!(
+        resolve("/herald/api/v1/docs", "../../openapi.json"),
+        "/herald/openapi.json"
+    );
+
+    let served: serde_json::Value =
+        serde_json::from_slice(&fetch(&router, "/herald/openapi.json").await.body).unwrap();
+    assert_eq!(served["servers"][0]["url"], "/herald");
+    let mut without = served.clone();
+    without.as_object_mut().unwrap().remove("servers");
+    assert_eq!(without, doc, "the document is otherwise the same");
 }
 
 #[tokio::test]

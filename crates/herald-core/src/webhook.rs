@@ -116,7 +116,7 @@ pub trait Declare {
 /// `#[webhook]` attribute macro writes the same calls for you.
 ///
 /// ```
-/// use herald::Webhook;
+/// use herald_core::Webhook;
 ///
 /// #[derive(serde::Serialize, utoipa::ToSchema)]
 /// struct Invoice { id: String, cents: u64 }

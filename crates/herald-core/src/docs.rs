@@ -2,8 +2,13 @@
 //!
 //! Every asset is compiled into the binary (see `vendor/` and `scripts/vendor-docs-assets.sh`),
 //! and a Content-Security-Policy keeps the pages from loading anything from another origin.
+//!
+//! The routes work wherever they are nested (`Router::nest("/herald", …)`): the pages refer to
+//! their assets and to the document by relative URLs, and a document served under a prefix
+//! names that prefix as its server, so "Try it out" calls the nested routes.
 
 use axum::Router;
+use axum::extract::OriginalUri;
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
@@ -32,7 +37,7 @@ const ASSET_CACHE: &str = "public, max-age=86400";
 /// off too.
 ///
 /// ```
-/// let docs = herald::Docs::default().docs_url(Some("/api-docs")).redoc_url(None);
+/// let docs = herald_core::Docs::default().docs_url(Some("/api-docs")).redoc_url(None);
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Docs {
@@ -89,16 +94,26 @@ impl Docs {
             return Ok(router);
         };
         check_path("openapi_url", openapi_url)?;
+        let served_at = openapi_url.clone();
         router = router.route(
             openapi_url,
-            get(move || async move { ([(header::CONTENT_TYPE, "application/json")], document) }),
+            get(move |OriginalUri(uri): OriginalUri| async move {
+                let prefix = uri.path().strip_suffix(served_at.as_str()).unwrap_or("");
+                (
+                    [(header::CONTENT_TYPE, "application/json")],
+                    with_server(document, prefix),
+                )
+            }),
         );
 
         if let Some(docs_url) = &self.docs_url {
             check_path("docs_url", docs_url)?;
             let base = docs_url.trim_end_matches('/');
-            let page = swagger_page(title, base);
-            let init = swagger_initializer(openapi_url);
+            let page = swagger_page(title, &|asset| {
+                relative(docs_url, &format!("{base}/{asset}"))
+            });
+            // Swagger UI resolves the document's URL against the page's, not the script's.
+            let init = swagger_initializer(&relative(docs_url, openapi_url));
             router = router
                 .route(docs_url, get(move || async move { html(page) }))
                 .route(&format!("{base}/swagger-initializer.js"), asset(JS, init))
@@ -119,7 +134,11 @@ impl Docs {
         if let Some(redoc_url) = &self.redoc_url {
             check_path("redoc_url", redoc_url)?;
             let base = redoc_url.trim_end_matches('/');
-            let page = redoc_page(title, base, openapi_url);
+            let page = redoc_page(
+                title,
+                &relative(redoc_url, &format!("{base}/redoc.standalone.js")),
+                &relative(redoc_url, openapi_url),
+            );
             router = router
                 .route(redoc_url, get(move || async move { html(page) }))
                 .route(
@@ -129,6 +148,38 @@ impl Docs {
         }
         Ok(router)
     }
+}
+
+/// `document`, and when it is served under `prefix` (nested) and names no server of its own,
+/// with `prefix` as its server: its paths are relative to where it is mounted.
+fn with_server(document: Bytes, prefix: &str) -> Bytes {
+    if prefix.is_empty() {
+        return document;
+    }
+    let Ok(serde_json::Value::Object(mut doc)) = serde_json::from_slice(&document) else {
+        return document;
+    };
+    if doc.contains_key("servers") {
+        return document;
+    }
+    doc.insert(
+        "servers".into(),
+        serde_json::json!([{ "url": prefix, "description": "where this document is mounted" }]),
+    );
+    serde_json::to_vec(&doc).map_or(document, Bytes::from)
+}
+
+/// The URL of `target` relative to the page at `page` (both paths from the same root), so a
+/// link keeps working when the routes are nested under a prefix.
+fn relative(page: &str, target: &str) -> String {
+    // A page at `/a/b/docs` resolves relative URLs against `/a/b/`: climb to the root first.
+    let depth = page.matches('/').count().saturating_sub(1);
+    let climb = "../".repeat(depth);
+    let target = target.trim_start_matches('/');
+    if climb.is_empty() && target.is_empty() {
+        return "./".into();
+    }
+    format!("{climb}{target}")
 }
 
 fn check_path(key: &str, path: &str) -> Result<(), Error> {
@@ -190,18 +241,25 @@ fn page(title: &str, head: &str, body: &str) -> String {
     )
 }
 
-fn swagger_page(title: &str, base: &str) -> String {
-    let base = escape_html(base);
+/// Swagger UI's page; `asset` gives the URL of one of its assets (relative to the page).
+fn swagger_page(title: &str, asset: &dyn Fn(&str) -> String) -> String {
+    let [css, icon, bundle, init] = [
+        "swagger-ui.css",
+        "favicon-32x32.png",
+        "swagger-ui-bundle.js",
+        "swagger-initializer.js",
+    ]
+    .map(|name| escape_html(&asset(name)));
     page(
         &format!("{title} - Swagger UI"),
         &format!(
-            "<link rel=\"stylesheet\" href=\"{base}/swagger-ui.css\">\n\
-             <link rel=\"icon\" type=\"image/png\" href=\"{base}/favicon-32x32.png\">\n"
+            "<link rel=\"stylesheet\" href=\"{css}\">\n\
+             <link rel=\"icon\" type=\"image/png\" href=\"{icon}\">\n"
         ),
         &format!(
             "<div id=\"swagger-ui\"></div>\n\
-             <script src=\"{base}/swagger-ui-bundle.js\"></script>\n\
-             <script src=\"{base}/swagger-initializer.js\"></script>\n"
+             <script src=\"{bundle}\"></script>\n\
+             <script src=\"{init}\"></script>\n"
         ),
     )
 }
@@ -226,8 +284,8 @@ fn swagger_initializer(openapi_url: &str) -> String {
     )
 }
 
-fn redoc_page(title: &str, base: &str, openapi_url: &str) -> String {
-    let base = escape_html(base);
+fn redoc_page(title: &str, script: &str, openapi_url: &str) -> String {
+    let script = escape_html(script);
     let openapi_url = escape_html(openapi_url);
     page(
         &format!("{title} - ReDoc"),
@@ -235,7 +293,7 @@ fn redoc_page(title: &str, base: &str, openapi_url: &str) -> String {
         &format!(
             "<redoc spec-url=\"{openapi_url}\" expand-responses=\"200,2XX\" \
              expand-single-schema-field></redoc>\n\
-             <script src=\"{base}/redoc.standalone.js\"></script>\n"
+             <script src=\"{script}\"></script>\n"
         ),
     )
 }
@@ -289,6 +347,36 @@ mod tests {
                 assert!(!text.contains(cdn), "{name} references {cdn}");
             }
         }
+    }
+
+    #[test]
+    fn links_are_relative_to_the_page() {
+        let cases = [
+            ("/docs", "/docs/swagger-ui.css", "docs/swagger-ui.css"),
+            ("/docs", "/openapi.json", "openapi.json"),
+            ("/docs/", "/openapi.json", "../openapi.json"),
+            (
+                "/api/v1/docs/",
+                "/api/v1/openapi.json",
+                "../../../api/v1/openapi.json",
+            ),
+            ("/api/v1/docs", "/api/v1/docs", "../../api/v1/docs"),
+            ("/", "", "./"),
+        ];
+        for (page, target, expected) in cases {
+            assert_eq!(relative(page, target), expected, "{page} -> {target}");
+        }
+    }
+
+    #[test]
+    fn a_nested_document_names_its_prefix_as_server() {
+        let doc = Bytes::from_static(br#"{"openapi":"3.1.0"}"#);
+        assert_eq!(with_server(doc.clone(), ""), doc);
+        let nested: serde_json::Value =
+            serde_json::from_slice(&with_server(doc, "/herald")).unwrap();
+        assert_eq!(nested["servers"][0]["url"], "/herald");
+        let own = Bytes::from_static(br#"{"servers":[{"url":"https://x"}]}"#);
+        assert_eq!(with_server(own.clone(), "/herald"), own);
     }
 
     #[test]

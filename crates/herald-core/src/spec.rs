@@ -12,14 +12,14 @@
 //!   "components": { "schemas": { "Order": {
 //!     "type": "object", "required": ["id"], "properties": { "id": { "type": "string" } } } } }
 //! }"##;
-//! let spec = herald::spec::read(text).unwrap();
+//! let spec = herald_core::spec::read(text).unwrap();
 //! let order_paid = spec.webhooks.iter().next().unwrap();
 //! assert_eq!(order_paid.name(), "order-paid");
 //! assert_eq!(order_paid.summary(), "Order Paid");
 //! assert_eq!(order_paid.body_schema_name(), "Order");
 //!
 //! let broken = text.replace("#/components/schemas/Order", "#/components/schemas/Ordre");
-//! let error = herald::spec::read(&broken).unwrap_err();
+//! let error = herald_core::spec::read(&broken).unwrap_err();
 //! assert_eq!(
 //!     error.to_string(),
 //!     "#/webhooks/order-paid/post/requestBody/content/application~1json/schema/$ref: \
