@@ -21,12 +21,13 @@
 //! The `herald` binary serves this app by default; `cargo run -p herald-example-seed` serves it
 //! on its own.
 
-use axum::Json;
 use chrono::{DateTime, Utc};
-use herald::{App, webhook};
+use herald::axum::Json;
+use herald::utoipa::ToSchema;
+use herald::utoipa_axum::{router::OpenApiRouter, routes};
+// herald brings axum and utoipa; the route and schema macros refer to them by these names.
+use herald::{App, axum, utoipa, webhook};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
-use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// A user's new subscription: the body of the `new-subscription` webhook.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]

@@ -7,6 +7,6 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let app = herald_example_seed::app().build()?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:8000").await?;
     println!("serving on http://{}/docs", listener.local_addr()?);
-    axum::serve(listener, app.router).await?;
+    herald::axum::serve(listener, app.router).await?;
     Ok(())
 }
