@@ -9,11 +9,18 @@
 //! first row is the baseline, run in the same process: the same HTTP client posting the same
 //! bodies to the same receiver, with no herald in between.
 //!
+//! What a delivery costs the database, machine-independently, is printed beside each row:
+//! statements per delivery (every statement sqlx runs, `BEGIN` and `COMMIT` included, counted
+//! from its `sqlx::query` events; each is one round trip), and on PostgreSQL the transactions
+//! (`pg_stat_database`) and the bytes of WAL (`pg_current_wal_lsn()`) per delivery, from just
+//! before the clock starts to after herald has stopped (so its backends have reported).
+//!
 //! `HERALD_BENCH=sqlite-api-1,postgres-api-1` runs only the rows with those keys.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark that cannot unwrap should stop
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -24,6 +31,79 @@ use herald_store::NewEndpoint;
 use tokio::sync::Semaphore;
 
 const CONCURRENCY: usize = 64;
+
+/// Statements sqlx has run in this process.
+static STATEMENTS: AtomicU64 = AtomicU64::new(0);
+
+/// Counts sqlx's per-statement events (the only ones its filter lets through).
+struct CountStatements;
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for CountStatements {
+    fn on_event(&self, _: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        STATEMENTS.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// The database's counters at one moment.
+#[derive(Clone, Copy, Default)]
+struct Counters {
+    statements: u64,
+    /// PostgreSQL only: committed and rolled-back transactions, and the WAL position.
+    transactions: Option<i64>,
+    wal: Option<i64>,
+}
+
+impl Counters {
+    async fn read(postgres: Option<&str>) -> Counters {
+        let statements = STATEMENTS.load(Ordering::Relaxed);
+        let Some(url) = postgres else {
+            return Counters {
+                statements,
+                ..Counters::default()
+            };
+        };
+        // Its own connection, closed before the next reading: it adds one transaction a
+        // reading, which `cost` takes off.
+        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(url)
+            .await
+            .unwrap();
+        let (transactions, wal): (i64, i64) = sqlx::query_as(
+            "SELECT (xact_commit + xact_rollback)::int8, \
+                    pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::int8 \
+             FROM pg_stat_database WHERE datname = current_database()",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+        sqlx::Connection::close(conn).await.unwrap();
+        Counters {
+            statements,
+            transactions: Some(transactions),
+            wal: Some(wal),
+        }
+    }
+}
+
+/// What one delivery cost the database on average.
+#[derive(Clone, Copy)]
+struct Cost {
+    statements: f64,
+    transactions: Option<f64>,
+    wal_bytes: Option<f64>,
+}
+
+fn cost(before: Counters, after: Counters, deliveries: usize) -> Cost {
+    let per = |n: f64| n / deliveries as f64;
+    Cost {
+        statements: per((after.statements - before.statements) as f64),
+        // One transaction is the reading's own.
+        transactions: after
+            .transactions
+            .zip(before.transactions)
+            .map(|(a, b)| per((a - b - 1) as f64)),
+        wal_bytes: after.wal.zip(before.wal).map(|(a, b)| per((a - b) as f64)),
+    }
+}
 
 /// Arrival times by `webhook-id` (or a baseline sequence number) and path (the endpoint).
 #[derive(Clone, Default)]
@@ -77,6 +157,8 @@ struct Figures {
     rss: f64,
     /// Requests that arrived for an event already delivered (none in a run without faults).
     duplicates: usize,
+    /// What a delivery cost the database (not measured for the baseline).
+    cost: Option<Cost>,
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -142,6 +224,7 @@ async fn baseline(requests: usize) -> Figures {
         p99: Some(percentile(&latencies, 0.99)),
         rss: rss_mib(),
         duplicates: 0,
+        cost: None,
     }
 }
 
@@ -170,6 +253,8 @@ enum Setup {
 }
 
 struct Herald {
+    /// The database's counters just before the clock starts.
+    before: Counters,
     base: String,
     sender: herald_server::Sender,
     stop: tokio::sync::oneshot::Sender<()>,
@@ -178,20 +263,26 @@ struct Herald {
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
+fn config(database_url: &str) -> Config {
+    let mut config = Config::new(database_url).admin_token("bench");
+    config.allow_targets = vec!["127.0.0.0/8".parse().unwrap()];
+    config.worker.shutdown_grace = Duration::from_millis(500);
+    config
+}
+
 /// herald with default delivery settings (a short shutdown grace, so a row with a hanging
 /// endpoint ends soon), tenant `bench` with `endpoints`, and what `setup` adds; `stored`
-/// events are in the store before the worker starts.
+/// events are in the store before the worker starts (on PostgreSQL put there by an earlier
+/// process, so their cost is not the drain's).
 async fn start_herald(
     database_url: &str,
+    postgres: bool,
     receiver: &str,
     endpoints: usize,
     setup: Setup,
     stored: usize,
 ) -> Herald {
-    let mut config = Config::new(database_url).admin_token("bench");
-    config.allow_targets = vec!["127.0.0.0/8".parse().unwrap()];
-    config.worker.shutdown_grace = Duration::from_millis(500);
-    let service = Service::open(config, herald_example_seed::app().declared())
+    let mut service = Service::open(config(database_url), herald_example_seed::app().declared())
         .await
         .unwrap();
     let store = service.store();
@@ -240,6 +331,20 @@ async fn start_herald(
         }
     }
     while tasks.join_next().await.is_some() {}
+    let mut sender = sender;
+    // On PostgreSQL the counts come from the server, which cannot tell one process's
+    // statements from another's; on SQLite they are counted here, from this point on.
+    if stored > 0 && postgres {
+        drop(sender);
+        drop(service);
+        // The earlier process's connections close, and their backends report their counts.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        service = Service::open(config(database_url), herald_example_seed::app().declared())
+            .await
+            .unwrap();
+        sender = service.sender();
+    }
+    let before = Counters::read(postgres.then_some(database_url)).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -247,6 +352,7 @@ async fn start_herald(
         let _ = stopped.await;
     }));
     Herald {
+        before,
         base,
         sender,
         stop,
@@ -301,6 +407,7 @@ async fn send_one(
 }
 
 async fn herald(run: &Run, database_url: &str) -> Figures {
+    let postgres = run.postgres.then_some(database_url);
     let arrivals = Arrivals::default();
     let receiver = receiver(arrivals.clone()).await;
     let stored = if run.load == Load::Drain {
@@ -314,8 +421,17 @@ async fn herald(run: &Run, database_url: &str) -> Figures {
     };
     let sampling = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let sampler = tokio::spawn(peak_rss(Arc::clone(&sampling)));
-    let herald =
-        Arc::new(start_herald(database_url, &receiver, run.endpoints, run.setup, stored).await);
+    let herald = Arc::new(
+        start_herald(
+            database_url,
+            run.postgres,
+            &receiver,
+            run.endpoints,
+            run.setup,
+            stored,
+        )
+        .await,
+    );
     let client = reqwest::Client::new();
 
     let committed: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
@@ -370,8 +486,13 @@ async fn herald(run: &Run, database_url: &str) -> Figures {
     sampling.store(false, std::sync::atomic::Ordering::Relaxed);
     let rss = sampler.await.unwrap();
     let herald = Arc::into_inner(herald).unwrap();
+    let before = herald.before;
     herald.stop.send(()).unwrap();
     herald.server.await.unwrap().unwrap();
+    drop(herald.sender);
+    // herald's backends report their counts as they close.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let after = Counters::read(postgres).await;
     Figures {
         label: run.label.into(),
         deliveries,
@@ -380,6 +501,7 @@ async fn herald(run: &Run, database_url: &str) -> Figures {
         p99: measured.then(|| percentile(&latencies, 0.99)),
         rss,
         duplicates: arrived.len() - distinct.len(),
+        cost: Some(cost(before, after, deliveries)),
     }
 }
 
@@ -521,6 +643,24 @@ const RUNS: &[Run] = &[
         setup: Setup::Plain,
     },
     Run {
+        key: "postgres-send-1",
+        label: "PostgreSQL, in-process send, 1 endpoint",
+        postgres: true,
+        load: Load::Send,
+        endpoints: 1,
+        events: 20_000,
+        setup: Setup::Plain,
+    },
+    Run {
+        key: "postgres-drain-1",
+        label: "PostgreSQL, drain (stored first), 1 endpoint",
+        postgres: true,
+        load: Load::Drain,
+        endpoints: 1,
+        events: 20_000,
+        setup: Setup::Plain,
+    },
+    Run {
         key: "postgres-api-50",
         label: "PostgreSQL, HTTP API, fan-out to 50",
         postgres: true,
@@ -541,6 +681,12 @@ const RUNS: &[Run] = &[
 ];
 
 fn main() {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::{Layer, filter};
+    tracing_subscriber::registry()
+        .with(CountStatements.with_filter(filter::filter_fn(|m| m.target() == "sqlx::query")))
+        .init();
     // `HERALD_BENCH=sqlite-api-1,postgres-api-1` runs only those rows (and the baseline).
     let only = std::env::var("HERALD_BENCH").unwrap_or_default();
     let mut builder = tokio::runtime::Builder::new_multi_thread();
@@ -571,13 +717,27 @@ fn main() {
         let baseline_rate = rows[0].per_second;
         println!();
         println!(
-            "{:<54} {:>10} {:>13} {:>9} {:>9} {:>8} {:>8} {:>6}",
-            "run", "deliveries", "deliveries/s", "p50", "p99", "vs base", "RSS MiB", "twice"
+            "{:<54} {:>10} {:>13} {:>9} {:>9} {:>8} {:>8} {:>6} {:>9} {:>8} {:>8}",
+            "run",
+            "deliveries",
+            "deliveries/s",
+            "p50",
+            "p99",
+            "vs base",
+            "RSS MiB",
+            "twice",
+            "stmts/dlv",
+            "txns/dlv",
+            "WAL/dlv"
         );
         let shown = |d: Option<Duration>| d.map_or("-".to_owned(), |d| format!("{d:.1?}"));
+        let figure = |f: Option<f64>, decimals: usize| {
+            f.map_or("-".to_owned(), |f| format!("{f:.decimals$}"))
+        };
         for row in &rows {
+            let cost = row.cost;
             println!(
-                "{:<54} {:>10} {:>13.0} {:>9} {:>9} {:>7.0}% {:>8.0} {:>6}",
+                "{:<54} {:>10} {:>13.0} {:>9} {:>9} {:>7.0}% {:>8.0} {:>6} {:>9} {:>8} {:>8}",
                 row.label,
                 row.deliveries,
                 row.per_second,
@@ -586,6 +746,9 @@ fn main() {
                 100.0 * row.per_second / baseline_rate,
                 row.rss,
                 row.duplicates,
+                figure(cost.map(|c| c.statements), 2),
+                figure(cost.and_then(|c| c.transactions), 2),
+                figure(cost.and_then(|c| c.wal_bytes), 0),
             );
         }
         let twice: usize = rows.iter().map(|row| row.duplicates).sum();

@@ -260,6 +260,7 @@ impl Service {
 /// The delivery worker, replays and retention, running; stop them with
 /// [`shutdown`](Running::shutdown). Dropping the handle asks them to stop without waiting.
 #[derive(Debug)]
+#[must_use = "dropping the handle stops the worker: keep it, and call `shutdown` at the end"]
 pub struct Running {
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
