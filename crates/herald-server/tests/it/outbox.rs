@@ -166,3 +166,30 @@ async fn the_worker_starts_once() {
     running.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// An application that closes herald (a test, a reload) can open the same SQLite file again in
+/// the same process: the one-process lock goes with the service.
+#[tokio::test]
+async fn a_closed_service_lets_go_of_its_sqlite_file() {
+    let dir = std::env::temp_dir().join(format!("herald-reopen-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let declared = herald_example_seed::app();
+    for round in 0..3 {
+        let service = Service::open(Config::sqlite(dir.join("x.db")), declared.declared())
+            .await
+            .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        let acme: TenantId = "acme".parse().unwrap();
+        if round == 0 {
+            service.store().create_tenant(acme.as_str()).await.unwrap();
+        }
+        service
+            .sender()
+            .send(&new_subscription, &acme, &subscription("rick"))
+            .await
+            .unwrap();
+        let running = service.start().await.unwrap();
+        running.shutdown().await;
+        drop(service);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
