@@ -148,29 +148,42 @@ impl Capacity {
     /// An attempt to `endpoint` has its answer (`succeeded`: a 2xx) after `took`, at `at`, or
     /// gave up.
     pub fn done(&mut self, endpoint: &str, succeeded: bool, took: Duration, at: Instant) {
+        self.end(endpoint, |share, ceiling| {
+            let best = share.best.note(took, at);
+            let queueing = took > best * 2 + SLACK;
+            if !succeeded {
+                share.limit = (share.limit / 2).max(1);
+                share.threshold = share.limit;
+                share.acked = 0;
+            } else if queueing {
+                // Answered, but later than it can: hold the limit where it is.
+            } else if share.limit < share.threshold {
+                share.limit = (share.limit + 1).min(ceiling);
+            } else {
+                share.acked += 1;
+                if share.acked >= share.limit {
+                    share.acked = 0;
+                    share.limit = (share.limit + 1).min(ceiling);
+                }
+            }
+        });
+    }
+
+    /// herald cut off an attempt to `endpoint` (it is stopping, or lost its registration): the
+    /// slot is free, and the endpoint's limit stays, since it was given no chance to answer.
+    pub fn cut_off(&mut self, endpoint: &str) {
+        self.end(endpoint, |_, _| {});
+    }
+
+    /// Frees an attempt's slot after `adapt` has moved the endpoint's limit (given the ceiling).
+    fn end(&mut self, endpoint: &str, adapt: impl FnOnce(&mut Share, u32)) {
         self.in_flight = self.in_flight.saturating_sub(1);
         let ceiling = self.ceiling;
         let first = self.first();
         let idle = match self.endpoints.get_mut(endpoint) {
             Some(share) => {
                 share.in_flight = share.in_flight.saturating_sub(1);
-                let best = share.best.note(took, at);
-                let queueing = took > best * 2 + SLACK;
-                if !succeeded {
-                    share.limit = (share.limit / 2).max(1);
-                    share.threshold = share.limit;
-                    share.acked = 0;
-                } else if queueing {
-                    // Answered, but later than it can: hold the limit where it is.
-                } else if share.limit < share.threshold {
-                    share.limit = (share.limit + 1).min(ceiling);
-                } else {
-                    share.acked += 1;
-                    if share.acked >= share.limit {
-                        share.acked = 0;
-                        share.limit = (share.limit + 1).min(ceiling);
-                    }
-                }
+                adapt(share, ceiling);
                 share.in_flight == 0 && share.limit == first
             }
             None => false,
@@ -230,6 +243,23 @@ mod tests {
         }
         assert_eq!(capacity.in_flight(), 0);
         assert_eq!(left(&capacity, "a"), 1, "never below one");
+    }
+
+    #[test]
+    fn cut_off_attempts_free_their_slots_and_leave_the_limit_alone() {
+        let mut capacity = Capacity::new(100, 64);
+        for _ in 0..8 {
+            capacity.start("a");
+            capacity.done("a", true, FAST, Instant::now());
+        }
+        for _ in 0..16 {
+            capacity.start("a");
+        }
+        for _ in 0..16 {
+            capacity.cut_off("a");
+        }
+        assert_eq!(capacity.in_flight(), 0);
+        assert_eq!(left(&capacity, "a"), 16, "not halved sixteen times");
     }
 
     #[test]

@@ -115,6 +115,7 @@ impl Metrics {
             Outcome::Succeeded => "succeeded",
             Outcome::RetryAt(_) => "retry",
             Outcome::Dead => "dead",
+            Outcome::Interrupted => "interrupted",
         };
         self.attempts.get_or_create(&OutcomeLabel { outcome }).inc();
         self.duration.observe(duration.as_secs_f64());

@@ -122,6 +122,8 @@ enum Report {
         succeeded: bool,
         took: Duration,
     },
+    /// herald cut the attempt off: the slot is free, and the endpoint's limit unchanged.
+    CutOff { endpoint: String },
     /// The attempt is recorded: an ordering key's next delivery may be due.
     Recorded,
 }
@@ -320,11 +322,13 @@ impl Worker {
             let endpoint = claim.endpoint_id.clone();
             let started = std::time::Instant::now();
             let finish = deliver(&*store, &client, &config, claim, cut).await;
-            let succeeded = matches!(finish.outcome, Outcome::Succeeded);
-            let _ = report.send(Report::Answered {
-                endpoint,
-                succeeded,
-                took: started.elapsed(),
+            let _ = report.send(match finish.outcome {
+                Outcome::Interrupted => Report::CutOff { endpoint },
+                outcome => Report::Answered {
+                    endpoint,
+                    succeeded: outcome == Outcome::Succeeded,
+                    took: started.elapsed(),
+                },
             });
             record(&*store, &metrics, finish).await;
             let _ = report.send(Report::Recorded);
@@ -342,6 +346,11 @@ fn apply(capacity: &mut Capacity, report: Report) -> bool {
         } => {
             let held_back = capacity.held_back(&endpoint);
             capacity.done(&endpoint, succeeded, took, std::time::Instant::now());
+            held_back
+        }
+        Report::CutOff { endpoint } => {
+            let held_back = capacity.held_back(&endpoint);
+            capacity.cut_off(&endpoint);
             held_back
         }
         // What a record makes due (an ordering key's next delivery) is announced by the store.
@@ -385,7 +394,7 @@ async fn deliver(
         () = interrupted => {
             let response = Response::interrupted(started_at, store.now());
             // Due again at once, for the next worker: this try may or may not have arrived.
-            (response, Decision { outcome: Outcome::RetryAt(store.now()), gone: false })
+            (response, Decision { outcome: Outcome::Interrupted, gone: false })
         }
     };
     tracing::debug!(status = ?response.status, error = ?response.error, outcome = ?decision.outcome, "attempt made");

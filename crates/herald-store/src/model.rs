@@ -322,6 +322,10 @@ pub enum Outcome {
     RetryAt(Millis),
     /// No more tries.
     Dead,
+    /// herald cut the attempt off (it was stopping, or lost its claim to the database): due
+    /// again at once, and not the endpoint's failure, since the endpoint was given no chance to
+    /// answer.
+    Interrupted,
 }
 
 /// What a worker asks for when it claims: how much it can start now, endpoint by endpoint.

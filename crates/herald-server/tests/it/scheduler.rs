@@ -212,3 +212,62 @@ async fn a_rate_limit_holds_at_the_receiver() {
         drop_database(&url, admin).await;
     }
 }
+
+/// A worker whose registration the database ends (a restart does) cuts off its requests in
+/// flight: they go again at once, and a healthy endpoint is not blamed for them. Found by the
+/// PostgreSQL outage test: the attempts cut off counted as the endpoint's failures, and the
+/// circuit they opened held its deliveries back for up to a minute.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attempts_cut_off_by_a_lost_registration_go_again_at_once() {
+    for (url, admin) in databases("cut-off").await {
+        if url.starts_with("sqlite:") {
+            continue; // one process, one file lock: nothing ends its registration
+        }
+        let server = Server::start(&url).await;
+        let receiver = TestReceiver::start(Answer::HangFirstTries).await;
+        let endpoint = tenant_for(&server, "acme", &receiver.url, json!({})).await;
+        for _ in 0..8 {
+            post(&server, "acme", json!({})).await;
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while receiver.arrivals().len() < 8 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the first tries never came"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+
+        // The database ends the session that holds the worker's lock.
+        let db = sqlx::PgPool::connect(&url).await.unwrap();
+        let ended: Vec<(bool,)> = sqlx::query_as(
+            "SELECT pg_terminate_backend(l.pid) FROM pg_locks l JOIN workers w \
+               ON l.locktype = 'advisory' AND l.objsubid = 1 \
+              AND l.classid = ((w.lock_key >> 32) & 4294967295)::oid \
+              AND l.objid = (w.lock_key & 4294967295)::oid",
+        )
+        .fetch_all(&db)
+        .await
+        .unwrap();
+        assert_eq!(ended, [(true,)], "one worker's session ended");
+
+        let took = receiver.wait_for(8, Duration::from_secs(5)).await;
+        assert!(
+            took.is_some(),
+            "{} of 8 delivered 5 s after the cut-off",
+            receiver.delivered().len()
+        );
+        let (_, answer) = server
+            .call(
+                "GET",
+                &format!("/api/v1/tenants/acme/endpoints/{endpoint}"),
+                Some(ADMIN),
+                None,
+            )
+            .await;
+        assert_eq!(answer["failing_since"], serde_json::Value::Null, "{answer}");
+        db.close().await;
+        drop(server);
+        drop_database(&url, admin).await;
+    }
+}

@@ -175,6 +175,8 @@ pub(crate) enum Answer {
     Hang,
     /// 500 to the first attempt of about a third of the events, 200 otherwise.
     FailSomeFirstTries,
+    /// Takes each event's first attempt and never answers it; 200 to the next.
+    HangFirstTries,
 }
 
 /// One request a [`TestReceiver`] took.
@@ -213,7 +215,8 @@ impl TestReceiver {
                     let first = seen.lock().unwrap().insert(webhook_id.clone());
                     let status = match answer {
                         Answer::Ok => 200,
-                        Answer::Hang => {
+                        Answer::HangFirstTries if !first => 200,
+                        Answer::Hang | Answer::HangFirstTries => {
                             // Taken (status 0: no answer), and never answered.
                             sink.lock().unwrap().push(Arrival {
                                 webhook_id,

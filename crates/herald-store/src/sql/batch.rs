@@ -342,11 +342,12 @@ async fn finish_all<DB: Backend>(
 
     let advances: Vec<_> = finishes
         .iter()
-        .map(|(f, _)| {
+        .map(|(f, now)| {
             let (state, next) = match f.outcome {
                 Outcome::Succeeded => (DeliveryState::Succeeded, None),
                 Outcome::RetryAt(at) => (DeliveryState::Pending, Some(at)),
                 Outcome::Dead => (DeliveryState::Dead, None),
+                Outcome::Interrupted => (DeliveryState::Pending, Some(*now)),
             };
             let finished_at = f.attempt.started_at + f.attempt.duration_ms;
             (&f.delivery_id, state.as_str(), next, finished_at, &f.lease)

@@ -64,6 +64,8 @@ impl EndpointState {
                 self.due_by(at);
             }
             Outcome::Dead => self.failed(seen.started_at, seen.now),
+            // herald's doing, not the endpoint's: its streak and circuit stay as they were.
+            Outcome::Interrupted => self.due_by(seen.now),
         }
         if seen.gone {
             return Some("the endpoint answered 410 Gone".into());

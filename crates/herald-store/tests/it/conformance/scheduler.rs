@@ -236,6 +236,51 @@ pub(crate) async fn a_failing_endpoint_gets_one_probe_at_a_time(store: &Timed) {
     );
 }
 
+/// Attempts herald itself cut off (it was stopping, or lost its registration while the
+/// database was away) say nothing of the endpoint: they are due again at once, and open no
+/// circuit, however many there were. Found by the PostgreSQL outage test: a worker that noticed
+/// its lost registration only after the database came back cut off 64 attempts to a healthy
+/// receiver, and the circuit they opened held its deliveries back for a minute.
+pub(crate) async fn interrupted_attempts_are_not_the_endpoints_failures(store: &Timed) {
+    let ids = endpoints(store, 1, None).await;
+    send(store, 0, 12, T0).await;
+    let now = T0 + 1_000;
+    let claimed = store.claim(&request(12, 12, &[]), now).await.unwrap();
+    assert_eq!(claimed.len(), 12);
+    let cut = now + 50;
+    for c in &claimed {
+        store
+            .finish(finish(
+                &c.delivery_id,
+                &c.lease,
+                interrupted(now, cut),
+                Outcome::Interrupted,
+            ))
+            .await
+            .unwrap();
+    }
+    let again = store.claim(&request(100, 100, &[]), cut + 1).await.unwrap();
+    assert_eq!(
+        per_endpoint(&again),
+        BTreeMap::from([(ids[0].clone(), 12)]),
+        "all due again at once, no circuit open"
+    );
+    let health = store.endpoint("acme", &ids[0]).await.unwrap().unwrap();
+    assert_eq!(health.failing_since, None, "no failure streak: {health:?}");
+}
+
+fn interrupted(started_at: i64, cut: i64) -> herald_store::Attempt {
+    herald_store::Attempt {
+        started_at,
+        duration_ms: cut - started_at,
+        status_code: None,
+        response_excerpt: None,
+        error: Some("interrupted: herald stopped during the attempt".into()),
+        request_headers: BTreeMap::new(),
+        response_headers: BTreeMap::new(),
+    }
+}
+
 pub(crate) async fn ordering_keys_go_one_at_a_time_in_acceptance_order(store: &Timed) {
     endpoints(store, 1, None).await;
     let keyed = |key: &str, n: u32| NewEvent {
