@@ -85,10 +85,16 @@ def start_herald(database_url, lease_seconds=60, extra=()):
     """Starts `herald serve` (with `extra` arguments) on a free port; returns the process and
     its base URL."""
     env = dict(os.environ, HERALD_ADMIN_TOKEN=TOKEN)
+    # HERALD_E2E_LOGS=DIR keeps each process's log there, for reading a failure.
+    logs = os.environ.get("HERALD_E2E_LOGS")
+    stderr = subprocess.DEVNULL
+    if logs:
+        os.makedirs(logs, exist_ok=True)
+        stderr = open(os.path.join(logs, f"herald-{time.time_ns()}.log"), "w")
     process = subprocess.Popen(
         [HERALD, "serve", "--addr", "127.0.0.1:0", "--database-url", database_url,
          "--allow-target", "127.0.0.0/8", "--lease-seconds", str(lease_seconds), *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True)
+        stdout=subprocess.PIPE, stderr=stderr, env=env, text=True)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         match = re.match(r"herald listening on (\S+)", process.stdout.readline())

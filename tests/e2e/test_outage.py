@@ -143,6 +143,16 @@ def test_a_database_outage_answers_fast_and_loses_nothing(cluster):
         # Every 202 is delivered: nothing accepted was lost.
         arrived, _ = arrivals(receiver, accepted, seconds=60)
         missing = set(accepted) - set(arrived)
+        if missing:
+            ids = ",".join(f"'{event}'" for event in sorted(missing))
+            state = subprocess.run(
+                ["psql", cluster.url, "-Atc",
+                 "SELECT d.event_id, d.state, d.attempts, d.next_attempt_at, d.lease_owner, "
+                 "d.lease_expires_at, (extract(epoch from now()) * 1000)::bigint "
+                 f"FROM deliveries d WHERE d.event_id IN ({ids}); "
+                 "SELECT * FROM endpoint_queues; SELECT * FROM workers"],
+                capture_output=True, text=True).stdout
+            print(f"what the store says of the missing ones:\n{state}")
         assert not missing, f"{len(missing)} of {len(accepted)} accepted events never arrived"
         print(f"{len(accepted)} accepted, {len(refused)} refused with 503, "
               f"{sum(arrived.values()) - len(arrived)} duplicates")
