@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used)] // a test that cannot unwrap should panic loudly
 
 mod conformance;
+mod migrations;
 mod notify;
 mod outbox;
 mod races;
