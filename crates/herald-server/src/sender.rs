@@ -99,10 +99,7 @@ impl Sender {
             .accept_event(event)
             .await
             .map_err(|e| Error::store("cannot store the event", e))?;
-        if accepted.created {
-            self.metrics.event_accepted();
-        }
-        Ok(accepted)
+        Ok(self.counted(accepted))
     }
 
     /// Stores the event inside `transaction`, your own sqlx transaction on this service's
@@ -154,10 +151,15 @@ impl Sender {
     ) -> Result<Accepted, Error> {
         let event = self.event(webhook, tenant, payload, options)?;
         let accepted = transaction.accept(&self.database, event).await?;
+        Ok(self.counted(accepted))
+    }
+
+    /// Counts a newly stored event (not an idempotent repeat) for `/metrics`.
+    fn counted(&self, accepted: Accepted) -> Accepted {
         if accepted.created {
             self.metrics.event_accepted();
         }
-        Ok(accepted)
+        accepted
     }
 
     /// The event to store, if `webhook` was declared with the service.

@@ -37,6 +37,14 @@ async fn stored(service: &Service, tenant: &TenantId) -> Vec<String> {
 
 /// Begins a transaction on the service's own pool, stores `name`'s event in it, and commits
 /// or rolls back.
+/// herald on `config` knowing `app`'s webhooks, with the tenant `acme`.
+async fn with_acme(config: Config, app: &App) -> (Service, TenantId) {
+    let service = Service::open(config, app.declared()).await.unwrap();
+    let acme: TenantId = "acme".parse().unwrap();
+    service.store().create_tenant(acme.as_str()).await.unwrap();
+    (service, acme)
+}
+
 async fn send_in(service: &Service, tenant: &TenantId, name: &str, commit: bool) {
     let sender = service.sender();
     let body = subscription(name);
@@ -69,11 +77,7 @@ async fn send_in(service: &Service, tenant: &TenantId, name: &str, commit: bool)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn send_in_stores_the_event_if_and_only_if_the_caller_commits() {
     for (url, admin) in databases("outbox").await {
-        let service = Service::open(Config::new(&url), herald_example_seed::app().declared())
-            .await
-            .unwrap();
-        let acme: TenantId = "acme".parse().unwrap();
-        service.store().create_tenant(acme.as_str()).await.unwrap();
+        let (service, acme) = with_acme(Config::new(&url), &herald_example_seed::app()).await;
 
         send_in(&service, &acme, "kept", true).await;
         send_in(&service, &acme, "rolled-back", false).await;
@@ -88,14 +92,7 @@ async fn a_webhook_the_app_did_not_declare_is_refused_by_name() {
     let dir = std::env::temp_dir().join(format!("herald-undeclared-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     // The service knows only the app's webhooks: here, none.
-    let service = Service::open(
-        Config::sqlite(dir.join("x.db")),
-        App::new("t", "1").declared(),
-    )
-    .await
-    .unwrap();
-    let acme: TenantId = "acme".parse().unwrap();
-    service.store().create_tenant(acme.as_str()).await.unwrap();
+    let (service, acme) = with_acme(Config::sqlite(dir.join("x.db")), &App::new("t", "1")).await;
     let error = service
         .sender()
         .send(&new_subscription, &acme, &subscription("rick"))
@@ -132,11 +129,7 @@ async fn a_transaction_on_the_other_database_is_refused() {
     let Some((url, admin)) = databases("other").await.into_iter().nth(1) else {
         return; // PostgreSQL is unreachable (and this is not CI): reported by `databases`
     };
-    let service = Service::open(Config::new(&url), herald_example_seed::app().declared())
-        .await
-        .unwrap();
-    let acme: TenantId = "acme".parse().unwrap();
-    service.store().create_tenant(acme.as_str()).await.unwrap();
+    let (service, acme) = with_acme(Config::new(&url), &herald_example_seed::app()).await;
     let sqlite = sqlx::SqlitePool::connect("sqlite::memory:").await.unwrap();
     let mut tx = sqlite.begin().await.unwrap();
     let error = service
