@@ -13,7 +13,14 @@
 //! statements per delivery (every statement sqlx runs, `BEGIN` and `COMMIT` included, counted
 //! from its `sqlx::query` events; each is one round trip), and on PostgreSQL the transactions
 //! (`pg_stat_database`) and the bytes of WAL (`pg_current_wal_lsn()`) per delivery, from just
-//! before the clock starts to after herald has stopped (so its backends have reported).
+//! before the clock starts to after herald has stopped (so its backends have reported), and
+//! the CPU time the PostgreSQL server spent per delivery (every `postgres` process's user and
+//! system time from `/proc`, the postmaster's reaped children included), which says how many
+//! deliveries a second one PostgreSQL core carries.
+//!
+//! The row `postgres-api-1x2` runs two herald services on one database, each with its own
+//! pool, worker and HTTP listener, as two `herald serve` processes would be; the load
+//! alternates between them. Compare it with `postgres-api-1`.
 //!
 //! `HERALD_BENCH=sqlite-api-1,postgres-api-1` runs only the rows with those keys.
 
@@ -51,6 +58,8 @@ struct Counters {
     /// PostgreSQL only: committed and rolled-back transactions, and the WAL position.
     transactions: Option<i64>,
     wal: Option<i64>,
+    /// PostgreSQL only: CPU time of the server's processes, in clock ticks.
+    server_ticks: Option<u64>,
 }
 
 impl Counters {
@@ -80,9 +89,42 @@ impl Counters {
             statements,
             transactions: Some(transactions),
             wal: Some(wal),
+            server_ticks: postgres_ticks(),
         }
     }
 }
+
+/// User and system CPU time of every `postgres` process on this machine, with the children
+/// each has reaped (the postmaster reaps the backends that closed), in clock ticks; `None`
+/// when `/proc` has none (a server on another machine).
+fn postgres_ticks() -> Option<u64> {
+    let mut total = None;
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid ...: fields after the command's closing parenthesis.
+        let Some((head, rest)) = stat.rsplit_once(") ") else {
+            continue;
+        };
+        if !head.ends_with("(postgres") {
+            continue;
+        }
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        // utime, stime, cutime, cstime are fields 14-17 of the line, 12-15 after the comm.
+        let ticks: u64 = fields
+            .get(11..15)
+            .into_iter()
+            .flatten()
+            .filter_map(|f| f.parse::<u64>().ok())
+            .sum();
+        *total.get_or_insert(0) += ticks;
+    }
+    total
+}
+
+/// Clock ticks per second (`getconf CLK_TCK`; 100 on Linux).
+const TICKS_PER_SECOND: f64 = 100.0;
 
 /// What one delivery cost the database on average.
 #[derive(Clone, Copy)]
@@ -90,6 +132,8 @@ struct Cost {
     statements: f64,
     transactions: Option<f64>,
     wal_bytes: Option<f64>,
+    /// PostgreSQL server CPU time per delivery, microseconds.
+    server_micros: Option<f64>,
 }
 
 fn cost(before: Counters, after: Counters, deliveries: usize) -> Cost {
@@ -102,6 +146,10 @@ fn cost(before: Counters, after: Counters, deliveries: usize) -> Cost {
             .zip(before.transactions)
             .map(|(a, b)| per((a - b - 1) as f64)),
         wal_bytes: after.wal.zip(before.wal).map(|(a, b)| per((a - b) as f64)),
+        server_micros: after
+            .server_ticks
+            .zip(before.server_ticks)
+            .map(|(a, b)| per(a.saturating_sub(b) as f64 / TICKS_PER_SECOND * 1e6)),
     }
 }
 
@@ -255,10 +303,39 @@ enum Setup {
 struct Herald {
     /// The database's counters just before the clock starts.
     before: Counters,
+    /// One per process sharing the database; event `n` goes to node `n % nodes.len()`.
+    nodes: Vec<Node>,
+}
+
+/// One herald service, as one `herald serve` process: its own pool, worker and listener.
+struct Node {
     base: String,
     sender: herald_server::Sender,
     stop: tokio::sync::oneshot::Sender<()>,
     server: tokio::task::JoinHandle<Result<(), herald_server::Error>>,
+}
+
+impl Node {
+    async fn serve(service: Service) -> Node {
+        let sender = service.sender();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(service.serve(herald_example_seed::app(), listener, async {
+            let _ = stopped.await;
+        }));
+        Node {
+            base,
+            sender,
+            stop,
+            server,
+        }
+    }
+
+    async fn stop(self) {
+        self.stop.send(()).unwrap();
+        self.server.await.unwrap().unwrap();
+    }
 }
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -273,7 +350,7 @@ fn config(database_url: &str) -> Config {
 /// herald with default delivery settings (a short shutdown grace, so a row with a hanging
 /// endpoint ends soon), tenant `bench` with `endpoints`, and what `setup` adds; `stored`
 /// events are in the store before the worker starts (on PostgreSQL put there by an earlier
-/// process, so their cost is not the drain's).
+/// process, so their cost is not the drain's); `processes` services share the database.
 async fn start_herald(
     database_url: &str,
     postgres: bool,
@@ -281,6 +358,7 @@ async fn start_herald(
     endpoints: usize,
     setup: Setup,
     stored: usize,
+    processes: usize,
 ) -> Herald {
     let mut service = Service::open(config(database_url), herald_example_seed::app().declared())
         .await
@@ -331,33 +409,30 @@ async fn start_herald(
         }
     }
     while tasks.join_next().await.is_some() {}
-    let mut sender = sender;
     // On PostgreSQL the counts come from the server, which cannot tell one process's
     // statements from another's; on SQLite they are counted here, from this point on.
     if stored > 0 && postgres {
-        drop(sender);
         drop(service);
         // The earlier process's connections close, and their backends report their counts.
         tokio::time::sleep(Duration::from_secs(1)).await;
         service = Service::open(config(database_url), herald_example_seed::app().declared())
             .await
             .unwrap();
-        sender = service.sender();
+    }
+    drop(sender);
+    let mut services = vec![service];
+    for _ in 1..processes {
+        let other = Service::open(config(database_url), herald_example_seed::app().declared())
+            .await
+            .unwrap();
+        services.push(other);
     }
     let before = Counters::read(postgres.then_some(database_url)).await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(service.serve(herald_example_seed::app(), listener, async {
-        let _ = stopped.await;
-    }));
-    Herald {
-        before,
-        base,
-        sender,
-        stop,
-        server,
+    let mut nodes = Vec::with_capacity(processes);
+    for service in services {
+        nodes.push(Node::serve(service).await);
     }
+    Herald { before, nodes }
 }
 
 /// Sends event `n` the way `load` says (with an ordering key if `keys`); returns its id once
@@ -370,12 +445,13 @@ async fn send_one(
     n: usize,
 ) -> String {
     let key = keys.map(|keys| format!("key-{}", n % keys));
+    let node = &herald.nodes[n % herald.nodes.len()];
     if load == Load::Send {
         let options = herald_server::SendOptions {
             ordering_key: key.as_deref(),
             ..Default::default()
         };
-        let accepted = herald
+        let accepted = node
             .sender
             .send_with(
                 &new_subscription,
@@ -395,7 +471,7 @@ async fn send_one(
         body["ordering_key"] = key.into();
     }
     let response = client
-        .post(format!("{}/api/v1/tenants/bench/events", herald.base))
+        .post(format!("{}/api/v1/tenants/bench/events", node.base))
         .bearer_auth("bench")
         .json(&body)
         .send()
@@ -429,6 +505,7 @@ async fn herald(run: &Run, database_url: &str) -> Figures {
             run.endpoints,
             run.setup,
             stored,
+            run.processes,
         )
         .await,
     );
@@ -487,9 +564,9 @@ async fn herald(run: &Run, database_url: &str) -> Figures {
     let rss = sampler.await.unwrap();
     let herald = Arc::into_inner(herald).unwrap();
     let before = herald.before;
-    herald.stop.send(()).unwrap();
-    herald.server.await.unwrap().unwrap();
-    drop(herald.sender);
+    for node in herald.nodes {
+        node.stop().await;
+    }
     // herald's backends report their counts as they close.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let after = Counters::read(postgres).await;
@@ -558,6 +635,8 @@ struct Run {
     endpoints: usize,
     events: usize,
     setup: Setup,
+    /// herald services sharing the database, as that many processes.
+    processes: usize,
 }
 
 const RUNS: &[Run] = &[
@@ -569,6 +648,7 @@ const RUNS: &[Run] = &[
         endpoints: 1,
         events: 20_000,
         setup: Setup::Plain,
+        processes: 1,
     },
     Run {
         key: "sqlite-hanging",
@@ -578,6 +658,7 @@ const RUNS: &[Run] = &[
         endpoints: 1,
         events: 10_000,
         setup: Setup::Hanging(1_000),
+        processes: 1,
     },
     Run {
         key: "sqlite-keys-100",
@@ -587,6 +668,7 @@ const RUNS: &[Run] = &[
         endpoints: 1,
         events: 10_000,
         setup: Setup::Keys(100),
+        processes: 1,
     },
     Run {
         key: "sqlite-api-1",
@@ -596,6 +678,7 @@ const RUNS: &[Run] = &[
         endpoints: 1,
         events: 20_000,
         setup: Setup::Plain,
+        processes: 1,
     },
     Run {
         key: "sqlite-api-50",
@@ -605,6 +688,7 @@ const RUNS: &[Run] = &[
         endpoints: 50,
         events: 400,
         setup: Setup::Plain,
+        processes: 1,
     },
     Run {
         key: "sqlite-send-1",
@@ -614,6 +698,7 @@ const RUNS: &[Run] = &[
         endpoints: 1,
         events: 20_000,
         setup: Setup::Plain,
+        processes: 1,
     },
     Run {
         key: "sqlite-send-50",
@@ -623,6 +708,7 @@ const RUNS: &[Run] = &[
         endpoints: 50,
         events: 400,
         setup: Setup::Plain,
+        processes: 1,
     },
     Run {
         key: "sqlite-steady",
@@ -632,6 +718,7 @@ const RUNS: &[Run] = &[
         endpoints: 1,
         events: 10_000,
         setup: Setup::Plain,
+        processes: 1,
     },
     Run {
         key: "postgres-api-1",
@@ -641,6 +728,17 @@ const RUNS: &[Run] = &[
         endpoints: 1,
         events: 20_000,
         setup: Setup::Plain,
+        processes: 1,
+    },
+    Run {
+        key: "postgres-api-1x2",
+        label: "PostgreSQL, HTTP API, 1 endpoint, 2 processes",
+        postgres: true,
+        load: Load::Api,
+        endpoints: 1,
+        events: 20_000,
+        setup: Setup::Plain,
+        processes: 2,
     },
     Run {
         key: "postgres-send-1",
@@ -650,6 +748,7 @@ const RUNS: &[Run] = &[
         endpoints: 1,
         events: 20_000,
         setup: Setup::Plain,
+        processes: 1,
     },
     Run {
         key: "postgres-drain-1",
@@ -659,6 +758,7 @@ const RUNS: &[Run] = &[
         endpoints: 1,
         events: 20_000,
         setup: Setup::Plain,
+        processes: 1,
     },
     Run {
         key: "postgres-api-50",
@@ -668,6 +768,7 @@ const RUNS: &[Run] = &[
         endpoints: 50,
         events: 400,
         setup: Setup::Plain,
+        processes: 1,
     },
     Run {
         key: "postgres-steady",
@@ -677,6 +778,7 @@ const RUNS: &[Run] = &[
         endpoints: 1,
         events: 10_000,
         setup: Setup::Plain,
+        processes: 1,
     },
 ];
 
@@ -717,7 +819,7 @@ fn main() {
         let baseline_rate = rows[0].per_second;
         println!();
         println!(
-            "{:<54} {:>10} {:>13} {:>9} {:>9} {:>8} {:>8} {:>6} {:>9} {:>8} {:>8}",
+            "{:<54} {:>10} {:>13} {:>9} {:>9} {:>8} {:>8} {:>6} {:>9} {:>8} {:>8} {:>10}",
             "run",
             "deliveries",
             "deliveries/s",
@@ -728,7 +830,8 @@ fn main() {
             "twice",
             "stmts/dlv",
             "txns/dlv",
-            "WAL/dlv"
+            "WAL/dlv",
+            "PG CPU/dlv"
         );
         let shown = |d: Option<Duration>| d.map_or("-".to_owned(), |d| format!("{d:.1?}"));
         let figure = |f: Option<f64>, decimals: usize| {
@@ -737,7 +840,7 @@ fn main() {
         for row in &rows {
             let cost = row.cost;
             println!(
-                "{:<54} {:>10} {:>13.0} {:>9} {:>9} {:>7.0}% {:>8.0} {:>6} {:>9} {:>8} {:>8}",
+                "{:<54} {:>10} {:>13.0} {:>9} {:>9} {:>7.0}% {:>8.0} {:>6} {:>9} {:>8} {:>8} {:>10}",
                 row.label,
                 row.deliveries,
                 row.per_second,
@@ -749,6 +852,8 @@ fn main() {
                 figure(cost.map(|c| c.statements), 2),
                 figure(cost.and_then(|c| c.transactions), 2),
                 figure(cost.and_then(|c| c.wal_bytes), 0),
+                cost.and_then(|c| c.server_micros)
+                    .map_or("-".to_owned(), |us| format!("{us:.0} µs")),
             );
         }
         let twice: usize = rows.iter().map(|row| row.duplicates).sum();
