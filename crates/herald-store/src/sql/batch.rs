@@ -254,9 +254,48 @@ pub(crate) async fn insert_deliveries<DB: Backend>(
         let at = due.entry(d.endpoint_id).or_insert(d.due);
         *at = (*at).min(d.due);
     }
-    make_due::<DB>(db, due.into_iter()).await?;
+    wake::<DB>(db, due.into_iter()).await?;
     DB::announce(db).await?;
     Ok(ids)
+}
+
+/// Asks for each endpoint's turn to come no later than its time, without waiting for a claim
+/// that holds the endpoint's queue row: the next claim folds what it can see in ([`fold`]).
+///
+/// A claim cannot see a wake-up whose transaction has not committed, so it cannot take it
+/// away; that one is folded by the claim after, which the commit's announcement starts.
+async fn wake<'a, DB: Backend>(
+    db: &mut DB::Connection,
+    due: impl Iterator<Item = (&'a str, Millis)>,
+) -> Result<(), Error> {
+    const WAKE: Sql = sql!(
+        "INSERT INTO endpoint_wakeups (endpoint_id, due_at) \
+         SELECT v.value->>0, CAST(v.value->>1 AS BIGINT) FROM " [rows "$1"] " AS v"
+    );
+    let rows: Vec<(&str, Millis)> = due.collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    query(WAKE).bind(json_rows(&rows)).execute(&mut *db).await?;
+    Ok(())
+}
+
+/// Takes the wake-ups committed so far and moves each endpoint's turn to no later than the
+/// earliest asked for it. Another process's claim folding at the same moment skips the ones
+/// this one took, and does not wait for them.
+pub(crate) async fn fold<DB: Backend>(db: &mut DB::Connection) -> Result<(), Error> {
+    const TAKE: Sql = sql!(
+        "DELETE FROM endpoint_wakeups WHERE " [either "rowid" "ctid"] " IN \
+           (SELECT " [either "rowid" "ctid"] " FROM endpoint_wakeups" [lock_skip] ") \
+         RETURNING endpoint_id, due_at"
+    );
+    let woken: Vec<(String, Millis)> = query(TAKE).fetch_all(&mut *db).await?;
+    let mut due: BTreeMap<&str, Millis> = BTreeMap::new();
+    for (endpoint, at) in &woken {
+        let earliest = due.entry(endpoint.as_str()).or_insert(*at);
+        *earliest = (*earliest).min(*at);
+    }
+    make_due::<DB>(db, due.into_iter()).await
 }
 
 /// Moves each endpoint's turn to no later than its time.

@@ -79,6 +79,8 @@ pub(crate) async fn claim<DB: Backend>(
     if left == 0 {
         return Ok(Vec::new());
     }
+    // Before any queue row is locked, so a claim never holds one while it waits for another.
+    batch::fold::<DB>(db).await?;
     let full: Vec<&str> = request
         .remaining
         .iter()

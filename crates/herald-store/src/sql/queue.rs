@@ -36,9 +36,11 @@ impl<DB: Backend> Queue for SqlStore<DB> {
     }
 
     async fn next_due(&self, skip: &[String]) -> Result<Option<Millis>, Error> {
+        // Wake-ups not yet folded into the queue count too: the next claim folds them.
         const NEXT: Sql = sql!(
-            "SELECT min(due_at) FROM endpoint_queues \
-             WHERE endpoint_id NOT IN (SELECT t.value FROM " [texts "$1"] " AS t)"
+            "SELECT min(due_at) FROM (SELECT due_at FROM endpoint_queues \
+               WHERE endpoint_id NOT IN (SELECT t.value FROM " [texts "$1"] " AS t) \
+             UNION ALL SELECT min(due_at) FROM endpoint_wakeups) AS due"
         );
         let (due,): (Option<Millis>,) = query(NEXT)
             .bind(super::json_rows(&skip))

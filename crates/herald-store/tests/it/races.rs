@@ -57,6 +57,50 @@ async fn an_accept_in_flight_during_a_claim_keeps_its_endpoint_in_line() {
     crate::drop_schema(&schema).await;
 }
 
+/// A claim holds the endpoint's queue row locked for its whole transaction. An accept for the
+/// same endpoint used to update that row, and so waited for the claim: under load, accepts and
+/// claims of a busy endpoint took turns. Now the accept does not wait, and the claim after
+/// the one holding the row still finds the accepted delivery.
+#[tokio::test]
+async fn an_accept_does_not_wait_for_a_claim_holding_its_endpoint() {
+    let Some((store, schema)) = crate::postgres().await else {
+        return;
+    };
+    store.create_tenant("acme").await.unwrap();
+    let endpoint = store
+        .create_endpoint(NewEndpoint::new(
+            "acme",
+            "https://example.com",
+            "whsec_c2VjcmV0",
+        ))
+        .await
+        .unwrap();
+
+    // What a claim serving the endpoint holds, until it commits.
+    let mut claim = store.pool().begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM endpoint_queues WHERE endpoint_id = $1 FOR UPDATE")
+        .bind(&endpoint.id)
+        .execute(&mut *claim)
+        .await
+        .unwrap();
+    let accepted = tokio::time::timeout(
+        Duration::from_secs(2),
+        store.accept_event(NewEvent::new("acme", "t", "{\"n\":1}")),
+    )
+    .await;
+    claim.commit().await.unwrap();
+    assert!(
+        accepted.is_ok(),
+        "the accept waited for the claim holding its endpoint's queue row"
+    );
+    accepted.unwrap().unwrap();
+
+    let claimed = store.claim(&request()).await.unwrap();
+    assert_eq!(claimed.len(), 1, "the accepted delivery is claimed after");
+    drop(store);
+    crate::drop_schema(&schema).await;
+}
+
 /// A machine whose clock runs ahead of the true time by so many milliseconds.
 #[derive(Debug)]
 struct Skewed(i64);
