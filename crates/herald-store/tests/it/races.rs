@@ -101,6 +101,112 @@ async fn an_accept_does_not_wait_for_a_claim_holding_its_endpoint() {
     crate::drop_schema(&schema).await;
 }
 
+/// Two processes accept events for three endpoints while both claim and finish as fast as
+/// they can: every delivery is claimed once and none is left behind, with two claims folding
+/// wake-ups at once. (Under load the interleaving that strands work is rare; the test above
+/// plays it out step by step.)
+#[tokio::test]
+async fn accepts_racing_claims_in_two_processes_leave_nothing_behind() {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+
+    use herald_store::postgres::PostgresStore;
+    use herald_store::{Attempt, Finish, Outcome};
+
+    const ENDPOINTS: usize = 3;
+    const EVENTS: usize = 300;
+    let Some((first, schema)) = crate::postgres().await else {
+        return;
+    };
+    let second = PostgresStore::open_in_schema(&crate::pg_url(), &schema)
+        .await
+        .unwrap();
+    first.create_tenant("acme").await.unwrap();
+    for n in 0..ENDPOINTS {
+        let url = format!("https://example.com/{n}");
+        first
+            .create_endpoint(NewEndpoint::new("acme", &url, "whsec_c2VjcmV0"))
+            .await
+            .unwrap();
+    }
+    let stores = [Arc::new(first), Arc::new(second)];
+
+    let mut accepts = tokio::task::JoinSet::new();
+    for task in 0..6 {
+        let store = Arc::clone(&stores[task % 2]);
+        accepts.spawn(async move {
+            for n in 0..EVENTS / 6 {
+                let payload = format!("{{\"task\":{task},\"n\":{n}}}");
+                store
+                    .accept_event(NewEvent::new("acme", "t", &payload))
+                    .await
+                    .unwrap();
+            }
+        });
+    }
+
+    let claimed: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
+    let mut claims = tokio::task::JoinSet::new();
+    for (n, store) in stores.iter().enumerate() {
+        let (store, claimed) = (Arc::clone(store), Arc::clone(&claimed));
+        claims.spawn(async move {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+            let request = herald_store::ClaimRequest {
+                worker: format!("w{n}"),
+                ..request()
+            };
+            while claimed.lock().unwrap().len() < EVENTS * ENDPOINTS
+                && tokio::time::Instant::now() < deadline
+            {
+                for claim in store.claim(&request).await.unwrap() {
+                    *claimed
+                        .lock()
+                        .unwrap()
+                        .entry(claim.delivery_id.clone())
+                        .or_default() += 1;
+                    let now = store.now();
+                    let finish = Finish {
+                        delivery_id: claim.delivery_id,
+                        lease: claim.lease,
+                        attempt: Attempt {
+                            started_at: now,
+                            duration_ms: 1,
+                            status_code: Some(200),
+                            response_excerpt: None,
+                            error: None,
+                            request_headers: Default::default(),
+                            response_headers: Default::default(),
+                        },
+                        outcome: Outcome::Succeeded,
+                        gone: false,
+                        disable_after: Duration::from_secs(3600),
+                    };
+                    assert!(store.finish(finish).await.unwrap().held);
+                }
+            }
+        });
+    }
+    while let Some(done) = accepts.join_next().await {
+        done.unwrap();
+    }
+    while let Some(done) = claims.join_next().await {
+        done.unwrap();
+    }
+
+    let claimed = claimed.lock().unwrap().clone();
+    let twice = claimed.values().filter(|n| **n > 1).count();
+    assert_eq!(twice, 0, "deliveries claimed twice");
+    assert_eq!(
+        claimed.len(),
+        EVENTS * ENDPOINTS,
+        "deliveries left behind, due but never claimed"
+    );
+    for store in stores {
+        drop(Arc::into_inner(store));
+    }
+    crate::drop_schema(&schema).await;
+}
+
 /// A machine whose clock runs ahead of the true time by so many milliseconds.
 #[derive(Debug)]
 struct Skewed(i64);
