@@ -33,6 +33,9 @@ enum Command {
     /// with --api herald's own (/api/v1/openapi.json), and exit; takes serve's configuration
     /// (only `spec` matters).
     Openapi(OpenapiArgs),
+    /// Print the AsyncAPI 3.0 document of the app's webhooks as `serve` publishes it at
+    /// /asyncapi.json (JSON), and exit; takes serve's configuration (only `spec` matters).
+    Asyncapi(ServeArgs),
     /// Print the configuration `serve` would run with: every key, its value (secrets masked)
     /// and where it came from (default, file, HERALD_* variable or flag).
     Config(ServeArgs),
@@ -139,6 +142,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Openapi(args)) => print_openapi(&args),
+        Some(Command::Asyncapi(args)) => print_asyncapi(&args),
         Some(Command::Config(args)) => args.settings().map(|s| print!("{}", s.describe())),
         Some(Command::Listen(args)) => listen::listen(args),
         Some(Command::Client(command)) => client::run(command),
@@ -164,6 +168,13 @@ fn print_openapi(args: &OpenapiArgs) -> anyhow::Result<()> {
     };
     let json = serde_json::to_string_pretty(&document)?;
     println!("{json}");
+    Ok(())
+}
+
+fn print_asyncapi(args: &ServeArgs) -> anyhow::Result<()> {
+    let app = app(args.settings()?.spec().as_deref())?;
+    let built = app.build().context("the app is not consistent")?;
+    println!("{}", serde_json::to_string_pretty(&built.asyncapi)?);
     Ok(())
 }
 

@@ -99,6 +99,17 @@ fn openapi_api_prints_heralds_own_document() {
     assert!(printed["paths"].get("/users/").is_none());
 }
 
+#[test]
+fn asyncapi_prints_the_document_serve_publishes() {
+    let output = Command::new(HERALD).arg("asyncapi").output().unwrap();
+    assert!(output.status.success());
+    let printed: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let document = herald_example_seed::app().build().unwrap().asyncapi;
+    assert_eq!(printed, document);
+    assert_eq!(printed["asyncapi"], "3.0.0");
+    assert!(printed["channels"]["new-subscription"].is_object());
+}
+
 #[tokio::test]
 async fn serve_answers_the_seed_route_and_the_docs() {
     let server = Server::start();

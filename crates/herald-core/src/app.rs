@@ -30,6 +30,8 @@ pub struct Built {
     pub router: Router,
     /// The document served at the OpenAPI URL.
     pub openapi: OpenApi,
+    /// The AsyncAPI 3.0 document of the same webhooks, served at the AsyncAPI URL.
+    pub asyncapi: serde_json::Value,
     /// The catalog of declared webhooks.
     pub webhooks: Webhooks,
 }
@@ -106,10 +108,17 @@ impl App {
         // serializing cannot fail.
         #[allow(clippy::expect_used)]
         let serialized = serde_json::to_vec(&api).expect("an OpenApi always serializes");
-        let docs = self.docs.router(&api.info.title, serialized.into())?;
+        let asyncapi =
+            crate::asyncapi::document(&api.info.title, &api.info.version, &self.webhooks);
+        let docs = self.docs.router(
+            &api.info.title,
+            serialized.into(),
+            asyncapi.to_string().into(),
+        )?;
         Ok(Built {
             router: routes.merge(docs),
             openapi: api,
+            asyncapi,
             webhooks: self.webhooks,
         })
     }

@@ -1,4 +1,5 @@
-//! Serving the document: `/openapi.json`, Swagger UI at `/docs` and Redoc at `/redoc`.
+//! Serving the documents: `/openapi.json`, Swagger UI at `/docs`, Redoc at `/redoc`, and the
+//! AsyncAPI document of the webhooks at `/asyncapi.json`.
 //!
 //! Every asset is compiled into the binary (see `vendor/` and `scripts/vendor-docs-assets.sh`),
 //! and a Content-Security-Policy keeps the pages from loading anything from another origin.
@@ -44,6 +45,7 @@ pub struct Docs {
     openapi_url: Option<String>,
     docs_url: Option<String>,
     redoc_url: Option<String>,
+    asyncapi_url: Option<String>,
 }
 
 impl Default for Docs {
@@ -52,6 +54,7 @@ impl Default for Docs {
             openapi_url: Some("/openapi.json".into()),
             docs_url: Some("/docs".into()),
             redoc_url: Some("/redoc".into()),
+            asyncapi_url: Some("/asyncapi.json".into()),
         }
     }
 }
@@ -63,6 +66,7 @@ impl Docs {
             openapi_url: None,
             docs_url: None,
             redoc_url: None,
+            asyncapi_url: None,
         }
     }
 
@@ -84,12 +88,33 @@ impl Docs {
         self
     }
 
-    /// The routes serving `document` (already serialized) under the configured paths.
-    pub(crate) fn router<S>(&self, title: &str, document: Bytes) -> Result<Router<S>, Error>
+    /// Where the AsyncAPI 3.0 document of the webhooks is served (default `/asyncapi.json`).
+    pub fn asyncapi_url(mut self, url: Option<&str>) -> Self {
+        self.asyncapi_url = url.map(Into::into);
+        self
+    }
+
+    /// The routes serving `document` and `asyncapi` (already serialized) under the configured
+    /// paths.
+    pub(crate) fn router<S>(
+        &self,
+        title: &str,
+        document: Bytes,
+        asyncapi: Bytes,
+    ) -> Result<Router<S>, Error>
     where
         S: Clone + Send + Sync + 'static,
     {
         let mut router = Router::new();
+        if let Some(asyncapi_url) = &self.asyncapi_url {
+            check_path("asyncapi_url", asyncapi_url)?;
+            router = router.route(
+                asyncapi_url,
+                get(
+                    move || async move { ([(header::CONTENT_TYPE, "application/json")], asyncapi) },
+                ),
+            );
+        }
         let Some(openapi_url) = &self.openapi_url else {
             return Ok(router);
         };

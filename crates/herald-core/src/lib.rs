@@ -44,6 +44,7 @@
 //! ```
 
 mod app;
+pub mod asyncapi;
 mod catalog;
 mod docs;
 mod error;

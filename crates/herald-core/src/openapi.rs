@@ -16,7 +16,7 @@ use crate::error::{Error, ErrorKind};
 use crate::webhook::Declaration;
 
 /// The headers every delivery carries, per the Standard Webhooks specification.
-const SIGNATURE_HEADERS: [(&str, &str); 3] = [
+pub(crate) const SIGNATURE_HEADERS: [(&str, &str); 3] = [
     (
         "webhook-id",
         "The event's unique id. It is the same on every retry of one event, so a receiver can \

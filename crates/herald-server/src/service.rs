@@ -300,7 +300,9 @@ fn api_app(webhooks: &Webhooks) -> App {
         Docs::default()
             .openapi_url(Some(API_DOCUMENT))
             .docs_url(Some(API_DOCS))
-            .redoc_url(None),
+            .redoc_url(None)
+            // The webhooks' AsyncAPI document is the app's, beside its OpenAPI document.
+            .asyncapi_url(None),
     )
 }
 

@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used)] // a test that cannot unwrap should panic loudly
 
+mod asyncapi;
 mod declare;
 mod docs;
 mod errors;
