@@ -18,6 +18,10 @@
 //! system time from `/proc`, the postmaster's reaped children included), which says how many
 //! deliveries a second one PostgreSQL core carries.
 //!
+//! After the PostgreSQL drain, a row measures retention on what it left: every event deleted
+//! with its delivery and attempt, the way herald's retention does it (per event, not per
+//! delivery), after a checkpoint, as month-old rows would be.
+//!
 //! The row `postgres-api-1x2` runs two herald services on one database, each with its own
 //! pool, worker and HTTP listener, as two `herald serve` processes would be; the load
 //! alternates between them. Compare it with `postgres-api-1`.
@@ -582,6 +586,66 @@ async fn herald(run: &Run, database_url: &str) -> Figures {
     }
 }
 
+/// Retention on the database a drain row left behind: every event, with its deliveries and
+/// attempts, deleted as herald's retention does it (500 events a statement, oldest first).
+async fn purge_all(run: &Run, database_url: &str) -> Figures {
+    use herald_store::Upkeep;
+    let postgres = run.postgres.then_some(database_url);
+    let store = herald_store::postgres::PostgresStore::open(database_url)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    // Rows a month old sit on pages not written since many checkpoints: the first change to
+    // each page after one writes the whole page to the WAL. A checkpoint here makes these rows
+    // as old as that (it needs a superuser or pg_checkpoint; without it, the WAL is too low).
+    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(database_url)
+        .await
+        .unwrap();
+    let (stored,): (i64,) = sqlx::query_as(
+        "SELECT sum(pg_total_relation_size(c.oid))::int8 FROM pg_class c \
+         WHERE c.relname IN ('events', 'deliveries', 'attempts') \
+           AND c.relnamespace = 'public'::regnamespace",
+    )
+    .fetch_one(&mut admin)
+    .await
+    .unwrap();
+    println!(
+        "retention row: {:.0} bytes on disk per event before (events, deliveries, attempts \
+         with their indexes)",
+        stored as f64 / run.events as f64
+    );
+    if let Err(error) = sqlx::query("CHECKPOINT").execute(&mut admin).await {
+        println!("retention row: no CHECKPOINT ({error}); its WAL leaves out full-page images");
+    }
+    sqlx::Connection::close(admin).await.unwrap();
+    let before = Counters::read(postgres).await;
+    let started = Instant::now();
+    let mut purged = 0;
+    loop {
+        let n = store.purge(Duration::ZERO, 500).await.unwrap();
+        purged += n;
+        if n < 500 {
+            break;
+        }
+    }
+    let elapsed = started.elapsed();
+    let events = usize::try_from(purged).unwrap();
+    assert_eq!(events, run.events, "retention deleted every event");
+    drop(store);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let after = Counters::read(postgres).await;
+    Figures {
+        label: "PostgreSQL, retention: its events deleted (per event)".into(),
+        deliveries: events,
+        per_second: events as f64 / elapsed.as_secs_f64(),
+        p50: None,
+        p99: None,
+        rss: rss_mib(),
+        duplicates: 0,
+        cost: Some(cost(before, after, events)),
+    }
+}
+
 async fn fresh_postgres() -> Option<(String, String)> {
     let url = std::env::var("HERALD_TEST_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
@@ -808,6 +872,9 @@ fn main() {
                     continue;
                 };
                 rows.push(herald(run, &url).await);
+                if run.load == Load::Drain {
+                    rows.push(purge_all(run, &url).await);
+                }
                 drop_postgres(&admin, &url).await;
             } else {
                 let url = format!("sqlite://{}/{}.db", dir.display(), run.key);
