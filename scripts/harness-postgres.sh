@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# End to end as a user would measure it (issue 16's harness): wrk posts events for 10 s through
+# herald's HTTP API, 32 connections, into `herald serve` on a fresh PostgreSQL database with
+# default settings; nginx receives the deliveries. Prints the raw wrk-to-nginx rate measured in
+# the same run, the ingestion rate, the end-to-end rate (accepted events / time from the first
+# post to the last delivery) and its ratio to raw.
+#
+#   scripts/harness-postgres.sh target/release/herald [postgres://postgres@127.0.0.1:5432/test]
+#
+# Needs wrk, nginx, psql and curl (apt-get install wrk nginx-light postgresql-client curl);
+# everything it starts listens on 127.0.0.1 and is stopped at the end.
+set -euo pipefail
+herald=$(realpath "$1")
+admin_url=${2:-postgres://postgres@127.0.0.1:5432/test}
+dir=$(mktemp -d)
+db=herald_harness_$$
+nginx_port=18080
+herald_port=18000
+herald_pid=
+
+cleanup() {
+  [ -f "$dir/nginx.pid" ] && kill "$(cat "$dir/nginx.pid")" 2>/dev/null || true
+  [ -n "$herald_pid" ] && kill "$herald_pid" 2>/dev/null || true
+  psql -q "$admin_url" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" 2>/dev/null || true
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+
+cat >"$dir/nginx.conf" <<CONF
+worker_processes 1;
+pid $dir/nginx.pid;
+error_log $dir/error.log;
+events { worker_connections 1024; }
+http {
+  access_log $dir/access.log;
+  server { listen 127.0.0.1:$nginx_port; location / { return 200 "ok"; } }
+}
+CONF
+body='{"username":"rick","monthly_fee":9.99,"start_date":"2026-11-22T08:00:00Z"}'
+cat >"$dir/raw.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["content-type"] = "application/json"
+wrk.body = '$body'
+LUA
+cat >"$dir/events.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["content-type"] = "application/json"
+wrk.headers["authorization"] = "Bearer harness-token"
+wrk.body = '{"event_type":"new-subscription","payload":$body}'
+LUA
+
+nginx -c "$dir/nginx.conf"
+sleep 0.5
+raw=$(wrk -t2 -c32 -d10s -s "$dir/raw.lua" "http://127.0.0.1:$nginx_port/hook" | awk '/Requests\/sec/ {print $2}')
+: >"$dir/access.log"
+
+psql -q "$admin_url" -c "CREATE DATABASE $db"
+database_url="${admin_url%/*}/$db"
+HERALD_ADMIN_TOKEN=harness-token "$herald" serve --database-url "$database_url" \
+  --addr "127.0.0.1:$herald_port" --allow-target 127.0.0.0/8 >"$dir/herald.log" 2>&1 &
+herald_pid=$!
+base="http://127.0.0.1:$herald_port"
+until curl -sf "$base/ready" >/dev/null; do sleep 0.2; done
+call() { curl -sf -X POST "$base$1" -H 'authorization: Bearer harness-token' \
+  -H 'content-type: application/json' -d "$2" >/dev/null; }
+call /api/v1/tenants '{"id":"bench"}'
+call /api/v1/tenants/bench/endpoints "{\"url\":\"http://127.0.0.1:$nginx_port/hook\"}"
+
+start=$(date +%s.%N)
+ingest=$(wrk -t2 -c32 -d10s -s "$dir/events.lua" "$base/api/v1/tenants/bench/events" | awk '/Requests\/sec/ {print $2}')
+accepted=$(psql -At "$database_url" -c "SELECT count(*) FROM events")
+deadline=$(( $(date +%s) + 120 ))
+while [ "$(wc -l <"$dir/access.log")" -lt "$accepted" ]; do
+  [ "$(date +%s)" -lt "$deadline" ] || { echo "not every event arrived within 120 s" >&2; exit 1; }
+  sleep 0.05
+done
+end=$(date +%s.%N)
+python3 - "$raw" "$ingest" "$accepted" "$start" "$end" <<'PY'
+import sys
+raw, ingest, accepted = float(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
+e2e = accepted / (float(sys.argv[5]) - float(sys.argv[4]))
+print(f"raw wrk to nginx {raw:,.0f}/s; ingestion {ingest:,.0f}/s; {accepted:,} events delivered "
+      f"end to end at {e2e:,.0f}/s: {e2e / raw:.4f} of raw")
+PY
