@@ -15,13 +15,8 @@ fn request() -> ClaimRequest {
     }
 }
 
-/// An accept still in flight while a claim finds the endpoint's due work done: the endpoint
-/// must not drop out of line with the accepted delivery due.
-#[tokio::test]
-async fn an_accept_in_flight_during_a_claim_keeps_its_endpoint_in_line() {
-    let Some((store, schema)) = crate::postgres().await else {
-        return;
-    };
+/// Tenant `acme` with one endpoint; its id.
+async fn acme(store: &impl Registry) -> String {
     store.create_tenant("acme").await.unwrap();
     store
         .create_endpoint(NewEndpoint::new(
@@ -30,7 +25,18 @@ async fn an_accept_in_flight_during_a_claim_keeps_its_endpoint_in_line() {
             "whsec_c2VjcmV0",
         ))
         .await
-        .unwrap();
+        .unwrap()
+        .id
+}
+
+/// An accept still in flight while a claim finds the endpoint's due work done: the endpoint
+/// must not drop out of line with the accepted delivery due.
+#[tokio::test]
+async fn an_accept_in_flight_during_a_claim_keeps_its_endpoint_in_line() {
+    let Some((store, schema)) = crate::postgres().await else {
+        return;
+    };
+    acme(&store).await;
     store
         .accept_event(NewEvent::new("acme", "t", "{\"n\":1}"))
         .await
@@ -66,20 +72,12 @@ async fn an_accept_does_not_wait_for_a_claim_holding_its_endpoint() {
     let Some((store, schema)) = crate::postgres().await else {
         return;
     };
-    store.create_tenant("acme").await.unwrap();
-    let endpoint = store
-        .create_endpoint(NewEndpoint::new(
-            "acme",
-            "https://example.com",
-            "whsec_c2VjcmV0",
-        ))
-        .await
-        .unwrap();
+    let endpoint = acme(&store).await;
 
     // What a claim serving the endpoint holds, until it commits.
     let mut claim = store.pool().begin().await.unwrap();
     sqlx::query("SELECT 1 FROM endpoint_queues WHERE endpoint_id = $1 FOR UPDATE")
-        .bind(&endpoint.id)
+        .bind(&endpoint)
         .execute(&mut *claim)
         .await
         .unwrap();
@@ -302,16 +300,7 @@ async fn at_hand() -> Option<(
     let (store, schema) = crate::postgres().await?;
     let clock = herald_store::ManualClock::at(herald_store::SystemClock.now());
     let store = store.with_clock(std::sync::Arc::new(clock.clone()));
-    store.create_tenant("acme").await.unwrap();
-    let endpoint = store
-        .create_endpoint(NewEndpoint::new(
-            "acme",
-            "https://example.com",
-            "whsec_c2VjcmV0",
-        ))
-        .await
-        .unwrap()
-        .id;
+    let endpoint = acme(&store).await;
     Some((store, schema, clock, endpoint))
 }
 
