@@ -329,7 +329,8 @@ pub(crate) async fn make_due<'a, DB: Backend>(
 /// Records attempts and moves their deliveries on, then each endpoint's state: its failure
 /// streak, its circuit, its next turn, the next delivery of each ordering key, and whether it
 /// is disabled, decided on its state as of this transaction.
-/// Also says whether an ordering key's next delivery became due.
+/// Also says whether work became due now (an ordering key's next delivery, an attempt herald cut
+/// off), so the workers look at once.
 async fn finish_all<DB: Backend>(
     db: &mut DB::Connection,
     finishes: &[(&Finish, Millis)],
@@ -424,6 +425,32 @@ async fn finish_all<DB: Backend>(
         held.push(Some(endpoint_id));
     }
     let disabled = settle_endpoints::<DB>(db, &seen, &successors).await?;
+    // A delivery due again (a retry, an attempt herald cut off) or a key's next delivery
+    // asks for its endpoint's turn as an accept does: a claim running now cannot see this
+    // batch's writes and may take the endpoint out of line; the settled state alone would
+    // then be overwritten by the claim's commit.
+    let mut due: BTreeMap<&str, Millis> = BTreeMap::new();
+    let mut due_now = !successors.is_empty();
+    for (&(finish, now), endpoint) in finishes.iter().zip(&held) {
+        let at = match finish.outcome {
+            Outcome::RetryAt(at) => at,
+            Outcome::Interrupted => now,
+            Outcome::Succeeded | Outcome::Dead => continue,
+        };
+        if let Some(endpoint) = endpoint.as_deref().filter(|e| !disabled.contains_key(*e)) {
+            let earliest = due.entry(endpoint).or_insert(at);
+            *earliest = (*earliest).min(at);
+            due_now |= at <= now;
+        }
+    }
+    for (endpoint, _, now) in successors
+        .iter()
+        .filter(|(e, _, _)| !disabled.contains_key(e))
+    {
+        let earliest = due.entry(endpoint.as_str()).or_insert(*now);
+        *earliest = (*earliest).min(*now);
+    }
+    wake::<DB>(db, due.into_iter()).await?;
     let finished = held
         .into_iter()
         .map(|endpoint| Finished {
@@ -431,7 +458,7 @@ async fn finish_all<DB: Backend>(
             disabled: endpoint.and_then(|e| disabled.get(&e).cloned()),
         })
         .collect();
-    Ok((finished, !successors.is_empty()))
+    Ok((finished, due_now))
 }
 
 /// Applies what the endpoints saw to their state, makes each ordering key's next delivery due

@@ -99,6 +99,72 @@ async fn an_accept_does_not_wait_for_a_claim_holding_its_endpoint() {
     crate::drop_schema(&schema).await;
 }
 
+/// A claim that finds nothing more due takes its endpoint out of line; it cannot see an attempt
+/// being recorded at the same moment, whose delivery is due again at once (cut off by herald,
+/// or a retry). The record used to leave the line alone when the endpoint was already in it,
+/// so the claim's commit, after it, stranded the delivery (seen in CI's outage test: three
+/// deliveries due, unleased, their endpoint's turn 31 s away).
+#[tokio::test]
+async fn an_attempt_recorded_during_a_claim_keeps_its_delivery_in_line() {
+    use herald_store::{Attempt, Finish, Outcome};
+    let Some((store, schema)) = crate::postgres().await else {
+        return;
+    };
+    let endpoint = acme(&store).await;
+    for n in 1..=2 {
+        let payload = format!("{{\"n\":{n}}}");
+        store
+            .accept_event(NewEvent::new("acme", "t", &payload))
+            .await
+            .unwrap();
+    }
+    // One taken, one left: the endpoint stays in line, due now.
+    let one = ClaimRequest {
+        limit: 1,
+        ..request()
+    };
+    let taken = store.claim(&one).await.unwrap().remove(0);
+
+    // Another claim serves the endpoint: it took the other delivery, saw the first still
+    // leased, and takes the endpoint out of line, not yet committed…
+    let mut claim = store.pool().begin().await.unwrap();
+    sqlx::query("UPDATE endpoint_queues SET due_at = NULL WHERE endpoint_id = $1")
+        .bind(&endpoint)
+        .execute(&mut *claim)
+        .await
+        .unwrap();
+    // …while the first delivery's attempt is recorded: cut off, due again at once.
+    let now = store.now();
+    let finish = Finish {
+        delivery_id: taken.delivery_id.clone(),
+        lease: taken.lease,
+        attempt: Attempt {
+            started_at: now,
+            duration_ms: 1,
+            status_code: None,
+            response_excerpt: None,
+            error: Some("interrupted".into()),
+            request_headers: Default::default(),
+            response_headers: Default::default(),
+        },
+        outcome: Outcome::Interrupted,
+        gone: false,
+        disable_after: Duration::from_secs(3600),
+    };
+    let recorded = tokio::time::timeout(Duration::from_secs(2), store.finish(finish)).await;
+    claim.commit().await.unwrap();
+    assert!(recorded.unwrap().unwrap().held);
+
+    let again = store.claim(&request()).await.unwrap();
+    let ids: Vec<&str> = again.iter().map(|c| c.delivery_id.as_str()).collect();
+    assert!(
+        ids.contains(&taken.delivery_id.as_str()),
+        "the cut-off delivery is claimed again: {ids:?}"
+    );
+    drop(store);
+    crate::drop_schema(&schema).await;
+}
+
 /// Two processes accept events for three endpoints while both claim and finish as fast as
 /// they can: every delivery is claimed once and none is left behind, with two claims folding
 /// wake-ups at once. (Under load the interleaving that strands work is rare; the test above
