@@ -64,8 +64,17 @@ impl EndpointState {
                 self.due_by(at);
             }
             Outcome::Dead => self.failed(seen.started_at, seen.now),
-            // herald's doing, not the endpoint's: its streak and circuit stay as they were.
-            Outcome::Interrupted => self.due_by(seen.now),
+            // herald's doing, not the endpoint's: its streak stays as it was. If this was the
+            // half-open circuit's probe, its hold (until the probe's lease would end) goes, so
+            // the next claim probes again instead of waiting out the lease.
+            Outcome::Interrupted => {
+                self.due_by(seen.now);
+                if self.failures >= CIRCUIT_THRESHOLD
+                    && self.open_until.is_some_and(|until| until > seen.now)
+                {
+                    self.open_until = Some(seen.now);
+                }
+            }
         }
         if seen.gone {
             return Some("the endpoint answered 410 Gone".into());
@@ -228,5 +237,20 @@ mod tests {
                 1_000, 2_000, 4_000, 8_000, 16_000, 32_000, 60_000, 60_000, 60_000
             ]
         );
+    }
+
+    #[test]
+    fn an_interrupted_probe_lets_the_next_claim_probe_at_once() {
+        // The circuit is half open and its probe is in flight, held until the lease ends.
+        let mut state = failing(T - HOUR, T - 1_000, 7);
+        state.open_until = Some(T + 60_000);
+        let reason = state.record(&seen(Outcome::Interrupted, T));
+        assert_eq!(reason, None);
+        assert_eq!(state.open_until, Some(T + 10), "the probe's hold is gone");
+        assert_eq!(
+            state.failures, 7,
+            "the streak is the endpoint's, and unchanged"
+        );
+        assert_eq!(state.due_at, Some(T + 10));
     }
 }
