@@ -29,6 +29,31 @@ async fn acme(store: &impl Registry) -> String {
         .id
 }
 
+/// The record of one attempt at `claimed`, made at `now`, ending as `outcome`.
+fn recorded(
+    claimed: &herald_store::Claimed,
+    outcome: herald_store::Outcome,
+    now: herald_store::Millis,
+) -> herald_store::Finish {
+    let succeeded = matches!(outcome, herald_store::Outcome::Succeeded);
+    herald_store::Finish {
+        delivery_id: claimed.delivery_id.clone(),
+        lease: claimed.lease.clone(),
+        attempt: herald_store::Attempt {
+            started_at: now,
+            duration_ms: 1,
+            status_code: succeeded.then_some(200),
+            response_excerpt: None,
+            error: (!succeeded).then(|| "interrupted".into()),
+            request_headers: Default::default(),
+            response_headers: Default::default(),
+        },
+        outcome,
+        gone: false,
+        disable_after: Duration::from_secs(3600),
+    }
+}
+
 /// An accept still in flight while a claim finds the endpoint's due work done: the endpoint
 /// must not drop out of line with the accepted delivery due.
 #[tokio::test]
@@ -106,7 +131,7 @@ async fn an_accept_does_not_wait_for_a_claim_holding_its_endpoint() {
 /// deliveries due, unleased, their endpoint's turn 31 s away).
 #[tokio::test]
 async fn an_attempt_recorded_during_a_claim_keeps_its_delivery_in_line() {
-    use herald_store::{Attempt, Finish, Outcome};
+    use herald_store::Outcome;
     let Some((store, schema)) = crate::postgres().await else {
         return;
     };
@@ -134,23 +159,7 @@ async fn an_attempt_recorded_during_a_claim_keeps_its_delivery_in_line() {
         .await
         .unwrap();
     // …while the first delivery's attempt is recorded: cut off, due again at once.
-    let now = store.now();
-    let finish = Finish {
-        delivery_id: taken.delivery_id.clone(),
-        lease: taken.lease,
-        attempt: Attempt {
-            started_at: now,
-            duration_ms: 1,
-            status_code: None,
-            response_excerpt: None,
-            error: Some("interrupted".into()),
-            request_headers: Default::default(),
-            response_headers: Default::default(),
-        },
-        outcome: Outcome::Interrupted,
-        gone: false,
-        disable_after: Duration::from_secs(3600),
-    };
+    let finish = recorded(&taken, Outcome::Interrupted, store.now());
     let recorded = tokio::time::timeout(Duration::from_secs(2), store.finish(finish)).await;
     claim.commit().await.unwrap();
     assert!(recorded.unwrap().unwrap().held);
@@ -174,8 +183,8 @@ async fn accepts_racing_claims_in_two_processes_leave_nothing_behind() {
     use std::collections::HashMap;
     use std::sync::{Arc, Mutex};
 
+    use herald_store::Outcome;
     use herald_store::postgres::PostgresStore;
-    use herald_store::{Attempt, Finish, Outcome};
 
     const ENDPOINTS: usize = 3;
     const EVENTS: usize = 300;
@@ -228,23 +237,7 @@ async fn accepts_racing_claims_in_two_processes_leave_nothing_behind() {
                         .unwrap()
                         .entry(claim.delivery_id.clone())
                         .or_default() += 1;
-                    let now = store.now();
-                    let finish = Finish {
-                        delivery_id: claim.delivery_id,
-                        lease: claim.lease,
-                        attempt: Attempt {
-                            started_at: now,
-                            duration_ms: 1,
-                            status_code: Some(200),
-                            response_excerpt: None,
-                            error: None,
-                            request_headers: Default::default(),
-                            response_headers: Default::default(),
-                        },
-                        outcome: Outcome::Succeeded,
-                        gone: false,
-                        disable_after: Duration::from_secs(3600),
-                    };
+                    let finish = recorded(&claim, Outcome::Succeeded, store.now());
                     assert!(store.finish(finish).await.unwrap().held);
                 }
             }
