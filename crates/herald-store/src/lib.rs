@@ -40,6 +40,8 @@ mod roles;
 pub mod sql;
 
 #[cfg(feature = "postgres")]
+mod partitions;
+#[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod sqlite;
 
@@ -64,4 +66,12 @@ pub(crate) fn lease_token(worker: &str) -> String {
 /// A new prefixed, time-ordered id such as `evt_01JD…`.
 pub fn new_id(prefix: &str) -> String {
     format!("{prefix}_{}", ulid::Ulid::generate())
+}
+
+/// A new prefixed id made at `at` (the store's clock), for rows whose id says which day's
+/// partition holds them: events, deliveries.
+pub(crate) fn new_id_at(prefix: &str, at: Millis) -> String {
+    let random = ulid::Ulid::generate().random();
+    let at = u64::try_from(at).unwrap_or(0);
+    format!("{prefix}_{}", ulid::Ulid::from_parts(at, random))
 }

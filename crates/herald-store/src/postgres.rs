@@ -40,6 +40,14 @@ impl Backend for Postgres {
         Ok(())
     }
 
+    async fn prepare_partitions(pool: &Pool<Postgres>, now: Millis) -> Result<(), Error> {
+        crate::partitions::prepare(pool, now).await
+    }
+
+    async fn drop_partitions(pool: &Pool<Postgres>, cutoff: Millis) -> Result<Vec<String>, Error> {
+        crate::partitions::drop_before(pool, cutoff).await
+    }
+
     async fn relax_claim(conn: &mut PgConnection) -> Result<(), Error> {
         sqlx::query("SET LOCAL synchronous_commit TO OFF")
             .execute(conn)
@@ -189,12 +197,19 @@ impl SqlStore<Postgres> {
 
     async fn connect(options: PgConnectOptions, limits: Limits) -> Result<PostgresStore, Error> {
         let statement_timeout = limits.statement_timeout.as_millis().to_string();
+        // No JIT: herald's queries are short, and over partitioned tables the planner's row
+        // estimates (no statistics on a partitioned parent) pass the JIT's cost threshold, so
+        // each claim spent half a second compiling a plan that runs in a millisecond.
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(limits.acquire_timeout)
-            .connect_with(options.options([("statement_timeout", statement_timeout)]))
+            .connect_with(options.options([
+                ("statement_timeout", statement_timeout.as_str()),
+                ("jit", "off"),
+            ]))
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        crate::partitions::prepare(&pool, crate::SystemClock.now()).await?;
         Ok(SqlStore::new(pool.clone(), pool, Arc::default()))
     }
 }

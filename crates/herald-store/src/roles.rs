@@ -266,6 +266,13 @@ pub trait Upkeep: Clocked {
     /// deliveries are all finished, with their deliveries and attempts; returns how many events
     /// went. Called repeatedly, so no single statement holds its locks for long.
     async fn purge(&self, older_than: Duration, limit: u32) -> Result<u64, Error>;
+
+    /// Where events, deliveries and attempts are partitioned by day (PostgreSQL): makes the
+    /// partitions of the next few days, and with `older_than`, drops the days whose every
+    /// event was accepted longer ago than that, unless a delivery of theirs is pending (that
+    /// day waits, and [`purge`](Upkeep::purge) deletes its finished rows). Returns the days
+    /// dropped. Does nothing on SQLite.
+    async fn rotate_partitions(&self, older_than: Option<Duration>) -> Result<Vec<String>, Error>;
 }
 
 /// The whole store: every role.

@@ -19,7 +19,7 @@ use sqlx::{Pool, Sqlite};
 use tokio::sync::Notify;
 
 use crate::sql::{Backend, SqlStore, query};
-use crate::{Clock, Error, ErrorKind, Limits, Registration};
+use crate::{Clock, Error, ErrorKind, Limits, Millis, Registration};
 
 /// Sets up the writer connection to wake the workers whenever a transaction that inserted
 /// deliveries commits, whoever's transaction it was: an application's outbox transaction on
@@ -99,6 +99,15 @@ impl Backend for Sqlite {
 
     async fn relax_claim(_: &mut SqliteConnection) -> Result<(), Error> {
         Ok(())
+    }
+
+    async fn prepare_partitions(_: &Pool<Sqlite>, _: Millis) -> Result<(), Error> {
+        // Not partitioned: retention deletes rows, a batch at a time.
+        Ok(())
+    }
+
+    async fn drop_partitions(_: &Pool<Sqlite>, _: Millis) -> Result<Vec<String>, Error> {
+        Ok(Vec::new())
     }
 
     async fn listen(_: &Pool<Sqlite>, _: Arc<Notify>) -> Result<(), Error> {

@@ -14,7 +14,7 @@ use crate::error::classify;
 use crate::group::{Write, Written};
 use crate::{
     Accepted, DeliveryState, Error, ErrorKind, Event, Finish, Finished, Millis, NewEvent, Outcome,
-    new_id,
+    new_id, new_id_at,
 };
 
 pub(crate) use super::endpoint_state::{EndpointState, Seen};
@@ -93,14 +93,18 @@ pub(crate) async fn accept_all<DB: Backend>(
     events: &[(&NewEvent, Millis)],
 ) -> Result<Vec<Accepted>, Error> {
     // ON CONFLICT makes a repeated idempotency key (in this batch, or from another process
-    // at the same moment) skip the row instead of failing the batch; `WHERE true` tells
-    // SQLite's parser that ON CONFLICT belongs to the INSERT.
+    // at the same moment) skip the key instead of failing the batch, and its event is not
+    // stored; `WHERE true` tells SQLite's parser that ON CONFLICT belongs to the INSERT.
+    const TAKE_KEYS: Sql = sql!(
+        "INSERT INTO idempotency_keys (tenant_id, key, event_id) \
+         SELECT v.value->>0, v.value->>1, v.value->>2 FROM " [rows "$1"] " AS v \
+         WHERE true ON CONFLICT DO NOTHING RETURNING event_id"
+    );
     const INSERT_EVENTS: Sql = sql!(
         "INSERT INTO events (id, tenant_id, event_type, payload, idempotency_key, ordering_key, \
            created_at) \
          SELECT v.value->>0, v.value->>1, v.value->>2, v.value->>3, v.value->>4, v.value->>5, \
-           CAST(v.value->>6 AS BIGINT) FROM " [rows "$1"] " AS v \
-         WHERE true ON CONFLICT DO NOTHING RETURNING id"
+           CAST(v.value->>6 AS BIGINT) FROM " [rows "$1"] " AS v"
     );
     const SUBSCRIBED: Sql = sql!(
         "SELECT p.id FROM endpoints p WHERE p.tenant_id = $1 AND p.enabled \
@@ -111,10 +115,36 @@ pub(crate) async fn accept_all<DB: Backend>(
     if events.is_empty() {
         return Ok(Vec::new());
     }
-    let ids: Vec<String> = events.iter().map(|_| new_id("evt")).collect();
+    let ids: Vec<String> = events
+        .iter()
+        .map(|&(_, now)| new_id_at("evt", now))
+        .collect();
+    let keys: Vec<_> = events
+        .iter()
+        .zip(&ids)
+        .filter_map(|(&(new, _), id)| {
+            let key = new.idempotency_key.as_ref()?;
+            Some((&new.tenant_id, key, id))
+        })
+        .collect();
+    let mut created: HashSet<String> = events
+        .iter()
+        .zip(&ids)
+        .filter(|((new, _), _)| new.idempotency_key.is_none())
+        .map(|(_, id)| id.clone())
+        .collect();
+    if !keys.is_empty() {
+        let taken: Vec<(String,)> = query(TAKE_KEYS)
+            .bind(json_rows(&keys))
+            .fetch_all(&mut *db)
+            .await
+            .map_err(|e| classify(e, &tenants_of(events)))?;
+        created.extend(taken.into_iter().map(|(id,)| id));
+    }
     let rows: Vec<_> = events
         .iter()
         .zip(&ids)
+        .filter(|(_, id)| created.contains(*id))
         .map(|(&(new, now), id)| {
             (
                 id,
@@ -127,12 +157,13 @@ pub(crate) async fn accept_all<DB: Backend>(
             )
         })
         .collect();
-    let inserted: Vec<(String,)> = query(INSERT_EVENTS)
-        .bind(json_rows(&rows))
-        .fetch_all(&mut *db)
-        .await
-        .map_err(|e| classify(e, &tenants_of(events)))?;
-    let created: HashSet<String> = inserted.into_iter().map(|(id,)| id).collect();
+    if !rows.is_empty() {
+        query(INSERT_EVENTS)
+            .bind(json_rows(&rows))
+            .execute(&mut *db)
+            .await
+            .map_err(|e| classify(e, &tenants_of(events)))?;
+    }
 
     let mut subscribed: HashMap<(&str, &str), Vec<String>> = HashMap::new();
     for (&(new, _), id) in events.iter().zip(&ids) {
@@ -193,7 +224,8 @@ pub(crate) async fn accept_all<DB: Backend>(
             let earlier: Event = query(concat!(
                 "SELECT ",
                 event_columns!(),
-                " FROM events WHERE tenant_id = $1 AND idempotency_key = $2"
+                " FROM events WHERE id = \
+                  (SELECT event_id FROM idempotency_keys WHERE tenant_id = $1 AND key = $2)"
             ))
             .bind(&new.tenant_id)
             .bind(key)
@@ -236,7 +268,7 @@ pub(crate) async fn insert_deliveries<DB: Backend>(
         .filter(|d| d.ordering_key.is_some())
         .count();
     let mut order = DB::reserve_order(db, keyed).await?.into_iter();
-    let ids: Vec<String> = deliveries.iter().map(|_| new_id("dlv")).collect();
+    let ids: Vec<String> = deliveries.iter().map(|d| new_id_at("dlv", d.due)).collect();
     let rows: Vec<_> = deliveries
         .iter()
         .zip(&ids)

@@ -10,7 +10,7 @@ use super::{Backend, Sql, SqlStore, batch, query, sql};
 use crate::error::disabled_endpoint;
 use crate::{
     Accepted, Attempt, AttemptStats, Clocked, Delivery, DeliveryFilter, DeliveryState, Error,
-    ErrorKind, Event, EventFilter, Log, Millis, NewEvent, new_id,
+    ErrorKind, Event, EventFilter, Log, Millis, NewEvent, new_id_at,
 };
 
 #[async_trait]
@@ -37,7 +37,7 @@ impl<DB: Backend> Log for SqlStore<DB> {
             return Ok(None);
         }
         let event = Event {
-            id: new_id("evt"),
+            id: new_id_at("evt", now),
             tenant_id: new.tenant_id,
             event_type: new.event_type,
             payload: new.payload,

@@ -57,8 +57,12 @@ pub struct Sql {
 /// - `[rows "$1"]`: the JSON array bound at `$1` as a table whose column `value` holds one
 ///   element (read its fields with `value->>0`, `CAST(value->>1 AS BIGINT)`…);
 /// - `[texts "expr"]`: the strings of the JSON array `expr` as a table with one column `value`;
-/// - `[lock]`, `[lock_skip]`: `FOR UPDATE` / `FOR UPDATE SKIP LOCKED` on PostgreSQL, nothing on
-///   SQLite (whose one writer connection already makes the transaction exclusive);
+/// - `[lock]`, `[lock_skip]`: `FOR NO KEY UPDATE` / `FOR UPDATE SKIP LOCKED` on PostgreSQL,
+///   nothing on SQLite (whose one writer connection already makes the transaction exclusive).
+///   `[lock]` leaves foreign-key checks through the row (`FOR KEY SHARE`) free: a claim that
+///   updates its endpoint's queue row checks the endpoint, and would wait on a retry holding
+///   the endpoint while the retry waits on the claim's queue row. `[lock_skip]` conflicts with
+///   them, so a purge passes over events a replay holds `FOR KEY SHARE`;
 ///   `[lock_of "q"]`, `[lock_skip_of "q"]` the same for the rows of table `q` of a join;
 /// - `[json_array "expr" "order"]`: the aggregate of `expr` over a group as JSON array text,
 ///   in `order` (`[]` for none);
@@ -109,20 +113,22 @@ macro_rules! postgres_part {
     ([either $sqlite:literal $postgres:literal]) => {
         $postgres
     };
+    // herald_rows and herald_texts are json_array_elements(_text) with a row estimate that
+    // plans lookups by id (migration 11).
     ([rows $param:literal]) => {
-        concat!("json_array_elements(CAST(", $param, " AS json))")
+        concat!("herald_rows(CAST(", $param, " AS json))")
     };
     ([texts $expr:literal]) => {
-        concat!("json_array_elements_text(CAST(", $expr, " AS json))")
+        concat!("herald_texts(CAST(", $expr, " AS json))")
     };
     ([lock]) => {
-        " FOR UPDATE"
+        " FOR NO KEY UPDATE"
     };
     ([lock_skip]) => {
         " FOR UPDATE SKIP LOCKED"
     };
     ([lock_of $table:literal]) => {
-        concat!(" FOR UPDATE OF ", $table)
+        concat!(" FOR NO KEY UPDATE OF ", $table)
     };
     ([json_array $expr:literal $order:literal]) => {
         concat!(
@@ -188,6 +194,19 @@ pub trait Backend: Database<Connection: Run<Self>> + sealed::Sealed {
     /// The registered workers that are gone, forgotten as they are named.
     fn dead_workers(
         conn: &mut Self::Connection,
+    ) -> impl Future<Output = Result<Vec<String>, Error>> + Send;
+
+    /// Makes the partitions the next few days' rows go to, where the database has them
+    /// (PostgreSQL, see [`Upkeep::rotate_partitions`](crate::Upkeep::rotate_partitions)).
+    fn prepare_partitions(
+        pool: &Pool<Self>,
+        now: crate::Millis,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Drops the partitions of days before `cutoff` with no pending delivery; returns them.
+    fn drop_partitions(
+        pool: &Pool<Self>,
+        cutoff: crate::Millis,
     ) -> impl Future<Output = Result<Vec<String>, Error>> + Send;
 }
 

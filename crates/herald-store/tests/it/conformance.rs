@@ -18,7 +18,7 @@ pub(crate) use scheduler::*;
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const T0: i64 = 1_700_000_000_000;
 
-fn attempt(at: i64, status: Option<u16>) -> Attempt {
+pub(crate) fn attempt(at: i64, status: Option<u16>) -> Attempt {
     Attempt {
         started_at: at,
         duration_ms: 12,

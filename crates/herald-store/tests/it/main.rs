@@ -10,6 +10,7 @@ mod conformance;
 mod migrations;
 mod notify;
 mod outbox;
+mod partitions;
 mod races;
 mod recovery;
 mod timed;

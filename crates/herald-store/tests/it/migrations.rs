@@ -1,19 +1,21 @@
 //! An existing database moves to the newest schema with every row it had, readable.
 
-use herald_store::Log;
 use herald_store::postgres::PostgresStore;
+use herald_store::{Log, Upkeep};
+use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 /// The attempts' primary key changed in migration 9 (one index, in their delivery's order):
 /// attempts written before it are read after it, in the order they started.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_attempts_written_before_migration_9_are_read_after_it() {
+/// A fresh schema brought up to migration `version`, with a pool on it; `None` (skip) when
+/// PostgreSQL is unreachable outside CI.
+async fn schema_at(version: i64) -> Option<(String, PgPool)> {
     let options: PgConnectOptions = crate::pg_url().parse().unwrap();
     let admin = match sqlx::PgPool::connect_with(options.clone()).await {
         Ok(admin) => admin,
         Err(error) if std::env::var("CI").as_deref() != Ok("true") => {
             eprintln!("SKIPPED: PostgreSQL is unreachable: {error}");
-            return;
+            return None;
         }
         Err(error) => panic!("PostgreSQL is unreachable under CI: {error}"),
     };
@@ -31,9 +33,17 @@ async fn postgres_attempts_written_before_migration_9_are_read_after_it() {
         .await
         .unwrap();
     sqlx::migrate!("./migrations/postgres")
-        .run_to(8, &old)
+        .run_to(version, &old)
         .await
         .unwrap();
+    Some((schema, old))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_attempts_written_before_migration_9_are_read_after_it() {
+    let Some((schema, old)) = schema_at(8).await else {
+        return;
+    };
     // Rows as a herald at migration 8 wrote them; the later attempt first.
     for statement in [
         "INSERT INTO tenants (id, created_at) VALUES ('acme', 1)",
@@ -41,13 +51,13 @@ async fn postgres_attempts_written_before_migration_9_are_read_after_it() {
            created_at, updated_at) \
          VALUES ('ep_1', 'acme', 'https://example.com/hook', '', '[]', '{}', TRUE, 1, 1)",
         "INSERT INTO events (id, tenant_id, event_type, payload, created_at) \
-         VALUES ('evt_1', 'acme', 't', '{}', 1)",
+         VALUES ('evt_01JBQZ0000AAAAAAAAAAAAAAAA', 'acme', 't', '{}', 1)",
         "INSERT INTO deliveries (id, event_id, endpoint_id, state, attempts, next_attempt_at, \
            created_at, updated_at) \
-         VALUES ('dlv_1', 'evt_1', 'ep_1', 'pending', 2, 10, 1, 1)",
+         VALUES ('dlv_01JBQZ0000AAAAAAAAAAAAAAAA', 'evt_01JBQZ0000AAAAAAAAAAAAAAAA', 'ep_1', 'pending', 2, 10, 1, 1)",
         "INSERT INTO attempts (id, delivery_id, started_at, duration_ms, status_code, error) \
-         VALUES ('att_b', 'dlv_1', 5, 3, 500, NULL), \
-                ('att_a', 'dlv_1', 2, 4, NULL, 'connection refused')",
+         VALUES ('att_b', 'dlv_01JBQZ0000AAAAAAAAAAAAAAAA', 5, 3, 500, NULL), \
+                ('att_a', 'dlv_01JBQZ0000AAAAAAAAAAAAAAAA', 2, 4, NULL, 'connection refused')",
     ] {
         sqlx::query(statement).execute(&old).await.unwrap();
     }
@@ -56,7 +66,10 @@ async fn postgres_attempts_written_before_migration_9_are_read_after_it() {
     let store = PostgresStore::open_in_schema(&crate::pg_url(), &schema)
         .await
         .unwrap();
-    let attempts = store.attempts("acme", "dlv_1").await.unwrap();
+    let attempts = store
+        .attempts("acme", "dlv_01JBQZ0000AAAAAAAAAAAAAAAA")
+        .await
+        .unwrap();
     let read: Vec<_> = attempts
         .iter()
         .map(|a| (a.started_at, a.status_code, a.error.as_deref()))
@@ -68,3 +81,120 @@ async fn postgres_attempts_written_before_migration_9_are_read_after_it() {
     drop(store);
     crate::drop_schema(&schema).await;
 }
+
+/// Migration 11 partitions events, deliveries and attempts by day: the rows already there
+/// become the partition `_before`, readable as they were, their idempotency keys still
+/// holding, until retention drops it whole once its last day is old enough and no delivery
+/// in it is pending.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_rows_written_before_migration_11_stay_until_their_partition_is_old() {
+    let Some((schema, old)) = schema_at(10).await else {
+        return;
+    };
+    let now = herald_store::Clock::now(&herald_store::SystemClock);
+    let id = |prefix: &str, at: i64| {
+        let ulid = ulid::Ulid::from_parts(u64::try_from(at).unwrap(), 7);
+        format!("{prefix}_{ulid}")
+    };
+    let (old_event, old_delivery) = (id("evt", now - 40 * DAY), id("dlv", now - 40 * DAY));
+    let (new_event, new_delivery) = (id("evt", now - HOUR), id("dlv", now - HOUR));
+    for statement in [
+        "INSERT INTO tenants (id, created_at) VALUES ('acme', 1)".to_owned(),
+        "INSERT INTO endpoints (id, tenant_id, url, description, event_types, headers, enabled, \
+           created_at, updated_at) \
+         VALUES ('ep_1', 'acme', 'https://example.com/hook', '', '[]', '{}', TRUE, 1, 1)"
+            .to_owned(),
+        format!(
+            "INSERT INTO events (id, tenant_id, event_type, payload, idempotency_key, created_at) \
+             VALUES ('{old_event}', 'acme', 't', '{{\"n\":1}}', 'order-1', {}), \
+                    ('{new_event}', 'acme', 't', '{{\"n\":2}}', NULL, {})",
+            now - 40 * DAY,
+            now - HOUR
+        ),
+        // The old event's delivery is still pending (its endpoint was failing).
+        format!(
+            "INSERT INTO deliveries (id, event_id, endpoint_id, state, attempts, next_attempt_at, \
+               created_at, updated_at) \
+             VALUES ('{old_delivery}', '{old_event}', 'ep_1', 'pending', 1, {}, {}, {}), \
+                    ('{new_delivery}', '{new_event}', 'ep_1', 'succeeded', 1, NULL, {}, {})",
+            now,
+            now - 40 * DAY,
+            now - 40 * DAY,
+            now - HOUR,
+            now - HOUR
+        ),
+        format!(
+            "INSERT INTO attempts (id, delivery_id, started_at, duration_ms, status_code, error) \
+             VALUES ('att_a', '{old_delivery}', {}, 4, 503, NULL), \
+                    ('att_b', '{new_delivery}', {}, 3, 200, NULL)",
+            now - 40 * DAY,
+            now - HOUR
+        ),
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(statement))
+            .execute(&old)
+            .await
+            .unwrap();
+    }
+
+    let store = PostgresStore::open_in_schema(&crate::pg_url(), &schema)
+        .await
+        .unwrap();
+    let (partition,): (String,) =
+        sqlx::query_as("SELECT tableoid::regclass::text FROM events WHERE id = $1")
+            .bind(&old_event)
+            .fetch_one(&old)
+            .await
+            .unwrap();
+    assert_eq!(partition, "events_before");
+    let (floor,): (String,) = sqlx::query_as("SELECT 'evt_' || herald_ulid_floor($1)")
+        .bind(now)
+        .fetch_one(&old)
+        .await
+        .unwrap();
+    assert_eq!(
+        floor,
+        id("evt", now).replace(&id("evt", now)[14..], "0000000000000000")
+    );
+    let event = store.event("acme", &old_event).await.unwrap().unwrap();
+    assert_eq!(event.payload, r#"{"n":1}"#);
+    let delivery = store
+        .delivery("acme", &old_delivery)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(delivery.state, herald_store::DeliveryState::Pending);
+    let attempts = store.attempts("acme", &new_delivery).await.unwrap();
+    assert_eq!(attempts.len(), 1);
+    let mut repeated = herald_store::NewEvent::new("acme", "t", "{}");
+    repeated.idempotency_key = Some("order-1".into());
+    let accepted = store.accept_event(repeated).await.unwrap();
+    assert!(!accepted.created, "the key still names the old event");
+    assert_eq!(accepted.event.id, old_event);
+
+    // Forty days on, `_before` (which took rows until the day after the migration) is old,
+    // but its pending delivery keeps it; once that delivery has ended, it goes.
+    let clock = herald_store::ManualClock::at(now + 40 * DAY);
+    let store = store.with_clock(std::sync::Arc::new(clock));
+    let thirty_days = std::time::Duration::from_secs(30 * 24 * 3600);
+    let dropped = store.rotate_partitions(Some(thirty_days)).await.unwrap();
+    assert!(
+        !dropped.iter().any(|day| day == "before"),
+        "a pending delivery keeps its partition; the empty days made at the migration go: \
+         {dropped:?}"
+    );
+    sqlx::query("UPDATE deliveries SET state = 'dead', next_attempt_at = NULL WHERE id = $1")
+        .bind(&old_delivery)
+        .execute(&old)
+        .await
+        .unwrap();
+    let dropped = store.rotate_partitions(Some(thirty_days)).await.unwrap();
+    assert_eq!(dropped, ["before"]);
+    assert!(store.event("acme", &new_event).await.unwrap().is_none());
+    drop(store);
+    old.close().await;
+    crate::drop_schema(&schema).await;
+}
+
+const HOUR: i64 = 3600 * 1000;
+const DAY: i64 = 24 * HOUR;

@@ -459,6 +459,7 @@ async fn a_replay_sends_an_event_whose_commit_landed_after_its_cursor_passed() {
         .accept_event_in(&mut late, NewEvent::new("acme", "t", "{\"n\":\"late\"}"))
         .await
         .unwrap();
+    clock.set(t0 + 1); // ids are made from the store's clock: a later one
     store
         .accept_event(NewEvent::new("acme", "t", "{\"n\":\"early\"}"))
         .await

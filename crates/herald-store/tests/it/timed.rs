@@ -161,6 +161,17 @@ impl Timed {
         self.store.purge(after(before, now), limit).await
     }
 
+    /// Makes the next days' partitions and drops those of days before `before`, at `now`.
+    pub(crate) async fn rotate_partitions(
+        &self,
+        before: Millis,
+        now: Millis,
+    ) -> Result<Vec<String>, Error> {
+        self.at(now)
+            .rotate_partitions(Some(after(before, now)))
+            .await
+    }
+
     pub(crate) async fn retry_delivery(
         &self,
         tenant_id: &str,

@@ -1,0 +1,152 @@
+//! PostgreSQL's retention by day: old days' partitions are dropped whole; a day with a pending
+//! delivery waits for it; recent days stay.
+
+use herald_store::{NewEndpoint, NewEvent, Outcome};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+use crate::conformance::attempt;
+
+const HOUR: i64 = 3600 * 1000;
+const DAY: i64 = 24 * HOUR;
+/// 2025-01-10T00:00:00Z.
+const D0: i64 = 1_736_467_200_000;
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_retention_drops_old_days_whole_and_waits_for_a_pending_delivery() {
+    let Some((store, schema)) = crate::postgres().await else {
+        return;
+    };
+    let tables = PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(
+            crate::pg_url()
+                .parse::<PgConnectOptions>()
+                .unwrap()
+                .options([("search_path", schema.as_str())]),
+        )
+        .await
+        .unwrap();
+    let store = crate::timed(store);
+    store.create_tenant("acme", D0).await.unwrap();
+    let url = "https://example.com/hook";
+    store
+        .create_endpoint(NewEndpoint::new("acme", url, SECRET), D0)
+        .await
+        .unwrap();
+    let nothing = store.rotate_partitions(D0 - 365 * DAY, D0).await.unwrap();
+    assert!(nothing.is_empty(), "nothing is that old: {nothing:?}");
+
+    // Day 0: an event delivered, under an idempotency key. Day 1: one whose delivery is still
+    // pending when retention comes. Day 2: one too recent to go.
+    let mut keyed = NewEvent::new("acme", "t", "{}");
+    keyed.idempotency_key = Some("order-1".into());
+    let delivered = store.accept_event(keyed.clone(), D0 + HOUR).await.unwrap();
+    let claimed = store
+        .claim_due("w", 10, D0 + 2 * HOUR, D0 + HOUR)
+        .await
+        .unwrap();
+    let delivered_delivery = claimed[0].delivery_id.clone();
+    store
+        .finish_attempt(
+            &claimed[0].delivery_id,
+            &claimed[0].lease,
+            attempt(D0 + HOUR, Some(200)),
+            Outcome::Succeeded,
+        )
+        .await
+        .unwrap();
+    let pending = store
+        .accept_event(NewEvent::new("acme", "t", "{}"), D0 + DAY + HOUR)
+        .await
+        .unwrap();
+    let recent = store
+        .accept_event(NewEvent::new("acme", "t", "{}"), D0 + 2 * DAY + HOUR)
+        .await
+        .unwrap();
+    let (partition,): (String,) =
+        sqlx::query_as("SELECT tableoid::regclass::text FROM events WHERE id = $1")
+            .bind(&delivered.event.id)
+            .fetch_one(&tables)
+            .await
+            .unwrap();
+    assert_eq!(partition, "events_p20250110", "each day has its partition");
+
+    // Thirty days after the middle of day 2: days 0 and 1 are old, day 2 is not.
+    let now = D0 + 32 * DAY + 12 * HOUR;
+    let dropped = store.rotate_partitions(now - 30 * DAY, now).await.unwrap();
+    assert_eq!(
+        dropped,
+        ["p20250110"],
+        "day 1 waits for its pending delivery"
+    );
+    assert!(
+        store
+            .event("acme", &delivered.event.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .delivery("acme", &delivered_delivery)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .attempts("acme", &delivered_delivery)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    for table in ["events", "deliveries", "attempts"] {
+        let (gone,): (bool,) = sqlx::query_as("SELECT to_regclass($1) IS NULL")
+            .bind(format!("{table}_p20250110"))
+            .fetch_one(&tables)
+            .await
+            .unwrap();
+        assert!(gone, "{table}_p20250110 is dropped");
+    }
+    let again = store.accept_event(keyed, now).await.unwrap();
+    assert!(again.created, "the key went with its event");
+
+    // The pending delivery was not lost: it is claimed, and once it has ended its day goes.
+    let claimed = store.claim_due("w", 10, now + HOUR, now).await.unwrap();
+    let mut events: Vec<&str> = claimed.iter().map(|c| c.event_id.as_str()).collect();
+    events.sort_unstable();
+    let mut expected = [
+        pending.event.id.as_str(),
+        recent.event.id.as_str(),
+        again.event.id.as_str(),
+    ];
+    expected.sort_unstable();
+    assert_eq!(events, expected);
+    for c in &claimed {
+        store
+            .finish_attempt(
+                &c.delivery_id,
+                &c.lease,
+                attempt(now, Some(200)),
+                Outcome::Succeeded,
+            )
+            .await
+            .unwrap();
+    }
+    let dropped = store
+        .rotate_partitions(now - 30 * DAY, now + 1)
+        .await
+        .unwrap();
+    assert_eq!(dropped, ["p20250111"]);
+    let kept = store.event("acme", &recent.event.id).await.unwrap();
+    assert!(kept.is_some(), "a recent event stays");
+    let states: Vec<(String,)> = sqlx::query_as("SELECT state FROM deliveries WHERE event_id = $1")
+        .bind(&recent.event.id)
+        .fetch_all(&tables)
+        .await
+        .unwrap();
+    assert_eq!(states, [("succeeded".to_owned(),)], "with its delivery");
+    tables.close().await;
+    crate::drop_schema(&schema).await;
+}
