@@ -1,5 +1,7 @@
 //! Retention: now and then, delete events older than the configured age (with their deliveries
-//! and attempts), a small batch per statement so no lock is held for long.
+//! and attempts). On PostgreSQL, whole days go at once (their partitions are dropped) and the
+//! next days' partitions are made; what is left (a day kept for a pending delivery, SQLite)
+//! goes a small batch per statement so no lock is held for long.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,12 +38,18 @@ pub(crate) async fn run(
     retention: Retention,
     mut stop: watch::Receiver<bool>,
 ) {
-    let Some(max_age) = retention.max_age else {
-        return;
-    };
     while !*stop.borrow() {
+        match store.rotate_partitions(retention.max_age).await {
+            Ok(dropped) if !dropped.is_empty() => {
+                tracing::info!(?dropped, "retention: dropped old days' partitions");
+            }
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(%error, "retention: making or dropping partitions failed; trying again later");
+            }
+        }
         let mut purged = 0;
-        loop {
+        while let Some(max_age) = retention.max_age {
             let n = match store.purge(max_age, retention.batch).await {
                 Ok(n) => n,
                 Err(error) => {
