@@ -17,16 +17,7 @@ async fn postgres_retention_drops_old_days_whole_and_waits_for_a_pending_deliver
     let Some((store, schema)) = crate::postgres().await else {
         return;
     };
-    let tables = PgPoolOptions::new()
-        .max_connections(1)
-        .connect_with(
-            crate::pg_url()
-                .parse::<PgConnectOptions>()
-                .unwrap()
-                .options([("search_path", schema.as_str())]),
-        )
-        .await
-        .unwrap();
+    let tables = rows_of(&schema).await;
     let store = crate::timed(store);
     store.create_tenant("acme", D0).await.unwrap();
     let url = "https://example.com/hook";
@@ -147,6 +138,217 @@ async fn postgres_retention_drops_old_days_whole_and_waits_for_a_pending_deliver
         .await
         .unwrap();
     assert_eq!(states, [("succeeded".to_owned(),)], "with its delivery");
+    tables.close().await;
+    crate::drop_schema(&schema).await;
+}
+
+/// A replay made days later gives an old event a delivery in a later day's partition: while it
+/// is pending, the event's day stays; once it has ended, the day goes and the replay's
+/// delivery with it, rather than outlive its event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_replayed_delivery_keeps_its_events_day_and_goes_with_it() {
+    let Some((store, schema)) = crate::postgres().await else {
+        return;
+    };
+    let store = crate::timed(store);
+    store.create_tenant("acme", D0).await.unwrap();
+    let url = "https://example.com/hook";
+    let endpoint = store
+        .create_endpoint(NewEndpoint::new("acme", url, SECRET), D0)
+        .await
+        .unwrap()
+        .id;
+    store.rotate_partitions(D0 - DAY, D0).await.unwrap();
+    let event = store
+        .accept_event(NewEvent::new("acme", "t", "{}"), D0 + HOUR)
+        .await
+        .unwrap()
+        .event
+        .id;
+    let first = store
+        .claim_due("w", 10, D0 + 2 * HOUR, D0 + HOUR)
+        .await
+        .unwrap();
+    store
+        .finish_attempt(
+            &first[0].delivery_id,
+            &first[0].lease,
+            attempt(D0 + HOUR, Some(200)),
+            Outcome::Succeeded,
+        )
+        .await
+        .unwrap();
+
+    // Two days later the tenant replays the endpoint's history.
+    let later = D0 + 2 * DAY;
+    let replay = store
+        .create_replay("acme", &endpoint, D0, later)
+        .await
+        .unwrap()
+        .unwrap();
+    let step = store.replay_step(&replay.id, 100, later).await.unwrap();
+    assert_eq!(step.done, 1);
+
+    let now = D0 + 31 * DAY + 12 * HOUR; // day 0 is old, day 2 is not
+    let dropped = store.rotate_partitions(now - 30 * DAY, now).await.unwrap();
+    assert!(
+        !dropped.iter().any(|day| day == "p20250110"),
+        "the replayed delivery is pending: {dropped:?}"
+    );
+    assert!(store.event("acme", &event).await.unwrap().is_some());
+
+    let replayed = store.claim_due("w", 10, now + HOUR, now).await.unwrap();
+    assert_eq!(replayed.len(), 1);
+    assert_eq!(replayed[0].event_id, event);
+    store
+        .finish_attempt(
+            &replayed[0].delivery_id,
+            &replayed[0].lease,
+            attempt(now, Some(200)),
+            Outcome::Succeeded,
+        )
+        .await
+        .unwrap();
+    let dropped = store
+        .rotate_partitions(now - 30 * DAY, now + 1)
+        .await
+        .unwrap();
+    assert_eq!(dropped, ["p20250110"]);
+    assert!(store.event("acme", &event).await.unwrap().is_none());
+    let delivery = store
+        .delivery("acme", &replayed[0].delivery_id)
+        .await
+        .unwrap();
+    assert!(
+        delivery.is_none(),
+        "the replay's delivery went with its event"
+    );
+    let attempts = store
+        .attempts("acme", &replayed[0].delivery_id)
+        .await
+        .unwrap();
+    assert!(attempts.is_empty(), "and its attempts");
+    // Not only out of sight (the log reads a delivery through its event): gone.
+    let tables = rows_of(&schema).await;
+    for table in ["deliveries", "attempts"] {
+        let column = if table == "deliveries" {
+            "id"
+        } else {
+            "delivery_id"
+        };
+        let (left,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT count(*) FROM {table} WHERE {column} = $1"
+        )))
+        .bind(&replayed[0].delivery_id)
+        .fetch_one(&tables)
+        .await
+        .unwrap();
+        assert_eq!(left, 0, "no {table} row of the replay is left");
+    }
+    tables.close().await;
+    crate::drop_schema(&schema).await;
+}
+
+/// A pool on `schema`, to look at the tables themselves.
+async fn rows_of(schema: &str) -> sqlx::PgPool {
+    PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(
+            crate::pg_url()
+                .parse::<PgConnectOptions>()
+                .unwrap()
+                .options([("search_path", schema)]),
+        )
+        .await
+        .unwrap()
+}
+
+/// No foreign key cascades from deliveries to attempts on PostgreSQL any more: deleting an
+/// endpoint deletes its deliveries' attempts itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_deleting_an_endpoint_leaves_no_attempts_behind() {
+    let Some((store, schema)) = crate::postgres().await else {
+        return;
+    };
+    let store = crate::timed(store);
+    store.create_tenant("acme", D0).await.unwrap();
+    let url = "https://example.com/hook";
+    let endpoint = store
+        .create_endpoint(NewEndpoint::new("acme", url, SECRET), D0)
+        .await
+        .unwrap()
+        .id;
+    store.rotate_partitions(D0 - DAY, D0).await.unwrap();
+    store
+        .accept_event(NewEvent::new("acme", "t", "{}"), D0 + HOUR)
+        .await
+        .unwrap();
+    let claimed = store
+        .claim_due("w", 10, D0 + 2 * HOUR, D0 + HOUR)
+        .await
+        .unwrap();
+    store
+        .finish_attempt(
+            &claimed[0].delivery_id,
+            &claimed[0].lease,
+            attempt(D0 + HOUR, Some(500)),
+            Outcome::RetryAt(D0 + 3 * HOUR),
+        )
+        .await
+        .unwrap();
+    assert!(store.delete_endpoint("acme", &endpoint).await.unwrap());
+    let tables = rows_of(&schema).await;
+    let (deliveries, attempts): (i64, i64) =
+        sqlx::query_as("SELECT (SELECT count(*) FROM deliveries), (SELECT count(*) FROM attempts)")
+            .fetch_one(&tables)
+            .await
+            .unwrap();
+    assert_eq!((deliveries, attempts), (0, 0));
+    tables.close().await;
+    crate::drop_schema(&schema).await;
+}
+
+/// The row purge (a day kept for a pending delivery) deletes a purged event's deliveries,
+/// attempts and idempotency key itself, as the cascades did.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_the_row_purge_leaves_nothing_of_a_purged_event() {
+    let Some((store, schema)) = crate::postgres().await else {
+        return;
+    };
+    let store = crate::timed(store);
+    store.create_tenant("acme", D0).await.unwrap();
+    let url = "https://example.com/hook";
+    store
+        .create_endpoint(NewEndpoint::new("acme", url, SECRET), D0)
+        .await
+        .unwrap();
+    let mut keyed = NewEvent::new("acme", "t", "{}");
+    keyed.idempotency_key = Some("order-1".into());
+    store.accept_event(keyed, D0 + HOUR).await.unwrap();
+    let claimed = store
+        .claim_due("w", 10, D0 + 2 * HOUR, D0 + HOUR)
+        .await
+        .unwrap();
+    store
+        .finish_attempt(
+            &claimed[0].delivery_id,
+            &claimed[0].lease,
+            attempt(D0 + HOUR, Some(200)),
+            Outcome::Succeeded,
+        )
+        .await
+        .unwrap();
+    store.clock.set(D0 + 2 * DAY);
+    assert_eq!(store.purge(D0 + DAY, 10).await.unwrap(), 1);
+    let tables = rows_of(&schema).await;
+    let left: (i64, i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM deliveries), \
+           (SELECT count(*) FROM attempts), (SELECT count(*) FROM idempotency_keys)",
+    )
+    .fetch_one(&tables)
+    .await
+    .unwrap();
+    assert_eq!(left, (0, 0, 0, 0));
     tables.close().await;
     crate::drop_schema(&schema).await;
 }
