@@ -68,8 +68,15 @@ pub fn new_id(prefix: &str) -> String {
     format!("{prefix}_{}", ulid::Ulid::generate())
 }
 
-/// A new prefixed id made at `at` (the store's clock), for rows whose id says which day's
-/// partition holds them: events, deliveries.
+/// The first id with `prefix` made at `at`: ids from it on were made at `at` or later, and
+/// those before it earlier (ids compare as bytes).
+pub(crate) fn id_floor(prefix: &str, at: Millis) -> String {
+    let at = u64::try_from(at).unwrap_or(0);
+    format!("{prefix}_{}", ulid::Ulid::from_parts(at, 0))
+}
+
+/// A new prefixed id made at `at` (the store's clock), for rows whose id says when they were
+/// made (see [`id_floor`]): events, deliveries.
 pub(crate) fn new_id_at(prefix: &str, at: Millis) -> String {
     let random = ulid::Ulid::generate().random();
     let at = u64::try_from(at).unwrap_or(0);

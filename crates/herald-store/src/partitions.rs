@@ -12,7 +12,7 @@ use sqlx::postgres::PgConnection;
 use sqlx::{Connection, Pool, Postgres};
 
 use crate::sql::query;
-use crate::{Error, Millis};
+use crate::{Error, Millis, id_floor as bound};
 
 const DAY: Millis = 24 * 3600 * 1000;
 
@@ -27,12 +27,6 @@ const TABLES: [(&str, &str); 3] = [
     ("deliveries", "dlv"),
     ("events", "evt"),
 ];
-
-/// The first id with `prefix` made at `at`: ids from it on were made at `at` or later.
-pub(crate) fn bound(prefix: &str, at: Millis) -> String {
-    let at = u64::try_from(at).unwrap_or(0);
-    format!("{prefix}_{}", ulid::Ulid::from_parts(at, 0))
-}
 
 /// The time at which the id `id` (with its prefix) was made.
 fn made_at(id: &str) -> Option<Millis> {
