@@ -352,3 +352,89 @@ async fn postgres_the_row_purge_leaves_nothing_of_a_purged_event() {
     tables.close().await;
     crate::drop_schema(&schema).await;
 }
+
+/// Two processes making and dropping partitions at the same moment: neither fails, and each
+/// day is made and dropped once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_two_processes_rotate_partitions_at_once() {
+    let Some((first, schema)) = crate::postgres().await else {
+        return;
+    };
+    let second = herald_store::postgres::PostgresStore::open_in_schema(&crate::pg_url(), &schema)
+        .await
+        .unwrap();
+    let (first, second) = (crate::timed(first), crate::timed(second));
+    // Both make the days of 2025-01-10 onwards, at once.
+    let (a, b) = tokio::join!(
+        first.rotate_partitions(D0 - DAY, D0),
+        second.rotate_partitions(D0 - DAY, D0)
+    );
+    assert!(a.unwrap().is_empty() && b.unwrap().is_empty());
+    // Forty days on, both drop them, at once: every day goes once, by one or the other.
+    let now = D0 + 40 * DAY;
+    let (a, b) = tokio::join!(
+        first.rotate_partitions(now - 30 * DAY, now),
+        second.rotate_partitions(now - 30 * DAY, now)
+    );
+    let mut dropped: Vec<String> = a.unwrap().into_iter().chain(b.unwrap()).collect();
+    dropped.sort_unstable();
+    let expected: Vec<String> = (10..=13).map(|day| format!("p202501{day}")).collect();
+    dropped.retain(|day| day.starts_with("p2025"));
+    assert_eq!(dropped, expected);
+    crate::drop_schema(&schema).await;
+}
+
+/// An id no day covers (a clock years ahead) lands in the default partition: the insert does
+/// not fail, the day it belongs to is not made while it sits there, and the row purge deletes
+/// it once it is old.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_an_event_from_a_clock_far_off_lands_in_the_default_partition() {
+    let Some((store, schema)) = crate::postgres().await else {
+        return;
+    };
+    let store = crate::timed(store);
+    const FAR: i64 = D0 + 3 * 365 * DAY;
+    store.create_tenant("acme", D0).await.unwrap();
+    let event = store
+        .accept_event(NewEvent::new("acme", "t", "{}"), FAR)
+        .await
+        .unwrap()
+        .event
+        .id;
+    let tables = rows_of(&schema).await;
+    let partition = |id: String| {
+        let tables = tables.clone();
+        async move {
+            let (partition,): (String,) =
+                sqlx::query_as("SELECT tableoid::regclass::text FROM events WHERE id = $1")
+                    .bind(id)
+                    .fetch_one(&tables)
+                    .await
+                    .unwrap();
+            partition
+        }
+    };
+    assert_eq!(partition(event.clone()).await, "events_default");
+    // Its day cannot be made while its row is in the default partition; the next days can.
+    store.rotate_partitions(FAR - 30 * DAY, FAR).await.unwrap();
+    let (made,): (bool,) = sqlx::query_as("SELECT to_regclass('events_p20280110') IS NOT NULL")
+        .fetch_one(&tables)
+        .await
+        .unwrap();
+    assert!(
+        !made,
+        "the day of the row in the default partition is not made"
+    );
+    let later = store
+        .accept_event(NewEvent::new("acme", "t", "{}"), FAR + DAY)
+        .await
+        .unwrap()
+        .event
+        .id;
+    assert_ne!(partition(later).await, "events_default");
+    store.clock.set(FAR + 40 * DAY);
+    assert!(store.purge(FAR + 30 * DAY, 10).await.unwrap() >= 1);
+    assert!(store.event("acme", &event).await.unwrap().is_none());
+    tables.close().await;
+    crate::drop_schema(&schema).await;
+}
