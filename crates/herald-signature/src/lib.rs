@@ -1,7 +1,9 @@
 //! Signing and verifying webhooks as the [Standard Webhooks] specification defines them.
 //!
 //! A sender signs `{webhook-id}.{webhook-timestamp}.{body}` with HMAC-SHA256 under each active
-//! secret and sends `webhook-signature: v1,<base64> [v1,<base64> …]`. A receiver recomputes the
+//! secret and sends `webhook-signature: v1,<base64> [v1,<base64> …]`, or with an Ed25519 key
+//! ([`SigningKey`], `v1a,<base64>`), which a receiver verifies with its public half
+//! ([`PublicKey`], [`Signed::verify_with`]). A receiver recomputes the
 //! signature with its secret, compares in constant time, and refuses timestamps more than five
 //! minutes away from its clock. Small on purpose: no async runtime, four dependencies.
 //!
@@ -27,6 +29,8 @@
 //! # Ok::<(), herald_signature::Error>(())
 //! ```
 
+mod asymmetric;
+
 use std::fmt;
 use std::str::FromStr;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -35,6 +39,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
+
+pub use asymmetric::{PUBLIC_KEY_PREFIX, PublicKey, SIGNING_KEY_PREFIX, SigningKey};
 
 /// How far a timestamp may be from the receiver's clock, either way.
 pub const TOLERANCE_SECONDS: u64 = 5 * 60;
@@ -91,11 +97,7 @@ impl Secret {
         // HMAC takes keys of any length, so this cannot fail.
         #[allow(clippy::expect_used)]
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC accepts any key");
-        mac.update(id.as_bytes());
-        mac.update(b".");
-        mac.update(timestamp);
-        mac.update(b".");
-        mac.update(body);
+        mac.update(&signed_content(id, timestamp, body));
         mac
     }
 }
@@ -122,6 +124,39 @@ impl FromStr for Secret {
     }
 }
 
+/// What both schemes sign: `{id}.{timestamp}.{body}`.
+fn signed_content(id: &str, timestamp: &[u8], body: &[u8]) -> Vec<u8> {
+    let mut content = Vec::with_capacity(id.len() + timestamp.len() + body.len() + 2);
+    content.extend_from_slice(id.as_bytes());
+    content.push(b'.');
+    content.extend_from_slice(timestamp);
+    content.push(b'.');
+    content.extend_from_slice(body);
+    content
+}
+
+/// A key a receiver verifies with: a shared secret (`v1`) or a sender's public key (`v1a`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Key {
+    /// `whsec_…`: verifies `v1` signatures.
+    Secret(Secret),
+    /// `whpk_…`: verifies `v1a` signatures.
+    Public(PublicKey),
+}
+
+impl FromStr for Key {
+    type Err = Error;
+
+    /// A `whpk_…` public key, or else a secret (`whsec_…`, or bare base64).
+    fn from_str(text: &str) -> Result<Key, Error> {
+        if text.starts_with(PUBLIC_KEY_PREFIX) {
+            text.parse().map(Key::Public)
+        } else {
+            text.parse().map(Key::Secret)
+        }
+    }
+}
+
 /// The signature header for a message: one `v1,` signature per secret, space-separated.
 pub fn signature_header<'a>(
     secrets: impl IntoIterator<Item = &'a Secret>,
@@ -143,7 +178,7 @@ pub struct Signed<'a> {
     pub id: &'a str,
     /// `webhook-timestamp`, seconds since the Unix epoch.
     pub timestamp: &'a str,
-    /// `webhook-signature`, one or more space-separated `v1,<base64>`.
+    /// `webhook-signature`, one or more space-separated `v1,<base64>` or `v1a,<base64>`.
     pub signature: &'a str,
     /// The body's bytes, before any parsing.
     pub body: &'a [u8],
@@ -153,6 +188,30 @@ impl Signed<'_> {
     /// Succeeds if the timestamp is within [`TOLERANCE_SECONDS`] of `now` and any signature
     /// matches any of `secrets`.
     pub fn verify(&self, secrets: &[Secret], now: SystemTime) -> Result<(), Error> {
+        let keys: Vec<&Secret> = secrets.iter().collect();
+        self.check(&keys, &[], now)
+    }
+
+    /// Like [`verify`](Signed::verify), with secrets (`v1`) and public keys (`v1a`) alike: any
+    /// signature that any key verifies will do.
+    pub fn verify_with(&self, keys: &[Key], now: SystemTime) -> Result<(), Error> {
+        let mut secrets = Vec::new();
+        let mut public = Vec::new();
+        for key in keys {
+            match key {
+                Key::Secret(secret) => secrets.push(secret),
+                Key::Public(key) => public.push(key),
+            }
+        }
+        self.check(&secrets, &public, now)
+    }
+
+    fn check(
+        &self,
+        secrets: &[&Secret],
+        public: &[&PublicKey],
+        now: SystemTime,
+    ) -> Result<(), Error> {
         for (name, value) in [
             ("webhook-id", self.id),
             ("webhook-timestamp", self.timestamp),
@@ -194,12 +253,23 @@ impl Signed<'_> {
             ));
         }
 
-        let candidates: Vec<Vec<u8>> = self
-            .signature
-            .split_whitespace()
-            .filter_map(|part| part.strip_prefix("v1,"))
-            .filter_map(|encoded| STANDARD.decode(encoded).ok())
-            .collect();
+        let candidates = |version: &str| -> Vec<Vec<u8>> {
+            self.signature
+                .split_whitespace()
+                .filter_map(|part| part.strip_prefix(version)?.strip_prefix(','))
+                .filter_map(|encoded| STANDARD.decode(encoded).ok())
+                .collect()
+        };
+        let asymmetric = candidates("v1a");
+        if !asymmetric.is_empty() && !public.is_empty() {
+            let content = signed_content(self.id, self.timestamp.trim().as_bytes(), self.body);
+            for key in public {
+                if asymmetric.iter().any(|s| key.verifies(&content, s)) {
+                    return Ok(());
+                }
+            }
+        }
+        let candidates = candidates("v1");
         for secret in secrets {
             for candidate in &candidates {
                 let mac = secret.mac(self.id, self.timestamp.trim().as_bytes(), self.body);
@@ -222,6 +292,8 @@ impl Signed<'_> {
 pub enum ErrorKind {
     /// The secret is not `whsec_<base64>`, or is empty.
     InvalidSecret,
+    /// A key is not `whsk_<base64>` or `whpk_<base64>` of an Ed25519 key.
+    InvalidKey,
     /// A `webhook-*` header is missing or empty.
     MissingHeader,
     /// `webhook-timestamp` is not a whole number of seconds.
