@@ -85,3 +85,33 @@ def test_listen_refuses_a_bad_secret_in_one_line():
     assert result.returncode != 0
     assert "--secret" in result.stderr
     assert os.path.basename(HERALD)  # the binary ran
+
+
+def test_listen_verifies_asymmetric_signatures_with_a_public_key():
+    """`--secret whpk_…`: v1a signatures made by PyNaCl (libsodium), not by herald, verify; one
+    made with another key does not."""
+    from nacl.signing import SigningKey
+
+    key, other = SigningKey.generate(), SigningKey.generate()
+    public = "whpk_" + base64.b64encode(bytes(key.verify_key)).decode()
+
+    def v1a_headers(signer, msg_id, body):
+        timestamp = str(int(datetime.now(tz=timezone.utc).timestamp()))
+        content = f"{msg_id}.{timestamp}.{body}".encode()
+        signature = base64.b64encode(signer.sign(content).signature).decode()
+        return {"content-type": "application/json", "webhook-id": msg_id,
+                "webhook-timestamp": timestamp, "webhook-signature": f"v1a,{signature}"}
+
+    process = subprocess.Popen([HERALD, "listen", "--port", "0", "--secret", public],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = re.search(r"http://\S+", process.stdout.readline()).group(0) + "/hook"
+        assert post(url, GOOD, v1a_headers(key, "msg_its_key", GOOD)) == 200
+        assert post(url, GOOD, v1a_headers(other, "msg_other_key", GOOD)) == 200
+    finally:
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=10)
+    assert process.returncode == 0, err
+    ours, theirs = out.split("── ")[1:]
+    assert "webhook-id: msg_its_key" in ours and "signature: ✓ verified" in ours, ours
+    assert "signature: ✗ no signature matches" in theirs, theirs

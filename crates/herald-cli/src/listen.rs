@@ -11,17 +11,17 @@ use anyhow::Context;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
-use herald_signature::{Secret, Signed};
+use herald_signature::{Key, Signed};
 
 #[derive(clap::Args)]
 pub(crate) struct ListenArgs {
     /// Port on 127.0.0.1 to listen on; 0 picks a free one (printed on start).
     #[arg(long, default_value_t = 9000)]
     port: u16,
-    /// The endpoint's signing secret (`whsec_…`), to verify signatures. Repeatable, for a
-    /// rotation.
-    #[arg(long = "secret", value_name = "WHSEC", value_parser = parse_secret)]
-    secrets: Vec<Secret>,
+    /// The endpoint's signing secret (`whsec_…`, verifies `v1`) or the sender's public key
+    /// (`whpk_…`, verifies `v1a`), to verify signatures. Repeatable, for a rotation.
+    #[arg(long = "secret", value_name = "WHSEC|WHPK", value_parser = parse_secret)]
+    secrets: Vec<Key>,
     /// An OpenAPI document whose webhooks the bodies should match.
     #[arg(long, value_name = "FILE")]
     spec: Option<std::path::PathBuf>,
@@ -30,13 +30,13 @@ pub(crate) struct ListenArgs {
     status: u16,
 }
 
-fn parse_secret(text: &str) -> Result<Secret, String> {
+fn parse_secret(text: &str) -> Result<Key, String> {
     text.parse()
         .map_err(|e: herald_signature::Error| e.to_string())
 }
 
 struct Listener {
-    secrets: Vec<Secret>,
+    secrets: Vec<Key>,
     /// One validator per webhook of `--spec`, by name.
     webhooks: Vec<(String, jsonschema::Validator)>,
     status: StatusCode,
@@ -135,7 +135,7 @@ fn report(
             signature: header("webhook-signature"),
             body,
         };
-        match signed.verify(&listener.secrets, now) {
+        match signed.verify_with(&listener.secrets, now) {
             Ok(()) => "✓ verified".to_owned(),
             Err(error) => format!("✗ {error}"),
         }

@@ -36,29 +36,36 @@ use axum::body::Bytes;
 use axum::extract::{FromRef, FromRequest, Request};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use herald_signature::{Secret, Signed};
+use herald_signature::{Key, Secret, Signed};
 
-/// The secrets an endpoint accepts: usually one, two while a secret is being rotated.
+/// The keys an endpoint accepts: usually one, two while one is being rotated. A shared secret
+/// (`whsec_…`) verifies `v1` signatures; a sender's public key (`whpk_…`) verifies `v1a`.
 #[derive(Clone)]
-pub struct Secrets(Arc<[Secret]>);
+pub struct Secrets(Arc<[Key]>);
 
 impl Secrets {
     /// Accepts signatures made with any of `secrets`.
     pub fn new(secrets: impl IntoIterator<Item = Secret>) -> Secrets {
-        Secrets(secrets.into_iter().collect())
+        Secrets(secrets.into_iter().map(Key::Secret).collect())
+    }
+
+    /// Accepts signatures any of `keys` verifies: secrets and public keys alike.
+    pub fn keys(keys: impl IntoIterator<Item = Key>) -> Secrets {
+        Secrets(keys.into_iter().collect())
     }
 }
 
 impl FromStr for Secrets {
     type Err = herald_signature::Error;
 
-    /// One secret, or several separated by spaces or commas (`whsec_` optional).
+    /// One key, or several separated by spaces or commas: secrets (`whsec_` optional) and
+    /// public keys (`whpk_`).
     fn from_str(text: &str) -> Result<Secrets, Self::Err> {
         text.split([' ', ','])
             .filter(|part| !part.is_empty())
             .map(str::parse)
-            .collect::<Result<Vec<Secret>, _>>()
-            .map(Secrets::new)
+            .collect::<Result<Vec<Key>, _>>()
+            .map(Secrets::keys)
     }
 }
 
@@ -140,7 +147,7 @@ where
             body: &body,
         };
         signed
-            .verify(&secrets.0, SystemTime::now())
+            .verify_with(&secrets.0, SystemTime::now())
             .map_err(Rejection::Signature)?;
         Ok(Verified {
             id: signed.id.to_owned(),

@@ -202,3 +202,54 @@ fn secrets_parse_one_or_several_and_never_print() {
     assert_eq!(format!("{secrets:?}"), "Secrets(2 redacted)");
     assert!("whsec_!!".parse::<Secrets>().is_err());
 }
+
+/// A receiver that holds only the sender's public key (`whpk_…`) verifies `v1a` signatures,
+/// and refuses those of another key, a changed body, and `v1` signatures it has no secret for.
+#[tokio::test]
+async fn a_public_key_verifies_asymmetric_signatures() {
+    use herald_signature::SigningKey;
+    let key = SigningKey::generate().unwrap();
+    let other = SigningKey::generate().unwrap();
+    let public = key.public_key().expose();
+    let at = now();
+    let v1a = |key: &SigningKey, body: &str| Some(key.sign("msg_1", at, body.as_bytes()));
+    let cases = [
+        ("its key", v1a(&key, BODY), BODY, StatusCode::OK),
+        (
+            "another key",
+            v1a(&other, BODY),
+            BODY,
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "a changed body",
+            v1a(&key, BODY),
+            r#"{"username":"morty","monthly_fee":9.99}"#,
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "v1 beside it",
+            Some(format!(
+                "{} {}",
+                sign(SECRET, "msg_1", at, BODY),
+                key.sign("msg_1", at, BODY.as_bytes())
+            )),
+            BODY,
+            StatusCode::OK,
+        ),
+        (
+            "v1 alone",
+            Some(sign(SECRET, "msg_1", at, BODY)),
+            BODY,
+            StatusCode::UNAUTHORIZED,
+        ),
+    ];
+    for (name, signature, body, expected) in cases {
+        let (status, text) = send(&public, Some("msg_1"), at, signature, body).await;
+        assert_eq!(status, expected, "{name}: {text}");
+    }
+    // Both kinds at once: a receiver moving from a secret to a public key.
+    let both = format!("{SECRET} {public}");
+    let (status, _) = send(&both, Some("msg_1"), at, v1a(&key, BODY), BODY).await;
+    assert_eq!(status, StatusCode::OK);
+}
