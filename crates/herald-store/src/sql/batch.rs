@@ -742,11 +742,21 @@ pub(crate) async fn release<DB: Backend>(
 }
 
 /// Makes the endpoints of deliveries just handed back due now, and says so.
+///
+/// A delivery handed back unattempted may have been its half-open circuit's probe, whose hold
+/// (until its lease would end) would keep the endpoint silent for a whole lease: the hold ends
+/// now, as for an attempt herald cut off. (A delivery in flight when the circuit opened ends
+/// its pause early the same way: one probe sooner, no more.)
 pub(crate) async fn due_again<DB: Backend>(
     db: &mut DB::Connection,
     released: &[(String,)],
     now: Millis,
 ) -> Result<(), Error> {
+    const HOLD_ENDS: Sql = sql!(
+        "UPDATE endpoint_queues SET open_until = $2 \
+         WHERE endpoint_id IN (SELECT t.value FROM " [texts "$1"] " AS t) \
+           AND failures >= $3 AND open_until > $2"
+    );
     if released.is_empty() {
         return Ok(());
     }
@@ -754,7 +764,15 @@ pub(crate) async fn due_again<DB: Backend>(
         .iter()
         .map(|(endpoint,)| (endpoint.as_str(), now))
         .collect();
+    // In endpoint order, as make_due locks them.
+    let names: Vec<&str> = endpoints.keys().copied().collect();
     make_due::<DB>(db, endpoints.into_iter()).await?;
+    query(HOLD_ENDS)
+        .bind(json_rows(&names))
+        .bind(now)
+        .bind(i64::from(super::endpoint_state::CIRCUIT_THRESHOLD))
+        .execute(&mut *db)
+        .await?;
     DB::announce(db).await
 }
 

@@ -146,6 +146,42 @@ pub(crate) async fn rate_limits_hold_across_claims(store: &Timed) {
     assert_eq!(rest.len(), 50 - sent);
 }
 
+/// A probe whose lease is handed back without an attempt (its worker stopped, or the database
+/// lost the worker's registration and another process reaped it) must not hold the circuit
+/// until the lease would have run out: the next claim probes again. Found by the outage test,
+/// where a reaped probe kept an endpoint silent for its whole 60 s lease.
+pub(crate) async fn a_probe_handed_back_lets_the_next_claim_probe_at_once(store: &Timed) {
+    endpoints(store, 1, None).await;
+    send(store, 0, 10, T0).await;
+    let mut now = T0 + 1_000;
+    let claimed = store.claim(&request(5, 5, &[]), now).await.unwrap();
+    for c in &claimed {
+        now += 10;
+        let failed = attempt(now, Some(503));
+        let retry = Outcome::RetryAt(now);
+        store
+            .finish(finish(&c.delivery_id, &c.lease, failed, retry))
+            .await
+            .unwrap();
+    }
+    let probe = store
+        .claim(&request(100, 100, &[]), now + 1_100)
+        .await
+        .unwrap();
+    assert_eq!(probe.len(), 1, "one probe");
+    store.clock.set(now + 1_150);
+    assert_eq!(
+        store.release("w").await.unwrap(),
+        1,
+        "the probe is handed back"
+    );
+    let again = store
+        .claim(&request(100, 100, &[]), now + 1_200)
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1, "the next claim probes again");
+}
+
 pub(crate) async fn a_failing_endpoint_gets_one_probe_at_a_time(store: &Timed) {
     let ids = endpoints(store, 2, None).await;
     send(store, 0, 30, T0).await;
