@@ -55,6 +55,12 @@ impl EndpointState {
     pub(crate) fn record(&mut self, seen: &Seen) -> Option<String> {
         match seen.outcome {
             Outcome::Succeeded => {
+                // A probe that closes the circuit: the deliveries waiting behind it go now, not
+                // at the line's turn from while the circuit was open (the probe's hold, up to a
+                // lease away).
+                if self.failures >= CIRCUIT_THRESHOLD && self.due_at.is_some() {
+                    self.due_by(seen.now);
+                }
                 self.failures = 0;
                 self.failing_since = None;
                 self.open_until = None;
@@ -236,6 +242,21 @@ mod tests {
             [
                 1_000, 2_000, 4_000, 8_000, 16_000, 32_000, 60_000, 60_000, 60_000
             ]
+        );
+    }
+
+    #[test]
+    fn a_probe_that_succeeds_lets_the_backlog_go_at_once() {
+        // The circuit is half open; the line's turn was set to the probe's hold.
+        let mut state = failing(T - HOUR, T - 1_000, 12);
+        state.open_until = Some(T + 60_000);
+        state.due_at = Some(T + 60_000);
+        state.record(&seen(Outcome::Succeeded, T));
+        assert_eq!((state.failures, state.open_until), (0, None), "closed");
+        assert_eq!(
+            state.due_at,
+            Some(T + 10),
+            "the waiting deliveries' turn is now"
         );
     }
 
