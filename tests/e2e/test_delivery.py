@@ -46,7 +46,13 @@ class Receiver:
             def log_message(self, *args):
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(http.server.ThreadingHTTPServer):
+            # Python's default backlog is 5: a burst of herald's connections (up to 256 to one
+            # endpoint) overflowed it, the kernel dropped their SYNs, and the retransmissions
+            # ran some past herald's 15 s timeout, failing attempts a real server would take.
+            request_queue_size = 1024
+
+        self.server = Server(("127.0.0.1", 0), Handler)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
 
