@@ -431,6 +431,9 @@ async fn start_herald(
             .unwrap();
         services.push(other);
     }
+    if postgres {
+        past_days(database_url).await;
+    }
     let before = Counters::read(postgres.then_some(database_url)).await;
     let mut nodes = Vec::with_capacity(processes);
     for service in services {
@@ -584,6 +587,38 @@ async fn herald(run: &Run, database_url: &str) -> Figures {
         duplicates: arrived.len() - distinct.len(),
         cost: Some(cost(before, after, deliveries)),
     }
+}
+
+/// With `HERALD_BENCH_PAST_DAYS=n`, the partitions of the `n` days before today, empty, as a
+/// database a month into retention has them (their pending deliveries long done): what every
+/// query that cannot tell the day, claims first, pays for each day kept.
+async fn past_days(database_url: &str) {
+    let Some(days) = std::env::var("HERALD_BENCH_PAST_DAYS")
+        .ok()
+        .and_then(|n| n.parse::<i32>().ok())
+    else {
+        return;
+    };
+    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(database_url)
+        .await
+        .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DO $$ DECLARE today BIGINT := floor(extract(epoch FROM now()) / 86400)::bigint; \
+           day BIGINT; t RECORD; BEGIN \
+           FOR d IN 1 .. {days} LOOP \
+             day := (today - d) * 86400000; \
+             FOR t IN SELECT * FROM (VALUES ('events', 'evt_'), ('deliveries', 'dlv_'), \
+                 ('attempts', 'dlv_')) AS v (name, prefix) LOOP \
+               EXECUTE format('CREATE TABLE %I PARTITION OF %I FOR VALUES FROM (%L) TO (%L)', \
+                 t.name || '_past' || d, t.name, t.prefix || herald_ulid_floor(day), \
+                 t.prefix || herald_ulid_floor(day + 86400000)); \
+             END LOOP; \
+           END LOOP; END $$"
+    )))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    sqlx::Connection::close(admin).await.unwrap();
 }
 
 /// Retention on the database a drain row left behind, both ways herald does it: half the
