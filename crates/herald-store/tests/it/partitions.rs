@@ -1,7 +1,9 @@
 //! PostgreSQL's retention by day: old days' partitions are dropped whole; a day with a pending
 //! delivery waits for it; recent days stay.
 
-use herald_store::{NewEndpoint, NewEvent, Outcome};
+use herald_store::{Claimed, NewEndpoint, NewEvent, Outcome};
+
+use crate::timed::Timed;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use crate::conformance::attempt;
@@ -19,12 +21,7 @@ async fn postgres_retention_drops_old_days_whole_and_waits_for_a_pending_deliver
     };
     let tables = rows_of(&schema).await;
     let store = crate::timed(store);
-    store.create_tenant("acme", D0).await.unwrap();
-    let url = "https://example.com/hook";
-    store
-        .create_endpoint(NewEndpoint::new("acme", url, SECRET), D0)
-        .await
-        .unwrap();
+    acme(&store).await;
     let nothing = store.rotate_partitions(D0 - 365 * DAY, D0).await.unwrap();
     assert!(nothing.is_empty(), "nothing is that old: {nothing:?}");
 
@@ -33,20 +30,8 @@ async fn postgres_retention_drops_old_days_whole_and_waits_for_a_pending_deliver
     let mut keyed = NewEvent::new("acme", "t", "{}");
     keyed.idempotency_key = Some("order-1".into());
     let delivered = store.accept_event(keyed.clone(), D0 + HOUR).await.unwrap();
-    let claimed = store
-        .claim_due("w", 10, D0 + 2 * HOUR, D0 + HOUR)
-        .await
-        .unwrap();
+    let claimed = attempt_all(&store, D0 + HOUR, Outcome::Succeeded).await;
     let delivered_delivery = claimed[0].delivery_id.clone();
-    store
-        .finish_attempt(
-            &claimed[0].delivery_id,
-            &claimed[0].lease,
-            attempt(D0 + HOUR, Some(200)),
-            Outcome::Succeeded,
-        )
-        .await
-        .unwrap();
     let pending = store
         .accept_event(NewEvent::new("acme", "t", "{}"), D0 + DAY + HOUR)
         .await
@@ -104,7 +89,7 @@ async fn postgres_retention_drops_old_days_whole_and_waits_for_a_pending_deliver
     assert!(again.created, "the key went with its event");
 
     // The pending delivery was not lost: it is claimed, and once it has ended its day goes.
-    let claimed = store.claim_due("w", 10, now + HOUR, now).await.unwrap();
+    let claimed = attempt_all(&store, now, Outcome::Succeeded).await;
     let mut events: Vec<&str> = claimed.iter().map(|c| c.event_id.as_str()).collect();
     events.sort_unstable();
     let mut expected = [
@@ -114,17 +99,6 @@ async fn postgres_retention_drops_old_days_whole_and_waits_for_a_pending_deliver
     ];
     expected.sort_unstable();
     assert_eq!(events, expected);
-    for c in &claimed {
-        store
-            .finish_attempt(
-                &c.delivery_id,
-                &c.lease,
-                attempt(now, Some(200)),
-                Outcome::Succeeded,
-            )
-            .await
-            .unwrap();
-    }
     let dropped = store
         .rotate_partitions(now - 30 * DAY, now + 1)
         .await
@@ -151,13 +125,7 @@ async fn postgres_a_replayed_delivery_keeps_its_events_day_and_goes_with_it() {
         return;
     };
     let store = crate::timed(store);
-    store.create_tenant("acme", D0).await.unwrap();
-    let url = "https://example.com/hook";
-    let endpoint = store
-        .create_endpoint(NewEndpoint::new("acme", url, SECRET), D0)
-        .await
-        .unwrap()
-        .id;
+    let endpoint = acme(&store).await;
     store.rotate_partitions(D0 - DAY, D0).await.unwrap();
     let event = store
         .accept_event(NewEvent::new("acme", "t", "{}"), D0 + HOUR)
@@ -165,19 +133,7 @@ async fn postgres_a_replayed_delivery_keeps_its_events_day_and_goes_with_it() {
         .unwrap()
         .event
         .id;
-    let first = store
-        .claim_due("w", 10, D0 + 2 * HOUR, D0 + HOUR)
-        .await
-        .unwrap();
-    store
-        .finish_attempt(
-            &first[0].delivery_id,
-            &first[0].lease,
-            attempt(D0 + HOUR, Some(200)),
-            Outcome::Succeeded,
-        )
-        .await
-        .unwrap();
+    attempt_all(&store, D0 + HOUR, Outcome::Succeeded).await;
 
     // Two days later the tenant replays the endpoint's history.
     let later = D0 + 2 * DAY;
@@ -197,18 +153,9 @@ async fn postgres_a_replayed_delivery_keeps_its_events_day_and_goes_with_it() {
     );
     assert!(store.event("acme", &event).await.unwrap().is_some());
 
-    let replayed = store.claim_due("w", 10, now + HOUR, now).await.unwrap();
+    let replayed = attempt_all(&store, now, Outcome::Succeeded).await;
     assert_eq!(replayed.len(), 1);
     assert_eq!(replayed[0].event_id, event);
-    store
-        .finish_attempt(
-            &replayed[0].delivery_id,
-            &replayed[0].lease,
-            attempt(now, Some(200)),
-            Outcome::Succeeded,
-        )
-        .await
-        .unwrap();
     let dropped = store
         .rotate_partitions(now - 30 * DAY, now + 1)
         .await
@@ -249,6 +196,35 @@ async fn postgres_a_replayed_delivery_keeps_its_events_day_and_goes_with_it() {
     crate::drop_schema(&schema).await;
 }
 
+/// Tenant `acme` with one endpoint for every event type, made at `D0`; the endpoint's id.
+async fn acme(store: &Timed) -> String {
+    store.create_tenant("acme", D0).await.unwrap();
+    let url = "https://example.com/hook";
+    store
+        .create_endpoint(NewEndpoint::new("acme", url, SECRET), D0)
+        .await
+        .unwrap()
+        .id
+}
+
+/// Claims what is due at `at` and records each attempt as ending in `outcome` (answered 200
+/// for a success, 500 otherwise); returns the claims.
+async fn attempt_all(store: &Timed, at: i64, outcome: Outcome) -> Vec<Claimed> {
+    let claimed = store.claim_due("w", 10, at + HOUR, at).await.unwrap();
+    let status = if outcome == Outcome::Succeeded {
+        200
+    } else {
+        500
+    };
+    for c in &claimed {
+        store
+            .finish_attempt(&c.delivery_id, &c.lease, attempt(at, Some(status)), outcome)
+            .await
+            .unwrap();
+    }
+    claimed
+}
+
 /// A pool on `schema`, to look at the tables themselves.
 async fn rows_of(schema: &str) -> sqlx::PgPool {
     PgPoolOptions::new()
@@ -271,31 +247,13 @@ async fn postgres_deleting_an_endpoint_leaves_no_attempts_behind() {
         return;
     };
     let store = crate::timed(store);
-    store.create_tenant("acme", D0).await.unwrap();
-    let url = "https://example.com/hook";
-    let endpoint = store
-        .create_endpoint(NewEndpoint::new("acme", url, SECRET), D0)
-        .await
-        .unwrap()
-        .id;
+    let endpoint = acme(&store).await;
     store.rotate_partitions(D0 - DAY, D0).await.unwrap();
     store
         .accept_event(NewEvent::new("acme", "t", "{}"), D0 + HOUR)
         .await
         .unwrap();
-    let claimed = store
-        .claim_due("w", 10, D0 + 2 * HOUR, D0 + HOUR)
-        .await
-        .unwrap();
-    store
-        .finish_attempt(
-            &claimed[0].delivery_id,
-            &claimed[0].lease,
-            attempt(D0 + HOUR, Some(500)),
-            Outcome::RetryAt(D0 + 3 * HOUR),
-        )
-        .await
-        .unwrap();
+    attempt_all(&store, D0 + HOUR, Outcome::RetryAt(D0 + 3 * HOUR)).await;
     assert!(store.delete_endpoint("acme", &endpoint).await.unwrap());
     let tables = rows_of(&schema).await;
     let (deliveries, attempts): (i64, i64) =
@@ -316,28 +274,11 @@ async fn postgres_the_row_purge_leaves_nothing_of_a_purged_event() {
         return;
     };
     let store = crate::timed(store);
-    store.create_tenant("acme", D0).await.unwrap();
-    let url = "https://example.com/hook";
-    store
-        .create_endpoint(NewEndpoint::new("acme", url, SECRET), D0)
-        .await
-        .unwrap();
+    acme(&store).await;
     let mut keyed = NewEvent::new("acme", "t", "{}");
     keyed.idempotency_key = Some("order-1".into());
     store.accept_event(keyed, D0 + HOUR).await.unwrap();
-    let claimed = store
-        .claim_due("w", 10, D0 + 2 * HOUR, D0 + HOUR)
-        .await
-        .unwrap();
-    store
-        .finish_attempt(
-            &claimed[0].delivery_id,
-            &claimed[0].lease,
-            attempt(D0 + HOUR, Some(200)),
-            Outcome::Succeeded,
-        )
-        .await
-        .unwrap();
+    attempt_all(&store, D0 + HOUR, Outcome::Succeeded).await;
     store.clock.set(D0 + 2 * DAY);
     assert_eq!(store.purge(D0 + DAY, 10).await.unwrap(), 1);
     let tables = rows_of(&schema).await;
