@@ -73,7 +73,7 @@ pub(crate) async fn prepare(pool: &Pool<Postgres>, now: Millis) -> Result<(), Er
                 bound(prefix, start),
                 bound(prefix, start + DAY),
             );
-            if let Err(error) = in_transaction(&mut conn, &[create]).await {
+            if let Err(error) = in_transaction(&mut conn, create).await {
                 match error.code().as_deref() {
                     // Another partition covers the day: `_before`, or another process made it.
                     Some("42P17" | "42P07" | "23505") => {
@@ -102,7 +102,7 @@ pub(crate) async fn drop_before(
     let days: Vec<(String, String)> = query(
         "SELECT c.relname::text, pg_get_expr(c.relpartbound, c.oid) \
          FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
-         WHERE i.inhparent = to_regclass('events') ORDER BY 2",
+         WHERE i.inhparent = to_regclass('events')",
     )
     .fetch_all(&mut *conn)
     .await?;
@@ -219,16 +219,14 @@ async fn drop_day(
     Ok(true)
 }
 
-/// Runs `statements` in one transaction that gives up on a lock after a few seconds rather
-/// than queue every query on the table behind it.
-async fn in_transaction(conn: &mut PgConnection, statements: &[String]) -> Result<(), sqlx::Error> {
+/// Runs `statement` in a transaction that gives up on a lock after a few seconds rather than
+/// queue every query on the table behind it.
+async fn in_transaction(conn: &mut PgConnection, statement: String) -> Result<(), sqlx::Error> {
     let mut tx = conn.begin().await?;
     dynamic("SET LOCAL lock_timeout = '5s'".into())
         .execute(&mut *tx)
         .await?;
-    for statement in statements {
-        dynamic(statement.clone()).execute(&mut *tx).await?;
-    }
+    dynamic(statement).execute(&mut *tx).await?;
     tx.commit().await
 }
 
