@@ -12,6 +12,7 @@ use std::str::FromStr;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use ed25519_dalek::Signer;
+use sha2::{Digest, Sha256};
 
 use crate::{Error, ErrorKind};
 
@@ -122,6 +123,14 @@ impl PublicKey {
     /// The key's 32 bytes as a JSON Web Key's `x` (base64url, no padding; RFC 8037).
     pub fn jwk_x(&self) -> String {
         URL_SAFE_NO_PAD.encode(self.0.as_bytes())
+    }
+
+    /// The key's JWK Thumbprint (RFC 7638, SHA-256, base64url): a `kid` anyone can recompute
+    /// from the key itself.
+    pub fn thumbprint(&self) -> String {
+        // The required members in lexicographic order, no whitespace, as RFC 7638 fixes them.
+        let canonical = format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{}"}}"#, self.jwk_x());
+        URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()))
     }
 
     /// Whether `signature` (64 bytes) is this key's over `content`.

@@ -157,16 +157,84 @@ impl FromStr for Key {
     }
 }
 
-/// The signature header for a message: one `v1,` signature per secret, space-separated.
-pub fn signature_header<'a>(
-    secrets: impl IntoIterator<Item = &'a Secret>,
+/// A key a sender signs with: a shared secret (`v1`) or an Ed25519 signing key (`v1a`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Signer {
+    /// `whsec_…`: signs `v1`.
+    Hmac(Secret),
+    /// `whsk_…`: signs `v1a`.
+    Ed25519(SigningKey),
+}
+
+impl Signer {
+    /// The `v1,<base64>` or `v1a,<base64>` signature of one message.
+    pub fn sign(&self, id: &str, timestamp: i64, body: &[u8]) -> String {
+        match self {
+            Signer::Hmac(secret) => secret.sign(id, timestamp, body),
+            Signer::Ed25519(key) => key.sign(id, timestamp, body),
+        }
+    }
+}
+
+impl FromStr for Signer {
+    type Err = Error;
+
+    /// A `whsk_…` signing key, or else a secret (`whsec_…`, or bare base64).
+    fn from_str(text: &str) -> Result<Signer, Error> {
+        if text.starts_with(SIGNING_KEY_PREFIX) {
+            text.parse().map(Signer::Ed25519)
+        } else {
+            text.parse().map(Signer::Hmac)
+        }
+    }
+}
+
+impl From<Secret> for Signer {
+    fn from(secret: Secret) -> Signer {
+        Signer::Hmac(secret)
+    }
+}
+
+impl From<SigningKey> for Signer {
+    fn from(key: SigningKey) -> Signer {
+        Signer::Ed25519(key)
+    }
+}
+
+/// What makes the signature of a message: a [`Secret`], a [`SigningKey`] or either ([`Signer`]).
+pub trait Sign {
+    /// The `v1,<base64>` or `v1a,<base64>` signature of one message.
+    fn sign(&self, id: &str, timestamp: i64, body: &[u8]) -> String;
+}
+
+impl Sign for Secret {
+    fn sign(&self, id: &str, timestamp: i64, body: &[u8]) -> String {
+        Secret::sign(self, id, timestamp, body)
+    }
+}
+
+impl Sign for SigningKey {
+    fn sign(&self, id: &str, timestamp: i64, body: &[u8]) -> String {
+        SigningKey::sign(self, id, timestamp, body)
+    }
+}
+
+impl Sign for Signer {
+    fn sign(&self, id: &str, timestamp: i64, body: &[u8]) -> String {
+        Signer::sign(self, id, timestamp, body)
+    }
+}
+
+/// The signature header for a message: one signature per key (`v1,` for a secret, `v1a,` for
+/// a signing key), space-separated.
+pub fn signature_header<'a, K: Sign + 'a>(
+    keys: impl IntoIterator<Item = &'a K>,
     id: &str,
     timestamp: i64,
     body: &[u8],
 ) -> String {
-    secrets
-        .into_iter()
-        .map(|secret| secret.sign(id, timestamp, body))
+    keys.into_iter()
+        .map(|key| key.sign(id, timestamp, body))
         .collect::<Vec<_>>()
         .join(" ")
 }

@@ -72,6 +72,33 @@ fn keys_and_signatures_match_pynacl() {
 }
 
 #[test]
+fn the_thumbprint_is_rfc_8037s() {
+    // RFC 8037, appendix A.3: the thumbprint of the same public key.
+    let key = SigningKey::from_seed(seed()).public_key();
+    assert_eq!(
+        key.thumbprint(),
+        "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"
+    );
+}
+
+#[test]
+fn a_sender_signs_with_whatever_its_key_is() {
+    let keys: Vec<crate::Signer> = [WHSK, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]
+        .iter()
+        .map(|k| k.parse().unwrap())
+        .collect();
+    assert_eq!(
+        crate::signature_header(&keys, ID, TIMESTAMP, BODY),
+        format!("{V1A} v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="),
+    );
+    assert_eq!(format!("{:?}", keys[0]), "Ed25519(SigningKey(<redacted>))");
+    assert_eq!(
+        "whsk_AAAA".parse::<crate::Signer>().unwrap_err().kind(),
+        ErrorKind::InvalidKey
+    );
+}
+
+#[test]
 fn a_public_key_verifies_v1a_and_nothing_else_does() {
     let public: Key = WHPK.parse().unwrap();
     let secret: Key = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".parse().unwrap();
