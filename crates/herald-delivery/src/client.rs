@@ -6,7 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use herald_signature::{Secret, signature_header};
+use herald_signature::{Signer, signature_header};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER, USER_AGENT};
 
@@ -67,8 +67,8 @@ pub struct Request<'a> {
     pub event_id: &'a str,
     /// The body, byte for byte.
     pub payload: &'a str,
-    /// Every active secret; one signature each.
-    pub secrets: &'a [Secret],
+    /// Every key that signs now (secrets and Ed25519 keys); one signature each.
+    pub secrets: &'a [Signer],
     /// The endpoint's extra headers (they cannot replace the signature headers).
     pub headers: &'a BTreeMap<String, String>,
 }

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use herald_signature::Secret;
+use herald_signature::Signer;
 use herald_store::{
     Attempt, ClaimRequest, Claimed, Finish, Millis, Outcome, Queue, Registration, millis,
 };
@@ -368,7 +368,7 @@ async fn deliver(
     claim: Claimed,
     mut cut: watch::Receiver<bool>,
 ) -> Finish {
-    let secrets: Vec<Secret> = claim
+    let secrets: Vec<Signer> = claim
         .secrets
         .iter()
         .filter_map(|s| s.parse().ok())

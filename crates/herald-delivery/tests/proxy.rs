@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use herald_delivery::client::{Client, ClientConfig, Request};
-use herald_signature::Secret;
+use herald_signature::{Secret, Signer};
 
 /// An HTTP proxy that answers 200 to everything and records the targets it was asked for.
 async fn proxy() -> (u16, Arc<Mutex<Vec<String>>>) {
@@ -25,7 +25,7 @@ async fn proxy() -> (u16, Arc<Mutex<Vec<String>>>) {
 }
 
 async fn send(client: &Client, url: &str) -> Result<u16, String> {
-    let secrets = [Secret::generate().unwrap()];
+    let secrets = [Signer::from(Secret::generate().unwrap())];
     let response = client
         .send(Request {
             url,

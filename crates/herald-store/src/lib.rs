@@ -51,8 +51,8 @@ pub use limits::Limits;
 pub use log::{AttemptStats, DeliveryFilter, EventFilter, Replay, ReplayState};
 pub use model::{
     Accepted, Attempt, ClaimRequest, Claimed, Delivery, DeliveryState, Endpoint, EndpointPatch,
-    EndpointSecret, Event, Finish, Finished, NewEndpoint, NewEvent, NewToken, Outcome,
-    QueueFigures, Tenant, Token,
+    EndpointSecret, Event, Finish, Finished, KeyKind, NewEndpoint, NewEvent, NewToken, Outcome,
+    QueueFigures, Signature, SignatureChange, Tenant, Token,
 };
 pub use roles::{Clocked, Log, Queue, Registration, Registry, Replays, Store, Upkeep};
 pub use sql::{Backend, Sql, SqlStore};

@@ -40,8 +40,10 @@ pub struct NewEndpoint {
     pub event_types: Vec<String>,
     /// Extra headers sent with every delivery.
     pub headers: BTreeMap<String, String>,
-    /// The first signing secret, `whsec_…`.
-    pub secret: String,
+    /// How its deliveries are signed.
+    pub signature: Signature,
+    /// Its first keys: one of each kind `signature` uses (`whsec_…`, `whsk_…`).
+    pub keys: Vec<String>,
     /// Whether deliveries are made to it.
     pub enabled: bool,
     /// At most this many deliveries a second; `None`: no limit.
@@ -49,7 +51,8 @@ pub struct NewEndpoint {
 }
 
 impl NewEndpoint {
-    /// An enabled endpoint for every event type, with no extra headers.
+    /// An enabled endpoint for every event type, with no extra headers, signed with `secret`
+    /// (HMAC).
     pub fn new(tenant_id: &str, url: &str, secret: &str) -> NewEndpoint {
         NewEndpoint {
             tenant_id: tenant_id.into(),
@@ -57,7 +60,8 @@ impl NewEndpoint {
             description: String::new(),
             event_types: Vec::new(),
             headers: BTreeMap::new(),
-            secret: secret.into(),
+            signature: Signature::Hmac,
+            keys: vec![secret.into()],
             enabled: true,
             rate_limit: None,
         }
@@ -87,8 +91,86 @@ pub struct Endpoint {
     pub failing_since: Option<Millis>,
     /// At most this many deliveries a second; `None`: no limit.
     pub rate_limit: Option<u32>,
+    /// How its deliveries are signed.
+    pub signature: Signature,
     /// When it was created.
     pub created_at: Millis,
+}
+
+/// How an endpoint's deliveries are signed (the `webhook-signature` header).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Signature {
+    /// HMAC-SHA256 (`v1,…`) with shared `whsec_…` secrets.
+    #[default]
+    Hmac,
+    /// Ed25519 (`v1a,…`) with `whsk_…` keys that never leave herald; receivers verify with
+    /// the public halves.
+    Ed25519,
+    /// Both, while receivers move from one to the other.
+    Both,
+}
+
+impl Signature {
+    /// Every way, in the order they are listed.
+    pub const ALL: [Signature; 3] = [Signature::Hmac, Signature::Ed25519, Signature::Both];
+
+    /// `hmac`, `ed25519` or `both`: how it is written in the API and the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Signature::Hmac => "hmac",
+            Signature::Ed25519 => "ed25519",
+            Signature::Both => "both",
+        }
+    }
+
+    /// The way written `text`, if it is one.
+    pub fn named(text: &str) -> Option<Signature> {
+        Signature::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
+    /// Whether keys of `kind` sign this way.
+    pub fn uses(self, kind: KeyKind) -> bool {
+        matches!(
+            (self, kind),
+            (Signature::Both, _)
+                | (Signature::Hmac, KeyKind::Hmac)
+                | (Signature::Ed25519, KeyKind::Ed25519)
+        )
+    }
+}
+
+/// What an endpoint's key is, told by its prefix: `whsk_…` is an Ed25519 signing key, anything
+/// else an HMAC secret.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyKind {
+    /// `whsec_…`.
+    Hmac,
+    /// `whsk_…`.
+    Ed25519,
+}
+
+impl KeyKind {
+    /// Both kinds.
+    pub const ALL: [KeyKind; 2] = [KeyKind::Hmac, KeyKind::Ed25519];
+
+    /// The kind of `key`.
+    pub fn of(key: &str) -> KeyKind {
+        if key.starts_with("whsk_") {
+            KeyKind::Ed25519
+        } else {
+            KeyKind::Hmac
+        }
+    }
+}
+
+/// A new way of signing for an endpoint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignatureChange {
+    /// The way.
+    pub signature: Signature,
+    /// A fresh key of each kind it uses, taken only for a kind the endpoint has no key of that
+    /// signs now; keys of a kind it does not use are deleted at once.
+    pub fresh_keys: Vec<String>,
 }
 
 /// Changes to an endpoint; `None` leaves a field as it is.
@@ -107,12 +189,14 @@ pub struct EndpointPatch {
     pub enabled: Option<bool>,
     /// A new rate limit: `Some(None)` removes it.
     pub rate_limit: Option<Option<u32>>,
+    /// A new way of signing.
+    pub signature: Option<SignatureChange>,
 }
 
-/// One of an endpoint's signing secrets.
+/// One of an endpoint's signing keys.
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct EndpointSecret {
-    /// `whsec_…`.
+    /// A secret, `whsec_…`, or an Ed25519 signing key, `whsk_…` (see [`KeyKind`]).
     pub secret: String,
     /// When it was made.
     pub created_at: Millis,

@@ -14,7 +14,7 @@ use tokio::sync::Notify;
 use crate::{
     Accepted, Attempt, AttemptStats, ClaimRequest, Claimed, Clock, Delivery, DeliveryFilter,
     Endpoint, EndpointPatch, EndpointSecret, Error, Event, EventFilter, Finish, Finished, Millis,
-    NewEndpoint, NewEvent, NewToken, QueueFigures, Replay, Tenant, Token,
+    NewEndpoint, NewEvent, NewToken, QueueFigures, Replay, Signature, Tenant, Token,
 };
 
 /// What every role shares: the clock the store writes its times with.
@@ -68,23 +68,29 @@ pub trait Registry: Clocked {
     /// there is no such endpoint.
     async fn delete_endpoint(&self, tenant_id: &str, id: &str) -> Result<bool, Error>;
 
-    /// The secrets of the tenant's endpoint `id` that sign now, newest first; `None` if there
-    /// is no such endpoint.
+    /// The keys (secrets and Ed25519 signing keys) of the tenant's endpoint `id` that sign now,
+    /// newest first; `None` if there is no such endpoint.
     async fn secrets(
         &self,
         tenant_id: &str,
         id: &str,
     ) -> Result<Option<Vec<EndpointSecret>>, Error>;
 
-    /// Adds `secret` to the tenant's endpoint `id`; the secrets signing until now keep signing
-    /// beside it for `keep_old`. False if there is no such endpoint.
+    /// Adds `secret` (a `whsec_…` secret or a `whsk_…` key) to the tenant's endpoint `id`; the
+    /// keys of its kind signing until now keep signing beside it for `keep_old`. Nothing
+    /// changes if the endpoint's [`Signature`] does not use that kind. The endpoint's
+    /// signature; `None` if there is no such endpoint.
     async fn rotate_secret(
         &self,
         tenant_id: &str,
         id: &str,
         secret: &str,
         keep_old: Duration,
-    ) -> Result<bool, Error>;
+    ) -> Result<Option<Signature>, Error>;
+
+    /// The Ed25519 signing keys that sign now for any of the tenant's endpoints, oldest first
+    /// (none for a tenant that does not exist).
+    async fn tenant_signing_keys(&self, tenant_id: &str) -> Result<Vec<EndpointSecret>, Error>;
 
     /// Stores a credential; [`ErrorKind::NotFound`](crate::ErrorKind::NotFound) if its tenant
     /// is not.

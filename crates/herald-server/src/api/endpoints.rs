@@ -1,19 +1,22 @@
-//! Endpoints: the URLs a tenant subscribes to event types, and their signing secrets.
+//! Endpoints: the URLs a tenant subscribes to event types.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use herald_signature::Secret;
-use herald_store::{Endpoint, EndpointPatch, NewEndpoint, NewEvent, Store};
+use herald_signature::Signer;
+use herald_store::{
+    Endpoint, EndpointPatch, NewEndpoint, NewEvent, Signature, SignatureChange, Store,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::endpoint_fields as fields;
 use super::log::AttemptOut;
 use super::openapi::EventTypeName;
-use super::{Listed, Page, in_range, rfc3339, tenant_problem};
+use super::signing::{self, SignatureName};
+use super::{Listed, Page, rfc3339, tenant_problem};
 use crate::problem::{Problem, Violation};
 use crate::state::{ApiJson, ApiQuery, AppState, OptionalJson, Scope};
 
@@ -44,6 +47,9 @@ pub(crate) struct CreateEndpoint {
     #[serde(default, deserialize_with = "super::whole_number")]
     #[schema(minimum = 1, maximum = 100000)]
     rate_limit: Option<u32>,
+    /// How deliveries are signed; `hmac` unless told.
+    #[serde(default)]
+    signature: SignatureName,
 }
 
 fn yes() -> bool {
@@ -67,15 +73,23 @@ pub(crate) struct EndpointOut {
     failing_since: Option<String>,
     /// At most this many deliveries a second; null: no limit.
     rate_limit: Option<u32>,
-    /// Verifies the `webhook-signature` of every delivery: `whsec_…`. Only in the answer
-    /// that creates the endpoint; later, read it from `…/secret`.
+    /// How deliveries are signed.
+    signature: SignatureName,
+    /// Verifies the `v1` signatures of every delivery: `whsec_…`. Only in the answer that
+    /// creates an endpoint signed with HMAC; later, read it from `…/secret`.
     #[serde(skip_serializing_if = "Option::is_none")]
     secret: Option<String>,
+    /// Verifies the `v1a` signatures of every delivery: `whpk_…`. Only in the answer that
+    /// creates an endpoint signed with Ed25519; later, read it from `…/keys` or the tenant's
+    /// JWKS document.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    public_key: Option<String>,
     created_at: String,
 }
 
 impl EndpointOut {
-    fn new(endpoint: Endpoint, secret: Option<String>) -> EndpointOut {
+    fn new(endpoint: Endpoint, first: Option<FirstKeys>) -> EndpointOut {
+        let first = first.unwrap_or_default();
         EndpointOut {
             id: endpoint.id,
             url: endpoint.url,
@@ -86,20 +100,44 @@ impl EndpointOut {
             disabled_reason: endpoint.disabled_reason,
             failing_since: endpoint.failing_since.map(rfc3339),
             rate_limit: endpoint.rate_limit,
-            secret,
+            signature: endpoint.signature.into(),
+            secret: first.secret,
+            public_key: first.public_key,
             created_at: rfc3339(endpoint.created_at),
         }
     }
 }
 
+/// What verifies a new endpoint's deliveries, shown once in the answer that creates it.
+#[derive(Default)]
+struct FirstKeys {
+    secret: Option<String>,
+    public_key: Option<String>,
+}
+
+impl FirstKeys {
+    fn of(keys: &[String]) -> FirstKeys {
+        let mut first = FirstKeys::default();
+        for key in keys {
+            match key.parse() {
+                Ok(Signer::Hmac(_)) => first.secret = Some(key.clone()),
+                Ok(Signer::Ed25519(key)) => first.public_key = Some(key.public_key().expose()),
+                Err(_) => {}
+            }
+        }
+        first
+    }
+}
+
 /// Register an endpoint
 ///
-/// Subscribes a URL of the tenant to event types. The answer carries the signing secret.
+/// Subscribes a URL of the tenant to event types. The answer carries what verifies its
+/// deliveries: the secret (HMAC), the public key (Ed25519), or both.
 #[utoipa::path(post, path = "/api/v1/tenants/{tenant}/endpoints", tag = "herald", security(("token" = [])),
     params(("tenant" = String, Path, description = "The tenant's id")),
     request_body = CreateEndpoint,
     responses(
-        (status = 201, description = "Registered; the answer carries the signing secret", body = EndpointOut),
+        (status = 201, description = "Registered; the answer carries the secret or public key", body = EndpointOut),
         (status = 422, description = "Invalid URL or unknown event type", body = Problem, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn create_endpoint(
@@ -113,16 +151,17 @@ pub(crate) async fn create_endpoint(
         Some(&body.event_types),
         Some(&body.headers),
     )?;
-    let secret = Secret::generate()
-        .map_err(|e| Problem::internal(&e))?
-        .expose();
+    let signature = Signature::from(body.signature);
+    let keys = signing::fresh_keys(signature)?;
+    let first = FirstKeys::of(&keys);
     let new = NewEndpoint {
         tenant_id: tenant.clone(),
         url: body.url,
         description: body.description,
         event_types: body.event_types,
         headers: body.headers,
-        secret: secret.clone(),
+        signature,
+        keys,
         enabled: body.enabled,
         rate_limit: body.rate_limit.map(fields::rate_limit).transpose()?,
     };
@@ -132,7 +171,7 @@ pub(crate) async fn create_endpoint(
         .map_err(|e| tenant_problem(e, &tenant))?;
     Ok((
         StatusCode::CREATED,
-        axum::Json(EndpointOut::new(endpoint, Some(secret))),
+        axum::Json(EndpointOut::new(endpoint, Some(first))),
     ))
 }
 
@@ -201,6 +240,10 @@ pub(crate) struct UpdateEndpoint {
     #[serde(default, deserialize_with = "super::whole_number_or_null")]
     #[schema(value_type = Option<u32>, minimum = 1, maximum = 100000)]
     rate_limit: Option<Option<u32>>,
+    /// How deliveries are signed from now on. A way newly used gets a key (read the secret
+    /// from `…/secret`, public keys from `…/keys`); keys of a way no longer used stop signing
+    /// at once, so move a receiver through `both`.
+    signature: Option<SignatureName>,
 }
 
 /// Update an endpoint
@@ -235,6 +278,16 @@ pub(crate) async fn update_endpoint(
         headers: body.headers,
         enabled: body.enabled,
         rate_limit,
+        signature: body
+            .signature
+            .map(|name| {
+                let signature = Signature::from(name);
+                signing::fresh_keys(signature).map(|fresh_keys| SignatureChange {
+                    signature,
+                    fresh_keys,
+                })
+            })
+            .transpose()?,
     };
     let endpoint = store
         .update_endpoint(&tenant, &id, patch)
@@ -263,106 +316,8 @@ pub(crate) async fn delete_endpoint(
     }
 }
 
-/// An endpoint's signing secrets.
-#[derive(Serialize, ToSchema)]
-pub(crate) struct SecretOut {
-    /// The newest secret, `whsec_…`: verify with it.
-    secret: String,
-    /// Secrets rotated out that still sign every delivery beside it until they expire.
-    previous: Vec<PreviousSecret>,
-}
-
-/// A rotated-out secret that still signs.
-#[derive(Serialize, ToSchema)]
-pub(crate) struct PreviousSecret {
-    secret: String,
-    /// RFC 3339.
-    expires_at: Option<String>,
-}
-
-async fn secret_out(store: &dyn Store, tenant: &str, id: &str) -> Result<SecretOut, Problem> {
-    let mut secrets = store
-        .secrets(tenant, id)
-        .await?
-        .ok_or_else(|| no_endpoint(tenant, id))?
-        .into_iter();
-    let newest = secrets.next().ok_or_else(|| {
-        Problem::internal(&std::io::Error::other(format!(
-            "endpoint {id} has no secret"
-        )))
-    })?;
-    Ok(SecretOut {
-        secret: newest.secret,
-        previous: secrets
-            .map(|s| PreviousSecret {
-                secret: s.secret,
-                expires_at: s.expires_at.map(rfc3339),
-            })
-            .collect(),
-    })
-}
-
-/// Read an endpoint's signing secret
-#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/endpoints/{endpoint}/secret", tag = "herald", security(("token" = [])),
-    params(("tenant" = String, Path, description = "The tenant's id"), ("endpoint" = String, Path, description = "`ep_…`")),
-    responses(
-        (status = 200, description = "The secrets that sign now", body = SecretOut),
-        (status = 404, description = "No such tenant or endpoint", body = Problem, content_type = "application/problem+json"),
-    ))]
-pub(crate) async fn get_secret(
-    Scope { tenant, store, .. }: Scope,
-    Path((_, id)): Path<(String, String)>,
-) -> Result<axum::Json<SecretOut>, Problem> {
-    Ok(axum::Json(secret_out(&*store, &tenant, &id).await?))
-}
-
-/// How to rotate.
-#[derive(Deserialize, ToSchema, Default)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct Rotate {
-    /// How long the old secret keeps signing beside the new one, in seconds (0 to 604800;
-    /// 86400 by default), so receivers can switch without missing a delivery.
-    #[schema(minimum = 0, maximum = 604800)]
-    #[serde(default, deserialize_with = "super::whole_number")]
-    keep_old_seconds: Option<u32>,
-}
-
-/// Rotate an endpoint's signing secret
-///
-/// Makes a new secret; the old one keeps signing beside it for a while (24 hours unless told).
-#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/endpoints/{endpoint}/secret/rotate", tag = "herald", security(("token" = [])),
-    params(("tenant" = String, Path, description = "The tenant's id"), ("endpoint" = String, Path, description = "`ep_…`")),
-    request_body(content = Option<Rotate>, description = "Optional: how long the old secret keeps signing"),
-    responses(
-        (status = 200, description = "The new secret, and the old ones still signing", body = SecretOut),
-        (status = 404, description = "No such tenant or endpoint", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Bad `keep_old_seconds`", body = Problem, content_type = "application/problem+json"),
-    ))]
-pub(crate) async fn rotate_secret(
-    Scope { tenant, store, .. }: Scope,
-    Path((_, id)): Path<(String, String)>,
-    OptionalJson(rotate): OptionalJson<Rotate>,
-) -> Result<axum::Json<SecretOut>, Problem> {
-    // A day by default, a week at most.
-    let keep = in_range(
-        "/keep_old_seconds",
-        rotate.keep_old_seconds.unwrap_or(86_400),
-        0..=604_800,
-    )?;
-    let secret = Secret::generate()
-        .map_err(|e| Problem::internal(&e))?
-        .expose();
-    let rotated = store
-        .rotate_secret(&tenant, &id, &secret, Duration::from_secs(keep.into()))
-        .await?;
-    if !rotated {
-        return Err(no_endpoint(&tenant, &id));
-    }
-    Ok(axum::Json(secret_out(&*store, &tenant, &id).await?))
-}
-
 /// The answer for an endpoint that is not the tenant's (or not at all).
-fn no_endpoint(tenant: &str, id: &str) -> Problem {
+pub(super) fn no_endpoint(tenant: &str, id: &str) -> Problem {
     Problem::not_found(format!("no endpoint `{id}` for tenant `{tenant}`"))
 }
 

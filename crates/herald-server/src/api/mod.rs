@@ -17,27 +17,34 @@ mod members;
 pub(crate) mod nul;
 mod openapi;
 mod replays;
+mod signing;
 mod tenants;
 mod tokens;
 
 /// The largest request body the API reads (1 MiB); larger ones get a 413 problem.
 pub(crate) const MAX_BODY: usize = 1 << 20;
 
-/// The API's routes, documented, each behind a bearer token.
+/// The API's routes, documented, each behind a bearer token but the public ones.
 pub(crate) fn routes(state: AppState) -> OpenApiRouter {
-    let mut router = documented();
-    openapi::describe(router.get_openapi_mut(), &state.event_types);
-    router
-        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
-        .layer(axum::middleware::from_fn(nul::refuse_in_path_and_query))
+    let mut router = behind_token()
         .layer(axum::middleware::from_fn_with_state(
             state.credentials.clone(),
             authenticate,
         ))
+        .merge(public());
+    openapi::describe(router.get_openapi_mut(), &state.event_types);
+    router
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn(nul::refuse_in_path_and_query))
         .with_state(state)
 }
 
-fn documented() -> OpenApiRouter<AppState> {
+/// What anyone may read: each tenant's public keys.
+fn public() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(signing::jwks))
+}
+
+fn behind_token() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(security())
         .routes(routes!(tenants::create_tenant, tenants::list_tenants))
         .routes(routes!(tenants::create_link))
@@ -54,8 +61,10 @@ fn documented() -> OpenApiRouter<AppState> {
             endpoints::update_endpoint,
             endpoints::delete_endpoint
         ))
-        .routes(routes!(endpoints::get_secret))
-        .routes(routes!(endpoints::rotate_secret))
+        .routes(routes!(signing::get_secret))
+        .routes(routes!(signing::rotate_secret))
+        .routes(routes!(signing::get_keys))
+        .routes(routes!(signing::rotate_keys))
         .routes(routes!(endpoints::send_test))
         .routes(routes!(replays::create_replay))
         .routes(routes!(replays::get_replay))
@@ -83,7 +92,7 @@ pub(crate) fn unknown() -> axum::Router {
 /// The API's part of the document for an app that declares `event_types`, without serving
 /// anything: what [`routes`] documents.
 pub(crate) fn openapi(event_types: &EventTypes) -> utoipa::openapi::OpenApi {
-    let mut doc = documented().into_openapi();
+    let mut doc = behind_token().merge(public()).into_openapi();
     openapi::describe(&mut doc, event_types);
     doc
 }

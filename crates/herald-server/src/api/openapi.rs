@@ -231,6 +231,8 @@ const LINKS: &[(&str, &str, &str, &str, &[&str])] = &[
             "delete_endpoint",
             "get_secret",
             "rotate_secret",
+            "get_keys",
+            "rotate_keys",
             "send_test",
             "create_replay",
         ],

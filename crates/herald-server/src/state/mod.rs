@@ -73,6 +73,15 @@ impl AppState {
         &**self.store.clock()
     }
 
+    /// The Ed25519 keys that sign for the tenant's endpoints now, for the one route that needs
+    /// no credential: the JWKS document, which publishes only their public halves.
+    pub(crate) async fn tenant_signing_keys(
+        &self,
+        tenant: &str,
+    ) -> Result<Vec<herald_store::EndpointSecret>, herald_store::Error> {
+        self.store.tenant_signing_keys(tenant).await
+    }
+
     /// The whole store; for the extractors, which check the caller first.
     fn store(&self) -> &Arc<dyn Store> {
         &self.store

@@ -39,7 +39,7 @@ const TENANT_ROUTES: &[(&str, &str, Option<&str>)] = &[
     (
         "PATCH",
         "/api/v1/tenants/{tenant}/endpoints/{endpoint}",
-        Some(r#"{"description": "mine now"}"#),
+        Some(r#"{"description": "mine now", "signature": "both"}"#),
     ),
     (
         "GET",
@@ -49,6 +49,16 @@ const TENANT_ROUTES: &[(&str, &str, Option<&str>)] = &[
     (
         "POST",
         "/api/v1/tenants/{tenant}/endpoints/{endpoint}/secret/rotate",
+        None,
+    ),
+    (
+        "GET",
+        "/api/v1/tenants/{tenant}/endpoints/{endpoint}/keys",
+        None,
+    ),
+    (
+        "POST",
+        "/api/v1/tenants/{tenant}/endpoints/{endpoint}/keys/rotate",
         None,
     ),
     (
@@ -119,32 +129,40 @@ fn tenant_routes(
         .collect()
 }
 
-/// The walk above covers every operation the API document has under a tenant: an operation
-/// added later without its place in [`TENANT_ROUTES`] fails here.
+/// The walk above covers every operation behind a token that the API document has under a
+/// tenant: an operation added later without its place in [`TENANT_ROUTES`] fails here, and so
+/// does one added with no credential but the one meant to be public.
 #[test]
 fn every_tenant_route_is_walked() {
     let event_types =
         herald_core::App::new("t", "1").webhook(herald_example_seed::new_subscription);
     let document = herald_server::api_document(event_types.declared()).unwrap();
-    let served: std::collections::BTreeSet<(String, String)> = document
+    let mut served = std::collections::BTreeSet::new();
+    let mut public = Vec::new();
+    let tenant_paths = document
         .paths
         .paths
         .iter()
-        .filter(|(path, _)| path.starts_with("/api/v1/tenants/{tenant}"))
-        .flat_map(|(path, item)| {
-            let methods = [
-                ("GET", item.get.is_some()),
-                ("POST", item.post.is_some()),
-                ("PATCH", item.patch.is_some()),
-                ("PUT", item.put.is_some()),
-                ("DELETE", item.delete.is_some()),
-            ];
-            methods
-                .into_iter()
-                .filter(|(_, present)| *present)
-                .map(move |(method, _)| (method.to_owned(), path.clone()))
-        })
-        .collect();
+        .filter(|(path, _)| path.starts_with("/api/v1/tenants/{tenant}"));
+    for (path, item) in tenant_paths {
+        let methods = [
+            ("GET", &item.get),
+            ("POST", &item.post),
+            ("PATCH", &item.patch),
+            ("PUT", &item.put),
+            ("DELETE", &item.delete),
+        ];
+        for (method, operation) in methods {
+            let Some(operation) = operation else { continue };
+            let behind_token = operation.security.as_ref().is_some_and(|s| !s.is_empty());
+            let named = (method.to_owned(), path.clone());
+            if behind_token {
+                served.insert(named);
+            } else {
+                public.push(named);
+            }
+        }
+    }
     let walked = TENANT_ROUTES
         .iter()
         .map(|(method, path, _)| ((*method).to_owned(), (*path).to_owned()))
@@ -152,6 +170,14 @@ fn every_tenant_route_is_walked() {
     assert_eq!(
         served, walked,
         "the isolation walk and the document disagree"
+    );
+    assert_eq!(
+        public,
+        [(
+            "GET".to_owned(),
+            "/api/v1/tenants/{tenant}/jwks.json".to_owned()
+        )],
+        "only the public keys are open to anyone"
     );
 }
 

@@ -13,6 +13,7 @@ mod nul;
 mod outbox;
 mod retention;
 mod scheduler;
+mod signing;
 mod support;
 
 use std::sync::{Arc, Mutex};

@@ -183,6 +183,10 @@ pub(crate) enum Answer {
 #[derive(Clone, Debug)]
 pub(crate) struct Arrival {
     pub(crate) webhook_id: String,
+    #[allow(dead_code)] // kept for tests that verify signatures
+    pub(crate) timestamp: String,
+    #[allow(dead_code)] // kept for tests that verify signatures
+    pub(crate) signature: String,
     #[allow(dead_code)] // kept for tests that read what arrived
     pub(crate) body: String,
     pub(crate) at: std::time::Instant,
@@ -207,11 +211,16 @@ impl TestReceiver {
                 let sink = Arc::clone(&sink);
                 let seen = Arc::clone(&seen);
                 async move {
-                    let webhook_id = headers
-                        .get("webhook-id")
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or_default()
-                        .to_owned();
+                    let header = |name: &str| {
+                        headers
+                            .get(name)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or_default()
+                            .to_owned()
+                    };
+                    let webhook_id = header("webhook-id");
+                    let (timestamp, signature) =
+                        (header("webhook-timestamp"), header("webhook-signature"));
                     let first = seen.lock().unwrap().insert(webhook_id.clone());
                     let status = match answer {
                         Answer::Ok => 200,
@@ -220,6 +229,8 @@ impl TestReceiver {
                             // Taken (status 0: no answer), and never answered.
                             sink.lock().unwrap().push(Arrival {
                                 webhook_id,
+                                timestamp,
+                                signature,
                                 body: String::from_utf8_lossy(&body).into_owned(),
                                 at: std::time::Instant::now(),
                                 status: 0,
@@ -237,6 +248,8 @@ impl TestReceiver {
                     };
                     sink.lock().unwrap().push(Arrival {
                         webhook_id,
+                        timestamp,
+                        signature,
                         body: String::from_utf8_lossy(&body).into_owned(),
                         at: std::time::Instant::now(),
                         status,

@@ -8,8 +8,8 @@ use super::rows::{EndpointRow, endpoint_columns, event_types_to_json, headers_to
 use super::{Backend, Sql, SqlStore, batch, json_rows, query, sql};
 use crate::error::classify;
 use crate::{
-    Clocked, Endpoint, EndpointPatch, EndpointSecret, Error, NewEndpoint, NewToken, Registry,
-    Tenant, Token, millis, new_id,
+    Clocked, Endpoint, EndpointPatch, EndpointSecret, Error, KeyKind, NewEndpoint, NewToken,
+    Registry, Signature, SignatureChange, Tenant, Token, millis, new_id,
 };
 
 #[async_trait]
@@ -52,8 +52,8 @@ impl<DB: Backend> Registry for SqlStore<DB> {
         let mut tx = self.writer.begin().await?;
         query(
             "INSERT INTO endpoints (id, tenant_id, url, description, event_types, headers, \
-             enabled, rate_limit, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
+             enabled, rate_limit, signature, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $10, $9, $9)",
         )
         .bind(&id)
         .bind(&new.tenant_id)
@@ -64,6 +64,7 @@ impl<DB: Backend> Registry for SqlStore<DB> {
         .bind(new.enabled)
         .bind(new.rate_limit)
         .bind(now)
+        .bind(new.signature.as_str())
         .execute(&mut *tx)
         .await
         .map_err(|e| classify(e, &format!("tenant `{}`", new.tenant_id)))?;
@@ -71,12 +72,17 @@ impl<DB: Backend> Registry for SqlStore<DB> {
             .bind(&id)
             .execute(&mut *tx)
             .await?;
-        query("INSERT INTO endpoint_secrets (endpoint_id, secret, created_at) VALUES ($1, $2, $3)")
+        for key in &new.keys {
+            query(
+                "INSERT INTO endpoint_secrets (endpoint_id, secret, created_at) \
+                 VALUES ($1, $2, $3)",
+            )
             .bind(&id)
-            .bind(&new.secret)
+            .bind(key)
             .bind(now)
             .execute(&mut *tx)
             .await?;
+        }
         tx.commit().await?;
         Ok(Endpoint {
             id,
@@ -89,6 +95,7 @@ impl<DB: Backend> Registry for SqlStore<DB> {
             disabled_reason: None,
             failing_since: None,
             rate_limit: new.rate_limit,
+            signature: new.signature,
             created_at: now,
         })
     }
@@ -143,6 +150,7 @@ impl<DB: Backend> Registry for SqlStore<DB> {
                WHEN $5 THEN NULL ELSE 'disabled through the API' END, \
              failing_since = CASE WHEN $5 THEN NULL ELSE failing_since END, \
              rate_limit = CASE WHEN $9 THEN $10 ELSE rate_limit END, \
+             signature = coalesce($11, signature), \
              updated_at = $6 WHERE tenant_id = $7 AND id = $8 RETURNING ",
             endpoint_columns!()
         ))
@@ -156,11 +164,20 @@ impl<DB: Backend> Registry for SqlStore<DB> {
         .bind(id)
         .bind(patch.rate_limit.is_some())
         .bind(patch.rate_limit.flatten())
+        .bind(
+            patch
+                .signature
+                .as_ref()
+                .map(|change| change.signature.as_str()),
+        )
         .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = row else {
             return Ok(None);
         };
+        if let Some(change) = &patch.signature {
+            change_keys::<DB>(&mut tx, id, change, now).await?;
+        }
         if patch.enabled == Some(false) {
             batch::end_pending::<DB>(&mut tx, id, now).await?;
         }
@@ -237,25 +254,36 @@ impl<DB: Backend> Registry for SqlStore<DB> {
         id: &str,
         secret: &str,
         keep_old: Duration,
-    ) -> Result<bool, Error> {
+    ) -> Result<Option<Signature>, Error> {
         let now = self.now();
+        let kind = KeyKind::of(secret);
         let mut tx = self.writer.begin().await?;
-        let found: Option<(String,)> =
-            query("SELECT id FROM endpoints WHERE tenant_id = $1 AND id = $2")
-                .bind(tenant_id)
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        if found.is_none() {
-            return Ok(false);
+        // Locked, so a change of signature cannot slip in between.
+        const FIND: Sql =
+            sql!("SELECT signature FROM endpoints WHERE tenant_id = $1 AND id = $2"[lock]);
+        let found: Option<(String,)> = query(FIND)
+            .bind(tenant_id)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some((signature,)) = found else {
+            return Ok(None);
+        };
+        let signature = Signature::named(&signature)
+            .ok_or_else(|| Error::corrupt("signature", format!("`{signature}`")))?;
+        if !signature.uses(kind) {
+            return Ok(Some(signature));
         }
-        // A secret already due to expire sooner keeps its earlier end.
+        // The keys of its kind keep signing for a while; one already due to expire sooner
+        // keeps its earlier end.
         query(
             "UPDATE endpoint_secrets SET expires_at = $1 WHERE endpoint_id = $2 \
+             AND (substr(secret, 1, 5) = 'whsk_') = $3 \
              AND (expires_at IS NULL OR expires_at > $1)",
         )
         .bind(now + millis(keep_old))
         .bind(id)
+        .bind(kind == KeyKind::Ed25519)
         .execute(&mut *tx)
         .await?;
         query("INSERT INTO endpoint_secrets (endpoint_id, secret, created_at) VALUES ($1, $2, $3)")
@@ -265,7 +293,21 @@ impl<DB: Backend> Registry for SqlStore<DB> {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(true)
+        Ok(Some(signature))
+    }
+
+    async fn tenant_signing_keys(&self, tenant_id: &str) -> Result<Vec<EndpointSecret>, Error> {
+        query(
+            "SELECT s.secret, s.created_at, s.expires_at FROM endpoint_secrets s \
+             JOIN endpoints p ON p.id = s.endpoint_id \
+             WHERE p.tenant_id = $1 AND substr(s.secret, 1, 5) = 'whsk_' \
+               AND (s.expires_at IS NULL OR s.expires_at > $2) \
+             ORDER BY s.created_at, s.secret",
+        )
+        .bind(tenant_id)
+        .bind(self.now())
+        .fetch_all(&self.reader)
+        .await
     }
 
     async fn create_token(&self, new: NewToken) -> Result<Token, Error> {
@@ -344,4 +386,45 @@ impl<DB: Backend> Registry for SqlStore<DB> {
             .await?;
         Ok(value)
     }
+}
+
+/// Gives endpoint `id` a key of each kind `change` uses that it has none of, and deletes its
+/// keys of the kinds it no longer uses: they stop signing at once (a receiver moving from one
+/// way to the other has `both` for the overlap).
+async fn change_keys<DB: Backend>(
+    tx: &mut DB::Connection,
+    id: &str,
+    change: &SignatureChange,
+    now: crate::Millis,
+) -> Result<(), Error> {
+    for kind in KeyKind::ALL {
+        let ed25519 = kind == KeyKind::Ed25519;
+        if !change.signature.uses(kind) {
+            query(
+                "DELETE FROM endpoint_secrets WHERE endpoint_id = $1 \
+                 AND (substr(secret, 1, 5) = 'whsk_') = $2",
+            )
+            .bind(id)
+            .bind(ed25519)
+            .execute(&mut *tx)
+            .await?;
+            continue;
+        }
+        let Some(fresh) = change.fresh_keys.iter().find(|k| KeyKind::of(k) == kind) else {
+            continue;
+        };
+        query(
+            "INSERT INTO endpoint_secrets (endpoint_id, secret, created_at) \
+             SELECT $1, $2, $3 WHERE NOT EXISTS (SELECT 1 FROM endpoint_secrets \
+               WHERE endpoint_id = $1 AND (substr(secret, 1, 5) = 'whsk_') = $4 \
+               AND (expires_at IS NULL OR expires_at > $3))",
+        )
+        .bind(id)
+        .bind(fresh)
+        .bind(now)
+        .bind(ed25519)
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(())
 }

@@ -6,14 +6,14 @@ use std::collections::BTreeMap;
 
 use crate::{
     Attempt, AttemptStats, Claimed, Delivery, DeliveryState, Endpoint, Error, Millis, Replay,
-    ReplayState,
+    ReplayState, Signature,
 };
 
 /// The columns of an [`EndpointRow`], from `endpoints`.
 macro_rules! endpoint_columns {
     () => {
         "id, tenant_id, url, description, event_types, headers, \
-     enabled, disabled_reason, failing_since, rate_limit, created_at"
+     enabled, disabled_reason, failing_since, rate_limit, signature, created_at"
     };
 }
 pub(crate) use endpoint_columns;
@@ -32,6 +32,7 @@ pub(crate) struct EndpointRow {
     disabled_reason: Option<String>,
     failing_since: Option<Millis>,
     rate_limit: Option<i32>,
+    signature: String,
     created_at: Millis,
 }
 
@@ -51,6 +52,12 @@ impl TryFrom<EndpointRow> for Endpoint {
             disabled_reason: row.disabled_reason,
             failing_since: row.failing_since,
             rate_limit: row.rate_limit.map(|r| count(r.into())),
+            signature: Signature::named(&row.signature).ok_or_else(|| {
+                Error::corrupt(
+                    "signature",
+                    format!("`{}` is not hmac, ed25519 or both", row.signature),
+                )
+            })?,
             created_at: row.created_at,
         })
     }

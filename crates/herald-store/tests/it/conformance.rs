@@ -11,9 +11,11 @@ use herald_store::{
 mod log;
 mod retention;
 mod scheduler;
+mod signing;
 pub(crate) use log::*;
 pub(crate) use retention::*;
 pub(crate) use scheduler::*;
+pub(crate) use signing::*;
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const T0: i64 = 1_700_000_000_000;
@@ -803,52 +805,4 @@ pub(crate) async fn endpoints_are_listed_updated_and_deleted_within_their_tenant
             .unwrap()
             .is_some()
     );
-}
-
-pub(crate) async fn rotated_secrets_sign_beside_the_new_one_until_they_expire(store: &Timed) {
-    let endpoint = tenant_with_endpoint(store, "acme").await;
-    store.create_tenant("umbrella", T0).await.unwrap();
-    let new = "whsec_bmV3LXNlY3JldC1mb3ItdGVzdHM=";
-    assert!(
-        !store
-            .rotate_secret("umbrella", &endpoint, new, T0 + 1000, T0)
-            .await
-            .unwrap()
-    );
-    assert_eq!(
-        store.secrets("umbrella", &endpoint, T0).await.unwrap(),
-        None
-    );
-    assert!(
-        store
-            .rotate_secret("acme", &endpoint, new, T0 + 1000, T0 + 10)
-            .await
-            .unwrap()
-    );
-    let both = store
-        .secrets("acme", &endpoint, T0 + 20)
-        .await
-        .unwrap()
-        .unwrap();
-    let names: Vec<_> = both.iter().map(|s| s.secret.as_str()).collect();
-    assert_eq!(names, [new, SECRET], "the new secret first");
-    assert_eq!(both[1].expires_at, Some(T0 + 1000));
-
-    store
-        .accept_event(NewEvent::new("acme", "t", "{}"), T0 + 20)
-        .await
-        .unwrap();
-    let claimed = store
-        .claim_due("w", 10, T0 + 60_000, T0 + 30)
-        .await
-        .unwrap();
-    assert_eq!(claimed[0].secrets.len(), 2, "both sign while rotating");
-
-    let after = store
-        .secrets("acme", &endpoint, T0 + 1000)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(after.len(), 1, "the old secret has expired");
-    assert_eq!(after[0].secret, new);
 }

@@ -138,6 +138,7 @@ conformance!(
     tokens_are_found_by_hash_listed_and_revoked,
     endpoints_are_listed_updated_and_deleted_within_their_tenant,
     rotated_secrets_sign_beside_the_new_one_until_they_expire,
+    a_change_of_signature_adds_and_drops_keys_by_kind,
     events_and_deliveries_are_listed_newest_first_with_filters,
     a_retry_makes_a_delivery_due_now,
     attempt_stats_are_bucketed_per_tenant,

@@ -11,7 +11,7 @@ use std::time::Duration;
 use herald_store::{
     Accepted, Attempt, ClaimRequest, Claimed, Endpoint, EndpointPatch, EndpointSecret, Error,
     Event, Finish, Finished, ManualClock, Millis, NewEndpoint, NewEvent, NewToken, Outcome,
-    QueueFigures, Replay, Store, Tenant, Token,
+    QueueFigures, Replay, Signature, Store, Tenant, Token,
 };
 
 #[derive(Clone)]
@@ -77,10 +77,18 @@ impl Timed {
         secret: &str,
         old_until: Millis,
         now: Millis,
-    ) -> Result<bool, Error> {
+    ) -> Result<Option<Signature>, Error> {
         self.at(now)
             .rotate_secret(tenant_id, id, secret, after(now, old_until))
             .await
+    }
+
+    pub(crate) async fn tenant_signing_keys(
+        &self,
+        tenant_id: &str,
+        now: Millis,
+    ) -> Result<Vec<EndpointSecret>, Error> {
+        self.at(now).tenant_signing_keys(tenant_id).await
     }
 
     pub(crate) async fn accept_event(&self, new: NewEvent, now: Millis) -> Result<Accepted, Error> {
