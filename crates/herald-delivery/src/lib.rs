@@ -4,6 +4,7 @@
 
 pub mod capacity;
 pub mod client;
+mod keys;
 pub mod metrics;
 pub mod retry;
 pub mod target;

@@ -17,6 +17,7 @@ use tokio::task::JoinSet;
 
 use crate::capacity::Capacity;
 use crate::client::{Client, Request, Response};
+use crate::keys::Keys;
 use crate::metrics::Metrics;
 use crate::retry::{Next, RetryPolicy};
 
@@ -112,6 +113,7 @@ pub struct Worker {
     client: Client,
     config: Arc<WorkerConfig>,
     metrics: Arc<Metrics>,
+    keys: Arc<Keys>,
 }
 
 /// What an attempt task tells the worker.
@@ -136,6 +138,7 @@ impl Worker {
             client,
             config: Arc::new(config),
             metrics: Arc::new(Metrics::new()),
+            keys: Arc::default(),
         }
     }
 
@@ -318,10 +321,11 @@ impl Worker {
         let client = self.client.clone();
         let config = Arc::clone(&self.config);
         let metrics = Arc::clone(&self.metrics);
+        let signers = self.keys.signers(&claim.secrets);
         async move {
             let endpoint = claim.endpoint_id.clone();
             let started = std::time::Instant::now();
-            let finish = deliver(&*store, &client, &config, claim, cut).await;
+            let finish = deliver(&*store, &client, &config, claim, &signers, cut).await;
             let _ = report.send(match finish.outcome {
                 Outcome::Interrupted => Report::CutOff { endpoint },
                 outcome => Report::Answered {
@@ -366,19 +370,15 @@ async fn deliver(
     client: &Client,
     config: &WorkerConfig,
     claim: Claimed,
+    signers: &[Signer],
     mut cut: watch::Receiver<bool>,
 ) -> Finish {
-    let secrets: Vec<Signer> = claim
-        .secrets
-        .iter()
-        .filter_map(|s| s.parse().ok())
-        .collect();
     let started_at = store.now();
     let sent = client.send(Request {
         url: &claim.url,
         event_id: &claim.event_id,
         payload: &claim.payload,
-        secrets: &secrets,
+        secrets: signers,
         headers: &claim.headers,
     });
     let interrupted = async {

@@ -302,6 +302,8 @@ enum Setup {
     Hanging(usize),
     /// Events spread over this many ordering keys.
     Keys(usize),
+    /// The endpoints sign with Ed25519 instead of HMAC.
+    Ed25519,
 }
 
 struct Herald {
@@ -371,10 +373,13 @@ async fn start_herald(
     store.create_tenant("bench").await.unwrap();
     for n in 0..endpoints {
         let url = format!("{receiver}/ep{n}");
-        store
-            .create_endpoint(NewEndpoint::new("bench", &url, SECRET))
-            .await
-            .unwrap();
+        let mut endpoint = NewEndpoint::new("bench", &url, SECRET);
+        if matches!(setup, Setup::Ed25519) {
+            endpoint.signature = herald_store::Signature::Ed25519;
+            let key = herald_signature::SigningKey::generate().unwrap();
+            endpoint.keys = vec![key.expose()];
+        }
+        store.create_endpoint(endpoint).await.unwrap();
     }
     let sender = service.sender();
     if let Setup::Hanging(events) = setup {
@@ -500,7 +505,7 @@ async fn herald(run: &Run, database_url: &str) -> Figures {
     };
     let keys = match run.setup {
         Setup::Keys(keys) => Some(keys),
-        Setup::Plain | Setup::Hanging(_) => None,
+        Setup::Plain | Setup::Hanging(_) | Setup::Ed25519 => None,
     };
     let sampling = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let sampler = tokio::spawn(peak_rss(Arc::clone(&sampling)));
@@ -778,6 +783,16 @@ const RUNS: &[Run] = &[
         endpoints: 1,
         events: 20_000,
         setup: Setup::Plain,
+        processes: 1,
+    },
+    Run {
+        key: "sqlite-drain-ed25519",
+        label: "SQLite, drain (stored first), 1 endpoint signing with Ed25519",
+        postgres: false,
+        load: Load::Drain,
+        endpoints: 1,
+        events: 20_000,
+        setup: Setup::Ed25519,
         processes: 1,
     },
     Run {
