@@ -162,6 +162,64 @@ def test_an_event_arrives_signed_and_verifies(herald):
         receiver.close()
 
 
+def jwks(base, tenant):
+    """The tenant's published public keys, fetched as a receiver would: no credential."""
+    with urllib.request.urlopen(f"{base}/api/v1/tenants/{tenant}/jwks.json", timeout=10) as response:
+        assert response.headers["content-type"] == "application/jwk-set+json"
+        return json.loads(response.read())["keys"]
+
+
+def test_ed25519_deliveries_verify_with_pynacl_and_the_published_keys(herald):
+    """`v1a` signatures verified by PyNaCl (libsodium) with the key taken from the tenant's JWKS
+    document, over the specification's signed content; the `v1` beside it by standardwebhooks."""
+    import base64
+    import hashlib
+
+    from nacl.exceptions import BadSignatureError
+    from nacl.signing import VerifyKey
+
+    receiver = Receiver()
+    try:
+        assert call(herald, "POST", "/api/v1/tenants", {"id": "acme"})[0] == 201
+        assert jwks(herald, "acme") == []
+        status, _, endpoint = call(herald, "POST", "/api/v1/tenants/acme/endpoints",
+                                   {"url": receiver.url, "signature": "both"})
+        assert status == 201, endpoint
+        assert endpoint["signature"] == "both"
+        [jwk] = jwks(herald, "acme")
+        assert (jwk["kty"], jwk["crv"], jwk["alg"], jwk["use"]) == ("OKP", "Ed25519", "EdDSA", "sig")
+        raw = base64.urlsafe_b64decode(jwk["x"] + "=" * (-len(jwk["x"]) % 4))
+        assert endpoint["public_key"] == "whpk_" + base64.b64encode(raw).decode()
+        canonical = json.dumps({"crv": "Ed25519", "kty": "OKP", "x": jwk["x"]},
+                               separators=(",", ":"), sort_keys=True)
+        thumbprint = base64.urlsafe_b64encode(hashlib.sha256(canonical.encode()).digest())
+        assert jwk["kid"] == thumbprint.decode().rstrip("="), "the kid is the RFC 7638 thumbprint"
+        key = VerifyKey(raw)
+
+        event = send_raw(herald, "acme", PAYLOAD)
+        headers, body = receiver.next()
+        assert headers["webhook-id"] == event["id"]
+        signatures = dict(part.split(",", 1) for part in headers["webhook-signature"].split())
+        assert set(signatures) == {"v1", "v1a"}, headers["webhook-signature"]
+        content = f'{headers["webhook-id"]}.{headers["webhook-timestamp"]}.'.encode() + body
+        key.verify(content, base64.b64decode(signatures["v1a"]))
+        with pytest.raises(BadSignatureError):
+            key.verify(content.replace(b"rick", b"morty"), base64.b64decode(signatures["v1a"]))
+        assert Webhook(endpoint["secret"]).verify(body, headers)["username"] == "rick"
+
+        # Ed25519 alone: only a v1a signature, still verified with the published key.
+        path = f"/api/v1/tenants/acme/endpoints/{endpoint['id']}"
+        assert call(herald, "PATCH", path, {"signature": "ed25519"})[0] == 200
+        send_raw(herald, "acme", PAYLOAD)
+        headers, body = receiver.next()
+        [(version, signature)] = [p.split(",", 1) for p in headers["webhook-signature"].split()]
+        assert version == "v1a"
+        content = f'{headers["webhook-id"]}.{headers["webhook-timestamp"]}.'.encode() + body
+        key.verify(content, base64.b64decode(signature))
+    finally:
+        receiver.close()
+
+
 def test_failures_are_retried_under_the_same_id(herald):
     receiver = Receiver(statuses=[500])
     try:
