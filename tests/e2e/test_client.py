@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import time
+import urllib.request
 
 from test_delivery import HERALD, PAYLOAD, TOKEN, Receiver, call, start_herald
 
@@ -24,6 +25,17 @@ def test_the_client_sends_lists_replays_and_tails(tmp_path):
         assert added.returncode == 0, added.stderr
         endpoint, secret = added.stdout.split("\n")[:2]
         assert endpoint.startswith("ep_") and secret.startswith("secret: whsec_")
+        signed = client(base, "endpoints", "add", "http://127.0.0.1:9/ed25519",
+                        "--signature", "ed25519", "--type", "nothing-declared")
+        assert signed.returncode != 0 and "nothing-declared" in signed.stderr, signed.stderr
+        signed = client(base, "endpoints", "add", "http://127.0.0.1:9/ed25519",
+                        "--signature", "ed25519", "--description", "v1a")
+        assert signed.returncode == 0, signed.stderr
+        assert signed.stdout.split("\n")[1].startswith("public key: whpk_"), signed.stdout
+        gone = urllib.request.Request(
+            f"{base}/api/v1/tenants/acme/endpoints/{signed.stdout.split()[0]}", method="DELETE",
+            headers={"authorization": f"Bearer {TOKEN}"})
+        assert urllib.request.urlopen(gone, timeout=10).status == 204, "deliveries go to one endpoint"
 
         listed = client(base, "endpoints", "list")
         assert endpoint in listed.stdout and "new-subscription" in listed.stdout

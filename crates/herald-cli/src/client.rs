@@ -31,7 +31,7 @@ pub(crate) struct Remote {
 pub(crate) enum EndpointsCommand {
     /// List the tenant's endpoints.
     List,
-    /// Register an endpoint; prints its id and signing secret.
+    /// Register an endpoint; prints its id and its signing secret or public key.
     Add {
         /// Where deliveries go.
         #[arg(value_name = "URL")]
@@ -42,7 +42,29 @@ pub(crate) enum EndpointsCommand {
         /// Free text.
         #[arg(long, default_value = "")]
         description: String,
+        /// How deliveries are signed: `hmac` (a shared secret), `ed25519` (a public key), or
+        /// `both` while a receiver moves over.
+        #[arg(long, value_enum, default_value = "hmac")]
+        signature: Signature,
     },
+}
+
+/// How an endpoint's deliveries are signed.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub(crate) enum Signature {
+    Hmac,
+    Ed25519,
+    Both,
+}
+
+impl Signature {
+    fn as_str(self) -> &'static str {
+        match self {
+            Signature::Hmac => "hmac",
+            Signature::Ed25519 => "ed25519",
+            Signature::Both => "both",
+        }
+    }
 }
 
 #[derive(clap::Subcommand)]
@@ -110,7 +132,16 @@ pub(crate) fn run(command: ClientCommand) -> anyhow::Result<()> {
                     endpoint_url,
                     types,
                     description,
-                } => add_endpoint(&Api::new(remote)?, endpoint_url, types, description).await,
+                    signature,
+                } => {
+                    let body = json!({
+                        "url": endpoint_url,
+                        "event_types": types,
+                        "description": description,
+                        "signature": signature.as_str(),
+                    });
+                    add_endpoint(&Api::new(remote)?, body).await
+                }
             },
             ClientCommand::Replay {
                 remote,
@@ -293,18 +324,16 @@ async fn list_endpoints(api: &Api) -> anyhow::Result<()> {
     }
 }
 
-async fn add_endpoint(
-    api: &Api,
-    url: String,
-    types: Vec<String>,
-    description: String,
-) -> anyhow::Result<()> {
-    let body = json!({ "url": url, "event_types": types, "description": description });
+async fn add_endpoint(api: &Api, body: serde_json::Value) -> anyhow::Result<()> {
     let endpoint = api
         .call(reqwest::Method::POST, "/endpoints", Some(body.to_string()))
         .await?;
     println!("{}", endpoint["id"].as_str().unwrap_or("?"));
-    println!("secret: {}", endpoint["secret"].as_str().unwrap_or("?"));
+    for (field, label) in [("secret", "secret"), ("public_key", "public key")] {
+        if let Some(value) = endpoint[field].as_str() {
+            println!("{label}: {value}");
+        }
+    }
     Ok(())
 }
 
