@@ -218,3 +218,39 @@ test('a rate limit is set when the endpoint is made, changed, refused when out o
   assert.equal(await limit(), null, 'removed');
   assert.deepEqual(errors, []);
 });
+
+test('an endpoint moves from HMAC to Ed25519: its public key shows, rotates, and is published', async () => {
+  const { page, errors } = await openDashboard('signed');
+  const target = `http://127.0.0.1:${receiver.address().port}/signed`;
+  await page.locator('#add-endpoint').click();
+  await page.locator('#endpoint-url').fill(target);
+  await page.locator('#endpoint-signature').selectOption('both');
+  await page.locator('#endpoint-url').press('Enter');
+  await page.locator('#endpoint-list .row', { hasText: target }).click();
+  await page.locator('#endpoint-detail h2', { hasText: target }).waitFor();
+  assert.equal(await page.locator('#signature').inputValue(), 'both', 'chosen at creation');
+  await page.locator('#reveal-secret').waitFor();
+  const key = page.locator('#public-keys .public-key');
+  await key.first().waitFor();
+  const first = await key.first().innerText();
+  assert.match(first, /^whpk_/);
+
+  // Ed25519 only, by keyboard: the secret goes, the key stays.
+  const patched = page.waitForResponse((r) => r.request().method() === 'PATCH');
+  await page.locator('#signature').focus();
+  await page.locator('#signature').selectOption('ed25519');
+  await patched;
+  await page.waitForFunction(() => !document.querySelector('#reveal-secret') && document.querySelector('#public-keys .public-key'));
+  const [{ id, signature }] = (await admin('GET', '/tenants/signed/endpoints')).data;
+  assert.equal(signature, 'ed25519');
+
+  await page.locator('#rotate-key').click();
+  await page.waitForFunction(() => document.querySelectorAll('#public-keys .public-key').length === 2);
+  assert.equal(await key.nth(1).innerText(), first, 'the old key is listed second, until it expires');
+  const jwks = await (await fetch(`${server.url}${await page.locator('#jwks-link').getAttribute('href')}`)).json();
+  assert.equal(jwks.keys.length, 2, 'both published, with no credential');
+  const listed = await admin('GET', `/tenants/signed/endpoints/${id}/keys`);
+  assert.deepEqual(jwks.keys.map((k) => k.kid).sort(), listed.keys.map((k) => k.kid).sort());
+  await page.screenshot({ path: `${screenshotDir()}/dashboard-keys.png` });
+  assert.deepEqual(errors, []);
+});

@@ -208,6 +208,7 @@ async function createEndpoint(event) {
     const rate = $("endpoint-rate").value.trim();
     const endpoint = await api("POST", tenantPath("/endpoints"), {
       url: $("endpoint-url").value.trim(), description: $("endpoint-description").value.trim(), event_types: types,
+      signature: $("endpoint-signature").value,
       ...(rate ? { rate_limit: Number(rate) } : {}),
     });
     $("endpoint-form").reset();
@@ -229,6 +230,10 @@ async function openEndpoint(id) {
   const [endpoint, deliveries] = await Promise.all([api("GET", e), api("GET", log)]);
   const detail = $("endpoint-detail");
   const secret = el("code", { id: "secret-value" }, "whsec_••••••••••••••••••••••••");
+  const hmac = endpoint.signature !== "ed25519";
+  const ed25519 = endpoint.signature !== "hmac";
+  const keys = el("div", { id: "public-keys" });
+  if (ed25519) api("GET", `${e}/keys`).then((listed) => showKeys(keys, listed), (problem) => toast(problemText(problem)));
   const result = el("p", { id: "test-result", role: "status", class: "muted" }, state.tested);
   detail.replaceChildren(
     el("div", { class: "heading" }, el("h2", {}, endpoint.url),
@@ -237,12 +242,14 @@ async function openEndpoint(id) {
       el("dt", {}, "Id"), el("dd", { class: "mono" }, endpoint.id),
       el("dt", {}, "Receives"), el("dd", {}, endpoint.event_types.length ? endpoint.event_types.join(", ") : "All event types"),
       el("dt", {}, "Rate limit"), el("dd", {}, rateLimitEditor(e, endpoint.rate_limit)),
+      el("dt", {}, "Signature"), el("dd", {}, signatureEditor(e, endpoint.signature)),
       endpoint.disabled_reason && [el("dt", {}, "Disabled because"), el("dd", {}, endpoint.disabled_reason)],
       endpoint.failing_since && [el("dt", {}, "Failing since"), el("dd", {}, when(endpoint.failing_since))]),
-    el("h3", {}, "Signing secret"),
-    el("div", { class: "secret" }, secret,
-      el("button", { type: "button", id: "reveal-secret", onclick: () => revealSecret(e, secret) }, "Reveal"),
-      el("button", { type: "button", id: "rotate-secret", onclick: () => rotateSecret(e, secret) }, "Rotate")),
+    ...(hmac ? [el("h3", {}, "Signing secret"),
+      el("div", { class: "secret" }, secret,
+        el("button", { type: "button", id: "reveal-secret", onclick: () => revealSecret(e, secret) }, "Reveal"),
+        el("button", { type: "button", id: "rotate-secret", onclick: () => rotateSecret(e, secret) }, "Rotate"))] : []),
+    ...(ed25519 ? [el("h3", {}, "Public keys"), keys] : []),
     el("div", { class: "actions" },
       el("button", { type: "button", class: "primary", id: "send-test", disabled: !endpoint.enabled,
         onclick: (ev) => sendTest(e, ev.target, result) }, "Send test event"),
@@ -276,6 +283,40 @@ function rateLimitEditor(path, limit) {
   return el("form", { class: "inline", id: "rate-limit-form", onsubmit: save },
     input, el("span", { class: "muted" }, "per second"),
     el("button", { type: "submit", id: "save-rate-limit" }, "Save"), error);
+}
+
+// How deliveries are signed, changed by choosing another way.
+function signatureEditor(path, signature) {
+  const select = el("select", { id: "signature", "aria-label": "How deliveries are signed" },
+    ...[["hmac", "HMAC (v1)"], ["ed25519", "Ed25519 (v1a)"], ["both", "Both"]].map(([value, label]) =>
+      el("option", { value, selected: value === signature }, label)));
+  select.addEventListener("change", async () => {
+    try {
+      await api("PATCH", path, { signature: select.value });
+      toast(`Deliveries are now signed with ${select.selectedOptions[0].textContent}`);
+    } catch (problem) {
+      toast(problemText(problem));
+    }
+    await openEndpoint(state.endpoint);
+  });
+  return select;
+}
+
+// The endpoint's Ed25519 public keys (its private keys never leave herald), with where the
+// tenant's keys are published for receivers, and a button to rotate.
+function showKeys(node, listed) {
+  node.replaceChildren(
+    ...listed.keys.map((key) => el("div", { class: "key" },
+      el("code", { class: "public-key" }, key.public_key),
+      el("small", { class: "muted" }, `kid ${key.kid} · `,
+        key.expires_at ? `rotated out, signs until ${when(key.expires_at)}` : "current"))),
+    el("p", { class: "muted" }, "Receivers fetch these, with no credential, from ",
+      el("a", { href: listed.jwks, id: "jwks-link" }, listed.jwks), "."),
+    el("div", { class: "actions" },
+      el("button", { type: "button", id: "rotate-key", onclick: async () => {
+        showKeys(node, await api("POST", tenantPath(`/endpoints/${state.endpoint}/keys/rotate`)));
+        toast("Key rotated: the old one keeps signing for 24 hours");
+      } }, "Rotate key")));
 }
 
 async function revealSecret(path, node) {
