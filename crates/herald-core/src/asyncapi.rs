@@ -56,11 +56,14 @@ pub fn document(title: &str, version: &str, webhooks: &Webhooks) -> Value {
                     "type": "httpApiKey",
                     "name": "webhook-signature",
                     "in": "header",
-                    "description": "HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{body}`, keyed \
-                        with the endpoint's secret (the base64 after `whsec_`), sent as \
-                        `v1,<base64>`; several, space-separated, while a secret is rotated. \
-                        Verify it with any Standard Webhooks library, and refuse timestamps \
-                        more than five minutes from now.",
+                    "description": "A signature of `{webhook-id}.{webhook-timestamp}.{body}`: \
+                        HMAC-SHA256 keyed with the endpoint's secret (the base64 after \
+                        `whsec_`), sent as `v1,<base64>`, or for an endpoint that chose \
+                        Ed25519, an Ed25519 signature sent as `v1a,<base64>` and verified with \
+                        its public key (`whpk_`, also published in the tenant's JWKS \
+                        document); several, space-separated, while a key is rotated or both \
+                        are sent. Verify it with any Standard Webhooks library, and refuse \
+                        timestamps more than five minutes from now.",
                 },
             },
         },

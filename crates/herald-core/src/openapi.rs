@@ -29,10 +29,11 @@ pub(crate) const SIGNATURE_HEADERS: [(&str, &str); 3] = [
     ),
     (
         "webhook-signature",
-        "Space-separated signatures of the form `v1,<base64>`: HMAC-SHA256 of \
-         `{webhook-id}.{webhook-timestamp}.{body}`, keyed with the endpoint's secret (the base64 \
-         after `whsec_`). While a secret is being rotated there is one per active secret; accept \
-         the request if any matches.",
+        "Space-separated signatures of `{webhook-id}.{webhook-timestamp}.{body}`: `v1,<base64>` \
+         is HMAC-SHA256 keyed with the endpoint's secret (the base64 after `whsec_`), \
+         `v1a,<base64>` an Ed25519 signature verified with its public key (`whpk_`, also in the \
+         tenant's JWKS document), for endpoints that chose Ed25519. While a key is being \
+         rotated there is one per active key; accept the request if any matches.",
     ),
 ];
 
