@@ -248,6 +248,8 @@ pub struct Event {
     pub idempotency_key: Option<String>,
     /// Its ordering key, if any.
     pub ordering_key: Option<String>,
+    /// Whether it is a test event ([`Log::accept_test_event`](crate::Log::accept_test_event)).
+    pub test: bool,
     /// When it was accepted.
     pub created_at: Millis,
 }
@@ -309,6 +311,8 @@ pub struct Delivery {
     pub endpoint_id: String,
     /// The event's webhook.
     pub event_type: String,
+    /// Whether its event is a test event.
+    pub test: bool,
     /// Where it stands.
     pub state: DeliveryState,
     /// Attempts made so far.

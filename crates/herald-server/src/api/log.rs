@@ -24,6 +24,8 @@ pub(crate) struct LoggedEvent {
     payload: Box<serde_json::value::RawValue>,
     idempotency_key: Option<String>,
     ordering_key: Option<String>,
+    /// Sent as a test (`…/endpoints/{endpoint}/test`), not by the application.
+    test: bool,
     created_at: String,
 }
 
@@ -41,6 +43,7 @@ impl LoggedEvent {
             payload,
             idempotency_key: event.idempotency_key,
             ordering_key: event.ordering_key,
+            test: event.test,
             created_at: rfc3339(event.created_at),
         })
     }
@@ -124,6 +127,8 @@ pub(crate) struct DeliveryOut {
     event_id: String,
     endpoint_id: String,
     event_type: String,
+    /// Its event was sent as a test.
+    test: bool,
     /// `pending` (waiting or in flight), `succeeded` or `dead` (no more tries).
     #[schema(example = "succeeded")]
     state: String,
@@ -142,6 +147,7 @@ impl From<Delivery> for DeliveryOut {
             event_id: d.event_id,
             endpoint_id: d.endpoint_id,
             event_type: d.event_type,
+            test: d.test,
             state: d.state.as_str().into(),
             attempt_count: d.attempts,
             next_attempt_at: d.next_attempt_at.map(rfc3339),

@@ -211,6 +211,7 @@ pub(crate) async fn accept_all<DB: Backend>(
                     payload: new.payload.clone(),
                     idempotency_key: new.idempotency_key.clone(),
                     ordering_key: new.ordering_key.clone(),
+                    test: false,
                     created_at: now,
                 },
                 created: true,

@@ -43,11 +43,12 @@ impl<DB: Backend> Log for SqlStore<DB> {
             payload: new.payload,
             idempotency_key: None,
             ordering_key: None,
+            test: true,
             created_at: now,
         };
         query(
-            "INSERT INTO events (id, tenant_id, event_type, payload, idempotency_key, created_at) \
-             VALUES ($1, $2, $3, $4, NULL, $5)",
+            "INSERT INTO events (id, tenant_id, event_type, payload, idempotency_key, test, \
+             created_at) VALUES ($1, $2, $3, $4, NULL, true, $5)",
         )
         .bind(&event.id)
         .bind(&event.tenant_id)

@@ -66,7 +66,7 @@ impl TryFrom<EndpointRow> for Endpoint {
 /// The columns of an [`Event`](crate::Event), from `events`.
 macro_rules! event_columns {
     () => {
-        "id, tenant_id, event_type, payload, idempotency_key, ordering_key, created_at"
+        "id, tenant_id, event_type, payload, idempotency_key, ordering_key, test, created_at"
     };
 }
 pub(crate) use event_columns;
@@ -74,7 +74,7 @@ pub(crate) use event_columns;
 /// The columns of a [`DeliveryRow`], from `deliveries d JOIN events e ON e.id = d.event_id`.
 macro_rules! delivery_columns {
     () => {
-        "d.id, d.event_id, d.endpoint_id, e.event_type, \
+        "d.id, d.event_id, d.endpoint_id, e.event_type, e.test, \
      d.state, d.attempts, d.next_attempt_at, d.created_at, d.updated_at"
     };
 }
@@ -86,6 +86,7 @@ pub(crate) struct DeliveryRow {
     event_id: String,
     endpoint_id: String,
     event_type: String,
+    test: bool,
     state: String,
     attempts: i32,
     next_attempt_at: Option<Millis>,
@@ -102,6 +103,7 @@ impl TryFrom<DeliveryRow> for Delivery {
             event_id: row.event_id,
             endpoint_id: row.endpoint_id,
             event_type: row.event_type,
+            test: row.test,
             state: DeliveryState::parse(&row.state)?,
             attempts: count(row.attempts.into()),
             next_attempt_at: row.next_attempt_at,

@@ -406,7 +406,24 @@ pub(crate) async fn a_test_event_goes_to_one_endpoint_only(store: &Timed) {
         (made[0].id.as_str(), made[0].endpoint_id.as_str()),
         (delivery.as_str(), other.as_str())
     );
+    assert!(event.test && made[0].test, "marked as a test, for the log");
     assert_eq!(store.event("acme", &event.id).await.unwrap(), Some(event));
+    let ordinary = store
+        .accept_event(NewEvent::new("acme", "t", "{}"), T0)
+        .await
+        .unwrap()
+        .event;
+    assert!(!ordinary.test);
+    let stored = store.event("acme", &ordinary.id).await.unwrap().unwrap();
+    assert!(!stored.test);
+    assert!(
+        store
+            .deliveries_of_event("acme", &ordinary.id)
+            .await
+            .unwrap()
+            .iter()
+            .all(|d| !d.test)
+    );
     assert_eq!(
         store
             .accept_test_event(NewEvent::new("zeta", "t", "{}"), &other, T0)
