@@ -95,6 +95,8 @@ pub struct Endpoint {
     pub signature: Signature,
     /// When it was created.
     pub created_at: Millis,
+    /// While its circuit is open (it kept failing): no attempt but a probe before then.
+    pub circuit_open_until: Option<Millis>,
 }
 
 /// How an endpoint's deliveries are signed (the `webhook-signature` header).

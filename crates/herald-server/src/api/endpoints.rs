@@ -71,6 +71,9 @@ pub(crate) struct EndpointOut {
     disabled_reason: Option<String>,
     /// Since when every delivery to it has failed (RFC 3339), while that lasts.
     failing_since: Option<String>,
+    /// While its circuit is open because it kept failing: no attempt but a single probe
+    /// before this time (RFC 3339).
+    circuit_open_until: Option<String>,
     /// At most this many deliveries a second; null: no limit.
     rate_limit: Option<u32>,
     /// How deliveries are signed.
@@ -99,6 +102,7 @@ impl EndpointOut {
             enabled: endpoint.enabled,
             disabled_reason: endpoint.disabled_reason,
             failing_since: endpoint.failing_since.map(rfc3339),
+            circuit_open_until: endpoint.circuit_open_until.map(rfc3339),
             rate_limit: endpoint.rate_limit,
             signature: endpoint.signature.into(),
             secret: first.secret,

@@ -97,6 +97,7 @@ impl<DB: Backend> Registry for SqlStore<DB> {
             rate_limit: new.rate_limit,
             signature: new.signature,
             created_at: now,
+            circuit_open_until: None,
         })
     }
 
@@ -110,7 +111,9 @@ impl<DB: Backend> Registry for SqlStore<DB> {
         .bind(id)
         .fetch_optional(&self.reader)
         .await?;
-        row.map(Endpoint::try_from).transpose()
+        let now = self.now();
+        row.map(|row| Endpoint::try_from(row).map(|e| open_now(e, now)))
+            .transpose()
     }
 
     async fn endpoints(
@@ -130,7 +133,10 @@ impl<DB: Backend> Registry for SqlStore<DB> {
         .bind(i64::from(limit))
         .fetch_all(&self.reader)
         .await?;
-        rows.into_iter().map(Endpoint::try_from).collect()
+        let now = self.now();
+        rows.into_iter()
+            .map(|row| Endpoint::try_from(row).map(|e| open_now(e, now)))
+            .collect()
     }
 
     async fn update_endpoint(
@@ -192,7 +198,11 @@ impl<DB: Backend> Registry for SqlStore<DB> {
             .await?;
         }
         tx.commit().await?;
-        Endpoint::try_from(row).map(Some)
+        let mut endpoint = open_now(Endpoint::try_from(row)?, now);
+        if patch.enabled == Some(true) {
+            endpoint.circuit_open_until = None; // closed above, after the row was read
+        }
+        Ok(Some(endpoint))
     }
 
     async fn delete_endpoint(&self, tenant_id: &str, id: &str) -> Result<bool, Error> {
@@ -386,6 +396,12 @@ impl<DB: Backend> Registry for SqlStore<DB> {
             .await?;
         Ok(value)
     }
+}
+
+/// `endpoint` as of `now`: a circuit that opened until a time already past is not open.
+fn open_now(mut endpoint: Endpoint, now: crate::Millis) -> Endpoint {
+    endpoint.circuit_open_until = endpoint.circuit_open_until.filter(|&until| until > now);
+    endpoint
 }
 
 /// Gives endpoint `id` a key of each kind `change` uses that it has none of, and deletes its

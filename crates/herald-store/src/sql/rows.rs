@@ -13,7 +13,9 @@ use crate::{
 macro_rules! endpoint_columns {
     () => {
         "id, tenant_id, url, description, event_types, headers, \
-     enabled, disabled_reason, failing_since, rate_limit, signature, created_at"
+     enabled, disabled_reason, failing_since, rate_limit, signature, created_at, \
+     (SELECT q.open_until FROM endpoint_queues q WHERE q.endpoint_id = endpoints.id) \
+       AS open_until"
     };
 }
 pub(crate) use endpoint_columns;
@@ -34,6 +36,8 @@ pub(crate) struct EndpointRow {
     rate_limit: Option<i32>,
     signature: String,
     created_at: Millis,
+    /// Until when its circuit is open, if it ever opened (it may be past).
+    open_until: Option<Millis>,
 }
 
 impl TryFrom<EndpointRow> for Endpoint {
@@ -59,6 +63,7 @@ impl TryFrom<EndpointRow> for Endpoint {
                 )
             })?,
             created_at: row.created_at,
+            circuit_open_until: row.open_until,
         })
     }
 }

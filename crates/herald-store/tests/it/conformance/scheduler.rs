@@ -182,6 +182,17 @@ pub(crate) async fn a_probe_handed_back_lets_the_next_claim_probe_at_once(store:
     assert_eq!(again.len(), 1, "the next claim probes again");
 }
 
+/// Until when endpoint `id`'s circuit is open, as its API shows it at `at` (one by one and
+/// listed alike).
+async fn circuit(store: &Timed, id: &str, at: i64) -> Option<i64> {
+    store.clock.set(at);
+    let endpoint = store.endpoint("acme", id).await.unwrap().unwrap();
+    let listed = store.endpoints("acme", None, 10).await.unwrap();
+    let listed = listed.iter().find(|e| e.id == id).unwrap();
+    assert_eq!(listed.circuit_open_until, endpoint.circuit_open_until);
+    endpoint.circuit_open_until
+}
+
 pub(crate) async fn a_failing_endpoint_gets_one_probe_at_a_time(store: &Timed) {
     let ids = endpoints(store, 2, None).await;
     send(store, 0, 30, T0).await;
@@ -211,6 +222,25 @@ pub(crate) async fn a_failing_endpoint_gets_one_probe_at_a_time(store: &Timed) {
         per_endpoint(&open),
         BTreeMap::from([(ids[1].clone(), 1)]),
         "while open, nothing for it (and the other endpoint is served)"
+    );
+    let until = circuit(store, &ids[0], now + 20)
+        .await
+        .expect("its circuit shows as open");
+    assert!(until > now + 20, "until a time to come");
+    assert_eq!(
+        circuit(store, &ids[0], until).await,
+        None,
+        "not open once that time has come"
+    );
+    assert_eq!(
+        store
+            .endpoint("acme", &ids[1])
+            .await
+            .unwrap()
+            .unwrap()
+            .circuit_open_until,
+        None,
+        "the healthy endpoint's is closed"
     );
     // After a second, one probe; no second one while it is out.
     let probe = store
