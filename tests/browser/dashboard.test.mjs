@@ -47,11 +47,12 @@ async function admin(method, path, body) {
   return response.json();
 }
 
-/** A tenant and a dashboard link for it, opened in a fresh page. */
-async function openDashboard(tenant) {
+/** A tenant and a dashboard link for it, opened in a fresh page; `audited` lets axe-core's
+ * script in past the page's Content-Security-Policy. */
+async function openDashboard(tenant, { audited = false } = {}) {
   await admin('POST', '/tenants', { id: tenant });
   const link = await admin('POST', `/tenants/${tenant}/dashboard-link`);
-  const context = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
+  const context = await browser.newContext({ viewport: { width: 1280, height: 1000 }, bypassCSP: audited });
   const page = await context.newPage();
   const errors = [];
   const requests = [];
@@ -117,7 +118,7 @@ test('a tenant adds an endpoint, sends a test, reads the attempt, rotates the se
   assert.equal(await bars.count(), 24, 'one bar per hour');
   const heights = await bars.evaluateAll((nodes) => nodes.map((n) => Number(n.getAttribute('height'))));
   assert.ok(heights.some((h) => h > 0), 'the successful attempt is drawn');
-  assert.match(await page.locator('#chart-legend').innerText(), /1 succeeded/);
+  assert.match(await page.locator('#chart-legend').innerText(), /1 attempt succeeded/);
   await page.screenshot({ path: `${screenshotDir()}/dashboard-activity.png`, fullPage: true });
 
   await page.locator('#tabs button[data-view="types"]').click();
@@ -252,5 +253,121 @@ test('an endpoint moves from HMAC to Ed25519: its public key shows, rotates, and
   const listed = await admin('GET', `/tenants/signed/endpoints/${id}/keys`);
   assert.deepEqual(jwks.keys.map((k) => k.kid).sort(), listed.keys.map((k) => k.kid).sort());
   await page.screenshot({ path: `${screenshotDir()}/dashboard-keys.png` });
+  assert.deepEqual(errors, []);
+});
+
+/** Runs axe-core in the page; the serious and critical violations, as text. */
+async function audit(page) {
+  await page.addScriptTag({ path: new URL('./node_modules/axe-core/axe.min.js', import.meta.url).pathname });
+  const result = await page.evaluate(() => window.axe.run(document, { resultTypes: ['violations'] }));
+  return result.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`);
+}
+
+test('live and honest: new deliveries appear by themselves, a dead endpoint shows as failing, tests are labelled', async () => {
+  const { page, errors } = await openDashboard('live', { audited: true });
+  const context = page.context();
+  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.url });
+  const healthy = `http://127.0.0.1:${receiver.address().port}/live`;
+  await admin('POST', '/tenants/live/endpoints', { url: healthy });
+  const dead = await admin('POST', '/tenants/live/endpoints', { url: 'http://127.0.0.1:9/dead' });
+
+  // The endpoint list updates itself: the dead one fails its test and moves to the top.
+  await page.locator('#endpoint-list .row', { hasText: 'http://127.0.0.1:9/dead' }).waitFor();
+  await admin('POST', `/tenants/live/endpoints/${dead.id}/test`);
+  const failing = page.locator('#endpoint-list .row[data-health="failing"]', { hasText: '127.0.0.1:9/dead' });
+  await failing.waitFor({ timeout: 5000 });
+  assert.match(await failing.locator('.badge').innerText(), /Failing since/);
+  assert.equal(await page.locator('#endpoint-list .row').first().getAttribute('data-health'), 'failing', 'failing first');
+  await page.locator('#endpoint-list .row', { hasText: '/live' }).locator('.figures', { hasText: 'no attempts' }).waitFor();
+
+  // Activity: a delivery made through the API appears within 2 s, without a click.
+  await page.locator('#tabs [data-view="activity"]').click();
+  await page.locator('#activity-log .row').first().waitFor();
+  const before = await page.locator('#activity-log .row').count();
+  const started = Date.now();
+  await admin('POST', '/tenants/live/events', {
+    event_type: 'new-subscription',
+    payload: { username: 'live', monthly_fee: 1, start_date: '2026-11-22T00:00:00Z' },
+  });
+  await page.waitForFunction((n) => document.querySelectorAll('#activity-log .row').length > n, before, { timeout: 2000 });
+  assert.ok(Date.now() - started <= 2000, 'within 2 s');
+  const toDead = page.locator('#activity-log .row', { hasText: '127.0.0.1:9/dead' });
+  assert.equal(await toDead.count(), 2, 'each row says which endpoint it went to');
+  assert.equal(await toDead.filter({ has: page.locator('.badge.test') }).count(), 1, 'the test event is labelled, the other not');
+  assert.match(await page.locator('#live-status').innerText(), /Updated \d+ s ago/);
+
+  // Paused, nothing changes; resumed, it catches up.
+  await page.locator('#live-toggle').click();
+  assert.equal(await page.locator('#live-toggle').getAttribute('aria-pressed'), 'true');
+  const paused = await page.locator('#activity-log .row').count();
+  await admin('POST', '/tenants/live/events', {
+    event_type: 'new-subscription',
+    payload: { username: 'paused', monthly_fee: 1, start_date: '2026-11-22T00:00:00Z' },
+  });
+  await page.waitForTimeout(2500);
+  assert.equal(await page.locator('#activity-log .row').count(), paused, 'paused');
+  await page.locator('#live-toggle').click();
+  await page.waitForFunction((n) => document.querySelectorAll('#activity-log .row').length > n, paused, { timeout: 3000 });
+  assert.match(await page.locator('#chart-legend').innerText(), /attempts? succeeded/, 'the legend says what it counts');
+  assert.deepEqual(await audit(page), [], 'Activity: no serious accessibility violation');
+  await page.screenshot({ path: `${screenshotDir()}/dashboard-activity-live.png` });
+
+  // A success offers "Resend" as a secondary action; the payload is copied whole.
+  await page.locator('#activity-log .row[data-state="succeeded"]').first().click();
+  const retry = page.locator('#retry-delivery');
+  await retry.waitFor();
+  assert.equal(await retry.innerText(), 'Resend');
+  assert.equal(await retry.getAttribute('class'), '');
+  await page.locator('#copy-payload').click();
+  await page.waitForFunction(async () => (await navigator.clipboard.readText()).includes('"username"'));
+  assert.deepEqual(await audit(page), [], 'the delivery dialog');
+  await page.keyboard.press('Escape');
+
+  // The secret: copied to the clipboard, and kept revealed until hidden.
+  await page.locator('#tabs [data-view="endpoints"]').click();
+  await page.locator('#endpoint-list .row', { hasText: '/live' }).click();
+  await page.locator('#copy-secret').click();
+  const [{ id }] = (await admin('GET', '/tenants/live/endpoints')).data.filter((e) => e.url === healthy);
+  const { secret } = await admin('GET', `/tenants/live/endpoints/${id}/secret`);
+  await page.waitForFunction(async (s) => (await navigator.clipboard.readText()) === s, secret);
+  await page.locator('#reveal-secret').click();
+  await page.locator('#secret-value', { hasText: secret }).waitFor();
+  await page.locator('#send-test').click();
+  await page.locator('#test-result', { hasText: 'Delivered' }).waitFor({ timeout: 20000 });
+  await page.waitForTimeout(1500); // a live refresh or two
+  assert.equal(await page.locator('#secret-value').innerText(), secret, 'still revealed after a test and refreshes');
+  await page.locator('#rotate-secret').click();
+  await page.locator('#secret .previous', { hasText: secret }).waitFor();
+  assert.match(await page.locator('#secret .previous').innerText(), /signs until/, 'both during the overlap');
+  assert.deepEqual(await audit(page), [], 'Endpoints: no serious accessibility violation');
+  await page.locator('#tabs [data-view="types"]').click();
+  await page.locator('#type-list .type').first().waitFor();
+  assert.deepEqual(await audit(page), [], 'Event types: no serious accessibility violation');
+  assert.deepEqual(errors, []);
+});
+
+test('at 390 px wide every view fits without scrolling sideways', async () => {
+  const { page, errors } = await openDashboard('phone');
+  await page.setViewportSize({ width: 390, height: 844 });
+  await admin('POST', '/tenants/phone/endpoints', { url: `http://127.0.0.1:${receiver.address().port}/a-rather-long-path/for/a/phone/screen` });
+  await admin('POST', '/tenants/phone/events', {
+    event_type: 'new-subscription',
+    payload: { username: 'phone', monthly_fee: 1, start_date: '2026-11-22T00:00:00Z' },
+  });
+  for (const view of ['endpoints', 'activity', 'types']) {
+    await page.locator(`#tabs [data-view="${view}"]`).click();
+    await page.locator(`#view-${view}`).waitFor();
+    if (view === 'endpoints') {
+      await page.locator('#endpoint-list .row').first().click();
+      await page.locator('#endpoint-detail h2').waitFor();
+    }
+    if (view === 'activity') await page.locator('#activity-log .row').first().waitFor();
+    await page.waitForTimeout(300);
+    const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+    await page.screenshot({ path: `${screenshotDir()}/dashboard-390-${view}.png`, fullPage: true });
+    assert.ok(wide <= 390, `${view}: ${wide} px wide at 390`);
+  }
   assert.deepEqual(errors, []);
 });

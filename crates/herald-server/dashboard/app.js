@@ -2,7 +2,10 @@
 // put on the page with textContent, never as HTML.
 "use strict";
 
-const state = { token: null, tenant: null, admin: false, types: [], endpoint: null, tested: "" };
+const state = { token: null, tenant: null, admin: false, types: [], endpoint: null, tested: "", revealed: new Set(), urls: new Map() };
+
+// Live: the open view is fetched again every few seconds, unless paused, hidden or behind a dialog.
+const live = { paused: false, updated: 0, every: 1000 };
 
 // ---- helpers -------------------------------------------------------------------------------
 
@@ -72,8 +75,10 @@ function problemText(error) {
   return [error.message, ...violations.map((v) => `${v.path}: ${v.message}`)].join(" — ");
 }
 
-function confirmDialog(text, action) {
+function confirmDialog(text, action, verb = "Delete") {
   $("confirm-text").textContent = text;
+  $("confirm-ok").textContent = verb;
+  $("confirm-ok").className = verb === "Delete" ? "danger" : "primary";
   const dialog = $("confirm-dialog");
   dialog.returnValue = "";
   dialog.onclose = () => { if (dialog.returnValue === "ok") action(); };
@@ -156,25 +161,60 @@ function show(view) {
 
 // ---- endpoints -----------------------------------------------------------------------------
 
-async function loadEndpoints() {
+// An endpoint's state, from what the API knows of its recent attempts: the badge's class and text.
+function health(endpoint) {
+  if (!endpoint.enabled) return { rank: 1, key: "disabled", text: "Disabled" };
+  if (endpoint.circuit_open_until) return { rank: 0, key: "failing", text: `Circuit open until ${when(endpoint.circuit_open_until)}` };
+  if (endpoint.failing_since) return { rank: 0, key: "failing", text: `Failing since ${when(endpoint.failing_since)}` };
+  return { rank: 2, key: "healthy", text: "Healthy" };
+}
+
+// "24 h: 97% of 120 attempts succeeded · 45 ms mean", from the endpoint's hourly figures.
+async function recentFigures(node, id) {
+  const stats = await api("GET", tenantPath(`/stats?hours=24&endpoint=${encodeURIComponent(id)}`));
+  const ok = stats.hours.reduce((n, h) => n + h.succeeded, 0);
+  const failed = stats.hours.reduce((n, h) => n + h.failed, 0);
+  const total = ok + failed;
+  const mean = total ? stats.hours.reduce((n, h) => n + h.mean_ms * (h.succeeded + h.failed), 0) / total : 0;
+  node.textContent = total
+    ? `24 h: ${Math.round((ok / total) * 100)}% of ${total} attempt${total === 1 ? "" : "s"} succeeded · ${Math.round(mean)} ms mean`
+    : "24 h: no attempts";
+}
+
+// The endpoint list, failing ones first, each with its health; opens the selected one unless
+// told not to (a live refresh keeps the open endpoint as the user left it).
+async function loadEndpoints(open = true) {
   const list = $("endpoint-list");
   const path = tenantPath("/endpoints?limit=100");
   const page = await api("GET", path);
+  for (const e of page.data) state.urls.set(e.id, e.url);
   if (page.data.length === 0) {
     list.replaceChildren(el("p", { class: "empty" }, "No endpoints yet. Add the URL where you want to receive webhooks."));
     $("endpoint-detail").hidden = true;
     return;
   }
+  page.data.sort((a, b) => health(a).rank - health(b).rank);
+  const focused = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.endpoint : null;
   list.replaceChildren();
-  paged(list, page, path, (endpoint) => el("button", {
-    type: "button", class: `row${state.endpoint === endpoint.id ? " selected" : ""}`,
-    "data-endpoint": endpoint.id, onclick: () => openEndpoint(endpoint.id),
-  },
-  el("span", { class: "main" },
-    el("div", { class: "title" }, endpoint.url),
-    el("div", { class: "sub" }, endpoint.event_types.length ? endpoint.event_types.join(", ") : "All event types",
-      endpoint.description ? ` · ${endpoint.description}` : "")),
-  el("span", { class: `badge ${endpoint.enabled ? "enabled" : "disabled"}` }, endpoint.enabled ? "Enabled" : "Disabled")));
+  paged(list, page, path, (endpoint) => {
+    const state_ = health(endpoint);
+    const figures = el("div", { class: "sub figures" }, "24 h: …");
+    recentFigures(figures, endpoint.id).catch(() => { figures.textContent = ""; });
+    return el("button", {
+      type: "button", class: `row${state.endpoint === endpoint.id ? " selected" : ""}`,
+      "data-endpoint": endpoint.id, "data-health": state_.key, onclick: () => openEndpoint(endpoint.id),
+    },
+    el("span", { class: "main" },
+      el("div", { class: "title" }, endpoint.url),
+      el("div", { class: "sub" }, endpoint.event_types.length ? endpoint.event_types.join(", ") : "All event types",
+        endpoint.rate_limit ? ` · at most ${endpoint.rate_limit}/s` : "",
+        endpoint.description ? ` · ${endpoint.description}` : "",
+        !endpoint.enabled && endpoint.disabled_reason ? ` · ${endpoint.disabled_reason}` : ""),
+      figures),
+    el("span", { class: `badge ${state_.key}` }, state_.text));
+  });
+  if (focused) list.querySelector(`[data-endpoint="${CSS.escape(focused)}"]`)?.focus();
+  if (!open) return;
   if (state.endpoint && page.data.some((e) => e.id === state.endpoint)) await openEndpoint(state.endpoint);
   else $("endpoint-detail").hidden = true;
 }
@@ -229,7 +269,7 @@ async function openEndpoint(id) {
   const log = tenantPath(`/deliveries?endpoint=${id}&limit=50`);
   const [endpoint, deliveries] = await Promise.all([api("GET", e), api("GET", log)]);
   const detail = $("endpoint-detail");
-  const secret = el("code", { id: "secret-value" }, "whsec_••••••••••••••••••••••••");
+  const secret = el("div", { id: "secret" });
   const hmac = endpoint.signature !== "ed25519";
   const ed25519 = endpoint.signature !== "hmac";
   const keys = el("div", { id: "public-keys" });
@@ -237,7 +277,7 @@ async function openEndpoint(id) {
   const result = el("p", { id: "test-result", role: "status", class: "muted" }, state.tested);
   detail.replaceChildren(
     el("div", { class: "heading" }, el("h2", {}, endpoint.url),
-      el("span", { class: `badge ${endpoint.enabled ? "enabled" : "disabled"}` }, endpoint.enabled ? "Enabled" : "Disabled")),
+      el("span", { class: `badge ${health(endpoint).key}`, id: "endpoint-health" }, health(endpoint).text)),
     el("dl", { class: "facts" },
       el("dt", {}, "Id"), el("dd", { class: "mono" }, endpoint.id),
       el("dt", {}, "Receives"), el("dd", {}, endpoint.event_types.length ? endpoint.event_types.join(", ") : "All event types"),
@@ -245,10 +285,7 @@ async function openEndpoint(id) {
       el("dt", {}, "Signature"), el("dd", {}, signatureEditor(e, endpoint.signature)),
       endpoint.disabled_reason && [el("dt", {}, "Disabled because"), el("dd", {}, endpoint.disabled_reason)],
       endpoint.failing_since && [el("dt", {}, "Failing since"), el("dd", {}, when(endpoint.failing_since))]),
-    ...(hmac ? [el("h3", {}, "Signing secret"),
-      el("div", { class: "secret" }, secret,
-        el("button", { type: "button", id: "reveal-secret", onclick: () => revealSecret(e, secret) }, "Reveal"),
-        el("button", { type: "button", id: "rotate-secret", onclick: () => rotateSecret(e, secret) }, "Rotate"))] : []),
+    ...(hmac ? [el("h3", {}, "Signing secret"), secret] : []),
     ...(ed25519 ? [el("h3", {}, "Public keys"), keys] : []),
     el("div", { class: "actions" },
       el("button", { type: "button", class: "primary", id: "send-test", disabled: !endpoint.enabled,
@@ -258,9 +295,45 @@ async function openEndpoint(id) {
       el("button", { type: "button", class: "danger", id: "delete-endpoint",
         onclick: () => confirmDialog(`Delete ${endpoint.url}? Its delivery log goes with it.`, () => remove(e)) }, "Delete")),
     result,
-    el("h3", {}, "Deliveries"),
-    deliveryLog(deliveries, log));
+    el("div", { class: "heading" }, el("h3", {}, "Deliveries"),
+      el("button", { type: "button", id: "retry-failed", onclick: () => retryFailed(endpoint) }, "Retry failed (last 24 h)")),
+    el("div", { id: "endpoint-deliveries" }, deliveryLog(deliveries, log)));
+  if (hmac) showSecret(e, secret);
   detail.hidden = false;
+}
+
+// The endpoint's deliveries alone, fetched again: what a live refresh changes in the open
+// endpoint, so a half-typed rate limit or a revealed secret stays as it is.
+async function refreshEndpointLog() {
+  const node = $("endpoint-deliveries");
+  if (!node || !state.endpoint) return;
+  const log = tenantPath(`/deliveries?endpoint=${state.endpoint}&limit=50`);
+  keepingFocus(node, deliveryLog(await api("GET", log), log));
+}
+
+// Replaces `node`'s children with `fresh`, putting the focus back on the same row.
+function keepingFocus(node, fresh) {
+  const row = document.activeElement && node.contains(document.activeElement) ? document.activeElement.dataset.delivery : null;
+  node.replaceChildren(fresh);
+  if (row) node.querySelector(`[data-delivery="${CSS.escape(row)}"]`)?.focus();
+}
+
+// Every dead delivery of the endpoint from the last 24 hours, due again now.
+function retryFailed(endpoint) {
+  confirmDialog(`Retry every failed delivery to ${endpoint.url} from the last 24 hours?`, async () => {
+    const since = new Date(Date.now() - 24 * 3600 * 1000).toISOString();
+    let retried = 0, path = tenantPath(`/deliveries?endpoint=${endpoint.id}&state=dead&since=${encodeURIComponent(since)}&limit=100`);
+    for (let page = await api("GET", path); ; ) {
+      for (const d of page.data) {
+        await api("POST", tenantPath(`/deliveries/${d.id}/retry`));
+        retried += 1;
+      }
+      if (!page.next) break;
+      page = await api("GET", `${path}&after=${encodeURIComponent(page.next)}`);
+    }
+    toast(retried ? `${retried} failed deliver${retried === 1 ? "y" : "ies"} retried` : "Nothing failed in the last 24 hours");
+    await refreshEndpointLog();
+  }, "Retry");
 }
 
 // The endpoint's rate limit, with a small form to change or remove it.
@@ -307,7 +380,9 @@ function signatureEditor(path, signature) {
 function showKeys(node, listed) {
   node.replaceChildren(
     ...listed.keys.map((key) => el("div", { class: "key" },
-      el("code", { class: "public-key" }, key.public_key),
+      el("div", { class: "secret" }, el("code", { class: "public-key" }, key.public_key),
+        el("button", { type: "button", class: "copy-key", "aria-label": `Copy public key ${key.kid}`,
+          onclick: () => copy(key.public_key, "Public key copied") }, "Copy")),
       el("small", { class: "muted" }, `kid ${key.kid} · `,
         key.expires_at ? `rotated out, signs until ${when(key.expires_at)}` : "current"))),
     el("p", { class: "muted" }, "Receivers fetch these, with no credential, from ",
@@ -319,15 +394,39 @@ function showKeys(node, listed) {
       } }, "Rotate key")));
 }
 
-async function revealSecret(path, node) {
-  const secret = await api("GET", `${path}/secret`);
-  node.textContent = secret.secret;
+// The signing secret: hidden until revealed, and kept revealed (across refreshes and tests)
+// until hidden again; while rotating, the old secrets too, with when they stop signing.
+async function showSecret(path, node, fetched) {
+  const shown = state.revealed.has(state.endpoint);
+  const secret = fetched || (shown ? await api("GET", `${path}/secret`) : null);
+  const value = el("code", { id: "secret-value" }, secret ? secret.secret : "whsec_••••••••••••••••••••••••");
+  node.replaceChildren(
+    el("div", { class: "secret" }, value,
+      el("button", { type: "button", id: "reveal-secret", "aria-pressed": shown ? "true" : "false", onclick: () => {
+        if (shown) state.revealed.delete(state.endpoint); else state.revealed.add(state.endpoint);
+        showSecret(path, node);
+      } }, shown ? "Hide" : "Reveal"),
+      el("button", { type: "button", id: "copy-secret", onclick: async () => {
+        copy((secret || await api("GET", `${path}/secret`)).secret, "Secret copied");
+      } }, "Copy"),
+      el("button", { type: "button", id: "rotate-secret", onclick: async () => {
+        const rotated = await api("POST", `${path}/secret/rotate`);
+        state.revealed.add(state.endpoint);
+        showSecret(path, node, rotated);
+        toast("Secret rotated: the old one keeps signing for 24 hours");
+      } }, "Rotate")),
+    ...(secret ? secret.previous : []).map((old) => el("div", { class: "key previous" },
+      el("code", {}, old.secret),
+      el("small", { class: "muted" }, `previous secret, signs until ${when(old.expires_at)}`))));
 }
 
-async function rotateSecret(path, node) {
-  const rotated = await api("POST", `${path}/secret/rotate`);
-  node.textContent = rotated.secret;
-  toast("Secret rotated: the old one keeps signing for 24 hours");
+async function copy(text, done) {
+  try {
+    await navigator.clipboard.writeText(text);
+    toast(done);
+  } catch {
+    toast("The browser refused the clipboard: select the text and copy it");
+  }
 }
 
 async function sendTest(path, button, result) {
@@ -370,7 +469,9 @@ function deliveryLog(page, path) {
     type: "button", class: "row", "data-delivery": d.id, "data-state": d.state, onclick: () => openDelivery(d.id),
   },
   el("span", { class: "sub" }, when(d.created_at)),
-  el("span", { class: "title" }, d.event_type),
+  el("span", { class: "main" },
+    el("span", { class: "title" }, d.event_type, d.test ? el("span", { class: "badge test" }, "test") : null),
+    el("span", { class: "sub endpoint" }, `to ${state.urls.get(d.endpoint_id) || d.endpoint_id}`)),
   el("span", { class: "sub hide-small" }, `${d.attempt_count} attempt${d.attempt_count === 1 ? "" : "s"}`),
   el("span", { class: `badge ${d.state}` }, d.state)));
   return list;
@@ -379,8 +480,10 @@ function deliveryLog(page, path) {
 async function openDelivery(id) {
   const d = await api("GET", tenantPath(`/deliveries/${id}`));
   const body = $("attempt-body");
-  $("attempt-title").textContent = `${d.event_type} · ${d.state}`;
-  const retry = el("button", { type: "button", class: "primary", id: "retry-delivery", onclick: async () => {
+  $("attempt-title").textContent = `${d.event_type}${d.event.test ? " (test)" : ""} · ${d.state}`;
+  // A success may be sent again, as a secondary action; a failure's main action is a retry.
+  const resend = d.state === "succeeded";
+  const retry = el("button", { type: "button", class: resend ? "" : "primary", id: "retry-delivery", onclick: async () => {
     retry.disabled = true;
     try {
       await api("POST", tenantPath(`/deliveries/${id}/retry`));
@@ -390,15 +493,17 @@ async function openDelivery(id) {
       toast(problemText(error));
       retry.disabled = false;
     }
-  } }, "Retry now");
+  } }, resend ? "Resend" : "Retry now");
   body.replaceChildren(
     el("dl", { class: "facts" },
       el("dt", {}, "Delivery"), el("dd", { class: "mono" }, d.id),
       el("dt", {}, "Event (webhook-id)"), el("dd", { class: "mono" }, d.event.id),
+      el("dt", {}, "Endpoint"), el("dd", {}, state.urls.get(d.endpoint_id) || d.endpoint_id),
       el("dt", {}, "Next attempt"), el("dd", {}, d.next_attempt_at ? when(d.next_attempt_at) : "—")),
     el("div", { class: "actions" }, retry),
-    el("h3", {}, "Payload"),
-    el("pre", {}, JSON.stringify(d.event.payload, null, 2)),
+    el("div", { class: "heading" }, el("h3", {}, "Payload"),
+      el("button", { type: "button", id: "copy-payload", onclick: () => copy(JSON.stringify(d.event.payload, null, 2), "Payload copied") }, "Copy")),
+    scrollable("Payload", JSON.stringify(d.event.payload, null, 2), { class: "payload" }),
     ...(d.attempts.length === 0 ? [el("p", { class: "muted" }, "No attempt yet.")] : []),
     ...[...d.attempts].reverse().map((a) => el("section", { class: "attempt", "data-attempt": a.number },
       el("div", { class: "heading" },
@@ -407,10 +512,10 @@ async function openDelivery(id) {
           a.status_code ? `HTTP ${a.status_code}` : "No response")),
       a.error ? el("p", { class: "error" }, a.error) : null,
       el("div", { class: "two" },
-        el("div", {}, el("h3", {}, "Request headers"), el("pre", {}, headerText(a.request_headers))),
-        el("div", {}, el("h3", {}, "Response headers"), el("pre", {}, headerText(a.response_headers) || "—"))),
+        el("div", {}, el("h3", {}, "Request headers"), scrollable(`Request headers of attempt ${a.number}`, headerText(a.request_headers))),
+        el("div", {}, el("h3", {}, "Response headers"), scrollable(`Response headers of attempt ${a.number}`, headerText(a.response_headers) || "—"))),
       el("h3", {}, "Response body"),
-      el("pre", {}, a.response_excerpt || "—"))));
+      scrollable(`Response body of attempt ${a.number}`, a.response_excerpt || "—"))));
   const dialog = $("attempt-dialog");
   if (!dialog.open) dialog.showModal();
 }
@@ -434,11 +539,17 @@ async function loadActivity() {
   const params = new URLSearchParams({ limit: "50" });
   if ($("filter-state").value) params.set("state", $("filter-state").value);
   if ($("filter-type").value) params.set("event_type", $("filter-type").value);
+  const event = $("filter-event").value.trim();
+  if (event) params.set("event", event);
   const log = tenantPath(`/deliveries?${params}`);
-  const [stats, deliveries] = await Promise.all([api("GET", tenantPath("/stats?hours=24")), api("GET", log)]);
+  const [stats, deliveries, endpoints] = await Promise.all([
+    api("GET", tenantPath("/stats?hours=24")), api("GET", log), api("GET", tenantPath("/endpoints?limit=100"))]);
+  for (const e of endpoints.data) state.urls.set(e.id, e.url);
   drawChart(stats.hours);
-  $("activity-log").replaceChildren(deliveryLog(deliveries, log));
+  keepingFocus($("activity-log"), deliveryLog(deliveries, log));
 }
+
+const attempts = (n) => `${n} attempt${n === 1 ? "" : "s"}`;
 
 // Bars: successes (green) stacked under failures (red) per hour; the line: mean latency.
 function drawChart(hours) {
@@ -467,9 +578,43 @@ function drawChart(hours) {
   node.setAttribute("aria-label", `Last 24 hours: ${total("succeeded")} successful and ${total("failed")} failed attempts`);
   node.replaceChildren(chart);
   $("chart-legend").replaceChildren(
-    el("span", {}, el("i", { class: "legend-ok" }), `${total("succeeded")} succeeded`),
-    el("span", {}, el("i", { class: "legend-bad" }), `${total("failed")} failed`),
+    el("span", {}, el("i", { class: "legend-ok" }), `${attempts(total("succeeded"))} succeeded`),
+    el("span", {}, el("i", { class: "legend-bad" }), `${attempts(total("failed"))} failed`),
     el("span", {}, el("i", { class: "legend-latency" }), `mean latency (peak ${Math.round(slowest)} ms)`));
+}
+
+// ---- live ----------------------------------------------------------------------------------
+
+// Fetches the open view again: Activity whole, the endpoint list and the open endpoint's log.
+async function refreshLive() {
+  const current = document.querySelector("#tabs [aria-current]");
+  const view = current ? current.dataset.view : "";
+  if (view === "activity") await loadActivity();
+  else if (view === "endpoints") await Promise.all([loadEndpoints(false), refreshEndpointLog()]);
+  else return;
+  live.updated = Date.now();
+  showLiveStatus();
+}
+
+function showLiveStatus() {
+  const seconds = Math.max(0, Math.round((Date.now() - live.updated) / 1000));
+  $("live-status").textContent = live.paused ? "Paused" : live.updated ? `Updated ${seconds} s ago` : "";
+}
+
+function startLive() {
+  const toggle = $("live-toggle");
+  toggle.addEventListener("click", () => {
+    live.paused = !live.paused;
+    toggle.textContent = live.paused ? "Resume" : "Pause";
+    toggle.setAttribute("aria-pressed", String(live.paused));
+    showLiveStatus();
+  });
+  setInterval(() => {
+    const busy = live.paused || document.hidden || !state.token || $("attempt-dialog").open || $("confirm-dialog").open
+      || !$("endpoint-form").hidden;
+    if (!busy) refreshLive().catch(() => {});
+  }, live.every);
+  setInterval(showLiveStatus, 1000);
 }
 
 // ---- event types ---------------------------------------------------------------------------
@@ -480,8 +625,13 @@ function loadTypes() {
     el("p", {}, type.description || type.summary),
     el("div", { class: "two" },
       el("div", {}, el("h3", {}, type.example_declared ? "Example" : "Example (from the schema)"),
-        el("pre", {}, JSON.stringify(type.example, null, 2))),
-      el("div", {}, el("h3", {}, "Schema"), el("pre", {}, JSON.stringify(type.schema, null, 2)))))));
+        scrollable(`Example of ${type.name}`, JSON.stringify(type.example, null, 2))),
+      el("div", {}, el("h3", {}, "Schema"), scrollable(`Schema of ${type.name}`, JSON.stringify(type.schema, null, 2)))))));
+}
+
+// A block of text that may scroll, reachable (and scrollable) by keyboard.
+function scrollable(label, text, attrs = {}) {
+  return el("pre", { tabindex: "0", "aria-label": label, ...attrs }, text);
 }
 
 // ---- wiring --------------------------------------------------------------------------------
@@ -506,6 +656,8 @@ document.addEventListener("DOMContentLoaded", () => {
   $("endpoint-form").addEventListener("submit", createEndpoint);
   $("filter-state").addEventListener("change", loadActivity);
   $("filter-type").addEventListener("change", loadActivity);
+  $("filter-event").addEventListener("change", loadActivity);
+  startLive();
   $("attempt-dialog").addEventListener("close", refresh);
   start();
 });
