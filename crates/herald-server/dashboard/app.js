@@ -54,6 +54,14 @@ async function api(method, path, body) {
   return data;
 }
 
+// Requests answer out of order (a live refresh beside a click): each drawing asks for a number
+// first, `latest(what)`, and draws only if no later one was asked for, `latest(what, number)`.
+const asked = {};
+function latest(what, number) {
+  if (number === undefined) return (asked[what] = (asked[what] || 0) + 1);
+  return asked[what] === number;
+}
+
 const tenantPath = (rest = "") => `/tenants/${encodeURIComponent(state.tenant)}${rest}`;
 
 function when(text) {
@@ -186,7 +194,9 @@ async function recentFigures(node, id) {
 async function loadEndpoints(open = true) {
   const list = $("endpoint-list");
   const path = tenantPath("/endpoints?limit=100");
+  const asked = latest("endpoints");
   const page = await api("GET", path);
+  if (!latest("endpoints", asked)) return;
   for (const e of page.data) state.urls.set(e.id, e.url);
   if (page.data.length === 0) {
     list.replaceChildren(el("p", { class: "empty" }, "No endpoints yet. Add the URL where you want to receive webhooks."));
@@ -267,7 +277,9 @@ async function openEndpoint(id) {
   for (const row of document.querySelectorAll("#endpoint-list .row")) row.classList.toggle("selected", row.dataset.endpoint === id);
   const e = tenantPath(`/endpoints/${id}`);
   const log = tenantPath(`/deliveries?endpoint=${id}&limit=50`);
+  const asked = latest("endpoint");
   const [endpoint, deliveries] = await Promise.all([api("GET", e), api("GET", log)]);
+  if (!latest("endpoint", asked)) return; // a later call draws it, with fresher answers
   const detail = $("endpoint-detail");
   const secret = el("div", { id: "secret" });
   const hmac = endpoint.signature !== "ed25519";
@@ -307,8 +319,11 @@ async function openEndpoint(id) {
 async function refreshEndpointLog() {
   const node = $("endpoint-deliveries");
   if (!node || !state.endpoint) return;
+  const asked = latest("endpoint-log");
   const log = tenantPath(`/deliveries?endpoint=${state.endpoint}&limit=50`);
-  keepingFocus(node, deliveryLog(await api("GET", log), log));
+  const page = await api("GET", log);
+  // A node an open endpoint has replaced since is detached: drawing there shows nothing.
+  if (latest("endpoint-log", asked)) keepingFocus(node, deliveryLog(page, log));
 }
 
 // Replaces `node`'s children with `fresh`, putting the focus back on the same row.
@@ -542,8 +557,10 @@ async function loadActivity() {
   const event = $("filter-event").value.trim();
   if (event) params.set("event", event);
   const log = tenantPath(`/deliveries?${params}`);
+  const asked = latest("activity");
   const [stats, deliveries, endpoints] = await Promise.all([
     api("GET", tenantPath("/stats?hours=24")), api("GET", log), api("GET", tenantPath("/endpoints?limit=100"))]);
+  if (!latest("activity", asked)) return;
   for (const e of endpoints.data) state.urls.set(e.id, e.url);
   drawChart(stats.hours);
   keepingFocus($("activity-log"), deliveryLog(deliveries, log));
