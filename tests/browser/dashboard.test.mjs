@@ -371,3 +371,49 @@ test('at 390 px wide every view fits without scrolling sideways', async () => {
   }
   assert.deepEqual(errors, []);
 });
+
+test('by keyboard alone, with the focus always visible: open an endpoint, reveal, test, read the delivery', async () => {
+  const { page, errors } = await openDashboard('keys-only', { audited: true });
+  await page.setViewportSize({ width: 1440, height: 900 });
+  await admin('POST', '/tenants/keys-only/endpoints', { url: `http://127.0.0.1:${receiver.address().port}/keyboard` });
+  const row = page.locator('#endpoint-list .row').first();
+  await row.waitFor();
+  /** Presses Tab until `selector` has the focus, checking each stop shows a focus ring. */
+  async function tabTo(selector) {
+    for (let i = 0; i < 60; i += 1) {
+      await page.keyboard.press('Tab');
+      const { here, ring } = await page.evaluate((s) => {
+        const node = document.activeElement;
+        const style = getComputedStyle(node);
+        return { here: node.matches(s), ring: style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) > 0 };
+      }, selector);
+      assert.ok(ring, `a visible focus on the way to ${selector}`);
+      if (here) return;
+    }
+    assert.fail(`${selector} is not reachable by Tab`);
+  }
+  await tabTo('#endpoint-list .row');
+  await page.keyboard.press('Enter');
+  await page.locator('#endpoint-detail h2').waitFor();
+  await tabTo('#reveal-secret');
+  await page.keyboard.press('Enter');
+  await page.locator('#secret-value', { hasText: /^whsec_[^•]+$/ }).waitFor();
+  await tabTo('#send-test');
+  await page.keyboard.press('Enter');
+  await page.locator('#test-result', { hasText: 'Delivered: 200' }).waitFor({ timeout: 20000 });
+  await tabTo('#endpoint-deliveries .row');
+  await page.keyboard.press('Enter');
+  await page.locator('#attempt-dialog [data-attempt="1"]').waitFor();
+  await page.keyboard.press('Escape');
+  await page.waitForFunction(() => !document.querySelector('#attempt-dialog').open);
+  const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+  assert.ok(wide <= 1440, `${wide} px wide at 1440`);
+  await page.screenshot({ path: `${screenshotDir()}/dashboard-1440-endpoints.png`, fullPage: true });
+
+  // The sign-in view too passes the audit.
+  await page.locator('#sign-out').focus();
+  await page.keyboard.press('Enter');
+  await page.locator('#login').waitFor();
+  assert.deepEqual(await audit(page), [], 'Sign in: no serious accessibility violation');
+  assert.deepEqual(errors, []);
+});
