@@ -282,6 +282,18 @@ test('live and honest: new deliveries appear by themselves, a dead endpoint show
   assert.equal(await page.locator('#endpoint-list .row').first().getAttribute('data-health'), 'failing', 'failing first');
   await page.locator('#endpoint-list .row', { hasText: '/live' }).locator('.figures', { hasText: 'no attempts' }).waitFor();
 
+  // Its failed delivery, waiting out a backoff, is due again at once from "Retry failed".
+  await failing.click();
+  await page.locator('#endpoint-detail h2', { hasText: '127.0.0.1:9/dead' }).waitFor();
+  const attempts = async () => (await admin('GET', `/tenants/live/deliveries?endpoint=${dead.id}`)).data[0].attempt_count;
+  const tried = await attempts();
+  await page.locator('#retry-since').selectOption('1');
+  await page.locator('#retry-failed').click();
+  await page.locator('#confirm-ok', { hasText: 'Retry' }).click();
+  await page.locator('#toast', { hasText: '1 failed delivery retried' }).waitFor();
+  for (let i = 0; i < 50 && (await attempts()) === tried; i += 1) await page.waitForTimeout(100);
+  assert.ok((await attempts()) > tried, 'tried again at once, not after its backoff');
+
   // Activity: a delivery made through the API appears within 2 s, without a click.
   await page.locator('#tabs [data-view="activity"]').click();
   await page.locator('#activity-log .row').first().waitFor();

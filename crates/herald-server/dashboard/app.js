@@ -308,7 +308,13 @@ async function openEndpoint(id) {
         onclick: () => confirmDialog(`Delete ${endpoint.url}? Its delivery log goes with it.`, () => remove(e)) }, "Delete")),
     result,
     el("div", { class: "heading" }, el("h3", {}, "Deliveries"),
-      el("button", { type: "button", id: "retry-failed", onclick: () => retryFailed(endpoint) }, "Retry failed (last 24 h)")),
+      el("div", { class: "inline" },
+        el("select", { id: "retry-since", "aria-label": "Failed since" },
+          ...[[1, "last hour"], [24, "last 24 hours"], [168, "last 7 days"]].map(([hours, label]) =>
+            el("option", { value: hours, selected: hours === 24 }, label))),
+        el("button", { type: "button", id: "retry-failed",
+          onclick: () => retryFailed(endpoint, Number($("retry-since").value), $("retry-since").selectedOptions[0].textContent) },
+        "Retry failed"))),
     el("div", { id: "endpoint-deliveries" }, deliveryLog(deliveries, log)));
   if (hmac) showSecret(e, secret);
   detail.hidden = false;
@@ -333,20 +339,29 @@ function keepingFocus(node, fresh) {
   if (row) node.querySelector(`[data-delivery="${CSS.escape(row)}"]`)?.focus();
 }
 
-// Every dead delivery of the endpoint from the last 24 hours, due again now.
-function retryFailed(endpoint) {
-  confirmDialog(`Retry every failed delivery to ${endpoint.url} from the last 24 hours?`, async () => {
-    const since = new Date(Date.now() - 24 * 3600 * 1000).toISOString();
-    let retried = 0, path = tenantPath(`/deliveries?endpoint=${endpoint.id}&state=dead&since=${encodeURIComponent(since)}&limit=100`);
-    for (let page = await api("GET", path); ; ) {
-      for (const d of page.data) {
-        await api("POST", tenantPath(`/deliveries/${d.id}/retry`));
-        retried += 1;
+// Every delivery of the endpoint from the last `hours` that failed, due again now: the dead
+// ones, and the pending ones waiting out a backoff after a failed attempt. One whose attempt is
+// in flight at that moment is left to it.
+function retryFailed(endpoint, hours, label) {
+  confirmDialog(`Retry every failed delivery to ${endpoint.url} from the ${label}?`, async () => {
+    const since = encodeURIComponent(new Date(Date.now() - hours * 3600 * 1000).toISOString());
+    let retried = 0;
+    for (const state_ of ["dead", "pending"]) {
+      const path = tenantPath(`/deliveries?endpoint=${endpoint.id}&state=${state_}&since=${since}&limit=100`);
+      for (let page = await api("GET", path); ; ) {
+        for (const d of page.data.filter((d) => d.attempt_count > 0)) {
+          try {
+            await api("POST", tenantPath(`/deliveries/${d.id}/retry`));
+            retried += 1;
+          } catch (error) {
+            if (error.status !== 409) throw error;
+          }
+        }
+        if (!page.next) break;
+        page = await api("GET", `${path}&after=${encodeURIComponent(page.next)}`);
       }
-      if (!page.next) break;
-      page = await api("GET", `${path}&after=${encodeURIComponent(page.next)}`);
     }
-    toast(retried ? `${retried} failed deliver${retried === 1 ? "y" : "ies"} retried` : "Nothing failed in the last 24 hours");
+    toast(retried ? `${retried} failed deliver${retried === 1 ? "y" : "ies"} retried` : `Nothing failed in the ${label}`);
     await refreshEndpointLog();
   }, "Retry");
 }
