@@ -9,7 +9,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::catalog::Webhooks;
-use crate::openapi::SIGNATURE_HEADERS;
+use crate::openapi::{SIGNATURE_HEADERS, VERSION_HEADER};
 use crate::webhook::Declaration;
 
 /// The AsyncAPI 3.0 document for `webhooks`, titled like the application's OpenAPI document.
@@ -19,10 +19,14 @@ pub fn document(title: &str, version: &str, webhooks: &Webhooks) -> Value {
     let mut messages = Map::new();
     let mut schemas = Map::new();
     for declaration in webhooks.iter() {
-        let id = key(declaration.name());
-        channels.insert(id.clone(), channel(declaration, &id));
-        operations.insert(key(declaration.operation_id()), operation(declaration, &id));
-        messages.insert(id.clone(), message(declaration));
+        let id = key(&webhooks.key(declaration));
+        let summary = webhooks.summary(declaration);
+        channels.insert(id.clone(), channel(declaration, &id, &summary));
+        operations.insert(
+            key(&webhooks.operation_id(declaration)),
+            operation(declaration, &id, &summary),
+        );
+        messages.insert(id.clone(), message(declaration, &summary));
         if let Some(Value::Object(theirs)) = declaration
             .json_schema()
             .pointer_mut("/components/schemas")
@@ -84,11 +88,11 @@ fn key(name: &str) -> String {
         .collect()
 }
 
-fn channel(declaration: &Declaration, id: &str) -> Value {
+fn channel(declaration: &Declaration, id: &str, summary: &str) -> Value {
     let mut channel = json!({
         // Each subscriber's own endpoint URL.
         "address": null,
-        "title": declaration.summary(),
+        "title": summary,
         "messages": { id: { "$ref": format!("#/components/messages/{id}") } },
     });
     if let Some(description) = declaration.description() {
@@ -97,11 +101,11 @@ fn channel(declaration: &Declaration, id: &str) -> Value {
     channel
 }
 
-fn operation(declaration: &Declaration, id: &str) -> Value {
+fn operation(declaration: &Declaration, id: &str, summary: &str) -> Value {
     let mut operation = json!({
         "action": "send",
         "channel": { "$ref": format!("#/channels/{id}") },
-        "summary": declaration.summary(),
+        "summary": summary,
         "messages": [{ "$ref": format!("#/channels/{id}/messages/{id}") }],
         "security": [{ "$ref": "#/components/securitySchemes/standardWebhooks" }],
         "bindings": {
@@ -122,9 +126,16 @@ fn operation(declaration: &Declaration, id: &str) -> Value {
     operation
 }
 
-fn message(declaration: &Declaration) -> Value {
+fn message(declaration: &Declaration, summary: &str) -> Value {
     let mut headers = Map::new();
     for (name, description) in SIGNATURE_HEADERS {
+        headers.insert(
+            name.into(),
+            json!({ "type": "string", "description": description }),
+        );
+    }
+    if declaration.version().is_some() {
+        let (name, description) = VERSION_HEADER;
         headers.insert(
             name.into(),
             json!({ "type": "string", "description": description }),
@@ -139,7 +150,7 @@ fn message(declaration: &Declaration) -> Value {
     let required: Vec<&str> = SIGNATURE_HEADERS.iter().map(|(name, _)| *name).collect();
     let mut message = json!({
         "name": declaration.name(),
-        "title": declaration.summary(),
+        "title": summary,
         "contentType": "application/json",
         "headers": { "type": "object", "required": required, "properties": headers },
         "payload": {
@@ -154,6 +165,9 @@ fn message(declaration: &Declaration) -> Value {
     }
     if declaration.is_deprecated() {
         message["x-deprecated"] = true.into();
+    }
+    if let Some(version) = declaration.version() {
+        message[crate::openapi::VERSION_EXTENSION] = version.into();
     }
     message
 }

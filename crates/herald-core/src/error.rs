@@ -19,6 +19,8 @@ pub enum ErrorKind {
     /// An OpenAPI document given to [`spec::read`](crate::spec::read) cannot be served; the
     /// message starts with the JSON pointer at fault.
     InvalidSpec,
+    /// A webhook's versions are malformed or out of order.
+    InvalidVersion,
 }
 
 /// An error from declaring or documenting webhooks; found when the app is built, so a broken

@@ -57,7 +57,7 @@ pub use app::{App, Built};
 pub use catalog::Webhooks;
 pub use docs::Docs;
 pub use error::{Error, ErrorKind};
-pub use openapi::document;
+pub use openapi::{VERSION_EXTENSION, VERSION_HEADER, document};
 pub use webhook::{Declaration, Declare, Method, Payload, Webhook};
 
 pub use utoipa;

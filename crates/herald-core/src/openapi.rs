@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
 
+use utoipa::openapi::extensions::{Extensions, ExtensionsBuilder};
 use utoipa::openapi::path::{Operation, OperationBuilder, ParameterBuilder, ParameterIn};
 use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::schema::{ObjectBuilder, Type};
@@ -37,6 +38,17 @@ pub(crate) const SIGNATURE_HEADERS: [(&str, &str); 3] = [
     ),
 ];
 
+/// The header a versioned webhook's deliveries carry: the version of the body sent.
+pub const VERSION_HEADER: (&str, &str) = (
+    "herald-event-version",
+    "The version of the body, a date: the newest version of this webhook on or before the \
+     version the endpoint pins. Sent only for versioned webhooks.",
+);
+
+/// The operation extension that carries a webhook version's date, written by herald and read
+/// back in `--spec` mode.
+pub const VERSION_EXTENSION: &str = "x-herald-version";
+
 const RECEIVED: &str = "Any 2xx status tells herald the webhook arrived. Any other status, or no \
                         answer within the timeout, is retried with backoff.";
 
@@ -49,6 +61,7 @@ const RECEIVED: &str = "Any 2xx status tells herald the webhook arrived. Any oth
 pub fn document(mut api: OpenApi, webhooks: &Webhooks) -> Result<OpenApi, Error> {
     api.openapi = OpenApiVersion::Version31;
     check_unique_webhooks(webhooks)?;
+    webhooks.check_versions()?;
 
     let mut components = api.components.take().unwrap_or_default();
     let mut paths = api.webhooks.take().unwrap_or_default();
@@ -60,9 +73,9 @@ pub fn document(mut api: OpenApi, webhooks: &Webhooks) -> Result<OpenApi, Error>
             add_schema(&mut components.schemas, name, schema, &who)?;
         }
         paths.add_path_operation(
-            declaration.name(),
+            webhooks.key(declaration),
             vec![declaration.method().to_openapi()],
-            operation(declaration)?,
+            operation(webhooks, declaration)?,
         );
     }
     api.components = Some(components);
@@ -72,7 +85,7 @@ pub fn document(mut api: OpenApi, webhooks: &Webhooks) -> Result<OpenApi, Error>
     Ok(api)
 }
 
-fn operation(declaration: &Declaration) -> Result<Operation, Error> {
+fn operation(webhooks: &Webhooks, declaration: &Declaration) -> Result<Operation, Error> {
     let example = match &declaration.example {
         None => None,
         Some(Ok(value)) => Some(value.clone()),
@@ -110,6 +123,18 @@ fn operation(declaration: &Declaration) -> Result<Operation, Error> {
                 .build()
         })
         .collect();
+    if declaration.version().is_some() {
+        let (name, description) = VERSION_HEADER;
+        parameters.push(
+            ParameterBuilder::new()
+                .name(name)
+                .parameter_in(ParameterIn::Header)
+                .required(Required::True)
+                .description(Some(description))
+                .schema(Some(string()))
+                .build(),
+        );
+    }
     parameters.extend(declaration.headers.iter().map(|header| {
         ParameterBuilder::new()
             .name(&header.name)
@@ -136,8 +161,9 @@ fn operation(declaration: &Declaration) -> Result<Operation, Error> {
     }
 
     Ok(OperationBuilder::new()
-        .operation_id(Some(declaration.operation_id()))
-        .summary(Some(declaration.summary()))
+        .operation_id(Some(webhooks.operation_id(declaration)))
+        .summary(Some(webhooks.summary(declaration)))
+        .extensions(versioned(declaration))
         .description(declaration.description())
         .tags((!declaration.tags().is_empty()).then(|| declaration.tags().to_vec()))
         .deprecated(declaration.is_deprecated().then_some(Deprecated::True))
@@ -148,6 +174,16 @@ fn operation(declaration: &Declaration) -> Result<Operation, Error> {
         .request_body(Some(body))
         .responses(responses.build())
         .build())
+}
+
+/// `x-herald-version` for a versioned declaration.
+fn versioned(declaration: &Declaration) -> Option<Extensions> {
+    let version = declaration.version()?;
+    Some(
+        ExtensionsBuilder::new()
+            .add(VERSION_EXTENSION, version)
+            .build(),
+    )
 }
 
 fn add_schema(
@@ -177,9 +213,21 @@ fn check_unique_webhooks(webhooks: &Webhooks) -> Result<(), Error> {
     let mut seen = BTreeMap::new();
     let mut duplicates = Vec::new();
     for declaration in webhooks.iter() {
-        let key = (declaration.name(), declaration.method());
+        let key = (
+            declaration.name(),
+            declaration.method(),
+            declaration.version(),
+        );
         if seen.insert(key, ()).is_some() {
-            duplicates.push(format!("{} {}", declaration.method(), declaration.name()));
+            let version = declaration
+                .version()
+                .map(|v| format!(" version {v}"))
+                .unwrap_or_default();
+            duplicates.push(format!(
+                "{} {}{version}",
+                declaration.method(),
+                declaration.name()
+            ));
         }
     }
     if duplicates.is_empty() {
@@ -188,7 +236,8 @@ fn check_unique_webhooks(webhooks: &Webhooks) -> Result<(), Error> {
     Err(Error::new(
         ErrorKind::DuplicateWebhook,
         format!(
-            "webhook declared more than once: {}; each name and method must be declared once",
+            "webhook declared more than once: {}; each name and method (and version) must be \
+             declared once",
             duplicates.join(", ")
         ),
     ))

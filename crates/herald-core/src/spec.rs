@@ -150,6 +150,24 @@ impl Reader<'_> {
         at: &str,
     ) -> Result<Declaration, Error> {
         let text = |field: &str| operation.get(field).and_then(Value::as_str);
+        let version = match operation.get(crate::openapi::VERSION_EXTENSION) {
+            None => None,
+            Some(Value::String(version)) => Some(version.clone()),
+            Some(_) => {
+                return Err(fail(
+                    &format!("{at}/{}", crate::openapi::VERSION_EXTENSION),
+                    "not a string: a webhook's version is a date, `YYYY-MM-DD`",
+                ));
+            }
+        };
+        // herald writes an older version under `name@version`; the webhook is still `name`.
+        let name = match &version {
+            Some(version) => name
+                .strip_suffix(version.as_str())
+                .and_then(|n| n.strip_suffix('@'))
+                .unwrap_or(name),
+            None => name,
+        };
         let at_body = format!("{at}/requestBody");
         let body = operation
             .get("requestBody")
@@ -199,6 +217,8 @@ impl Reader<'_> {
                 .collect(),
             deprecated: operation.get("deprecated") == Some(&Value::Bool(true)),
             headers: self.headers(operation, at)?,
+            version,
+            previous: None,
             responses: operation
                 .get("responses")
                 .and_then(Value::as_object)

@@ -4,6 +4,7 @@ use std::fmt;
 use std::marker::PhantomData;
 
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use utoipa::ToSchema;
 use utoipa::openapi::{RefOr, Schema};
 
@@ -108,6 +109,15 @@ pub trait Declare {
     fn name(&self) -> std::borrow::Cow<'static, str> {
         self.declare().declaration().name().to_owned().into()
     }
+
+    /// The version of the body, for a versioned webhook, without building the whole
+    /// declaration.
+    fn version(&self) -> Option<std::borrow::Cow<'static, str>> {
+        self.declare()
+            .declaration()
+            .version()
+            .map(|v| v.to_owned().into())
+    }
 }
 
 /// A webhook declaration with a body of type `T`.
@@ -158,6 +168,10 @@ impl<T: Payload> Declare for Webhook<T> {
     fn name(&self) -> std::borrow::Cow<'static, str> {
         self.declaration.name.clone().into()
     }
+
+    fn version(&self) -> Option<std::borrow::Cow<'static, str>> {
+        self.declaration.version.clone().map(Into::into)
+    }
 }
 
 impl<T: Payload> Webhook<T> {
@@ -179,6 +193,8 @@ impl<T: Payload> Webhook<T> {
                 responses: Vec::new(),
                 example: None,
                 body: T::body_schema(),
+                version: None,
+                previous: None,
             },
             payload: PhantomData,
         }
@@ -264,6 +280,14 @@ impl<T> Webhook<T> {
         self
     }
 
+    /// Sets the version of the body this declaration describes, a date `YYYY-MM-DD` (e.g.
+    /// `2026-12-01`). Declare each version of one webhook under the same name; an endpoint
+    /// pins a date and receives, of each webhook, the newest version on or before it.
+    pub fn version(mut self, version: impl Into<String>) -> Self {
+        self.declaration.version = Some(version.into());
+        self
+    }
+
     /// The type-erased declaration, as the catalog and the document see it.
     pub fn declaration(&self) -> &Declaration {
         &self.declaration
@@ -272,6 +296,50 @@ impl<T> Webhook<T> {
     /// Gives up the body type, keeping the declaration.
     pub fn into_declaration(self) -> Declaration {
         self.declaration
+    }
+}
+
+impl<T: Payload + DeserializeOwned> Webhook<T> {
+    /// Declares the version before this one, `older`, with the function that turns this
+    /// version's body into it. The compiler checks that `convert` takes this body and gives
+    /// `older`'s; herald calls it for every endpoint pinned to `older` (or to a version before
+    /// it, through that version's own `previous`).
+    ///
+    /// Declaring this webhook then declares `older` too (and the versions before it).
+    ///
+    /// ```
+    /// use herald_core::Webhook;
+    ///
+    /// #[derive(serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+    /// struct PlanV1 { plan: String }
+    /// #[derive(serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+    /// struct PlanV2 { plan: String, seats: u32 }
+    ///
+    /// let v1 = Webhook::<PlanV1>::post("plan.changed").version("2026-01-01");
+    /// let v2 = Webhook::<PlanV2>::post("plan.changed")
+    ///     .version("2026-12-01")
+    ///     .previous(v1, |new: PlanV2| PlanV1 { plan: new.plan });
+    /// let older = v2.declaration().previous_version();
+    /// assert_eq!(older, Some("2026-01-01"));
+    /// ```
+    pub fn previous<U: Payload>(
+        mut self,
+        older: impl Declare<Payload = U>,
+        convert: impl Fn(T) -> U + Send + Sync + 'static,
+    ) -> Self {
+        let older = older.declare().into_declaration();
+        let convert = move |value: serde_json::Value| -> Result<serde_json::Value, String> {
+            let body: T = serde_json::from_value(value)
+                .map_err(|e| format!("the payload does not read as this version's body: {e}"))?;
+            convert(body)
+                .to_json()
+                .map_err(|e| format!("the converted payload does not serialize: {e}"))
+        };
+        self.declaration.previous = Some(Previous {
+            declaration: Box::new(older),
+            convert: Conversion(std::sync::Arc::new(convert)),
+        });
+        self
     }
 }
 
@@ -301,6 +369,38 @@ pub struct Declaration {
     pub(crate) responses: Vec<ResponseDoc>,
     pub(crate) example: Option<Result<serde_json::Value, String>>,
     pub(crate) body: BodySchema,
+    /// The date of the body's version, for a versioned webhook.
+    pub(crate) version: Option<String>,
+    /// The version before this one and how to convert a body to it.
+    pub(crate) previous: Option<Previous>,
+}
+
+/// The version before a declaration's, with the conversion to it.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Previous {
+    pub(crate) declaration: Box<Declaration>,
+    pub(crate) convert: Conversion,
+}
+
+/// A body converted from one version's JSON to the previous version's JSON.
+#[derive(Clone)]
+pub(crate) struct Conversion(
+    #[allow(clippy::type_complexity)]
+    pub(crate)  std::sync::Arc<
+        dyn Fn(serde_json::Value) -> Result<serde_json::Value, String> + Send + Sync,
+    >,
+);
+
+impl fmt::Debug for Conversion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Conversion")
+    }
+}
+
+impl PartialEq for Conversion {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 impl Declaration {
@@ -342,6 +442,25 @@ impl Declaration {
     /// The example body, if one was declared and it serialized.
     pub fn example(&self) -> Option<&serde_json::Value> {
         self.example.as_ref().and_then(|e| e.as_ref().ok())
+    }
+
+    /// The date of the body's version, for a versioned webhook.
+    pub fn version(&self) -> Option<&str> {
+        self.version.as_deref()
+    }
+
+    /// The version this one converts to, if it declares one.
+    pub fn previous_version(&self) -> Option<&str> {
+        self.previous.as_ref().and_then(|p| p.declaration.version())
+    }
+
+    /// Converts a body of this version to the previous version's, if this declaration has a
+    /// conversion (declarations read from an OpenAPI file have none).
+    pub fn convert_to_previous(
+        &self,
+        body: serde_json::Value,
+    ) -> Option<Result<serde_json::Value, String>> {
+        self.previous.as_ref().map(|p| (p.convert.0)(body))
     }
 
     /// The name of the body's schema under `components.schemas`.

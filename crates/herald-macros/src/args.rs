@@ -17,7 +17,8 @@ const METHODS: [(&str, &str); 5] = [
 ];
 const KEYS: &str = "`tag = \"…\"`, `deprecated`, `summary = \"…\"`, `operation_id = \"…\"`, \
                     `header(name = \"…\", description = \"…\")`, \
-                    `response(status = 410, description = \"…\")` or `example = …`";
+                    `response(status = 410, description = \"…\")`, `example = …`, \
+                    `version = \"YYYY-MM-DD\"`, `previous = older_webhook` or `convert = function`";
 
 pub(crate) struct Args {
     method: Ident,
@@ -29,6 +30,9 @@ pub(crate) struct Args {
     pub(crate) headers: Vec<(LitStr, LitStr)>,
     pub(crate) responses: Vec<(LitInt, LitStr)>,
     pub(crate) example: Option<Expr>,
+    pub(crate) version: Option<LitStr>,
+    pub(crate) previous: Option<Expr>,
+    pub(crate) convert: Option<Expr>,
 }
 
 impl Args {
@@ -88,6 +92,9 @@ impl Parse for Args {
             headers: Vec::new(),
             responses: Vec::new(),
             example: None,
+            version: None,
+            previous: None,
+            convert: None,
         };
         while !input.is_empty() {
             input.parse::<Token![,]>()?;
@@ -95,6 +102,20 @@ impl Parse for Args {
                 break;
             }
             args.parse_option(input)?;
+        }
+        if args.previous.is_some() && args.version.is_none() {
+            return Err(syn::Error::new(
+                args.name.span(),
+                "`previous` needs `version = \"YYYY-MM-DD\"`: only a versioned webhook has a \
+                 previous version",
+            ));
+        }
+        if let (Some(convert), None) = (&args.convert, &args.previous) {
+            return Err(syn::Error::new_spanned(
+                convert,
+                "`convert` needs `previous = older_webhook`: it converts this version's body \
+                 to the previous version's",
+            ));
         }
         Ok(args)
     }
@@ -111,6 +132,15 @@ impl Args {
             "example" => {
                 input.parse::<Token![=]>()?;
                 set_once(&mut self.example, &key, input.parse()?)?;
+            }
+            "version" => set_once(&mut self.version, &key, value(input)?)?,
+            "previous" => {
+                input.parse::<Token![=]>()?;
+                set_once(&mut self.previous, &key, input.parse()?)?;
+            }
+            "convert" => {
+                input.parse::<Token![=]>()?;
+                set_once(&mut self.convert, &key, input.parse()?)?;
             }
             "header" => {
                 let mut fields = Fields::parse(input, &key, &["name", "description"])?;

@@ -54,7 +54,15 @@ fn expand(args: Args, function: ItemFn) -> syn::Result<proc_macro2::TokenStream>
     let summary = match &args.summary {
         Some(summary) => quote!(#summary),
         None => {
-            let from = ident.to_string();
+            // `subscription_renewed_2026_01_01` is summarised as its webhook is; the document
+            // tells the versions apart.
+            let mut from = ident.to_string();
+            if let Some(version) = &args.version {
+                let suffix = format!("_{}", version.value().replace('-', "_"));
+                if let Some(stem) = from.strip_suffix(&suffix) {
+                    from = stem.to_owned();
+                }
+            }
             quote!(::herald::__private::summary(#from))
         }
     };
@@ -72,6 +80,21 @@ fn expand(args: Args, function: ItemFn) -> syn::Result<proc_macro2::TokenStream>
         // Spanned on the expression, so a value of the wrong type is reported where it is written.
         quote_spanned!(e.span()=> .example(#e))
     });
+    let version = args.version.as_ref().map(|v| quote!(.version(#v)));
+    let version_of = args.version.as_ref().map(|v| {
+        quote! {
+            fn version(&self) -> ::std::option::Option<::std::borrow::Cow<'static, str>> {
+                ::std::option::Option::Some(::std::borrow::Cow::Borrowed(#v))
+            }
+        }
+    });
+    let previous = args.previous.as_ref().map(|older| {
+        let convert = match &args.convert {
+            Some(convert) => quote_spanned!(convert.span()=> #convert),
+            None => quote!(::core::convert::Into::into),
+        };
+        quote_spanned!(older.span()=> .previous(#older, #convert))
+    });
     // Spanned on the type, so a body type that is not a `Payload` is reported on the argument.
     let payload = quote_spanned!(body_type.span()=> type Payload = #body_type;);
 
@@ -88,6 +111,8 @@ fn expand(args: Args, function: ItemFn) -> syn::Result<proc_macro2::TokenStream>
                 ::std::borrow::Cow::Borrowed(#name)
             }
 
+            #version_of
+
             fn declare(&self) -> ::herald::Webhook<Self::Payload> {
                 ::herald::__private::new_webhook::<Self::Payload>(#method, #name)
                     .operation_id(#operation_id)
@@ -98,6 +123,8 @@ fn expand(args: Args, function: ItemFn) -> syn::Result<proc_macro2::TokenStream>
                     #(#headers)*
                     #(#responses)*
                     #example
+                    #version
+                    #previous
             }
         }
     })

@@ -6,6 +6,7 @@ mod asyncapi;
 mod declare;
 mod docs;
 mod errors;
+mod versions;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;

@@ -23,12 +23,40 @@ pub fn new_subscription(body: Subscription) {}
 )]
 fn changed(body: Subscription) {}
 
+#[derive(serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+struct Seats {
+    seats: u32,
+}
+
+#[derive(serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+struct SeatsV2 {
+    seats: u32,
+    plan: String,
+}
+
+/// The first version.
+#[webhook(post, "seats.changed", version = "2026-01-01")]
+fn seats_changed_2026_01_01(body: Seats) {}
+
+/// A conversion by function instead of `From`.
+#[webhook(
+    post,
+    "seats.changed",
+    version = "2026-12-01",
+    previous = seats_changed_2026_01_01,
+    convert = |v2: SeatsV2| Seats { seats: v2.seats },
+)]
+fn seats_changed(body: SeatsV2) {}
+
 fn main() {
     let app = herald::App::new("t", "1")
         .webhook(new_subscription)
         .webhook(changed)
+        .webhook(seats_changed)
         .build()
         .unwrap();
-    assert_eq!(app.webhooks.len(), 2);
+    // The newest brings the version before it.
+    assert_eq!(app.webhooks.len(), 4);
+    assert_eq!(app.webhooks.versions("seats.changed"), ["2026-01-01", "2026-12-01"]);
     let _: herald::Webhook<Subscription> = changed.declare();
 }
