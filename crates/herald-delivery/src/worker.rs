@@ -364,6 +364,10 @@ fn apply(capacity: &mut Capacity, report: Report) -> bool {
     }
 }
 
+/// The header that tells the receiver which version of a versioned webhook's body it got
+/// (`herald_core::VERSION_HEADER` documents it).
+pub const VERSION_HEADER: &str = "herald-event-version";
+
 /// Sends one claimed delivery and decides what follows; cut off (`cut` turns true), it is
 /// recorded as interrupted and due again at once.
 #[tracing::instrument(skip_all, fields(delivery = %claim.delivery_id, event = %claim.event_id, endpoint = %claim.endpoint_id, attempt = claim.attempts + 1))]
@@ -376,12 +380,22 @@ async fn deliver(
     mut cut: watch::Receiver<bool>,
 ) -> Finish {
     let started_at = store.now();
+    let versioned;
+    let headers = match &claim.version {
+        None => &claim.headers,
+        Some(version) => {
+            let mut headers = claim.headers.clone();
+            headers.insert(VERSION_HEADER.into(), version.clone());
+            versioned = headers;
+            &versioned
+        }
+    };
     let sent = client.send(Request {
         url: &claim.url,
         event_id: &claim.event_id,
         payload: &claim.payload,
         secrets: signers,
-        headers: &claim.headers,
+        headers,
     });
     let interrupted = async {
         if cut.wait_for(|cut| *cut).await.is_err() {

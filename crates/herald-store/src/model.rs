@@ -48,6 +48,9 @@ pub struct NewEndpoint {
     pub enabled: bool,
     /// At most this many deliveries a second; `None`: no limit.
     pub rate_limit: Option<u32>,
+    /// The version it pins (a date): of each versioned webhook it receives the newest version
+    /// on or before it. `None`: always the newest.
+    pub version: Option<String>,
 }
 
 impl NewEndpoint {
@@ -64,6 +67,7 @@ impl NewEndpoint {
             keys: vec![secret.into()],
             enabled: true,
             rate_limit: None,
+            version: None,
         }
     }
 }
@@ -95,6 +99,8 @@ pub struct Endpoint {
     pub signature: Signature,
     /// When it was created.
     pub created_at: Millis,
+    /// The version it pins; see [`NewEndpoint::version`].
+    pub version: Option<String>,
     /// While its circuit is open (it kept failing): no attempt but a probe before then.
     pub circuit_open_until: Option<Millis>,
 }
@@ -193,6 +199,8 @@ pub struct EndpointPatch {
     pub rate_limit: Option<Option<u32>>,
     /// A new way of signing.
     pub signature: Option<SignatureChange>,
+    /// A new version to pin.
+    pub version: Option<String>,
 }
 
 /// One of an endpoint's signing keys.
@@ -220,6 +228,43 @@ pub struct NewEvent {
     /// For each endpoint, events with the same key are delivered one at a time, in the order
     /// they were accepted.
     pub ordering_key: Option<String>,
+    /// For a versioned webhook: the version of `payload`, and the older versions it carries.
+    pub versions: Option<Versions>,
+}
+
+/// The versions of an event of a versioned webhook.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Versions {
+    /// Every version the webhook declares, oldest first (dates, `YYYY-MM-DD`).
+    pub declared: Vec<String>,
+    /// The version of the event's own payload.
+    pub version: String,
+    /// The payload converted to older versions: version → JSON, sent byte for byte.
+    pub converted: BTreeMap<String, String>,
+}
+
+impl Versions {
+    /// Whether an endpoint pinned to `pin` receives this event: the version it receives of
+    /// this webhook ([`resolve`]) is one the event carries.
+    pub fn reaches(&self, pin: Option<&str>) -> bool {
+        resolve(&self.declared, pin)
+            .is_some_and(|v| v == self.version || self.converted.contains_key(v))
+    }
+}
+
+/// The version of a webhook with `versions` (oldest first) an endpoint pinned to `pin`
+/// receives: the newest on or before the pin; the oldest if the pin is before them all; the
+/// newest if there is no pin.
+pub fn resolve<'a, S: AsRef<str>>(versions: &'a [S], pin: Option<&str>) -> Option<&'a str> {
+    let newest = versions.last().map(AsRef::as_ref);
+    let Some(pin) = pin else {
+        return newest;
+    };
+    versions
+        .iter()
+        .map(AsRef::as_ref)
+        .rfind(|v| *v <= pin)
+        .or_else(|| versions.first().map(AsRef::as_ref))
 }
 
 impl NewEvent {
@@ -231,6 +276,7 @@ impl NewEvent {
             payload: payload.into(),
             idempotency_key: None,
             ordering_key: None,
+            versions: None,
         }
     }
 }
@@ -254,6 +300,8 @@ pub struct Event {
     pub test: bool,
     /// When it was accepted.
     pub created_at: Millis,
+    /// The version of `payload`, for a versioned webhook.
+    pub version: Option<String>,
 }
 
 /// The result of [`Log::accept_event`](crate::Log::accept_event).
@@ -352,6 +400,9 @@ pub struct Claimed {
     pub secrets: Vec<String>,
     /// Its event's ordering key, if any.
     pub ordering_key: Option<String>,
+    /// The version of `payload`, for a versioned webhook: the one the endpoint's pin resolves
+    /// to among those the event carries.
+    pub version: Option<String>,
 }
 
 /// One HTTP try, as recorded.

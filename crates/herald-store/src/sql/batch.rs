@@ -102,12 +102,12 @@ pub(crate) async fn accept_all<DB: Backend>(
     );
     const INSERT_EVENTS: Sql = sql!(
         "INSERT INTO events (id, tenant_id, event_type, payload, idempotency_key, ordering_key, \
-           created_at) \
+           created_at, version, versions) \
          SELECT v.value->>0, v.value->>1, v.value->>2, v.value->>3, v.value->>4, v.value->>5, \
-           CAST(v.value->>6 AS BIGINT) FROM " [rows "$1"] " AS v"
+           CAST(v.value->>6 AS BIGINT), v.value->>7, v.value->>8 FROM " [rows "$1"] " AS v"
     );
     const SUBSCRIBED: Sql = sql!(
-        "SELECT p.id FROM endpoints p WHERE p.tenant_id = $1 AND p.enabled \
+        "SELECT p.id, p.version FROM endpoints p WHERE p.tenant_id = $1 AND p.enabled \
          AND (p.event_types = '[]' OR EXISTS (SELECT 1 FROM " [texts "p.event_types"] " AS t \
            WHERE t.value = $2))"
     );
@@ -154,6 +154,8 @@ pub(crate) async fn accept_all<DB: Backend>(
                 &new.idempotency_key,
                 &new.ordering_key,
                 now,
+                new.versions.as_ref().map(|v| &v.version),
+                new.versions.as_ref().map(converted_json),
             )
         })
         .collect();
@@ -165,19 +167,20 @@ pub(crate) async fn accept_all<DB: Backend>(
             .map_err(|e| classify(e, &tenants_of(events)))?;
     }
 
-    let mut subscribed: HashMap<(&str, &str), Vec<String>> = HashMap::new();
+    // Each endpoint with the version it pins.
+    let mut subscribed: Subscribed<'_> = HashMap::new();
     for (&(new, _), id) in events.iter().zip(&ids) {
         if !created.contains(id) {
             continue;
         }
         let key = (new.tenant_id.as_str(), new.event_type.as_str());
         if let Entry::Vacant(slot) = subscribed.entry(key) {
-            let endpoints: Vec<(String,)> = query(SUBSCRIBED)
+            let endpoints: Vec<(String, Option<String>)> = query(SUBSCRIBED)
                 .bind(key.0)
                 .bind(key.1)
                 .fetch_all(&mut *db)
                 .await?;
-            slot.insert(endpoints.into_iter().map(|(id,)| id).collect());
+            slot.insert(endpoints);
         }
     }
     let mut deliveries = Vec::new();
@@ -185,8 +188,7 @@ pub(crate) async fn accept_all<DB: Backend>(
         if !created.contains(id) {
             continue;
         }
-        let key = (new.tenant_id.as_str(), new.event_type.as_str());
-        for endpoint_id in subscribed.get(&key).into_iter().flatten() {
+        for endpoint_id in reached(&subscribed, new) {
             deliveries.push(NewDelivery {
                 event_id: id,
                 endpoint_id,
@@ -200,9 +202,7 @@ pub(crate) async fn accept_all<DB: Backend>(
     let mut accepted = Vec::with_capacity(events.len());
     for (&(new, now), id) in events.iter().zip(ids) {
         if created.contains(&id) {
-            let count = subscribed
-                .get(&(new.tenant_id.as_str(), new.event_type.as_str()))
-                .map_or(0, Vec::len);
+            let count = reached(&subscribed, new).count();
             accepted.push(Accepted {
                 event: Event {
                     id,
@@ -213,6 +213,7 @@ pub(crate) async fn accept_all<DB: Backend>(
                     ordering_key: new.ordering_key.clone(),
                     test: false,
                     created_at: now,
+                    version: new.versions.as_ref().map(|v| v.version.clone()),
                 },
                 created: true,
                 deliveries: u32::try_from(count).unwrap_or(u32::MAX),
@@ -245,6 +246,35 @@ pub(crate) async fn accept_all<DB: Backend>(
         }
     }
     Ok(accepted)
+}
+
+/// The endpoints subscribed to each tenant's event type, with the version each pins.
+type Subscribed<'a> = HashMap<(&'a str, &'a str), Vec<(String, Option<String>)>>;
+
+/// The endpoints subscribed to `new`'s type that receive it: a versioned event only reaches
+/// those whose version it carries.
+fn reached<'a>(
+    subscribed: &'a Subscribed<'a>,
+    new: &'a NewEvent,
+) -> impl Iterator<Item = &'a String> + 'a {
+    let key = (new.tenant_id.as_str(), new.event_type.as_str());
+    subscribed
+        .get(&key)
+        .into_iter()
+        .flatten()
+        .filter(|(_, pin)| {
+            new.versions
+                .as_ref()
+                .is_none_or(|v| v.reaches(pin.as_deref()))
+        })
+        .map(|(id, _)| id)
+}
+
+/// The payloads an event carries in older versions, as stored: a JSON object, version → JSON
+/// text.
+pub(crate) fn converted_json(versions: &crate::Versions) -> String {
+    // A map of strings always serializes.
+    serde_json::to_string(&versions.converted).unwrap_or_default()
 }
 
 /// Inserts pending deliveries, makes their endpoints due, and announces them; returns their

@@ -45,16 +45,19 @@ impl<DB: Backend> Log for SqlStore<DB> {
             ordering_key: None,
             test: true,
             created_at: now,
+            version: new.versions.as_ref().map(|v| v.version.clone()),
         };
         query(
             "INSERT INTO events (id, tenant_id, event_type, payload, idempotency_key, test, \
-             created_at) VALUES ($1, $2, $3, $4, NULL, true, $5)",
+             created_at, version, versions) VALUES ($1, $2, $3, $4, NULL, true, $5, $6, $7)",
         )
         .bind(&event.id)
         .bind(&event.tenant_id)
         .bind(&event.event_type)
         .bind(&event.payload)
         .bind(now)
+        .bind(&event.version)
+        .bind(new.versions.as_ref().map(batch::converted_json))
         .execute(&mut *tx)
         .await?;
         let delivery = NewDelivery {

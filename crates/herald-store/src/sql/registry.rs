@@ -52,8 +52,8 @@ impl<DB: Backend> Registry for SqlStore<DB> {
         let mut tx = self.writer.begin().await?;
         query(
             "INSERT INTO endpoints (id, tenant_id, url, description, event_types, headers, \
-             enabled, rate_limit, signature, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $10, $9, $9)",
+             enabled, rate_limit, signature, created_at, updated_at, version) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $10, $9, $9, $11)",
         )
         .bind(&id)
         .bind(&new.tenant_id)
@@ -65,6 +65,7 @@ impl<DB: Backend> Registry for SqlStore<DB> {
         .bind(new.rate_limit)
         .bind(now)
         .bind(new.signature.as_str())
+        .bind(&new.version)
         .execute(&mut *tx)
         .await
         .map_err(|e| classify(e, &format!("tenant `{}`", new.tenant_id)))?;
@@ -97,6 +98,7 @@ impl<DB: Backend> Registry for SqlStore<DB> {
             rate_limit: new.rate_limit,
             signature: new.signature,
             created_at: now,
+            version: new.version,
             circuit_open_until: None,
         })
     }
@@ -157,6 +159,7 @@ impl<DB: Backend> Registry for SqlStore<DB> {
              failing_since = CASE WHEN $5 THEN NULL ELSE failing_since END, \
              rate_limit = CASE WHEN $9 THEN $10 ELSE rate_limit END, \
              signature = coalesce($11, signature), \
+             version = CASE WHEN $12 THEN $13 ELSE version END, \
              updated_at = $6 WHERE tenant_id = $7 AND id = $8 RETURNING ",
             endpoint_columns!()
         ))
@@ -176,6 +179,8 @@ impl<DB: Backend> Registry for SqlStore<DB> {
                 .as_ref()
                 .map(|change| change.signature.as_str()),
         )
+        .bind(patch.version.is_some())
+        .bind(&patch.version)
         .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = row else {

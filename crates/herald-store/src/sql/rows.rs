@@ -13,7 +13,7 @@ use crate::{
 macro_rules! endpoint_columns {
     () => {
         "id, tenant_id, url, description, event_types, headers, \
-     enabled, disabled_reason, failing_since, rate_limit, signature, created_at, \
+     enabled, disabled_reason, failing_since, rate_limit, signature, created_at, version, \
      (SELECT q.open_until FROM endpoint_queues q WHERE q.endpoint_id = endpoints.id) \
        AS open_until"
     };
@@ -36,6 +36,7 @@ pub(crate) struct EndpointRow {
     rate_limit: Option<i32>,
     signature: String,
     created_at: Millis,
+    version: Option<String>,
     /// Until when its circuit is open, if it ever opened (it may be past).
     open_until: Option<Millis>,
 }
@@ -63,6 +64,7 @@ impl TryFrom<EndpointRow> for Endpoint {
                 )
             })?,
             created_at: row.created_at,
+            version: row.version,
             circuit_open_until: row.open_until,
         })
     }
@@ -71,7 +73,8 @@ impl TryFrom<EndpointRow> for Endpoint {
 /// The columns of an [`Event`](crate::Event), from `events`.
 macro_rules! event_columns {
     () => {
-        "id, tenant_id, event_type, payload, idempotency_key, ordering_key, test, created_at"
+        "id, tenant_id, event_type, payload, idempotency_key, ordering_key, test, created_at, \
+         version"
     };
 }
 pub(crate) use event_columns;
@@ -168,12 +171,43 @@ pub(crate) struct ClaimRow {
     ordering_key: Option<String>,
     /// The endpoint's secrets that sign now, newest first: a JSON array.
     secrets: String,
+    /// The version of `payload`, for a versioned webhook.
+    event_version: Option<String>,
+    /// The payload converted to older versions: a JSON object, version → JSON text.
+    converted: Option<String>,
+    /// The version the endpoint pins.
+    pin: Option<String>,
+}
+
+impl ClaimRow {
+    /// The version the endpoint receives among those the event carries, and its payload.
+    fn versioned(&mut self) -> Result<(), Error> {
+        let Some(own) = self.event_version.take() else {
+            return Ok(());
+        };
+        let mut converted: BTreeMap<String, String> = match &self.converted {
+            Some(json) => {
+                serde_json::from_str(json).map_err(|e| Error::corrupt("event versions", e))?
+            }
+            None => BTreeMap::new(),
+        };
+        let mut carried: Vec<&str> = converted.keys().map(String::as_str).collect();
+        carried.push(&own);
+        carried.sort_unstable();
+        let version = crate::resolve(&carried, self.pin.as_deref()).map(str::to_owned);
+        if let Some(payload) = version.as_ref().and_then(|v| converted.remove(v)) {
+            self.payload = payload;
+        }
+        self.event_version = version;
+        Ok(())
+    }
 }
 
 /// Claimed rows as the worker takes them, under `lease`.
 pub(crate) fn claims(rows: Vec<ClaimRow>, lease: &str) -> Result<Vec<Claimed>, Error> {
     rows.into_iter()
-        .map(|row| {
+        .map(|mut row| {
+            row.versioned()?;
             Ok(Claimed {
                 lease: lease.to_owned(),
                 secrets: serde_json::from_str(&row.secrets)
@@ -187,6 +221,7 @@ pub(crate) fn claims(rows: Vec<ClaimRow>, lease: &str) -> Result<Vec<Claimed>, E
                 url: row.url,
                 headers: headers_from_json(&row.headers)?,
                 ordering_key: row.ordering_key,
+                version: row.event_version,
             })
         })
         .collect()

@@ -12,10 +12,12 @@ mod log;
 mod retention;
 mod scheduler;
 mod signing;
+mod versions;
 pub(crate) use log::*;
 pub(crate) use retention::*;
 pub(crate) use scheduler::*;
 pub(crate) use signing::*;
+pub(crate) use versions::*;
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const T0: i64 = 1_700_000_000_000;

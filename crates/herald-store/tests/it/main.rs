@@ -154,4 +154,5 @@ conformance!(
     interrupted_attempts_are_not_the_endpoints_failures,
     ordering_keys_go_one_at_a_time_in_acceptance_order,
     events_accepted_during_claims_are_never_left_behind,
+    each_endpoint_gets_the_version_it_pins,
 );
