@@ -1,13 +1,14 @@
 //! The declared webhooks as the API sees them: the catalogue (description, schema, example)
 //! and compiled JSON Schema validators.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
+use herald_store::Versions;
 use serde_json::Value;
 
 use crate::problem::Violation;
 
-/// One declared event type, as the catalogue lists it.
+/// One declared event type, as the catalogue lists it: its newest version at the top.
 #[derive(Clone, Debug)]
 pub(crate) struct EventType {
     pub(crate) name: String,
@@ -21,12 +22,47 @@ pub(crate) struct EventType {
     pub(crate) example: Value,
     /// False when the example was made from the schema.
     pub(crate) example_declared: bool,
+    /// For a versioned webhook, every version, oldest first (the last is the one above).
+    pub(crate) versions: Vec<TypeVersion>,
 }
 
-/// One validator per declared event type, compiled once at start.
+/// One version of a versioned event type.
+#[derive(Clone, Debug)]
+pub(crate) struct TypeVersion {
+    pub(crate) version: String,
+    pub(crate) schema: Value,
+    pub(crate) body_schema: String,
+    pub(crate) example: Value,
+    /// The version its conversion gives, if it declares one.
+    pub(crate) converts_to: Option<String>,
+}
+
+impl EventType {
+    /// The newest version's date, for a versioned type.
+    pub(crate) fn version(&self) -> Option<&str> {
+        self.versions.last().map(|v| v.version.as_str())
+    }
+}
+
+/// Why an event cannot be stored in the versions it must carry.
+#[derive(Debug)]
+pub(crate) enum VersionError {
+    /// The type has no such version (or none at all).
+    Unknown(String),
+    /// Converting to an older version failed.
+    Conversion(String),
+    /// A converted payload does not match its version's schema.
+    Invalid {
+        version: String,
+        violations: Vec<Violation>,
+    },
+}
+
+/// One validator per declared event type and version, compiled once at start.
 pub(crate) struct EventTypes {
-    validators: HashMap<String, jsonschema::Validator>,
+    validators: HashMap<(String, Option<String>), jsonschema::Validator>,
     catalogue: Vec<EventType>,
+    webhooks: herald_core::Webhooks,
 }
 
 impl EventTypes {
@@ -34,37 +70,63 @@ impl EventTypes {
     /// start-up with its name.
     pub(crate) fn new(webhooks: &herald_core::Webhooks) -> Result<EventTypes, String> {
         let mut validators = HashMap::new();
-        let mut catalogue = Vec::new();
         for declaration in webhooks.iter() {
-            if validators.contains_key(declaration.name()) {
+            let key = (
+                declaration.name().to_owned(),
+                declaration.version().map(str::to_owned),
+            );
+            if validators.contains_key(&key) {
                 continue;
             }
-            let schema = declaration.json_schema();
-            let declared = declaration.example().cloned();
-            catalogue.push(EventType {
-                name: declaration.name().to_owned(),
-                summary: declaration.summary().to_owned(),
-                description: declaration.description().map(str::to_owned),
-                example_declared: declared.is_some(),
-                example: declared.unwrap_or_else(|| crate::example::example(&schema)),
-                schema: schema.clone(),
-                body_schema: declaration.body_schema_name().to_owned(),
-            });
             let validator = jsonschema::options()
                 .should_validate_formats(true)
-                .build(&schema)
+                .build(&declaration.json_schema())
                 .map_err(|e| {
                     format!(
                         "the body schema of webhook `{}` does not compile: {e}",
                         declaration.name()
                     )
                 })?;
-            validators.insert(declaration.name().to_owned(), validator);
+            validators.insert(key, validator);
+        }
+        let mut catalogue: Vec<EventType> = Vec::new();
+        for declaration in webhooks.iter() {
+            let name = declaration.name();
+            if catalogue.iter().any(|t| t.name == name) {
+                continue;
+            }
+            let Some(newest) = webhooks.find(name, None) else {
+                continue;
+            };
+            let versions = webhooks
+                .versions(name)
+                .into_iter()
+                .filter_map(|v| webhooks.find(name, Some(v)))
+                .map(|d| TypeVersion {
+                    version: d.version().unwrap_or_default().to_owned(),
+                    schema: d.json_schema(),
+                    body_schema: d.body_schema_name().to_owned(),
+                    example: example_of(d).0,
+                    converts_to: d.previous_version().map(str::to_owned),
+                })
+                .collect();
+            let (example, example_declared) = example_of(newest);
+            catalogue.push(EventType {
+                name: name.to_owned(),
+                summary: newest.summary().to_owned(),
+                description: newest.description().map(str::to_owned),
+                example_declared,
+                example,
+                schema: newest.json_schema(),
+                body_schema: newest.body_schema_name().to_owned(),
+                versions,
+            });
         }
         catalogue.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(EventTypes {
             validators,
             catalogue,
+            webhooks: webhooks.clone(),
         })
     }
 
@@ -79,24 +141,31 @@ impl EventTypes {
     }
 
     pub(crate) fn contains(&self, name: &str) -> bool {
-        self.validators.contains_key(name)
+        self.get(name).is_some()
     }
 
     /// The declared names, sorted, for error messages.
     pub(crate) fn names(&self) -> Vec<&str> {
-        let mut names: Vec<&str> = self.validators.keys().map(String::as_str).collect();
-        names.sort_unstable();
-        names
+        self.catalogue.iter().map(|t| t.name.as_str()).collect()
     }
 
-    /// Every way `payload` breaks the schema of `event_type`, with paths under `prefix`.
+    /// Every version any webhook declares, oldest first: what an endpoint may pin.
+    pub(crate) fn pins(&self) -> Vec<&str> {
+        self.webhooks.all_versions()
+    }
+
+    /// Every way `payload` breaks the schema of `event_type` at `version` (`None`: the newest),
+    /// with paths under `prefix`.
     pub(crate) fn violations(
         &self,
         event_type: &str,
+        version: Option<&str>,
         payload: &Value,
         prefix: &str,
     ) -> Vec<Violation> {
-        let Some(validator) = self.validators.get(event_type) else {
+        let version = version.or_else(|| self.get(event_type).and_then(EventType::version));
+        let key = (event_type.to_owned(), version.map(str::to_owned));
+        let Some(validator) = self.validators.get(&key) else {
             return Vec::new();
         };
         validator
@@ -106,5 +175,71 @@ impl EventTypes {
                 message: error.to_string(),
             })
             .collect()
+    }
+
+    /// The versions an event of `event_type` whose payload is of `version` (`None`: the
+    /// newest) carries: the payload converted to each older version its conversions reach,
+    /// each checked against that version's schema. `None` for a type without versions.
+    ///
+    /// `payload` itself is checked by the caller, against `version`'s schema.
+    pub(crate) fn versions(
+        &self,
+        event_type: &str,
+        version: Option<&str>,
+        payload: &Value,
+    ) -> Result<Option<Versions>, VersionError> {
+        let Some(declared) = self.get(event_type).map(|t| &t.versions) else {
+            return Err(VersionError::Unknown(format!(
+                "unknown event type `{event_type}`"
+            )));
+        };
+        let declared: Vec<String> = declared.iter().map(|v| v.version.clone()).collect();
+        let version = match version {
+            None => match declared.last() {
+                None => return Ok(None),
+                Some(newest) => newest.clone(),
+            },
+            Some(v) if declared.iter().any(|d| d == v) => v.to_owned(),
+            Some(v) if declared.is_empty() => {
+                return Err(VersionError::Unknown(format!(
+                    "`{event_type}` has no versions, so version `{v}` cannot be sent"
+                )));
+            }
+            Some(v) => {
+                return Err(VersionError::Unknown(format!(
+                    "`{event_type}` has no version `{v}`; declared: {}",
+                    declared.join(", ")
+                )));
+            }
+        };
+        let converted = self
+            .webhooks
+            .convert(event_type, &version, payload)
+            .map_err(VersionError::Conversion)?;
+        let mut bodies = BTreeMap::new();
+        for (older, body) in converted {
+            let violations = self.violations(event_type, Some(&older), &body, "");
+            if !violations.is_empty() {
+                return Err(VersionError::Invalid {
+                    version: older,
+                    violations,
+                });
+            }
+            bodies.insert(older, body.to_string());
+        }
+        Ok(Some(Versions {
+            declared,
+            version,
+            converted: bodies,
+        }))
+    }
+}
+
+/// A declaration's example: the declared one, or one made from its schema; and whether it was
+/// declared.
+fn example_of(declaration: &herald_core::Declaration) -> (Value, bool) {
+    match declaration.example() {
+        Some(example) => (example.clone(), true),
+        None => (crate::example::example(&declaration.json_schema()), false),
     }
 }

@@ -2,7 +2,6 @@
 //! payload of the wrong type does not compile and what is sent is what is documented; a
 //! webhook the service was not opened with is refused by name.
 
-use std::collections::BTreeSet;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -12,6 +11,7 @@ use herald_store::{Accepted, NewEvent, Store};
 
 use crate::database::Database;
 use crate::error::{Error, ErrorKind};
+use crate::event_types::{EventTypes, VersionError};
 use crate::tenant::TenantId;
 
 /// Stores events for delivery: with [`send`](Self::send) on its own, or with
@@ -46,14 +46,14 @@ pub struct Sender {
     database: Database,
     store: Arc<dyn Store>,
     metrics: Arc<Metrics>,
-    /// The names of the webhooks the service was opened with: nothing else is sent.
-    declared: Arc<BTreeSet<String>>,
+    /// The webhooks the service was opened with: nothing else is sent.
+    declared: Arc<EventTypes>,
 }
 
 impl std::fmt::Debug for Sender {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Sender")
-            .field("webhooks", &self.declared)
+            .field("webhooks", &self.declared.names())
             .finish_non_exhaustive()
     }
 }
@@ -63,7 +63,7 @@ impl Sender {
         database: Database,
         store: Arc<dyn Store>,
         metrics: Arc<Metrics>,
-        declared: Arc<BTreeSet<String>>,
+        declared: Arc<EventTypes>,
     ) -> Sender {
         Sender {
             database,
@@ -180,7 +180,7 @@ impl Sender {
                 ),
             ));
         }
-        new_event(webhook, tenant, payload, options)
+        new_event(webhook, tenant, payload, options, &self.declared)
     }
 }
 
@@ -200,6 +200,7 @@ fn new_event<W: Declare>(
     tenant: &TenantId,
     payload: &W::Payload,
     options: SendOptions<'_>,
+    declared: &EventTypes,
 ) -> Result<NewEvent, Error> {
     let json = payload.to_json().map_err(|e| {
         Error::new(
@@ -207,12 +208,35 @@ fn new_event<W: Declare>(
             format!("the payload does not serialize to JSON: {e}"),
         )
     })?;
+    let name = webhook.name();
+    let versions = declared
+        .versions(&name, webhook.version().as_deref(), &json)
+        .map_err(|error| match error {
+            VersionError::Unknown(message) => Error::new(ErrorKind::Undeclared, message),
+            VersionError::Conversion(message) => Error::new(ErrorKind::Payload, message),
+            VersionError::Invalid {
+                version,
+                violations,
+            } => Error::new(
+                ErrorKind::Payload,
+                format!(
+                    "converted to version {version}, the payload does not match that \
+                     version's schema: {}",
+                    violations
+                        .iter()
+                        .map(|v| format!("{} {}", v.path, v.message))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ),
+            ),
+        })?;
     Ok(NewEvent {
         tenant_id: tenant.as_str().into(),
-        event_type: webhook.name().into_owned(),
+        event_type: name.into_owned(),
         payload: json.to_string(),
         idempotency_key: options.idempotency_key.map(Into::into),
         ordering_key: options.ordering_key.map(Into::into),
+        versions,
     })
 }
 

@@ -125,7 +125,7 @@ impl Service {
             self.database.clone(),
             Arc::clone(&self.store),
             Arc::clone(&self.metrics),
-            Arc::clone(&self.declared),
+            Arc::clone(&self.event_types),
         )
     }
 

@@ -18,6 +18,9 @@
 //!     return ["Rick", "Morty"]
 //! ```
 //!
+//! Beside it, `subscription-renewed` shows a webhook with two versions: endpoints pinned to
+//! `2026-01-01` receive the first body, converted from the one the application sends.
+//!
 //! The `herald` binary serves this app by default; `cargo run -p herald-example-seed` serves it
 //! on its own.
 
@@ -45,6 +48,56 @@ pub struct Subscription {
 #[webhook(post, "new-subscription")]
 pub fn new_subscription(body: Subscription) {}
 
+/// A renewal as first published: the fee in the account's currency, as a float.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Renewal {
+    /// Who renewed.
+    pub username: String,
+    /// What they pay each month.
+    pub monthly_fee: f64,
+}
+
+/// A renewal since 2026-12-01: the fee in cents with its currency, so no amount is rounded.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RenewalV2 {
+    /// Who renewed.
+    pub username: String,
+    /// What they pay each month.
+    pub fee: Money,
+}
+
+/// An amount of money.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Money {
+    /// In the currency's smallest unit (cents).
+    pub amount: u64,
+    /// ISO 4217 code, e.g. `EUR`.
+    pub currency: String,
+}
+
+impl From<RenewalV2> for Renewal {
+    fn from(renewal: RenewalV2) -> Renewal {
+        Renewal {
+            username: renewal.username,
+            monthly_fee: renewal.fee.amount as f64 / 100.0,
+        }
+    }
+}
+
+/// Sent when a subscription renews for another month (first version).
+#[webhook(post, "subscription-renewed", version = "2026-01-01")]
+pub fn subscription_renewed_2026_01_01(body: Renewal) {}
+
+/// Sent when a subscription renews for another month. Endpoints pinned before 2026-12-01
+/// receive the first version, with the fee as a float.
+#[webhook(
+    post,
+    "subscription-renewed",
+    version = "2026-12-01",
+    previous = subscription_renewed_2026_01_01
+)]
+pub fn subscription_renewed(body: RenewalV2) {}
+
 /// Read Users
 #[utoipa::path(get, path = "/users/", responses((status = 200, description = "Successful Response", body = Vec<String>)))]
 pub async fn read_users() -> Json<[&'static str; 2]> {
@@ -57,4 +110,5 @@ pub fn app() -> App {
     App::new("FastAPI", "0.1.0")
         .routes(OpenApiRouter::new().routes(routes!(read_users)))
         .webhook(new_subscription)
+        .webhook(subscription_renewed)
 }

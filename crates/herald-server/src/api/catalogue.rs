@@ -23,6 +23,28 @@ pub(crate) struct EventTypeOut {
     example: serde_json::Value,
     /// False when `example` was made from the schema.
     example_declared: bool,
+    /// For a versioned webhook, the newest version's date (the one above); null otherwise.
+    version: Option<String>,
+    /// For a versioned webhook, every version, oldest first; empty otherwise.
+    versions: Vec<EventTypeVersionOut>,
+}
+
+/// One version of a versioned webhook.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct EventTypeVersionOut {
+    /// Its date, e.g. `2026-12-01`.
+    version: String,
+    /// The name of its body's schema in the OpenAPI document.
+    body_schema: String,
+    /// Its payload's JSON Schema (draft 2020-12), self-contained.
+    #[schema(value_type = Object)]
+    schema: serde_json::Value,
+    /// A payload of this version.
+    #[schema(value_type = Object)]
+    example: serde_json::Value,
+    /// The version this one's payloads are converted to for endpoints pinned before it;
+    /// null for the oldest, or when the application declares no conversion (`--spec`).
+    converts_to: Option<String>,
 }
 
 impl From<&EventType> for EventTypeOut {
@@ -34,6 +56,18 @@ impl From<&EventType> for EventTypeOut {
             schema: t.schema.clone(),
             example: t.example.clone(),
             example_declared: t.example_declared,
+            version: t.version().map(str::to_owned),
+            versions: t
+                .versions
+                .iter()
+                .map(|v| EventTypeVersionOut {
+                    version: v.version.clone(),
+                    body_schema: v.body_schema.clone(),
+                    schema: v.schema.clone(),
+                    example: v.example.clone(),
+                    converts_to: v.converts_to.clone(),
+                })
+                .collect(),
         }
     }
 }

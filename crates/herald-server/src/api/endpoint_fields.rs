@@ -49,6 +49,26 @@ pub(crate) fn rate_limit(limit: u32) -> Result<u32, Problem> {
     super::in_range("/rate_limit", limit, 1..=100_000)
 }
 
+/// A version an endpoint may pin (one a webhook declares), or the 422 naming those it may.
+pub(crate) fn version(state: &AppState, version: &str) -> Result<String, Problem> {
+    let pins = state.event_types.pins();
+    if pins.contains(&version) {
+        return Ok(version.to_owned());
+    }
+    let message = if pins.is_empty() {
+        "no webhook declares versions, so there is none to pin".to_owned()
+    } else {
+        format!("declared versions: {}", pins.join(", "))
+    };
+    Err(Problem::invalid(
+        format!("`{version}` is not a version any webhook declares"),
+        vec![Violation {
+            path: "/version".into(),
+            message,
+        }],
+    ))
+}
+
 /// Checks the fields an endpoint is made of, naming every one that is wrong.
 pub(crate) fn check_fields(
     state: &AppState,

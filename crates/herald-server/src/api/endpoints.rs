@@ -50,6 +50,11 @@ pub(crate) struct CreateEndpoint {
     /// How deliveries are signed; `hmac` unless told.
     #[serde(default)]
     signature: SignatureName,
+    /// The version to pin (a date): of each versioned webhook, the endpoint receives the
+    /// newest version on or before it. Default: the newest version declared today, so a new
+    /// version declared later does not change what it receives until it is moved.
+    #[schema(example = "2026-12-01")]
+    version: Option<String>,
 }
 
 fn yes() -> bool {
@@ -78,6 +83,9 @@ pub(crate) struct EndpointOut {
     rate_limit: Option<u32>,
     /// How deliveries are signed.
     signature: SignatureName,
+    /// The version it pins; null: always the newest (an endpoint made before any webhook
+    /// declared versions).
+    version: Option<String>,
     /// Verifies the `v1` signatures of every delivery: `whsec_…`. Only in the answer that
     /// creates an endpoint signed with HMAC; later, read it from `…/secret`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -105,6 +113,7 @@ impl EndpointOut {
             circuit_open_until: endpoint.circuit_open_until.map(rfc3339),
             rate_limit: endpoint.rate_limit,
             signature: endpoint.signature.into(),
+            version: endpoint.version,
             secret: first.secret,
             public_key: first.public_key,
             created_at: rfc3339(endpoint.created_at),
@@ -168,6 +177,10 @@ pub(crate) async fn create_endpoint(
         keys,
         enabled: body.enabled,
         rate_limit: body.rate_limit.map(fields::rate_limit).transpose()?,
+        version: match &body.version {
+            Some(version) => Some(fields::version(&state, version)?),
+            None => state.event_types.pins().last().map(|v| (*v).to_owned()),
+        },
     };
     let endpoint = store
         .create_endpoint(new)
@@ -248,6 +261,10 @@ pub(crate) struct UpdateEndpoint {
     /// from `…/secret`, public keys from `…/keys`); keys of a way no longer used stop signing
     /// at once, so move a receiver through `both`.
     signature: Option<SignatureName>,
+    /// A version to pin instead (one a webhook declares): events accepted from now on are
+    /// sent in it; a retry or a replay sends the newest the event carries on or before it.
+    #[schema(example = "2026-12-01")]
+    version: Option<String>,
 }
 
 /// Update an endpoint
@@ -291,6 +308,10 @@ pub(crate) async fn update_endpoint(
                     fresh_keys,
                 })
             })
+            .transpose()?,
+        version: body
+            .version
+            .map(|v| fields::version(&state, &v))
             .transpose()?,
     };
     let endpoint = store
@@ -398,7 +419,24 @@ pub(crate) async fn send_test(
             }],
         )
     })?;
-    let new = NewEvent::new(&tenant, &event_type.name, &event_type.example.to_string());
+    let mut new = NewEvent::new(&tenant, &event_type.name, &event_type.example.to_string());
+    // A versioned type: the example of the version the endpoint receives.
+    let declared: Vec<&str> = event_type
+        .versions
+        .iter()
+        .map(|v| v.version.as_str())
+        .collect();
+    if let Some(version) = herald_store::resolve(&declared, endpoint.version.as_deref()) {
+        let example = event_type.versions.iter().find(|v| v.version == version);
+        if let Some(example) = example {
+            new.payload = example.example.to_string();
+        }
+        new.versions = Some(herald_store::Versions {
+            declared: declared.iter().map(|v| (*v).to_owned()).collect(),
+            version: version.to_owned(),
+            converted: BTreeMap::new(),
+        });
+    }
     let (event, delivery) = store
         .accept_test_event(new, &id)
         .await?

@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 
 use super::openapi::EventTypeName;
 use super::{rfc3339, tenant_problem};
+use crate::event_types::VersionError;
 use crate::problem::{Problem, Violation};
 use crate::state::{ApiJson, AppState, Scope};
 
@@ -30,6 +31,11 @@ pub(crate) struct CreateEvent {
     /// events without one, are not held back.
     #[schema(min_length = 1, max_length = 256)]
     ordering_key: Option<String>,
+    /// For a versioned webhook, the version of `payload` (a date, `YYYY-MM-DD`); default: the
+    /// newest. Endpoints pinned to an older version receive the payload converted by the
+    /// application's conversions (none in `--spec` mode: there, send each version yourself).
+    #[schema(example = "2026-12-01")]
+    version: Option<String>,
 }
 
 /// A stored event.
@@ -38,6 +44,8 @@ pub(crate) struct EventOut {
     /// `evt_…`; each delivery's `webhook-id`.
     id: String,
     event_type: String,
+    /// The version of the payload, for a versioned webhook.
+    version: Option<String>,
     created_at: String,
     /// How many endpoints it is being delivered to.
     deliveries: u32,
@@ -83,9 +91,12 @@ pub(crate) async fn create_event(
     // Validate a parsed copy; store and deliver the caller's own bytes (key order included).
     let parsed: serde_json::Value = serde_json::from_str(body.payload.get())
         .map_err(|e| Problem::invalid(format!("the payload is not JSON: {e}"), Vec::new()))?;
-    let violations = state
-        .event_types
-        .violations(&body.event_type, &parsed, "/payload");
+    let violations = state.event_types.violations(
+        &body.event_type,
+        body.version.as_deref(),
+        &parsed,
+        "/payload",
+    );
     if !violations.is_empty() {
         return Err(Problem::invalid(
             format!(
@@ -95,6 +106,11 @@ pub(crate) async fn create_event(
             violations,
         ));
     }
+    // An unknown version has no schema, so nothing above: it is refused here.
+    let versions = state
+        .event_types
+        .versions(&body.event_type, body.version.as_deref(), &parsed)
+        .map_err(version_problem)?;
     key_length(
         "idempotency key",
         "/idempotency_key",
@@ -113,6 +129,7 @@ pub(crate) async fn create_event(
         payload: body.payload.get().to_owned(),
         idempotency_key: body.idempotency_key,
         ordering_key: body.ordering_key,
+        versions,
     };
     let event_type = new.event_type.clone();
     let accepted = store
@@ -129,11 +146,42 @@ pub(crate) async fn create_event(
         axum::Json(EventOut {
             id: accepted.event.id,
             event_type: accepted.event.event_type,
+            version: accepted.event.version,
             created_at: rfc3339(accepted.event.created_at),
             deliveries: accepted.deliveries,
             duplicate: !accepted.created,
         }),
     ))
+}
+
+/// A version that cannot be sent as a 422 that says why.
+fn version_problem(error: VersionError) -> Problem {
+    match error {
+        VersionError::Unknown(message) => Problem::invalid(
+            message,
+            vec![Violation {
+                path: "/version".into(),
+                message: "not a declared version of this event type".into(),
+            }],
+        ),
+        VersionError::Conversion(message) => Problem::invalid(
+            format!("the payload cannot be converted to an older version: {message}"),
+            vec![Violation {
+                path: "/payload".into(),
+                message: "conversion failed".into(),
+            }],
+        ),
+        VersionError::Invalid {
+            version,
+            violations,
+        } => Problem::invalid(
+            format!(
+                "converted to version {version}, the payload does not match that version's \
+                 schema: the application's conversion gives a body its own schema refuses"
+            ),
+            violations,
+        ),
+    }
 }
 
 /// A repeated idempotency key names the same event, or it is a mistake to report: 409 when

@@ -26,6 +26,9 @@ pub(crate) struct LoggedEvent {
     ordering_key: Option<String>,
     /// Sent as a test (`…/endpoints/{endpoint}/test`), not by the application.
     test: bool,
+    /// For a versioned webhook, the version of `payload`. An endpoint pinned to an older
+    /// version receives it converted: its attempts' `herald-event-version` header says which.
+    version: Option<String>,
     created_at: String,
 }
 
@@ -44,6 +47,7 @@ impl LoggedEvent {
             idempotency_key: event.idempotency_key,
             ordering_key: event.ordering_key,
             test: event.test,
+            version: event.version,
             created_at: rfc3339(event.created_at),
         })
     }
@@ -234,7 +238,8 @@ pub(crate) struct AttemptOut {
     number: u32,
     started_at: String,
     duration_ms: i64,
-    /// The request: its headers (the body is the event's payload, byte for byte).
+    /// The request: its headers (the body is the event's payload, byte for byte, or for a
+    /// versioned webhook its conversion to the version in `herald-event-version`).
     request_headers: BTreeMap<String, String>,
     /// The response status, if one came.
     status_code: Option<u16>,

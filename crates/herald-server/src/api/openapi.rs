@@ -69,24 +69,85 @@ fn name_event_types(doc: &mut OpenApi, event_types: &EventTypes) {
     let declared = declared.clone();
     let mut body = OneOfBuilder::new().description(declared.description.clone());
     for event_type in catalogue {
-        let mut variant = declared.clone();
-        variant.title = Some(event_type.name.clone());
-        variant.properties.insert(
-            "event_type".into(),
-            ObjectBuilder::new()
-                .schema_type(Type::String)
-                .enum_values(Some([event_type.name.as_str()]))
-                .into(),
-        );
-        variant.properties.insert(
-            "payload".into(),
-            Ref::from_schema_name(event_type.body_schema.as_str()).into(),
-        );
-        body = body.item(variant);
+        // One variant per version: the newest's `version` may be left out, an older one's
+        // must be given; an unversioned type takes none.
+        let newest = event_type.version();
+        let versions: Vec<(Option<&str>, &str)> = if event_type.versions.is_empty() {
+            vec![(None, event_type.body_schema.as_str())]
+        } else {
+            event_type
+                .versions
+                .iter()
+                .map(|v| (Some(v.version.as_str()), v.body_schema.as_str()))
+                .collect()
+        };
+        for (version, body_schema) in versions {
+            let mut variant = declared.clone();
+            variant.title = Some(match version {
+                Some(v) if Some(v) != newest => format!("{}@{v}", event_type.name),
+                _ => event_type.name.clone(),
+            });
+            variant.properties.insert(
+                "event_type".into(),
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some([event_type.name.as_str()]))
+                    .into(),
+            );
+            variant
+                .properties
+                .insert("payload".into(), Ref::from_schema_name(body_schema).into());
+            let version_schema = match version {
+                Some(v) => ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some([v])),
+                None => ObjectBuilder::new().schema_type(Type::Null),
+            };
+            variant
+                .properties
+                .insert("version".into(), version_schema.into());
+            if version.is_some() && version != newest {
+                variant.required.push("version".into());
+            }
+            body = body.item(variant);
+        }
     }
     components
         .schemas
         .insert("CreateEvent".into(), Schema::OneOf(body.build()).into());
+    pin_versions(components, event_types);
+}
+
+/// An endpoint's `version` is one a webhook declares (`VersionName`) or null (the default);
+/// with none declared, it can only be null or left out.
+fn pin_versions(components: &mut utoipa::openapi::Components, event_types: &EventTypes) {
+    let pins = event_types.pins();
+    let pin = if pins.is_empty() {
+        ObjectBuilder::new()
+            .schema_type(Type::Null)
+            .description(Some("No webhook declares versions."))
+    } else {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some("A version some webhook declares (a date)."))
+            .enum_values(Some(pins))
+    };
+    components.schemas.insert("VersionName".into(), pin.into());
+    for body in ["CreateEndpoint", "UpdateEndpoint"] {
+        let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(body) else {
+            continue;
+        };
+        let Some(RefOr::T(Schema::Object(field))) = object.properties.get("version") else {
+            continue;
+        };
+        let any = OneOfBuilder::new()
+            .item(Ref::from_schema_name("VersionName"))
+            .item(ObjectBuilder::new().schema_type(Type::Null))
+            .description(field.description.clone());
+        object
+            .properties
+            .insert("version".into(), Schema::OneOf(any.build()).into());
+    }
 }
 
 /// No id, query value or text field may hold U+0000 (see [`super::nul`]): every free-text

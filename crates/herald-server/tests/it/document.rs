@@ -30,10 +30,46 @@ fn event_bodies_name_the_declared_types_and_their_payload_schemas() {
     let schemas = &doc["components"]["schemas"];
     assert_eq!(
         schemas["EventTypeName"]["enum"],
-        serde_json::json!(["new-subscription"])
+        serde_json::json!(["new-subscription", "subscription-renewed"])
     );
     let variants = schemas["CreateEvent"]["oneOf"].as_array().unwrap();
-    assert_eq!(variants.len(), 1);
+    // One per type and version: subscription-renewed has two.
+    assert_eq!(variants.len(), 3);
+    let titles: Vec<&str> = variants
+        .iter()
+        .map(|v| v["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        titles,
+        [
+            "new-subscription",
+            "subscription-renewed@2026-01-01",
+            "subscription-renewed"
+        ]
+    );
+    assert_eq!(
+        variants[1]["properties"]["payload"]["$ref"],
+        "#/components/schemas/Renewal"
+    );
+    assert_eq!(
+        variants[1]["properties"]["version"]["enum"],
+        serde_json::json!(["2026-01-01"])
+    );
+    assert!(
+        variants[1]["required"]
+            .as_array()
+            .unwrap()
+            .contains(&"version".into())
+    );
+    assert_eq!(
+        variants[2]["properties"]["payload"]["$ref"],
+        "#/components/schemas/RenewalV2"
+    );
+    assert_eq!(variants[0]["properties"]["version"]["type"], "null");
+    assert_eq!(
+        schemas["VersionName"]["enum"],
+        serde_json::json!(["2026-01-01", "2026-12-01"])
+    );
     let variant = &variants[0]["properties"];
     assert_eq!(
         variant["event_type"]["enum"],

@@ -15,6 +15,7 @@ mod retention;
 mod scheduler;
 mod signing;
 mod support;
+mod versions;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

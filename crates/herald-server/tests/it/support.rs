@@ -189,6 +189,9 @@ pub(crate) struct Arrival {
     pub(crate) signature: String,
     #[allow(dead_code)] // kept for tests that read what arrived
     pub(crate) body: String,
+    /// The `herald-event-version` header, empty without one.
+    #[allow(dead_code)] // kept for tests of versioned webhooks
+    pub(crate) version: String,
     pub(crate) at: std::time::Instant,
     pub(crate) status: u16,
 }
@@ -221,6 +224,7 @@ impl TestReceiver {
                     let webhook_id = header("webhook-id");
                     let (timestamp, signature) =
                         (header("webhook-timestamp"), header("webhook-signature"));
+                    let version = header("herald-event-version");
                     let first = seen.lock().unwrap().insert(webhook_id.clone());
                     let status = match answer {
                         Answer::Ok => 200,
@@ -232,6 +236,7 @@ impl TestReceiver {
                                 timestamp,
                                 signature,
                                 body: String::from_utf8_lossy(&body).into_owned(),
+                                version,
                                 at: std::time::Instant::now(),
                                 status: 0,
                             });
@@ -251,6 +256,7 @@ impl TestReceiver {
                         timestamp,
                         signature,
                         body: String::from_utf8_lossy(&body).into_owned(),
+                        version,
                         at: std::time::Instant::now(),
                         status,
                     });
