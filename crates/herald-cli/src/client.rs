@@ -46,6 +46,9 @@ pub(crate) enum EndpointsCommand {
         /// `both` while a receiver moves over.
         #[arg(long, value_enum, default_value = "hmac")]
         signature: Signature,
+        /// The version to pin (a date a webhook declares); default: the newest.
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        version: Option<String>,
     },
 }
 
@@ -83,6 +86,9 @@ pub(crate) enum ClientCommand {
         /// Repeating a key sends nothing new: the first event is returned.
         #[arg(long)]
         idempotency_key: Option<String>,
+        /// For a versioned webhook, the version of the payload; default: the newest.
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        version: Option<String>,
     },
     /// List or add endpoints.
     Endpoints {
@@ -125,7 +131,17 @@ pub(crate) fn run(command: ClientCommand) -> anyhow::Result<()> {
                 event_type,
                 data,
                 idempotency_key,
-            } => send(&Api::new(remote)?, event_type, &data, idempotency_key).await,
+                version,
+            } => {
+                send(
+                    &Api::new(remote)?,
+                    event_type,
+                    &data,
+                    idempotency_key,
+                    version,
+                )
+                .await
+            }
             ClientCommand::Endpoints { remote, command } => match command {
                 EndpointsCommand::List => list_endpoints(&Api::new(remote)?).await,
                 EndpointsCommand::Add {
@@ -133,12 +149,14 @@ pub(crate) fn run(command: ClientCommand) -> anyhow::Result<()> {
                     types,
                     description,
                     signature,
+                    version,
                 } => {
                     let body = json!({
                         "url": endpoint_url,
                         "event_types": types,
                         "description": description,
                         "signature": signature.as_str(),
+                        "version": version,
                     });
                     add_endpoint(&Api::new(remote)?, body).await
                 }
@@ -239,6 +257,7 @@ async fn send(
     event_type: String,
     data: &str,
     idempotency_key: Option<String>,
+    version: Option<String>,
 ) -> anyhow::Result<()> {
     let text = match data {
         "-" => {
@@ -260,11 +279,14 @@ async fn send(
         payload: &'a serde_json::value::RawValue,
         #[serde(skip_serializing_if = "Option::is_none")]
         idempotency_key: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        version: Option<String>,
     }
     let body = serde_json::to_string(&Event {
         event_type: &event_type,
         payload,
         idempotency_key,
+        version,
     })?;
     let event = api
         .call(reqwest::Method::POST, "/events", Some(body))
@@ -329,7 +351,11 @@ async fn add_endpoint(api: &Api, body: serde_json::Value) -> anyhow::Result<()> 
         .call(reqwest::Method::POST, "/endpoints", Some(body.to_string()))
         .await?;
     println!("{}", endpoint["id"].as_str().unwrap_or("?"));
-    for (field, label) in [("secret", "secret"), ("public_key", "public key")] {
+    for (field, label) in [
+        ("secret", "secret"),
+        ("public_key", "public key"),
+        ("version", "version"),
+    ] {
         if let Some(value) = endpoint[field].as_str() {
             println!("{label}: {value}");
         }

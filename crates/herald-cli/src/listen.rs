@@ -53,7 +53,8 @@ pub(crate) fn listen(args: ListenArgs) -> anyhow::Result<()> {
                 .should_validate_formats(true)
                 .build(&declaration.json_schema())
                 .map_err(|e| anyhow::anyhow!("the schema of `{}`: {e}", declaration.name()))?;
-            webhooks.push((declaration.name().to_owned(), validator));
+            // An older version is told apart as `name@version`, as the document keys it.
+            webhooks.push((spec.webhooks.key(declaration), validator));
         }
     }
     let status = StatusCode::from_u16(args.status).context("--status")?;
@@ -125,6 +126,10 @@ fn report(
     let mut out = format!("── {method} {uri}\n");
     for name in ["webhook-id", "webhook-timestamp", "content-type"] {
         let _ = writeln!(out, "   {name}: {}", or_missing(header(name)));
+    }
+    let version = header(herald_delivery::worker::VERSION_HEADER);
+    if !version.is_empty() {
+        let _ = writeln!(out, "   version: {version}");
     }
     let signature = if listener.secrets.is_empty() {
         "– not checked (start with --secret whsec_…)".to_owned()
