@@ -1,6 +1,6 @@
 //! The catalog: every webhook an application declares, by name.
 
-use crate::webhook::{Declaration, Declare, Method};
+use crate::webhook::{Converted, Declaration, Declare, Method};
 
 /// The webhooks an application sends, in declaration order.
 ///
@@ -158,15 +158,14 @@ impl Webhooks {
     /// `body`, a payload of `name` at version `from`, converted to every older version its
     /// conversions reach, newest first.
     ///
-    /// Fails with the version and the reason when a conversion fails.
+    /// Fails with the versions and the reason when a conversion fails (or panics).
     pub fn convert(
         &self,
         name: &str,
         from: &str,
         body: &serde_json::Value,
-    ) -> Result<Vec<(String, serde_json::Value)>, String> {
-        let mut converted = Vec::new();
-        let mut body = body.clone();
+    ) -> Result<Vec<Converted>, String> {
+        let mut converted: Vec<Converted> = Vec::new();
         let mut at = self.find(name, Some(from));
         while let Some(declaration) = at {
             let Some(previous) = &declaration.previous else {
@@ -175,13 +174,27 @@ impl Webhooks {
             let Some(version) = previous.declaration.version() else {
                 break;
             };
-            body = (previous.convert.0)(body).map_err(|e| {
-                format!(
-                    "converting `{name}` from version {} to {version}: {e}",
-                    declaration.version().unwrap_or_default()
-                )
-            })?;
-            converted.push((version.to_owned(), body.clone()));
+            let input = converted.last().map_or(body, |c| &c.body).clone();
+            // The application's own code: a panic in it is reported like a failure, not
+            // carried into the request that asked for it.
+            let convert = std::panic::AssertUnwindSafe(|| (previous.convert.0)(input));
+            let mut output = std::panic::catch_unwind(convert)
+                .unwrap_or_else(|panic| {
+                    let message = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| (*s).to_owned())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_default();
+                    Err(format!("the conversion panicked: {message}"))
+                })
+                .map_err(|e| {
+                    format!(
+                        "converting `{name}` from version {} to {version}: {e}",
+                        declaration.version().unwrap_or_default()
+                    )
+                })?;
+            output.version = version.to_owned();
+            converted.push(output);
             at = self.find(name, Some(version));
         }
         Ok(converted)

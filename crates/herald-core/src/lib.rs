@@ -58,7 +58,7 @@ pub use catalog::Webhooks;
 pub use docs::Docs;
 pub use error::{Error, ErrorKind};
 pub use openapi::{VERSION_EXTENSION, VERSION_HEADER, document};
-pub use webhook::{Declaration, Declare, Method, Payload, Webhook};
+pub use webhook::{Converted, Declaration, Declare, Method, Payload, Webhook};
 
 pub use utoipa;
 pub use utoipa_axum;

@@ -70,6 +70,9 @@ pub trait Payload: 'static {
     /// The body as JSON, exactly as it goes on the wire.
     fn to_json(&self) -> serde_json::Result<serde_json::Value>;
 
+    /// The body as JSON text, its fields in the order the type declares them.
+    fn to_json_text(&self) -> serde_json::Result<String>;
+
     #[doc(hidden)]
     /// The body's schema, its name under `components.schemas`, and the schemas it refers to.
     fn body_schema() -> BodySchema;
@@ -81,6 +84,10 @@ pub trait Payload: 'static {
 impl<T: Serialize + ToSchema + 'static> Payload for T {
     fn to_json(&self) -> serde_json::Result<serde_json::Value> {
         serde_json::to_value(self)
+    }
+
+    fn to_json_text(&self) -> serde_json::Result<String> {
+        serde_json::to_string(self)
     }
 
     fn body_schema() -> BodySchema {
@@ -328,12 +335,17 @@ impl<T: Payload + DeserializeOwned> Webhook<T> {
         convert: impl Fn(T) -> U + Send + Sync + 'static,
     ) -> Self {
         let older = older.declare().into_declaration();
-        let convert = move |value: serde_json::Value| -> Result<serde_json::Value, String> {
+        let convert = move |value: serde_json::Value| -> Result<Converted, String> {
             let body: T = serde_json::from_value(value)
                 .map_err(|e| format!("the payload does not read as this version's body: {e}"))?;
-            convert(body)
-                .to_json()
-                .map_err(|e| format!("the converted payload does not serialize: {e}"))
+            let older = convert(body);
+            let serialized =
+                |e: serde_json::Error| format!("the converted payload does not serialize: {e}");
+            Ok(Converted {
+                version: String::new(),
+                body: older.to_json().map_err(serialized)?,
+                text: older.to_json_text().map_err(serialized)?,
+            })
         };
         self.declaration.previous = Some(Previous {
             declaration: Box::new(older),
@@ -382,14 +394,22 @@ pub(crate) struct Previous {
     pub(crate) convert: Conversion,
 }
 
-/// A body converted from one version's JSON to the previous version's JSON.
+/// A body converted from one version's JSON to the previous version's.
 #[derive(Clone)]
 pub(crate) struct Conversion(
-    #[allow(clippy::type_complexity)]
-    pub(crate)  std::sync::Arc<
-        dyn Fn(serde_json::Value) -> Result<serde_json::Value, String> + Send + Sync,
-    >,
+    pub(crate) std::sync::Arc<dyn Fn(serde_json::Value) -> Result<Converted, String> + Send + Sync>,
 );
+
+/// A payload converted to an older version.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Converted {
+    /// The version it was converted to.
+    pub version: String,
+    /// The body, to validate.
+    pub body: serde_json::Value,
+    /// The body as sent: JSON text with the fields in the order the older type declares them.
+    pub text: String,
+}
 
 impl fmt::Debug for Conversion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -460,7 +480,9 @@ impl Declaration {
         &self,
         body: serde_json::Value,
     ) -> Option<Result<serde_json::Value, String>> {
-        self.previous.as_ref().map(|p| (p.convert.0)(body))
+        self.previous
+            .as_ref()
+            .map(|p| (p.convert.0)(body).map(|c| c.body))
     }
 
     /// The name of the body's schema under `components.schemas`.

@@ -217,15 +217,15 @@ impl EventTypes {
             .convert(event_type, &version, payload)
             .map_err(VersionError::Conversion)?;
         let mut bodies = BTreeMap::new();
-        for (older, body) in converted {
-            let violations = self.violations(event_type, Some(&older), &body, "");
+        for older in converted {
+            let violations = self.violations(event_type, Some(&older.version), &older.body, "");
             if !violations.is_empty() {
                 return Err(VersionError::Invalid {
-                    version: older,
+                    version: older.version,
                     violations,
                 });
             }
-            bodies.insert(older, body.to_string());
+            bodies.insert(older.version, older.text);
         }
         Ok(Some(Versions {
             declared,

@@ -67,8 +67,8 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub use herald_core::{
-    App, Built, Declaration, Declare, Docs, Error, ErrorKind, Method, Payload, Webhook, Webhooks,
-    document, spec,
+    App, Built, Converted, Declaration, Declare, Docs, Error, ErrorKind, Method, Payload, Webhook,
+    Webhooks, document, spec,
 };
 
 #[doc(hidden)]

@@ -125,7 +125,12 @@ fn each_example_converts_down_the_chain_and_validates_against_the_older_schema()
         let Some(example) = declaration.example() else {
             continue;
         };
-        for (older, body) in webhooks.convert("price.changed", version, example).unwrap() {
+        for herald::Converted {
+            version: older,
+            body,
+            ..
+        } in webhooks.convert("price.changed", version, example).unwrap()
+        {
             let schema = webhooks
                 .find("price.changed", Some(&older))
                 .unwrap()
@@ -145,14 +150,24 @@ fn each_example_converts_down_the_chain_and_validates_against_the_older_schema()
             &json!({"sku": "tea", "amount": {"cents": 450, "currency": "EUR"}, "reason": null}),
         )
         .unwrap();
+    let pairs: Vec<(&str, &Value, &str)> = converted
+        .iter()
+        .map(|c| (c.version.as_str(), &c.body, c.text.as_str()))
+        .collect();
     assert_eq!(
-        converted,
+        pairs,
         [
             (
-                "2026-01-01".to_owned(),
-                json!({"sku": "tea", "cents": 450, "currency": "EUR"})
+                "2026-01-01",
+                &json!({"sku": "tea", "cents": 450, "currency": "EUR"}),
+                // As sent: the fields in the order the type declares them.
+                r#"{"sku":"tea","cents":450,"currency":"EUR"}"#,
             ),
-            ("2025-06-01".to_owned(), json!({"sku": "tea", "price": 4.5})),
+            (
+                "2025-06-01",
+                &json!({"sku": "tea", "price": 4.5}),
+                r#"{"sku":"tea","price":4.5}"#,
+            ),
         ]
     );
     // The oldest converts to nothing; a body the type refuses names the versions.
@@ -293,4 +308,24 @@ fn a_version_declared_twice_is_refused_and_once_on_its_own_is_kept_once() {
         .unwrap();
     assert_eq!(error.kind(), ErrorKind::DuplicateWebhook);
     assert!(error.to_string().contains("version 2026-01-01"), "{error}");
+}
+
+#[test]
+fn a_conversion_that_panics_is_an_error_not_a_crash() {
+    let panicking = Webhook::<PriceV2>::post("price.changed")
+        .version("2026-01-01")
+        .previous(v1(), |_: PriceV2| -> PriceV1 { panic!("not written yet") });
+    let built = App::new("t", "1").webhook(panicking).build().unwrap();
+    let error = built
+        .webhooks
+        .convert(
+            "price.changed",
+            "2026-01-01",
+            &json!({"sku": "tea", "cents": 1, "currency": "EUR"}),
+        )
+        .unwrap_err();
+    assert!(
+        error.contains("the conversion panicked: not written yet"),
+        "{error}"
+    );
 }
