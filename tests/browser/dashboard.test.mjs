@@ -47,6 +47,15 @@ async function admin(method, path, body) {
   return response.json();
 }
 
+/** Waits (up to 10 s) until `done()` is true. */
+async function waitFor(done) {
+  const deadline = Date.now() + 10_000;
+  while (!done()) {
+    assert.ok(Date.now() < deadline, 'timed out waiting');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 /** A tenant and a dashboard link for it, opened in a fresh page; `audited` lets axe-core's
  * script in past the page's Content-Security-Policy. */
 async function openDashboard(tenant, { audited = false } = {}) {
@@ -253,6 +262,51 @@ test('an endpoint moves from HMAC to Ed25519: its public key shows, rotates, and
   const listed = await admin('GET', `/tenants/signed/endpoints/${id}/keys`);
   assert.deepEqual(jwks.keys.map((k) => k.kid).sort(), listed.keys.map((k) => k.kid).sort());
   await page.screenshot({ path: `${screenshotDir()}/dashboard-keys.png` });
+  assert.deepEqual(errors, []);
+});
+
+test('an endpoint pinned to an old version says what it receives and is moved to the newest', async () => {
+  const { page, errors } = await openDashboard('versioned');
+  const target = `http://127.0.0.1:${receiver.address().port}/versioned`;
+  await page.locator('#add-endpoint').click();
+  await page.locator('#endpoint-url').fill(target);
+  assert.equal(await page.locator('#endpoint-version').inputValue(), '2026-12-01', 'the newest by default');
+  await page.locator('#endpoint-version').selectOption('2026-01-01');
+  await page.locator('#endpoint-types input[value="subscription-renewed"]').check();
+  await page.locator('#endpoint-url').press('Enter');
+  await page.locator('#endpoint-list .row', { hasText: target }).click();
+  await page.locator('#endpoint-detail h2', { hasText: target }).waitFor();
+  assert.equal(await page.locator('#version').inputValue(), '2026-01-01');
+  assert.equal(await page.locator('#version-receives').innerText(), 'subscription-renewed: 2026-01-01 (newest: 2026-12-01)');
+
+  // What it is sent: the first version's body, converted from the one sent.
+  const before = received.length;
+  await admin('POST', '/tenants/versioned/events', {
+    event_type: 'subscription-renewed', payload: { username: 'rick', fee: { amount: 1250, currency: 'EUR' } } });
+  await waitFor(() => received.length > before);
+  const old = received.at(-1);
+  assert.equal(old.headers['herald-event-version'], '2026-01-01');
+  assert.deepEqual(JSON.parse(old.body), { username: 'rick', monthly_fee: 12.5 });
+
+  // Moved from the dashboard, after a confirmation.
+  assert.ok(await page.locator('#move-version').isDisabled(), 'nothing to move to yet');
+  await page.locator('#version').selectOption('2026-12-01');
+  await page.locator('#move-version').click();
+  await page.locator('#confirm-text', { hasText: 'newer' }).waitFor();
+  const patched = page.waitForResponse((r) => r.request().method() === 'PATCH');
+  await page.locator('#confirm-ok').click();
+  assert.deepEqual(JSON.parse((await patched).request().postData()), { version: '2026-12-01' });
+  await page.locator('#version-receives', { hasText: 'subscription-renewed: 2026-12-01' }).waitFor();
+  const [{ version }] = (await admin('GET', '/tenants/versioned/endpoints')).data;
+  assert.equal(version, '2026-12-01');
+
+  // The catalogue shows the newest and, folded, the older version.
+  await page.locator('#tabs button[data-view="types"]').click();
+  const card = page.locator('#type-list .card', { hasText: 'subscription-renewed' });
+  await card.locator('.badge', { hasText: 'Version 2026-12-01' }).waitFor();
+  await card.locator('details[data-version="2026-01-01"] summary').click();
+  await card.locator('pre[aria-label="Example of subscription-renewed 2026-01-01"]', { hasText: 'monthly_fee' }).waitFor();
+  await page.screenshot({ path: `${screenshotDir()}/dashboard-versions.png` });
   assert.deepEqual(errors, []);
 });
 

@@ -78,6 +78,28 @@ test('Swagger UI at /docs shows the webhook with its body schema expanded', asyn
   assert.deepEqual(errors, [], 'no console errors (a CSP violation would be one)');
 });
 
+test('Swagger UI shows each version of a versioned webhook with its own body', async () => {
+  const { page, requests, errors } = await openPage();
+  await page.goto(`${server.url}/docs`);
+  await page.locator('.webhooks h2', { hasText: /^Webhooks$/ }).waitFor({ timeout: 15000 });
+  for (const [key, schema, property] of [
+    ['subscription-renewed@2026-01-01', 'Renewal', 'monthly_fee'],
+    ['subscription-renewed', 'RenewalV2', 'fee'],
+  ]) {
+    const webhook = page.locator('.opblock-post').filter({
+      has: page.locator('.opblock-summary-path', { hasText: new RegExp(`^${key.replace('.', '\\.')}$`) }),
+    });
+    await webhook.waitFor();
+    await webhook.locator('.opblock-summary').click();
+    const body = webhook.locator('.opblock-section-request-body .json-schema-2020-12[data-json-schema-level="0"]');
+    await body.locator('.json-schema-2020-12__title', { hasText: new RegExp(`^${schema}$`) }).first().waitFor();
+    await body.locator('.json-schema-2020-12__title', { hasText: new RegExp(`^${property}$`) }).first().waitFor();
+    assert.match(await webhook.innerText(), /herald-event-version/);
+  }
+  assertAllLocal(requests);
+  assert.deepEqual(errors, []);
+});
+
 test('Redoc at /redoc shows the webhook and its body schema', async () => {
   const { page, requests, errors } = await openPage();
   await page.goto(`${server.url}/redoc`);

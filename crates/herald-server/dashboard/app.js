@@ -256,6 +256,10 @@ function paged(container, page, path, row) {
 function openForm() {
   $("endpoint-types").replaceChildren(...state.types.map((type) => el("label", {},
     el("input", { type: "checkbox", value: type.name }), type.name)));
+  const versions = allVersions();
+  $("endpoint-version-field").hidden = versions.length === 0;
+  $("endpoint-version").replaceChildren(...versions.map((v, i) =>
+    el("option", { value: v, selected: i === versions.length - 1 }, i === versions.length - 1 ? `${v} (newest)` : v)));
   $("endpoint-error").textContent = "";
   $("endpoint-form").hidden = false;
   $("endpoint-url").focus();
@@ -270,6 +274,7 @@ async function createEndpoint(event) {
       url: $("endpoint-url").value.trim(), description: $("endpoint-description").value.trim(), event_types: types,
       signature: $("endpoint-signature").value,
       ...(rate ? { rate_limit: Number(rate) } : {}),
+      ...($("endpoint-version").value ? { version: $("endpoint-version").value } : {}),
     });
     $("endpoint-form").reset();
     $("endpoint-form").hidden = true;
@@ -305,6 +310,7 @@ async function openEndpoint(id) {
       el("dt", {}, "Receives"), el("dd", {}, endpoint.event_types.length ? endpoint.event_types.join(", ") : "All event types"),
       el("dt", {}, "Rate limit"), el("dd", {}, rateLimitEditor(e, endpoint.rate_limit)),
       el("dt", {}, "Signature"), el("dd", {}, signatureEditor(e, endpoint.signature)),
+      allVersions().length > 0 && [el("dt", {}, "Version"), el("dd", {}, versionEditor(e, endpoint))],
       endpoint.disabled_reason && [el("dt", {}, "Disabled because"), el("dd", {}, endpoint.disabled_reason)],
       endpoint.failing_since && [el("dt", {}, "Failing since"), el("dd", {}, when(endpoint.failing_since))]),
     ...(hmac ? [el("h3", {}, "Signing secret"), secret] : []),
@@ -663,12 +669,73 @@ function startLive() {
 
 function loadTypes() {
   $("type-list").replaceChildren(...state.types.map((type) => el("article", { class: "card type" },
-    el("h2", {}, type.name),
+    el("div", { class: "heading" }, el("h2", {}, type.name),
+      type.version && el("span", { class: "badge" }, `Version ${type.version}`)),
     el("p", {}, type.description || type.summary),
     el("div", { class: "two" },
       el("div", {}, el("h3", {}, type.example_declared ? "Example" : "Example (from the schema)"),
         scrollable(`Example of ${type.name}`, JSON.stringify(type.example, null, 2))),
-      el("div", {}, el("h3", {}, "Schema"), scrollable(`Schema of ${type.name}`, JSON.stringify(type.schema, null, 2)))))));
+      el("div", {}, el("h3", {}, "Schema"), scrollable(`Schema of ${type.name}`, JSON.stringify(type.schema, null, 2)))),
+    ...olderVersions(type))));
+}
+
+// A versioned type's older versions, newest first, each with its example, schema and what it
+// is converted from.
+function olderVersions(type) {
+  const older = type.versions.slice(0, -1).reverse();
+  if (!older.length) return [];
+  return [el("h3", {}, "Older versions"), ...older.map((v) => el("details", { class: "version", "data-version": v.version },
+    el("summary", {}, `${v.version} — ${v.body_schema}`),
+    el("div", { class: "two" },
+      el("div", {}, el("h3", {}, "Example"), scrollable(`Example of ${type.name} ${v.version}`, JSON.stringify(v.example, null, 2))),
+      el("div", {}, el("h3", {}, "Schema"), scrollable(`Schema of ${type.name} ${v.version}`, JSON.stringify(v.schema, null, 2))))))];
+}
+
+// Every version any event type declares, oldest first: what an endpoint may pin.
+function allVersions() {
+  return [...new Set(state.types.flatMap((t) => t.versions.map((v) => v.version)))].sort();
+}
+
+// The version of `type` an endpoint pinned to `pin` receives: the newest on or before it (the
+// oldest if the pin is before them all; the newest with no pin).
+function resolvedVersion(type, pin) {
+  const versions = type.versions.map((v) => v.version);
+  if (!pin) return versions[versions.length - 1];
+  return versions.filter((v) => v <= pin).pop() || versions[0];
+}
+
+// The version the endpoint pins, what that means for each versioned type it receives, and a
+// way to move it.
+function versionEditor(path, endpoint) {
+  const versions = allVersions();
+  const types = state.types.filter((t) => t.versions.length
+    && (!endpoint.event_types.length || endpoint.event_types.includes(t.name)));
+  const select = el("select", { id: "version", "aria-label": "Version pinned" },
+    ...(endpoint.version ? [] : [el("option", { value: "", selected: true }, "Always the newest")]),
+    ...versions.map((v) => el("option", { value: v, selected: v === endpoint.version },
+      v === versions[versions.length - 1] ? `${v} (newest)` : v)));
+  const move = el("button", { type: "button", id: "move-version", disabled: true }, "Move");
+  select.addEventListener("change", () => { move.disabled = select.value === (endpoint.version || ""); });
+  move.addEventListener("click", () => {
+    const to = select.value;
+    const newer = !endpoint.version || to > endpoint.version;
+    confirmDialog(`Move ${endpoint.url} to version ${to}? Events accepted from now on are sent in ${newer ? "the newer" : "the older"} bodies; check the receiver reads them first.`, async () => {
+      try {
+        await api("PATCH", path, { version: to });
+        toast(`Moved to version ${to}`);
+      } catch (problem) {
+        toast(problemText(problem));
+      }
+      await openEndpoint(state.endpoint);
+    }, "Move");
+  });
+  const receives = types.map((t) => {
+    const got = resolvedVersion(t, endpoint.version);
+    const newest = t.versions[t.versions.length - 1].version;
+    return el("li", {}, `${t.name}: ${got}`, got === newest ? "" : el("span", { class: "muted" }, ` (newest: ${newest})`));
+  });
+  return el("div", {}, el("div", { class: "inline" }, select, move),
+    receives.length ? el("ul", { class: "plain", id: "version-receives" }, ...receives) : "");
 }
 
 // A block of text that may scroll, reachable (and scrollable) by keyboard.
