@@ -69,9 +69,11 @@ pub struct RenewalV2 {
 /// An amount of money.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Money {
-    /// In the currency's smallest unit (cents).
+    /// In the currency's smallest unit (cents), at most 10^12.
+    #[schema(maximum = 1_000_000_000_000u64)]
     pub amount: u64,
     /// ISO 4217 code, e.g. `EUR`.
+    #[schema(pattern = "^[A-Z]{3}$")]
     pub currency: String,
 }
 
@@ -85,7 +87,12 @@ impl From<RenewalV2> for Renewal {
 }
 
 /// Sent when a subscription renews for another month (first version).
-#[webhook(post, "subscription-renewed", version = "2026-01-01")]
+#[webhook(
+    post,
+    "subscription-renewed",
+    version = "2026-01-01",
+    example = Renewal { username: "rick".into(), monthly_fee: 12.5 }
+)]
 pub fn subscription_renewed_2026_01_01(body: Renewal) {}
 
 /// Sent when a subscription renews for another month. Endpoints pinned before 2026-12-01
@@ -94,7 +101,11 @@ pub fn subscription_renewed_2026_01_01(body: Renewal) {}
     post,
     "subscription-renewed",
     version = "2026-12-01",
-    previous = subscription_renewed_2026_01_01
+    previous = subscription_renewed_2026_01_01,
+    example = RenewalV2 {
+        username: "rick".into(),
+        fee: Money { amount: 1250, currency: "EUR".into() },
+    }
 )]
 pub fn subscription_renewed(body: RenewalV2) {}
 
