@@ -174,7 +174,10 @@ impl Webhooks {
             let Some(version) = previous.declaration.version() else {
                 break;
             };
-            let input = converted.last().map_or(body, |c| &c.body).clone();
+            let input = match converted.last() {
+                Some(previous) => previous.body.clone(),
+                None => integers_as_integers(body.clone()),
+            };
             // The application's own code: a panic in it is reported like a failure, not
             // carried into the request that asked for it.
             let convert = std::panic::AssertUnwindSafe(|| (previous.convert.0)(input));
@@ -277,4 +280,27 @@ fn is_date(text: &str) -> bool {
     let month: u32 = text[5..7].parse().unwrap_or(0);
     let day: u32 = text[8..10].parse().unwrap_or(0);
     (1..=12).contains(&month) && (1..=31).contains(&day)
+}
+
+/// `value` with every number that JSON Schema calls an integer written as one: a sender's
+/// `5.0` is valid against `"type": "integer"`, and serde refuses it for a `u64`.
+fn integers_as_integers(value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) => match n.as_f64() {
+            Some(f) if n.is_f64() && f.fract() == 0.0 && f.abs() < 9.0e15 => {
+                // Below 2^53, so exactly an integer.
+                Value::from(f as i64)
+            }
+            _ => Value::Number(n),
+        },
+        Value::Array(items) => Value::Array(items.into_iter().map(integers_as_integers).collect()),
+        Value::Object(members) => Value::Object(
+            members
+                .into_iter()
+                .map(|(k, v)| (k, integers_as_integers(v)))
+                .collect(),
+        ),
+        other => other,
+    }
 }

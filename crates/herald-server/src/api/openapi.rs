@@ -7,7 +7,7 @@ use std::borrow::Cow;
 
 use utoipa::openapi::link::LinkBuilder;
 use utoipa::openapi::path::{Operation, PathItem};
-use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
+use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, SchemaType, Type};
 use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr, ResponseBuilder};
 
 use crate::event_types::EventTypes;
@@ -97,7 +97,11 @@ fn name_event_types(doc: &mut OpenApi, event_types: &EventTypes) {
             variant
                 .properties
                 .insert("payload".into(), Ref::from_schema_name(body_schema).into());
+            // Null (or no `version`) means the newest, so only the newest's variant takes it.
             let version_schema = match version {
+                Some(v) if Some(v) == newest => ObjectBuilder::new()
+                    .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+                    .enum_values(Some([serde_json::Value::from(v), serde_json::Value::Null])),
                 Some(v) => ObjectBuilder::new()
                     .schema_type(Type::String)
                     .enum_values(Some([v])),

@@ -67,6 +67,11 @@ fn event_bodies_name_the_declared_types_and_their_payload_schemas() {
     );
     assert_eq!(variants[0]["properties"]["version"]["type"], "null");
     assert_eq!(
+        variants[2]["properties"]["version"]["enum"],
+        serde_json::json!(["2026-12-01", null]),
+        "null, like no version, is the newest"
+    );
+    assert_eq!(
         schemas["VersionName"]["enum"],
         serde_json::json!(["2026-01-01", "2026-12-01"])
     );

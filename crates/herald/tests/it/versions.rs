@@ -170,6 +170,18 @@ fn each_example_converts_down_the_chain_and_validates_against_the_older_schema()
             ),
         ]
     );
+    // An integer written `450.0` is still an integer, as JSON Schema says.
+    let converted = webhooks
+        .convert(
+            "price.changed",
+            "2026-12-01",
+            &json!({"sku": "tea", "amount": {"cents": 450.0, "currency": "EUR"}, "reason": null}),
+        )
+        .unwrap();
+    assert_eq!(
+        converted[0].text,
+        r#"{"sku":"tea","cents":450,"currency":"EUR"}"#
+    );
     // The oldest converts to nothing; a body the type refuses names the versions.
     assert!(
         webhooks
