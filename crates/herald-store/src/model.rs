@@ -201,6 +201,9 @@ pub struct EndpointPatch {
     pub signature: Option<SignatureChange>,
     /// A new version to pin.
     pub version: Option<String>,
+    /// Sends the deliveries skipped while it was disabled, now, in the order their events
+    /// were accepted; only if the endpoint is enabled once the patch applies.
+    pub deliver_skipped: bool,
 }
 
 /// One of an endpoint's signing keys.
@@ -313,6 +316,8 @@ pub struct Accepted {
     pub created: bool,
     /// How many deliveries were created (one per enabled endpoint subscribed to its type).
     pub deliveries: u32,
+    /// How many were recorded as skipped (one per disabled endpoint subscribed to its type).
+    pub skipped: u32,
 }
 
 /// Where a delivery stands.
@@ -322,17 +327,21 @@ pub enum DeliveryState {
     Pending,
     /// An attempt got a 2xx.
     Succeeded,
-    /// Every attempt failed, or its endpoint went away.
+    /// Every attempt failed.
     Dead,
+    /// Not sent: its endpoint was disabled when the event came, or while it waited. Enabling
+    /// the endpoint with [`EndpointPatch::deliver_skipped`] sends it.
+    Skipped,
 }
 
 impl DeliveryState {
-    /// `pending`, `succeeded` or `dead`.
+    /// `pending`, `succeeded`, `dead` or `skipped`.
     pub fn as_str(self) -> &'static str {
         match self {
             DeliveryState::Pending => "pending",
             DeliveryState::Succeeded => "succeeded",
             DeliveryState::Dead => "dead",
+            DeliveryState::Skipped => "skipped",
         }
     }
 
@@ -342,6 +351,7 @@ impl DeliveryState {
             "pending" => Ok(DeliveryState::Pending),
             "succeeded" => Ok(DeliveryState::Succeeded),
             "dead" => Ok(DeliveryState::Dead),
+            "skipped" => Ok(DeliveryState::Skipped),
             other => Err(Error::new(
                 ErrorKind::Corrupt,
                 format!("unknown delivery state {other:?}"),

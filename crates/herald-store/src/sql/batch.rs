@@ -79,12 +79,13 @@ pub(crate) async fn apply<DB: Backend>(
         .map(|written| (written, made_due))
 }
 
-/// A pending delivery to insert.
+/// A delivery to insert: pending, or skipped (its endpoint is disabled).
 pub(crate) struct NewDelivery<'a> {
     pub(crate) event_id: &'a str,
     pub(crate) endpoint_id: &'a str,
     pub(crate) ordering_key: Option<&'a str>,
     pub(crate) due: Millis,
+    pub(crate) skipped: bool,
 }
 
 /// Stores events and one pending delivery per subscribed endpoint each, and announces them.
@@ -106,8 +107,9 @@ pub(crate) async fn accept_all<DB: Backend>(
          SELECT v.value->>0, v.value->>1, v.value->>2, v.value->>3, v.value->>4, v.value->>5, \
            CAST(v.value->>6 AS BIGINT), v.value->>7, v.value->>8 FROM " [rows "$1"] " AS v"
     );
+    // Disabled endpoints too: what they miss is recorded as skipped, never dropped silently.
     const SUBSCRIBED: Sql = sql!(
-        "SELECT p.id, p.version FROM endpoints p WHERE p.tenant_id = $1 AND p.enabled \
+        "SELECT p.id, p.version, p.enabled FROM endpoints p WHERE p.tenant_id = $1 \
          AND (p.event_types = '[]' OR EXISTS (SELECT 1 FROM " [texts "p.event_types"] " AS t \
            WHERE t.value = $2))"
     );
@@ -175,7 +177,7 @@ pub(crate) async fn accept_all<DB: Backend>(
         }
         let key = (new.tenant_id.as_str(), new.event_type.as_str());
         if let Entry::Vacant(slot) = subscribed.entry(key) {
-            let endpoints: Vec<(String, Option<String>)> = query(SUBSCRIBED)
+            let endpoints: Vec<(String, Option<String>, bool)> = query(SUBSCRIBED)
                 .bind(key.0)
                 .bind(key.1)
                 .fetch_all(&mut *db)
@@ -188,12 +190,13 @@ pub(crate) async fn accept_all<DB: Backend>(
         if !created.contains(id) {
             continue;
         }
-        for endpoint_id in reached(&subscribed, new) {
+        for (endpoint_id, enabled) in reached(&subscribed, new) {
             deliveries.push(NewDelivery {
                 event_id: id,
                 endpoint_id,
                 ordering_key: new.ordering_key.as_deref(),
                 due: now,
+                skipped: !enabled,
             });
         }
     }
@@ -202,7 +205,8 @@ pub(crate) async fn accept_all<DB: Backend>(
     let mut accepted = Vec::with_capacity(events.len());
     for (&(new, now), id) in events.iter().zip(ids) {
         if created.contains(&id) {
-            let count = reached(&subscribed, new).count();
+            let (enabled, disabled): (Vec<_>, Vec<_>) =
+                reached(&subscribed, new).partition(|(_, enabled)| *enabled);
             accepted.push(Accepted {
                 event: Event {
                     id,
@@ -216,7 +220,8 @@ pub(crate) async fn accept_all<DB: Backend>(
                     version: new.versions.as_ref().map(|v| v.version.clone()),
                 },
                 created: true,
-                deliveries: u32::try_from(count).unwrap_or(u32::MAX),
+                deliveries: u32::try_from(enabled.len()).unwrap_or(u32::MAX),
+                skipped: u32::try_from(disabled.len()).unwrap_or(u32::MAX),
             });
         } else {
             // Only a taken idempotency key keeps an event out.
@@ -233,41 +238,45 @@ pub(crate) async fn accept_all<DB: Backend>(
             .bind(key)
             .fetch_one(&mut *db)
             .await?;
-            let (deliveries,): (i64,) =
-                query("SELECT count(*) FROM deliveries WHERE event_id = $1")
-                    .bind(&earlier.id)
-                    .fetch_one(&mut *db)
-                    .await?;
+            let (deliveries, skipped): (i64, i64) = query(
+                "SELECT count(*) - count(*) FILTER (WHERE state = 'skipped'), \
+                 count(*) FILTER (WHERE state = 'skipped') FROM deliveries WHERE event_id = $1",
+            )
+            .bind(&earlier.id)
+            .fetch_one(&mut *db)
+            .await?;
             accepted.push(Accepted {
                 event: earlier,
                 created: false,
                 deliveries: count(deliveries),
+                skipped: count(skipped),
             });
         }
     }
     Ok(accepted)
 }
 
-/// The endpoints subscribed to each tenant's event type, with the version each pins.
-type Subscribed<'a> = HashMap<(&'a str, &'a str), Vec<(String, Option<String>)>>;
+/// The endpoints subscribed to each tenant's event type, with the version each pins and
+/// whether it is enabled.
+type Subscribed<'a> = HashMap<(&'a str, &'a str), Vec<(String, Option<String>, bool)>>;
 
 /// The endpoints subscribed to `new`'s type that receive it: a versioned event only reaches
 /// those whose version it carries.
 fn reached<'a>(
     subscribed: &'a Subscribed<'a>,
     new: &'a NewEvent,
-) -> impl Iterator<Item = &'a String> + 'a {
+) -> impl Iterator<Item = (&'a String, bool)> + 'a {
     let key = (new.tenant_id.as_str(), new.event_type.as_str());
     subscribed
         .get(&key)
         .into_iter()
         .flatten()
-        .filter(|(_, pin)| {
+        .filter(|(_, pin, _)| {
             new.versions
                 .as_ref()
                 .is_none_or(|v| v.reaches(pin.as_deref()))
         })
-        .map(|(id, _)| id)
+        .map(|(id, _, enabled)| (id, *enabled))
 }
 
 /// The payloads an event carries in older versions, as stored: a JSON object, version → JSON
@@ -277,8 +286,9 @@ pub(crate) fn converted_json(versions: &crate::Versions) -> String {
     serde_json::to_string(&versions.converted).unwrap_or_default()
 }
 
-/// Inserts pending deliveries, makes their endpoints due, and announces them; returns their
-/// ids. Deliveries with an ordering key are numbered in the order given (acceptance order).
+/// Inserts deliveries, makes the endpoints of the pending ones due, and announces them;
+/// returns their ids. Deliveries with an ordering key are numbered in the order given
+/// (acceptance order), skipped ones too, so they keep their place if they are sent later.
 pub(crate) async fn insert_deliveries<DB: Backend>(
     db: &mut DB::Connection,
     deliveries: &[NewDelivery<'_>],
@@ -286,8 +296,8 @@ pub(crate) async fn insert_deliveries<DB: Backend>(
     const INSERT: Sql = sql!(
         "INSERT INTO deliveries (id, event_id, endpoint_id, state, attempts, next_attempt_at, \
            ordering_key, seq, created_at, updated_at) \
-         SELECT v.value->>0, v.value->>1, v.value->>2, 'pending', 0, \
-           CAST(v.value->>3 AS BIGINT), v.value->>4, CAST(v.value->>5 AS BIGINT), \
+         SELECT v.value->>0, v.value->>1, v.value->>2, v.value->>6, 0, \
+           CAST(v.value->>7 AS BIGINT), v.value->>4, CAST(v.value->>5 AS BIGINT), \
            CAST(v.value->>3 AS BIGINT), CAST(v.value->>3 AS BIGINT) \
          FROM " [rows "$1"] " AS v"
     );
@@ -305,7 +315,22 @@ pub(crate) async fn insert_deliveries<DB: Backend>(
         .zip(&ids)
         .map(|(d, id)| {
             let seq = d.ordering_key.and_then(|_| order.next());
-            (id, d.event_id, d.endpoint_id, d.due, d.ordering_key, seq)
+            let (state, next) = if d.skipped {
+                (DeliveryState::Skipped, None)
+            } else {
+                (DeliveryState::Pending, Some(d.due))
+            };
+            let state = state.as_str();
+            (
+                id,
+                d.event_id,
+                d.endpoint_id,
+                d.due,
+                d.ordering_key,
+                seq,
+                state,
+                next,
+            )
         })
         .collect();
     query(INSERT)
@@ -313,13 +338,37 @@ pub(crate) async fn insert_deliveries<DB: Backend>(
         .execute(&mut *db)
         .await?;
     let mut due: BTreeMap<&str, Millis> = BTreeMap::new();
-    for d in deliveries {
+    for d in deliveries.iter().filter(|d| !d.skipped) {
         let at = due.entry(d.endpoint_id).or_insert(d.due);
         *at = (*at).min(d.due);
     }
-    wake::<DB>(db, due.into_iter()).await?;
-    DB::announce(db).await?;
+    if !due.is_empty() {
+        wake::<DB>(db, due.into_iter()).await?;
+        DB::announce(db).await?;
+    }
     Ok(ids)
+}
+
+/// Makes the deliveries endpoint `id` skipped while it was disabled due `now`; how many.
+/// They go in acceptance order: by their ids, and by their ordering keys' numbers.
+pub(crate) async fn deliver_skipped<DB: Backend>(
+    db: &mut DB::Connection,
+    id: &str,
+    now: Millis,
+) -> Result<u64, Error> {
+    let sent = query(
+        "UPDATE deliveries SET state = 'pending', next_attempt_at = $1, updated_at = $1 \
+         WHERE endpoint_id = $2 AND state = 'skipped'",
+    )
+    .bind(now)
+    .bind(id)
+    .execute(&mut *db)
+    .await?;
+    if sent > 0 {
+        make_due::<DB>(db, [(id, now)].into_iter()).await?;
+        DB::announce(db).await?;
+    }
+    Ok(sent)
 }
 
 /// Asks for each endpoint's turn to come no later than its time, without waiting for a claim
@@ -713,7 +762,8 @@ impl EndpointRow {
     }
 }
 
-/// Disables endpoint `id` for `reason`: its pending deliveries die and it has no turn.
+/// Disables endpoint `id` for `reason`: its pending deliveries are skipped and it has no
+/// turn.
 pub(crate) async fn disable<DB: Backend>(
     db: &mut DB::Connection,
     id: &str,
@@ -729,18 +779,19 @@ pub(crate) async fn disable<DB: Backend>(
     .bind(id)
     .execute(&mut *db)
     .await?;
-    end_pending::<DB>(db, id, now).await
+    skip_pending::<DB>(db, id, now).await
 }
 
-/// Ends the pending deliveries of endpoint `id` (it is disabled): they die, leases and all,
-/// and the endpoint has no turn until something new is due.
-pub(crate) async fn end_pending<DB: Backend>(
+/// Skips the pending deliveries of endpoint `id` (it is disabled), leases and all, so they
+/// can be sent once it is enabled again ([`deliver_skipped`]); the endpoint has no turn until
+/// something new is due.
+pub(crate) async fn skip_pending<DB: Backend>(
     db: &mut DB::Connection,
     id: &str,
     now: Millis,
 ) -> Result<(), Error> {
     query(
-        "UPDATE deliveries SET state = 'dead', next_attempt_at = NULL, lease_owner = NULL, \
+        "UPDATE deliveries SET state = 'skipped', next_attempt_at = NULL, lease_owner = NULL, \
          lease_expires_at = NULL, updated_at = $1 WHERE endpoint_id = $2 AND state = 'pending'",
     )
     .bind(now)

@@ -100,8 +100,8 @@ pub(crate) async fn claim<DB: Backend>(
     let mut lines: Vec<Next> = Vec::new();
     for turn in turns {
         if !turn.enabled {
-            // Disabled while deliveries were due (they raced the disabling): they end here.
-            batch::end_pending::<DB>(db, &turn.endpoint_id, now).await?;
+            // Disabled while deliveries were due (they raced the disabling): skipped here.
+            batch::skip_pending::<DB>(db, &turn.endpoint_id, now).await?;
             continue;
         }
         match share(&turn, request, left, now) {

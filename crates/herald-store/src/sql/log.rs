@@ -65,6 +65,7 @@ impl<DB: Backend> Log for SqlStore<DB> {
             endpoint_id,
             ordering_key: None,
             due: now,
+            skipped: false,
         };
         let ids = batch::insert_deliveries::<DB>(&mut tx, &[delivery]).await?;
         // A test is how a user checks a mended endpoint: an open circuit half-opens now, so a

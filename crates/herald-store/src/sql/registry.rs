@@ -190,7 +190,7 @@ impl<DB: Backend> Registry for SqlStore<DB> {
             change_keys::<DB>(&mut tx, id, change, now).await?;
         }
         if patch.enabled == Some(false) {
-            batch::end_pending::<DB>(&mut tx, id, now).await?;
+            batch::skip_pending::<DB>(&mut tx, id, now).await?;
         }
         if patch.enabled == Some(true) {
             // A failing streak ended by hand: its circuit closes too.
@@ -202,8 +202,15 @@ impl<DB: Backend> Registry for SqlStore<DB> {
             .execute(&mut *tx)
             .await?;
         }
+        let endpoint = Endpoint::try_from(row)?;
+        if patch.deliver_skipped && endpoint.enabled {
+            batch::deliver_skipped::<DB>(&mut tx, id, now).await?;
+        }
         tx.commit().await?;
-        let mut endpoint = open_now(Endpoint::try_from(row)?, now);
+        if patch.deliver_skipped && endpoint.enabled {
+            self.wake();
+        }
+        let mut endpoint = open_now(endpoint, now);
         if patch.enabled == Some(true) {
             endpoint.circuit_open_until = None; // closed above, after the row was read
         }

@@ -29,6 +29,7 @@ async fn send_again<DB: Backend>(
             endpoint_id,
             ordering_key: key.as_deref(),
             due: now,
+            skipped: false,
         })
         .collect();
     batch::insert_deliveries::<DB>(tx, &deliveries).await?;

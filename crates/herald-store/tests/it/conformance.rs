@@ -4,8 +4,8 @@ use std::collections::BTreeSet;
 
 use crate::timed::{Timed, finish};
 use herald_store::{
-    Attempt, DeliveryState, EndpointPatch, ErrorKind, Finish, NewEndpoint, NewEvent, NewToken,
-    Outcome,
+    Attempt, DeliveryFilter, DeliveryState, EndpointPatch, ErrorKind, Finish, NewEndpoint,
+    NewEvent, NewToken, Outcome,
 };
 
 mod log;
@@ -98,18 +98,29 @@ pub(crate) async fn events_fan_out_to_enabled_subscribed_endpoints(store: &Timed
         .unwrap();
     assert!(accepted.created);
     assert!(accepted.event.id.starts_with("evt_"));
-    assert_eq!(accepted.deliveries, 2);
+    assert_eq!((accepted.deliveries, accepted.skipped), (2, 1));
     let deliveries = store
         .deliveries_of_event("acme", &accepted.event.id)
         .await
         .unwrap();
-    let targets: BTreeSet<_> = deliveries.iter().map(|d| d.endpoint_id.clone()).collect();
-    assert_eq!(targets, BTreeSet::from([ids[0].clone(), ids[1].clone()]));
+    let pending: BTreeSet<_> = deliveries
+        .iter()
+        .filter(|d| d.state == DeliveryState::Pending)
+        .map(|d| d.endpoint_id.clone())
+        .collect();
+    assert_eq!(pending, BTreeSet::from([ids[0].clone(), ids[1].clone()]));
+    assert_eq!(deliveries.len(), 3, "none to the other type's endpoint");
     for delivery in deliveries {
         assert!(delivery.id.starts_with("dlv_"));
-        assert_eq!(delivery.state, DeliveryState::Pending);
         assert_eq!(delivery.attempts, 0);
-        assert_eq!(delivery.next_attempt_at, Some(T0));
+        if delivery.endpoint_id == ids[3] {
+            // The disabled endpoint's: recorded, not sent, and not due.
+            assert_eq!(delivery.state, DeliveryState::Skipped);
+            assert_eq!(delivery.next_attempt_at, None);
+        } else {
+            assert_eq!(delivery.state, DeliveryState::Pending);
+            assert_eq!(delivery.next_attempt_at, Some(T0));
+        }
     }
     let stored = store.event("acme", &accepted.event.id).await.unwrap();
     assert_eq!(stored, Some(accepted.event.clone()));
@@ -451,15 +462,12 @@ pub(crate) async fn endpoint_failure_streaks_are_tracked(store: &Timed) {
 
 pub(crate) async fn disabling_an_endpoint_stops_its_deliveries(store: &Timed) {
     let endpoint = tenant_with_endpoint(store, "acme").await;
-    let first = store
-        .accept_event(NewEvent::new("acme", "t", "{}"), T0)
-        .await
-        .unwrap()
-        .event;
-    store
-        .accept_event(NewEvent::new("acme", "t", "{}"), T0)
-        .await
-        .unwrap();
+    for _ in 0..2 {
+        store
+            .accept_event(NewEvent::new("acme", "t", "{}"), T0)
+            .await
+            .unwrap();
+    }
     let claimed = store.claim_due("w", 10, T0 + 60_000, T0).await.unwrap();
     assert_eq!(claimed.len(), 2);
     // The first answers 410 Gone: the endpoint is disabled as the attempt is recorded, and
@@ -485,7 +493,11 @@ pub(crate) async fn disabling_an_endpoint_stops_its_deliveries(store: &Timed) {
         ep.disabled_reason.as_deref(),
         Some("the endpoint answered 410 Gone")
     );
-    let deliveries = store.deliveries_of_event("acme", &first.id).await.unwrap();
+    // The one that was answered 410 is dead (claims of one moment come in either order).
+    let deliveries = store
+        .deliveries_of_event("acme", &claimed[0].event_id)
+        .await
+        .unwrap();
     assert_eq!(deliveries[0].state, DeliveryState::Dead);
     let late = store
         .finish_attempt(
@@ -497,6 +509,15 @@ pub(crate) async fn disabling_an_endpoint_stops_its_deliveries(store: &Timed) {
         .await
         .unwrap();
     assert!(!late, "its delivery ended with the endpoint");
+    let second = store
+        .deliveries_of_event("acme", &claimed[1].event_id)
+        .await
+        .unwrap();
+    assert_eq!(
+        second[0].state,
+        DeliveryState::Skipped,
+        "in flight when the endpoint went: skipped, not lost"
+    );
     assert!(
         store
             .claim_due("w", 10, T0 + 60_000, T0 + 10)
@@ -508,7 +529,101 @@ pub(crate) async fn disabling_an_endpoint_stops_its_deliveries(store: &Timed) {
         .accept_event(NewEvent::new("acme", "t", "{}"), T0 + 20)
         .await
         .unwrap();
-    assert_eq!(later.deliveries, 0);
+    assert_eq!((later.deliveries, later.skipped), (0, 1));
+}
+
+pub(crate) async fn what_a_disabled_endpoint_misses_is_skipped_then_sent_in_order(store: &Timed) {
+    let endpoint = tenant_with_endpoint(store, "acme").await;
+    let patch = |enabled, deliver_skipped| EndpointPatch {
+        enabled: Some(enabled),
+        deliver_skipped,
+        ..EndpointPatch::default()
+    };
+    let keyed = |key: &str| NewEvent {
+        ordering_key: Some(key.into()),
+        ..NewEvent::new("acme", "t", "{}")
+    };
+    let pending = store.accept_event(keyed("k"), T0).await.unwrap().event.id;
+    store
+        .update_endpoint("acme", &endpoint, patch(false, false), T0 + 1)
+        .await
+        .unwrap();
+    let mut events = vec![pending];
+    for (n, new) in [keyed("k"), NewEvent::new("acme", "t", "{}"), keyed("k")]
+        .into_iter()
+        .enumerate()
+    {
+        let accepted = store.accept_event(new, T0 + 10 + n as i64).await.unwrap();
+        assert_eq!((accepted.deliveries, accepted.skipped), (0, 1));
+        events.push(accepted.event.id);
+    }
+    assert_eq!(
+        skipped(store, &endpoint).await,
+        4,
+        "the pending one and the three that came later"
+    );
+    assert!(
+        store
+            .claim_due("w", 10, T0 + 60_000, T0 + 20)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Enabled without them: they stay skipped, in the log.
+    store
+        .update_endpoint("acme", &endpoint, patch(true, false), T0 + 30)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .claim_due("w", 10, T0 + 60_000, T0 + 31)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(skipped(store, &endpoint).await, 4);
+
+    // Asked for: due at once, the key's deliveries one at a time in acceptance order.
+    store
+        .update_endpoint("acme", &endpoint, patch(true, true), T0 + 40)
+        .await
+        .unwrap();
+    assert_eq!(skipped(store, &endpoint).await, 0);
+    let mut sent = Vec::new();
+    for step in 0..4 {
+        let now = T0 + 100 + step * 100; // after the last finish (12 ms each)
+        let claimed = store.claim_due("w", 10, now + 60_000, now).await.unwrap();
+        for claim in claimed {
+            sent.push(claim.event_id.clone());
+            store
+                .finish_attempt(
+                    &claim.delivery_id,
+                    &claim.lease,
+                    attempt(now, Some(200)),
+                    Outcome::Succeeded,
+                )
+                .await
+                .unwrap();
+        }
+    }
+    let key_order: Vec<&String> = sent.iter().filter(|e| **e != events[2]).collect();
+    assert_eq!(key_order, [&events[0], &events[1], &events[3]]);
+    assert_eq!(sent.len(), 4, "each sent once: {sent:?}");
+}
+
+/// How many of acme's deliveries to `endpoint` are skipped.
+async fn skipped(store: &Timed, endpoint: &str) -> usize {
+    let filter = DeliveryFilter {
+        endpoint_id: Some(endpoint.to_owned()),
+        state: Some(DeliveryState::Skipped),
+        ..DeliveryFilter::default()
+    };
+    store
+        .deliveries("acme", &filter, None, 100)
+        .await
+        .unwrap()
+        .len()
 }
 
 pub(crate) async fn released_leases_are_claimable_at_once(store: &Timed) {

@@ -155,4 +155,5 @@ conformance!(
     ordering_keys_go_one_at_a_time_in_acceptance_order,
     events_accepted_during_claims_are_never_left_behind,
     each_endpoint_gets_the_version_it_pins,
+    what_a_disabled_endpoint_misses_is_skipped_then_sent_in_order,
 );
