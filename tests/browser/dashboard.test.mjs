@@ -310,6 +310,31 @@ test('an endpoint pinned to an old version says what it receives and is moved to
   assert.deepEqual(errors, []);
 });
 
+test('what a disabled endpoint missed shows as skipped, and goes when it is enabled', async () => {
+  const { page, errors } = await openDashboard('paused');
+  const target = `http://127.0.0.1:${receiver.address().port}/paused`;
+  const endpoint = await admin('POST', '/tenants/paused/endpoints', { url: target, enabled: false });
+  const payload = { username: 'rick', monthly_fee: 9.99, start_date: '2026-11-22T08:00:00Z' };
+  for (let n = 0; n < 2; n++) {
+    const event = await admin('POST', '/tenants/paused/events', { event_type: 'new-subscription', payload });
+    assert.equal(event.skipped, 1);
+  }
+  await page.locator('#endpoint-list .row', { hasText: target }).click();
+  const choice = page.locator('#skipped-choice');
+  await choice.locator('text=also send the 2 deliveries skipped while disabled').waitFor();
+  assert.ok(await page.locator('#deliver-skipped').isChecked(), 'sent unless the user says otherwise');
+  assert.equal(await page.locator('#endpoint-deliveries .badge.skipped').count(), 2);
+
+  const before = received.filter((r) => r.headers['webhook-id'] && r.body.includes('rick')).length;
+  const patched = page.waitForResponse((r) => r.request().method() === 'PATCH');
+  await page.locator('#toggle-endpoint').click();
+  assert.deepEqual(JSON.parse((await patched).request().postData()), { enabled: true, deliver_skipped: true });
+  await waitFor(() => received.filter((r) => r.body.includes('rick')).length >= before + 2);
+  const log = await admin('GET', `/tenants/paused/deliveries?endpoint=${endpoint.id}&state=skipped`);
+  assert.equal(log.data.length, 0);
+  assert.deepEqual(errors, []);
+});
+
 /** Runs axe-core in the page; the serious and critical violations, as text. */
 async function audit(page) {
   await page.addScriptTag({ path: new URL('./node_modules/axe-core/axe.min.js', import.meta.url).pathname });

@@ -302,6 +302,11 @@ async function openEndpoint(id) {
   const keys = el("div", { id: "public-keys" });
   if (ed25519) api("GET", `${e}/keys`).then((listed) => showKeys(keys, listed), (problem) => toast(problemText(problem)));
   const result = el("p", { id: "test-result", role: "status", class: "muted" }, state.tested);
+  const skipped = el("div", { id: "skipped-choice" });
+  if (!endpoint.enabled) {
+    api("GET", tenantPath(`/deliveries?endpoint=${id}&state=skipped&limit=100`))
+      .then((page) => skippedChoice(skipped, page), (problem) => toast(problemText(problem)));
+  }
   detail.replaceChildren(
     el("div", { class: "heading" }, el("h2", {}, endpoint.url),
       el("span", { class: `badge ${health(endpoint).key}`, id: "endpoint-health" }, health(endpoint).text)),
@@ -322,6 +327,7 @@ async function openEndpoint(id) {
         endpoint.enabled ? "Disable" : "Enable"),
       el("button", { type: "button", class: "danger", id: "delete-endpoint",
         onclick: () => confirmDialog(`Delete ${endpoint.url}? Its delivery log goes with it.`, () => remove(e)) }, "Delete")),
+    skipped,
     result,
     el("div", { class: "heading" }, el("h3", {}, "Deliveries"),
       el("div", { class: "inline" },
@@ -493,9 +499,22 @@ async function sendTest(path, button, result) {
 }
 
 async function toggle(path, enabled) {
-  await api("PATCH", path, { enabled: !enabled });
-  toast(enabled ? "Endpoint disabled" : "Endpoint enabled");
+  const deliver = !enabled && Boolean($("deliver-skipped")?.checked);
+  await api("PATCH", path, { enabled: !enabled, ...(deliver ? { deliver_skipped: true } : {}) });
+  toast(enabled ? "Endpoint disabled — what it misses is kept as skipped"
+    : deliver ? "Endpoint enabled; the skipped deliveries go now, in order" : "Endpoint enabled");
   await loadEndpoints();
+}
+
+// For a disabled endpoint: how many deliveries it skipped, and the choice to send them when
+// it is enabled (checked: nothing a receiver missed is dropped unless the user says so).
+function skippedChoice(node, page) {
+  const count = page.data.length;
+  if (!count) return;
+  const more = page.next ? " or more" : "";
+  node.replaceChildren(el("label", { class: "check" },
+    el("input", { type: "checkbox", id: "deliver-skipped", checked: true }),
+    `On enabling, also send the ${count}${more} deliver${count === 1 && !more ? "y" : "ies"} skipped while disabled, in order`));
 }
 
 async function remove(path) {
@@ -539,7 +558,7 @@ async function openDelivery(id) {
       toast(problemText(error));
       retry.disabled = false;
     }
-  } }, resend ? "Resend" : "Retry now");
+  } }, resend ? "Resend" : d.state === "skipped" ? "Send now" : "Retry now");
   body.replaceChildren(
     el("dl", { class: "facts" },
       el("dt", {}, "Delivery"), el("dd", { class: "mono" }, d.id),

@@ -265,6 +265,11 @@ pub(crate) struct UpdateEndpoint {
     /// sent in it; a retry or a replay sends the newest the event carries on or before it.
     #[schema(example = "2026-12-01")]
     version: Option<String>,
+    /// With `enabled: true` (or on an enabled endpoint): also send, now and in the order their
+    /// events were accepted, the deliveries skipped while it was disabled. Default false:
+    /// they stay in the log as `skipped`.
+    #[serde(default)]
+    deliver_skipped: bool,
 }
 
 /// Update an endpoint
@@ -274,6 +279,7 @@ pub(crate) struct UpdateEndpoint {
     responses(
         (status = 200, description = "The endpoint as it now is", body = EndpointOut),
         (status = 404, description = "No such tenant or endpoint", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`deliver_skipped` for an endpoint that stays disabled", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid URL, unknown event type or bad header", body = Problem, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn update_endpoint(
@@ -292,6 +298,20 @@ pub(crate) async fn update_endpoint(
         Some(Some(limit)) => Some(Some(fields::rate_limit(limit)?)),
         other => other,
     };
+    if body.deliver_skipped {
+        // Skipped deliveries go only to an endpoint that takes them: say so rather than keep
+        // them back without a word.
+        let enabled = match body.enabled {
+            Some(enabled) => enabled,
+            None => found(&*store, &tenant, &id).await?.enabled,
+        };
+        if !enabled {
+            return Err(Problem::conflict(format!(
+                "endpoint `{id}` stays disabled, so nothing skipped can be sent: add \
+                 \"enabled\": true"
+            )));
+        }
+    }
     let patch = EndpointPatch {
         url: body.url,
         description: body.description,
@@ -313,6 +333,7 @@ pub(crate) async fn update_endpoint(
             .version
             .map(|v| fields::version(&state, &v))
             .transpose()?,
+        deliver_skipped: body.deliver_skipped,
     };
     let endpoint = store
         .update_endpoint(&tenant, &id, patch)

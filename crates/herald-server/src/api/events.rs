@@ -49,6 +49,9 @@ pub(crate) struct EventOut {
     created_at: String,
     /// How many endpoints it is being delivered to.
     deliveries: u32,
+    /// How many subscribed endpoints are disabled: the event is recorded against each as a
+    /// `skipped` delivery, sent if the endpoint is enabled with `deliver_skipped`.
+    skipped: u32,
     /// True when the idempotency key matched an earlier event, which this is.
     duplicate: bool,
 }
@@ -149,6 +152,7 @@ pub(crate) async fn create_event(
             version: accepted.event.version,
             created_at: rfc3339(accepted.event.created_at),
             deliveries: accepted.deliveries,
+            skipped: accepted.skipped,
             duplicate: !accepted.created,
         }),
     ))

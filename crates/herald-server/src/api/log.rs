@@ -133,7 +133,8 @@ pub(crate) struct DeliveryOut {
     event_type: String,
     /// Its event was sent as a test.
     test: bool,
-    /// `pending` (waiting or in flight), `succeeded` or `dead` (no more tries).
+    /// `pending` (waiting or in flight), `succeeded`, `dead` (no more tries) or `skipped`
+    /// (not sent: its endpoint was disabled; enabling it with `deliver_skipped` sends it).
     #[schema(example = "succeeded")]
     state: String,
     /// Attempts made so far.
@@ -168,6 +169,8 @@ pub(crate) enum StateName {
     Pending,
     Succeeded,
     Dead,
+    /// Not sent: the endpoint was disabled when the event came, or while it waited.
+    Skipped,
 }
 
 impl StateName {
@@ -176,6 +179,7 @@ impl StateName {
             StateName::Pending => DeliveryState::Pending,
             StateName::Succeeded => DeliveryState::Succeeded,
             StateName::Dead => DeliveryState::Dead,
+            StateName::Skipped => DeliveryState::Skipped,
         }
     }
 }
@@ -306,8 +310,8 @@ pub(crate) async fn get_delivery(
 
 /// Retry a delivery
 ///
-/// Makes the delivery due now, whatever its state: a dead one gets another try, a
-/// succeeded one is sent again (same `webhook-id`, so receivers can tell). Refused (409)
+/// Makes the delivery due now, whatever its state: a dead one gets another try, a skipped
+/// one is sent, a succeeded one is sent again (same `webhook-id`, so receivers can tell). Refused (409)
 /// while an attempt of it is in flight, whose outcome would overwrite the retry.
 #[utoipa::path(post, path = "/api/v1/tenants/{tenant}/deliveries/{delivery}/retry", tag = "herald", security(("token" = [])),
     params(("tenant" = String, Path, description = "The tenant's id"), ("delivery" = String, Path, description = "`dlv_…`")),
