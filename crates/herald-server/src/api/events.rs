@@ -135,6 +135,7 @@ pub(crate) async fn create_event(
         versions,
     };
     let event_type = new.event_type.clone();
+    let version = new.versions.as_ref().map(|v| v.version.clone());
     let accepted = store
         .accept_event(new)
         .await
@@ -142,7 +143,7 @@ pub(crate) async fn create_event(
     if accepted.created {
         state.metrics.event_accepted();
     } else {
-        same_as_earlier(&accepted.event, &event_type, &parsed)?;
+        same_as_earlier(&accepted.event, &event_type, version.as_deref(), &parsed)?;
     }
     Ok((
         StatusCode::ACCEPTED,
@@ -194,22 +195,27 @@ fn version_problem(error: VersionError) -> Problem {
 fn same_as_earlier(
     earlier: &herald_store::Event,
     event_type: &str,
+    version: Option<&str>,
     payload: &serde_json::Value,
 ) -> Result<(), Problem> {
     let stored = serde_json::from_str::<serde_json::Value>(&earlier.payload).ok();
-    if earlier.event_type == event_type && stored.as_ref() == Some(payload) {
+    let differs = if earlier.event_type != event_type {
+        Some("event type")
+    } else if earlier.version.as_deref() != version {
+        Some("version")
+    } else if stored.as_ref() != Some(payload) {
+        Some("payload")
+    } else {
+        None
+    };
+    let Some(what) = differs else {
         return Ok(());
-    }
+    };
     let key = earlier.idempotency_key.as_deref().unwrap_or_default();
     Err(Problem::conflict(format!(
-        "idempotency key `{key}` was used for event {} with a different {}; use a new key for a \
-         new event",
+        "idempotency key `{key}` was used for event {} with a different {what}; use a new key \
+         for a new event",
         earlier.id,
-        if earlier.event_type == event_type {
-            "payload"
-        } else {
-            "event type"
-        }
     )))
 }
 

@@ -193,6 +193,34 @@ async fn each_endpoint_receives_the_version_it_pins() {
             assert_eq!(problem["errors"][0]["path"], path, "{problem}");
         }
 
+        // An idempotency key names one event, version included.
+        let keyed = |version: Option<&str>, payload: Value| {
+            let mut event = json!({ "event_type": "subscription-renewed", "payload": payload,
+                                    "idempotency_key": "renewal-1" });
+            if let Some(version) = version {
+                event["version"] = version.into();
+            }
+            event
+        };
+        let (status, first) = send(&server, keyed(None, renewal())).await;
+        assert_eq!(status, 202, "{first}");
+        let (status, again) = send(&server, keyed(Some(NEW), renewal())).await;
+        assert_eq!(
+            (status, &again["id"]),
+            (202, &first["id"]),
+            "the newest, named"
+        );
+        let old_body = json!({ "username": "rick", "monthly_fee": 12.5 });
+        let (status, problem) = send(&server, keyed(Some(OLD), old_body)).await;
+        assert_eq!(status, 409, "{problem}");
+        assert!(
+            problem["detail"]
+                .as_str()
+                .unwrap()
+                .contains("different version"),
+            "{problem}"
+        );
+
         // A test event goes in the endpoint's own version.
         let (status, tested) = server
             .call(
