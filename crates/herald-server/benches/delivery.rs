@@ -36,7 +36,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::http::HeaderMap;
-use herald_example_seed::{Subscription, new_subscription};
+use herald_example_seed::{Money, RenewalV2, Subscription, new_subscription, subscription_renewed};
 use herald_server::{Config, Service};
 use herald_store::NewEndpoint;
 use tokio::sync::Semaphore;
@@ -304,6 +304,9 @@ enum Setup {
     Keys(usize),
     /// The endpoints sign with Ed25519 instead of HMAC.
     Ed25519,
+    /// The events are `subscription-renewed` in its newest version, and the endpoints pin the
+    /// first: every event is converted at accept, and every delivery sends the conversion.
+    Versioned,
 }
 
 struct Herald {
@@ -379,6 +382,9 @@ async fn start_herald(
             let key = herald_signature::SigningKey::generate().unwrap();
             endpoint.keys = vec![key.expose()];
         }
+        if matches!(setup, Setup::Versioned) {
+            endpoint.version = Some("2026-01-01".into());
+        }
         store.create_endpoint(endpoint).await.unwrap();
     }
     let sender = service.sender();
@@ -451,13 +457,32 @@ async fn start_herald(
 /// herald has committed it.
 async fn send_one(
     load: Load,
-    keys: Option<usize>,
+    setup: Setup,
     herald: &Herald,
     client: &reqwest::Client,
     n: usize,
 ) -> String {
+    let keys = match setup {
+        Setup::Keys(keys) => Some(keys),
+        Setup::Plain | Setup::Hanging(_) | Setup::Ed25519 | Setup::Versioned => None,
+    };
     let key = keys.map(|keys| format!("key-{}", n % keys));
     let node = &herald.nodes[n % herald.nodes.len()];
+    if load == Load::Send && setup == Setup::Versioned {
+        let renewal = RenewalV2 {
+            username: format!("user-{n}"),
+            fee: Money {
+                amount: 999,
+                currency: "EUR".into(),
+            },
+        };
+        let accepted = node
+            .sender
+            .send(&subscription_renewed, &"bench".parse().unwrap(), &renewal)
+            .await
+            .unwrap();
+        return accepted.event.id;
+    }
     if load == Load::Send {
         let options = herald_server::SendOptions {
             ordering_key: key.as_deref(),
@@ -503,10 +528,6 @@ async fn herald(run: &Run, database_url: &str) -> Figures {
     } else {
         0
     };
-    let keys = match run.setup {
-        Setup::Keys(keys) => Some(keys),
-        Setup::Plain | Setup::Hanging(_) | Setup::Ed25519 => None,
-    };
     let sampling = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let sampler = tokio::spawn(peak_rss(Arc::clone(&sampling)));
     let herald = Arc::new(
@@ -538,9 +559,9 @@ async fn herald(run: &Run, database_url: &str) -> Figures {
         let permit = Arc::clone(&gate).acquire_owned().await.unwrap();
         let (herald, client, committed) =
             (Arc::clone(&herald), client.clone(), Arc::clone(&committed));
-        let load = run.load;
+        let (load, setup) = (run.load, run.setup);
         tasks.push(tokio::spawn(async move {
-            let id = send_one(load, keys, &herald, &client, n).await;
+            let id = send_one(load, setup, &herald, &client, n).await;
             committed.lock().unwrap().insert(id, Instant::now());
             drop(permit);
         }));
@@ -843,6 +864,16 @@ const RUNS: &[Run] = &[
         endpoints: 1,
         events: 20_000,
         setup: Setup::Plain,
+        processes: 1,
+    },
+    Run {
+        key: "sqlite-send-versioned",
+        label: "SQLite, in-process send, 1 endpoint pinned to an older version (converted)",
+        postgres: false,
+        load: Load::Send,
+        endpoints: 1,
+        events: 20_000,
+        setup: Setup::Versioned,
         processes: 1,
     },
     Run {
