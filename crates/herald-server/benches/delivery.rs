@@ -868,7 +868,7 @@ const RUNS: &[Run] = &[
     },
     Run {
         key: "sqlite-send-versioned",
-        label: "SQLite, in-process send, 1 endpoint pinned to an older version (converted)",
+        label: "SQLite, in-process send, converted to old version",
         postgres: false,
         load: Load::Send,
         endpoints: 1,
