@@ -548,6 +548,7 @@ async function openDelivery(id) {
   $("attempt-title").textContent = `${d.event_type}${d.event.test ? " (test)" : ""} · ${d.state}`;
   // A success may be sent again, as a secondary action; a failure's main action is a retry.
   const resend = d.state === "succeeded";
+  const sentPayload = d.sent ? d.sent.payload : d.event.payload; // what the receiver was sent
   const retry = el("button", { type: "button", class: resend ? "" : "primary", id: "retry-delivery", onclick: async () => {
     retry.disabled = true;
     try {
@@ -566,9 +567,10 @@ async function openDelivery(id) {
       el("dt", {}, "Endpoint"), el("dd", {}, state.urls.get(d.endpoint_id) || d.endpoint_id),
       el("dt", {}, "Next attempt"), el("dd", {}, d.next_attempt_at ? when(d.next_attempt_at) : "—")),
     el("div", { class: "actions" }, retry),
-    el("div", { class: "heading" }, el("h3", {}, "Payload"),
-      el("button", { type: "button", id: "copy-payload", onclick: () => copy(JSON.stringify(d.event.payload, null, 2), "Payload copied") }, "Copy")),
-    scrollable("Payload", JSON.stringify(d.event.payload, null, 2), { class: "payload" }),
+    el("div", { class: "heading" }, el("h3", {}, d.sent ? `Payload sent (version ${d.sent.version})` : "Payload"),
+      el("button", { type: "button", id: "copy-payload", onclick: () => copy(JSON.stringify(sentPayload, null, 2), "Payload copied") }, "Copy")),
+    d.sent && el("p", { class: "muted" }, `The endpoint receives version ${d.sent.version}: the event's payload (version ${d.event.version}) converted.`),
+    scrollable("Payload", JSON.stringify(sentPayload, null, 2), { class: "payload" }),
     ...(d.attempts.length === 0 ? [el("p", { class: "muted" }, "No attempt yet.")] : []),
     ...[...d.attempts].reverse().map((a) => el("section", { class: "attempt", "data-attempt": a.number },
       el("div", { class: "heading" },

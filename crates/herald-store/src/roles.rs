@@ -171,6 +171,16 @@ pub trait Log: Clocked {
     /// tenant's delivery).
     async fn attempts(&self, tenant_id: &str, delivery_id: &str) -> Result<Vec<Attempt>, Error>;
 
+    /// The tenant's event `event_id` converted to `version`, as it is sent to endpoints that
+    /// receive that version; `None` if the event carries no such conversion (or is not the
+    /// tenant's).
+    async fn converted_payload(
+        &self,
+        tenant_id: &str,
+        event_id: &str,
+        version: &str,
+    ) -> Result<Option<String>, Error>;
+
     /// Makes the tenant's delivery due now, whatever its state, keeping its attempt count (a
     /// dead delivery gets one more try; a succeeded one is sent again), and wakes the workers.
     /// `None` if there is no such delivery;

@@ -12,6 +12,7 @@ use utoipa::ToSchema;
 use super::{Listed, Page, in_range, parse_time, rfc3339};
 use crate::problem::Problem;
 use crate::state::{ApiQuery, Scope};
+use herald_delivery::worker::VERSION_HEADER;
 
 /// A stored event, with its payload.
 #[derive(Serialize, ToSchema)]
@@ -32,14 +33,18 @@ pub(crate) struct LoggedEvent {
     created_at: String,
 }
 
+/// A stored payload as JSON to answer with, byte for byte.
+fn raw(payload: String, event: &str) -> Result<Box<serde_json::value::RawValue>, Problem> {
+    serde_json::value::RawValue::from_string(payload).map_err(|e| {
+        Problem::internal(&std::io::Error::other(format!(
+            "stored payload of {event} is not JSON: {e}"
+        )))
+    })
+}
+
 impl LoggedEvent {
     fn new(event: Event) -> Result<LoggedEvent, Problem> {
-        let payload = serde_json::value::RawValue::from_string(event.payload).map_err(|e| {
-            Problem::internal(&std::io::Error::other(format!(
-                "stored payload of {} is not JSON: {e}",
-                event.id
-            )))
-        })?;
+        let payload = raw(event.payload, &event.id)?;
         Ok(LoggedEvent {
             id: event.id,
             event_type: event.event_type,
@@ -277,10 +282,23 @@ impl AttemptOut {
 pub(crate) struct DeliveryDetail {
     #[serde(flatten)]
     delivery: DeliveryOut,
-    /// The event (its payload is the body of every attempt).
+    /// The event (its payload is the body of every attempt, unless `sent` says otherwise).
     event: LoggedEvent,
     /// Oldest first.
     attempts: Vec<AttemptOut>,
+    /// For a versioned webhook whose latest attempt went in another version than the event's
+    /// own (the endpoint pins an older one): that version and the body sent, byte for byte.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sent: Option<SentBody>,
+}
+
+/// The body of an attempt, when it is not the event's payload.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct SentBody {
+    /// Its version, as in the attempt's `herald-event-version` header.
+    version: String,
+    #[schema(value_type = Object)]
+    payload: Box<serde_json::value::RawValue>,
 }
 
 /// Get a delivery
@@ -298,6 +316,24 @@ pub(crate) async fn get_delivery(
 ) -> Result<axum::Json<DeliveryDetail>, Problem> {
     let (delivery, event) = tenant_delivery(&*store, &tenant, &id).await?;
     let attempts = store.attempts(&tenant, &delivery.id).await?;
+    // What the latest attempt sent, when it is a conversion of the event's payload.
+    let version = attempts
+        .last()
+        .and_then(|a| a.request_headers.get(VERSION_HEADER))
+        .filter(|v| event.version.as_ref() != Some(*v));
+    let sent = match version {
+        None => None,
+        Some(version) => store
+            .converted_payload(&tenant, &event.id, version)
+            .await?
+            .map(|payload| -> Result<SentBody, Problem> {
+                Ok(SentBody {
+                    version: version.clone(),
+                    payload: raw(payload, &event.id)?,
+                })
+            })
+            .transpose()?,
+    };
     Ok(axum::Json(DeliveryDetail {
         delivery: delivery.into(),
         event: LoggedEvent::new(event)?,
@@ -305,6 +341,7 @@ pub(crate) async fn get_delivery(
             .zip(attempts)
             .map(|(n, a)| AttemptOut::new(n, a))
             .collect(),
+        sent,
     }))
 }
 

@@ -156,6 +156,38 @@ async fn each_endpoint_receives_the_version_it_pins() {
             json!({ "username": "rick", "monthly_fee": 12.5 })
         );
         assert_eq!(verified(&at_new, &new_secret, new_schema), renewal());
+        // The log shows what each endpoint was sent: the conversion, for the old one.
+        let (_, log) = server
+            .call(
+                "GET",
+                &format!("/api/v1/tenants/acme/deliveries?event={id}"),
+                Some(ADMIN),
+                None,
+            )
+            .await;
+        for delivery in log["data"].as_array().unwrap() {
+            let detail = loop {
+                let path = format!(
+                    "/api/v1/tenants/acme/deliveries/{}",
+                    delivery["id"].as_str().unwrap()
+                );
+                let (_, detail) = server.call("GET", &path, Some(ADMIN), None).await;
+                if !detail["attempts"].as_array().unwrap().is_empty() {
+                    break detail;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            };
+            assert_eq!(detail["event"]["payload"], renewal());
+            if delivery["endpoint_id"] == old.as_str() {
+                assert_eq!(detail["sent"]["version"], OLD, "{detail}");
+                assert_eq!(
+                    detail["sent"]["payload"],
+                    serde_json::from_str::<Value>(&at_old.body).unwrap()
+                );
+            } else {
+                assert!(detail.get("sent").is_none(), "{detail}");
+            }
+        }
 
         // The old version sent directly reaches only the endpoint that receives it.
         let (status, accepted) = send(

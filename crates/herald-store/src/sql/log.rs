@@ -180,6 +180,26 @@ impl<DB: Backend> Log for SqlStore<DB> {
         rows.into_iter().map(Attempt::try_from).collect()
     }
 
+    async fn converted_payload(
+        &self,
+        tenant_id: &str,
+        event_id: &str,
+        version: &str,
+    ) -> Result<Option<String>, Error> {
+        let stored: Option<(Option<String>,)> =
+            query("SELECT versions FROM events WHERE tenant_id = $1 AND id = $2")
+                .bind(tenant_id)
+                .bind(event_id)
+                .fetch_optional(&self.reader)
+                .await?;
+        let Some((Some(json),)) = stored else {
+            return Ok(None);
+        };
+        let mut converted: std::collections::BTreeMap<String, String> =
+            serde_json::from_str(&json).map_err(|e| Error::corrupt("event versions", e))?;
+        Ok(converted.remove(version))
+    }
+
     async fn retry_delivery(&self, tenant_id: &str, id: &str) -> Result<Option<Delivery>, Error> {
         const FIND: Sql = sql!(
             "SELECT p.enabled, d.endpoint_id, d.lease_owner IS NOT NULL AS in_flight \
