@@ -82,6 +82,9 @@ pub struct Verified<T> {
     pub id: String,
     /// `webhook-timestamp`, seconds since the Unix epoch.
     pub timestamp: u64,
+    /// `herald-event-version`, for a versioned webhook: the version of `body` (the endpoint's
+    /// pin resolved), so a receiver that reads several versions knows which it got.
+    pub version: Option<String>,
     /// The body.
     pub body: T,
 }
@@ -153,6 +156,9 @@ where
             id: signed.id.to_owned(),
             // Verification parsed it already; it cannot fail here.
             timestamp: signed.timestamp.trim().parse().unwrap_or_default(),
+            version: Some(header("herald-event-version"))
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned),
             body: serde_json::from_slice(&body).map_err(Rejection::Json)?,
         })
     }

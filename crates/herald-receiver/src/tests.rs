@@ -253,3 +253,36 @@ async fn a_public_key_verifies_asymmetric_signatures() {
     let (status, _) = send(&both, Some("msg_1"), at, v1a(&key, BODY), BODY).await;
     assert_eq!(status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn the_version_of_a_versioned_webhook_is_read_from_its_header() {
+    async fn version(Verified { version, .. }: Verified<Subscription>) -> String {
+        format!("{version:?}")
+    }
+    let app = Router::new()
+        .route("/hook", post(version))
+        .with_state(SECRET.parse::<Secrets>().unwrap());
+    for (header, expected) in [
+        (Some("2026-01-01"), r#"Some("2026-01-01")"#),
+        (None, "None"),
+    ] {
+        let at = now();
+        let mut request = Request::post("/hook")
+            .header("webhook-id", "msg_1")
+            .header("webhook-timestamp", at.to_string())
+            .header("webhook-signature", sign(SECRET, "msg_1", at, BODY));
+        if let Some(header) = header {
+            request = request.header("herald-event-version", header);
+        }
+        let response = app
+            .clone()
+            .oneshot(request.body(Body::from(BODY)).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        assert_eq!(String::from_utf8(bytes.to_vec()).unwrap(), expected);
+    }
+}
