@@ -115,3 +115,25 @@ def test_listen_verifies_asymmetric_signatures_with_a_public_key():
     ours, theirs = out.split("── ")[1:]
     assert "webhook-id: msg_its_key" in ours and "signature: ✓ verified" in ours, ours
     assert "signature: ✗ no signature matches" in theirs, theirs
+
+
+def test_listen_tells_the_versions_of_a_versioned_webhook_apart(tmp_path):
+    """With the default app's document, an old-version body matches `name@version`, and the
+    version header is printed."""
+    spec = tmp_path / "openapi.json"
+    spec.write_text(subprocess.run([HERALD, "openapi"], check=True, capture_output=True,
+                                   text=True).stdout)
+    process = subprocess.Popen(
+        [HERALD, "listen", "--port", "0", "--secret", SECRET, "--spec", str(spec)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    old = '{"username":"rick","monthly_fee":12.5}'
+    try:
+        url = re.search(r"http://\S+", process.stdout.readline()).group(0) + "/hook"
+        headers = dict(signed_headers(old, "msg_old"), **{"herald-event-version": "2026-01-01"})
+        assert post(url, old, headers) == 200
+    finally:
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=10)
+    assert process.returncode == 0, err
+    assert "version: 2026-01-01" in out, out
+    assert "schema: ✓ matches subscription-renewed@2026-01-01" in out, out
