@@ -287,15 +287,19 @@ test('an endpoint pinned to an old version says what it receives and is moved to
   const old = received.at(-1);
   assert.equal(old.headers['herald-event-version'], '2026-01-01');
   assert.deepEqual(JSON.parse(old.body), { username: 'rick', monthly_fee: 12.5 });
+  // Moved from the dashboard, after a confirmation; a choice made survives the endpoint being
+  // drawn again meanwhile (closing a delivery's dialog draws it again).
+  assert.ok(await page.locator('#move-version').isDisabled(), 'nothing to move to yet');
+  await page.locator('#version').selectOption('2026-12-01');
+  const drawn = await page.locator('#version').elementHandle();
+
   // Its log shows the body it was sent, not the event's own.
   await page.locator('#endpoint-deliveries .row[data-state="succeeded"]').first().click();
   await page.locator('#attempt-body h3', { hasText: 'Payload sent (version 2026-01-01)' }).waitFor();
   assert.deepEqual(JSON.parse(await page.locator('#attempt-body pre.payload').innerText()), { username: 'rick', monthly_fee: 12.5 });
   await page.keyboard.press('Escape');
-
-  // Moved from the dashboard, after a confirmation.
-  assert.ok(await page.locator('#move-version').isDisabled(), 'nothing to move to yet');
-  await page.locator('#version').selectOption('2026-12-01');
+  await page.waitForFunction((select) => !select.isConnected, drawn);
+  assert.equal(await page.locator('#version').inputValue(), '2026-12-01', 'the choice stays');
   await page.locator('#move-version').click();
   await page.locator('#confirm-text', { hasText: 'newer' }).waitFor();
   const patched = page.waitForResponse((r) => r.request().method() === 'PATCH');

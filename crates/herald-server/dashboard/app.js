@@ -295,6 +295,10 @@ async function openEndpoint(id) {
   const asked = latest("endpoint");
   const [endpoint, deliveries] = await Promise.all([api("GET", e), api("GET", log)]);
   if (!latest("endpoint", asked)) return; // a later call draws it, with fresher answers
+  // Drawn again (a dialog closed, an action ended): what the user was choosing stays chosen.
+  const changed = (input) => (input && input.value !== input.dataset.drawn ? input.value : undefined);
+  const unsaved = $("endpoint-detail").dataset.endpoint === id
+    ? { version: changed($("version")), rate: changed($("rate-limit")) } : {};
   const detail = $("endpoint-detail");
   const secret = el("div", { id: "secret" });
   const hmac = endpoint.signature !== "ed25519";
@@ -338,6 +342,14 @@ async function openEndpoint(id) {
           onclick: () => retryFailed(endpoint, Number($("retry-since").value), $("retry-since").selectedOptions[0].textContent) },
         "Retry failed"))),
     el("div", { id: "endpoint-deliveries" }, deliveryLog(deliveries, log)));
+  detail.dataset.endpoint = id;
+  const version = $("version");
+  if (version && unsaved.version !== undefined
+      && [...version.options].some((o) => o.value === unsaved.version)) {
+    version.value = unsaved.version;
+    version.dispatchEvent(new Event("change"));
+  }
+  if (unsaved.rate !== undefined && $("rate-limit")) $("rate-limit").value = unsaved.rate;
   if (hmac) showSecret(e, secret);
   detail.hidden = false;
 }
@@ -393,6 +405,7 @@ function rateLimitEditor(path, limit) {
   const input = el("input", { id: "rate-limit", type: "number", min: "1", max: "100000", step: "1",
     inputmode: "numeric", placeholder: "No limit", "aria-label": "Rate limit, deliveries per second" });
   input.value = limit ?? "";
+  input.dataset.drawn = input.value;
   const error = el("span", { id: "rate-limit-error", class: "error", role: "alert" });
   const save = async (event) => {
     event.preventDefault();
@@ -735,6 +748,7 @@ function versionEditor(path, endpoint) {
     ...(endpoint.version ? [] : [el("option", { value: "", selected: true }, "Always the newest")]),
     ...versions.map((v) => el("option", { value: v, selected: v === endpoint.version },
       v === versions[versions.length - 1] ? `${v} (newest)` : v)));
+  select.dataset.drawn = select.value;
   const move = el("button", { type: "button", id: "move-version", disabled: true }, "Move");
   select.addEventListener("change", () => { move.disabled = select.value === (endpoint.version || ""); });
   move.addEventListener("click", () => {
