@@ -60,7 +60,9 @@ pub(crate) enum VersionError {
 
 /// One validator per declared event type and version, compiled once at start.
 pub(crate) struct EventTypes {
-    validators: HashMap<(String, Option<String>), jsonschema::Validator>,
+    /// By name, each version's (oldest first; the newest last, `None` for an unversioned type).
+    validators: HashMap<String, Vec<(Option<String>, jsonschema::Validator)>>,
+    /// Sorted by name.
     catalogue: Vec<EventType>,
     webhooks: herald_core::Webhooks,
 }
@@ -69,13 +71,12 @@ impl EventTypes {
     /// Compiles every declared webhook's body schema; a schema that does not compile stops
     /// start-up with its name.
     pub(crate) fn new(webhooks: &herald_core::Webhooks) -> Result<EventTypes, String> {
-        let mut validators = HashMap::new();
+        let mut validators: HashMap<String, Vec<(Option<String>, jsonschema::Validator)>> =
+            HashMap::new();
         for declaration in webhooks.iter() {
-            let key = (
-                declaration.name().to_owned(),
-                declaration.version().map(str::to_owned),
-            );
-            if validators.contains_key(&key) {
+            let versions = validators.entry(declaration.name().to_owned()).or_default();
+            let version = declaration.version().map(str::to_owned);
+            if versions.iter().any(|(v, _)| *v == version) {
                 continue;
             }
             let validator = jsonschema::options()
@@ -87,7 +88,10 @@ impl EventTypes {
                         declaration.name()
                     )
                 })?;
-            validators.insert(key, validator);
+            versions.push((version, validator));
+        }
+        for versions in validators.values_mut() {
+            versions.sort_by(|a, b| a.0.cmp(&b.0));
         }
         let mut catalogue: Vec<EventType> = Vec::new();
         for declaration in webhooks.iter() {
@@ -137,7 +141,10 @@ impl EventTypes {
 
     /// One declared type.
     pub(crate) fn get(&self, name: &str) -> Option<&EventType> {
-        self.catalogue.iter().find(|t| t.name == name)
+        self.catalogue
+            .binary_search_by(|t| t.name.as_str().cmp(name))
+            .ok()
+            .map(|at| &self.catalogue[at])
     }
 
     pub(crate) fn contains(&self, name: &str) -> bool {
@@ -163,10 +170,16 @@ impl EventTypes {
         payload: &Value,
         prefix: &str,
     ) -> Vec<Violation> {
-        let version = version.or_else(|| self.get(event_type).and_then(EventType::version));
-        let key = (event_type.to_owned(), version.map(str::to_owned));
-        let Some(validator) = self.validators.get(&key) else {
-            return Vec::new();
+        let versions = self.validators.get(event_type).map(Vec::as_slice);
+        let validator = match (versions, version) {
+            (Some([.., (_, newest)]), None) => newest,
+            (Some(versions), Some(version)) => {
+                match versions.iter().find(|(v, _)| v.as_deref() == Some(version)) {
+                    Some((_, validator)) => validator,
+                    None => return Vec::new(),
+                }
+            }
+            _ => return Vec::new(),
         };
         validator
             .iter_errors(payload)
@@ -193,6 +206,9 @@ impl EventTypes {
                 "unknown event type `{event_type}`"
             )));
         };
+        if declared.is_empty() && version.is_none() {
+            return Ok(None); // the common case: an unversioned type, nothing to allocate
+        }
         let declared: Vec<String> = declared.iter().map(|v| v.version.clone()).collect();
         let version = match version {
             None => match declared.last() {

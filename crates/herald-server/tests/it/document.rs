@@ -184,3 +184,12 @@ fn an_app_schema_named_like_one_of_heralds_stays_in_the_apps_document() {
         "the app's routes stay out of herald's"
     );
 }
+
+#[test]
+fn the_version_header_is_named_alike_where_it_is_documented_and_where_it_is_sent() {
+    // herald-core documents it and herald-delivery sends it; neither depends on the other.
+    assert_eq!(
+        herald_core::VERSION_HEADER.0,
+        herald_delivery::worker::VERSION_HEADER
+    );
+}
