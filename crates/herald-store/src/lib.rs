@@ -36,6 +36,7 @@ mod group;
 mod limits;
 mod log;
 mod model;
+pub mod operational;
 mod roles;
 pub mod sql;
 

@@ -17,7 +17,9 @@ use crate::{
     new_id, new_id_at,
 };
 
+use super::endpoint_state::turn;
 pub(crate) use super::endpoint_state::{EndpointState, Seen};
+use super::notify::{self, Change};
 
 /// The writes of one batch, applied in the caller's transaction: one result per write, in
 /// order. Claims come after accepts and finishes, so they can take what this very batch
@@ -108,9 +110,11 @@ pub(crate) async fn accept_all<DB: Backend>(
            CAST(v.value->>6 AS BIGINT), v.value->>7, v.value->>8 FROM " [rows "$1"] " AS v"
     );
     // Disabled endpoints too: what they miss is recorded as skipped, never dropped silently.
+    // An endpoint subscribed to every type (`[]`) gets herald's operational events only if it
+    // names them (`$3` false).
     const SUBSCRIBED: Sql = sql!(
         "SELECT p.id, p.version, p.enabled FROM endpoints p WHERE p.tenant_id = $1 \
-         AND (p.event_types = '[]' OR EXISTS (SELECT 1 FROM " [texts "p.event_types"] " AS t \
+         AND ((p.event_types = '[]' AND $3) OR EXISTS (SELECT 1 FROM " [texts "p.event_types"] " AS t \
            WHERE t.value = $2))"
     );
 
@@ -180,6 +184,7 @@ pub(crate) async fn accept_all<DB: Backend>(
             let endpoints: Vec<(String, Option<String>, bool)> = query(SUBSCRIBED)
                 .bind(key.0)
                 .bind(key.1)
+                .bind(!crate::operational::is_operational(key.1))
                 .fetch_all(&mut *db)
                 .await?;
             slot.insert(endpoints);
@@ -518,7 +523,7 @@ async fn finish_all<DB: Backend>(
     let mut seen: BTreeMap<String, Vec<Seen>> = BTreeMap::new();
     let mut held = Vec::with_capacity(finishes.len());
     let mut successors = Vec::new();
-    for &(finish, now) in finishes {
+    for (cause, &(finish, now)) in finishes.iter().enumerate() {
         // The first finish of a delivery is the one that held its lease.
         let Some((endpoint_id, key)) = held_by.remove(&finish.delivery_id) else {
             held.push(None);
@@ -533,10 +538,11 @@ async fn finish_all<DB: Backend>(
             gone: finish.gone,
             disable_after: finish.disable_after,
             now,
+            cause,
         });
         held.push(Some(endpoint_id));
     }
-    let disabled = settle_endpoints::<DB>(db, &seen, &successors).await?;
+    let Settled { disabled, changes } = settle_endpoints::<DB>(db, &seen, &successors).await?;
     // A delivery due again (a retry, an attempt herald cut off) or a key's next delivery
     // asks for its endpoint's turn as an accept does: a claim running now cannot see this
     // batch's writes and may take the endpoint out of line; the settled state alone would
@@ -563,6 +569,15 @@ async fn finish_all<DB: Backend>(
         *earliest = (*earliest).min(*now);
     }
     wake::<DB>(db, due.into_iter()).await?;
+    let dead = finishes
+        .iter()
+        .zip(&held)
+        .enumerate()
+        .filter(|(_, ((finish, _), endpoint))| {
+            endpoint.is_some() && finish.outcome == Outcome::Dead
+        })
+        .map(|(cause, _)| cause);
+    due_now |= notify::after_attempts::<DB>(db, finishes, changes, dead).await?;
     let finished = held
         .into_iter()
         .map(|endpoint| Finished {
@@ -575,12 +590,12 @@ async fn finish_all<DB: Backend>(
 
 /// Applies what the endpoints saw to their state, makes each ordering key's next delivery due
 /// where its predecessor finished, and disables endpoints that must be; returns the disabled
-/// ones with why.
+/// ones with why, and what changed that operators hear of.
 async fn settle_endpoints<DB: Backend>(
     db: &mut DB::Connection,
     seen: &BTreeMap<String, Vec<Seen>>,
     successors: &[(String, String, Millis)],
-) -> Result<BTreeMap<String, String>, Error> {
+) -> Result<Settled, Error> {
     // First read without locks: most batches change nothing (successes on healthy endpoints),
     // and a lock held to the end of the batch would make claims pass the endpoint over. When
     // something changes, read again locked, in endpoint order (so two processes' batches
@@ -623,14 +638,14 @@ async fn settle_endpoints<DB: Backend>(
     touched.sort_unstable();
     touched.dedup();
     if touched.is_empty() {
-        return Ok(BTreeMap::new());
+        return Ok(Settled::default());
     }
     let peeked: Vec<EndpointRow> = query(PEEK)
         .bind(json_rows(&touched))
         .fetch_all(&mut *db)
         .await?;
     if decide(&peeked, seen, successors).is_none() {
-        return Ok(BTreeMap::new());
+        return Ok(Settled::default());
     }
     let rows: Vec<EndpointRow> = query(READ)
         .bind(json_rows(&touched))
@@ -640,9 +655,10 @@ async fn settle_endpoints<DB: Backend>(
         queues,
         streaks,
         disabled,
+        changes,
     }) = decide(&rows, seen, successors)
     else {
-        return Ok(BTreeMap::new());
+        return Ok(Settled::default());
     };
 
     if !queues.is_empty() {
@@ -675,7 +691,16 @@ async fn settle_endpoints<DB: Backend>(
             .map_or(0, |s| s.now);
         disable::<DB>(db, endpoint_id, reason, now).await?;
     }
-    Ok(disabled)
+    Ok(Settled { disabled, changes })
+}
+
+/// What [`settle_endpoints`] did.
+#[derive(Default)]
+struct Settled {
+    /// Endpoint, why.
+    disabled: BTreeMap<String, String>,
+    /// Endpoint, the attempt that changed it, and what its operator hears.
+    changes: Vec<(String, usize, Change)>,
 }
 
 /// What a batch's outcomes do to its endpoints' state: rows to write, streaks to change, and
@@ -688,17 +713,31 @@ fn decide(
     let mut queues = Vec::new();
     let mut streaks = Vec::new();
     let mut disabled = BTreeMap::new();
+    let mut changes = Vec::new();
     for row in rows {
         let before = row.state();
         let mut after = before.clone();
         let mut reason = None;
         for event in seen.get(&row.endpoint_id).into_iter().flatten() {
-            reason = reason.or(after.record(event));
+            let step = after.clone();
+            let disables = after
+                .record(event)
+                .filter(|_| row.enabled && reason.is_none());
+            let change = match disables {
+                // Disabled by this very attempt: that is the news, not that it failed.
+                Some(why) => {
+                    reason = Some(why.clone());
+                    Some(Change::Disabled(why))
+                }
+                None if reason.is_none() && row.enabled => turn(&step, &after).map(Change::Turn),
+                None => None,
+            };
+            changes.extend(change.map(|change| (row.endpoint_id.clone(), event.cause, change)));
         }
         for (_, _, now) in successors.iter().filter(|(e, _, _)| *e == row.endpoint_id) {
             after.due_by(*now);
         }
-        if let Some(reason) = reason.filter(|_| row.enabled) {
+        if let Some(reason) = reason {
             disabled.insert(row.endpoint_id.clone(), reason);
             continue;
         }
@@ -723,6 +762,7 @@ fn decide(
         queues,
         streaks,
         disabled,
+        changes,
     })
 }
 
@@ -736,6 +776,8 @@ struct Decided {
     streaks: Vec<(String, Option<Millis>)>,
     /// Endpoint, why.
     disabled: BTreeMap<String, String>,
+    /// Endpoint, the attempt that changed it, and what its operator hears.
+    changes: Vec<(String, usize, Change)>,
 }
 
 /// An endpoint's scheduling state as [`settle_endpoints`] reads it.

@@ -48,6 +48,36 @@ pub(crate) struct Seen {
     pub(crate) disable_after: Duration,
     /// When the attempt is recorded.
     pub(crate) now: Millis,
+    /// Which of the batch's attempts it was.
+    pub(crate) cause: usize,
+}
+
+/// What one attempt changed about an endpoint that its operator hears of.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Turn {
+    /// It failed after a success, or its failures in a row reached the circuit's threshold.
+    Failing { failures: u32, circuit_open: bool },
+    /// It succeeded after `failures` failures in a row, a streak that began at `since`.
+    Recovered {
+        failures: u32,
+        since: Option<Millis>,
+    },
+}
+
+/// The turn from `before` to `after` one attempt, if it is one.
+pub(crate) fn turn(before: &EndpointState, after: &EndpointState) -> Option<Turn> {
+    let (was, is) = (before.failures, after.failures);
+    if is == 0 && was > 0 {
+        return Some(Turn::Recovered {
+            failures: was,
+            since: before.failing_since,
+        });
+    }
+    let opened = was < CIRCUIT_THRESHOLD && is >= CIRCUIT_THRESHOLD;
+    ((was == 0 && is > 0) || opened).then_some(Turn::Failing {
+        failures: is,
+        circuit_open: is >= CIRCUIT_THRESHOLD,
+    })
 }
 
 impl EndpointState {
@@ -126,6 +156,7 @@ mod tests {
             gone: false,
             disable_after: Duration::from_secs(5 * 24 * 3600),
             now: at + 10,
+            cause: 0,
         }
     }
 
@@ -273,5 +304,44 @@ mod tests {
             "the streak is the endpoint's, and unchanged"
         );
         assert_eq!(state.due_at, Some(T + 10));
+    }
+
+    #[test]
+    fn turns_an_operator_hears_of() {
+        let at = |failures| EndpointState {
+            failures,
+            failing_since: (failures > 0).then_some(T),
+            ..EndpointState::default()
+        };
+        let failing = |failures, circuit_open| {
+            Some(Turn::Failing {
+                failures,
+                circuit_open,
+            })
+        };
+        let cases = [
+            ("healthy stays healthy", at(0), at(0), None),
+            (
+                "the first failure after a success",
+                at(0),
+                at(1),
+                failing(1, false),
+            ),
+            ("a second failure is the same streak", at(1), at(2), None),
+            ("the circuit opens", at(4), at(5), failing(5, true)),
+            ("failures beyond the threshold", at(5), at(6), None),
+            (
+                "a success after failures",
+                at(7),
+                at(0),
+                Some(Turn::Recovered {
+                    failures: 7,
+                    since: Some(T),
+                }),
+            ),
+        ];
+        for (name, before, after, expected) in cases {
+            assert_eq!(turn(&before, &after), expected, "{name}");
+        }
     }
 }

@@ -36,6 +36,7 @@ mod claim;
 mod endpoint_state;
 mod exec;
 mod log;
+mod notify;
 mod queue;
 mod registry;
 mod replays;

@@ -3,9 +3,11 @@
 use async_trait::async_trait;
 
 use super::batch::NewDelivery;
+use super::notify::{self, Notice};
 use super::rows::{ReplayRow, replay_columns};
 use super::{Backend, Sql, SqlStore, batch, query, sql};
 use crate::error::disabled_endpoint;
+use crate::operational::{self, ReplayFinished};
 use crate::{Clocked, Error, ErrorKind, Millis, Replay, ReplayState, Replays, new_id};
 
 /// How long after a replay is made it may finish: accepts in flight at that moment commit
@@ -222,11 +224,26 @@ impl<DB: Backend> Replays for SqlStore<DB> {
         .bind(id)
         .fetch_one(&mut *tx)
         .await?;
+        let replay = Replay::try_from(row)?;
+        let mut notified = false;
+        if state == ReplayState::Finished {
+            let finished = ReplayFinished {
+                kind: operational::OperationalType::ReplayFinished,
+                tenant: replay.tenant_id.clone(),
+                replay_id: replay.id.clone(),
+                endpoint_id: replay.endpoint_id.clone(),
+                events: replay.done.into(),
+                since: operational::time(replay.since),
+                at: operational::time(now),
+            };
+            let notice = Notice::new(&replay.tenant_id, operational::REPLAY_FINISHED, &finished);
+            notified = notify::emit::<DB>(&mut tx, vec![notice], now).await?;
+        }
         tx.commit().await?;
-        if sent + late.len() > 0 {
+        if sent + late.len() > 0 || notified {
             self.wake();
         }
-        Replay::try_from(row)
+        Ok(replay)
     }
 
     async fn replay(&self, tenant_id: &str, id: &str) -> Result<Option<Replay>, Error> {

@@ -9,11 +9,13 @@ use herald_store::{
 };
 
 mod log;
+mod operational;
 mod retention;
 mod scheduler;
 mod signing;
 mod versions;
 pub(crate) use log::*;
+pub(crate) use operational::*;
 pub(crate) use retention::*;
 pub(crate) use scheduler::*;
 pub(crate) use signing::*;

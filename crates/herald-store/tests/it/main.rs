@@ -122,6 +122,9 @@ macro_rules! conformance {
 
 conformance!(
     tenants_are_created_once,
+    operational_events_tell_both_the_tenant_and_the_operator,
+    operational_events_are_stored_only_for_those_who_ask,
+    a_finished_replay_is_told,
     endpoints_belong_to_existing_tenants_and_are_scoped,
     events_fan_out_to_enabled_subscribed_endpoints,
     idempotency_keys_return_the_first_event,

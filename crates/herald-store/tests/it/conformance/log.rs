@@ -440,7 +440,12 @@ pub(crate) async fn a_test_event_goes_to_one_endpoint_only(store: &Timed) {
         .into_iter()
         .map(|t| t.id)
         .collect();
-    assert_eq!(tenants, ["acme", "zeta"]);
+    // The operator's tenant is in every database; where it sorts is the database's collation.
+    let operator = herald_store::operational::OPERATOR;
+    assert!(tenants.iter().any(|t| t == operator));
+    let theirs =
+        |ids: Vec<String>| -> Vec<String> { ids.into_iter().filter(|t| t != operator).collect() };
+    assert_eq!(theirs(tenants), ["acme", "zeta"]);
     let after: Vec<String> = store
         .tenants(Some("acme"), 10)
         .await
@@ -448,7 +453,7 @@ pub(crate) async fn a_test_event_goes_to_one_endpoint_only(store: &Timed) {
         .into_iter()
         .map(|t| t.id)
         .collect();
-    assert_eq!(after, ["zeta"]);
+    assert_eq!(theirs(after), ["zeta"]);
 }
 
 pub(crate) async fn server_keys_are_made_once(store: &Timed) {
