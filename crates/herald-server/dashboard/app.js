@@ -62,6 +62,7 @@ function latest(what, number) {
   return asked[what] === number;
 }
 
+const OPERATOR = "_operator";
 const tenantPath = (rest = "") => `/tenants/${encodeURIComponent(state.tenant)}${rest}`;
 
 function when(text) {
@@ -121,9 +122,12 @@ async function identify() {
     const tenants = await api("GET", "/tenants?limit=100");
     state.admin = true;
     const switcher = $("switcher");
-    switcher.replaceChildren(...tenants.data.map((t) => el("option", { value: t.id }, t.id)));
+    // `_operator` is herald's: its endpoints hear operational webhooks for every tenant.
+    switcher.replaceChildren(...tenants.data.map((t) => el("option", { value: t.id },
+      t.id === OPERATOR ? `${t.id} (operational webhooks of every tenant)` : t.id)));
     $("switcher-label").hidden = tenants.data.length === 0;
-    state.tenant = sessionStorage.getItem("herald.tenant") || (tenants.data[0] && tenants.data[0].id);
+    const first = tenants.data.find((t) => t.id !== OPERATOR) || tenants.data[0];
+    state.tenant = sessionStorage.getItem("herald.tenant") || (first && first.id);
     if (!state.tenant) throw new Error("There are no tenants yet: create one through the API first.");
     switcher.value = state.tenant;
   }
@@ -255,7 +259,8 @@ function paged(container, page, path, row) {
 
 function openForm() {
   $("endpoint-types").replaceChildren(...state.types.map((type) => el("label", {},
-    el("input", { type: "checkbox", value: type.name }), type.name)));
+    el("input", { type: "checkbox", value: type.name }), type.name,
+    type.operational ? el("span", { class: "muted" }, " (operational)") : "")));
   const versions = allVersions();
   $("endpoint-version-field").hidden = versions.length === 0;
   $("endpoint-version").replaceChildren(...versions.map((v, i) =>
@@ -704,7 +709,8 @@ function startLive() {
 function loadTypes() {
   $("type-list").replaceChildren(...state.types.map((type) => el("article", { class: "card type" },
     el("div", { class: "heading" }, el("h2", {}, type.name),
-      type.version && el("span", { class: "badge" }, `Version ${type.version}`)),
+      type.version && el("span", { class: "badge" }, `Version ${type.version}`),
+      type.operational && el("span", { class: "badge" }, "Operational")),
     el("p", {}, type.description || type.summary),
     el("div", { class: "two" },
       el("div", {}, el("h3", {}, type.example_declared ? "Example" : "Example (from the schema)"),

@@ -24,6 +24,9 @@ pub(crate) struct EventType {
     pub(crate) example_declared: bool,
     /// For a versioned webhook, every version, oldest first (the last is the one above).
     pub(crate) versions: Vec<TypeVersion>,
+    /// One of herald's operational webhooks ([`crate::operational`]): endpoints may ask for it,
+    /// only herald sends it.
+    pub(crate) operational: bool,
 }
 
 /// One version of a versioned event type.
@@ -62,15 +65,20 @@ pub(crate) enum VersionError {
 pub(crate) struct EventTypes {
     /// By name, each version's (oldest first; the newest last, `None` for an unversioned type).
     validators: HashMap<String, Vec<(Option<String>, jsonschema::Validator)>>,
-    /// Sorted by name.
+    /// The app's, sorted by name, then the operational ones, sorted by name.
     catalogue: Vec<EventType>,
+    /// How many of `catalogue` the app declares.
+    declared: usize,
     webhooks: herald_core::Webhooks,
 }
 
 impl EventTypes {
     /// Compiles every declared webhook's body schema; a schema that does not compile stops
     /// start-up with its name.
-    pub(crate) fn new(webhooks: &herald_core::Webhooks) -> Result<EventTypes, String> {
+    /// herald's operational webhooks are added to the app's, whose names must differ.
+    pub(crate) fn new(app: &herald_core::Webhooks) -> Result<EventTypes, String> {
+        crate::operational::check_names(app)?;
+        let webhooks = &app.clone().merge(crate::operational::webhooks());
         let mut validators: HashMap<String, Vec<(Option<String>, jsonschema::Validator)>> =
             HashMap::new();
         for declaration in webhooks.iter() {
@@ -124,36 +132,53 @@ impl EventTypes {
                 schema: newest.json_schema(),
                 body_schema: newest.body_schema_name().to_owned(),
                 versions,
+                operational: herald_store::operational::is_operational(name),
             });
         }
-        catalogue.sort_by(|a, b| a.name.cmp(&b.name));
+        // The app's first, then herald's; each part by name.
+        catalogue.sort_by(|a, b| (a.operational, &a.name).cmp(&(b.operational, &b.name)));
+        let declared = catalogue.partition_point(|t| !t.operational);
         Ok(EventTypes {
             validators,
             catalogue,
+            declared,
             webhooks: webhooks.clone(),
         })
     }
 
-    /// Every declared type, by name.
+    /// Every type: the app's, then the operational ones, each by name.
     pub(crate) fn catalogue(&self) -> &[EventType] {
         &self.catalogue
     }
 
-    /// One declared type.
+    /// One type, the app's or an operational one.
     pub(crate) fn get(&self, name: &str) -> Option<&EventType> {
-        self.catalogue
-            .binary_search_by(|t| t.name.as_str().cmp(name))
-            .ok()
-            .map(|at| &self.catalogue[at])
+        let (app, operational) = self.catalogue.split_at(self.declared);
+        [app, operational].into_iter().find_map(|part| {
+            let at = part.binary_search_by(|t| t.name.as_str().cmp(name)).ok()?;
+            Some(&part[at])
+        })
     }
 
+    /// Whether an endpoint may ask for events named `name`.
     pub(crate) fn contains(&self, name: &str) -> bool {
         self.get(name).is_some()
     }
 
-    /// The declared names, sorted, for error messages.
+    /// Whether an event named `name` may be sent: a type the app declares.
+    pub(crate) fn sendable(&self, name: &str) -> bool {
+        self.get(name).is_some_and(|t| !t.operational)
+    }
+
+    /// Every name an endpoint may ask for, for error messages.
     pub(crate) fn names(&self) -> Vec<&str> {
         self.catalogue.iter().map(|t| t.name.as_str()).collect()
+    }
+
+    /// The names the app declares, sorted, for error messages.
+    pub(crate) fn sendable_names(&self) -> Vec<&str> {
+        let declared = &self.catalogue[..self.declared];
+        declared.iter().map(|t| t.name.as_str()).collect()
     }
 
     /// Every version any webhook declares, oldest first: what an endpoint may pin.

@@ -15,6 +15,7 @@ mod error;
 mod event_types;
 mod example;
 mod link;
+mod operational;
 mod ops;
 mod problem;
 mod replay;

@@ -293,17 +293,21 @@ fn api_app(webhooks: &Webhooks) -> App {
         .description(Some(
             "herald's management API: tenants, their endpoints and tokens, events, the \
              delivery log, replays, and the probes an operator asks. The webhooks it delivers \
-             are listed under `webhooks`.",
+             are listed under `webhooks`: the app's, and herald's own operational webhooks \
+             (tag `operational`), which endpoints of the tenant `_operator` receive for the \
+             whole installation.",
         ))
         .build();
-    App::with_openapi(doc).webhooks(webhooks.clone()).docs(
-        Docs::default()
-            .openapi_url(Some(API_DOCUMENT))
-            .docs_url(Some(API_DOCS))
-            .redoc_url(None)
-            // The webhooks' AsyncAPI document is the app's, beside its OpenAPI document.
-            .asyncapi_url(None),
-    )
+    App::with_openapi(doc)
+        .webhooks(webhooks.clone().merge(crate::operational::webhooks()))
+        .docs(
+            Docs::default()
+                .openapi_url(Some(API_DOCUMENT))
+                .docs_url(Some(API_DOCS))
+                .redoc_url(None)
+                // The webhooks' AsyncAPI document is the app's, beside its OpenAPI document.
+                .asyncapi_url(None),
+        )
 }
 
 /// herald's management API document for an app that declares `webhooks`, as

@@ -27,6 +27,9 @@ pub(crate) struct EventTypeOut {
     version: Option<String>,
     /// For a versioned webhook, every version, oldest first; empty otherwise.
     versions: Vec<EventTypeVersionOut>,
+    /// One of herald's own operational webhooks (`endpoint.disabled`…): an endpoint receives
+    /// it only if it names it, and only herald sends it.
+    operational: bool,
 }
 
 /// One version of a versioned webhook.
@@ -68,6 +71,7 @@ impl From<&EventType> for EventTypeOut {
                     converts_to: v.converts_to.clone(),
                 })
                 .collect(),
+            operational: t.operational,
         }
     }
 }
@@ -80,7 +84,8 @@ pub(crate) struct EventTypeList {
 
 /// List event types
 ///
-/// The webhooks this service sends, by name, with their payload schema and an example.
+/// The webhooks this service sends, by name, with their payload schema and an example: the
+/// app's, then herald's operational ones.
 #[utoipa::path(get, path = "/api/v1/event-types", tag = "herald", security(("token" = [])),
     responses(
         (status = 200, description = "Every declared webhook", body = EventTypeList),

@@ -426,7 +426,7 @@ pub(crate) async fn send_test(
             .event_types
             .iter()
             .find_map(|name| state.event_types.get(name))
-            .or_else(|| catalogue.first()),
+            .or_else(|| catalogue.iter().find(|t| !t.operational)),
     }
     .ok_or_else(|| {
         Problem::invalid(

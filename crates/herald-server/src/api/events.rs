@@ -73,12 +73,23 @@ pub(crate) async fn create_event(
     Scope { tenant, store, .. }: Scope,
     ApiJson(body): ApiJson<CreateEvent>,
 ) -> Result<(StatusCode, axum::Json<EventOut>), Problem> {
-    if !state.event_types.contains(&body.event_type) {
+    if !state.event_types.sendable(&body.event_type) {
+        let why = if state.event_types.contains(&body.event_type) {
+            format!(
+                "`{}` is one of herald's operational webhooks: herald sends it, nobody else",
+                body.event_type
+            )
+        } else {
+            format!("unknown event type `{}`", body.event_type)
+        };
         return Err(Problem::invalid(
-            format!("unknown event type `{}`", body.event_type),
+            why,
             vec![Violation {
                 path: "/event_type".into(),
-                message: format!("declared: {}", state.event_types.names().join(", ")),
+                message: format!(
+                    "declared: {}",
+                    state.event_types.sendable_names().join(", ")
+                ),
             }],
         ));
     }

@@ -68,7 +68,7 @@ fn name_event_types(doc: &mut OpenApi, event_types: &EventTypes) {
     };
     let declared = declared.clone();
     let mut body = OneOfBuilder::new().description(declared.description.clone());
-    for event_type in catalogue {
+    for event_type in catalogue.iter().take_while(|t| !t.operational) {
         // One variant per version: the newest's `version` may be left out, an older one's
         // must be given; an unversioned type takes none.
         let newest = event_type.version();

@@ -49,6 +49,20 @@ pub(crate) async fn create_tenant(
             }],
         )
     })?;
+    if crate::operational::is_reserved(id.as_str()) {
+        return Err(Problem::invalid(
+            "tenant ids starting with `_` are herald's own",
+            vec![Violation {
+                path: "/id".into(),
+                message: format!(
+                    "`{}` starts with `_`; `{}` receives operational webhooks for the whole \
+                     installation",
+                    id.as_str(),
+                    herald_store::operational::OPERATOR
+                ),
+            }],
+        ));
+    }
     let tenant = store.create_tenant(id.as_str()).await?;
     Ok((
         StatusCode::CREATED,

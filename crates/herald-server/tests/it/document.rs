@@ -30,7 +30,16 @@ fn event_bodies_name_the_declared_types_and_their_payload_schemas() {
     let schemas = &doc["components"]["schemas"];
     assert_eq!(
         schemas["EventTypeName"]["enum"],
-        serde_json::json!(["new-subscription", "subscription-renewed"])
+        serde_json::json!([
+            "new-subscription",
+            "subscription-renewed",
+            // herald's own, which endpoints may ask for (and the API cannot send).
+            "delivery.dead",
+            "endpoint.disabled",
+            "endpoint.failing",
+            "endpoint.recovered",
+            "replay.finished"
+        ])
     );
     let variants = schemas["CreateEvent"]["oneOf"].as_array().unwrap();
     // One per type and version: subscription-renewed has two.
