@@ -23,7 +23,7 @@ before(async () => {
     request.on('data', (chunk) => (body += chunk));
     request.on('end', () => {
       received.push({ headers: request.headers, body });
-      response.writeHead(answer, { 'content-type': 'text/plain' });
+      response.writeHead(request.url.endsWith('/gone') ? 410 : answer, { 'content-type': 'text/plain' });
       response.end(`receiver said ${answer}`);
     });
   });
@@ -341,6 +341,30 @@ test('what a disabled endpoint missed shows as skipped, and goes when it is enab
   await waitFor(() => received.filter((r) => r.body.includes('rick')).length >= before + 2);
   const log = await admin('GET', `/tenants/paused/deliveries?endpoint=${endpoint.id}&state=skipped`);
   assert.equal(log.data.length, 0);
+  assert.deepEqual(errors, []);
+});
+
+test("a tenant asks for herald's operational webhooks and hears that its endpoint was disabled", async () => {
+  const { page, errors } = await openDashboard('watchful');
+  const port = receiver.address().port;
+  const gone = await admin('POST', '/tenants/watchful/endpoints',
+    { url: `http://127.0.0.1:${port}/watchful/gone`, event_types: ['new-subscription'] });
+  await page.locator('#add-endpoint').click();
+  await page.locator('#endpoint-url').fill(`http://127.0.0.1:${port}/watchful/ops`);
+  const label = page.locator('#endpoint-types label', { hasText: 'endpoint.disabled' });
+  assert.match(await label.innerText(), /operational/);
+  await label.locator('input').check();
+  await page.locator('#endpoint-url').press('Enter');
+  await page.locator('#endpoint-list .row', { hasText: '/watchful/ops' }).waitFor();
+
+  const payload = { username: 'rick', monthly_fee: 9.99, start_date: '2026-11-22T08:00:00Z' };
+  await admin('POST', '/tenants/watchful/events', { event_type: 'new-subscription', payload });
+  await waitFor(() => received.some((r) => r.body.includes('"type":"endpoint.disabled"') && r.body.includes(gone.id)));
+
+  await page.locator('#tabs [data-view="types"]').click();
+  const card = (name) => page.locator('.card.type', { has: page.locator('h2', { hasText: new RegExp(`^${name}$`) }) });
+  await card('endpoint.disabled').locator('.badge', { hasText: 'Operational' }).waitFor();
+  assert.equal(await card('new-subscription').locator('.badge', { hasText: 'Operational' }).count(), 0);
   assert.deepEqual(errors, []);
 });
 

@@ -14,8 +14,9 @@ use crate::tenant::TenantId;
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateTenant {
-    /// Your id for this customer: 1 to 64 letters, digits, `_`, `-` or `.`.
-    #[schema(example = "acme", pattern = r"^[A-Za-z0-9_.-]{1,64}$")]
+    /// Your id for this customer: 1 to 64 letters, digits, `_`, `-` or `.`, not starting with
+    /// `_` (those are herald's, such as `_operator`).
+    #[schema(example = "acme", pattern = r"^[A-Za-z0-9.-][A-Za-z0-9_.-]{0,63}$")]
     id: String,
 }
 

@@ -273,6 +273,14 @@ async fn a_tenant_token_reaches_only_its_own_tenant() {
                 }
             }
         }
+        // herald's own tenant, whose endpoints hear every tenant's operational webhooks, is
+        // no tenant's.
+        for credential in [&token, &link] {
+            for (method, path, body) in tenant_routes("_operator", &theirs) {
+                let (status, _) = server.call(method, &path, Some(credential), body).await;
+                assert_eq!(status, 404, "{url}: {method} {path} with acme's credential");
+            }
+        }
         let (status, _) = server
             .call(
                 "POST",

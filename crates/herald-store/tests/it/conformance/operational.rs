@@ -179,12 +179,23 @@ pub(crate) async fn operational_events_tell_both_the_tenant_and_the_operator(sto
 pub(crate) async fn operational_events_are_stored_only_for_those_who_ask(store: &Timed) {
     store.create_tenant("quiet", T0).await.unwrap();
     endpoint(store, "quiet", "https://quiet.example/hook", &[]).await;
+    // Another tenant asking for every operational type hears only of its own endpoints.
+    store.create_tenant("nosy", T0).await.unwrap();
+    endpoint(store, "nosy", "https://nosy.example/ops", &ASKED).await;
     store
         .accept_event(NewEvent::new("quiet", "t", "{}"), T0)
         .await
         .unwrap();
     drain(store, T0 + 10, Outcome::Dead, None).await;
-    for tenant in ["quiet", OPERATOR] {
+    assert!(
+        store
+            .claim_due("w", 50, T0 + 60_000, T0 + 100)
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing for anyone to send"
+    );
+    for tenant in ["quiet", "nosy", OPERATOR] {
         let events = store
             .events(tenant, &EventFilter::default(), None, 10)
             .await
