@@ -14,6 +14,7 @@ mod database;
 mod error;
 mod event_types;
 mod example;
+mod filters;
 mod link;
 mod operational;
 mod ops;

@@ -192,6 +192,8 @@ pub struct SendOptions<'a> {
     /// Events with the same key reach each endpoint one at a time, in the order they were
     /// accepted.
     pub ordering_key: Option<&'a str>,
+    /// Channels: endpoints that ask for channels receive only events carrying one of them.
+    pub channels: &'a [&'a str],
 }
 
 /// The event `send` would store.
@@ -230,6 +232,12 @@ fn new_event<W: Declare>(
                 ),
             ),
         })?;
+    let channels: Vec<String> = options.channels.iter().map(|c| (*c).to_owned()).collect();
+    let bad = crate::filters::check_channels(&channels, "channels");
+    if !bad.is_empty() {
+        let why: Vec<String> = bad.into_iter().map(|v| v.message).collect();
+        return Err(Error::new(ErrorKind::Payload, why.join("; ")));
+    }
     Ok(NewEvent {
         tenant_id: tenant.as_str().into(),
         event_type: name.into_owned(),
@@ -237,6 +245,7 @@ fn new_event<W: Declare>(
         idempotency_key: options.idempotency_key.map(Into::into),
         ordering_key: options.ordering_key.map(Into::into),
         versions,
+        channels,
     })
 }
 

@@ -32,6 +32,7 @@
 
 mod clock;
 mod error;
+pub mod filter;
 mod group;
 mod limits;
 mod log;

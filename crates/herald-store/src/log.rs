@@ -96,7 +96,8 @@ pub struct Replay {
     /// Events it covers: those accepted from `since` until the job was made, of the types the
     /// endpoint receives.
     pub total: u32,
-    /// Events given a new delivery so far.
+    /// Events gone through so far: given a new delivery, or passed over because the
+    /// endpoint's channels or filter do not take them.
     pub done: u32,
     /// Where it stands.
     pub state: ReplayState,

@@ -51,6 +51,10 @@ pub struct NewEndpoint {
     /// The version it pins (a date): of each versioned webhook it receives the newest version
     /// on or before it. `None`: always the newest.
     pub version: Option<String>,
+    /// The channels it asks for: empty, every event; otherwise the events that carry one.
+    pub channels: Vec<String>,
+    /// A payload filter ([`crate::filter`]) as JSON text, checked before it gets here.
+    pub filter: Option<String>,
 }
 
 impl NewEndpoint {
@@ -68,6 +72,8 @@ impl NewEndpoint {
             enabled: true,
             rate_limit: None,
             version: None,
+            channels: Vec::new(),
+            filter: None,
         }
     }
 }
@@ -101,6 +107,10 @@ pub struct Endpoint {
     pub created_at: Millis,
     /// The version it pins; see [`NewEndpoint::version`].
     pub version: Option<String>,
+    /// The channels it asks for; see [`NewEndpoint::channels`].
+    pub channels: Vec<String>,
+    /// Its payload filter as JSON text; see [`crate::filter`].
+    pub filter: Option<String>,
     /// While its circuit is open (it kept failing): no attempt but a probe before then.
     pub circuit_open_until: Option<Millis>,
 }
@@ -201,6 +211,10 @@ pub struct EndpointPatch {
     pub signature: Option<SignatureChange>,
     /// A new version to pin.
     pub version: Option<String>,
+    /// New channels; empty: every event.
+    pub channels: Option<Vec<String>>,
+    /// A new payload filter: `Some(None)` removes it.
+    pub filter: Option<Option<String>>,
     /// Sends the deliveries skipped while it was disabled, now, in the order their events
     /// were accepted; only if the endpoint is enabled once the patch applies.
     pub deliver_skipped: bool,
@@ -233,6 +247,8 @@ pub struct NewEvent {
     pub ordering_key: Option<String>,
     /// For a versioned webhook: the version of `payload`, and the older versions it carries.
     pub versions: Option<Versions>,
+    /// Its channels: it reaches endpoints without channels, and those asking for one of these.
+    pub channels: Vec<String>,
 }
 
 /// The versions of an event of a versioned webhook.
@@ -280,6 +296,7 @@ impl NewEvent {
             idempotency_key: None,
             ordering_key: None,
             versions: None,
+            channels: Vec::new(),
         }
     }
 }

@@ -247,3 +247,88 @@ fn check_url(text: &str, policy: &TargetPolicy) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// `channels` of an event or an endpoint, as the document describes them.
+pub(crate) fn channels() -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+    ArrayBuilder::new()
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(crate::filters::CHANNEL_PATTERN))
+                .examples(["project-123"]),
+        )
+        .max_items(Some(crate::filters::MAX_CHANNELS))
+        .build()
+}
+
+/// `channels`, or null to leave them as they are.
+pub(crate) fn channels_or_null() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
+    Schema::OneOf(
+        OneOfBuilder::new()
+            .item(channels())
+            .item(ObjectBuilder::new().schema_type(Type::Null))
+            .build(),
+    )
+}
+
+/// A payload filter, as the document describes it: an object, or null for none.
+pub(crate) fn filter() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Object, Type::Null]))
+        .description(Some(
+            "Only events whose payload matches are delivered; null: no filter. A condition is \
+             `{\"path\": \"/amount\", \"gt\": 100}`: a JSON Pointer into the payload (as the \
+             event was sent) and one test of `eq` (any JSON), `in` (a list), `gt`, `gte`, \
+             `lt`, `lte` (a number or a string; numbers compare with numbers, strings with \
+             strings) or `exists` (true or false); conditions combine with `{\"and\": [...]}`, \
+             `{\"or\": [...]}` and `{\"not\": ...}`. Every path must exist in the schema of an \
+             event type the endpoint receives, and every value be one the payload can hold \
+             there, or it is a 422.",
+        ))
+        .examples([serde_json::json!({"and": [
+            {"path": "/monthly_fee", "gte": 10},
+            {"not": {"path": "/username", "in": ["test", "demo"]}}
+        ]})])
+        .build()
+}
+
+/// Reads a field that may be absent (outer `None`), null (`Some(None)`) or a value.
+pub(crate) fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    use serde::Deserialize;
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// Checks an endpoint's `channels` and its `filter` against the `event_types` it receives;
+/// the filter's JSON text when there is one.
+pub(crate) fn channels_and_filter(
+    state: &AppState,
+    channels: &[String],
+    filter: Option<&serde_json::Value>,
+    event_types: &[String],
+) -> Result<Option<String>, Problem> {
+    let mut violations = crate::filters::check_channels(channels, "/channels");
+    let checked = match filter {
+        None | Some(serde_json::Value::Null) => None,
+        Some(filter) => {
+            match crate::filters::check_filter(filter, event_types, &state.event_types) {
+                Ok(text) => Some(text),
+                Err(found) => {
+                    violations.extend(found);
+                    None
+                }
+            }
+        }
+    };
+    if violations.is_empty() {
+        Ok(checked)
+    } else {
+        Err(Problem::invalid("invalid channels or filter", violations))
+    }
+}

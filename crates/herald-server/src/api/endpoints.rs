@@ -55,6 +55,13 @@ pub(crate) struct CreateEndpoint {
     /// version declared later does not change what it receives until it is moved.
     #[schema(example = "2026-12-01")]
     version: Option<String>,
+    /// Channels to receive: only events carrying one of them are delivered. Omitted or
+    /// empty: every event of its types, with channels or without.
+    #[serde(default)]
+    #[schema(schema_with = fields::channels)]
+    channels: Vec<String>,
+    #[schema(schema_with = fields::filter)]
+    filter: Option<serde_json::Value>,
 }
 
 fn yes() -> bool {
@@ -86,6 +93,11 @@ pub(crate) struct EndpointOut {
     /// The version it pins; null: always the newest (an endpoint made before any webhook
     /// declared versions).
     version: Option<String>,
+    /// The channels it receives; empty: every event of its types.
+    channels: Vec<String>,
+    /// Its payload filter; null: none.
+    #[schema(value_type = Option<Object>)]
+    filter: Option<serde_json::Value>,
     /// Verifies the `v1` signatures of every delivery: `whsec_…`. Only in the answer that
     /// creates an endpoint signed with HMAC; later, read it from `…/secret`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -114,6 +126,10 @@ impl EndpointOut {
             rate_limit: endpoint.rate_limit,
             signature: endpoint.signature.into(),
             version: endpoint.version,
+            channels: endpoint.channels,
+            filter: endpoint
+                .filter
+                .and_then(|text| serde_json::from_str(&text).ok()),
             secret: first.secret,
             public_key: first.public_key,
             created_at: rfc3339(endpoint.created_at),
@@ -164,6 +180,12 @@ pub(crate) async fn create_endpoint(
         Some(&body.event_types),
         Some(&body.headers),
     )?;
+    let filter = fields::channels_and_filter(
+        &state,
+        &body.channels,
+        body.filter.as_ref(),
+        &body.event_types,
+    )?;
     let signature = Signature::from(body.signature);
     let keys = signing::fresh_keys(signature)?;
     let first = FirstKeys::of(&keys);
@@ -181,6 +203,8 @@ pub(crate) async fn create_endpoint(
             Some(version) => Some(fields::version(&state, version)?),
             None => state.event_types.pins().last().map(|v| (*v).to_owned()),
         },
+        channels: body.channels,
+        filter,
     };
     let endpoint = store
         .create_endpoint(new)
@@ -270,6 +294,13 @@ pub(crate) struct UpdateEndpoint {
     /// they stay in the log as `skipped`.
     #[serde(default)]
     deliver_skipped: bool,
+    /// New channels to receive; empty: every event of its types.
+    #[schema(schema_with = fields::channels_or_null)]
+    channels: Option<Vec<String>>,
+    /// A new payload filter; null removes it. Also checked again when `event_types` changes.
+    #[serde(default, deserialize_with = "fields::present")]
+    #[schema(schema_with = fields::filter)]
+    filter: Option<Option<serde_json::Value>>,
 }
 
 /// Update an endpoint
@@ -298,6 +329,30 @@ pub(crate) async fn update_endpoint(
         Some(Some(limit)) => Some(Some(fields::rate_limit(limit)?)),
         other => other,
     };
+    // A filter is checked against the types the endpoint will receive: a new one, or the one
+    // it has when its types change.
+    let filter = match (body.filter, &body.event_types) {
+        (Some(None), _) => Some(None),
+        (Some(Some(filter)), types) => {
+            let types = match types {
+                Some(types) => types.clone(),
+                None => found(&*store, &tenant, &id).await?.event_types,
+            };
+            let checked = fields::channels_and_filter(&state, &[], Some(&filter), &types)?;
+            Some(checked)
+        }
+        (None, Some(types)) => {
+            let current = found(&*store, &tenant, &id).await?.filter;
+            if let Some(current) = current.and_then(|t| serde_json::from_str(&t).ok()) {
+                fields::channels_and_filter(&state, &[], Some(&current), types)?;
+            }
+            None
+        }
+        (None, None) => None,
+    };
+    if let Some(channels) = &body.channels {
+        fields::channels_and_filter(&state, channels, None, &[])?;
+    }
     if body.deliver_skipped {
         // Skipped deliveries go only to an endpoint that takes them: say so rather than keep
         // them back without a word.
@@ -334,6 +389,8 @@ pub(crate) async fn update_endpoint(
             .map(|v| fields::version(&state, &v))
             .transpose()?,
         deliver_skipped: body.deliver_skipped,
+        channels: body.channels,
+        filter,
     };
     let endpoint = store
         .update_endpoint(&tenant, &id, patch)

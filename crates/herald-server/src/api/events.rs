@@ -36,6 +36,12 @@ pub(crate) struct CreateEvent {
     /// application's conversions (none in `--spec` mode: there, send each version yourself).
     #[schema(example = "2026-12-01")]
     version: Option<String>,
+    /// Up to 10 channels (each 1 to 128 letters, digits, `_`, `.`, `:` or `-`). An endpoint
+    /// that asks for channels receives only events carrying one of them; an endpoint that
+    /// asks for none receives every event of its types, with channels or without.
+    #[serde(default)]
+    #[schema(schema_with = super::endpoint_fields::channels)]
+    channels: Vec<String>,
 }
 
 /// A stored event.
@@ -137,6 +143,10 @@ pub(crate) async fn create_event(
         body.ordering_key.as_deref(),
         256,
     )?;
+    let bad_channels = crate::filters::check_channels(&body.channels, "/channels");
+    if !bad_channels.is_empty() {
+        return Err(Problem::invalid("invalid channels", bad_channels));
+    }
     let new = NewEvent {
         tenant_id: tenant.clone(),
         event_type: body.event_type,
@@ -144,6 +154,7 @@ pub(crate) async fn create_event(
         idempotency_key: body.idempotency_key,
         ordering_key: body.ordering_key,
         versions,
+        channels: body.channels,
     };
     let event_type = new.event_type.clone();
     let version = new.versions.as_ref().map(|v| v.version.clone());

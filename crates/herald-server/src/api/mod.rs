@@ -16,6 +16,7 @@ mod log;
 mod members;
 pub(crate) mod nul;
 mod openapi;
+mod preview;
 mod replays;
 mod signing;
 mod tenants;
@@ -66,6 +67,7 @@ fn behind_token() -> OpenApiRouter<AppState> {
         .routes(routes!(signing::get_keys))
         .routes(routes!(signing::rotate_keys))
         .routes(routes!(endpoints::send_test))
+        .routes(routes!(preview::preview_filter))
         .routes(routes!(replays::create_replay))
         .routes(routes!(replays::get_replay))
         .routes(routes!(events::create_event, log::list_events))

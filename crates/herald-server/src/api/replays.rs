@@ -33,7 +33,8 @@ pub(crate) struct ReplayOut {
     state: String,
     /// Events it covers (counted when it started).
     total: u32,
-    /// Events given a new delivery so far.
+    /// Events gone through so far: sent again, or passed over because the endpoint's
+    /// channels or filter do not take them.
     done: u32,
     created_at: String,
     updated_at: String,

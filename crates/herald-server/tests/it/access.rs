@@ -93,6 +93,11 @@ const TENANT_ROUTES: &[(&str, &str, Option<&str>)] = &[
         None,
     ),
     ("GET", "/api/v1/tenants/{tenant}/stats", None),
+    (
+        "POST",
+        "/api/v1/tenants/{tenant}/filter-preview",
+        Some(r#"{"filter": {"path": "/username", "eq": "rick"}}"#),
+    ),
     ("POST", "/api/v1/tenants/{tenant}/dashboard-link", None),
     ("GET", "/api/v1/tenants/{tenant}/tokens", None),
     (

@@ -7,6 +7,7 @@ mod access;
 mod document;
 mod endpoints;
 mod events;
+mod filters;
 mod input;
 mod log;
 mod nul;

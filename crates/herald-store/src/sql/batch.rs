@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use super::rows::{count, event_columns, headers_to_json};
 use super::{Backend, Sql, json_rows, query, sql};
 use crate::error::classify;
+use crate::filter::{self, Filter};
 use crate::group::{Write, Written};
 use crate::{
     Accepted, DeliveryState, Error, ErrorKind, Event, Finish, Finished, Millis, NewEvent, Outcome,
@@ -105,15 +106,17 @@ pub(crate) async fn accept_all<DB: Backend>(
     );
     const INSERT_EVENTS: Sql = sql!(
         "INSERT INTO events (id, tenant_id, event_type, payload, idempotency_key, ordering_key, \
-           created_at, version, versions) \
+           created_at, version, versions, channels) \
          SELECT v.value->>0, v.value->>1, v.value->>2, v.value->>3, v.value->>4, v.value->>5, \
-           CAST(v.value->>6 AS BIGINT), v.value->>7, v.value->>8 FROM " [rows "$1"] " AS v"
+           CAST(v.value->>6 AS BIGINT), v.value->>7, v.value->>8, v.value->>9 \
+         FROM " [rows "$1"] " AS v"
     );
     // Disabled endpoints too: what they miss is recorded as skipped, never dropped silently.
     // An endpoint subscribed to every type (`[]`) gets herald's operational events only if it
     // names them (`$3` false).
     const SUBSCRIBED: Sql = sql!(
-        "SELECT p.id, p.version, p.enabled FROM endpoints p WHERE p.tenant_id = $1 \
+        "SELECT p.id, p.version, p.enabled, p.channels, p.filter FROM endpoints p \
+         WHERE p.tenant_id = $1 \
          AND ((p.event_types = '[]' AND $3) OR EXISTS (SELECT 1 FROM " [texts "p.event_types"] " AS t \
            WHERE t.value = $2))"
     );
@@ -162,6 +165,7 @@ pub(crate) async fn accept_all<DB: Backend>(
                 now,
                 new.versions.as_ref().map(|v| &v.version),
                 new.versions.as_ref().map(converted_json),
+                (!new.channels.is_empty()).then(|| super::json_rows(&new.channels)),
             )
         })
         .collect();
@@ -181,21 +185,30 @@ pub(crate) async fn accept_all<DB: Backend>(
         }
         let key = (new.tenant_id.as_str(), new.event_type.as_str());
         if let Entry::Vacant(slot) = subscribed.entry(key) {
-            let endpoints: Vec<(String, Option<String>, bool)> = query(SUBSCRIBED)
+            let endpoints: Vec<SubscribedRow> = query(SUBSCRIBED)
                 .bind(key.0)
                 .bind(key.1)
                 .bind(!crate::operational::is_operational(key.1))
                 .fetch_all(&mut *db)
                 .await?;
-            slot.insert(endpoints);
+            slot.insert(
+                endpoints
+                    .into_iter()
+                    .map(Subscriber::try_from)
+                    .collect::<Result<_, _>>()?,
+            );
         }
     }
+    let payloads: Vec<Option<serde_json::Value>> = events
+        .iter()
+        .map(|(new, _)| parsed_for_filters(&subscribed, new))
+        .collect();
     let mut deliveries = Vec::new();
-    for (&(new, now), id) in events.iter().zip(&ids) {
+    for ((&(new, now), id), payload) in events.iter().zip(&ids).zip(&payloads) {
         if !created.contains(id) {
             continue;
         }
-        for (endpoint_id, enabled) in reached(&subscribed, new) {
+        for (endpoint_id, enabled) in reached(&subscribed, new, payload) {
             deliveries.push(NewDelivery {
                 event_id: id,
                 endpoint_id,
@@ -208,10 +221,10 @@ pub(crate) async fn accept_all<DB: Backend>(
     insert_deliveries::<DB>(db, &deliveries).await?;
 
     let mut accepted = Vec::with_capacity(events.len());
-    for (&(new, now), id) in events.iter().zip(ids) {
+    for ((&(new, now), id), payload) in events.iter().zip(ids).zip(&payloads) {
         if created.contains(&id) {
             let (enabled, disabled): (Vec<_>, Vec<_>) =
-                reached(&subscribed, new).partition(|(_, enabled)| *enabled);
+                reached(&subscribed, new, payload).partition(|(_, enabled)| *enabled);
             accepted.push(Accepted {
                 event: Event {
                     id,
@@ -261,27 +274,87 @@ pub(crate) async fn accept_all<DB: Backend>(
     Ok(accepted)
 }
 
-/// The endpoints subscribed to each tenant's event type, with the version each pins and
-/// whether it is enabled.
-type Subscribed<'a> = HashMap<(&'a str, &'a str), Vec<(String, Option<String>, bool)>>;
+/// The endpoints subscribed to each tenant's event type.
+type Subscribed<'a> = HashMap<(&'a str, &'a str), Vec<Subscriber>>;
 
-/// The endpoints subscribed to `new`'s type that receive it: a versioned event only reaches
-/// those whose version it carries.
+/// An endpoint subscribed to a type, as [`accept_all`] reads it.
+#[derive(sqlx::FromRow)]
+struct SubscribedRow {
+    id: String,
+    version: Option<String>,
+    enabled: bool,
+    /// A JSON array.
+    channels: String,
+    filter: Option<String>,
+}
+
+/// An endpoint subscribed to a type: what decides whether an event of it reaches the endpoint.
+struct Subscriber {
+    id: String,
+    /// The version it pins.
+    version: Option<String>,
+    enabled: bool,
+    channels: Vec<String>,
+    filter: Option<Filter>,
+}
+
+impl TryFrom<SubscribedRow> for Subscriber {
+    type Error = Error;
+
+    fn try_from(row: SubscribedRow) -> Result<Subscriber, Error> {
+        Ok(Subscriber {
+            channels: serde_json::from_str(&row.channels)
+                .map_err(|e| Error::corrupt("channels", e))?,
+            filter: row
+                .filter
+                .as_deref()
+                .map(Filter::parse_text)
+                .transpose()
+                .map_err(|e| Error::corrupt("filter", e))?,
+            id: row.id,
+            version: row.version,
+            enabled: row.enabled,
+        })
+    }
+}
+
+/// The endpoints subscribed to `new`'s type that receive it, with whether each is enabled: a
+/// versioned event only reaches those whose version it carries, an endpoint with channels only
+/// events carrying one of them, an endpoint with a filter only payloads it matches (`payload`,
+/// parsed once, when some endpoint has one).
 fn reached<'a>(
     subscribed: &'a Subscribed<'a>,
     new: &'a NewEvent,
+    payload: &'a Option<serde_json::Value>,
 ) -> impl Iterator<Item = (&'a String, bool)> + 'a {
     let key = (new.tenant_id.as_str(), new.event_type.as_str());
     subscribed
         .get(&key)
         .into_iter()
         .flatten()
-        .filter(|(_, pin, _)| {
+        .filter(|s| {
             new.versions
                 .as_ref()
-                .is_none_or(|v| v.reaches(pin.as_deref()))
+                .is_none_or(|v| v.reaches(s.version.as_deref()))
         })
-        .map(|(id, _, enabled)| (id, *enabled))
+        .filter(|s| filter::channels_match(&s.channels, &new.channels))
+        .filter(move |s| match (&s.filter, payload) {
+            (None, _) => true,
+            (Some(filter), Some(payload)) => filter.matches(payload),
+            (Some(_), None) => false, // not JSON: cannot be, it was validated
+        })
+        .map(|s| (&s.id, s.enabled))
+}
+
+/// `new`'s payload parsed, if an endpoint subscribed to its type has a filter to match.
+fn parsed_for_filters(subscribed: &Subscribed<'_>, new: &NewEvent) -> Option<serde_json::Value> {
+    let key = (new.tenant_id.as_str(), new.event_type.as_str());
+    let filtered = subscribed.get(&key)?.iter().any(|s| s.filter.is_some());
+    if filtered {
+        serde_json::from_str(&new.payload).ok()
+    } else {
+        None
+    }
 }
 
 /// The payloads an event carries in older versions, as stored: a JSON object, version → JSON

@@ -52,8 +52,8 @@ impl<DB: Backend> Registry for SqlStore<DB> {
         let mut tx = self.writer.begin().await?;
         query(
             "INSERT INTO endpoints (id, tenant_id, url, description, event_types, headers, \
-             enabled, rate_limit, signature, created_at, updated_at, version) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $10, $9, $9, $11)",
+             enabled, rate_limit, signature, created_at, updated_at, version, channels, filter) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $10, $9, $9, $11, $12, $13)",
         )
         .bind(&id)
         .bind(&new.tenant_id)
@@ -66,6 +66,8 @@ impl<DB: Backend> Registry for SqlStore<DB> {
         .bind(now)
         .bind(new.signature.as_str())
         .bind(&new.version)
+        .bind(event_types_to_json(&new.channels))
+        .bind(&new.filter)
         .execute(&mut *tx)
         .await
         .map_err(|e| classify(e, &format!("tenant `{}`", new.tenant_id)))?;
@@ -99,6 +101,8 @@ impl<DB: Backend> Registry for SqlStore<DB> {
             signature: new.signature,
             created_at: now,
             version: new.version,
+            channels: new.channels,
+            filter: new.filter,
             circuit_open_until: None,
         })
     }
@@ -160,6 +164,8 @@ impl<DB: Backend> Registry for SqlStore<DB> {
              rate_limit = CASE WHEN $9 THEN $10 ELSE rate_limit END, \
              signature = coalesce($11, signature), \
              version = CASE WHEN $12 THEN $13 ELSE version END, \
+             channels = coalesce($14, channels), \
+             filter = CASE WHEN $15 THEN $16 ELSE filter END, \
              updated_at = $6 WHERE tenant_id = $7 AND id = $8 RETURNING ",
             endpoint_columns!()
         ))
@@ -181,6 +187,9 @@ impl<DB: Backend> Registry for SqlStore<DB> {
         )
         .bind(patch.version.is_some())
         .bind(&patch.version)
+        .bind(patch.channels.as_deref().map(event_types_to_json))
+        .bind(patch.filter.is_some())
+        .bind(patch.filter.clone().flatten())
         .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = row else {

@@ -7,6 +7,7 @@ use super::notify::{self, Notice};
 use super::rows::{ReplayRow, replay_columns};
 use super::{Backend, Sql, SqlStore, batch, query, sql};
 use crate::error::disabled_endpoint;
+use crate::filter::Filter;
 use crate::operational::{self, ReplayFinished};
 use crate::{Clocked, Error, ErrorKind, Millis, Replay, ReplayState, Replays, new_id};
 
@@ -49,6 +50,45 @@ struct Job {
     event_types: String,
     enabled: bool,
     state: String,
+    /// The endpoint's channels (a JSON array) and filter: a replay sends only what the
+    /// endpoint would have received.
+    channels: String,
+    filter: Option<String>,
+}
+
+/// An event a replay step looks at.
+#[derive(sqlx::FromRow)]
+struct Candidate {
+    id: String,
+    ordering_key: Option<String>,
+    payload: String,
+    /// A JSON array, or NULL for none.
+    channels: Option<String>,
+}
+
+/// Of `candidates`, those an endpoint asking for `channels` with `filter` receives.
+fn wanted(
+    candidates: Vec<Candidate>,
+    channels: &[String],
+    filter: Option<&Filter>,
+) -> Vec<(String, Option<String>)> {
+    candidates
+        .into_iter()
+        .filter(|c| {
+            let carried: Vec<String> = c
+                .channels
+                .as_deref()
+                .and_then(|text| serde_json::from_str(text).ok())
+                .unwrap_or_default();
+            crate::filter::channels_match(channels, &carried)
+        })
+        .filter(|c| {
+            filter.is_none_or(|f| {
+                serde_json::from_str(&c.payload).is_ok_and(|payload| f.matches(&payload))
+            })
+        })
+        .map(|c| (c.id, c.ordering_key))
+        .collect()
 }
 
 #[async_trait]
@@ -119,11 +159,12 @@ impl<DB: Backend> Replays for SqlStore<DB> {
         // The row lock keeps two processes resuming the same replay from doubling its work.
         const JOB: Sql = sql!(
             "SELECT r.tenant_id, r.endpoint_id, r.since, r.until, r.cursor, p.event_types, \
-               p.enabled, r.state \
+               p.enabled, r.state, p.channels, p.filter \
              FROM replays r JOIN endpoints p ON p.id = r.endpoint_id WHERE r.id = $1"[lock]
         );
         const NEXT: Sql = sql!(
-            "SELECT id, ordering_key FROM events WHERE tenant_id = $1 AND created_at >= $2 \
+            "SELECT id, ordering_key, payload, channels FROM events \
+             WHERE tenant_id = $1 AND created_at >= $2 \
              AND created_at <= $3 \
              AND ($4 = '[]' OR event_type IN (SELECT t.value FROM " [texts "$4"] " AS t)) \
              AND ($5 IS NULL OR id > $5) ORDER BY id LIMIT $6" [either "" " FOR KEY SHARE"]
@@ -132,7 +173,8 @@ impl<DB: Backend> Replays for SqlStore<DB> {
         // cursor passed their id: a last look at the replay's final minute, for events of the
         // range without a delivery to the endpoint made by this replay (at or after `until`).
         const LATE: Sql = sql!(
-            "SELECT e.id, e.ordering_key FROM events e WHERE e.tenant_id = $1 \
+            "SELECT e.id, e.ordering_key, e.payload, e.channels FROM events e \
+             WHERE e.tenant_id = $1 \
              AND e.created_at >= $2 AND e.created_at <= $3 \
              AND ($4 = '[]' OR e.event_type IN (SELECT t.value FROM " [texts "$4"] " AS t)) \
              AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id \
@@ -151,6 +193,8 @@ impl<DB: Backend> Replays for SqlStore<DB> {
             event_types: types,
             enabled,
             state,
+            channels,
+            filter,
         } = job.ok_or_else(|| Error::new(ErrorKind::NotFound, format!("no replay `{id}`")))?;
         if !enabled || state != ReplayState::Running.as_str() {
             // A disabled endpoint receives nothing, whatever made the delivery: a running
@@ -180,7 +224,14 @@ impl<DB: Backend> Replays for SqlStore<DB> {
             tx.commit().await?;
             return Replay::try_from(row);
         }
-        let events: Vec<(String, Option<String>)> = query(NEXT)
+        let channels: Vec<String> =
+            serde_json::from_str(&channels).map_err(|e| Error::corrupt("channels", e))?;
+        let filter = filter
+            .as_deref()
+            .map(Filter::parse_text)
+            .transpose()
+            .map_err(|e| Error::corrupt("filter", e))?;
+        let events: Vec<Candidate> = query(NEXT)
             .bind(&tenant_id)
             .bind(since)
             .bind(until)
@@ -189,14 +240,16 @@ impl<DB: Backend> Replays for SqlStore<DB> {
             .bind(i64::from(batch))
             .fetch_all(&mut *tx)
             .await?;
-        let cursor = events.last().map(|(event_id, _)| event_id.clone());
+        let cursor = events.last().map(|event| event.id.clone());
+        let looked_at = events.len();
+        let events = wanted(events, &channels, filter.as_ref());
         let sent = send_again::<DB>(&mut tx, &events, &endpoint_id, now).await?;
         // The pass is over; once accepts in flight when the replay was made have had time to
         // commit, late ones get their turn, and when none is left the replay is finished.
         let mut late = Vec::new();
         let mut state = ReplayState::Running;
-        if events.len() < batch as usize && now >= until + SETTLE {
-            late = query(LATE)
+        if looked_at < batch as usize && now >= until + SETTLE {
+            let candidates: Vec<Candidate> = query(LATE)
                 .bind(&tenant_id)
                 .bind(since.max(until - LATE_WINDOW))
                 .bind(until)
@@ -205,7 +258,10 @@ impl<DB: Backend> Replays for SqlStore<DB> {
                 .bind(i64::from(batch))
                 .fetch_all(&mut *tx)
                 .await?;
+            late = wanted(candidates, &channels, filter.as_ref());
             send_again::<DB>(&mut tx, &late, &endpoint_id, now).await?;
+            // Late events the endpoint does not want are found again each time, and stay
+            // unsent: none wanted is the end.
             if late.is_empty() {
                 state = ReplayState::Finished;
             }
@@ -216,7 +272,7 @@ impl<DB: Backend> Replays for SqlStore<DB> {
              cursor = coalesce($3, cursor), state = $4, updated_at = $5 WHERE id = $6 RETURNING ",
             replay_columns!()
         ))
-        .bind(count(sent + late.len()))
+        .bind(count(looked_at + late.len()))
         .bind(count(late.len()))
         .bind(cursor)
         .bind(state.as_str())

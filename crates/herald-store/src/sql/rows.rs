@@ -14,6 +14,7 @@ macro_rules! endpoint_columns {
     () => {
         "id, tenant_id, url, description, event_types, headers, \
      enabled, disabled_reason, failing_since, rate_limit, signature, created_at, version, \
+     channels, filter, \
      (SELECT q.open_until FROM endpoint_queues q WHERE q.endpoint_id = endpoints.id) \
        AS open_until"
     };
@@ -37,6 +38,9 @@ pub(crate) struct EndpointRow {
     signature: String,
     created_at: Millis,
     version: Option<String>,
+    /// A JSON array of names.
+    channels: String,
+    filter: Option<String>,
     /// Until when its circuit is open, if it ever opened (it may be past).
     open_until: Option<Millis>,
 }
@@ -65,6 +69,9 @@ impl TryFrom<EndpointRow> for Endpoint {
             })?,
             created_at: row.created_at,
             version: row.version,
+            channels: serde_json::from_str(&row.channels)
+                .map_err(|e| Error::corrupt("channels", e))?,
+            filter: row.filter,
             circuit_open_until: row.open_until,
         })
     }
