@@ -368,6 +368,40 @@ test("a tenant asks for herald's operational webhooks and hears that its endpoin
   assert.deepEqual(errors, []);
 });
 
+test('a filter is previewed on recent events before it is saved, then only matching events arrive', async () => {
+  const { page, errors } = await openDashboard('filtered');
+  const send = (username, fee) => admin('POST', '/tenants/filtered/events', {
+    event_type: 'new-subscription', payload: { username, monthly_fee: fee, start_date: '2026-11-22T08:00:00Z' } });
+  for (const [name, fee] of [['cheap', 5], ['mid', 20], ['rich', 50]]) await send(`filtered-${name}`, fee);
+
+  await page.locator('#add-endpoint').click();
+  await page.locator('#endpoint-url').fill(`http://127.0.0.1:${receiver.address().port}/filtered`);
+  await page.locator('#endpoint-types input[value="new-subscription"]').check();
+  const filter = page.locator('#endpoint-filter');
+  await filter.fill('{"path": "/monthly_fe", "gte": 10}');
+  await page.locator('#preview-filter').click();
+  await page.locator('#filter-preview', { hasText: '/filter/path' }).waitFor();
+  await filter.fill('{"path": "/monthly_fee", "gte": 10}');
+  await page.locator('#preview-filter').click();
+  await page.locator('#filter-preview', { hasText: 'Would have matched 2 of the last 3 events' }).waitFor();
+  await page.screenshot({ path: `${screenshotDir()}/dashboard-filter.png`, fullPage: true });
+  await page.locator('#endpoint-form button[type="submit"]').click();
+  await page.locator('#endpoint-filter-shown', { hasText: '"gte":10' }).waitFor();
+
+  await send('filtered-late-cheap', 1);
+  await send('filtered-late-rich', 30);
+  await waitFor(() => received.some((r) => r.body.includes('filtered-late-rich')));
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  assert.ok(!received.some((r) => r.body.includes('filtered-late-cheap')), 'the filter kept it back');
+
+  // Removed in its dialog: the endpoint says so.
+  await page.locator('#edit-filter').click();
+  await page.locator('#filter-text').fill('');
+  await page.locator('#filter-save').click();
+  await page.locator('#endpoint-filter-shown', { hasText: 'None' }).waitFor();
+  assert.deepEqual(errors, []);
+});
+
 /** Runs axe-core in the page; the serious and critical violations, as text. */
 async function audit(page) {
   await page.addScriptTag({ path: new URL('./node_modules/axe-core/axe.min.js', import.meta.url).pathname });

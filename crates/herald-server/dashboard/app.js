@@ -257,6 +257,55 @@ function paged(container, page, path, row) {
   container.append(more);
 }
 
+// ---- payload filters: written as JSON, previewed on the tenant's latest events ------------
+
+// The filter in `text`, or null when it is empty; a message the user can act on when it is
+// not JSON (the server says what is wrong with JSON that is not a filter).
+function parseFilter(text) {
+  if (!text.trim()) return null;
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new Error(`The filter is not JSON: ${error.message}`);
+  }
+}
+
+// Shows in `out` which of the latest events `text` would have let through for `types`.
+async function previewFilter(text, types, out) {
+  out.classList.remove("error");
+  try {
+    const preview = await api("POST", tenantPath("/filter-preview"), { event_types: types, filter: parseFilter(text) });
+    const ids = preview.matched.slice(0, 5).map((e) => `${e.id} (${e.event_type})`);
+    out.textContent = `Would have matched ${preview.matched.length} of the last ${preview.checked} events`
+      + (ids.length ? `: ${ids.join(", ")}${preview.matched.length > ids.length ? ", …" : ""}` : ".");
+  } catch (problem) {
+    out.classList.add("error");
+    out.textContent = problemText(problem);
+  }
+}
+
+// The filter dialog of an endpoint: edit, preview, save or remove.
+function editFilter(path, endpoint) {
+  const dialog = $("filter-dialog");
+  $("filter-text").value = endpoint.filter ? JSON.stringify(endpoint.filter, null, 2) : "";
+  $("filter-dialog-preview").textContent = "";
+  $("filter-dialog-error").textContent = "";
+  $("filter-dialog-preview-button").onclick = () =>
+    previewFilter($("filter-text").value, endpoint.event_types, $("filter-dialog-preview"));
+  $("filter-save").onclick = async () => {
+    try {
+      const filter = parseFilter($("filter-text").value);
+      await api("PATCH", path, { filter });
+      dialog.close();
+      toast(filter ? "Filter saved" : "Filter removed");
+      await openEndpoint(state.endpoint);
+    } catch (problem) {
+      $("filter-dialog-error").textContent = problemText(problem);
+    }
+  };
+  dialog.showModal();
+}
+
 function openForm() {
   $("endpoint-types").replaceChildren(...state.types.map((type) => el("label", {},
     el("input", { type: "checkbox", value: type.name }), type.name,
@@ -266,6 +315,7 @@ function openForm() {
   $("endpoint-version").replaceChildren(...versions.map((v, i) =>
     el("option", { value: v, selected: i === versions.length - 1 }, i === versions.length - 1 ? `${v} (newest)` : v)));
   $("endpoint-error").textContent = "";
+  $("filter-preview").textContent = "";
   $("endpoint-form").hidden = false;
   $("endpoint-url").focus();
 }
@@ -275,7 +325,10 @@ async function createEndpoint(event) {
   const types = [...document.querySelectorAll("#endpoint-types input:checked")].map((i) => i.value);
   try {
     const rate = $("endpoint-rate").value.trim();
+    const filter = parseFilter($("endpoint-filter").value);
+    const channels = $("endpoint-channels").value.split(",").map((c) => c.trim()).filter(Boolean);
     const endpoint = await api("POST", tenantPath("/endpoints"), {
+      ...(filter ? { filter } : {}), ...(channels.length ? { channels } : {}),
       url: $("endpoint-url").value.trim(), description: $("endpoint-description").value.trim(), event_types: types,
       signature: $("endpoint-signature").value,
       ...(rate ? { rate_limit: Number(rate) } : {}),
@@ -322,6 +375,10 @@ async function openEndpoint(id) {
     el("dl", { class: "facts" },
       el("dt", {}, "Id"), el("dd", { class: "mono" }, endpoint.id),
       el("dt", {}, "Receives"), el("dd", {}, endpoint.event_types.length ? endpoint.event_types.join(", ") : "All event types"),
+      el("dt", {}, "Channels"), el("dd", {}, endpoint.channels.length ? endpoint.channels.join(", ") : "All channels"),
+      el("dt", {}, "Filter"), el("dd", {},
+        el("code", { id: "endpoint-filter-shown" }, endpoint.filter ? JSON.stringify(endpoint.filter) : "None"), " ",
+        el("button", { type: "button", id: "edit-filter", onclick: () => editFilter(e, endpoint) }, "Change")),
       el("dt", {}, "Rate limit"), el("dd", {}, rateLimitEditor(e, endpoint.rate_limit)),
       el("dt", {}, "Signature"), el("dd", {}, signatureEditor(e, endpoint.signature)),
       allVersions().length > 0 && [el("dt", {}, "Version"), el("dd", {}, versionEditor(e, endpoint))],
@@ -698,7 +755,7 @@ function startLive() {
   });
   setInterval(() => {
     const busy = live.paused || document.hidden || !state.token || $("attempt-dialog").open || $("confirm-dialog").open
-      || !$("endpoint-form").hidden;
+      || $("filter-dialog").open || !$("endpoint-form").hidden;
     if (!busy) refreshLive().catch(() => {});
   }, live.every);
   setInterval(showLiveStatus, 1000);
@@ -804,6 +861,8 @@ document.addEventListener("DOMContentLoaded", () => {
   $("add-endpoint").addEventListener("click", openForm);
   $("cancel-endpoint").addEventListener("click", () => { $("endpoint-form").hidden = true; $("add-endpoint").focus(); });
   $("endpoint-form").addEventListener("submit", createEndpoint);
+  $("preview-filter").addEventListener("click", () => previewFilter($("endpoint-filter").value,
+    [...document.querySelectorAll("#endpoint-types input:checked")].map((i) => i.value), $("filter-preview")));
   $("filter-state").addEventListener("change", loadActivity);
   $("filter-type").addEventListener("change", loadActivity);
   $("filter-event").addEventListener("change", loadActivity);
