@@ -83,6 +83,32 @@ def test_the_client_sends_lists_replays_and_tails(tmp_path):
         receiver.close()
 
 
+def test_the_client_adds_channels_and_a_filter_and_sends_on_a_channel(tmp_path):
+    receiver = Receiver()
+    process, base = start_herald(f"sqlite://{tmp_path}/herald.db")
+    try:
+        call(base, "POST", "/api/v1/tenants", {"id": "acme"})
+        wrong = client(base, "endpoints", "add", receiver.url, "--type", "new-subscription",
+                       "--filter", '{"path": "/monthly_fe", "gte": 10}')
+        assert wrong.returncode != 0 and "/filter/path" in wrong.stderr, wrong.stderr
+        assert len(wrong.stderr.strip().splitlines()) == 1, wrong.stderr
+        added = client(base, "endpoints", "add", receiver.url, "--type", "new-subscription",
+                       "--channel", "eu", "--filter", '{"path": "/monthly_fee", "gte": 1}')
+        assert added.returncode == 0, added.stderr
+        elsewhere = client(base, "send", "--type", "new-subscription", "--data", PAYLOAD,
+                           "--channel", "us")
+        assert "accepted: 0 deliveries" in elsewhere.stdout, elsewhere.stdout
+        here = client(base, "send", "--type", "new-subscription", "--data", PAYLOAD,
+                      "--channel", "us", "--channel", "eu")
+        assert "accepted: 1 deliveries" in here.stdout, here.stdout
+        headers, _ = receiver.next()
+        assert headers["webhook-id"] == here.stdout.split()[0]
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+        receiver.close()
+
+
 def test_the_client_needs_a_token(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("HERALD_TOKEN", "HERALD_TENANT")}
     result = subprocess.run([HERALD, "endpoints", "list", "--tenant", "acme"], env=env,

@@ -49,6 +49,12 @@ pub(crate) enum EndpointsCommand {
         /// The version to pin (a date a webhook declares); default: the newest.
         #[arg(long, value_name = "YYYY-MM-DD")]
         version: Option<String>,
+        /// A channel to receive (repeatable): then only events carrying one of them arrive.
+        #[arg(long = "channel", value_name = "CHANNEL")]
+        channels: Vec<String>,
+        /// A payload filter (JSON), e.g. '{"path": "/monthly_fee", "gte": 10}'.
+        #[arg(long, value_name = "JSON")]
+        filter: Option<String>,
     },
 }
 
@@ -89,6 +95,9 @@ pub(crate) enum ClientCommand {
         /// For a versioned webhook, the version of the payload; default: the newest.
         #[arg(long, value_name = "YYYY-MM-DD")]
         version: Option<String>,
+        /// A channel the event carries (repeatable).
+        #[arg(long = "channel", value_name = "CHANNEL")]
+        channels: Vec<String>,
     },
     /// List or add endpoints.
     Endpoints {
@@ -132,15 +141,14 @@ pub(crate) fn run(command: ClientCommand) -> anyhow::Result<()> {
                 data,
                 idempotency_key,
                 version,
+                channels,
             } => {
-                send(
-                    &Api::new(remote)?,
-                    event_type,
-                    &data,
+                let options = EventOptions {
                     idempotency_key,
                     version,
-                )
-                .await
+                    channels,
+                };
+                send(&Api::new(remote)?, event_type, &data, options).await
             }
             ClientCommand::Endpoints { remote, command } => match command {
                 EndpointsCommand::List => list_endpoints(&Api::new(remote)?).await,
@@ -150,13 +158,21 @@ pub(crate) fn run(command: ClientCommand) -> anyhow::Result<()> {
                     description,
                     signature,
                     version,
+                    channels,
+                    filter,
                 } => {
+                    let filter: Option<Value> = filter
+                        .map(|text| serde_json::from_str(&text))
+                        .transpose()
+                        .context("the filter (--filter) is not JSON")?;
                     let body = json!({
                         "url": endpoint_url,
                         "event_types": types,
                         "description": description,
                         "signature": signature.as_str(),
                         "version": version,
+                        "channels": channels,
+                        "filter": filter,
                     });
                     add_endpoint(&Api::new(remote)?, body).await
                 }
@@ -252,12 +268,18 @@ impl Api {
     }
 }
 
+/// What `send` adds to an event besides its type and payload.
+struct EventOptions {
+    idempotency_key: Option<String>,
+    version: Option<String>,
+    channels: Vec<String>,
+}
+
 async fn send(
     api: &Api,
     event_type: String,
     data: &str,
-    idempotency_key: Option<String>,
-    version: Option<String>,
+    options: EventOptions,
 ) -> anyhow::Result<()> {
     let text = match data {
         "-" => {
@@ -281,12 +303,15 @@ async fn send(
         idempotency_key: Option<String>,
         #[serde(skip_serializing_if = "Option::is_none")]
         version: Option<String>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        channels: Vec<String>,
     }
     let body = serde_json::to_string(&Event {
         event_type: &event_type,
         payload,
-        idempotency_key,
-        version,
+        idempotency_key: options.idempotency_key,
+        version: options.version,
+        channels: options.channels,
     })?;
     let event = api
         .call(reqwest::Method::POST, "/events", Some(body))

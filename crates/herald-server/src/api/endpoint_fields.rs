@@ -273,26 +273,31 @@ pub(crate) fn channels_or_null() -> utoipa::openapi::schema::Schema {
     )
 }
 
-/// A payload filter, as the document describes it: an object, or null for none.
-pub(crate) fn filter() -> utoipa::openapi::schema::Object {
-    use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
-    ObjectBuilder::new()
-        .schema_type(SchemaType::from_iter([Type::Object, Type::Null]))
-        .description(Some(
-            "Only events whose payload matches are delivered; null: no filter. A condition is \
-             `{\"path\": \"/amount\", \"gt\": 100}`: a JSON Pointer into the payload (as the \
-             event was sent) and one test of `eq` (any JSON), `in` (a list), `gt`, `gte`, \
-             `lt`, `lte` (a number or a string; numbers compare with numbers, strings with \
-             strings) or `exists` (true or false); conditions combine with `{\"and\": [...]}`, \
-             `{\"or\": [...]}` and `{\"not\": ...}`. Every path must exist in the schema of an \
-             event type the endpoint receives, and every value be one the payload can hold \
-             there, or it is a 422.",
-        ))
-        .examples([serde_json::json!({"and": [
-            {"path": "/monthly_fee", "gte": 10},
-            {"not": {"path": "/username", "in": ["test", "demo"]}}
-        ]})])
-        .build()
+/// A payload filter, as the document describes it: a `PayloadFilter` (its grammar, added by
+/// [`super::openapi::describe`]), or null for none.
+pub(crate) fn filter() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::Ref;
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
+    Schema::OneOf(
+        OneOfBuilder::new()
+            .item(Ref::from_schema_name("PayloadFilter"))
+            .item(ObjectBuilder::new().schema_type(Type::Null))
+            .description(Some(
+                "Only events whose payload matches are delivered; null: no filter. A condition \
+                 is `{\"path\": \"/amount\", \"gt\": 100}`: a JSON Pointer into the payload \
+                 (as the event was sent) and one test of `eq` (any JSON), `in` (a list), `gt`, \
+                 `gte`, `lt`, `lte` (a number or a string; numbers compare with numbers, \
+                 strings with strings) or `exists` (true or false); conditions combine with \
+                 `{\"and\": [...]}`, `{\"or\": [...]}` and `{\"not\": ...}`. Every path must \
+                 exist in the schema of an event type the endpoint receives, and every value \
+                 be one the payload can hold there, or it is a 422.",
+            ))
+            .examples([serde_json::json!({"and": [
+                {"path": "/monthly_fee", "gte": 10},
+                {"not": {"path": "/username", "in": ["test", "demo"]}}
+            ]})])
+            .build(),
+    )
 }
 
 /// Reads a field that may be absent (outer `None`), null (`Some(None)`) or a value.

@@ -36,9 +36,62 @@ impl utoipa::ToSchema for EventTypeName {
 pub(crate) fn describe(doc: &mut OpenApi, event_types: &EventTypes) {
     text_without_nul(doc);
     name_event_types(doc, event_types);
+    payload_filter(doc);
     credential_answers(doc);
     body_answers(doc);
     link_created_objects(doc);
+}
+
+/// `PayloadFilter`: the filter language's grammar, recursive, so a generator (or a client)
+/// builds well-formed filters from the document alone. Whether a path exists in the endpoint's
+/// event types is beyond JSON Schema: that is the 422 the operations document.
+fn payload_filter(doc: &mut OpenApi) {
+    let Some(components) = doc.components.as_mut() else {
+        return;
+    };
+    let path = serde_json::json!({
+        "type": "string", "pattern": "^(/.*)?$",
+        "description": "A JSON Pointer (RFC 6901) into the payload; \"\" is the whole payload.",
+        "examples": ["/monthly_fee"]
+    });
+    let condition = |test: &str, operand: serde_json::Value| {
+        serde_json::json!({
+            "title": test, "type": "object", "required": ["path", test],
+            "properties": { "path": path, test: operand }, "additionalProperties": false
+        })
+    };
+    let filter = serde_json::json!({"$ref": "#/components/schemas/PayloadFilter"});
+    let list =
+        serde_json::json!({"type": "array", "minItems": 1, "maxItems": 100, "items": filter});
+    let combinator = |name: &str, operand: &serde_json::Value| {
+        serde_json::json!({
+            "title": name, "type": "object", "required": [name],
+            "properties": { name: operand }, "additionalProperties": false
+        })
+    };
+    let comparable = serde_json::json!({"type": ["number", "string"]});
+    let schema = serde_json::json!({
+        "description": "A payload filter: a condition on one value of the payload (its path \
+          and one test), or `and`, `or`, `not` of filters (at most 8 deep, 64 parts).",
+        "oneOf": [
+            condition("eq", serde_json::json!({
+                "type": ["null", "boolean", "number", "string", "array", "object"]
+            })),
+            condition("in", serde_json::json!({"type": "array", "minItems": 1, "maxItems": 100})),
+            condition("gt", comparable.clone()),
+            condition("gte", comparable.clone()),
+            condition("lt", comparable.clone()),
+            condition("lte", comparable),
+            condition("exists", serde_json::json!({"type": "boolean"})),
+            combinator("and", &list),
+            combinator("or", &list),
+            combinator("not", &filter),
+        ]
+    });
+    // Every part is a schema utoipa's model reads (tested: the document names it).
+    if let Ok(schema) = serde_json::from_value::<RefOr<Schema>>(schema) {
+        components.schemas.insert("PayloadFilter".into(), schema);
+    }
 }
 
 /// `EventTypeName` lists the declared names, and an event's body is one of the declared types

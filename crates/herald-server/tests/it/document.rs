@@ -202,3 +202,26 @@ fn the_version_header_is_named_alike_where_it_is_documented_and_where_it_is_sent
         herald_delivery::worker::VERSION_HEADER
     );
 }
+
+#[test]
+fn a_payload_filter_is_described_by_its_grammar() {
+    let doc = document();
+    let filter = &doc["components"]["schemas"]["PayloadFilter"];
+    let titles: Vec<&str> = filter["oneOf"]
+        .as_array()
+        .expect("PayloadFilter is in the document")
+        .iter()
+        .map(|v| v["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        titles,
+        [
+            "eq", "in", "gt", "gte", "lt", "lte", "exists", "and", "or", "not"
+        ]
+    );
+    let create = &doc["components"]["schemas"]["CreateEndpoint"]["properties"]["filter"];
+    assert_eq!(
+        create["oneOf"][0]["$ref"],
+        "#/components/schemas/PayloadFilter"
+    );
+}
