@@ -87,10 +87,10 @@ def database_url(request, tmp_path):
         yield from fresh_postgres_database()
 
 
-def start_herald(database_url, lease_seconds=60, extra=()):
-    """Starts `herald serve` (with `extra` arguments) on a free port; returns the process and
-    its base URL."""
-    env = dict(os.environ, HERALD_ADMIN_TOKEN=TOKEN)
+def start_herald(database_url, lease_seconds=60, extra=(), env=None):
+    """Starts `herald serve` (with `extra` arguments and `env` variables) on a free port;
+    returns the process and its base URL."""
+    env = dict(os.environ, HERALD_ADMIN_TOKEN=TOKEN, **(env or {}))
     # HERALD_E2E_LOGS=DIR keeps each process's log there, for reading a failure.
     logs = os.environ.get("HERALD_E2E_LOGS")
     stderr = subprocess.DEVNULL

@@ -29,6 +29,14 @@ pub(crate) struct Settings {
     delivery: Delivery,
     retention: Retention,
     log: Log,
+    telemetry: Telemetry,
+}
+
+/// `[telemetry]`.
+#[derive(Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct Telemetry {
+    otlp_endpoint: String,
 }
 
 /// `[log]`.
@@ -132,6 +140,10 @@ const DOCS: &[(&str, &str)] = &[
         "how often old events are looked for (1 or more)",
     ),
     (
+        "telemetry.otlp_endpoint",
+        "export OpenTelemetry spans (accept, store, claim, attempt) over OTLP/HTTP to this URL, e.g. http://127.0.0.1:4318; empty: off, at no cost",
+    ),
+    (
         "log.format",
         "text (coloured only on a terminal; NO_COLOR turns colour off) or json (one object a line, for log shippers)",
     ),
@@ -173,6 +185,9 @@ impl Default for Settings {
             },
             log: Log {
                 format: "text".into(),
+            },
+            telemetry: Telemetry {
+                otlp_endpoint: String::new(),
             },
             retention: Retention {
                 max_age_seconds: config.retention.max_age.unwrap_or_default().as_secs(),
@@ -344,6 +359,13 @@ impl Loaded {
                 format!("{:?} is not an http:// or https:// URL", s.delivery.proxy),
             );
         }
+        let otlp = &s.telemetry.otlp_endpoint;
+        if !otlp.is_empty() && proxy_url(otlp).is_err() {
+            bad(
+                "telemetry.otlp_endpoint",
+                format!("{otlp:?} is not an http:// or https:// URL"),
+            );
+        }
         if !["text", "json"].contains(&s.log.format.as_str()) {
             bad(
                 "log.format",
@@ -466,6 +488,11 @@ impl Loaded {
     }
 
     /// Whether logs are JSON lines rather than text.
+    /// Where to export spans, if anywhere.
+    pub(crate) fn otlp_endpoint(&self) -> Option<&str> {
+        Some(self.settings.telemetry.otlp_endpoint.as_str()).filter(|e| !e.is_empty())
+    }
+
     pub(crate) fn json_logs(&self) -> bool {
         self.settings.log.format == "json"
     }

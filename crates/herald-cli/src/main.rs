@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 mod client;
 mod config;
 mod listen;
+mod telemetry;
 
 #[derive(Parser)]
 #[command(
@@ -184,21 +185,31 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let settings = args.settings()?;
     let app = app(settings.spec().as_deref())?;
     let (addr, config) = settings.service()?;
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let (export, spans) = match settings.otlp_endpoint() {
+        Some(endpoint) => {
+            let (export, layer) = telemetry::Export::start(endpoint)?;
+            (Some(export), Some(layer))
+        }
+        None => (None, None),
+    };
+    let registry = tracing_subscriber::registry()
+        .with(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
-        .with_writer(std::io::stderr);
+        .with(spans);
+    let logs = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     if settings.json_logs() {
-        logs.json().init();
+        registry.with(logs.json()).init();
     } else {
         // Colour codes only where a person reads them: not in files, pipes or journald.
         use std::io::IsTerminal;
         let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-        logs.with_ansi(colour).init();
+        registry.with(logs.with_ansi(colour)).init();
     }
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    runtime.block_on(async move {
+    let served = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;
@@ -217,7 +228,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .serve(app, listener, shutdown_signal())
             .await
             .context("herald stopped")
-    })
+    });
+    if let Some(export) = export {
+        export.finish();
+    }
+    served
 }
 
 async fn shutdown_signal() {

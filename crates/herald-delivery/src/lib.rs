@@ -8,4 +8,5 @@ mod keys;
 pub mod metrics;
 pub mod retry;
 pub mod target;
+pub mod trace;
 pub mod worker;

@@ -14,12 +14,14 @@ use herald_store::{
 };
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
 use crate::capacity::Capacity;
 use crate::client::{Client, Request, Response};
 use crate::keys::Keys;
 use crate::metrics::Metrics;
 use crate::retry::{Next, RetryPolicy};
+use crate::trace;
 
 /// How a worker behaves.
 #[derive(Clone, Debug)]
@@ -190,7 +192,16 @@ impl Worker {
                     remaining: capacity.remaining(),
                     lease: config.lease,
                 };
-                match self.store.claim(&request).await {
+                let span = tracing::info_span!(
+                    "claim",
+                    limit = request.limit,
+                    claimed = tracing::field::Empty
+                );
+                let result = self.store.claim(&request).instrument(span.clone()).await;
+                if let Ok(claimed) = &result {
+                    span.record("claimed", claimed.len());
+                }
+                match result {
                     Ok(claimed) => {
                         // Got some: more may be due at once; got none: wait to be told.
                         look = !claimed.is_empty();
@@ -368,27 +379,56 @@ fn apply(capacity: &mut Capacity, report: Report) -> bool {
 /// (`herald_core::VERSION_HEADER` documents it).
 pub const VERSION_HEADER: &str = "herald-event-version";
 
-/// Sends one claimed delivery and decides what follows; cut off (`cut` turns true), it is
-/// recorded as interrupted and due again at once.
-#[tracing::instrument(skip_all, fields(delivery = %claim.delivery_id, event = %claim.event_id, endpoint = %claim.endpoint_id, attempt = claim.attempts + 1))]
+/// Sends one claimed delivery and decides what follows, in a span `attempt` that continues
+/// the trace its event was accepted in; cut off (`cut` turns true), it is recorded as
+/// interrupted and due again at once.
 async fn deliver(
     store: &dyn Queue,
     client: &Client,
     config: &WorkerConfig,
     claim: Claimed,
     signers: &[Signer],
+    cut: watch::Receiver<bool>,
+) -> Finish {
+    let span = tracing::info_span!(
+        "attempt",
+        delivery = %claim.delivery_id,
+        event = %claim.event_id,
+        endpoint = %claim.endpoint_id,
+        attempt = claim.attempts + 1,
+        "http.response.status_code" = tracing::field::Empty,
+        duration_ms = tracing::field::Empty,
+    );
+    let traceparent = trace::continue_in(&span, claim.traceparent.as_deref());
+    send_and_decide(store, client, config, claim, signers, cut, traceparent)
+        .instrument(span)
+        .await
+}
+
+async fn send_and_decide(
+    store: &dyn Queue,
+    client: &Client,
+    config: &WorkerConfig,
+    claim: Claimed,
+    signers: &[Signer],
     mut cut: watch::Receiver<bool>,
+    traceparent: Option<String>,
 ) -> Finish {
     let started_at = store.now();
-    let versioned;
-    let headers = match &claim.version {
-        None => &claim.headers,
-        Some(version) => {
-            let mut headers = claim.headers.clone();
+    // The endpoint's own headers, and for this attempt the body's version and its trace.
+    let extended;
+    let headers = if claim.version.is_none() && traceparent.is_none() {
+        &claim.headers
+    } else {
+        let mut headers = claim.headers.clone();
+        if let Some(version) = &claim.version {
             headers.insert(VERSION_HEADER.into(), version.clone());
-            versioned = headers;
-            &versioned
         }
+        if let Some(traceparent) = traceparent {
+            headers.insert(trace::TRACEPARENT.into(), traceparent);
+        }
+        extended = headers;
+        &extended
     };
     let sent = client.send(Request {
         url: &claim.url,
@@ -413,6 +453,11 @@ async fn deliver(
             (response, Decision { outcome: Outcome::Interrupted, gone: false })
         }
     };
+    let span = tracing::Span::current();
+    if let Some(status) = response.status {
+        span.record("http.response.status_code", i64::from(status));
+    }
+    span.record("duration_ms", millis(response.duration));
     tracing::debug!(status = ?response.status, error = ?response.error, outcome = ?decision.outcome, "attempt made");
     Finish {
         delivery_id: claim.delivery_id,

@@ -194,6 +194,9 @@ pub struct SendOptions<'a> {
     pub ordering_key: Option<&'a str>,
     /// Channels: endpoints that ask for channels receive only events carrying one of them.
     pub channels: &'a [&'a str],
+    /// A W3C `traceparent` its deliveries continue; default: the current span's, while
+    /// spans are exported.
+    pub traceparent: Option<&'a str>,
 }
 
 /// The event `send` would store.
@@ -246,6 +249,12 @@ fn new_event<W: Declare>(
         ordering_key: options.ordering_key.map(Into::into),
         versions,
         channels,
+        traceparent: match options.traceparent {
+            Some(given) => {
+                herald_delivery::trace::parse(given).map(|c| herald_delivery::trace::format(&c))
+            }
+            None => herald_delivery::trace::continue_in(&tracing::Span::current(), None),
+        },
     })
 }
 

@@ -249,6 +249,8 @@ pub struct NewEvent {
     pub versions: Option<Versions>,
     /// Its channels: it reaches endpoints without channels, and those asking for one of these.
     pub channels: Vec<String>,
+    /// The W3C `traceparent` it was accepted under: its attempts continue that trace.
+    pub traceparent: Option<String>,
 }
 
 /// The versions of an event of a versioned webhook.
@@ -297,6 +299,7 @@ impl NewEvent {
             ordering_key: None,
             versions: None,
             channels: Vec::new(),
+            traceparent: None,
         }
     }
 }
@@ -430,6 +433,8 @@ pub struct Claimed {
     /// The version of `payload`, for a versioned webhook: the one the endpoint's pin resolves
     /// to among those the event carries.
     pub version: Option<String>,
+    /// The W3C `traceparent` its event was accepted under.
+    pub traceparent: Option<String>,
 }
 
 /// One HTTP try, as recorded.

@@ -219,11 +219,18 @@ fn database_limits_proxy_and_log_format_are_checked_and_reach_the_service() {
             ("HERALD_DATABASE__ACQUIRE_TIMEOUT_SECONDS", "0"),
             ("HERALD_DELIVERY__PROXY", "socks5://proxy:1080"),
             ("HERALD_LOG__FORMAT", "xml"),
+            ("HERALD_TELEMETRY__OTLP_ENDPOINT", "collector:4318"),
         ],
         vec![],
     )
     .unwrap_err();
-    assert_eq!(errors.len(), 3, "{errors:?}");
+    assert_eq!(errors.len(), 4, "{errors:?}");
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.starts_with("telemetry.otlp_endpoint")),
+        "{errors:?}"
+    );
     assert!(
         errors
             .iter()
@@ -239,10 +246,12 @@ fn database_limits_proxy_and_log_format_are_checked_and_reach_the_service() {
             ("HERALD_DATABASE__STATEMENT_TIMEOUT_SECONDS", "10"),
             ("HERALD_DELIVERY__PROXY", "http://user:S3cret@proxy:3128"),
             ("HERALD_LOG__FORMAT", "json"),
+            ("HERALD_TELEMETRY__OTLP_ENDPOINT", "http://127.0.0.1:4318"),
         ],
         vec![],
     )
     .unwrap();
+    assert_eq!(loaded.otlp_endpoint(), Some("http://127.0.0.1:4318"));
     let (_, config) = loaded.service().unwrap();
     assert_eq!(config.database.acquire_timeout, Duration::from_secs(2));
     assert_eq!(config.database.statement_timeout, Duration::from_secs(10));

@@ -2,8 +2,10 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use herald_delivery::trace;
 use herald_store::NewEvent;
 use serde::{Deserialize, Serialize};
+use tracing::Instrument;
 use utoipa::ToSchema;
 
 use super::openapi::EventTypeName;
@@ -67,7 +69,10 @@ pub(crate) struct EventOut {
 /// Validates the payload against the webhook's schema, stores the event and one delivery per
 /// subscribed endpoint, and answers once that is committed.
 #[utoipa::path(post, path = "/api/v1/tenants/{tenant}/events", tag = "herald", security(("token" = [])),
-    params(("tenant" = String, Path, description = "The tenant's id")),
+    params(
+        ("tenant" = String, Path, description = "The tenant's id"),
+        ("traceparent" = Option<String>, Header, description = "A W3C trace context (`00-<trace id>-<span id>-<flags>`): the event's spans continue that trace, and each delivery hands it on to the receiver in its own `traceparent`. One that is not valid W3C is ignored."),
+    ),
     request_body = CreateEvent,
     responses(
         (status = 202, description = "Stored; delivery follows", body = EventOut),
@@ -76,8 +81,26 @@ pub(crate) struct EventOut {
     ))]
 pub(crate) async fn create_event(
     State(state): State<AppState>,
-    Scope { tenant, store, .. }: Scope,
+    scope: Scope,
+    headers: axum::http::HeaderMap,
     ApiJson(body): ApiJson<CreateEvent>,
+) -> Result<(StatusCode, axum::Json<EventOut>), Problem> {
+    let span = tracing::info_span!("accept", tenant = %scope.tenant, event_type = %body.event_type);
+    let traceparent = headers
+        .get(trace::TRACEPARENT)
+        .and_then(|value| value.to_str().ok());
+    let traceparent = trace::continue_in(&span, traceparent);
+    accept(state, scope, body, traceparent)
+        .instrument(span)
+        .await
+}
+
+/// Validates and stores an event (in the `accept` span of [`create_event`]).
+async fn accept(
+    state: AppState,
+    Scope { tenant, store, .. }: Scope,
+    body: CreateEvent,
+    traceparent: Option<String>,
 ) -> Result<(StatusCode, axum::Json<EventOut>), Problem> {
     if !state.event_types.sendable(&body.event_type) {
         let why = if state.event_types.contains(&body.event_type) {
@@ -155,11 +178,13 @@ pub(crate) async fn create_event(
         ordering_key: body.ordering_key,
         versions,
         channels: body.channels,
+        traceparent,
     };
     let event_type = new.event_type.clone();
     let version = new.versions.as_ref().map(|v| v.version.clone());
     let accepted = store
         .accept_event(new)
+        .instrument(tracing::info_span!("store"))
         .await
         .map_err(|e| tenant_problem(e, &tenant))?;
     if accepted.created {

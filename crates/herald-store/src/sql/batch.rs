@@ -106,9 +106,9 @@ pub(crate) async fn accept_all<DB: Backend>(
     );
     const INSERT_EVENTS: Sql = sql!(
         "INSERT INTO events (id, tenant_id, event_type, payload, idempotency_key, ordering_key, \
-           created_at, version, versions, channels) \
+           created_at, version, versions, channels, traceparent) \
          SELECT v.value->>0, v.value->>1, v.value->>2, v.value->>3, v.value->>4, v.value->>5, \
-           CAST(v.value->>6 AS BIGINT), v.value->>7, v.value->>8, v.value->>9 \
+           CAST(v.value->>6 AS BIGINT), v.value->>7, v.value->>8, v.value->>9, v.value->>10 \
          FROM " [rows "$1"] " AS v"
     );
     // Disabled endpoints too: what they miss is recorded as skipped, never dropped silently.
@@ -166,6 +166,7 @@ pub(crate) async fn accept_all<DB: Backend>(
                 new.versions.as_ref().map(|v| &v.version),
                 new.versions.as_ref().map(converted_json),
                 (!new.channels.is_empty()).then(|| super::json_rows(&new.channels)),
+                &new.traceparent,
             )
         })
         .collect();

@@ -456,6 +456,7 @@ async fn read<DB: Backend>(
         "SELECT d.id AS delivery_id, d.attempts, e.id AS event_id, e.event_type, e.payload, \
            p.id AS endpoint_id, p.url, p.headers, d.ordering_key, \
            e.version AS event_version, e.versions AS converted, p.version AS pin, \
+           e.traceparent, \
            (SELECT " [json_array "s.secret" "s.created_at DESC"] " FROM endpoint_secrets s \
              WHERE s.endpoint_id = p.id AND (s.expires_at IS NULL OR s.expires_at > $2)) \
              AS secrets \

@@ -184,6 +184,7 @@ pub(crate) struct ClaimRow {
     converted: Option<String>,
     /// The version the endpoint pins.
     pin: Option<String>,
+    traceparent: Option<String>,
 }
 
 impl ClaimRow {
@@ -229,6 +230,7 @@ pub(crate) fn claims(rows: Vec<ClaimRow>, lease: &str) -> Result<Vec<Claimed>, E
                 headers: headers_from_json(&row.headers)?,
                 ordering_key: row.ordering_key,
                 version: row.event_version,
+                traceparent: row.traceparent,
             })
         })
         .collect()
