@@ -8,7 +8,7 @@ use std::time::Duration;
 use axum::extract::{OriginalUri, Path, State};
 use axum::http::{Uri, header};
 use axum::response::IntoResponse;
-use herald_signature::{PublicKey, Secret, SigningKey};
+use herald_signature::{Secret, SigningKey};
 use herald_store::{EndpointSecret, KeyKind, Signature, Store};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -86,12 +86,6 @@ async fn keys_of(
         .into_iter()
         .filter(|key| KeyKind::of(&key.secret) == kind)
         .collect())
-}
-
-/// The public half of a stored signing key.
-fn public_half(key: &EndpointSecret) -> Result<PublicKey, Problem> {
-    let signing: SigningKey = key.secret.parse().map_err(|e| Problem::internal(&e))?;
-    Ok(signing.public_key())
 }
 
 /// How long a rotated-out key keeps signing beside the new one: a day unless told, a week at
@@ -232,6 +226,7 @@ fn jwks_url(original: &Uri, routed: &Uri, tenant: &str) -> String {
 
 async fn keys_out(
     store: &dyn Store,
+    public_keys: &crate::state::PublicKeys,
     tenant: &str,
     id: &str,
     jwks: String,
@@ -240,7 +235,7 @@ async fn keys_out(
     let keys = keys
         .iter()
         .map(|key| {
-            let public = public_half(key)?;
+            let public = public_keys.of(&key.secret)?;
             Ok(PublicKeyOut {
                 kid: public.thumbprint(),
                 public_key: public.expose(),
@@ -263,13 +258,15 @@ async fn keys_out(
         (status = 404, description = "No such tenant or endpoint", body = Problem, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn get_keys(
+    State(state): State<AppState>,
     Scope { tenant, store, .. }: Scope,
     Path((_, id)): Path<(String, String)>,
     OriginalUri(original): OriginalUri,
     routed: Uri,
 ) -> Result<axum::Json<KeysOut>, Problem> {
     let jwks = jwks_url(&original, &routed, &tenant);
-    Ok(axum::Json(keys_out(&*store, &tenant, &id, jwks).await?))
+    let keys = keys_out(&*store, &state.public_keys, &tenant, &id, jwks).await?;
+    Ok(axum::Json(keys))
 }
 
 /// Rotate an endpoint's signing key
@@ -286,6 +283,7 @@ pub(crate) async fn get_keys(
         (status = 422, description = "Bad `keep_old_seconds`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn rotate_keys(
+    State(state): State<AppState>,
     Scope { tenant, store, .. }: Scope,
     Path((_, id)): Path<(String, String)>,
     OriginalUri(original): OriginalUri,
@@ -304,7 +302,8 @@ pub(crate) async fn rotate_keys(
         ))),
         Some(_) => {
             let jwks = jwks_url(&original, &routed, &tenant);
-            Ok(axum::Json(keys_out(&*store, &tenant, &id, jwks).await?))
+            let keys = keys_out(&*store, &state.public_keys, &tenant, &id, jwks).await?;
+            Ok(axum::Json(keys))
         }
     }
 }
@@ -362,7 +361,7 @@ pub(crate) async fn jwks(
         .await?
         .iter()
         .map(|key| {
-            let public = public_half(key)?;
+            let public = state.public_keys.of(&key.secret)?;
             Ok(Jwk {
                 kty: "OKP",
                 crv: "Ed25519",

@@ -5,8 +5,8 @@
 //! the rest of the store through [`Admin`], so a handler that skips the check has no store to
 //! call.
 
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use herald_delivery::metrics::Metrics;
@@ -41,6 +41,48 @@ pub(crate) struct AppState {
     pub(crate) attempt_timeout: Duration,
     /// What `/metrics` shows.
     pub(crate) metrics: Arc<Metrics>,
+    /// Public halves of Ed25519 keys, derived once each.
+    pub(crate) public_keys: Arc<PublicKeys>,
+}
+
+/// How many public keys are kept; past it the lot is dropped and derived again as asked, so a
+/// key that stopped signing does not stay in memory for long.
+const KEPT_PUBLIC_KEYS: usize = 4_096;
+
+/// The public halves of signing keys, by key. Deriving one is a scalar multiplication (about
+/// 40 µs); the JWKS document needs no credential and lists every key of a tenant, so deriving
+/// them per request would let anyone make herald spend milliseconds per request.
+#[derive(Default)]
+pub(crate) struct PublicKeys {
+    derived: Mutex<HashMap<String, herald_signature::PublicKey>>,
+}
+
+impl PublicKeys {
+    /// The public half of the stored signing key `secret` (`whsk_…`).
+    pub(crate) fn of(&self, secret: &str) -> Result<herald_signature::PublicKey, Problem> {
+        let derived = || self.derived.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(public) = derived().get(secret) {
+            return Ok(*public);
+        }
+        let signing: herald_signature::SigningKey =
+            secret.parse().map_err(|e| Problem::internal(&e))?;
+        let public = signing.public_key();
+        let mut derived = derived();
+        if derived.len() >= KEPT_PUBLIC_KEYS {
+            derived.clear();
+        }
+        derived.insert(secret.to_owned(), public);
+        Ok(public)
+    }
+
+    /// How many are kept.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.derived
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
 }
 
 impl AppState {
@@ -60,6 +102,7 @@ impl AppState {
             policy,
             attempt_timeout,
             metrics,
+            public_keys: Arc::default(),
         }
     }
 
@@ -108,5 +151,23 @@ impl AppState {
         self.known_tenants
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_public_key_is_derived_once_and_is_the_keys_own() {
+        let keys = PublicKeys::default();
+        let secret = herald_signature::SigningKey::generate().unwrap().expose();
+        let first = keys.of(&secret).unwrap();
+        assert!(keys.of(&secret).unwrap() == first);
+        assert_eq!(keys.len(), 1, "kept once");
+        let signing: herald_signature::SigningKey = secret.parse().unwrap();
+        assert!(signing.public_key() == first);
+        assert!(keys.of("whsk_not-a-key").is_err());
+        assert_eq!(keys.len(), 1, "nothing kept for a key that does not parse");
     }
 }
