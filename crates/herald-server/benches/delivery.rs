@@ -211,6 +211,27 @@ struct Figures {
     duplicates: usize,
     /// What a delivery cost the database (not measured for the baseline).
     cost: Option<Cost>,
+    /// This process's CPU time (herald, the load and the receiver together) per delivery,
+    /// from the clock's start to the last arrival: the baseline's is what the load and the
+    /// receiver take alone, so the difference is herald's, whatever the machine's speed.
+    cpu: Duration,
+}
+
+/// User and system CPU time of this process so far, every thread's.
+fn process_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // utime and stime are fields 14 and 15, 12 and 13 after the command's parenthesis.
+    let ticks: u64 = stat
+        .rsplit_once(") ")
+        .map(|(_, rest)| {
+            rest.split_whitespace()
+                .skip(11)
+                .take(2)
+                .filter_map(|t| t.parse::<u64>().ok())
+                .sum()
+        })
+        .unwrap_or(0);
+    Duration::from_secs_f64(ticks as f64 / TICKS_PER_SECOND)
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -241,6 +262,7 @@ async fn baseline(requests: usize) -> Figures {
     let client = reqwest::Client::new();
     let gate = Arc::new(Semaphore::new(CONCURRENCY));
     let started = Instant::now();
+    let cpu = process_cpu();
     let mut sent_at = Vec::with_capacity(requests);
     let mut tasks = Vec::with_capacity(requests);
     for n in 0..requests {
@@ -261,6 +283,7 @@ async fn baseline(requests: usize) -> Figures {
         task.await.unwrap();
     }
     wait_for(&arrivals, requests).await;
+    let cpu = (process_cpu() - cpu) / u32::try_from(requests).unwrap();
     let arrived = arrivals.0.lock().unwrap().clone();
     let last = arrived.iter().map(|(_, _, at)| *at).max().unwrap();
     let mut latencies: Vec<Duration> = arrived
@@ -277,6 +300,7 @@ async fn baseline(requests: usize) -> Figures {
         rss: rss_mib(),
         duplicates: 0,
         cost: None,
+        cpu,
     }
 }
 
@@ -547,6 +571,7 @@ async fn herald(run: &Run, database_url: &str) -> Figures {
     let committed: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     let gate = Arc::new(Semaphore::new(CONCURRENCY));
     let started = Instant::now();
+    let cpu = process_cpu();
     let mut tasks = Vec::with_capacity(run.events);
     let mut ticks = match run.load {
         Load::Steady(rate) => Some(tokio::time::interval(Duration::from_secs(1) / rate)),
@@ -571,6 +596,7 @@ async fn herald(run: &Run, database_url: &str) -> Figures {
     }
     let deliveries = run.events * run.endpoints;
     wait_for(&arrivals, deliveries).await;
+    let cpu = (process_cpu() - cpu) / u32::try_from(deliveries).unwrap();
     // Anything sent twice would arrive within this.
     tokio::time::sleep(Duration::from_millis(200)).await;
     let arrived = arrivals.0.lock().unwrap().clone();
@@ -603,6 +629,9 @@ async fn herald(run: &Run, database_url: &str) -> Figures {
     // herald's backends report their counts as they close.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let after = Counters::read(postgres).await;
+    if let (Some(url), Some(from), Some(to)) = (postgres, before.wal, after.wal) {
+        wal_records(url, from, to, deliveries).await;
+    }
     Figures {
         label: run.label.into(),
         deliveries,
@@ -612,7 +641,44 @@ async fn herald(run: &Run, database_url: &str) -> Figures {
         rss,
         duplicates: arrived.len() - distinct.len(),
         cost: Some(cost(before, after, deliveries)),
+        cpu,
     }
+}
+
+/// With `HERALD_BENCH_WAL=1`, where a row's WAL went, per delivery: each kind of record
+/// (`pg_walinspect`), its count, its bytes and the full-page images among them.
+async fn wal_records(url: &str, from: i64, to: i64, deliveries: usize) {
+    if std::env::var("HERALD_BENCH_WAL").is_err() {
+        return;
+    }
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(url)
+        .await
+        .unwrap();
+    sqlx::query("CREATE EXTENSION IF NOT EXISTS pg_walinspect")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let rows: Vec<(String, i64, i64, i64)> = sqlx::query_as(
+        "SELECT \"resource_manager/record_type\", count, record_size + fpi_size, fpi_size \
+         FROM pg_get_wal_stats('0/0'::pg_lsn + $1::numeric, '0/0'::pg_lsn + $2::numeric, true) \
+         WHERE count > 0 ORDER BY record_size + fpi_size DESC",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    let per = |n: i64| n as f64 / deliveries as f64;
+    println!("  WAL per delivery by record: kind, records, bytes, of which full pages");
+    for (kind, count, bytes, fpi) in rows.iter().take(16) {
+        println!(
+            "  {kind:<28} {:>6.2} {:>8.1} {:>8.1}",
+            per(*count),
+            per(*bytes),
+            per(*fpi)
+        );
+    }
+    sqlx::Connection::close(conn).await.unwrap();
 }
 
 /// With `HERALD_BENCH_PAST_DAYS=n`, the partitions of the `n` days before today, empty, as a
@@ -684,6 +750,7 @@ async fn retention_rows(run: &Run, database_url: &str) -> Vec<Figures> {
 
     let before = Counters::read(postgres).await;
     let started = Instant::now();
+    let cpu = process_cpu();
     let mut purged = 0;
     while purged < run.events / 2 {
         let n = store.purge(Duration::ZERO, 500).await.unwrap();
@@ -693,6 +760,7 @@ async fn retention_rows(run: &Run, database_url: &str) -> Vec<Figures> {
         }
     }
     let elapsed = started.elapsed();
+    let cpu = (process_cpu() - cpu) / u32::try_from(purged.max(1)).unwrap();
     tokio::time::sleep(Duration::from_secs(1)).await;
     let after = Counters::read(postgres).await;
     let deleted = Figures {
@@ -704,6 +772,7 @@ async fn retention_rows(run: &Run, database_url: &str) -> Vec<Figures> {
         rss: rss_mib(),
         duplicates: 0,
         cost: Some(cost(before, after, purged)),
+        cpu,
     };
 
     // Forty days on, the day of the drain is old: its partitions go.
@@ -711,11 +780,13 @@ async fn retention_rows(run: &Run, database_url: &str) -> Vec<Figures> {
     let store = store.with_clock(Arc::new(herald_store::ManualClock::at(later)));
     let before = Counters::read(postgres).await;
     let started = Instant::now();
+    let cpu = process_cpu();
     let days = store
         .rotate_partitions(Some(Duration::from_secs(30 * 24 * 3600)))
         .await
         .unwrap();
     let elapsed = started.elapsed();
+    let cpu = process_cpu() - cpu;
     assert!(!days.is_empty(), "retention dropped the drain's day");
     let left = store.purge(Duration::ZERO, 500).await.unwrap();
     assert_eq!(left, 0, "nothing was left to delete row by row");
@@ -734,6 +805,7 @@ async fn retention_rows(run: &Run, database_url: &str) -> Vec<Figures> {
             rss: rss_mib(),
             duplicates: 0,
             cost: Some(cost(before, after, dropped)),
+            cpu: cpu / u32::try_from(dropped.max(1)).unwrap(),
         },
     ]
 }
@@ -998,13 +1070,14 @@ fn main() {
         let baseline_rate = rows[0].per_second;
         println!();
         println!(
-            "{:<54} {:>10} {:>13} {:>9} {:>9} {:>8} {:>8} {:>6} {:>9} {:>8} {:>8} {:>10}",
+            "{:<54} {:>10} {:>13} {:>9} {:>9} {:>8} {:>8} {:>8} {:>6} {:>9} {:>8} {:>8} {:>10}",
             "run",
             "deliveries",
             "deliveries/s",
             "p50",
             "p99",
             "vs base",
+            "CPU/dlv",
             "RSS MiB",
             "twice",
             "stmts/dlv",
@@ -1019,13 +1092,14 @@ fn main() {
         for row in &rows {
             let cost = row.cost;
             println!(
-                "{:<54} {:>10} {:>13.0} {:>9} {:>9} {:>7.0}% {:>8.0} {:>6} {:>9} {:>8} {:>8} {:>10}",
+                "{:<54} {:>10} {:>13.0} {:>9} {:>9} {:>7.0}% {:>5.0} µs {:>8.0} {:>6} {:>9} {:>8} {:>8} {:>10}",
                 row.label,
                 row.deliveries,
                 row.per_second,
                 shown(row.p50),
                 shown(row.p99),
                 100.0 * row.per_second / baseline_rate,
+                row.cpu.as_secs_f64() * 1e6,
                 row.rss,
                 row.duplicates,
                 figure(cost.map(|c| c.statements), 2),
