@@ -41,6 +41,10 @@ use herald_server::{Config, Service};
 use herald_store::NewEndpoint;
 use tokio::sync::Semaphore;
 
+/// The allocator the `herald` binary runs with.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const CONCURRENCY: usize = 64;
 
 /// Statements sqlx has run in this process.
