@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use herald_signature::Signer;
 use herald_store::{
-    Attempt, ClaimRequest, Claimed, Finish, Millis, Outcome, Queue, Registration, millis,
+    Attempt, Claim, ClaimRequest, Claimed, Finish, Millis, Outcome, Queue, Registration, millis,
 };
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinSet;
@@ -178,6 +178,8 @@ impl Worker {
         let mut upkeep = tokio::time::interval(Duration::from_secs(1));
         upkeep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut look = true;
+        // When the next endpoint's turn comes, as the last claim saw it.
+        let mut next_turn: Option<Millis> = None;
 
         while !*shutdown.borrow() {
             while tasks.try_join_next().is_some() {}
@@ -197,14 +199,24 @@ impl Worker {
                     limit = request.limit,
                     claimed = tracing::field::Empty
                 );
-                let result = self.store.claim(&request).instrument(span.clone()).await;
-                if let Ok(claimed) = &result {
-                    span.record("claimed", claimed.len());
+                let result = self
+                    .store
+                    .claim_with_next_turn(&request)
+                    .instrument(span.clone())
+                    .await;
+                if let Ok(claim) = &result {
+                    span.record("claimed", claim.deliveries.len());
                 }
                 match result {
-                    Ok(claimed) => {
-                        // Got some: more may be due at once; got none: wait to be told.
-                        look = !claimed.is_empty();
+                    Ok(Claim {
+                        deliveries: claimed,
+                        next_turn: turn,
+                    }) => {
+                        next_turn = turn;
+                        // As many as asked for: more may be due at once. Fewer: what is left
+                        // waits for room (a slot given back looks again), for its time (the
+                        // pause below), or for new work (the store says).
+                        look = claimed.len() >= request.limit as usize;
                         for claim in claimed {
                             capacity.start(&claim.endpoint_id);
                             let attempt = self.attempt(claim, report.clone(), cut.clone());
@@ -213,6 +225,7 @@ impl Worker {
                     }
                     Err(error) => {
                         look = false;
+                        next_turn = None;
                         tracing::error!(%error, "claiming deliveries failed; trying again");
                     }
                 }
@@ -221,11 +234,10 @@ impl Worker {
                 continue;
             }
             // Nothing to start: sleep until the next endpoint's turn (a retry, a rate limit's
-            // next token, a circuit half-opening), or until told of new work.
-            let pause = if capacity.free() == 0 {
-                config.poll
-            } else {
-                self.until_next_turn(&capacity, config.poll).await
+            // next token, a circuit half-opening), or until told of new work or of room.
+            let pause = match next_turn {
+                Some(at) if capacity.free() > 0 => until(at, self.store.now(), config.poll),
+                _ => config.poll,
             };
             tokio::select! {
                 () = due.notified() => look = true,
@@ -273,28 +285,6 @@ impl Worker {
             }
         }
         drop(registration);
-    }
-
-    /// How long until the next turn of an endpoint this worker has room for: at least a couple
-    /// of milliseconds (a turn due now but taken by another process's claim), at most `poll`.
-    async fn until_next_turn(&self, capacity: &Capacity, poll: Duration) -> Duration {
-        let full: Vec<String> = capacity
-            .remaining()
-            .into_iter()
-            .filter(|(_, free)| *free == 0)
-            .map(|(endpoint, _)| endpoint)
-            .collect();
-        match self.store.next_due(&full).await {
-            Ok(Some(at)) => {
-                let wait = u64::try_from(at - self.store.now()).unwrap_or(0);
-                Duration::from_millis(wait).clamp(Duration::from_millis(2), poll)
-            }
-            Ok(None) => poll,
-            Err(error) => {
-                tracing::warn!(%error, "reading the next turn failed");
-                poll
-            }
-        }
     }
 
     /// Registers `name`, trying again every second while the database is away; `None` if
@@ -351,6 +341,13 @@ impl Worker {
             let _ = report.send(Report::Recorded);
         }
     }
+}
+
+/// How long from `now` until a turn `at`: at least a couple of milliseconds (a turn due now but
+/// taken by another process's claim), at most `poll`.
+fn until(at: Millis, now: Millis, poll: Duration) -> Duration {
+    let wait = u64::try_from(at - now).unwrap_or(0);
+    Duration::from_millis(wait).clamp(Duration::from_millis(2), poll)
 }
 
 /// Applies a report; true when a claim may now find work that capacity held back.

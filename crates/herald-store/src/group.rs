@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{
-    Accepted, ClaimRequest, Claimed, Error, ErrorKind, Finish, Finished, Millis, NewEvent,
+    Accepted, Claim, ClaimRequest, Error, ErrorKind, Finish, Finished, Millis, NewEvent,
     lease_token,
 };
 
@@ -47,7 +47,7 @@ pub(crate) enum Write {
 pub(crate) enum Written {
     Accepted(Accepted),
     Finished(Finished),
-    Claimed(Vec<Claimed>),
+    Claimed(Claim),
     Released(u64),
 }
 
@@ -103,11 +103,7 @@ impl Committer {
         }
     }
 
-    pub(crate) async fn claim(
-        &self,
-        request: &ClaimRequest,
-        now: Millis,
-    ) -> Result<Vec<Claimed>, Error> {
+    pub(crate) async fn claim(&self, request: &ClaimRequest, now: Millis) -> Result<Claim, Error> {
         let write = Write::Claim {
             lease: lease_token(&request.worker),
             request: request.clone(),

@@ -52,9 +52,9 @@ pub use error::{Error, ErrorKind};
 pub use limits::Limits;
 pub use log::{AttemptStats, DeliveryFilter, EventFilter, Replay, ReplayState};
 pub use model::{
-    Accepted, Attempt, ClaimRequest, Claimed, Delivery, DeliveryState, Endpoint, EndpointPatch,
-    EndpointSecret, Event, Finish, Finished, KeyKind, NewEndpoint, NewEvent, NewToken, Outcome,
-    QueueFigures, Signature, SignatureChange, Tenant, Token, Versions, resolve,
+    Accepted, Attempt, Claim, ClaimRequest, Claimed, Delivery, DeliveryState, Endpoint,
+    EndpointPatch, EndpointSecret, Event, Finish, Finished, KeyKind, NewEndpoint, NewEvent,
+    NewToken, Outcome, QueueFigures, Signature, SignatureChange, Tenant, Token, Versions, resolve,
 };
 pub use roles::{Clocked, Log, Queue, Registration, Registry, Replays, Store, Upkeep};
 pub use sql::{Backend, Sql, SqlStore};

@@ -518,6 +518,18 @@ pub struct ClaimRequest {
     pub lease: std::time::Duration,
 }
 
+/// What a claim leased, and when the worker should look again if nothing wakes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Claim {
+    /// The deliveries leased, to start now.
+    pub deliveries: Vec<Claimed>,
+    /// When the next endpoint's turn comes after this claim (a retry, a rate limit's next
+    /// token, a circuit half-opening; now, if more is due), leaving out the endpoints the
+    /// worker has no room for once it starts these; `None` when nothing is pending. Read in
+    /// the claim's own transaction, so a worker asks nothing more before it sleeps.
+    pub next_turn: Option<Millis>,
+}
+
 /// One attempt's end, as the worker reports it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Finish {

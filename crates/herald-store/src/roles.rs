@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use tokio::sync::Notify;
 
 use crate::{
-    Accepted, Attempt, AttemptStats, ClaimRequest, Claimed, Clock, Delivery, DeliveryFilter,
+    Accepted, Attempt, AttemptStats, Claim, ClaimRequest, Claimed, Clock, Delivery, DeliveryFilter,
     Endpoint, EndpointPatch, EndpointSecret, Error, Event, EventFilter, Finish, Finished, Millis,
     NewEndpoint, NewEvent, NewToken, QueueFigures, Replay, Signature, Tenant, Token,
 };
@@ -239,13 +239,14 @@ pub trait Queue: Clocked {
     /// hands them back at once.
     async fn register(&self, name: &str) -> Result<Box<dyn Registration>, Error>;
 
-    /// Leases due deliveries to the worker, as `request` allows.
-    async fn claim(&self, request: &ClaimRequest) -> Result<Vec<Claimed>, Error>;
+    /// Leases due deliveries to the worker, as `request` allows, and says when to look
+    /// again.
+    async fn claim_with_next_turn(&self, request: &ClaimRequest) -> Result<Claim, Error>;
 
-    /// When the next endpoint's turn comes, leaving out the endpoints in `skip` (those the
-    /// worker has no room for): how long a worker with nothing to do may sleep. `None` when
-    /// nothing is pending.
-    async fn next_due(&self, skip: &[String]) -> Result<Option<Millis>, Error>;
+    /// Leases due deliveries to the worker, as `request` allows.
+    async fn claim(&self, request: &ClaimRequest) -> Result<Vec<Claimed>, Error> {
+        Ok(self.claim_with_next_turn(request).await?.deliveries)
+    }
 
     /// Records an attempt and moves its delivery on (if the lease still held); disables the
     /// endpoint if it answered 410 or has failed for `disable_after`, deciding on the

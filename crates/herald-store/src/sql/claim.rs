@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, HashSet};
 use super::endpoint_state::CIRCUIT_THRESHOLD;
 use super::rows::{ClaimRow, claims};
 use super::{Backend, Sql, batch, json_rows, query, sql};
-use crate::{ClaimRequest, Claimed, Error, Millis, millis};
+use crate::{Claim, ClaimRequest, Claimed, Error, Millis, millis};
 
 /// An endpoint at the front of the line.
 #[derive(sqlx::FromRow)]
@@ -60,13 +60,14 @@ struct Next {
     open_until: Option<Millis>,
 }
 
-/// Leases due deliveries as `request` allows, under `lease`, at `now`.
+/// Leases due deliveries as `request` allows, under `lease`, at `now`, and reads when the
+/// next turn of an endpoint the worker will still have room for comes.
 pub(crate) async fn claim<DB: Backend>(
     db: &mut DB::Connection,
     request: &ClaimRequest,
     lease: &str,
     now: Millis,
-) -> Result<Vec<Claimed>, Error> {
+) -> Result<Claim, Error> {
     const FRONT: Sql = sql!(
         "SELECT q.endpoint_id, p.enabled, p.rate_limit, q.tokens, q.tokens_at, q.failures, \
            q.open_until \
@@ -77,11 +78,14 @@ pub(crate) async fn claim<DB: Backend>(
     );
     let left = request.limit;
     if left == 0 {
-        return Ok(Vec::new());
+        return Ok(Claim {
+            deliveries: Vec::new(),
+            next_turn: None,
+        });
     }
     // Before any queue row is locked, so a claim never holds one while it waits for another.
     batch::fold::<DB>(db).await?;
-    let full: Vec<&str> = request
+    let mut full: Vec<&str> = request
         .remaining
         .iter()
         .filter(|(_, free)| **free == 0)
@@ -93,6 +97,8 @@ pub(crate) async fn claim<DB: Backend>(
         .bind(left)
         .fetch_all(&mut *db)
         .await?;
+    // Endpoints this claim fills up wait for a slot, not for their turn.
+    let mut filled: Vec<String> = Vec::new();
 
     // Each endpoint's share: its circuit, rate limit and the worker's room decide how many
     // it can take now; the claim's own limit is shared out below, in line order.
@@ -161,6 +167,14 @@ pub(crate) async fn claim<DB: Backend>(
             }
         }
         next.tokens -= f64::from(here);
+        let room = request
+            .remaining
+            .get(&next.endpoint_id)
+            .copied()
+            .unwrap_or(request.capacity);
+        if here >= room {
+            filled.push(next.endpoint_id.clone());
+        }
         // Back of the line while it has more due; else at its next delivery's time (retries
         // in flight set theirs when they are recorded), read below for all such at once.
         if looked < mine.len() || mine.len() as u64 == u64::from(fetch) {
@@ -189,7 +203,31 @@ pub(crate) async fn claim<DB: Backend>(
         now,
     )
     .await?;
-    read::<DB>(db, &taken, lease, now).await
+    let deliveries = read::<DB>(db, &taken, lease, now).await?;
+    full.extend(filled.iter().map(String::as_str));
+    let next_turn = next_turn::<DB>(db, &full).await?;
+    Ok(Claim {
+        deliveries,
+        next_turn,
+    })
+}
+
+/// When the next endpoint's turn comes, leaving out those in `skip`: the earliest in line,
+/// or asked for by a wake-up not yet folded in (the next claim folds it).
+pub(crate) async fn next_turn<DB: Backend>(
+    db: &mut DB::Connection,
+    skip: &[impl serde::Serialize + Sync],
+) -> Result<Option<Millis>, Error> {
+    const NEXT: Sql = sql!(
+        "SELECT min(due_at) FROM (SELECT due_at FROM endpoint_queues \
+           WHERE endpoint_id NOT IN (SELECT t.value FROM " [texts "$1"] " AS t) \
+         UNION ALL SELECT min(due_at) FROM endpoint_wakeups) AS due"
+    );
+    let (due,): (Option<Millis>,) = query(NEXT)
+        .bind(json_rows(&skip))
+        .fetch_one(&mut *db)
+        .await?;
+    Ok(due)
 }
 
 /// `turn`'s line after this claim, and how many deliveries it may take now: no more than the

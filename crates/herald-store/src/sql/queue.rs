@@ -8,8 +8,7 @@ use tokio::sync::Notify;
 
 use super::{Backend, Sql, SqlStore, batch, query, sql};
 use crate::{
-    ClaimRequest, Claimed, Clocked, Error, Finish, Finished, Millis, Queue, Registration,
-    lease_token,
+    Claim, ClaimRequest, Clocked, Error, Finish, Finished, Millis, Queue, Registration, lease_token,
 };
 
 #[async_trait]
@@ -22,7 +21,7 @@ impl<DB: Backend> Queue for SqlStore<DB> {
         DB::register(&self.writer, name, self.now()).await
     }
 
-    async fn claim(&self, request: &ClaimRequest) -> Result<Vec<Claimed>, Error> {
+    async fn claim_with_next_turn(&self, request: &ClaimRequest) -> Result<Claim, Error> {
         let now = self.now();
         if DB::CLAIMS_IN_BATCH {
             return self.committer.claim(request, now).await;
@@ -33,20 +32,6 @@ impl<DB: Backend> Queue for SqlStore<DB> {
         let claimed = super::claim::claim::<DB>(&mut tx, request, &lease, now).await?;
         tx.commit().await?;
         Ok(claimed)
-    }
-
-    async fn next_due(&self, skip: &[String]) -> Result<Option<Millis>, Error> {
-        // Wake-ups not yet folded into the queue count too: the next claim folds them.
-        const NEXT: Sql = sql!(
-            "SELECT min(due_at) FROM (SELECT due_at FROM endpoint_queues \
-               WHERE endpoint_id NOT IN (SELECT t.value FROM " [texts "$1"] " AS t) \
-             UNION ALL SELECT min(due_at) FROM endpoint_wakeups) AS due"
-        );
-        let (due,): (Option<Millis>,) = query(NEXT)
-            .bind(super::json_rows(&skip))
-            .fetch_one(&self.reader)
-            .await?;
-        Ok(due)
     }
 
     async fn finish(&self, finish: Finish) -> Result<Finished, Error> {

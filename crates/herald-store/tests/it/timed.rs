@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use herald_store::{
-    Accepted, Attempt, ClaimRequest, Claimed, Endpoint, EndpointPatch, EndpointSecret, Error,
-    Event, Finish, Finished, ManualClock, Millis, NewEndpoint, NewEvent, NewToken, Outcome,
+    Accepted, Attempt, Claim, ClaimRequest, Claimed, Endpoint, EndpointPatch, EndpointSecret,
+    Error, Event, Finish, Finished, ManualClock, Millis, NewEndpoint, NewEvent, NewToken, Outcome,
     QueueFigures, Replay, Signature, Store, Tenant, Token,
 };
 
@@ -130,6 +130,15 @@ impl Timed {
         now: Millis,
     ) -> Result<Vec<Claimed>, Error> {
         self.at(now).claim(request).await
+    }
+
+    /// Claims at `now` as `request` says, with the next turn.
+    pub(crate) async fn claim_with_next_turn(
+        &self,
+        request: &ClaimRequest,
+        now: Millis,
+    ) -> Result<Claim, Error> {
+        self.at(now).claim_with_next_turn(request).await
     }
 
     /// Records an attempt (with the outcome the worker decided), at the attempt's end; true if

@@ -91,6 +91,70 @@ pub(crate) async fn endpoints_take_turns_and_give_no_more_than_can_start(store: 
     assert_eq!(order[..3], order[3..], "then round again: {order:?}");
 }
 
+pub(crate) async fn a_claim_says_when_to_look_again(store: &Timed) {
+    let ids = endpoints(store, 1, None).await;
+    let limited = {
+        let mut new = NewEndpoint::new("acme", "https://example.com/limited", SECRET);
+        new.event_types = vec!["limited".into()];
+        new.rate_limit = Some(20);
+        store.create_endpoint(new, T0).await.unwrap().id
+    };
+    let nothing = store
+        .claim_with_next_turn(&request(20, 4, &[]), T0 + 1)
+        .await
+        .unwrap();
+    assert!(nothing.deliveries.is_empty());
+    assert_eq!(nothing.next_turn, None, "nothing pending: sleep until told");
+
+    send(store, 0, 10, T0 + 2).await;
+    // Cut by the claim's limit, with room left for the endpoint: more is due now.
+    let cut = store
+        .claim_with_next_turn(&request(3, 20, &[]), T0 + 10)
+        .await
+        .unwrap();
+    assert_eq!(cut.deliveries.len(), 3);
+    assert_eq!(cut.next_turn, Some(T0 + 10));
+    // Filled to what the worker can start to it: its backlog waits for a slot, not a turn.
+    let filled = store
+        .claim_with_next_turn(&request(20, 4, &[]), T0 + 11)
+        .await
+        .unwrap();
+    assert_eq!(
+        per_endpoint(&filled.deliveries),
+        BTreeMap::from([(ids[0].clone(), 4)])
+    );
+    assert_eq!(filled.next_turn, None, "{:?}", filled.next_turn);
+
+    // A rate limit's next token: 20 a second, a burst of two, then one every 50 ms.
+    for _ in 0..5 {
+        store
+            .accept_event(NewEvent::new("acme", "limited", "{}"), T0 + 20)
+            .await
+            .unwrap();
+    }
+    let room = [(ids[0].as_str(), 0)];
+    let burst = store
+        .claim_with_next_turn(&request(20, 20, &room), T0 + 30)
+        .await
+        .unwrap();
+    assert_eq!(
+        per_endpoint(&burst.deliveries),
+        BTreeMap::from([(limited.clone(), 2)])
+    );
+    let waiting = store
+        .claim_with_next_turn(&request(20, 20, &room), T0 + 31)
+        .await
+        .unwrap();
+    assert!(waiting.deliveries.is_empty());
+    let turn = waiting
+        .next_turn
+        .expect("the limited endpoint's next token");
+    assert!(
+        (T0 + 70..=T0 + 90).contains(&turn),
+        "one token every 50 ms: {turn} after {T0}"
+    );
+}
+
 pub(crate) async fn rate_limits_hold_across_claims(store: &Timed) {
     // 20 a second: a burst of two (a tenth of a second's worth), then one every 50 ms.
     let limited = endpoints(store, 1, Some(20)).await;
