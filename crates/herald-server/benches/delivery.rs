@@ -634,7 +634,7 @@ async fn herald(run: &Run, database_url: &str) -> Figures {
     tokio::time::sleep(Duration::from_secs(1)).await;
     let after = Counters::read(postgres).await;
     if let (Some(url), Some(from), Some(to)) = (postgres, before.wal, after.wal) {
-        wal_records(url, from, to, deliveries).await;
+        wal_records(run.label, url, from, to, deliveries).await;
     }
     Figures {
         label: run.label.into(),
@@ -651,7 +651,7 @@ async fn herald(run: &Run, database_url: &str) -> Figures {
 
 /// With `HERALD_BENCH_WAL=1`, where a row's WAL went, per delivery: each kind of record
 /// (`pg_walinspect`), its count, its bytes and the full-page images among them.
-async fn wal_records(url: &str, from: i64, to: i64, deliveries: usize) {
+async fn wal_records(label: &str, url: &str, from: i64, to: i64, deliveries: usize) {
     if std::env::var("HERALD_BENCH_WAL").is_err() {
         return;
     }
@@ -673,7 +673,7 @@ async fn wal_records(url: &str, from: i64, to: i64, deliveries: usize) {
     .await
     .unwrap();
     let per = |n: i64| n as f64 / deliveries as f64;
-    println!("  WAL per delivery by record: kind, records, bytes, of which full pages");
+    println!("{label}: WAL per delivery by record (kind, records, bytes, of which full pages)");
     for (kind, count, bytes, fpi) in rows.iter().take(16) {
         println!(
             "  {kind:<28} {:>6.2} {:>8.1} {:>8.1}",
