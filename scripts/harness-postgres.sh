@@ -6,6 +6,7 @@
 # post to the last delivery) and its ratio to raw.
 #
 #   scripts/harness-postgres.sh target/release/herald [postgres://postgres@127.0.0.1:5432/test]
+#   scripts/harness-postgres.sh target/release/herald sqlite   (issue 10's: embedded SQLite)
 #
 # Needs wrk, nginx, psql and curl (apt-get install wrk nginx-light postgresql-client curl);
 # everything it starts listens on 127.0.0.1 and is stopped at the end.
@@ -21,7 +22,7 @@ herald_pid=
 cleanup() {
   [ -f "$dir/nginx.pid" ] && kill "$(cat "$dir/nginx.pid")" 2>/dev/null || true
   [ -n "$herald_pid" ] && kill "$herald_pid" 2>/dev/null || true
-  psql -q "$admin_url" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" 2>/dev/null || true
+  [ "$admin_url" = sqlite ] || psql -q "$admin_url" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" 2>/dev/null || true
   rm -rf "$dir"
 }
 trap cleanup EXIT
@@ -54,8 +55,12 @@ sleep 0.5
 raw=$(wrk -t2 -c32 -d10s -s "$dir/raw.lua" "http://127.0.0.1:$nginx_port/hook" | awk '/Requests\/sec/ {print $2}')
 : >"$dir/access.log"
 
-psql -q "$admin_url" -c "CREATE DATABASE $db"
-database_url="${admin_url%/*}/$db"
+if [ "$admin_url" = sqlite ]; then
+  database_url="sqlite://$dir/herald.db"
+else
+  psql -q "$admin_url" -c "CREATE DATABASE $db"
+  database_url="${admin_url%/*}/$db"
+fi
 HERALD_ADMIN_TOKEN=harness-token "$herald" serve --database-url "$database_url" \
   --addr "127.0.0.1:$herald_port" --allow-target 127.0.0.0/8 >"$dir/herald.log" 2>&1 &
 herald_pid=$!
@@ -68,7 +73,11 @@ call /api/v1/tenants/bench/endpoints "{\"url\":\"http://127.0.0.1:$nginx_port/ho
 
 start=$(date +%s.%N)
 ingest=$(wrk -t2 -c32 -d10s -s "$dir/events.lua" "$base/api/v1/tenants/bench/events" | awk '/Requests\/sec/ {print $2}')
-accepted=$(psql -At "$database_url" -c "SELECT count(*) FROM events")
+if [ "$admin_url" = sqlite ]; then
+  accepted=$(python3 -c 'import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT count(*) FROM events").fetchone()[0])' "$dir/herald.db")
+else
+  accepted=$(psql -At "$database_url" -c "SELECT count(*) FROM events")
+fi
 deadline=$(( $(date +%s) + 120 ))
 while [ "$(wc -l <"$dir/access.log")" -lt "$accepted" ]; do
   [ "$(date +%s)" -lt "$deadline" ] || { echo "not every event arrived within 120 s" >&2; exit 1; }
