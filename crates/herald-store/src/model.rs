@@ -530,6 +530,16 @@ pub struct Claim {
     pub next_turn: Option<Millis>,
 }
 
+impl ClaimRequest {
+    /// Deliveries the worker can start now to `endpoint`.
+    pub fn room(&self, endpoint: &str) -> u32 {
+        self.remaining
+            .get(endpoint)
+            .copied()
+            .unwrap_or(self.capacity)
+    }
+}
+
 /// One attempt's end, as the worker reports it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Finish {

@@ -167,12 +167,7 @@ pub(crate) async fn claim<DB: Backend>(
             }
         }
         next.tokens -= f64::from(here);
-        let room = request
-            .remaining
-            .get(&next.endpoint_id)
-            .copied()
-            .unwrap_or(request.capacity);
-        if here >= room {
+        if here >= request.room(&next.endpoint_id) {
             filled.push(next.endpoint_id.clone());
         }
         // Back of the line while it has more due; else at its next delivery's time (retries
@@ -241,12 +236,7 @@ fn share(turn: &Turn, request: &ClaimRequest, left: u32, now: Millis) -> (Next, 
         tokens_at: turn.tokens_at,
         open_until: turn.open_until,
     };
-    let mut can = request
-        .remaining
-        .get(&turn.endpoint_id)
-        .copied()
-        .unwrap_or(request.capacity)
-        .min(left);
+    let mut can = request.room(&turn.endpoint_id).min(left);
     if u32::try_from(turn.failures).unwrap_or(0) >= CIRCUIT_THRESHOLD {
         match turn.open_until {
             // Open: its turn comes when the circuit half-opens.
