@@ -132,3 +132,80 @@ async fn nul_in_an_id_a_query_or_a_text_field_is_a_422_naming_it() {
         drop_database(&url, admin).await;
     }
 }
+
+/// A receiver's answer is not ours to refuse: a NUL in its body is stored as U+FFFD, as a byte
+/// that is not text is, and the delivery succeeds. On PostgreSQL the attempt could not be
+/// recorded at all before: the delivery was sent again and again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_answering_nul_bytes_is_recorded_and_succeeds() {
+    let app = axum::Router::new().fallback(|| async { "ok\0done" });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let target = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    for (url, admin) in databases("nul_answer").await {
+        let server = Server::start(&url).await;
+        let tenant = "/api/v1/tenants/acme";
+        let (status, _) = server
+            .call(
+                "POST",
+                "/api/v1/tenants",
+                Some(ADMIN),
+                Some(json!({"id": "acme"})),
+            )
+            .await;
+        assert_eq!(status, 201);
+        let (status, endpoint) = server
+            .call(
+                "POST",
+                &format!("{tenant}/endpoints"),
+                Some(ADMIN),
+                Some(json!({"url": target})),
+            )
+            .await;
+        assert_eq!(status, 201, "{endpoint}");
+        let payload =
+            json!({ "username": "rick", "monthly_fee": 5.0, "start_date": "2026-11-22T00:00:00Z" });
+        let (status, accepted) = server
+            .call(
+                "POST",
+                &format!("{tenant}/events"),
+                Some(ADMIN),
+                Some(json!({"event_type": "new-subscription", "payload": payload})),
+            )
+            .await;
+        assert_eq!(status, 202, "{url}: {accepted}");
+        let event = accepted["id"].as_str().unwrap();
+        let mut delivery = serde_json::Value::Null;
+        for _ in 0..200 {
+            let (_, list) = server
+                .call(
+                    "GET",
+                    &format!("{tenant}/deliveries?event_id={event}"),
+                    Some(ADMIN),
+                    None,
+                )
+                .await;
+            delivery = list["data"][0].clone();
+            if delivery["state"] == "succeeded" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(delivery["state"], "succeeded", "{url}: {delivery}");
+        let id = delivery["id"].as_str().unwrap();
+        let (_, detail) = server
+            .call(
+                "GET",
+                &format!("{tenant}/deliveries/{id}"),
+                Some(ADMIN),
+                None,
+            )
+            .await;
+        let attempts = detail["attempts"].as_array().unwrap();
+        assert_eq!(attempts.len(), 1, "{url}: sent once: {detail}");
+        assert_eq!(attempts[0]["status_code"], 200);
+        assert_eq!(attempts[0]["response_excerpt"], "ok\u{FFFD}done", "{url}");
+        drop(server);
+        drop_database(&url, admin).await;
+    }
+}

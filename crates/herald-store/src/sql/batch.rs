@@ -8,7 +8,7 @@
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use super::rows::{count, event_columns, headers_to_json};
+use super::rows::{count, event_columns, headers_to_json, storable};
 use super::{Backend, Sql, json_rows, query, sql};
 use crate::error::classify;
 use crate::filter::{self, Filter};
@@ -558,8 +558,8 @@ async fn finish_all<DB: Backend>(
                 a.started_at,
                 a.duration_ms,
                 a.status_code,
-                &a.response_excerpt,
-                &a.error,
+                storable(&a.response_excerpt),
+                storable(&a.error),
                 headers_to_json(&a.request_headers),
                 headers_to_json(&a.response_headers),
             )

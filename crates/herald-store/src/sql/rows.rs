@@ -313,6 +313,18 @@ pub(crate) struct FailingRow {
     pub(crate) failing_since: Millis,
 }
 
+/// Text from a receiver as both databases can hold it: U+0000 (which PostgreSQL's `text`
+/// cannot) becomes U+FFFD, as a byte that is not UTF-8 already did.
+pub(crate) fn storable(text: &Option<String>) -> Option<std::borrow::Cow<'_, str>> {
+    text.as_deref().map(|text| {
+        if text.contains('\0') {
+            text.replace('\0', "\u{FFFD}").into()
+        } else {
+            text.into()
+        }
+    })
+}
+
 pub(crate) fn headers_to_json(headers: &BTreeMap<String, String>) -> String {
     // A map of strings always serializes.
     serde_json::to_string(headers).unwrap_or_else(|_| "{}".into())
