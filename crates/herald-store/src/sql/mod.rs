@@ -7,7 +7,7 @@
 //! renders in its own words, at compile time:
 //!
 //! - a batch of rows is bound as one JSON array and read back as a table (`json_each` on
-//!   SQLite, `json_array_elements` on PostgreSQL), so a statement's text is the same for any
+//!   SQLite, `jsonb_array_elements` on PostgreSQL), so a statement's text is the same for any
 //!   number of rows;
 //! - the elements of a JSON array column (an endpoint's event types) likewise;
 //! - row locks (`FOR UPDATE [SKIP LOCKED]`) exist only on PostgreSQL; on SQLite, every write
@@ -114,10 +114,11 @@ macro_rules! postgres_part {
     ([either $sqlite:literal $postgres:literal]) => {
         $postgres
     };
-    // herald_rows and herald_texts are json_array_elements(_text) with a row estimate that
-    // plans lookups by id (migration 11).
+    // herald_rows_jsonb and herald_texts are jsonb_array_elements and
+    // json_array_elements_text with a row estimate that plans lookups by id (migrations 11
+    // and 19). Rows are jsonb, parsed once however many fields are read.
     ([rows $param:literal]) => {
-        concat!("herald_rows(CAST(", $param, " AS json))")
+        concat!("herald_rows_jsonb(CAST(", $param, " AS jsonb))")
     };
     ([texts $expr:literal]) => {
         concat!("herald_texts(CAST(", $expr, " AS json))")
