@@ -10,9 +10,18 @@
 //! "Accepted" still means committed: no caller hears back before its write is durable. If a
 //! batch fails, each of its writes is retried in a transaction of its own, so one bad write
 //! (a tenant that does not exist) fails alone.
+//!
+//! Where the database takes concurrent writers (PostgreSQL), accepts also have lanes of their
+//! own: a few committing tasks that take turns at one queue, so one batch's statements run while
+//! another's commit waits for the disk, and events are not held up behind the worker's attempt
+//! records. Accepts whose order or uniqueness rides on their commit order (an ordering key, an
+//! idempotency key) stay in the main lane, with the worker's writes, which keeps its order too:
+//! a worker's release never overtakes its finishes.
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Mutex, mpsc, oneshot};
 
 use crate::{
     Accepted, Claim, ClaimRequest, Error, ErrorKind, Finish, Finished, Millis, NewEvent,
@@ -64,28 +73,51 @@ pub(crate) trait Apply: Send + 'static {
 
 type Queued = (Write, oneshot::Sender<Result<Written, Error>>);
 
-/// The handle callers queue their writes on; the committing task ends when the last handle
+/// The handle callers queue their writes on; the committing tasks end when the last handle
 /// is dropped.
 #[derive(Clone, Debug)]
 pub(crate) struct Committer {
+    /// The main lane: one task, writes committed in the order they were queued.
     queue: mpsc::Sender<Queued>,
+    /// Where accepts that need no order go: the accept lanes, or the main lane if none.
+    accepts: mpsc::Sender<Queued>,
 }
 
+/// A queue one or more committing tasks take batches from, in turn.
+type Incoming = Arc<Mutex<mpsc::Receiver<Queued>>>;
+
 impl Committer {
-    /// Starts the committing task for `backend` on the current tokio runtime.
-    pub(crate) fn start(backend: impl Apply) -> Committer {
+    /// Starts the main committing task on `main`, and an accept lane on each of `lanes`, on the
+    /// current tokio runtime. With no lanes, every write goes through the main one.
+    pub(crate) fn start<A: Apply>(main: A, lanes: Vec<A>) -> Committer {
         let (queue, incoming) = mpsc::channel(QUEUE);
-        tokio::spawn(commit_loop(backend, incoming));
-        Committer { queue }
+        tokio::spawn(commit_loop(main, Arc::new(Mutex::new(incoming))));
+        if lanes.is_empty() {
+            return Committer {
+                accepts: queue.clone(),
+                queue,
+            };
+        }
+        let (accepts, incoming) = mpsc::channel(QUEUE);
+        let incoming: Incoming = Arc::new(Mutex::new(incoming));
+        for lane in lanes {
+            tokio::spawn(commit_loop(lane, Arc::clone(&incoming)));
+        }
+        Committer { queue, accepts }
     }
 
     /// Queues `write` and waits until it is committed (or failed).
     pub(crate) async fn write(&self, write: Write) -> Result<Written, Error> {
         let (reply, done) = oneshot::channel();
-        self.queue
-            .send((write, reply))
-            .await
-            .map_err(|_| stopped())?;
+        let lane = match &write {
+            Write::Accept { new, .. }
+                if new.ordering_key.is_none() && new.idempotency_key.is_none() =>
+            {
+                &self.accepts
+            }
+            _ => &self.queue,
+        };
+        lane.send((write, reply)).await.map_err(|_| stopped())?;
         done.await.map_err(|_| stopped())?
     }
 
@@ -127,14 +159,19 @@ impl Committer {
     }
 }
 
-async fn commit_loop(mut backend: impl Apply, mut incoming: mpsc::Receiver<Queued>) {
+async fn commit_loop(mut backend: impl Apply, incoming: Incoming) {
     let mut batch: Vec<Queued> = Vec::with_capacity(MAX_BATCH);
     loop {
-        if incoming.is_empty() {
-            backend.idle().await;
-        }
-        if incoming.recv_many(&mut batch, MAX_BATCH).await == 0 {
-            break;
+        {
+            // Held while this task waits for writes, not while it applies them: the next
+            // lane gathers the next batch meanwhile.
+            let mut queue = incoming.lock().await;
+            if queue.is_empty() {
+                backend.idle().await;
+            }
+            if queue.recv_many(&mut batch, MAX_BATCH).await == 0 {
+                break;
+            }
         }
         let (writes, replies): (Vec<Write>, Vec<_>) = batch.drain(..).unzip();
         match backend.apply(&writes).await {
@@ -186,7 +223,8 @@ async fn commit_loop(mut backend: impl Apply, mut incoming: mpsc::Receiver<Queue
                 // after another, so no caller waits much longer than one timeout.
                 if let Some(error) = unavailable {
                     let message = error.to_string();
-                    let waited = std::iter::from_fn(|| incoming.try_recv().ok().map(|(_, r)| r));
+                    let mut queue = incoming.lock().await;
+                    let waited = std::iter::from_fn(|| queue.try_recv().ok().map(|(_, r)| r));
                     for reply in replies.chain(waited) {
                         let _ =
                             reply.send(Err(Error::new(ErrorKind::Unavailable, message.clone())));
@@ -236,7 +274,7 @@ mod tests {
 
     #[tokio::test]
     async fn writes_queued_behind_an_unavailable_batch_fail_with_it() {
-        let committer = Committer::start(Away);
+        let committer = Committer::start(Away, Vec::new());
         let started = Instant::now();
         let first = tokio::spawn({
             let committer = committer.clone();

@@ -31,6 +31,7 @@ macro_rules! channel {
 
 impl Backend for Postgres {
     const CLAIMS_IN_BATCH: bool = false;
+    const ACCEPT_LANES: usize = 2;
 
     async fn announce(conn: &mut PgConnection) -> Result<(), Error> {
         // Delivered to listeners when (and only if) the transaction commits.

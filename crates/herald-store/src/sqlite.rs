@@ -91,6 +91,7 @@ pub type SqliteStore = SqlStore<Sqlite>;
 
 impl Backend for Sqlite {
     const CLAIMS_IN_BATCH: bool = true;
+    const ACCEPT_LANES: usize = 0;
 
     async fn announce(_: &mut SqliteConnection) -> Result<(), Error> {
         // One process per SQLite file: the in-process signal is enough.

@@ -165,6 +165,11 @@ pub trait Backend: Database<Connection: Run<Self>> + sealed::Sealed {
     /// claims beside the committer, each its own transaction.
     const CLAIMS_IN_BATCH: bool;
 
+    /// Group-committing tasks of their own for accepts, beside the main one (see
+    /// [`group`](crate::group)). SQLite has one writer, so none; PostgreSQL commits a few
+    /// transactions at once and flushes them together.
+    const ACCEPT_LANES: usize;
+
     /// Run inside a transaction that makes deliveries due: tells the other processes on the
     /// database, once (and only if) the transaction commits.
     fn announce(conn: &mut Self::Connection) -> impl Future<Output = Result<(), Error>> + Send;
@@ -232,11 +237,13 @@ pub struct SqlStore<DB: Backend> {
 impl<DB: Backend> SqlStore<DB> {
     /// A store over pools already migrated, with its committing task started.
     pub(crate) fn new(writer: Pool<DB>, reader: Pool<DB>, due: Arc<Notify>) -> Self {
-        let committer = Committer::start(Writes {
+        let writes = || Writes {
             pool: writer.clone(),
             due: Arc::clone(&due),
             held: None,
-        });
+        };
+        let committer =
+            Committer::start(writes(), (0..DB::ACCEPT_LANES).map(|_| writes()).collect());
         SqlStore {
             writer,
             reader,
