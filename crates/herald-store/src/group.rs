@@ -294,3 +294,116 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod lanes {
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use async_trait::async_trait;
+    use tokio::time::Instant;
+
+    use super::{Apply, Committer, Write, Written};
+    use crate::{Accepted, Error, Event, NewEvent};
+
+    /// Which task applied which write, by its payload (or "release").
+    type Seen = Arc<Mutex<Vec<(&'static str, String)>>>;
+
+    /// A database whose every transaction takes `delay`, noting who applied what.
+    struct Slow {
+        lane: &'static str,
+        delay: Duration,
+        seen: Seen,
+    }
+
+    #[async_trait]
+    impl Apply for Slow {
+        async fn apply(&mut self, writes: &[Write]) -> Result<Vec<Written>, Error> {
+            tokio::time::sleep(self.delay).await;
+            let mut seen = self.seen.lock().unwrap();
+            Ok(writes
+                .iter()
+                .map(|write| match write {
+                    Write::Accept { new, now } => {
+                        seen.push((self.lane, new.payload.clone()));
+                        Written::Accepted(Accepted {
+                            event: Event {
+                                id: new.payload.clone(),
+                                tenant_id: new.tenant_id.clone(),
+                                event_type: new.event_type.clone(),
+                                payload: new.payload.clone(),
+                                idempotency_key: new.idempotency_key.clone(),
+                                ordering_key: new.ordering_key.clone(),
+                                test: false,
+                                created_at: *now,
+                                version: None,
+                            },
+                            created: true,
+                            deliveries: 1,
+                            skipped: 0,
+                        })
+                    }
+                    _ => {
+                        seen.push((self.lane, "release".into()));
+                        Written::Released(0)
+                    }
+                })
+                .collect())
+        }
+
+        async fn idle(&mut self) {}
+    }
+
+    fn committer(delay: Duration) -> (Committer, Seen) {
+        let seen = Seen::default();
+        let slow = |lane| Slow {
+            lane,
+            delay,
+            seen: Arc::clone(&seen),
+        };
+        let committer = Committer::start(slow("main"), vec![slow("lane"), slow("lane")]);
+        (committer, seen)
+    }
+
+    fn event(payload: &str) -> NewEvent {
+        NewEvent::new("t", "new-subscription", payload)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_accept_commits_while_another_lanes_batch_waits() {
+        let (committer, _) = committer(Duration::from_millis(300));
+        let started = Instant::now();
+        let first = tokio::spawn({
+            let committer = committer.clone();
+            async move { committer.accept(event("1"), 0).await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        committer.accept(event("2"), 0).await.unwrap();
+        first.await.unwrap().unwrap();
+        // One after the other would be 600 ms.
+        assert_eq!(started.elapsed(), Duration::from_millis(350));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn accepts_with_a_key_and_the_workers_writes_keep_the_main_lane() {
+        let (committer, seen) = committer(Duration::from_millis(10));
+        let mut ordered = event("ordered");
+        ordered.ordering_key = Some("k".into());
+        let mut once = event("once");
+        once.idempotency_key = Some("k".into());
+        for new in [ordered, once, event("free")] {
+            committer.accept(new, 0).await.unwrap();
+        }
+        committer.release("worker", 0).await.unwrap();
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(
+            seen,
+            [
+                ("main", "ordered".to_owned()),
+                ("main", "once".to_owned()),
+                ("lane", "free".to_owned()),
+                ("main", "release".to_owned()),
+            ]
+        );
+    }
+}
