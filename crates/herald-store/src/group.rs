@@ -223,11 +223,15 @@ async fn commit_loop(mut backend: impl Apply, incoming: Incoming) {
                 // after another, so no caller waits much longer than one timeout.
                 if let Some(error) = unavailable {
                     let message = error.to_string();
-                    let mut queue = incoming.lock().await;
-                    let waited = std::iter::from_fn(|| queue.try_recv().ok().map(|(_, r)| r));
-                    for reply in replies.chain(waited) {
+                    let fail = |reply: oneshot::Sender<_>| {
                         let _ =
                             reply.send(Err(Error::new(ErrorKind::Unavailable, message.clone())));
+                    };
+                    replies.for_each(fail);
+                    // Another lane waiting at the queue takes those itself, and meets the same
+                    // outage: never wait for it here.
+                    if let Ok(mut queue) = incoming.try_lock() {
+                        std::iter::from_fn(|| queue.try_recv().ok().map(|(_, r)| r)).for_each(fail);
                     }
                 }
             }
@@ -270,6 +274,18 @@ mod tests {
         }
 
         async fn idle(&mut self) {}
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_accept_lane_answers_its_batch_while_another_lane_waits_for_writes() {
+        let committer = Committer::start(Away, vec![Away, Away]);
+        let started = Instant::now();
+        let event = crate::NewEvent::new("t", "new-subscription", "{}");
+        let failed = tokio::time::timeout(Duration::from_secs(5), committer.accept(event, 0))
+            .await
+            .expect("answered, not left waiting for the next write");
+        assert_eq!(failed.unwrap_err().kind(), ErrorKind::Unavailable);
+        assert_eq!(started.elapsed(), Duration::from_secs(1));
     }
 
     #[tokio::test]
