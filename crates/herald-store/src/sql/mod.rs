@@ -166,8 +166,8 @@ pub trait Backend: Database<Connection: Run<Self>> + sealed::Sealed {
     const CLAIMS_IN_BATCH: bool;
 
     /// Group-committing tasks of their own for accepts, beside the main one (see
-    /// [`group`](crate::group)). SQLite has one writer, so none; PostgreSQL commits
-    /// transactions side by side and flushes them together.
+    /// `group.rs`). SQLite has one writer, so none; PostgreSQL commits transactions side by
+    /// side and flushes them together.
     const ACCEPT_LANES: usize;
 
     /// Run inside a transaction that makes deliveries due: tells the other processes on the
