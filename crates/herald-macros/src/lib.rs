@@ -81,13 +81,17 @@ fn expand(args: Args, function: ItemFn) -> syn::Result<proc_macro2::TokenStream>
         quote_spanned!(e.span()=> .example(#e))
     });
     let version = args.version.as_ref().map(|v| quote!(.version(#v)));
-    let version_of = args.version.as_ref().map(|v| {
-        quote! {
-            fn version(&self) -> ::std::option::Option<::std::borrow::Cow<'static, str>> {
-                ::std::option::Option::Some(::std::borrow::Cow::Borrowed(#v))
-            }
+    // Sending asks for the version of every event: answered here, not by building the whole
+    // declaration (its schema included), as the trait's default would.
+    let version_of = match &args.version {
+        Some(v) => quote!(::std::option::Option::Some(::std::borrow::Cow::Borrowed(#v))),
+        None => quote!(::std::option::Option::None),
+    };
+    let version_of = quote! {
+        fn version(&self) -> ::std::option::Option<::std::borrow::Cow<'static, str>> {
+            #version_of
         }
-    });
+    };
     let previous = args.previous.as_ref().map(|older| {
         let convert = match &args.convert {
             Some(convert) => quote_spanned!(convert.span()=> #convert),

@@ -171,3 +171,40 @@ fn every_method_is_documented_under_its_own_key() {
     keys.sort();
     assert_eq!(keys, ["delete", "get", "patch", "post", "put"]);
 }
+
+/// Schemas built for [`Counted`] so far.
+static COUNTED_SCHEMAS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+#[derive(serde::Serialize)]
+struct Counted {
+    n: u32,
+}
+
+impl utoipa::PartialSchema for Counted {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        COUNTED_SCHEMAS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        utoipa::openapi::ObjectBuilder::new().into()
+    }
+}
+
+impl utoipa::ToSchema for Counted {}
+
+/// Counted.
+#[webhook(post, "counted")]
+fn counted(body: Counted) {}
+
+/// Sending asks a webhook for its name and version with every event: neither builds the
+/// declaration (the body's schema most of all) to answer.
+#[test]
+fn name_and_version_are_answered_without_building_the_declaration() {
+    let before = COUNTED_SCHEMAS.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(counted.name(), "counted");
+    assert_eq!(counted.version(), None);
+    assert_eq!(new_subscription.version(), None);
+    assert_eq!(
+        COUNTED_SCHEMAS.load(std::sync::atomic::Ordering::SeqCst),
+        before
+    );
+    assert_eq!(counted.declare().declaration().version(), None);
+    assert!(COUNTED_SCHEMAS.load(std::sync::atomic::Ordering::SeqCst) > before);
+}
