@@ -145,24 +145,7 @@ async fn a_receiver_answering_nul_bytes_is_recorded_and_succeeds() {
     for (url, admin) in databases("nul_answer").await {
         let server = Server::start(&url).await;
         let tenant = "/api/v1/tenants/acme";
-        let (status, _) = server
-            .call(
-                "POST",
-                "/api/v1/tenants",
-                Some(ADMIN),
-                Some(json!({"id": "acme"})),
-            )
-            .await;
-        assert_eq!(status, 201);
-        let (status, endpoint) = server
-            .call(
-                "POST",
-                &format!("{tenant}/endpoints"),
-                Some(ADMIN),
-                Some(json!({"url": target})),
-            )
-            .await;
-        assert_eq!(status, 201, "{endpoint}");
+        server.tenant_with_endpoint_at("acme", &target).await;
         let payload =
             json!({ "username": "rick", "monthly_fee": 5.0, "start_date": "2026-11-22T00:00:00Z" });
         let (status, accepted) = server
@@ -180,7 +163,7 @@ async fn a_receiver_answering_nul_bytes_is_recorded_and_succeeds() {
             let (_, list) = server
                 .call(
                     "GET",
-                    &format!("{tenant}/deliveries?event_id={event}"),
+                    &format!("{tenant}/deliveries?event={event}"),
                     Some(ADMIN),
                     None,
                 )

@@ -136,6 +136,12 @@ impl Server {
 
     /// As the admin, makes tenant `id` with one endpoint; returns the endpoint's id.
     pub(crate) async fn tenant_with_endpoint(&self, id: &str) -> String {
+        self.tenant_with_endpoint_at(id, "http://127.0.0.1:9/hook")
+            .await
+    }
+
+    /// As the admin, makes tenant `id` with one endpoint at `url`; returns the endpoint's id.
+    pub(crate) async fn tenant_with_endpoint_at(&self, id: &str, url: &str) -> String {
         let (status, _) = self
             .call(
                 "POST",
@@ -150,10 +156,10 @@ impl Server {
                 "POST",
                 &format!("/api/v1/tenants/{id}/endpoints"),
                 Some(ADMIN),
-                Some(json!({ "url": "http://127.0.0.1:9/hook" })),
+                Some(json!({ "url": url })),
             )
             .await;
-        assert_eq!(status, 201);
+        assert_eq!(status, 201, "{endpoint}");
         endpoint["id"].as_str().unwrap().to_owned()
     }
 }
