@@ -54,12 +54,12 @@ impl Backend for Postgres {
     async fn relax_claim(conn: &mut PgConnection) -> Result<(), Error> {
         // Generic plans: by default PostgreSQL plans a prepared statement anew on each call
         // while a fresh plan looks cheaper than the kept one, and over partitions (which a kept
-        // plan prunes only when it runs) it often did for the claim's read: with 35 days of
-        // partitions on 170 of 176 calls, 6.5 ms each, more than the read itself; with 5 days
-        // on 174 of 403 in the benchmark and 76 of 1,233 in issue 16's harness, 1.0 ms each. A claim's statements bind their batches as JSON, whose contents no plan sees,
-        // so a fresh plan knows nothing the kept one does not. The API's lists keep the
-        // default: their optional filters (`$4 IS NULL OR d.event_id = $4`) need a plan made
-        // for the values given to use an index.
+        // plan prunes only when it runs) it often did so for the claim's read, at more than the
+        // read's own cost with a month of days kept (figures in docs/scaling.md). A claim's
+        // statements bind their batches as JSON, whose contents no plan sees, so a fresh plan
+        // knows nothing the kept one does not. The API's lists keep the default: their
+        // optional filters (`$4 IS NULL OR d.event_id = $4`) need a plan made for the values
+        // given to use an index.
         sqlx::query(
             "SELECT set_config('synchronous_commit', 'off', true), \
                set_config('plan_cache_mode', 'force_generic_plan', true)",
