@@ -7,6 +7,11 @@
 //! transaction and answers each caller only after the commit. While it waits on the disk,
 //! the next batch gathers, so batches grow with the load and a lone write waits for nobody.
 //!
+//! Where one writer is all the database takes (SQLite), the main task runs on a thread of its
+//! own ([`Home::Thread`]): it is the step every delivery passes through twice, and on the
+//! shared runtime each of its statements would resume only after the request tasks queued
+//! ahead of it.
+//!
 //! "Accepted" still means committed: no caller hears back before its write is durable. If a
 //! batch fails, each of its writes is retried in a transaction of its own, so one bad write
 //! (a tenant that does not exist) fails alone.
@@ -23,9 +28,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
+use crate::sql::claim::Leased;
 use crate::{
-    Accepted, Claim, ClaimRequest, Error, ErrorKind, Finish, Finished, Millis, NewEvent,
-    lease_token,
+    Accepted, ClaimRequest, Error, ErrorKind, Finish, Finished, Millis, NewEvent, lease_token,
 };
 
 /// Writes gathered per transaction, at most: bounds a transaction's size and its latency.
@@ -56,7 +61,7 @@ pub(crate) enum Write {
 pub(crate) enum Written {
     Accepted(Accepted),
     Finished(Finished),
-    Claimed(Claim),
+    Claimed(Leased),
     Released(u64),
 }
 
@@ -86,24 +91,56 @@ pub(crate) struct Committer {
 /// A queue one or more committing tasks take batches from, in turn.
 type Incoming = Arc<Mutex<mpsc::Receiver<Queued>>>;
 
+/// Where the main committing task runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Home {
+    /// On the current tokio runtime, beside every other task.
+    Shared,
+    /// On a thread of its own, with a runtime of its own: where one writer is the step every
+    /// delivery passes through twice (claimed, recorded), so that each of its statements
+    /// resumes as soon as the database answers, not once the shared runtime has polled the
+    /// hundreds of request tasks queued ahead of it. Only for writes whose connections need
+    /// no particular runtime (SQLite's run on threads of their own).
+    Thread,
+}
+
 impl Committer {
-    /// Starts the main committing task on `main`, and an accept lane on each of `lanes`, on the
-    /// current tokio runtime. With no lanes, every write goes through the main one.
-    pub(crate) fn start<A: Apply>(main: A, lanes: Vec<A>) -> Committer {
+    /// Starts the main committing task on `main` where `home` says, and an accept lane on each
+    /// of `lanes` on the current tokio runtime. With no lanes, every write goes through the
+    /// main one.
+    pub(crate) fn start<A: Apply>(
+        main: A,
+        lanes: Vec<A>,
+        home: Home,
+    ) -> std::io::Result<Committer> {
         let (queue, incoming) = mpsc::channel(QUEUE);
-        tokio::spawn(commit_loop(main, Arc::new(Mutex::new(incoming))));
+        let main = commit_loop(main, Arc::new(Mutex::new(incoming)));
+        match home {
+            Home::Shared => {
+                tokio::spawn(main);
+            }
+            Home::Thread => {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                // Ends when the last handle is dropped, as the task would.
+                std::thread::Builder::new()
+                    .name("herald-commit".into())
+                    .spawn(move || runtime.block_on(main))?;
+            }
+        }
         if lanes.is_empty() {
-            return Committer {
+            return Ok(Committer {
                 accepts: queue.clone(),
                 queue,
-            };
+            });
         }
         let (accepts, incoming) = mpsc::channel(QUEUE);
         let incoming: Incoming = Arc::new(Mutex::new(incoming));
         for lane in lanes {
             tokio::spawn(commit_loop(lane, Arc::clone(&incoming)));
         }
-        Committer { queue, accepts }
+        Ok(Committer { queue, accepts })
     }
 
     /// Queues `write` and waits until it is committed (or failed).
@@ -135,7 +172,9 @@ impl Committer {
         }
     }
 
-    pub(crate) async fn claim(&self, request: &ClaimRequest, now: Millis) -> Result<Claim, Error> {
+    /// Leases what `request` allows; the caller reads what sending it needs after the commit
+    /// (`sql::claim::read`), so that the one writer is not kept doing it.
+    pub(crate) async fn claim(&self, request: &ClaimRequest, now: Millis) -> Result<Leased, Error> {
         let write = Write::Claim {
             lease: lease_token(&request.worker),
             request: request.clone(),
@@ -255,6 +294,8 @@ fn mismatched() -> Error {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
     use std::time::Duration;
 
     use async_trait::async_trait;
@@ -276,9 +317,55 @@ mod tests {
         async fn idle(&mut self) {}
     }
 
+    /// Notes the thread each batch is applied on, and when it is dropped (its loop ended).
+    struct Where {
+        threads: Arc<Mutex<Vec<String>>>,
+        dropped: Arc<AtomicBool>,
+    }
+
+    #[async_trait]
+    impl Apply for Where {
+        async fn apply(&mut self, writes: &[Write]) -> Result<Vec<Written>, Error> {
+            let name = std::thread::current().name().unwrap_or("").to_owned();
+            self.threads.lock().unwrap().push(name);
+            Ok(writes.iter().map(|_| Written::Released(0)).collect())
+        }
+
+        async fn idle(&mut self) {}
+    }
+
+    impl Drop for Where {
+        fn drop(&mut self) {
+            self.dropped.store(true, Ordering::SeqCst);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_committer_at_home_on_a_thread_applies_there_and_stops_with_its_last_handle() {
+        let threads = Arc::<Mutex<Vec<String>>>::default();
+        let dropped = Arc::<AtomicBool>::default();
+        let backend = Where {
+            threads: Arc::clone(&threads),
+            dropped: Arc::clone(&dropped),
+        };
+        let committer = Committer::start(backend, Vec::new(), super::Home::Thread).unwrap();
+        committer.release("worker", 0).await.unwrap();
+        committer.release("worker", 0).await.unwrap();
+        assert_eq!(*threads.lock().unwrap(), ["herald-commit", "herald-commit"]);
+        drop(committer);
+        let started = std::time::Instant::now();
+        while !dropped.load(Ordering::SeqCst) {
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "the loop outlived its handles"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
     #[tokio::test(start_paused = true)]
     async fn an_accept_lane_answers_its_batch_while_another_lane_waits_for_writes() {
-        let committer = Committer::start(Away, vec![Away, Away]);
+        let committer = Committer::start(Away, vec![Away, Away], super::Home::Shared).unwrap();
         let started = Instant::now();
         let event = crate::NewEvent::new("t", "new-subscription", "{}");
         let failed = tokio::time::timeout(Duration::from_secs(5), committer.accept(event, 0))
@@ -290,7 +377,7 @@ mod tests {
 
     #[tokio::test]
     async fn writes_queued_behind_an_unavailable_batch_fail_with_it() {
-        let committer = Committer::start(Away, Vec::new());
+        let committer = Committer::start(Away, Vec::new(), super::Home::Shared).unwrap();
         let started = Instant::now();
         let first = tokio::spawn({
             let committer = committer.clone();
@@ -377,7 +464,8 @@ mod lanes {
             delay,
             seen: Arc::clone(&seen),
         };
-        let committer = Committer::start(slow("main"), vec![slow("lane")]);
+        let committer =
+            Committer::start(slow("main"), vec![slow("lane")], super::Home::Shared).unwrap();
         (committer, seen)
     }
 
@@ -409,7 +497,12 @@ mod lanes {
             delay: Duration::from_millis(300),
             seen: Arc::clone(&seen),
         };
-        let committer = Committer::start(slow("main"), vec![slow("lane"), slow("lane")]);
+        let committer = Committer::start(
+            slow("main"),
+            vec![slow("lane"), slow("lane")],
+            super::Home::Shared,
+        )
+        .unwrap();
         let started = Instant::now();
         let first = tokio::spawn({
             let committer = committer.clone();

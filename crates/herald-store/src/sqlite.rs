@@ -91,6 +91,7 @@ pub type SqliteStore = SqlStore<Sqlite>;
 
 impl Backend for Sqlite {
     const CLAIMS_IN_BATCH: bool = true;
+    const COMMIT_THREAD: bool = true;
     const ACCEPT_LANES: usize = 0;
 
     async fn announce(_: &mut SqliteConnection) -> Result<(), Error> {
@@ -212,7 +213,7 @@ impl SqlStore<Sqlite> {
             .test_before_acquire(false)
             .connect_with(options.read_only(true))
             .await?;
-        Ok(SqlStore::new(writer, reader, due).holding(lock))
+        Ok(SqlStore::new(writer, reader, due)?.holding(lock))
     }
 
     /// A private in-memory database, for tests and examples.
@@ -230,6 +231,6 @@ impl SqlStore<Sqlite> {
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-        Ok(SqlStore::new(pool.clone(), pool, due))
+        SqlStore::new(pool.clone(), pool, due)
     }
 }

@@ -54,7 +54,7 @@ pub(crate) async fn apply<DB: Backend>(
             now,
         } = write
         {
-            claimed.push(super::claim::claim::<DB>(db, request, lease, *now).await?);
+            claimed.push(super::claim::lease_due::<DB>(db, request, lease, *now).await?);
         }
     }
     let mut released = Vec::new();

@@ -60,14 +60,43 @@ struct Next {
     open_until: Option<Millis>,
 }
 
-/// Leases due deliveries as `request` allows, under `lease`, at `now`, and reads when the
-/// next turn of an endpoint the worker will still have room for comes.
+/// What a claim leased, before what sending it needs is read ([`read`]).
+#[derive(Debug)]
+pub(crate) struct Leased {
+    /// The lease token the deliveries are held under.
+    pub(crate) lease: String,
+    /// The deliveries leased, in the order they were claimed.
+    pub(crate) ids: Vec<String>,
+    /// See [`Claim::next_turn`].
+    pub(crate) next_turn: Option<Millis>,
+}
+
+/// Leases due deliveries as `request` allows, under `lease`, at `now`, and reads everything
+/// needed to send them and when the next turn of an endpoint the worker will still have room
+/// for comes, all in one transaction.
 pub(crate) async fn claim<DB: Backend>(
     db: &mut DB::Connection,
     request: &ClaimRequest,
     lease: &str,
     now: Millis,
 ) -> Result<Claim, Error> {
+    let leased = lease_due::<DB>(db, request, lease, now).await?;
+    Ok(Claim {
+        deliveries: read::<DB>(db, &leased.ids, lease, now).await?,
+        next_turn: leased.next_turn,
+    })
+}
+
+/// Leases due deliveries as `request` allows, under `lease`, at `now`, and reads when the
+/// next turn of an endpoint the worker will still have room for comes; what sending them
+/// needs is left to [`read`], which may run after the commit, on another connection (the
+/// deliveries and what they send do not change while they are leased).
+pub(crate) async fn lease_due<DB: Backend>(
+    db: &mut DB::Connection,
+    request: &ClaimRequest,
+    lease: &str,
+    now: Millis,
+) -> Result<Leased, Error> {
     const FRONT: Sql = sql!(
         "SELECT q.endpoint_id, p.enabled, p.rate_limit, q.tokens, q.tokens_at, q.failures, \
            q.open_until \
@@ -78,8 +107,9 @@ pub(crate) async fn claim<DB: Backend>(
     );
     let left = request.limit;
     if left == 0 {
-        return Ok(Claim {
-            deliveries: Vec::new(),
+        return Ok(Leased {
+            lease: lease.to_owned(),
+            ids: Vec::new(),
             next_turn: None,
         });
     }
@@ -198,11 +228,11 @@ pub(crate) async fn claim<DB: Backend>(
         now,
     )
     .await?;
-    let deliveries = read::<DB>(db, &taken, lease, now).await?;
     full.extend(filled.iter().map(String::as_str));
     let next_turn = next_turn::<DB>(db, &full).await?;
-    Ok(Claim {
-        deliveries,
+    Ok(Leased {
+        lease: lease.to_owned(),
+        ids: taken,
         next_turn,
     })
 }
@@ -474,7 +504,7 @@ async fn apply<DB: Backend>(
 
 /// Everything needed to send the claimed deliveries (with each endpoint's signing secrets),
 /// in the order they were claimed.
-async fn read<DB: Backend>(
+pub(crate) async fn read<DB: Backend>(
     db: &mut DB::Connection,
     taken: &[String],
     lease: &str,

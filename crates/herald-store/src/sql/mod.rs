@@ -28,11 +28,11 @@ use sqlx::pool::PoolConnection;
 use sqlx::{Database, Pool};
 use tokio::sync::{Notify, OnceCell};
 
-use crate::group::{Apply, Committer, Write, Written};
-use crate::{Clock, Clocked, Error, Registration, SystemClock};
+use crate::group::{Apply, Committer, Home, Write, Written};
+use crate::{Clock, Clocked, Error, ErrorKind, Registration, SystemClock};
 
 pub(crate) mod batch;
-mod claim;
+pub(crate) mod claim;
 mod endpoint_state;
 mod exec;
 mod log;
@@ -165,6 +165,11 @@ pub trait Backend: Database<Connection: Run<Self>> + sealed::Sealed {
     /// claims beside the committer, each its own transaction.
     const CLAIMS_IN_BATCH: bool;
 
+    /// Whether the main committing task runs on a thread of its own (see `group::Home`):
+    /// SQLite's, whose one writer every delivery passes through twice. PostgreSQL's
+    /// connections belong to the runtime that opened them, so its committer stays on it.
+    const COMMIT_THREAD: bool;
+
     /// Group-committing tasks of their own for accepts, beside the main one (see
     /// `group.rs`). SQLite has one writer, so none; PostgreSQL commits transactions side by
     /// side and flushes them together.
@@ -237,15 +242,25 @@ pub struct SqlStore<DB: Backend> {
 
 impl<DB: Backend> SqlStore<DB> {
     /// A store over pools already migrated, with its committing task started.
-    pub(crate) fn new(writer: Pool<DB>, reader: Pool<DB>, due: Arc<Notify>) -> Self {
+    pub(crate) fn new(writer: Pool<DB>, reader: Pool<DB>, due: Arc<Notify>) -> Result<Self, Error> {
         let writes = || Writes {
             pool: writer.clone(),
             due: Arc::clone(&due),
             held: None,
         };
-        let committer =
-            Committer::start(writes(), (0..DB::ACCEPT_LANES).map(|_| writes()).collect());
-        SqlStore {
+        let home = if DB::COMMIT_THREAD {
+            Home::Thread
+        } else {
+            Home::Shared
+        };
+        let lanes = (0..DB::ACCEPT_LANES).map(|_| writes()).collect();
+        let committer = Committer::start(writes(), lanes, home).map_err(|e| {
+            Error::new(
+                ErrorKind::Database,
+                format!("cannot start the committing thread: {e}"),
+            )
+        })?;
+        Ok(SqlStore {
             writer,
             reader,
             committer,
@@ -253,7 +268,7 @@ impl<DB: Backend> SqlStore<DB> {
             due,
             listening: Arc::new(OnceCell::new()),
             _lock: None,
-        }
+        })
     }
 
     /// The same store, holding `lock` for as long as any clone of it lives.

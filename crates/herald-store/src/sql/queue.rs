@@ -24,7 +24,17 @@ impl<DB: Backend> Queue for SqlStore<DB> {
     async fn claim_with_next_turn(&self, request: &ClaimRequest) -> Result<Claim, Error> {
         let now = self.now();
         if DB::CLAIMS_IN_BATCH {
-            return self.committer.claim(request, now).await;
+            // Leased by the one writer, in a batch with other writes; what the deliveries send
+            // is read after the commit on a reader, beside the writer's next batch. (Should
+            // this read fail, the leases come due again when they end.)
+            let leased = self.committer.claim(request, now).await?;
+            let mut reader = self.reader.acquire().await?;
+            let deliveries =
+                super::claim::read::<DB>(&mut reader, &leased.ids, &leased.lease, now).await?;
+            return Ok(Claim {
+                deliveries,
+                next_turn: leased.next_turn,
+            });
         }
         let lease = lease_token(&request.worker);
         let mut tx = self.writer.begin().await?;
