@@ -54,7 +54,11 @@ pub(crate) async fn apply<DB: Backend>(
             now,
         } = write
         {
-            claimed.push(super::claim::lease_due::<DB>(db, request, lease, *now).await?);
+            let mut leased = super::claim::lease_due::<DB>(db, request, lease, *now).await?;
+            if leased.ids.len() <= super::claim::READ_IN_WRITER {
+                leased.read = Some(super::claim::read::<DB>(db, &leased.ids, lease, *now).await?);
+            }
+            claimed.push(leased);
         }
     }
     let mut released = Vec::new();

@@ -69,7 +69,15 @@ pub(crate) struct Leased {
     pub(crate) ids: Vec<String>,
     /// See [`Claim::next_turn`].
     pub(crate) next_turn: Option<Millis>,
+    /// What they send, when it was read in the claim's own transaction.
+    pub(crate) read: Option<Vec<Claimed>>,
 }
+
+/// Claims in a batch of the one writer's (SQLite) read what they send after the commit, on a
+/// reader, so the writer is not kept doing it; those of at most this many deliveries read it in
+/// the writer's transaction, where a few rows cost less than the reader's hop adds to their
+/// latency.
+pub(crate) const READ_IN_WRITER: usize = 16;
 
 /// Leases due deliveries as `request` allows, under `lease`, at `now`, and reads everything
 /// needed to send them and when the next turn of an endpoint the worker will still have room
@@ -111,6 +119,7 @@ pub(crate) async fn lease_due<DB: Backend>(
             lease: lease.to_owned(),
             ids: Vec::new(),
             next_turn: None,
+            read: None,
         });
     }
     // Before any queue row is locked, so a claim never holds one while it waits for another.
@@ -234,6 +243,7 @@ pub(crate) async fn lease_due<DB: Backend>(
         lease: lease.to_owned(),
         ids: taken,
         next_turn,
+        read: None,
     })
 }
 

@@ -25,12 +25,17 @@ impl<DB: Backend> Queue for SqlStore<DB> {
         let now = self.now();
         if DB::CLAIMS_IN_BATCH {
             // Leased by the one writer, in a batch with other writes; what the deliveries send
-            // is read after the commit on a reader, beside the writer's next batch. (Should
-            // this read fail, the leases come due again when they end.)
+            // is read after the commit on a reader, beside the writer's next batch, unless the
+            // claim is small (`READ_IN_WRITER`). (Should this read fail, the leases come due
+            // again when they end.)
             let leased = self.committer.claim(request, now).await?;
-            let mut reader = self.reader.acquire().await?;
-            let deliveries =
-                super::claim::read::<DB>(&mut reader, &leased.ids, &leased.lease, now).await?;
+            let deliveries = match leased.read {
+                Some(read) => read,
+                None => {
+                    let mut reader = self.reader.acquire().await?;
+                    super::claim::read::<DB>(&mut reader, &leased.ids, &leased.lease, now).await?
+                }
+            };
             return Ok(Claim {
                 deliveries,
                 next_turn: leased.next_turn,
