@@ -162,3 +162,14 @@ def test_sigterm_with_slow_requests_sends_nothing_twice(database_url):  # noqa: 
         process.terminate()
         process.wait(timeout=15)
         receiver.close()
+
+
+def test_a_stop_signal_the_moment_herald_starts_is_a_clean_exit(tmp_path):
+    """A script that starts herald and stops it at once (a failed deploy step, a test harness)
+    sees exit 0, not a death by the signal: the handlers are in place before the port is
+    printed, and a signal that comes while the store opens stops herald once it has."""
+    for number, sent in enumerate([signal.SIGTERM, signal.SIGINT] * 3):
+        process, _ = start_herald(f"sqlite://{tmp_path}/herald-{number}.db")
+        process.send_signal(sent)
+        code = process.wait(timeout=30)
+        assert code == 0, f"{sent.name} right after the first line: herald exited with {code}"

@@ -432,11 +432,13 @@ async fn tail(api: &Api, endpoint: Option<&str>, every: Duration) -> anyhow::Res
         Some(endpoint) => format!("/deliveries?limit=100&endpoint={endpoint}"),
         None => "/deliveries?limit=100".to_owned(),
     };
+    // Listened for across the loop, so a Ctrl-C while a page is printed is not missed.
+    let mut stop = crate::stop::Stop::install().context("cannot listen for signals")?;
     let mut first = true;
     loop {
         let page = tokio::select! {
             page = api.call(reqwest::Method::GET, &path, None) => page?,
-            _ = tokio::signal::ctrl_c() => return Ok(()),
+            () = stop.recv() => return Ok(()),
         };
         let mut rows: Vec<&Value> = page["data"].as_array().into_iter().flatten().collect();
         rows.reverse(); // oldest first, as a log reads
@@ -466,7 +468,7 @@ async fn tail(api: &Api, endpoint: Option<&str>, every: Duration) -> anyhow::Res
         first = false;
         tokio::select! {
             () = tokio::time::sleep(every) => {}
-            _ = tokio::signal::ctrl_c() => return Ok(()),
+            () = stop.recv() => return Ok(()),
         }
     }
 }

@@ -65,6 +65,7 @@ pub(crate) fn listen(args: ListenArgs) -> anyhow::Result<()> {
     });
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async move {
+        let mut stop = crate::stop::Stop::install().context("cannot listen for signals")?;
         let addr = SocketAddr::from(([127, 0, 0, 1], args.port));
         let socket = tokio::net::TcpListener::bind(addr)
             .await
@@ -86,9 +87,7 @@ pub(crate) fn listen(args: ListenArgs) -> anyhow::Result<()> {
         );
         let app = axum::Router::new().fallback(receive).with_state(listener);
         axum::serve(socket, app)
-            .with_graceful_shutdown(async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
+            .with_graceful_shutdown(async move { stop.recv().await })
             .await
             .context("the listener failed")
     })

@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 mod client;
 mod config;
 mod listen;
+mod stop;
 mod telemetry;
 
 /// mimalloc rather than glibc's malloc: a delivery through the HTTP API costs 13-20% less CPU
@@ -216,6 +217,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let served = runtime.block_on(async move {
+        let mut stop = stop::Stop::install().context("cannot listen for signals")?;
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;
@@ -231,7 +233,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             );
         }
         service
-            .serve(app, listener, shutdown_signal())
+            .serve(app, listener, async move {
+                stop.recv().await;
+                tracing::info!("shutting down");
+            })
             .await
             .context("herald stopped")
     });
@@ -239,26 +244,4 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         export.finish();
     }
     served
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
-    tracing::info!("shutting down");
 }
