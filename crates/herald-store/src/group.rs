@@ -52,8 +52,18 @@ pub(crate) enum Write {
         lease: String,
         now: Millis,
     },
-    /// [`crate::Queue::release`]: after the finishes queued before it, never ahead of them.
-    Release { worker: String, now: Millis },
+    /// [`crate::Queue::release`], or a claim handed back unsent: after the finishes queued
+    /// before it, never ahead of them.
+    Release { holder: Holder, now: Millis },
+}
+
+/// Whose leases a [`Write::Release`] gives back.
+#[derive(Debug)]
+pub(crate) enum Holder {
+    /// Every lease a worker holds (the tokens `worker/…`).
+    Worker(String),
+    /// The deliveries `ids` of the one claim leased under `lease`.
+    Claim { lease: String, ids: Vec<String> },
 }
 
 /// What a [`Write`] produced.
@@ -186,12 +196,8 @@ impl Committer {
         }
     }
 
-    pub(crate) async fn release(&self, worker: &str, now: Millis) -> Result<u64, Error> {
-        let write = Write::Release {
-            worker: worker.to_owned(),
-            now,
-        };
-        match self.write(write).await? {
+    pub(crate) async fn release(&self, holder: Holder, now: Millis) -> Result<u64, Error> {
+        match self.write(Write::Release { holder, now }).await? {
             Written::Released(n) => Ok(n),
             _ => Err(mismatched()),
         }
@@ -301,7 +307,7 @@ mod tests {
     use async_trait::async_trait;
     use tokio::time::Instant;
 
-    use super::{Apply, Committer, Write, Written};
+    use super::{Apply, Committer, Holder, Write, Written};
     use crate::{Error, ErrorKind};
 
     /// A database that is away: every batch waits out its acquire timeout, then fails.
@@ -349,8 +355,14 @@ mod tests {
             dropped: Arc::clone(&dropped),
         };
         let committer = Committer::start(backend, Vec::new(), super::Home::Thread).unwrap();
-        committer.release("worker", 0).await.unwrap();
-        committer.release("worker", 0).await.unwrap();
+        committer
+            .release(Holder::Worker("worker".into()), 0)
+            .await
+            .unwrap();
+        committer
+            .release(Holder::Worker("worker".into()), 0)
+            .await
+            .unwrap();
         assert_eq!(*threads.lock().unwrap(), ["herald-commit", "herald-commit"]);
         drop(committer);
         let started = std::time::Instant::now();
@@ -381,10 +393,10 @@ mod tests {
         let started = Instant::now();
         let first = tokio::spawn({
             let committer = committer.clone();
-            async move { committer.release("w", 0).await }
+            async move { committer.release(Holder::Worker("w".into()), 0).await }
         });
         tokio::time::sleep(Duration::from_millis(200)).await;
-        let queued = committer.release("w", 0).await;
+        let queued = committer.release(Holder::Worker("w".into()), 0).await;
         assert_eq!(queued.unwrap_err().kind(), ErrorKind::Unavailable);
         assert_eq!(
             first.await.unwrap().unwrap_err().kind(),
@@ -406,7 +418,7 @@ mod lanes {
     use async_trait::async_trait;
     use tokio::time::Instant;
 
-    use super::{Apply, Committer, Write, Written};
+    use super::{Apply, Committer, Holder, Write, Written};
     use crate::{Accepted, Error, Event, NewEvent};
 
     /// Which task applied which write, by its payload (or "release").
@@ -479,7 +491,7 @@ mod lanes {
         let started = Instant::now();
         let first = tokio::spawn({
             let committer = committer.clone();
-            async move { committer.release("worker", 0).await }
+            async move { committer.release(Holder::Worker("worker".into()), 0).await }
         });
         tokio::time::sleep(Duration::from_millis(50)).await;
         committer.accept(event("1"), 0).await.unwrap();
@@ -525,7 +537,10 @@ mod lanes {
         for new in [ordered, once, event("free")] {
             committer.accept(new, 0).await.unwrap();
         }
-        committer.release("worker", 0).await.unwrap();
+        committer
+            .release(Holder::Worker("worker".into()), 0)
+            .await
+            .unwrap();
         let seen = seen.lock().unwrap().clone();
         assert_eq!(
             seen,

@@ -12,7 +12,7 @@ use super::rows::{count, event_columns, headers_to_json, storable};
 use super::{Backend, Sql, json_rows, query, sql};
 use crate::error::classify;
 use crate::filter::{self, Filter};
-use crate::group::{Write, Written};
+use crate::group::{Holder, Write, Written};
 use crate::{
     Accepted, DeliveryState, Error, ErrorKind, Event, Finish, Finished, Millis, NewEvent, Outcome,
     new_id, new_id_at,
@@ -63,8 +63,8 @@ pub(crate) async fn apply<DB: Backend>(
     }
     let mut released = Vec::new();
     for write in writes {
-        if let Write::Release { worker, now } = write {
-            let n = release::<DB>(db, worker, *now).await?;
+        if let Write::Release { holder, now } = write {
+            let n = release::<DB>(db, holder, *now).await?;
             made_due |= n > 0;
             released.push(n);
         }
@@ -925,18 +925,27 @@ pub(crate) async fn skip_pending<DB: Backend>(
     Ok(())
 }
 
-/// Gives back the leases `worker` holds; their endpoints' turns come at once.
+/// Gives back the leases `holder` holds; their endpoints' turns come at once.
 pub(crate) async fn release<DB: Backend>(
     db: &mut DB::Connection,
-    worker: &str,
+    holder: &Holder,
     now: Millis,
 ) -> Result<u64, Error> {
-    let released: Vec<(String,)> = query(
+    const CLAIM: Sql = sql!(
         "UPDATE deliveries SET lease_owner = NULL, lease_expires_at = NULL \
-         WHERE state = 'pending' AND substr(lease_owner, 1, length($1) + 1) = $1 || '/' \
-         RETURNING endpoint_id",
-    )
-    .bind(worker)
+         WHERE id IN (SELECT t.value FROM " [texts "$1"] " AS t) \
+           AND state = 'pending' AND lease_owner = $2 \
+         RETURNING endpoint_id"
+    );
+    let released: Vec<(String,)> = match holder {
+        Holder::Worker(worker) => query(
+            "UPDATE deliveries SET lease_owner = NULL, lease_expires_at = NULL \
+             WHERE state = 'pending' AND substr(lease_owner, 1, length($1) + 1) = $1 || '/' \
+             RETURNING endpoint_id",
+        )
+        .bind(worker),
+        Holder::Claim { lease, ids } => query(CLAIM).bind(json_rows(ids)).bind(lease),
+    }
     .fetch_all(&mut *db)
     .await?;
     due_again::<DB>(db, &released, now).await?;

@@ -7,8 +7,10 @@ use async_trait::async_trait;
 use tokio::sync::Notify;
 
 use super::{Backend, Sql, SqlStore, batch, query, sql};
+use crate::group::Holder;
 use crate::{
-    Claim, ClaimRequest, Clocked, Error, Finish, Finished, Millis, Queue, Registration, lease_token,
+    Claim, ClaimRequest, Claimed, Clocked, Error, Finish, Finished, Millis, Queue, Registration,
+    lease_token,
 };
 
 #[async_trait]
@@ -26,15 +28,28 @@ impl<DB: Backend> Queue for SqlStore<DB> {
         if DB::CLAIMS_IN_BATCH {
             // Leased by the one writer, in a batch with other writes; what the deliveries send
             // is read after the commit on a reader, beside the writer's next batch, unless the
-            // claim is small (`READ_IN_WRITER`). (Should this read fail, the leases come due
-            // again when they end.)
+            // claim is small (`READ_IN_WRITER`).
             let leased = self.committer.claim(request, now).await?;
             let deliveries = match leased.read {
                 Some(read) => read,
-                None => {
-                    let mut reader = self.reader.acquire().await?;
-                    super::claim::read::<DB>(&mut reader, &leased.ids, &leased.lease, now).await?
-                }
+                None => match self.read_leased(&leased.ids, &leased.lease, now).await {
+                    Ok(read) => read,
+                    Err(error) => {
+                        // Handed back now rather than due again when the leases end (a minute
+                        // by default): the worker never saw them.
+                        let holder = Holder::Claim {
+                            lease: leased.lease,
+                            ids: leased.ids,
+                        };
+                        if let Err(back) = self.committer.release(holder, self.now()).await {
+                            tracing::warn!(
+                                error = %back,
+                                "a claim that could not be read is due again when its leases end"
+                            );
+                        }
+                        return Err(error);
+                    }
+                },
             };
             return Ok(Claim {
                 deliveries,
@@ -54,7 +69,9 @@ impl<DB: Backend> Queue for SqlStore<DB> {
     }
 
     async fn release(&self, worker: &str) -> Result<u64, Error> {
-        self.committer.release(worker, self.now()).await
+        self.committer
+            .release(Holder::Worker(worker.to_owned()), self.now())
+            .await
     }
 
     async fn reap(&self) -> Result<u64, Error> {
@@ -62,7 +79,8 @@ impl<DB: Backend> Queue for SqlStore<DB> {
         let mut tx = self.writer.begin().await?;
         let mut handed_back = 0;
         for worker in DB::dead_workers(&mut tx).await? {
-            let released = batch::release::<DB>(&mut tx, &worker, now).await?;
+            let released =
+                batch::release::<DB>(&mut tx, &Holder::Worker(worker.clone()), now).await?;
             if released > 0 {
                 tracing::warn!(%worker, released, "worker gone: its claims are handed back");
             }
@@ -94,6 +112,19 @@ impl<DB: Backend> Queue for SqlStore<DB> {
     }
 }
 
+impl<DB: Backend> SqlStore<DB> {
+    /// What the deliveries of a claim send, read on a reader after the claim committed.
+    async fn read_leased(
+        &self,
+        ids: &[String],
+        lease: &str,
+        now: Millis,
+    ) -> Result<Vec<Claimed>, Error> {
+        let mut reader = self.reader.acquire().await?;
+        super::claim::read::<DB>(&mut reader, ids, lease, now).await
+    }
+}
+
 /// A safety net for ordering keys: a key whose deliveries all wait (none due, none in flight)
 /// would wait forever; its first gets its turn. Recording an attempt does this as it goes; this
 /// catches what a lost attempt left behind.
@@ -120,4 +151,62 @@ async fn next_in_order_after_loss<DB: Backend>(
         );
     }
     Ok(stuck)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::query;
+    use crate::sqlite::SqliteStore;
+    use crate::{ClaimRequest, Log, NewEndpoint, NewEvent, Queue, Registry};
+
+    #[tokio::test]
+    async fn a_claim_whose_read_fails_hands_its_leases_back_at_once() {
+        let dir = std::env::temp_dir().join(crate::new_id("herald-claim-read"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = SqliteStore::open(&format!("sqlite://{}/herald.db", dir.display()))
+            .await
+            .unwrap();
+        store.create_tenant("acme").await.unwrap();
+        let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        store
+            .create_endpoint(NewEndpoint::new("acme", "https://example.com", secret))
+            .await
+            .unwrap();
+        // More than a claim reads in the writer's transaction: this one reads on a reader.
+        for _ in 0..=super::super::claim::READ_IN_WRITER {
+            store
+                .accept_event(NewEvent::new("acme", "t", "{}"))
+                .await
+                .unwrap();
+        }
+        // No reader to be had, as when none comes before the acquire timeout.
+        store.reader.close().await;
+        let request = ClaimRequest {
+            worker: "w".into(),
+            limit: 100,
+            capacity: 100,
+            remaining: Default::default(),
+            lease: Duration::from_secs(3600),
+        };
+        assert!(store.claim(&request).await.is_err());
+
+        let (leased,): (i64,) =
+            query("SELECT count(*) FROM deliveries WHERE lease_owner IS NOT NULL")
+                .fetch_one(&store.writer)
+                .await
+                .unwrap();
+        assert_eq!(leased, 0, "held an hour for a worker that never saw them");
+        let (due_at,): (Option<i64>,) = query("SELECT due_at FROM endpoint_queues")
+            .fetch_one(&store.writer)
+            .await
+            .unwrap();
+        assert!(
+            due_at.is_some_and(|at| at <= crate::Clocked::now(&store)),
+            "the endpoint's turn comes at once, not {due_at:?}"
+        );
+        drop(store);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 }
