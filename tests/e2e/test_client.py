@@ -4,6 +4,7 @@ sending, listing, replaying with progress and tailing deliveries."""
 import os
 import signal
 import subprocess
+import threading
 import time
 import urllib.request
 
@@ -45,7 +46,11 @@ def test_the_client_sends_lists_replays_and_tails(tmp_path):
                                 stderr=subprocess.PIPE, text=True,
                                 env=dict(os.environ, HERALD_URL=base, HERALD_TOKEN=TOKEN,
                                          HERALD_TENANT="acme"))
-        time.sleep(0.5)
+        # Said once its first look is done: what is sent from now on is new to it.
+        assert "following deliveries" in tail.stderr.readline()
+        tailed = []
+        reading = threading.Thread(target=lambda: tailed.extend(tail.stdout))
+        reading.start()
         sent = [client(base, "send", "--type", "new-subscription", "--data", PAYLOAD)]
         payload_file = tmp_path / "payload.json"
         payload_file.write_text(PAYLOAD)
@@ -60,12 +65,17 @@ def test_the_client_sends_lists_replays_and_tails(tmp_path):
             headers, body = receiver.next()
             assert headers["webhook-id"] in ids
             assert body == PAYLOAD.encode(), "the payload arrives byte for byte as given"
-        time.sleep(1)
+        def succeeded():
+            return [line for line in tailed if " succeeded " in line]
+
+        deadline = time.monotonic() + 15
+        while len(succeeded()) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
         tail.send_signal(signal.SIGINT)
-        tailed, _ = tail.communicate(timeout=10)
+        tail.wait(timeout=10)
+        reading.join(timeout=10)
         assert tail.returncode == 0
-        succeeded = [line for line in tailed.splitlines() if " succeeded " in line]
-        assert len(succeeded) == 3, tailed
+        assert len(succeeded()) == 3, "".join(tailed)
 
         bad = client(base, "send", "--type", "new-subscription", "--data", '{"username": 1}')
         assert bad.returncode != 0

@@ -465,6 +465,13 @@ async fn tail(api: &Api, endpoint: Option<&str>, every: Duration) -> anyhow::Res
             }
             seen.insert(id, now);
         }
+        if first {
+            // On stderr, so what is piped on is only the deliveries; scripts wait for it.
+            eprintln!(
+                "herald tail: following deliveries every {} ms (Ctrl-C stops)",
+                every.as_millis()
+            );
+        }
         first = false;
         tokio::select! {
             () = tokio::time::sleep(every) => {}
