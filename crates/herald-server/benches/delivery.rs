@@ -27,6 +27,11 @@
 //! alternates between them. Compare it with `postgres-api-1`.
 //!
 //! `HERALD_BENCH=sqlite-api-1,postgres-api-1` runs only the rows with those keys.
+//! `HERALD_BENCH_STATEMENTS=1` prints, after each row, where its statement time went: each
+//! statement's calls and microseconds per delivery, the costliest first (sqlx's own timing,
+//! from a statement's start to its last row; on SQLite the writer's statements run one at a
+//! time, so their sum is the writer's busy time). `HERALD_BENCH_WAL=1` does the same for
+//! PostgreSQL's WAL, by kind of record.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark that cannot unwrap should stop
 
@@ -54,8 +59,83 @@ static STATEMENTS: AtomicU64 = AtomicU64::new(0);
 struct CountStatements;
 
 impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for CountStatements {
-    fn on_event(&self, _: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
         STATEMENTS.fetch_add(1, Ordering::Relaxed);
+        if let Some(times) = STATEMENT_TIMES.lock().unwrap().as_mut() {
+            let mut timed = Timed::default();
+            event.record(&mut timed);
+            let sql = if timed.sql.is_empty() {
+                timed.summary
+            } else {
+                timed.sql
+            };
+            let key: String = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+            let entry = times.entry(key).or_default();
+            entry.0 += 1;
+            entry.1 += timed.secs;
+        }
+    }
+}
+
+/// With `HERALD_BENCH_STATEMENTS=1`: each statement's calls and time (sqlx's measure, from
+/// its start to its last row), summed over the row being run.
+static STATEMENT_TIMES: Mutex<Option<HashMap<String, (u64, f64)>>> = Mutex::new(None);
+
+/// The fields of one of sqlx's statement events that [`STATEMENT_TIMES`] keeps.
+#[derive(Default)]
+struct Timed {
+    summary: String,
+    sql: String,
+    secs: f64,
+}
+
+impl tracing::field::Visit for Timed {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        match field.name() {
+            "summary" => self.summary = value.to_owned(),
+            "db.statement" => self.sql = value.to_owned(),
+            _ => {}
+        }
+    }
+
+    fn record_f64(&mut self, field: &tracing::field::Field, value: f64) {
+        if field.name() == "elapsed_secs" {
+            self.secs = value;
+        }
+    }
+
+    fn record_debug(&mut self, _: &tracing::field::Field, _: &dyn std::fmt::Debug) {}
+}
+
+/// Starts [`STATEMENT_TIMES`] afresh, if it is kept.
+fn reset_statement_times() {
+    if let Some(times) = STATEMENT_TIMES.lock().unwrap().as_mut() {
+        times.clear();
+    }
+}
+
+/// Prints where a row's statement time went, the costliest first, per delivery.
+fn statement_times(label: &str, deliveries: usize) {
+    let Some(times) = STATEMENT_TIMES.lock().unwrap().as_mut().map(std::mem::take) else {
+        return;
+    };
+    let mut times: Vec<(String, (u64, f64))> = times.into_iter().collect();
+    times.sort_by(|a, b| b.1.1.total_cmp(&a.1.1));
+    let total: f64 = times.iter().map(|(_, (_, secs))| secs).sum();
+    let per = deliveries as f64;
+    println!(
+        "{label}: statement time {:.0} ms, {:.1} µs a delivery (calls/dlv, µs/call, µs/dlv, statement)",
+        total * 1e3,
+        total * 1e6 / per
+    );
+    for (sql, (calls, secs)) in times.iter().take(14) {
+        let shown: String = sql.chars().take(110).collect();
+        println!(
+            "  {:>7.3} {:>8.1} {:>7.1}  {shown}",
+            *calls as f64 / per,
+            secs * 1e6 / *calls as f64,
+            secs * 1e6 / per
+        );
     }
 }
 
@@ -265,6 +345,7 @@ async fn baseline(requests: usize) -> Figures {
     let base = receiver(arrivals.clone()).await;
     let client = reqwest::Client::new();
     let gate = Arc::new(Semaphore::new(CONCURRENCY));
+    reset_statement_times();
     let started = Instant::now();
     let cpu = process_cpu();
     let mut sent_at = Vec::with_capacity(requests);
@@ -574,6 +655,7 @@ async fn herald(run: &Run, database_url: &str) -> Figures {
 
     let committed: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     let gate = Arc::new(Semaphore::new(CONCURRENCY));
+    reset_statement_times();
     let started = Instant::now();
     let cpu = process_cpu();
     let mut tasks = Vec::with_capacity(run.events);
@@ -601,6 +683,7 @@ async fn herald(run: &Run, database_url: &str) -> Figures {
     let deliveries = run.events * run.endpoints;
     wait_for(&arrivals, deliveries).await;
     let cpu = (process_cpu() - cpu) / u32::try_from(deliveries).unwrap();
+    statement_times(run.label, deliveries);
     // Anything sent twice would arrive within this.
     tokio::time::sleep(Duration::from_millis(200)).await;
     let arrived = arrivals.0.lock().unwrap().clone();
@@ -753,6 +836,7 @@ async fn retention_rows(run: &Run, database_url: &str) -> Vec<Figures> {
     sqlx::Connection::close(admin).await.unwrap();
 
     let before = Counters::read(postgres).await;
+    reset_statement_times();
     let started = Instant::now();
     let cpu = process_cpu();
     let mut purged = 0;
@@ -783,6 +867,7 @@ async fn retention_rows(run: &Run, database_url: &str) -> Vec<Figures> {
     let later = herald_store::Clock::now(&herald_store::SystemClock) + 40 * 24 * 3600 * 1000;
     let store = store.with_clock(Arc::new(herald_store::ManualClock::at(later)));
     let before = Counters::read(postgres).await;
+    reset_statement_times();
     let started = Instant::now();
     let cpu = process_cpu();
     let days = store
@@ -1041,6 +1126,9 @@ fn main() {
     tracing_subscriber::registry()
         .with(CountStatements.with_filter(filter::filter_fn(|m| m.target() == "sqlx::query")))
         .init();
+    if std::env::var("HERALD_BENCH_STATEMENTS").is_ok() {
+        *STATEMENT_TIMES.lock().unwrap() = Some(HashMap::new());
+    }
     // `HERALD_BENCH=sqlite-api-1,postgres-api-1` runs only those rows (and the baseline).
     let only = std::env::var("HERALD_BENCH").unwrap_or_default();
     let mut builder = tokio::runtime::Builder::new_multi_thread();
