@@ -13,10 +13,10 @@
 //! worker's capacity for it, and ordering keys (a delivery whose key has an earlier one still
 //! pending, or one in flight, waits with no `next_attempt_at` until that one ends).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use super::endpoint_state::CIRCUIT_THRESHOLD;
-use super::rows::{ClaimRow, claims};
+use super::rows::{ClaimRow, SendRow, claims};
 use super::{Backend, Sql, batch, json_rows, query, sql};
 use crate::{Claim, ClaimRequest, Claimed, Error, Millis, millis};
 
@@ -513,7 +513,9 @@ async fn apply<DB: Backend>(
 }
 
 /// Everything needed to send the claimed deliveries (with each endpoint's signing secrets),
-/// in the order they were claimed.
+/// in the order they were claimed: the deliveries with their events, then what their
+/// endpoints send with (URL, headers, pinned version, secrets) once per endpoint, where a
+/// claim of many deliveries has few endpoints.
 pub(crate) async fn read<DB: Backend>(
     db: &mut DB::Connection,
     taken: &[String],
@@ -522,21 +524,31 @@ pub(crate) async fn read<DB: Backend>(
 ) -> Result<Vec<Claimed>, Error> {
     const READ: Sql = sql!(
         "SELECT d.id AS delivery_id, d.attempts, e.id AS event_id, e.event_type, e.payload, \
-           p.id AS endpoint_id, p.url, p.headers, d.ordering_key, \
-           e.version AS event_version, e.versions AS converted, p.version AS pin, \
-           e.traceparent, \
+           d.endpoint_id, d.ordering_key, e.version AS event_version, e.versions AS converted, \
+           e.traceparent \
+         FROM deliveries d JOIN events e ON e.id = d.event_id \
+         WHERE d.id IN (SELECT t.value FROM " [texts "$1"] " AS t)"
+    );
+    const ENDPOINTS: Sql = sql!(
+        "SELECT p.id, p.url, p.headers, p.version AS pin, \
            (SELECT " [json_array "s.secret" "s.created_at DESC"] " FROM endpoint_secrets s \
              WHERE s.endpoint_id = p.id AND (s.expires_at IS NULL OR s.expires_at > $2)) \
              AS secrets \
-         FROM deliveries d JOIN events e ON e.id = d.event_id \
-         JOIN endpoints p ON p.id = d.endpoint_id \
-         WHERE d.id IN (SELECT t.value FROM " [texts "$1"] " AS t)"
+         FROM endpoints p WHERE p.id IN (SELECT t.value FROM " [texts "$1"] " AS t)"
     );
     if taken.is_empty() {
         return Ok(Vec::new());
     }
     let mut rows: Vec<ClaimRow> = query(READ)
         .bind(json_rows(&taken))
+        .fetch_all(&mut *db)
+        .await?;
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: BTreeSet<&str> = rows.iter().map(|row| row.endpoint_id.as_str()).collect();
+    let endpoints: Vec<SendRow> = query(ENDPOINTS)
+        .bind(json_rows(&ids))
         .bind(now)
         .fetch_all(&mut *db)
         .await?;
@@ -546,7 +558,7 @@ pub(crate) async fn read<DB: Backend>(
         .map(|(i, id)| (id.as_str(), i))
         .collect();
     rows.sort_by_key(|row| order.get(row.delivery_id.as_str()).copied());
-    claims(rows, lease)
+    claims(rows, endpoints, lease)
 }
 
 #[cfg(test)]

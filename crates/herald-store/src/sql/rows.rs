@@ -2,7 +2,7 @@
 //! see. Types whose columns map one to one ([`Tenant`](crate::Tenant), [`Event`](crate::Event),
 //! [`Token`](crate::Token), [`EndpointSecret`](crate::EndpointSecret)) are read directly.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::{
     Attempt, AttemptStats, Claimed, Delivery, DeliveryState, Endpoint, Error, Millis, Replay,
@@ -164,7 +164,7 @@ impl TryFrom<AttemptRow> for Attempt {
     }
 }
 
-/// A claimed delivery joined with its event and endpoint.
+/// A claimed delivery joined with its event.
 #[derive(sqlx::FromRow)]
 pub(crate) struct ClaimRow {
     pub(crate) delivery_id: String,
@@ -172,24 +172,39 @@ pub(crate) struct ClaimRow {
     event_id: String,
     event_type: String,
     payload: String,
-    endpoint_id: String,
-    url: String,
-    headers: String,
+    pub(crate) endpoint_id: String,
     ordering_key: Option<String>,
-    /// The endpoint's secrets that sign now, newest first: a JSON array.
-    secrets: String,
     /// The version of `payload`, for a versioned webhook.
     event_version: Option<String>,
     /// The payload converted to older versions: a JSON object, version → JSON text.
     converted: Option<String>,
-    /// The version the endpoint pins.
-    pin: Option<String>,
     traceparent: Option<String>,
 }
 
+/// What the deliveries of a claim to one endpoint are sent with.
+#[derive(sqlx::FromRow)]
+pub(crate) struct SendRow {
+    id: String,
+    url: String,
+    headers: String,
+    /// The version the endpoint pins.
+    pin: Option<String>,
+    /// The endpoint's secrets that sign now, newest first: a JSON array.
+    secrets: Option<String>,
+}
+
+/// A [`SendRow`] read once for all its deliveries.
+struct SendsWith {
+    url: String,
+    headers: BTreeMap<String, String>,
+    pin: Option<String>,
+    secrets: Vec<String>,
+}
+
 impl ClaimRow {
-    /// The version the endpoint receives among those the event carries, and its payload.
-    fn versioned(&mut self) -> Result<(), Error> {
+    /// The version the endpoint receives (it pins `pin`) among those the event carries, and
+    /// its payload.
+    fn versioned(&mut self, pin: Option<&str>) -> Result<(), Error> {
         let Some(own) = self.event_version.take() else {
             return Ok(());
         };
@@ -202,7 +217,7 @@ impl ClaimRow {
         let mut carried: Vec<&str> = converted.keys().map(String::as_str).collect();
         carried.push(&own);
         carried.sort_unstable();
-        let version = crate::resolve(&carried, self.pin.as_deref()).map(str::to_owned);
+        let version = crate::resolve(&carried, pin).map(str::to_owned);
         if let Some(payload) = version.as_ref().and_then(|v| converted.remove(v)) {
             self.payload = payload;
         }
@@ -211,23 +226,46 @@ impl ClaimRow {
     }
 }
 
-/// Claimed rows as the worker takes them, under `lease`.
-pub(crate) fn claims(rows: Vec<ClaimRow>, lease: &str) -> Result<Vec<Claimed>, Error> {
+/// Claimed rows as the worker takes them, under `lease`, each with its endpoint's row.
+pub(crate) fn claims(
+    rows: Vec<ClaimRow>,
+    endpoints: Vec<SendRow>,
+    lease: &str,
+) -> Result<Vec<Claimed>, Error> {
+    let endpoints: HashMap<String, SendsWith> = endpoints
+        .into_iter()
+        .map(|row| {
+            let secrets = match &row.secrets {
+                Some(json) => {
+                    serde_json::from_str(json).map_err(|e| Error::corrupt("secrets", e))?
+                }
+                None => Vec::new(),
+            };
+            let sends = SendsWith {
+                headers: headers_from_json(&row.headers)?,
+                url: row.url,
+                pin: row.pin,
+                secrets,
+            };
+            Ok((row.id, sends))
+        })
+        .collect::<Result<_, Error>>()?;
     rows.into_iter()
-        .map(|mut row| {
-            row.versioned()?;
+        // A delivery whose endpoint went between the claim and this read is not sent.
+        .filter_map(|row| endpoints.get(&row.endpoint_id).map(|with| (row, with)))
+        .map(|(mut row, with)| {
+            row.versioned(with.pin.as_deref())?;
             Ok(Claimed {
                 lease: lease.to_owned(),
-                secrets: serde_json::from_str(&row.secrets)
-                    .map_err(|e| Error::corrupt("secrets", e))?,
+                secrets: with.secrets.clone(),
                 delivery_id: row.delivery_id,
                 attempts: count(row.attempts.into()),
                 event_id: row.event_id,
                 event_type: row.event_type,
                 payload: row.payload,
                 endpoint_id: row.endpoint_id,
-                url: row.url,
-                headers: headers_from_json(&row.headers)?,
+                url: with.url.clone(),
+                headers: with.headers.clone(),
                 ordering_key: row.ordering_key,
                 version: row.event_version,
                 traceparent: row.traceparent,
