@@ -32,24 +32,10 @@ impl<DB: Backend> Queue for SqlStore<DB> {
             let leased = self.committer.claim(request, now).await?;
             let deliveries = match leased.read {
                 Some(read) => read,
-                None => match self.read_leased(&leased.ids, &leased.lease, now).await {
-                    Ok(read) => read,
-                    Err(error) => {
-                        // Handed back now rather than due again when the leases end (a minute
-                        // by default): the worker never saw them.
-                        let holder = Holder::Claim {
-                            lease: leased.lease,
-                            ids: leased.ids,
-                        };
-                        if let Err(back) = self.committer.release(holder, self.now()).await {
-                            tracing::warn!(
-                                error = %back,
-                                "a claim that could not be read is due again when its leases end"
-                            );
-                        }
-                        return Err(error);
-                    }
-                },
+                None => {
+                    self.read_or_hand_back(leased.lease, leased.ids, now)
+                        .await?
+                }
             };
             return Ok(Claim {
                 deliveries,
@@ -113,15 +99,29 @@ impl<DB: Backend> Queue for SqlStore<DB> {
 }
 
 impl<DB: Backend> SqlStore<DB> {
-    /// What the deliveries of a claim send, read on a reader after the claim committed.
-    async fn read_leased(
+    /// What the deliveries of a claim send, read on a reader after the claim committed. If
+    /// that fails, the claim is handed back at once rather than left due again when its leases
+    /// end (a minute by default): the worker never saw it.
+    async fn read_or_hand_back(
         &self,
-        ids: &[String],
-        lease: &str,
+        lease: String,
+        ids: Vec<String>,
         now: Millis,
     ) -> Result<Vec<Claimed>, Error> {
-        let mut reader = self.reader.acquire().await?;
-        super::claim::read::<DB>(&mut reader, ids, lease, now).await
+        let read = match self.reader.acquire().await {
+            Ok(mut reader) => super::claim::read::<DB>(&mut reader, &ids, &lease, now).await,
+            Err(error) => Err(error.into()),
+        };
+        if read.is_err() {
+            let holder = Holder::Claim { lease, ids };
+            if let Err(back) = self.committer.release(holder, self.now()).await {
+                tracing::warn!(
+                    error = %back,
+                    "a claim that could not be read is due again when its leases end"
+                );
+            }
+        }
+        read
     }
 }
 
