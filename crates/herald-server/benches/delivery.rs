@@ -36,7 +36,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark that cannot unwrap should stop
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -61,6 +61,9 @@ struct CountStatements;
 impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for CountStatements {
     fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
         STATEMENTS.fetch_add(1, Ordering::Relaxed);
+        if !TIMING.load(Ordering::Relaxed) {
+            return;
+        }
         if let Some(times) = STATEMENT_TIMES.lock().unwrap().as_mut() {
             let mut timed = Timed::default();
             event.record(&mut timed);
@@ -80,6 +83,10 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for CountStatements {
 /// With `HERALD_BENCH_STATEMENTS=1`: each statement's calls and time (sqlx's measure, from
 /// its start to its last row), summed over the row being run.
 static STATEMENT_TIMES: Mutex<Option<HashMap<String, (u64, f64)>>> = Mutex::new(None);
+
+/// Whether [`STATEMENT_TIMES`] is kept: read on every statement, so the rows that do not
+/// keep it take no lock for it.
+static TIMING: AtomicBool = AtomicBool::new(false);
 
 /// The fields of one of sqlx's statement events that [`STATEMENT_TIMES`] keeps.
 #[derive(Default)]
@@ -1128,6 +1135,7 @@ fn main() {
         .init();
     if std::env::var("HERALD_BENCH_STATEMENTS").is_ok() {
         *STATEMENT_TIMES.lock().unwrap() = Some(HashMap::new());
+        TIMING.store(true, Ordering::Relaxed);
     }
     // `HERALD_BENCH=sqlite-api-1,postgres-api-1` runs only those rows (and the baseline).
     let only = std::env::var("HERALD_BENCH").unwrap_or_default();
