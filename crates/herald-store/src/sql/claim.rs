@@ -39,6 +39,7 @@ struct Candidate {
     endpoint_id: String,
     ordering_key: Option<String>,
     seq: Option<i64>,
+    next_attempt_at: Millis,
 }
 
 /// Where an ordering key stands: its lowest-numbered pending delivery, and whether one of
@@ -347,25 +348,22 @@ fn fair_shares(wants: &[u32], total: u32) -> Vec<u32> {
 /// first, by endpoint.
 ///
 /// SQLite allows no outer column in a `LIMIT`, so there each endpoint reads up to the largest
-/// `fetch` by the index and a window cuts each to its own; PostgreSQL does it per endpoint
-/// with `LATERAL`.
+/// `fetch` by the index, and each is cut to its own here; PostgreSQL does it per endpoint
+/// with `LATERAL`. The order is made here too: a window and two sorts over every endpoint's
+/// rows cost the writer more than sorting a few hundred ids.
 async fn candidates<DB: Backend>(
     db: &mut DB::Connection,
     wanted: &[(&str, u32)],
     now: Millis,
 ) -> Result<BTreeMap<String, Vec<Candidate>>, Error> {
     const DUE: Sql = sql!(
-        "SELECT c.id, c.endpoint_id, c.ordering_key, c.seq FROM "
+        "SELECT c.id, c.endpoint_id, c.ordering_key, c.seq, c.next_attempt_at FROM "
         [either
-            "(SELECT d.id, d.endpoint_id, d.ordering_key, d.seq, d.next_attempt_at, \
-                CAST(v.value->>1 AS INTEGER) AS fetch, row_number() OVER \
-                (PARTITION BY d.endpoint_id ORDER BY d.next_attempt_at, d.id) AS n \
-              FROM json_each($1) AS v JOIN deliveries d ON d.rowid IN \
-                (SELECT r.rowid FROM deliveries r WHERE r.endpoint_id = v.value->>0 \
-                   AND r.state = 'pending' AND r.next_attempt_at <= $2 \
-                   AND r.lease_owner IS NULL \
-                 ORDER BY r.next_attempt_at LIMIT $3)) AS c \
-             WHERE c.n <= c.fetch"
+            "json_each($1) AS v JOIN deliveries c ON c.rowid IN \
+               (SELECT r.rowid FROM deliveries r WHERE r.endpoint_id = v.value->>0 \
+                  AND r.state = 'pending' AND r.next_attempt_at <= $2 \
+                  AND r.lease_owner IS NULL \
+                ORDER BY r.next_attempt_at LIMIT $3)"
             "json_array_elements(CAST($1 AS json)) AS v CROSS JOIN LATERAL \
                (SELECT r.id, r.endpoint_id, r.ordering_key, r.seq, r.next_attempt_at \
                 FROM deliveries r WHERE r.endpoint_id = v.value->>0 \
@@ -373,7 +371,6 @@ async fn candidates<DB: Backend>(
                   AND r.lease_owner IS NULL \
                 ORDER BY r.next_attempt_at \
                 LIMIT least(CAST(v.value->>1 AS BIGINT), $3)) AS c"]
-        " ORDER BY c.endpoint_id, c.next_attempt_at, c.id"
     );
     let mut by_endpoint: BTreeMap<String, Vec<Candidate>> = BTreeMap::new();
     let Some(most) = wanted.iter().map(|(_, fetch)| *fetch).max() else {
@@ -390,6 +387,14 @@ async fn candidates<DB: Backend>(
             .entry(row.endpoint_id.clone())
             .or_default()
             .push(row);
+    }
+    for (endpoint, fetch) in wanted {
+        if let Some(mine) = by_endpoint.get_mut(*endpoint) {
+            mine.sort_unstable_by(|a, b| {
+                (a.next_attempt_at, &a.id).cmp(&(b.next_attempt_at, &b.id))
+            });
+            mine.truncate(*fetch as usize);
+        }
     }
     Ok(by_endpoint)
 }
