@@ -359,7 +359,7 @@ async fn candidates<DB: Backend>(
     const DUE: Sql = sql!(
         "SELECT c.id, c.endpoint_id, c.ordering_key, c.seq, c.next_attempt_at FROM "
         [either
-            "json_each($1) AS v JOIN deliveries c ON c.rowid IN \
+            "jsonb_each($1) AS v JOIN deliveries c ON c.rowid IN \
                (SELECT r.rowid FROM deliveries r WHERE r.endpoint_id = v.value->>0 \
                   AND r.state = 'pending' AND r.next_attempt_at <= $2 \
                   AND r.lease_owner IS NULL \

@@ -83,8 +83,10 @@ macro_rules! sqlite_part {
     ([either $sqlite:literal $postgres:literal]) => {
         $sqlite
     };
+    // jsonb_each: an element that is a row comes as JSONB, so reading its fields
+    // (`value->>n`) does not turn it back into text and parse that once more.
     ([rows $param:literal]) => {
-        concat!("json_each(", $param, ")")
+        concat!("jsonb_each(", $param, ")")
     };
     ([texts $expr:literal]) => {
         concat!("json_each(", $expr, ")")
