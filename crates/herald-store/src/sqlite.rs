@@ -177,6 +177,10 @@ impl SqlStore<Sqlite> {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
+            // A statement changing many rows in a transaction keeps a journal of the pages it
+            // changed, to undo itself alone; past 64 KiB SQLite spilled it to a temporary file,
+            // one write call per page. Held in memory, it costs a copy.
+            .pragma("temp_store", "memory")
             .busy_timeout(limits.statement_timeout);
         let lock = lock_file(options.get_filename())?;
         let due: Arc<Notify> = Arc::default();
