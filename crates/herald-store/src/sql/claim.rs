@@ -59,6 +59,8 @@ struct Next {
     tokens: f64,
     tokens_at: Millis,
     open_until: Option<Millis>,
+    /// Half open: until when its probe holds the circuit, once a delivery goes as the probe.
+    probe_until: Option<Millis>,
 }
 
 /// What a claim leased, before what sending it needs is read ([`read`]).
@@ -207,6 +209,11 @@ pub(crate) async fn lease_due<DB: Backend>(
             }
         }
         next.tokens -= f64::from(here);
+        // A probe that found nothing it could send (its due deliveries wait for their keys)
+        // leaves the circuit half open: the next claim probes again.
+        if here > 0 {
+            next.open_until = next.probe_until.or(next.open_until);
+        }
         if here >= request.room(&next.endpoint_id) {
             filled.push(next.endpoint_id.clone());
         }
@@ -276,6 +283,7 @@ fn share(turn: &Turn, request: &ClaimRequest, left: u32, now: Millis) -> (Next, 
         tokens: turn.tokens,
         tokens_at: turn.tokens_at,
         open_until: turn.open_until,
+        probe_until: None,
     };
     let mut can = request.room(&turn.endpoint_id).min(left);
     if u32::try_from(turn.failures).unwrap_or(0) >= CIRCUIT_THRESHOLD {
@@ -288,7 +296,7 @@ fn share(turn: &Turn, request: &ClaimRequest, left: u32, now: Millis) -> (Next, 
             // Half open: one probe, and no other until it is recorded or the lease ends.
             _ => {
                 can = can.min(1);
-                next.open_until = Some(now + millis(request.lease));
+                next.probe_until = Some(now + millis(request.lease));
             }
         }
     }

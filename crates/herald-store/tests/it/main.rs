@@ -155,6 +155,7 @@ conformance!(
     rate_limits_hold_across_claims,
     a_failing_endpoint_gets_one_probe_at_a_time,
     a_probe_handed_back_lets_the_next_claim_probe_at_once,
+    a_probe_that_sends_nothing_leaves_the_circuit_half_open,
     interrupted_attempts_are_not_the_endpoints_failures,
     ordering_keys_go_one_at_a_time_in_acceptance_order,
     events_accepted_during_claims_are_never_left_behind,

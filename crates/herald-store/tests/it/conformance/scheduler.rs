@@ -246,6 +246,59 @@ pub(crate) async fn a_probe_handed_back_lets_the_next_claim_probe_at_once(store:
     assert_eq!(again.len(), 1, "the next claim probes again");
 }
 
+/// A half-open circuit's probe is counted only when a delivery goes. Found with fewer spare
+/// candidates per claim: a probe claim whose only due delivery had to wait for its ordering key
+/// took nothing, yet marked the probe as out for a whole lease, so the endpoint's retries waited
+/// a minute (`herald-server`'s ordering test stalled past 30 s).
+pub(crate) async fn a_probe_that_sends_nothing_leaves_the_circuit_half_open(store: &Timed) {
+    endpoints(store, 1, None).await;
+    let keyed = |n: u32| NewEvent {
+        ordering_key: Some("k".into()),
+        ..NewEvent::new("acme", "t0", &format!("{{\"k\":{n}}}"))
+    };
+    send(store, 0, 4, T0).await;
+    store.accept_event(keyed(1), T0 + 1).await.unwrap();
+    let mut now = T0 + 1_000;
+    let claimed = store.claim(&request(5, 5, &[]), now).await.unwrap();
+    assert_eq!(claimed.len(), 5);
+    // k2 comes after the claim, so it is due, not yet set aside behind k1.
+    store.accept_event(keyed(2), now + 1).await.unwrap();
+    let k1_again = T0 + 5_000;
+    for c in &claimed {
+        now += 10;
+        let retry = if c.payload == "{\"k\":1}" {
+            k1_again
+        } else {
+            T0 + 3_600_000
+        };
+        store
+            .finish(finish(
+                &c.delivery_id,
+                &c.lease,
+                attempt(now, Some(503)),
+                Outcome::RetryAt(retry),
+            ))
+            .await
+            .unwrap();
+    }
+    // Half open: the only due delivery is k2, which waits for k1 (retrying): nothing goes.
+    let nothing = store
+        .claim(&request(100, 100, &[]), now + 1_100)
+        .await
+        .unwrap();
+    assert!(nothing.is_empty(), "k2 waits for k1");
+    // When k1's retry comes, it is the probe.
+    let probe = store
+        .claim(&request(100, 100, &[]), k1_again + 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        probe.iter().map(|c| c.payload.as_str()).collect::<Vec<_>>(),
+        ["{\"k\":1}"],
+        "the circuit is still half open: k1 goes as its probe"
+    );
+}
+
 /// Until when endpoint `id`'s circuit is open, as its API shows it at `at` (one by one and
 /// listed alike).
 async fn circuit(store: &Timed, id: &str, at: i64) -> Option<i64> {
