@@ -166,11 +166,13 @@ pub(crate) async fn lease_due<DB: Backend>(
     }
     served.retain(|(_, can)| *can > 0);
 
-    // Every served endpoint's due deliveries in one statement, a few more than each can take
-    // in case some must wait for their ordering key, and where their keys stand in another.
+    // Every served endpoint's due deliveries in one statement, as many as each can take, and
+    // where their keys stand in another. One that must wait for its ordering key is set aside
+    // (it is no longer due) and its endpoint stays at the front for the next claim: reading
+    // spare rows in case of that cost every claim more than the next claim costs.
     let wanted: Vec<(&str, u32)> = served
         .iter()
-        .map(|(next, can)| (next.endpoint_id.as_str(), can.saturating_add(8)))
+        .map(|(next, can)| (next.endpoint_id.as_str(), *can))
         .collect();
     let candidates = candidates::<DB>(db, &wanted, now).await?;
     let heads = key_heads::<DB>(db, &candidates).await?;
@@ -180,19 +182,16 @@ pub(crate) async fn lease_due<DB: Backend>(
     let mut ran_out: Vec<usize> = Vec::new();
     // The shares add up to no more than the claim's room.
     for (mut next, can) in served {
-        let fetch = can.saturating_add(8);
         let mine = candidates
             .get(next.endpoint_id.as_str())
             .map(Vec::as_slice)
             .unwrap_or_default();
         let mut here = 0u32;
-        let mut looked = 0usize;
         let mut keys_taken: HashSet<&str> = HashSet::new();
         for candidate in mine {
             if here == can {
                 break;
             }
-            looked += 1;
             let Some(key) = candidate.ordering_key.as_deref() else {
                 taken.push(candidate.id.clone());
                 here += 1;
@@ -217,9 +216,10 @@ pub(crate) async fn lease_due<DB: Backend>(
         if here >= request.room(&next.endpoint_id) {
             filled.push(next.endpoint_id.clone());
         }
-        // Back of the line while it has more due; else at its next delivery's time (retries
-        // in flight set theirs when they are recorded), read below for all such at once.
-        if looked < mine.len() || mine.len() as u64 == u64::from(fetch) {
+        // Back of the line while it may have more due (it had all it could take); else at its
+        // next delivery's time (retries in flight set theirs when they are recorded), read
+        // below for all such at once.
+        if mine.len() as u64 == u64::from(can) {
             next.due_at = Some(now);
         } else {
             ran_out.push(lines.len());
