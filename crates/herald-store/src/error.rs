@@ -71,6 +71,14 @@ impl From<sqlx::Error> for Error {
     }
 }
 
+impl Error {
+    /// Whether the database ended a deadlock by failing this transaction (PostgreSQL's
+    /// 40P01): trying it again can succeed.
+    pub(crate) fn deadlocked(&self) -> bool {
+        matches!(&self.source, Some(sqlx::Error::Database(db)) if db.code().as_deref() == Some("40P01"))
+    }
+}
+
 /// Whether `error` says the database could not be reached or went away, rather than that a
 /// statement failed: no connection in time, the connection broke, the server is shutting
 /// down or starting (SQLSTATE class 08, 57P01-57P03), or a statement ran out of time (57014).

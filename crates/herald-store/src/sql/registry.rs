@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use sqlx::Pool;
 
 use super::rows::{EndpointRow, endpoint_columns, event_types_to_json, headers_to_json};
 use super::{Backend, Sql, SqlStore, batch, json_rows, query, sql};
@@ -227,36 +228,16 @@ impl<DB: Backend> Registry for SqlStore<DB> {
     }
 
     async fn delete_endpoint(&self, tenant_id: &str, id: &str) -> Result<bool, Error> {
-        // Its deliveries first, each as a finish would take it (before its endpoint's rows: a
-        // finish holding a delivery goes on to lock the endpoint's queue row, which deleting
-        // the endpoint would otherwise take first), then their attempts, which on PostgreSQL no
-        // foreign key cascades to (see migration 11); its secrets and queue row go with it.
-        const DELIVERIES: &str = "DELETE FROM deliveries WHERE endpoint_id = \
-               (SELECT p.id FROM endpoints p WHERE p.tenant_id = $1 AND p.id = $2) \
-             RETURNING id";
-        const ATTEMPTS: Sql = sql!(
-            "DELETE FROM attempts WHERE delivery_id IN (SELECT t.value FROM " [texts "$1"] " AS t)"
-        );
-        let mut tx = self.writer.begin().await?;
-        let deliveries: Vec<(String,)> = query(DELIVERIES)
-            .bind(tenant_id)
-            .bind(id)
-            .fetch_all(&mut *tx)
-            .await?;
-        let deliveries: Vec<&str> = deliveries.iter().map(|(id,)| id.as_str()).collect();
-        if !deliveries.is_empty() {
-            query(ATTEMPTS)
-                .bind(json_rows(&deliveries))
-                .execute(&mut *tx)
-                .await?;
+        // A claim serving the endpoint holds its queue row and then leases deliveries, the
+        // other way round from this delete: PostgreSQL ends such a deadlock by failing one of
+        // them, and when that is the delete, it goes again once the claim is through.
+        let mut tries = 1;
+        loop {
+            match delete_endpoint::<DB>(&self.writer, tenant_id, id).await {
+                Err(error) if error.deadlocked() && tries < 3 => tries += 1,
+                done => return done,
+            }
         }
-        let deleted = query("DELETE FROM endpoints WHERE tenant_id = $1 AND id = $2")
-            .bind(tenant_id)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(deleted == 1)
     }
 
     async fn secrets(
@@ -464,4 +445,43 @@ async fn change_keys<DB: Backend>(
         .await?;
     }
     Ok(())
+}
+
+/// Deletes endpoint `id` of `tenant_id` with its deliveries, their attempts, its secrets and
+/// its queue row, in one transaction; whether it was there.
+async fn delete_endpoint<DB: Backend>(
+    writer: &Pool<DB>,
+    tenant_id: &str,
+    id: &str,
+) -> Result<bool, Error> {
+    // Its deliveries first, each as a finish would take it (before its endpoint's rows: a
+    // finish holding a delivery goes on to lock the endpoint's queue row, which deleting
+    // the endpoint would otherwise take first), then their attempts, which on PostgreSQL no
+    // foreign key cascades to (see migration 11); its secrets and queue row go with it.
+    const DELIVERIES: &str = "DELETE FROM deliveries WHERE endpoint_id = \
+           (SELECT p.id FROM endpoints p WHERE p.tenant_id = $1 AND p.id = $2) \
+         RETURNING id";
+    const ATTEMPTS: Sql = sql!(
+        "DELETE FROM attempts WHERE delivery_id IN (SELECT t.value FROM " [texts "$1"] " AS t)"
+    );
+    let mut tx = writer.begin().await?;
+    let deliveries: Vec<(String,)> = query(DELIVERIES)
+        .bind(tenant_id)
+        .bind(id)
+        .fetch_all(&mut *tx)
+        .await?;
+    let deliveries: Vec<&str> = deliveries.iter().map(|(id,)| id.as_str()).collect();
+    if !deliveries.is_empty() {
+        query(ATTEMPTS)
+            .bind(json_rows(&deliveries))
+            .execute(&mut *tx)
+            .await?;
+    }
+    let deleted = query("DELETE FROM endpoints WHERE tenant_id = $1 AND id = $2")
+        .bind(tenant_id)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(deleted == 1)
 }

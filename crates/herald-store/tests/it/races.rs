@@ -497,3 +497,46 @@ async fn a_replay_sends_an_event_whose_commit_landed_after_its_cursor_passed() {
     drop(store);
     crate::drop_schema(&schema).await;
 }
+
+/// Deleting an endpoint takes its deliveries, then its queue row; a claim serving it holds the
+/// queue row, then leases deliveries. Met head on, PostgreSQL broke the deadlock by failing the
+/// delete: a 500 for the user (seen in CI, `access::a_tenant_token_reaches_only_its_own_tenant`).
+/// The delete is tried again once the claim is through.
+#[tokio::test]
+async fn deleting_an_endpoint_a_claim_holds_is_no_error() {
+    let Some((store, schema)) = crate::postgres().await else {
+        return;
+    };
+    let endpoint = acme(&store).await;
+    store
+        .accept_event(NewEvent::new("acme", "t", "{\"n\":1}"))
+        .await
+        .unwrap();
+
+    // A claim serving the endpoint: its queue row first…
+    let mut claim = store.pool().begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM endpoint_queues WHERE endpoint_id = $1 FOR UPDATE")
+        .bind(&endpoint)
+        .execute(&mut *claim)
+        .await
+        .unwrap();
+    let lease = async {
+        // …then, once the delete holds the deliveries and waits for the queue row, the lease.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let leased = sqlx::query("UPDATE deliveries SET lease_owner = 'w' WHERE endpoint_id = $1")
+            .bind(&endpoint)
+            .execute(&mut *claim)
+            .await;
+        claim.commit().await.unwrap();
+        leased
+    };
+    let (deleted, leased) = tokio::join!(store.delete_endpoint("acme", &endpoint), lease);
+    assert!(leased.is_ok(), "the claim went through: {leased:?}");
+    assert_eq!(
+        deleted.map_err(|e| e.to_string()),
+        Ok(true),
+        "the delete was tried again after the deadlock"
+    );
+    drop(store);
+    crate::drop_schema(&schema).await;
+}
