@@ -29,6 +29,21 @@ async fn acme(store: &impl Registry) -> String {
         .id
 }
 
+/// A transaction holding `endpoint`'s queue row, as a claim serving the endpoint does until it
+/// commits.
+async fn hold_queue_row(
+    pool: &sqlx::PgPool,
+    endpoint: &str,
+) -> sqlx::Transaction<'static, sqlx::Postgres> {
+    let mut tx = pool.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM endpoint_queues WHERE endpoint_id = $1 FOR UPDATE")
+        .bind(endpoint)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx
+}
+
 /// The record of one attempt at `claimed`, made at `now`, ending as `outcome`.
 fn recorded(
     claimed: &herald_store::Claimed,
@@ -100,12 +115,7 @@ async fn an_accept_does_not_wait_for_a_claim_holding_its_endpoint() {
     let endpoint = acme(&store).await;
 
     // What a claim serving the endpoint holds, until it commits.
-    let mut claim = store.pool().begin().await.unwrap();
-    sqlx::query("SELECT 1 FROM endpoint_queues WHERE endpoint_id = $1 FOR UPDATE")
-        .bind(&endpoint)
-        .execute(&mut *claim)
-        .await
-        .unwrap();
+    let claim = hold_queue_row(store.pool(), &endpoint).await;
     let accepted = tokio::time::timeout(
         Duration::from_secs(2),
         store.accept_event(NewEvent::new("acme", "t", "{\"n\":1}")),
@@ -404,12 +414,7 @@ async fn retention_never_deletes_a_delivery_a_retry_made_pending() {
     clock.set(t0 + 31 * DAY);
 
     // Hold the endpoint's queue row: the retry stops after marking the delivery pending.
-    let mut hold = store.pool().begin().await.unwrap();
-    sqlx::query("SELECT 1 FROM endpoint_queues WHERE endpoint_id = $1 FOR UPDATE")
-        .bind(&endpoint)
-        .execute(&mut *hold)
-        .await
-        .unwrap();
+    let hold = hold_queue_row(store.pool(), &endpoint).await;
     let retrying = {
         let store = Arc::clone(&store);
         let id = claimed.delivery_id.clone();
@@ -514,12 +519,7 @@ async fn deleting_an_endpoint_a_claim_holds_is_no_error() {
         .unwrap();
 
     // A claim serving the endpoint: its queue row first…
-    let mut claim = store.pool().begin().await.unwrap();
-    sqlx::query("SELECT 1 FROM endpoint_queues WHERE endpoint_id = $1 FOR UPDATE")
-        .bind(&endpoint)
-        .execute(&mut *claim)
-        .await
-        .unwrap();
+    let mut claim = hold_queue_row(store.pool(), &endpoint).await;
     let lease = async {
         // …then, once the delete holds the deliveries and waits for the queue row, the lease.
         tokio::time::sleep(Duration::from_millis(300)).await;
