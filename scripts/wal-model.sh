@@ -12,6 +12,7 @@
 #   uuid     ids as 16-byte `uuid`s instead of 30-character text
 #   headers  an attempt's request headers without the two herald can rebuild (`webhook-id` is
 #            the event's id, `content-type` is always `application/json`)
+#   fill40   `deliveries` pages filled to 40% on insert, not 50%, leaving more room for HOT updates
 #
 #   scripts/wal-model.sh today [postgres://postgres@127.0.0.1:5432/test]
 #   scripts/wal-model.sh queue,uuid,headers     (several changes together)
@@ -19,14 +20,14 @@
 # Makes the database `herald_wal_model` on that server (superuser: it checkpoints first so that
 # no full-page image lands in the figures) and drops it at the end. Needs psql.
 set -euo pipefail
-variant=${1:?usage: wal-model.sh today|queue|uuid|headers[,...] [admin-url]}
+variant=${1:?usage: wal-model.sh today|queue|uuid|headers|fill40[,...] [admin-url]}
 admin_url=${2:-postgres://postgres@127.0.0.1:5432/test}
 db=herald_wal_model
 n=5000
 has() { [[ ",$variant," == *",$1,"* ]]; }
 for v in ${variant//,/ }; do
-  case $v in today | queue | uuid | headers) ;; *)
-    echo "wal-model.sh: unknown variant '$v' (today, queue, uuid or headers)" >&2
+  case $v in today | queue | uuid | headers | fill40) ;; *)
+    echo "wal-model.sh: unknown variant '$v' (today, queue, uuid, headers or fill40)" >&2
     exit 2
     ;;
   esac
@@ -51,6 +52,7 @@ else
 fi
 queued=$(has queue && echo true || echo false)
 fill=50 # herald leaves half of each `deliveries` page free for HOT updates (migration 8)
+if has fill40; then fill=40; fi
 
 psql "$db_url" <<SQL
 CREATE EXTENSION pg_walinspect;
