@@ -156,6 +156,18 @@ impl Timed {
         Ok(finish.held)
     }
 
+    /// Records `attempt` of the claimed delivery `claim`, with `outcome`, at the attempt's end.
+    pub(crate) async fn record(
+        &self,
+        claim: &Claimed,
+        attempt: Attempt,
+        outcome: Outcome,
+    ) -> Finished {
+        self.finish(finish(&claim.delivery_id, &claim.lease, attempt, outcome))
+            .await
+            .expect("the attempt is recorded")
+    }
+
     /// Records `finish` at its attempt's end.
     pub(crate) async fn finish(&self, finish: Finish) -> Result<Finished, Error> {
         let end = finish.attempt.started_at + finish.attempt.duration_ms;

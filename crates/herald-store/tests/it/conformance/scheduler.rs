@@ -7,7 +7,7 @@ use std::time::Duration;
 use herald_store::{ClaimRequest, Claimed, EndpointPatch, NewEndpoint, NewEvent, Outcome};
 
 use super::{SECRET, T0, attempt};
-use crate::timed::{Timed, finish};
+use crate::timed::Timed;
 
 /// A worker's claim: `limit` in all, `capacity` per endpoint unless `remaining` says.
 fn request(limit: u32, capacity: u32, remaining: &[(&str, u32)]) -> ClaimRequest {
@@ -223,10 +223,7 @@ pub(crate) async fn a_probe_handed_back_lets_the_next_claim_probe_at_once(store:
         now += 10;
         let failed = attempt(now, Some(503));
         let retry = Outcome::RetryAt(now);
-        store
-            .finish(finish(&c.delivery_id, &c.lease, failed, retry))
-            .await
-            .unwrap();
+        store.record(c, failed, retry).await;
     }
     let probe = store
         .claim(&request(100, 100, &[]), now + 1_100)
@@ -272,14 +269,8 @@ pub(crate) async fn a_probe_that_sends_nothing_leaves_the_circuit_half_open(stor
             T0 + 3_600_000
         };
         store
-            .finish(finish(
-                &c.delivery_id,
-                &c.lease,
-                attempt(now, Some(503)),
-                Outcome::RetryAt(retry),
-            ))
-            .await
-            .unwrap();
+            .record(c, attempt(now, Some(503)), Outcome::RetryAt(retry))
+            .await;
     }
     // Half open: the only due delivery is k2, which waits for k1 (retrying): nothing goes.
     let nothing = store
@@ -320,15 +311,7 @@ pub(crate) async fn a_failing_endpoint_gets_one_probe_at_a_time(store: &Timed) {
     for c in &claimed {
         now += 10;
         let failed = attempt(now, Some(503));
-        store
-            .finish(finish(
-                &c.delivery_id,
-                &c.lease,
-                failed,
-                Outcome::RetryAt(now),
-            ))
-            .await
-            .unwrap();
+        store.record(c, failed, Outcome::RetryAt(now)).await;
     }
     send(store, 1, 1, now).await;
     let open = store
@@ -373,14 +356,8 @@ pub(crate) async fn a_failing_endpoint_gets_one_probe_at_a_time(store: &Timed) {
     // The probe fails: open again, for longer.
     let at = now + 1_300;
     store
-        .finish(finish(
-            &probe[0].delivery_id,
-            &probe[0].lease,
-            attempt(at, None),
-            Outcome::RetryAt(at),
-        ))
-        .await
-        .unwrap();
+        .record(&probe[0], attempt(at, None), Outcome::RetryAt(at))
+        .await;
     let closed_for_a_while = store
         .claim(&request(100, 100, &[]), at + 1_500)
         .await
@@ -403,14 +380,8 @@ pub(crate) async fn a_failing_endpoint_gets_one_probe_at_a_time(store: &Timed) {
     // The probe succeeds: the circuit closes and the endpoint gets all it can take.
     let at = at + 2_200;
     store
-        .finish(finish(
-            &probe[0].delivery_id,
-            &probe[0].lease,
-            attempt(at, Some(200)),
-            Outcome::Succeeded,
-        ))
-        .await
-        .unwrap();
+        .record(&probe[0], attempt(at, Some(200)), Outcome::Succeeded)
+        .await;
     let all = store.claim(&request(100, 100, &[]), at + 20).await.unwrap();
     assert_eq!(
         all.len(),
@@ -433,14 +404,8 @@ pub(crate) async fn interrupted_attempts_are_not_the_endpoints_failures(store: &
     let cut = now + 50;
     for c in &claimed {
         store
-            .finish(finish(
-                &c.delivery_id,
-                &c.lease,
-                interrupted(now, cut),
-                Outcome::Interrupted,
-            ))
-            .await
-            .unwrap();
+            .record(c, interrupted(now, cut), Outcome::Interrupted)
+            .await;
     }
     let again = store.claim(&request(100, 100, &[]), cut + 1).await.unwrap();
     assert_eq!(
@@ -515,25 +480,17 @@ pub(crate) async fn ordering_keys_go_one_at_a_time_in_acceptance_order(store: &T
     // k1 fails: k2 waits for its retry.
     let k1 = of(&first, "{\"k\":1}");
     store
-        .finish(finish(
-            &k1.delivery_id,
-            &k1.lease,
+        .record(
+            &k1,
             attempt(T0 + 30, Some(500)),
             Outcome::RetryAt(T0 + 5_000),
-        ))
-        .await
-        .unwrap();
+        )
+        .await;
     // l1 succeeds: l2 is next.
     let l1 = of(&first, "{\"l\":1}");
     store
-        .finish(finish(
-            &l1.delivery_id,
-            &l1.lease,
-            attempt(T0 + 30, Some(200)),
-            Outcome::Succeeded,
-        ))
-        .await
-        .unwrap();
+        .record(&l1, attempt(T0 + 30, Some(200)), Outcome::Succeeded)
+        .await;
     let next = store
         .claim(&request(100, 100, &[]), T0 + 100)
         .await
@@ -550,14 +507,8 @@ pub(crate) async fn ordering_keys_go_one_at_a_time_in_acceptance_order(store: &T
     let mut now = T0 + 5_010;
     loop {
         store
-            .finish(finish(
-                &current.delivery_id,
-                &current.lease,
-                attempt(now, Some(200)),
-                Outcome::Succeeded,
-            ))
-            .await
-            .unwrap();
+            .record(&current, attempt(now, Some(200)), Outcome::Succeeded)
+            .await;
         // Recorded at the attempt's end (12 ms in): the next is due from then.
         let next = store
             .claim(&request(100, 100, &[]), now + 20)
@@ -594,14 +545,8 @@ pub(crate) async fn events_accepted_during_claims_are_never_left_behind(store: &
         let batch = store.claim(&request(7, 7, &[]), now).await.unwrap();
         for c in &batch {
             store
-                .finish(finish(
-                    &c.delivery_id,
-                    &c.lease,
-                    attempt(now, Some(200)),
-                    Outcome::Succeeded,
-                ))
-                .await
-                .unwrap();
+                .record(c, attempt(now, Some(200)), Outcome::Succeeded)
+                .await;
         }
         claimed += batch.len();
         now += 20;
