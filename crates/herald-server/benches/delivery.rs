@@ -22,9 +22,9 @@
 //! with its delivery and attempt, the way herald's retention does it (per event, not per
 //! delivery), after a checkpoint, as month-old rows would be.
 //!
-//! The row `postgres-api-1x2` runs two herald services on one database, each with its own
-//! pool, worker and HTTP listener, as two `herald serve` processes would be; the load
-//! alternates between them. Compare it with `postgres-api-1`.
+//! The rows `postgres-api-1x2` and `postgres-api-50x2` run two herald services on one database,
+//! each with its own pool, worker and HTTP listener, as two `herald serve` processes would be;
+//! the load alternates between them. Compare them with `postgres-api-1` and `postgres-api-50`.
 //!
 //! `HERALD_BENCH=sqlite-api-1,postgres-api-1` runs only the rows with those keys.
 //! `HERALD_BENCH_STATEMENTS=1` prints, after each row, where its statement time went: each
@@ -1113,6 +1113,16 @@ const RUNS: &[Run] = &[
         events: 400,
         setup: Setup::Plain,
         processes: 1,
+    },
+    Run {
+        key: "postgres-api-50x2",
+        label: "PostgreSQL, HTTP API, fan-out to 50, 2 processes",
+        postgres: true,
+        load: Load::Api,
+        endpoints: 50,
+        events: 400,
+        setup: Setup::Plain,
+        processes: 2,
     },
     Run {
         key: "postgres-steady",
