@@ -13,6 +13,8 @@
 #   headers  an attempt's request headers without the two herald can rebuild (`webhook-id` is
 #            the event's id, `content-type` is always `application/json`)
 #   fill40   `deliveries` pages filled to 40% on insert, not 50%, leaving more room for HOT updates
+#   inline   an attempt that succeeded kept in its delivery's row (five more columns), not in a row
+#            of its own in `attempts`
 #
 #   scripts/wal-model.sh today [postgres://postgres@127.0.0.1:5432/test]
 #   scripts/wal-model.sh queue,uuid,headers     (several changes together)
@@ -20,14 +22,14 @@
 # Makes the database `herald_wal_model` on that server (superuser: it checkpoints first so that
 # no full-page image lands in the figures) and drops it at the end. Needs psql.
 set -euo pipefail
-variant=${1:?usage: wal-model.sh today|queue|uuid|headers|fill40[,...] [admin-url]}
+variant=${1:?usage: wal-model.sh today|queue|uuid|headers|fill40|inline[,...] [admin-url]}
 admin_url=${2:-postgres://postgres@127.0.0.1:5432/test}
 db=herald_wal_model
 n=5000
 has() { [[ ",$variant," == *",$1,"* ]]; }
 for v in ${variant//,/ }; do
-  case $v in today | queue | uuid | headers | fill40) ;; *)
-    echo "wal-model.sh: unknown variant '$v' (today, queue, uuid, headers or fill40)" >&2
+  case $v in today | queue | uuid | headers | fill40 | inline) ;; *)
+    echo "wal-model.sh: unknown variant '$v' (today, queue, uuid, headers, fill40 or inline)" >&2
     exit 2
     ;;
   esac
@@ -63,7 +65,8 @@ CREATE INDEX events_by_tenant ON events (tenant_id, id);
 CREATE TABLE deliveries (id $id_type PRIMARY KEY, event_id $id_type NOT NULL,
   endpoint_id $id_type NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL,
   next_attempt_at BIGINT, lease_owner $id_type, lease_expires_at BIGINT, created_at BIGINT NOT NULL,
-  updated_at BIGINT NOT NULL, ordering_key TEXT, seq BIGINT) WITH (fillfactor = $fill);
+  updated_at BIGINT NOT NULL, ordering_key TEXT, seq BIGINT, started_at BIGINT, duration_ms BIGINT,
+  status_code INTEGER, request_headers TEXT, response_headers TEXT) WITH (fillfactor = $fill);
 CREATE INDEX deliveries_by_event ON deliveries (event_id);
 CREATE INDEX deliveries_by_endpoint ON deliveries (endpoint_id, id);
 CREATE TABLE attempts (id $id_type NOT NULL, delivery_id $id_type NOT NULL,
@@ -117,11 +120,25 @@ phases[accept]="INSERT INTO events (id, tenant_id, event_type, payload, created_
       1764820000000 + i $batch;
   $queue_insert"
 phases[claim]=$lease
-phases[finish]="INSERT INTO attempts (id, delivery_id, started_at, duration_ms, status_code,
+response_headers="'{\"content-length\":\"0\",\"date\":\"Fri, 04 Dec 2026 07:30:00 GMT\"}'"
+if has inline; then
+  # The attempt's columns go into the delivery's own update.
+  [ "$queued" = true ] && unqueue="DELETE FROM delivery_queue WHERE delivery_id $in_batch;" ||
+    unqueue=
+  [ "$queued" = true ] && unlease= ||
+    unlease="next_attempt_at = NULL, lease_owner = NULL, lease_expires_at = NULL,"
+  phases[finish]="$unqueue
+  UPDATE deliveries SET state = 'succeeded', attempts = attempts + 1, $unlease
+      updated_at = 1764820002000, started_at = 1764820001000 + i, duration_ms = 1,
+      status_code = 200, request_headers = $request_headers, response_headers = $response_headers
+    $batch WHERE id = $(id dlv);"
+else
+  phases[finish]="INSERT INTO attempts (id, delivery_id, started_at, duration_ms, status_code,
       response_excerpt, error, request_headers, response_headers)
     SELECT $(id att), $(id dlv), 1764820001000 + i, 1, 200, '', NULL, $request_headers,
-      '{\"content-length\":\"0\",\"date\":\"Fri, 04 Dec 2026 07:30:00 GMT\"}' $batch;
+      $response_headers $batch;
   $advance"
+fi
 
 echo "variant $variant: WAL per delivery by kind of record ($n deliveries)"
 total=0
