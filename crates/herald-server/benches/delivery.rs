@@ -31,7 +31,9 @@
 //! statement's calls and microseconds per delivery, the costliest first (sqlx's own timing,
 //! from a statement's start to its last row; on SQLite the writer's statements run one at a
 //! time, so their sum is the writer's busy time). `HERALD_BENCH_WAL=1` does the same for
-//! PostgreSQL's WAL, by kind of record.
+//! PostgreSQL's WAL, by kind of record. `HERALD_BENCH_IDLE_ENDPOINTS=100000` adds that many
+//! endpoints with nothing due to every row's database; `HERALD_BENCH_PAST_DAYS=30` adds a month
+//! of empty days (PostgreSQL).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark that cannot unwrap should stop
 
@@ -561,6 +563,7 @@ async fn start_herald(
     if postgres {
         past_days(database_url).await;
     }
+    idle_endpoints(database_url, postgres).await;
     let before = Counters::read(postgres.then_some(database_url)).await;
     let mut nodes = Vec::with_capacity(processes);
     for service in services {
@@ -805,6 +808,56 @@ async fn past_days(database_url: &str) {
     .await
     .unwrap();
     sqlx::Connection::close(admin).await.unwrap();
+}
+
+/// With `HERALD_BENCH_IDLE_ENDPOINTS=n`, `n` more endpoints, ten to a tenant, with nothing
+/// due: what the endpoints of a large installation that are not being sent to cost the ones
+/// that are (issue 16 asks about 100,000). Written straight into the tables, as
+/// `create_endpoint` would leave them, since making them one by one would take minutes.
+async fn idle_endpoints(database_url: &str, postgres: bool) {
+    let Some(n) = std::env::var("HERALD_BENCH_IDLE_ENDPOINTS")
+        .ok()
+        .and_then(|n| n.parse::<u32>().ok())
+    else {
+        return;
+    };
+    let statements = [
+        "INSERT INTO tenants (id, created_at) \
+         SELECT 'idle-' || i, 0 FROM n WHERE i % 10 = 0",
+        "INSERT INTO endpoints (id, tenant_id, url, description, event_types, headers, enabled, \
+           created_at, updated_at) \
+         SELECT 'ep_idle' || i, 'idle-' || (i - i % 10), 'https://idle.example/' || i, '', '[]', \
+           '{}', true, 0, 0 FROM n",
+        "INSERT INTO endpoint_secrets (endpoint_id, secret, created_at) \
+         SELECT 'ep_idle' || i, 'whsec_c2VjcmV0', 0 FROM n",
+        "INSERT INTO endpoint_queues (endpoint_id) SELECT 'ep_idle' || i FROM n",
+    ];
+    let numbers = format!(
+        "WITH RECURSIVE n (i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < {}) ",
+        n.saturating_sub(1)
+    );
+    let run = |statement: &str| sqlx::AssertSqlSafe(format!("{numbers}{statement}"));
+    if postgres {
+        let mut db = <sqlx::PgConnection as sqlx::Connection>::connect(database_url)
+            .await
+            .unwrap();
+        for statement in statements {
+            sqlx::query(run(statement)).execute(&mut db).await.unwrap();
+        }
+        sqlx::query("ANALYZE tenants, endpoints, endpoint_secrets, endpoint_queues")
+            .execute(&mut db)
+            .await
+            .unwrap();
+        sqlx::Connection::close(db).await.unwrap();
+    } else {
+        let mut db = <sqlx::SqliteConnection as sqlx::Connection>::connect(database_url)
+            .await
+            .unwrap();
+        for statement in statements {
+            sqlx::query(run(statement)).execute(&mut db).await.unwrap();
+        }
+        sqlx::Connection::close(db).await.unwrap();
+    }
 }
 
 /// Retention on the database a drain row left behind, both ways herald does it: half the
