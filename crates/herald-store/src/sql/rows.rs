@@ -97,7 +97,7 @@ pub(crate) use delivery_columns;
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct DeliveryRow {
-    id: String,
+    pub(super) id: String,
     event_id: String,
     endpoint_id: String,
     event_type: String,

@@ -143,6 +143,7 @@ conformance!(
     rotated_secrets_sign_beside_the_new_one_until_they_expire,
     a_change_of_signature_adds_and_drops_keys_by_kind,
     events_and_deliveries_are_listed_newest_first_with_filters,
+    deliveries_page_newest_first_across_endpoints,
     a_retry_makes_a_delivery_due_now,
     attempt_stats_are_bucketed_per_tenant,
     a_replay_redelivers_every_matching_event_in_batches,

@@ -18,6 +18,70 @@ async fn accept(store: &Timed, tenant: &str, event_type: &str, count: i64, at: i
     }
 }
 
+/// A tenant's deliveries are read endpoint by endpoint and merged: pages of three, each event
+/// going to one endpoint or both, follow one another newest first across all its endpoints,
+/// nothing missed or repeated; an endpoint another tenant owns lists nothing.
+pub(crate) async fn deliveries_page_newest_first_across_endpoints(store: &Timed) {
+    let first = tenant_with_endpoint(store, "acme").await;
+    let mut second = NewEndpoint::new("acme", "https://example.com/b", SECRET);
+    second.event_types = vec!["b".into()];
+    let second = store.create_endpoint(second, T0).await.unwrap().id;
+    tenant_with_endpoint(store, "other").await;
+    for i in 0..4 {
+        accept(store, "acme", "a", 1, T0 + 10 * i).await;
+        accept(store, "acme", "b", 1, T0 + 10 * i + 5).await;
+        accept(store, "other", "b", 1, T0 + 10 * i + 6).await;
+    }
+    let all = store
+        .deliveries("acme", &DeliveryFilter::default(), None, 100)
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 12, "4 a to the first, 4 b to each");
+    let ids: Vec<&str> = all.iter().map(|d| d.id.as_str()).collect();
+    let mut newest_first = ids.clone();
+    newest_first.sort_unstable_by(|a, b| b.cmp(a));
+    assert_eq!(ids, newest_first);
+    assert!(
+        all.iter().any(|d| d.endpoint_id == second) && all.iter().any(|d| d.endpoint_id == first)
+    );
+
+    let mut paged = Vec::new();
+    let mut before: Option<String> = None;
+    loop {
+        let page = store
+            .deliveries("acme", &DeliveryFilter::default(), before.as_deref(), 3)
+            .await
+            .unwrap();
+        assert!(page.len() <= 3);
+        let Some(last) = page.last() else { break };
+        before = Some(last.id.clone());
+        paged.extend(page.into_iter().map(|d| d.id));
+    }
+    assert_eq!(
+        paged, ids,
+        "the pages, one after another, are the whole list"
+    );
+
+    let of_b = DeliveryFilter {
+        event_type: Some("b".into()),
+        ..DeliveryFilter::default()
+    };
+    let page = store.deliveries("acme", &of_b, None, 5).await.unwrap();
+    assert_eq!(page.len(), 5);
+    assert!(page.iter().all(|d| d.event_type == "b"));
+    let to_acme = DeliveryFilter {
+        endpoint_id: Some(first),
+        ..DeliveryFilter::default()
+    };
+    assert!(
+        store
+            .deliveries("other", &to_acme, None, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
 pub(crate) async fn events_and_deliveries_are_listed_newest_first_with_filters(store: &Timed) {
     let first = tenant_with_endpoint(store, "acme").await;
     let mut second = NewEndpoint::new("acme", "https://example.com/b", SECRET);
