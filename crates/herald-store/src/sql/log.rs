@@ -147,10 +147,14 @@ impl<DB: Backend> Log for SqlStore<DB> {
         // An event's deliveries are few, and a tenant with very many endpoints would make a
         // statement each: those read the tenant's way.
         const ENDPOINTS: &str = "SELECT id FROM endpoints WHERE tenant_id = $1";
-        let endpoints: Vec<String> = match (&filter.event_id, &filter.endpoint_id) {
-            (Some(_), _) => Vec::new(),
-            (None, Some(endpoint)) => vec![endpoint.clone()],
-            (None, None) => {
+        if filter.event_id.is_some() {
+            return self
+                .deliveries_of_tenant(tenant_id, filter, before, limit)
+                .await;
+        }
+        let endpoints: Vec<String> = match &filter.endpoint_id {
+            Some(endpoint) => vec![endpoint.clone()],
+            None => {
                 let ids: Vec<(String,)> = query(ENDPOINTS)
                     .bind(tenant_id)
                     .fetch_all(&self.reader)
@@ -158,7 +162,7 @@ impl<DB: Backend> Log for SqlStore<DB> {
                 ids.into_iter().map(|(id,)| id).collect()
             }
         };
-        if filter.event_id.is_some() || endpoints.len() > MERGED_ENDPOINTS {
+        if endpoints.len() > MERGED_ENDPOINTS {
             return self
                 .deliveries_of_tenant(tenant_id, filter, before, limit)
                 .await;
