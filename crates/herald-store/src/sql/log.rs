@@ -148,9 +148,10 @@ impl<DB: Backend> Log for SqlStore<DB> {
         // statement each: those read the tenant's way.
         const ENDPOINTS: &str = "SELECT id FROM endpoints WHERE tenant_id = $1";
         if filter.event_id.is_some() {
-            return self
-                .deliveries_of_tenant(tenant_id, filter, before, limit)
-                .await;
+            let rows = self
+                .page(TENANT_PAGE, tenant_id, filter, before, limit)
+                .await?;
+            return rows.into_iter().map(Delivery::try_from).collect();
         }
         let endpoints: Vec<String> = match &filter.endpoint_id {
             Some(endpoint) => vec![endpoint.clone()],
@@ -163,24 +164,21 @@ impl<DB: Backend> Log for SqlStore<DB> {
             }
         };
         if endpoints.len() > MERGED_ENDPOINTS {
-            return self
-                .deliveries_of_tenant(tenant_id, filter, before, limit)
-                .await;
+            let rows = self
+                .page(TENANT_PAGE, tenant_id, filter, before, limit)
+                .await?;
+            return rows.into_iter().map(Delivery::try_from).collect();
         }
         let mut rows: Vec<DeliveryRow> = Vec::new();
-        for endpoint in &endpoints {
-            let newest: Vec<DeliveryRow> = query(ENDPOINT_PAGE)
-                .bind(endpoint)
-                .bind(tenant_id)
-                .bind(before)
-                .bind(&filter.event_type)
-                .bind(filter.state.map(DeliveryState::as_str))
-                .bind(filter.since)
-                .bind(filter.until)
-                .bind(i64::from(limit))
-                .fetch_all(&self.reader)
-                .await?;
-            rows.extend(newest);
+        for endpoint in endpoints {
+            let to_endpoint = DeliveryFilter {
+                endpoint_id: Some(endpoint),
+                ..filter.clone()
+            };
+            rows.extend(
+                self.page(ENDPOINT_PAGE, tenant_id, &to_endpoint, before, limit)
+                    .await?,
+            );
         }
         rows.sort_unstable_by(|a, b| b.id.cmp(&a.id));
         rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
@@ -298,52 +296,62 @@ impl<DB: Backend> Log for SqlStore<DB> {
 /// most this many endpoints.
 const MERGED_ENDPOINTS: usize = 64;
 
-/// A page of one endpoint's deliveries, newest first, read backwards through
+/// The filters both pages take, after the tenant (`$1`), the cursor (`$2`) and the endpoint
+/// (`$3`), in [`SqlStore::page`]'s order.
+macro_rules! page_filters {
+    () => {
+        " AND ($4 IS NULL OR d.event_id = $4) \
+         AND ($5 IS NULL OR e.event_type = $5) AND ($6 IS NULL OR d.state = $6) \
+         AND ($7 IS NULL OR d.created_at >= $7) AND ($8 IS NULL OR d.created_at < $8) \
+         ORDER BY d.id DESC LIMIT $9"
+    };
+}
+
+/// A page of one endpoint's deliveries (`$3`), newest first, read backwards through
 /// `deliveries_by_endpoint` and stopping at the page's size. `CROSS JOIN` keeps SQLite's join
 /// order: the endpoint's deliveries first, then each one's event.
 const ENDPOINT_PAGE: &str = concat!(
     "SELECT ",
     delivery_columns!(),
     " FROM deliveries d CROSS JOIN events e \
-     WHERE e.id = d.event_id AND d.endpoint_id = $1 AND e.tenant_id = $2 \
-     AND ($3 IS NULL OR d.id < $3) \
-     AND ($4 IS NULL OR e.event_type = $4) AND ($5 IS NULL OR d.state = $5) \
-     AND ($6 IS NULL OR d.created_at >= $6) AND ($7 IS NULL OR d.created_at < $7) \
-     ORDER BY d.id DESC LIMIT $8"
+     WHERE e.id = d.event_id AND d.endpoint_id = $3 AND e.tenant_id = $1 \
+     AND ($2 IS NULL OR d.id < $2)",
+    page_filters!()
+);
+
+/// A page of the tenant's deliveries read through its events: for one event's, or a tenant
+/// with more endpoints than a page is read from one by one.
+const TENANT_PAGE: &str = concat!(
+    "SELECT ",
+    delivery_columns!(),
+    " FROM deliveries d JOIN events e ON e.id = d.event_id \
+     WHERE e.tenant_id = $1 AND ($2 IS NULL OR d.id < $2) \
+     AND ($3 IS NULL OR d.endpoint_id = $3)",
+    page_filters!()
 );
 
 impl<DB: Backend> SqlStore<DB> {
-    /// A page of the tenant's deliveries read through its events: for one event's, or a tenant
-    /// with more endpoints than a page is read from one by one.
-    async fn deliveries_of_tenant(
+    /// One page of deliveries, `ENDPOINT_PAGE` or `TENANT_PAGE`.
+    async fn page(
         &self,
+        sql: &'static str,
         tenant_id: &str,
         filter: &DeliveryFilter,
         before: Option<&str>,
         limit: u32,
-    ) -> Result<Vec<Delivery>, Error> {
-        let rows: Vec<DeliveryRow> = query(concat!(
-            "SELECT ",
-            delivery_columns!(),
-            " FROM deliveries d JOIN events e ON e.id = d.event_id \
-             WHERE e.tenant_id = $1 AND ($2 IS NULL OR d.id < $2) \
-             AND ($3 IS NULL OR d.endpoint_id = $3) AND ($4 IS NULL OR d.event_id = $4) \
-             AND ($5 IS NULL OR e.event_type = $5) AND ($6 IS NULL OR d.state = $6) \
-             AND ($7 IS NULL OR d.created_at >= $7) AND ($8 IS NULL OR d.created_at < $8) \
-             ORDER BY d.id DESC LIMIT $9"
-        ))
-        .bind(tenant_id)
-        .bind(before)
-        .bind(&filter.endpoint_id)
-        .bind(&filter.event_id)
-        .bind(&filter.event_type)
-        .bind(filter.state.map(DeliveryState::as_str))
-        .bind(filter.since)
-        .bind(filter.until)
-        .bind(i64::from(limit))
-        .fetch_all(&self.reader)
-        .await?;
-        rows.into_iter().map(Delivery::try_from).collect()
+    ) -> Result<Vec<DeliveryRow>, Error> {
+        query(sql)
+            .bind(tenant_id)
+            .bind(before)
+            .bind(&filter.endpoint_id)
+            .bind(&filter.event_id)
+            .bind(&filter.event_type)
+            .bind(filter.state.map(DeliveryState::as_str))
+            .bind(filter.since)
+            .bind(filter.until)
+            .bind(i64::from(limit))
+            .fetch_all(&self.reader)
+            .await
     }
 }
 
@@ -373,7 +381,7 @@ mod tests {
         let store = crate::sqlite::SqliteStore::open_in_memory().await.unwrap();
         let explain = format!("EXPLAIN QUERY PLAN {}", super::ENDPOINT_PAGE);
         let mut plan = sqlx::query_as::<_, (i64, i64, i64, String)>(sqlx::AssertSqlSafe(explain));
-        for _ in 0..8 {
+        for _ in 0..9 {
             plan = plan.bind(Option::<String>::None);
         }
         let plan = plan.fetch_all(&store.writer).await.unwrap();
