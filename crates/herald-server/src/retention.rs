@@ -1,7 +1,8 @@
 //! Retention: now and then, delete events older than the configured age (with their deliveries
 //! and attempts). On PostgreSQL, whole days go at once (their partitions are dropped) and the
 //! next days' partitions are made; what is left (a day kept for a pending delivery, SQLite)
-//! goes a small batch per statement so no lock is held for long.
+//! goes a small batch per statement so no lock is held for long. The chart's attempt counts
+//! per hour are kept a week, whatever the events' age.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,6 +48,10 @@ pub(crate) async fn run(
             Err(error) => {
                 tracing::warn!(%error, "retention: making or dropping partitions failed; trying again later");
             }
+        }
+        // The chart's counts per hour are kept a week whatever the retention of events.
+        if let Err(error) = store.trim_attempt_hours().await {
+            tracing::warn!(%error, "retention: deleting old attempt counts failed; trying again later");
         }
         let mut purged = 0;
         while let Some(max_age) = retention.max_age {

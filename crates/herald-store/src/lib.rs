@@ -65,6 +65,11 @@ pub(crate) fn lease_token(worker: &str) -> String {
     format!("{worker}/{}", ulid::Ulid::generate())
 }
 
+/// The worker a [`lease_token`] was made for.
+pub(crate) fn lease_worker(lease: &str) -> &str {
+    lease.rsplit_once('/').map_or(lease, |(worker, _)| worker)
+}
+
 /// A new prefixed, time-ordered id such as `evt_01JD…`.
 pub fn new_id(prefix: &str) -> String {
     format!("{prefix}_{}", ulid::Ulid::generate())

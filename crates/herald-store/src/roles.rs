@@ -187,14 +187,14 @@ pub trait Log: Clocked {
     /// [`ErrorKind::Conflict`](crate::ErrorKind::Conflict) if its endpoint is disabled.
     async fn retry_delivery(&self, tenant_id: &str, id: &str) -> Result<Option<Delivery>, Error>;
 
-    /// The tenant's attempts since `since` (of one endpoint, or all), in buckets of
-    /// `bucket_ms`, oldest first; empty buckets are left out.
+    /// The tenant's attempts per hour (of one endpoint, or all), from the hour that holds
+    /// `since`, oldest first; hours without attempts are left out. Kept a week: older hours
+    /// may be gone.
     async fn attempt_stats(
         &self,
         tenant_id: &str,
         endpoint_id: Option<&str>,
         since: Millis,
-        bucket_ms: i64,
     ) -> Result<Vec<AttemptStats>, Error>;
 }
 
@@ -290,6 +290,10 @@ pub trait Upkeep: Clocked {
     /// day waits, and [`purge`](Upkeep::purge) deletes its finished rows). Returns the days
     /// dropped. Does nothing on SQLite.
     async fn rotate_partitions(&self, older_than: Option<Duration>) -> Result<Vec<String>, Error>;
+
+    /// Deletes the attempt counts per hour ([`Log::attempt_stats`]) of hours more than eight
+    /// days old; returns how many rows went.
+    async fn trim_attempt_hours(&self) -> Result<u64, Error>;
 }
 
 /// The whole store: every role.

@@ -400,7 +400,8 @@ pub(crate) struct Stats {
 
 /// Attempt figures
 ///
-/// Successes, failures and latency per hour, for the dashboard's chart.
+/// Successes, failures and latency per hour, for the dashboard's chart: counted as attempts are
+/// recorded, and kept a week (`hours` goes back at most 168).
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant}/stats", tag = "herald", security(("token" = [])),
     params(("tenant" = String, Path, description = "The tenant's id"), StatsQuery),
     responses(
@@ -415,7 +416,7 @@ pub(crate) async fn stats(
     let hours = i64::from(in_range("hours", query.hours.unwrap_or(24), 1..=168)?);
     let first = (store.now() / HOUR - (hours - 1)) * HOUR;
     let mut found = store
-        .attempt_stats(&tenant, query.endpoint.as_deref(), first, HOUR)
+        .attempt_stats(&tenant, query.endpoint.as_deref(), first)
         .await?
         .into_iter()
         .peekable();

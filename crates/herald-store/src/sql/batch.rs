@@ -8,6 +8,7 @@
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use super::hours::{self, Counted};
 use super::rows::{count, event_columns, headers_to_json, storable};
 use super::{Backend, Sql, json_rows, query, sql};
 use crate::error::classify;
@@ -15,7 +16,7 @@ use crate::filter::{self, Filter};
 use crate::group::{Holder, Write, Written};
 use crate::{
     Accepted, DeliveryState, Error, ErrorKind, Event, Finish, Finished, Millis, NewEvent, Outcome,
-    new_id, new_id_at,
+    lease_worker, new_id, new_id_at,
 };
 
 use super::endpoint_state::turn;
@@ -620,6 +621,7 @@ async fn finish_all<DB: Backend>(
         });
         held.push(Some(endpoint_id));
     }
+    count_attempts::<DB>(db, finishes, &held).await?;
     let Settled { disabled, changes } = settle_endpoints::<DB>(db, &seen, &successors).await?;
     // A delivery due again (a retry, an attempt herald cut off) or a key's next delivery
     // asks for its endpoint's turn as an accept does: a claim running now cannot see this
@@ -664,6 +666,49 @@ async fn finish_all<DB: Backend>(
         })
         .collect();
     Ok((finished, due_now))
+}
+
+/// Counts the batch's attempts in their endpoints' hours (for the chart): a held delivery's
+/// endpoint came back from its advance; one whose lease had gone, whose attempt is recorded
+/// all the same, is looked up.
+async fn count_attempts<DB: Backend>(
+    db: &mut DB::Connection,
+    finishes: &[(&Finish, Millis)],
+    held: &[Option<String>],
+) -> Result<(), Error> {
+    const ENDPOINTS: Sql = sql!(
+        "SELECT id, endpoint_id FROM deliveries \
+         WHERE id IN (SELECT t.value FROM " [texts "$1"] " AS t)"
+    );
+    let lost: Vec<&str> = finishes
+        .iter()
+        .zip(held)
+        .filter(|(_, endpoint)| endpoint.is_none())
+        .map(|((finish, _), _)| finish.delivery_id.as_str())
+        .collect();
+    let found: HashMap<String, String> = if lost.is_empty() {
+        HashMap::new()
+    } else {
+        let rows: Vec<(String, String)> = query(ENDPOINTS)
+            .bind(json_rows(&lost))
+            .fetch_all(&mut *db)
+            .await?;
+        rows.into_iter().collect()
+    };
+    let counted = finishes
+        .iter()
+        .zip(held)
+        .filter_map(|((finish, _), endpoint)| {
+            let endpoint_id = endpoint
+                .as_deref()
+                .or_else(|| found.get(&finish.delivery_id).map(String::as_str))?;
+            Some(Counted {
+                endpoint_id,
+                worker: lease_worker(&finish.lease),
+                attempt: &finish.attempt,
+            })
+        });
+    hours::count::<DB>(db, counted).await
 }
 
 /// Applies what the endpoints saw to their state, makes each ordering key's next delivery due

@@ -3,10 +3,8 @@
 use async_trait::async_trait;
 
 use super::batch::NewDelivery;
-use super::rows::{
-    AttemptRow, DeliveryRow, StatsRow, attempt_columns, delivery_columns, event_columns,
-};
-use super::{Backend, Sql, SqlStore, batch, query, sql};
+use super::rows::{AttemptRow, DeliveryRow, attempt_columns, delivery_columns, event_columns};
+use super::{Backend, Sql, SqlStore, batch, hours, query, sql};
 use crate::error::disabled_endpoint;
 use crate::{
     Accepted, Attempt, AttemptStats, Clocked, Delivery, DeliveryFilter, DeliveryState, Error,
@@ -267,28 +265,8 @@ impl<DB: Backend> Log for SqlStore<DB> {
         tenant_id: &str,
         endpoint_id: Option<&str>,
         since: Millis,
-        bucket_ms: i64,
     ) -> Result<Vec<AttemptStats>, Error> {
-        let bucket_ms = bucket_ms.max(1);
-        let rows: Vec<StatsRow> = query(
-            "SELECT a.started_at / $1 AS bucket, \
-             count(*) FILTER (WHERE a.status_code BETWEEN 200 AND 299) AS succeeded, \
-             count(*) FILTER (WHERE a.status_code IS NULL \
-               OR a.status_code NOT BETWEEN 200 AND 299) AS failed, \
-             CAST(avg(a.duration_ms) AS DOUBLE PRECISION) AS mean_ms, \
-             max(a.duration_ms) AS max_ms \
-             FROM attempts a JOIN deliveries d ON d.id = a.delivery_id \
-             JOIN endpoints p ON p.id = d.endpoint_id \
-             WHERE p.tenant_id = $2 AND ($3 IS NULL OR p.id = $3) AND a.started_at >= $4 \
-             GROUP BY bucket ORDER BY bucket",
-        )
-        .bind(bucket_ms)
-        .bind(tenant_id)
-        .bind(endpoint_id)
-        .bind(since)
-        .fetch_all(&self.reader)
-        .await?;
-        Ok(rows.into_iter().map(|row| row.stats(bucket_ms)).collect())
+        hours::read(&self.reader, tenant_id, endpoint_id, since).await
     }
 }
 

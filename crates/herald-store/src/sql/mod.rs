@@ -35,6 +35,7 @@ pub(crate) mod batch;
 pub(crate) mod claim;
 mod endpoint_state;
 mod exec;
+mod hours;
 mod log;
 mod notify;
 mod queue;

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use sqlx::Pool;
 
 use super::rows::{EndpointRow, endpoint_columns, event_types_to_json, headers_to_json};
-use super::{Backend, Sql, SqlStore, batch, json_rows, query, sql};
+use super::{Backend, Sql, SqlStore, batch, hours, json_rows, query, sql};
 use crate::error::classify;
 use crate::{
     Clocked, Endpoint, EndpointPatch, EndpointSecret, Error, KeyKind, NewEndpoint, NewToken,
@@ -447,8 +447,8 @@ async fn change_keys<DB: Backend>(
     Ok(())
 }
 
-/// Deletes endpoint `id` of `tenant_id` with its deliveries, their attempts, its secrets and
-/// its queue row, in one transaction; whether it was there.
+/// Deletes endpoint `id` of `tenant_id` with its deliveries, their attempts, its secrets, its
+/// queue row and its attempt counts, in one transaction; whether it was there.
 async fn delete_endpoint<DB: Backend>(
     writer: &Pool<DB>,
     tenant_id: &str,
@@ -457,7 +457,8 @@ async fn delete_endpoint<DB: Backend>(
     // Its deliveries first, each as a finish would take it (before its endpoint's rows: a
     // finish holding a delivery goes on to lock the endpoint's queue row, which deleting
     // the endpoint would otherwise take first), then their attempts, which on PostgreSQL no
-    // foreign key cascades to (see migration 11); its secrets and queue row go with it.
+    // foreign key cascades to (see migration 11); its secrets and queue row go with it, and its
+    // attempt counts are deleted after it (see migration 20).
     const DELIVERIES: &str = "DELETE FROM deliveries WHERE endpoint_id = \
            (SELECT p.id FROM endpoints p WHERE p.tenant_id = $1 AND p.id = $2) \
          RETURNING id";
@@ -482,6 +483,9 @@ async fn delete_endpoint<DB: Backend>(
         .bind(id)
         .execute(&mut *tx)
         .await?;
+    if deleted == 1 {
+        hours::forget::<DB>(&mut tx, id).await?;
+    }
     tx.commit().await?;
     Ok(deleted == 1)
 }

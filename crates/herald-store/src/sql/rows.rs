@@ -313,10 +313,11 @@ impl TryFrom<ReplayRow> for Replay {
     }
 }
 
-/// One bucket of attempt figures.
+/// One hour of attempt figures.
 #[derive(sqlx::FromRow)]
 pub(crate) struct StatsRow {
-    bucket: i64,
+    /// The hour's start.
+    bucket: Millis,
     succeeded: i64,
     failed: i64,
     mean_ms: f64,
@@ -324,9 +325,9 @@ pub(crate) struct StatsRow {
 }
 
 impl StatsRow {
-    pub(crate) fn stats(self, bucket_ms: i64) -> AttemptStats {
+    pub(crate) fn stats(self) -> AttemptStats {
         AttemptStats {
-            start: self.bucket * bucket_ms,
+            start: self.bucket,
             succeeded: count(self.succeeded),
             failed: count(self.failed),
             mean_ms: self.mean_ms,

@@ -5,7 +5,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::rows::{FailingRow, QueueRow};
-use super::{Backend, Sql, SqlStore, query, sql};
+use super::{Backend, Sql, SqlStore, hours, query, sql};
 use crate::{Clocked, Error, QueueFigures, Upkeep, millis};
 
 #[async_trait]
@@ -50,6 +50,10 @@ impl<DB: Backend> Upkeep for SqlStore<DB> {
             Some(age) => DB::drop_partitions(&self.writer, now - millis(age)).await,
             None => Ok(Vec::new()),
         }
+    }
+
+    async fn trim_attempt_hours(&self) -> Result<u64, Error> {
+        hours::trim(&self.writer, self.now()).await
     }
 
     async fn purge(&self, older_than: Duration, limit: u32) -> Result<u64, Error> {

@@ -145,7 +145,7 @@ conformance!(
     events_and_deliveries_are_listed_newest_first_with_filters,
     deliveries_page_newest_first_across_endpoints,
     a_retry_makes_a_delivery_due_now,
-    attempt_stats_are_bucketed_per_tenant,
+    attempt_stats_are_counted_per_hour_and_tenant,
     a_replay_redelivers_every_matching_event_in_batches,
     a_disabled_endpoint_gets_no_replay,
     a_test_event_goes_to_one_endpoint_only,

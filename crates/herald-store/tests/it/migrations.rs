@@ -166,6 +166,21 @@ async fn postgres_rows_written_before_migration_11_stay_until_their_partition_is
     assert_eq!(delivery.state, herald_store::DeliveryState::Pending);
     let attempts = store.attempts("acme", &new_delivery).await.unwrap();
     assert_eq!(attempts.len(), 1);
+    // Migration 20 counted the last eight days' attempts for the chart, not older ones.
+    let hours = store
+        .attempt_stats("acme", None, now - 7 * DAY)
+        .await
+        .unwrap();
+    let counted: Vec<_> = hours
+        .iter()
+        .map(|h| (h.start, h.succeeded, h.failed, h.max_ms))
+        .collect();
+    assert_eq!(counted, [(now - HOUR - (now - HOUR) % HOUR, 1, 0, 3)]);
+    let all = store
+        .attempt_stats("acme", None, now - 50 * DAY)
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 1, "the 40-day-old attempt is not counted");
     let mut repeated = herald_store::NewEvent::new("acme", "t", "{}");
     repeated.idempotency_key = Some("order-1".into());
     let accepted = store.accept_event(repeated).await.unwrap();
@@ -198,3 +213,86 @@ async fn postgres_rows_written_before_migration_11_stay_until_their_partition_is
 
 const HOUR: i64 = 3600 * 1000;
 const DAY: i64 = 24 * HOUR;
+
+/// Migration 20 counts the attempts already recorded in the last eight days for the chart, on
+/// SQLite as on PostgreSQL (above): the store's attempts are written, the counts and the
+/// migration taken back, and opening the store runs the migration over them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_attempts_recorded_before_migration_20_are_counted_by_it() {
+    use herald_store::sqlite::SqliteStore;
+    use herald_store::{NewEndpoint, NewEvent, Outcome};
+
+    let dir = crate::TempDir::new();
+    let url = format!("sqlite://{}/herald.db", dir.0.display());
+    let now = herald_store::Clock::now(&herald_store::SystemClock);
+    let store = crate::timed(SqliteStore::open(&url).await.unwrap());
+    store.create_tenant("acme", now - 20 * DAY).await.unwrap();
+    let endpoint = NewEndpoint::new(
+        "acme",
+        "https://example.com/hook",
+        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+    );
+    store
+        .create_endpoint(endpoint, now - 20 * DAY)
+        .await
+        .unwrap();
+    // One attempt ten days ago, two an hour ago.
+    for (at, status) in [(now - 10 * DAY, 200), (now - HOUR, 200), (now - HOUR, 500)] {
+        store
+            .accept_event(NewEvent::new("acme", "t", "{}"), at)
+            .await
+            .unwrap();
+        let claims = store.claim_due("w", 1, at + HOUR, at + 1).await.unwrap();
+        let mut attempt = crate::conformance::attempt(at + 2, Some(status));
+        attempt.duration_ms = 9;
+        store
+            .finish_attempt(
+                &claims[0].delivery_id,
+                &claims[0].lease,
+                attempt,
+                Outcome::Dead,
+            )
+            .await
+            .unwrap();
+    }
+    let before = store
+        .attempt_stats("acme", None, now - 9 * DAY)
+        .await
+        .unwrap();
+    drop(store);
+
+    let raw = sqlx::SqlitePool::connect(&url).await.unwrap();
+    for statement in [
+        "DROP TABLE attempt_hours",
+        "DELETE FROM _sqlx_migrations WHERE version = 20",
+    ] {
+        sqlx::query(statement).execute(&raw).await.unwrap();
+    }
+    raw.close().await;
+    let store = SqliteStore::open(&url).await.unwrap();
+    let after = store
+        .attempt_stats("acme", None, now - 9 * DAY)
+        .await
+        .unwrap();
+    let counted: Vec<_> = after
+        .iter()
+        .map(|h| (h.start, h.succeeded, h.failed, h.max_ms))
+        .collect();
+    let hour = now - HOUR - (now - HOUR) % HOUR;
+    assert_eq!(counted, [(hour, 1, 1, 9)]);
+    assert_eq!(before.len(), 1);
+    assert_eq!(
+        (before[0].start, before[0].succeeded, before[0].failed),
+        (hour, 1, 1),
+        "what the store counted as it went is what the migration counts"
+    );
+    let all = store
+        .attempt_stats("acme", None, now - 12 * DAY)
+        .await
+        .unwrap();
+    assert_eq!(
+        all.len(),
+        1,
+        "the ten-day-old attempt is not counted by the migration"
+    );
+}

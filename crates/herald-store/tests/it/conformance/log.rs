@@ -279,53 +279,144 @@ pub(crate) async fn a_retry_makes_a_delivery_due_now(store: &Timed) {
     assert_eq!(refused.kind(), ErrorKind::Conflict, "{refused}");
 }
 
-pub(crate) async fn attempt_stats_are_bucketed_per_tenant(store: &Timed) {
-    tenant_with_endpoint(store, "acme").await;
+/// The chart's figures: attempts per hour and tenant, whichever worker made them, counted
+/// exactly (an attempt whose lease had gone included); an endpoint's go with it; hours older
+/// than eight days are trimmed.
+pub(crate) async fn attempt_stats_are_counted_per_hour_and_tenant(store: &Timed) {
+    let acme = tenant_with_endpoint(store, "acme").await;
     tenant_with_endpoint(store, "other").await;
     const HOUR: i64 = 3_600_000;
     let start = (T0 / HOUR) * HOUR;
-    accept(store, "acme", "t", 3, start).await;
+    accept(store, "acme", "t", 4, start).await;
     accept(store, "other", "t", 2, start).await;
-    let claims = store
-        .claim_due("w", 10, start + 10 * HOUR, start + 5)
+    let mut claims = store
+        .claim_due("w1", 3, start + 10 * HOUR, start + 5)
         .await
         .unwrap();
-    assert_eq!(claims.len(), 5);
-    let statuses = [Some(200), Some(500), None, Some(204), Some(200)];
-    for (i, (c, status)) in claims.iter().zip(statuses).enumerate() {
-        // The first two in the first hour, the rest in the second.
-        let at = start + if i < 2 { 10 } else { HOUR + 10 };
-        let mut a = attempt(at, status);
-        a.duration_ms = 10 * (i as i64 + 1);
+    claims.extend(
+        store
+            .claim_due("w2", 10, start + 10 * HOUR, start + 5)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(claims.len(), 6);
+    // (hour, status, duration) of each claim's attempt.
+    let plan = [
+        (0, Some(200), 10),
+        (0, Some(500), 30),
+        (1, None, 5),
+        (1, Some(204), 40),
+        (1, Some(200), 20),
+        (2, Some(299), 7),
+    ];
+    for (c, (hour, status, duration)) in claims.iter().zip(plan) {
+        let mut a = attempt(start + hour * HOUR + 10, status);
+        a.duration_ms = duration;
         store
             .finish_attempt(&c.delivery_id, &c.lease, a, Outcome::Dead)
             .await
             .unwrap();
     }
-    let mut all = Vec::new();
-    for tenant in ["acme", "other"] {
-        let stats = store
-            .attempt_stats(tenant, None, start, HOUR)
-            .await
-            .unwrap();
-        all.extend(stats.iter().map(|s| s.succeeded + s.failed));
-        assert!(
-            stats
-                .iter()
-                .all(|s| s.start % HOUR == 0 && s.start >= start)
-        );
-        assert!(stats.iter().all(|s| s.max_ms as f64 >= s.mean_ms));
-    }
-    assert_eq!(
-        all.iter().sum::<u32>(),
-        5,
-        "every attempt counted once, in its tenant"
-    );
-    let later = store
-        .attempt_stats("acme", None, start + HOUR, HOUR)
+    // An attempt made under a lease that has gone is recorded, and counted, all the same.
+    let last = &claims[5];
+    let lost = store
+        .finish(crate::timed::finish(
+            &last.delivery_id,
+            &last.lease,
+            attempt(start + 2 * HOUR + 20, Some(503)),
+            Outcome::Dead,
+        ))
         .await
         .unwrap();
-    assert!(later.iter().all(|s| s.start == start + HOUR));
+    assert!(!lost.held);
+
+    // What each tenant should see, from the claims' tenants.
+    let tenant_of = |c: &herald_store::Claimed| {
+        if c.endpoint_id == acme {
+            "acme"
+        } else {
+            "other"
+        }
+    };
+    let mut expected: std::collections::BTreeMap<(&str, i64), (u32, u32, i64, i64)> =
+        Default::default();
+    for (c, (hour, status, duration)) in claims.iter().zip(plan) {
+        let e = expected.entry((tenant_of(c), hour)).or_default();
+        if status.is_some_and(|s| (200..300).contains(&s)) {
+            e.0 += 1;
+        } else {
+            e.1 += 1;
+        }
+        e.2 += duration;
+        e.3 = e.3.max(duration);
+    }
+    let e = expected.entry((tenant_of(last), 2)).or_default();
+    e.1 += 1;
+    e.2 += 12;
+    e.3 = e.3.max(12);
+    for tenant in ["acme", "other"] {
+        let stats = store.attempt_stats(tenant, None, start + 5).await.unwrap();
+        let got: Vec<_> = stats
+            .iter()
+            .map(|s| (s.start, s.succeeded, s.failed, s.mean_ms, s.max_ms))
+            .collect();
+        let want: Vec<_> = expected
+            .iter()
+            .filter(|((t, _), _)| *t == tenant)
+            .map(|((_, hour), &(ok, failed, total, max))| {
+                let mean = total as f64 / f64::from(ok + failed);
+                (start + hour * HOUR, ok, failed, mean, max)
+            })
+            .collect();
+        assert_eq!(got, want, "{tenant}");
+    }
+    let later = store
+        .attempt_stats("acme", None, start + HOUR)
+        .await
+        .unwrap();
+    assert!(
+        later.iter().all(|s| s.start >= start + HOUR),
+        "from the hour that holds `since`"
+    );
+    let one = store
+        .attempt_stats("acme", Some(&acme), start)
+        .await
+        .unwrap();
+    let all = store.attempt_stats("acme", None, start).await.unwrap();
+    assert_eq!(one.len(), all.len(), "acme has one endpoint");
+    let elsewhere = store
+        .attempt_stats("other", Some(&acme), start)
+        .await
+        .unwrap();
+    assert!(
+        elsewhere.is_empty(),
+        "another tenant's endpoint shows nothing"
+    );
+
+    // Eight days on, the first hours are trimmed; the endpoint's counts go with it.
+    store.clock.set(start + 8 * 24 * HOUR + HOUR);
+    assert!(store.trim_attempt_hours().await.unwrap() >= 1);
+    let kept = store.attempt_stats("acme", None, start).await.unwrap();
+    assert!(
+        kept.iter().all(|s| s.start >= start + HOUR),
+        "{:?}",
+        kept.len()
+    );
+    assert!(store.delete_endpoint("acme", &acme).await.unwrap());
+    assert!(
+        store
+            .attempt_stats("acme", None, start)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        !store
+            .attempt_stats("other", None, start)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 pub(crate) async fn a_replay_redelivers_every_matching_event_in_batches(store: &Timed) {
