@@ -144,7 +144,9 @@ impl<DB: Backend> Log for SqlStore<DB> {
         // large tenant's every page sorted all it had (200 ms for 300,000 deliveries on SQLite).
         // An event's deliveries are few, and a tenant with very many endpoints would make a
         // statement each: those read the tenant's way.
-        const ENDPOINTS: &str = "SELECT id FROM endpoints WHERE tenant_id = $1";
+        // One more than are merged tells which way to read. Read whole, the list cost a tenant
+        // with 10,000 endpoints 50 ms a page.
+        const ENDPOINTS: &str = "SELECT id FROM endpoints WHERE tenant_id = $1 LIMIT $2";
         if filter.event_id.is_some() {
             let rows = self
                 .page(TENANT_PAGE, tenant_id, filter, before, limit)
@@ -156,6 +158,7 @@ impl<DB: Backend> Log for SqlStore<DB> {
             None => {
                 let ids: Vec<(String,)> = query(ENDPOINTS)
                     .bind(tenant_id)
+                    .bind(MERGED_ENDPOINTS as i64 + 1)
                     .fetch_all(&self.reader)
                     .await?;
                 ids.into_iter().map(|(id,)| id).collect()

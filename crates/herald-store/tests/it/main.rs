@@ -144,6 +144,7 @@ conformance!(
     a_change_of_signature_adds_and_drops_keys_by_kind,
     events_and_deliveries_are_listed_newest_first_with_filters,
     deliveries_page_newest_first_across_endpoints,
+    a_tenant_with_many_endpoints_pages_its_deliveries_newest_first,
     a_retry_makes_a_delivery_due_now,
     attempt_stats_are_counted_per_hour_and_tenant,
     a_replay_redelivers_every_matching_event_in_batches,

@@ -82,6 +82,43 @@ pub(crate) async fn deliveries_page_newest_first_across_endpoints(store: &Timed)
     );
 }
 
+/// A tenant with more endpoints than are merged one by one has its deliveries read through
+/// its events instead: pages follow one another newest first all the same, nothing missed or
+/// repeated, and an endpoint's filter still holds.
+pub(crate) async fn a_tenant_with_many_endpoints_pages_its_deliveries_newest_first(store: &Timed) {
+    let first = tenant_with_endpoint(store, "acme").await;
+    for i in 1..70 {
+        let endpoint = NewEndpoint::new("acme", &format!("https://example.com/{i}"), SECRET);
+        store.create_endpoint(endpoint, T0).await.unwrap();
+    }
+    tenant_with_endpoint(store, "other").await;
+    accept(store, "acme", "a", 2, T0 + 10).await;
+    accept(store, "other", "a", 1, T0 + 20).await;
+    let mut paged = Vec::new();
+    let mut before: Option<String> = None;
+    loop {
+        let page = store
+            .deliveries("acme", &DeliveryFilter::default(), before.as_deref(), 25)
+            .await
+            .unwrap();
+        assert!(page.len() <= 25);
+        let Some(last) = page.last() else { break };
+        before = Some(last.id.clone());
+        paged.extend(page.into_iter().map(|d| d.id));
+    }
+    assert_eq!(paged.len(), 140, "two events to 70 endpoints");
+    let mut newest_first = paged.clone();
+    newest_first.sort_unstable_by(|a, b| b.cmp(a));
+    newest_first.dedup();
+    assert_eq!(paged, newest_first);
+    let to_first = DeliveryFilter {
+        endpoint_id: Some(first),
+        ..DeliveryFilter::default()
+    };
+    let page = store.deliveries("acme", &to_first, None, 25).await.unwrap();
+    assert_eq!(page.len(), 2);
+}
+
 pub(crate) async fn events_and_deliveries_are_listed_newest_first_with_filters(store: &Timed) {
     let first = tenant_with_endpoint(store, "acme").await;
     let mut second = NewEndpoint::new("acme", "https://example.com/b", SECRET);
