@@ -170,6 +170,11 @@ impl<DB: Backend> Log for SqlStore<DB> {
                 .await?;
             return rows.into_iter().map(Delivery::try_from).collect();
         }
+        let page = match filter.state {
+            Some(DeliveryState::Pending) => PENDING_PAGE,
+            Some(DeliveryState::Dead) => DEAD_PAGE,
+            _ => ENDPOINT_PAGE,
+        };
         let mut rows: Vec<DeliveryRow> = Vec::new();
         for endpoint in endpoints {
             let to_endpoint = DeliveryFilter {
@@ -177,7 +182,7 @@ impl<DB: Backend> Log for SqlStore<DB> {
                 ..filter.clone()
             };
             rows.extend(
-                self.page(ENDPOINT_PAGE, tenant_id, &to_endpoint, before, limit)
+                self.page(page, tenant_id, &to_endpoint, before, limit)
                     .await?,
             );
         }
@@ -290,15 +295,37 @@ macro_rules! page_filters {
 
 /// A page of one endpoint's deliveries (`$3`), newest first, read backwards through
 /// `deliveries_by_endpoint` and stopping at the page's size. `CROSS JOIN` keeps SQLite's join
-/// order: the endpoint's deliveries first, then each one's event.
-const ENDPOINT_PAGE: &str = concat!(
-    "SELECT ",
-    delivery_columns!(),
-    " FROM deliveries d CROSS JOIN events e \
-     WHERE e.id = d.event_id AND d.endpoint_id = $3 AND e.tenant_id = $1 \
-     AND ($2 IS NULL OR d.id < $2)",
-    page_filters!()
-);
+/// order: the endpoint's deliveries first, then each one's event. A state named in the text
+/// (`PENDING_PAGE`, `DEAD_PAGE`) lets the planner read that state's partial index instead, so a
+/// filter that matches few deliveries does not read all the others.
+macro_rules! endpoint_page {
+    ($sqlite_index:literal, $state:literal) => {
+        Sql {
+            sqlite: endpoint_page!(@ $sqlite_index, $state),
+            postgres: endpoint_page!(@ "", $state),
+        }
+    };
+    (@ $index:literal, $state:literal) => {
+        concat!(
+            "SELECT ",
+            delivery_columns!(),
+            " FROM deliveries d",
+            $index,
+            " CROSS JOIN events e \
+             WHERE e.id = d.event_id AND d.endpoint_id = $3 AND e.tenant_id = $1 \
+             AND ($2 IS NULL OR d.id < $2)",
+            $state,
+            page_filters!()
+        )
+    };
+}
+const ENDPOINT_PAGE: Sql = endpoint_page!("", "");
+/// Pending deliveries, through `deliveries_ready`. SQLite is told the index: it would rather
+/// read `deliveries_by_endpoint`, which spares it a sort, whatever it has to pass over.
+const PENDING_PAGE: Sql =
+    endpoint_page!(" INDEXED BY deliveries_ready", " AND d.state = 'pending'");
+/// Dead deliveries, through `deliveries_dead` (migration 21).
+const DEAD_PAGE: Sql = endpoint_page!(" INDEXED BY deliveries_dead", " AND d.state = 'dead'");
 
 /// A page of the tenant's deliveries read through its events: for one event's, or a tenant
 /// with more endpoints than a page is read from one by one.
@@ -312,10 +339,10 @@ const TENANT_PAGE: &str = concat!(
 );
 
 impl<DB: Backend> SqlStore<DB> {
-    /// One page of deliveries, `ENDPOINT_PAGE` or `TENANT_PAGE`.
+    /// One page of deliveries, by one of the statements above.
     async fn page(
         &self,
-        sql: &'static str,
+        sql: impl Into<Sql>,
         tenant_id: &str,
         filter: &DeliveryFilter,
         before: Option<&str>,
@@ -360,7 +387,7 @@ mod tests {
     #[tokio::test]
     async fn an_endpoints_page_is_read_through_its_index_without_sorting() {
         let store = crate::sqlite::SqliteStore::open_in_memory().await.unwrap();
-        let explain = format!("EXPLAIN QUERY PLAN {}", super::ENDPOINT_PAGE);
+        let explain = format!("EXPLAIN QUERY PLAN {}", super::ENDPOINT_PAGE.sqlite);
         let mut plan = sqlx::query_as::<_, (i64, i64, i64, String)>(sqlx::AssertSqlSafe(explain));
         for _ in 0..9 {
             plan = plan.bind(Option::<String>::None);
@@ -376,5 +403,31 @@ mod tests {
             !steps.iter().any(|s| s.contains("TEMP B-TREE")),
             "{steps:?}"
         );
+    }
+
+    /// A page of one state goes through that state's partial index: through the endpoint's
+    /// history instead, a filter that matched few deliveries read all the others.
+    #[tokio::test]
+    async fn a_states_page_is_read_through_its_partial_index() {
+        let store = crate::sqlite::SqliteStore::open_in_memory().await.unwrap();
+        for (sql, index) in [
+            (super::PENDING_PAGE, "deliveries_ready"),
+            (super::DEAD_PAGE, "deliveries_dead"),
+        ] {
+            let explain = format!("EXPLAIN QUERY PLAN {}", sql.sqlite);
+            let mut plan =
+                sqlx::query_as::<_, (i64, i64, i64, String)>(sqlx::AssertSqlSafe(explain));
+            for _ in 0..9 {
+                plan = plan.bind(Option::<String>::None);
+            }
+            let plan = plan.fetch_all(&store.writer).await.unwrap();
+            let steps: Vec<&str> = plan.iter().map(|(_, _, _, step)| step.as_str()).collect();
+            assert!(
+                steps
+                    .first()
+                    .is_some_and(|s| s.starts_with(&format!("SEARCH d USING INDEX {index} "))),
+                "{steps:?}"
+            );
+        }
     }
 }

@@ -249,6 +249,58 @@ pub(crate) async fn events_and_deliveries_are_listed_newest_first_with_filters(s
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].id, c.delivery_id);
     assert_eq!(listed[0].attempts, 1);
+
+    // Each state's list (pending and dead are read through their own indexes) is the whole
+    // list's deliveries in that state, page by page.
+    let c = store
+        .claim_due("w", 100, T0 + 60_000, T0 + 30)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|c| c.endpoint_id == second)
+        .unwrap();
+    let held = store
+        .finish_attempt(
+            &c.delivery_id,
+            &c.lease,
+            attempt(T0 + 30, None),
+            Outcome::Dead,
+        )
+        .await
+        .unwrap();
+    assert!(held);
+    let all = store
+        .deliveries("acme", &DeliveryFilter::default(), None, 100)
+        .await
+        .unwrap();
+    for state in [
+        DeliveryState::Pending,
+        DeliveryState::Dead,
+        DeliveryState::Succeeded,
+    ] {
+        let expected: Vec<&str> = all
+            .iter()
+            .filter(|d| d.state == state)
+            .map(|d| d.id.as_str())
+            .collect();
+        assert!(!expected.is_empty(), "{state:?}");
+        let filter = DeliveryFilter {
+            state: Some(state),
+            ..DeliveryFilter::default()
+        };
+        let mut paged = Vec::new();
+        let mut before: Option<String> = None;
+        while let Some(last) = store
+            .deliveries("acme", &filter, before.as_deref(), 1)
+            .await
+            .unwrap()
+            .pop()
+        {
+            before = Some(last.id.clone());
+            paged.push(last.id);
+        }
+        assert_eq!(paged, expected, "{state:?}");
+    }
 }
 
 pub(crate) async fn a_retry_makes_a_delivery_due_now(store: &Timed) {
