@@ -3,9 +3,11 @@
 Events are posted alternately to both; both workers claim from the same table with
 FOR UPDATE SKIP LOCKED. Every delivery must arrive, and none twice: a duplicate would mean a
 delivery was in flight from both processes at once (no process is killed here, so at-least-once
-re-sends cannot explain one).
+re-sends cannot explain one). The chart's counts (rows per endpoint, hour and worker) add up
+both processes' attempts, each once.
 """
 
+import subprocess
 import time
 
 import pytest
@@ -49,6 +51,16 @@ def test_two_processes_share_the_work_without_sending_twice(postgres_database):
               f"{len(twice)} sent twice")
         assert not lost
         assert not twice
+
+        workers = subprocess.run(
+            ["psql", postgres_database, "-Atc", "SELECT count(DISTINCT worker) FROM attempt_hours"],
+            check=True, capture_output=True, text=True, timeout=30).stdout.strip()
+        assert workers == "2", f"both processes made attempts: {workers} workers counted"
+        for base in (first_base, second_base):
+            status, _, stats = call(base, "GET", "/api/v1/tenants/acme/stats?hours=2")
+            assert status == 200, stats
+            succeeded = sum(hour["succeeded"] for hour in stats["hours"])
+            assert succeeded == EVENTS, f"the chart counts {succeeded} successes, not {EVENTS}"
     finally:
         for process in (first, second):
             process.terminate()
