@@ -122,12 +122,12 @@ pub(crate) async fn read<DB: Backend>(
     Ok(rows.into_iter().map(StatsRow::stats).collect())
 }
 
+/// Rows of hours that began before `$1`, found through `attempt_hours_by_hour`.
+const TRIM: &str = "DELETE FROM attempt_hours WHERE hour < $1";
+
 /// Deletes the rows of hours that began more than [`KEPT`] before `now`; returns how many.
 pub(crate) async fn trim<DB: Backend>(writer: &Pool<DB>, now: Millis) -> Result<u64, Error> {
-    let deleted = query("DELETE FROM attempt_hours WHERE hour < $1")
-        .bind(now - KEPT)
-        .execute(writer)
-        .await?;
+    let deleted = query(TRIM).bind(now - KEPT).execute(writer).await?;
     Ok(deleted)
 }
 
@@ -168,6 +168,23 @@ mod tests {
                 .iter()
                 .all(|s| !s.contains("deliveries") && !s.contains("attempts ")),
             "{steps:?}"
+        );
+    }
+
+    /// Retention finds the old hours through their index, not by reading every row kept.
+    #[tokio::test]
+    async fn old_hours_are_found_through_their_index() {
+        let store = crate::sqlite::SqliteStore::open_in_memory().await.unwrap();
+        let explain = format!("EXPLAIN QUERY PLAN {}", super::TRIM);
+        let plan = sqlx::query_as::<_, (i64, i64, i64, String)>(sqlx::AssertSqlSafe(explain))
+            .bind(0_i64)
+            .fetch_all(&store.writer)
+            .await
+            .unwrap();
+        let steps: Vec<&str> = plan.iter().map(|(_, _, _, step)| step.as_str()).collect();
+        assert_eq!(
+            steps,
+            ["SEARCH attempt_hours USING INDEX attempt_hours_by_hour (hour<?)"]
         );
     }
 }
