@@ -149,18 +149,11 @@ mod tests {
     /// of the deliveries or attempts: its cost follows the hours shown, not the history.
     #[tokio::test]
     async fn the_chart_reads_hours_through_the_primary_key() {
-        let store = crate::sqlite::SqliteStore::open_in_memory().await.unwrap();
-        let explain = format!("EXPLAIN QUERY PLAN {}", super::READ);
-        let plan = sqlx::query_as::<_, (i64, i64, i64, String)>(sqlx::AssertSqlSafe(explain))
-            .bind("acme")
-            .bind(Option::<String>::None)
-            .bind(0_i64)
-            .fetch_all(&store.writer)
-            .await
-            .unwrap();
-        let steps: Vec<&str> = plan.iter().map(|(_, _, _, step)| step.as_str()).collect();
+        let steps = crate::sql::sqlite_plan(super::READ, 3).await;
         assert!(
-            steps.contains(&"SEARCH h USING PRIMARY KEY (endpoint_id=? AND hour>?)"),
+            steps
+                .iter()
+                .any(|s| s == "SEARCH h USING PRIMARY KEY (endpoint_id=? AND hour>?)"),
             "{steps:?}"
         );
         assert!(
@@ -174,14 +167,7 @@ mod tests {
     /// Retention finds the old hours through their index, not by reading every row kept.
     #[tokio::test]
     async fn old_hours_are_found_through_their_index() {
-        let store = crate::sqlite::SqliteStore::open_in_memory().await.unwrap();
-        let explain = format!("EXPLAIN QUERY PLAN {}", super::TRIM);
-        let plan = sqlx::query_as::<_, (i64, i64, i64, String)>(sqlx::AssertSqlSafe(explain))
-            .bind(0_i64)
-            .fetch_all(&store.writer)
-            .await
-            .unwrap();
-        let steps: Vec<&str> = plan.iter().map(|(_, _, _, step)| step.as_str()).collect();
+        let steps = crate::sql::sqlite_plan(super::TRIM, 1).await;
         assert_eq!(
             steps,
             ["SEARCH attempt_hours USING INDEX attempt_hours_by_hour (hour<?)"]

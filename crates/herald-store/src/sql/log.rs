@@ -386,16 +386,9 @@ mod tests {
     /// through the tenant's events, a large tenant's first page sorted every delivery it had.
     #[tokio::test]
     async fn an_endpoints_page_is_read_through_its_index_without_sorting() {
-        let store = crate::sqlite::SqliteStore::open_in_memory().await.unwrap();
-        let explain = format!("EXPLAIN QUERY PLAN {}", super::ENDPOINT_PAGE.sqlite);
-        let mut plan = sqlx::query_as::<_, (i64, i64, i64, String)>(sqlx::AssertSqlSafe(explain));
-        for _ in 0..9 {
-            plan = plan.bind(Option::<String>::None);
-        }
-        let plan = plan.fetch_all(&store.writer).await.unwrap();
-        let steps: Vec<&str> = plan.iter().map(|(_, _, _, step)| step.as_str()).collect();
+        let steps = crate::sql::sqlite_plan(super::ENDPOINT_PAGE.sqlite, 9).await;
         assert_eq!(
-            steps.first().copied(),
+            steps.first().map(String::as_str),
             Some("SEARCH d USING INDEX deliveries_by_endpoint (endpoint_id=?)"),
             "{steps:?}"
         );
@@ -409,19 +402,11 @@ mod tests {
     /// history instead, a filter that matched few deliveries read all the others.
     #[tokio::test]
     async fn a_states_page_is_read_through_its_partial_index() {
-        let store = crate::sqlite::SqliteStore::open_in_memory().await.unwrap();
         for (sql, index) in [
             (super::PENDING_PAGE, "deliveries_ready"),
             (super::DEAD_PAGE, "deliveries_dead"),
         ] {
-            let explain = format!("EXPLAIN QUERY PLAN {}", sql.sqlite);
-            let mut plan =
-                sqlx::query_as::<_, (i64, i64, i64, String)>(sqlx::AssertSqlSafe(explain));
-            for _ in 0..9 {
-                plan = plan.bind(Option::<String>::None);
-            }
-            let plan = plan.fetch_all(&store.writer).await.unwrap();
-            let steps: Vec<&str> = plan.iter().map(|(_, _, _, step)| step.as_str()).collect();
+            let steps = crate::sql::sqlite_plan(sql.sqlite, 9).await;
             assert!(
                 steps
                     .first()

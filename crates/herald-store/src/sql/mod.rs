@@ -401,3 +401,17 @@ pub(crate) fn json_rows(rows: &impl serde::Serialize) -> String {
     // Tuples of strings, numbers, booleans and options always serialize.
     serde_json::to_string(rows).unwrap_or_else(|_| "[]".into())
 }
+
+/// SQLite's plan of `sql` on a fresh database, step by step, with its `params` bound as NULL
+/// (a plan does not depend on the values bound): what the plan tests of each role assert on.
+#[cfg(test)]
+pub(crate) async fn sqlite_plan(sql: &str, params: usize) -> Vec<String> {
+    let store = crate::sqlite::SqliteStore::open_in_memory().await.unwrap();
+    let explain = format!("EXPLAIN QUERY PLAN {sql}");
+    let mut plan = sqlx::query_as::<_, (i64, i64, i64, String)>(sqlx::AssertSqlSafe(explain));
+    for _ in 0..params {
+        plan = plan.bind(Option::<String>::None);
+    }
+    let plan = plan.fetch_all(&store.writer).await.unwrap();
+    plan.into_iter().map(|(_, _, _, step)| step).collect()
+}

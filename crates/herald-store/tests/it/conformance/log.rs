@@ -18,6 +18,29 @@ async fn accept(store: &Timed, tenant: &str, event_type: &str, count: i64, at: i
     }
 }
 
+/// The ids of `tenant`'s deliveries matching `filter`, read page after page of `size`, each
+/// page starting after the last one's final id; no page is longer than asked.
+async fn every_page(
+    store: &Timed,
+    tenant: &str,
+    filter: &DeliveryFilter,
+    size: u32,
+) -> Vec<String> {
+    let mut paged = Vec::new();
+    let mut before: Option<String> = None;
+    loop {
+        let page = store
+            .deliveries(tenant, filter, before.as_deref(), size)
+            .await
+            .unwrap();
+        assert!(page.len() <= size as usize);
+        let Some(last) = page.last() else { break };
+        before = Some(last.id.clone());
+        paged.extend(page.into_iter().map(|d| d.id));
+    }
+    paged
+}
+
 /// A tenant's deliveries are read endpoint by endpoint and merged: pages of three, each event
 /// going to one endpoint or both, follow one another newest first across all its endpoints,
 /// nothing missed or repeated; an endpoint another tenant owns lists nothing.
@@ -45,18 +68,7 @@ pub(crate) async fn deliveries_page_newest_first_across_endpoints(store: &Timed)
         all.iter().any(|d| d.endpoint_id == second) && all.iter().any(|d| d.endpoint_id == first)
     );
 
-    let mut paged = Vec::new();
-    let mut before: Option<String> = None;
-    loop {
-        let page = store
-            .deliveries("acme", &DeliveryFilter::default(), before.as_deref(), 3)
-            .await
-            .unwrap();
-        assert!(page.len() <= 3);
-        let Some(last) = page.last() else { break };
-        before = Some(last.id.clone());
-        paged.extend(page.into_iter().map(|d| d.id));
-    }
+    let paged = every_page(store, "acme", &DeliveryFilter::default(), 3).await;
     assert_eq!(
         paged, ids,
         "the pages, one after another, are the whole list"
@@ -94,18 +106,7 @@ pub(crate) async fn a_tenant_with_many_endpoints_pages_its_deliveries_newest_fir
     tenant_with_endpoint(store, "other").await;
     accept(store, "acme", "a", 2, T0 + 10).await;
     accept(store, "other", "a", 1, T0 + 20).await;
-    let mut paged = Vec::new();
-    let mut before: Option<String> = None;
-    loop {
-        let page = store
-            .deliveries("acme", &DeliveryFilter::default(), before.as_deref(), 25)
-            .await
-            .unwrap();
-        assert!(page.len() <= 25);
-        let Some(last) = page.last() else { break };
-        before = Some(last.id.clone());
-        paged.extend(page.into_iter().map(|d| d.id));
-    }
+    let paged = every_page(store, "acme", &DeliveryFilter::default(), 25).await;
     assert_eq!(paged.len(), 140, "two events to 70 endpoints");
     let mut newest_first = paged.clone();
     newest_first.sort_unstable_by(|a, b| b.cmp(a));
@@ -288,17 +289,7 @@ pub(crate) async fn events_and_deliveries_are_listed_newest_first_with_filters(s
             state: Some(state),
             ..DeliveryFilter::default()
         };
-        let mut paged = Vec::new();
-        let mut before: Option<String> = None;
-        while let Some(last) = store
-            .deliveries("acme", &filter, before.as_deref(), 1)
-            .await
-            .unwrap()
-            .pop()
-        {
-            before = Some(last.id.clone());
-            paged.push(last.id);
-        }
+        let paged = every_page(store, "acme", &filter, 1).await;
         assert_eq!(paged, expected, "{state:?}");
     }
 }
