@@ -545,6 +545,8 @@ impl ClaimRequest {
 pub struct Finish {
     /// `dlv_…`.
     pub delivery_id: String,
+    /// Its event (the `webhook-id` it was sent with).
+    pub event_id: String,
     /// The lease it was claimed under.
     pub lease: String,
     /// What happened.

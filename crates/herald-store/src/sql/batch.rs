@@ -9,7 +9,7 @@ use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::hours::{self, Counted};
-use super::rows::{count, event_columns, headers_to_json, storable};
+use super::rows::{count, event_columns, headers_to_json, storable, stored_headers};
 use super::{Backend, Sql, json_rows, query, sql};
 use crate::error::classify;
 use crate::filter::{self, Filter};
@@ -565,7 +565,7 @@ async fn finish_all<DB: Backend>(
                 a.status_code,
                 storable(&a.response_excerpt),
                 storable(&a.error),
-                headers_to_json(&a.request_headers),
+                stored_headers(&a.request_headers, &f.event_id, a.started_at),
                 headers_to_json(&a.response_headers),
             )
         })

@@ -147,6 +147,7 @@ conformance!(
     a_tenant_with_many_endpoints_pages_its_deliveries_newest_first,
     a_retry_makes_a_delivery_due_now,
     attempt_stats_are_counted_per_hour_and_tenant,
+    attempts_read_back_the_headers_they_were_sent_with,
     a_replay_redelivers_every_matching_event_in_batches,
     a_disabled_endpoint_gets_no_replay,
     a_test_event_goes_to_one_endpoint_only,

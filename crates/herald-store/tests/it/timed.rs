@@ -163,9 +163,12 @@ impl Timed {
         attempt: Attempt,
         outcome: Outcome,
     ) -> Finished {
-        self.finish(finish(&claim.delivery_id, &claim.lease, attempt, outcome))
-            .await
-            .expect("the attempt is recorded")
+        self.finish(Finish {
+            event_id: claim.event_id.clone(),
+            ..finish(&claim.delivery_id, &claim.lease, attempt, outcome)
+        })
+        .await
+        .expect("the attempt is recorded")
     }
 
     /// Records `finish` at its attempt's end.
@@ -245,10 +248,12 @@ impl Timed {
     }
 }
 
-/// A finish as the worker reports it, for an endpoint disabled after 5 days of failures.
+/// A finish as the worker reports it, for an endpoint disabled after 5 days of failures; with
+/// no event named, its request headers are stored as they are.
 pub(crate) fn finish(delivery_id: &str, lease: &str, attempt: Attempt, outcome: Outcome) -> Finish {
     Finish {
         delivery_id: delivery_id.to_owned(),
+        event_id: String::new(),
         lease: lease.to_owned(),
         attempt,
         outcome,

@@ -294,6 +294,62 @@ pub(crate) async fn events_and_deliveries_are_listed_newest_first_with_filters(s
     }
 }
 
+/// A request's headers read back as they were sent, whether the store kept all of them or
+/// left out the three it can rebuild (a signed request's body type, `webhook-id` and
+/// `webhook-timestamp`); one whose timestamp is not its start's second, or that is not signed,
+/// or that was never sent, is kept as it is.
+pub(crate) async fn attempts_read_back_the_headers_they_were_sent_with(store: &Timed) {
+    tenant_with_endpoint(store, "acme").await;
+    accept(store, "acme", "t", 4, T0).await;
+    let claims = store.claim_due("w", 4, T0 + 60_000, T0 + 10).await.unwrap();
+    assert_eq!(claims.len(), 4);
+    let started_at = T0 + 1_500;
+    let signed = |claim: &herald_store::Claimed, timestamp: i64| {
+        std::collections::BTreeMap::from(
+            [
+                ("content-type", "application/json"),
+                ("user-agent", "herald/0.1.0"),
+                ("webhook-id", claim.event_id.as_str()),
+                (
+                    "webhook-signature",
+                    "v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=",
+                ),
+                ("x-custom", "kept"),
+            ]
+            .map(|(name, value)| (name.to_owned(), value.to_owned())),
+        )
+        .into_iter()
+        .chain([("webhook-timestamp".to_owned(), timestamp.to_string())])
+        .collect()
+    };
+    let sent: [std::collections::BTreeMap<String, String>; 4] = [
+        signed(&claims[0], started_at / 1000),
+        signed(&claims[1], started_at / 1000 + 1),
+        [("x-custom".to_owned(), "unsigned".to_owned())].into(),
+        Default::default(),
+    ];
+    for (claim, headers) in claims.iter().zip(&sent) {
+        let finish = herald_store::Finish {
+            event_id: claim.event_id.clone(),
+            attempt: herald_store::Attempt {
+                request_headers: headers.clone(),
+                ..attempt(started_at, Some(200))
+            },
+            ..crate::timed::finish(
+                &claim.delivery_id,
+                &claim.lease,
+                attempt(started_at, Some(200)),
+                Outcome::Succeeded,
+            )
+        };
+        store.finish(finish).await.unwrap();
+    }
+    for (claim, headers) in claims.iter().zip(&sent) {
+        let attempts = store.attempts("acme", &claim.delivery_id).await.unwrap();
+        assert_eq!(&attempts[0].request_headers, headers);
+    }
+}
+
 pub(crate) async fn a_retry_makes_a_delivery_due_now(store: &Timed) {
     let endpoint = tenant_with_endpoint(store, "acme").await;
     tenant_with_endpoint(store, "other").await;
