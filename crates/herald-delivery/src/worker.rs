@@ -441,7 +441,9 @@ async fn send_and_decide(
     };
     let (response, decision) = tokio::select! {
         response = sent => {
-            let decision = decide(&config.retry, claim.attempts, &response, store.now(), random_unit());
+            // Only a retry's time has jitter: a success asks for no random bytes (a system call).
+            let unit = if response.succeeded() { 0.0 } else { random_unit() };
+            let decision = decide(&config.retry, claim.attempts, &response, store.now(), unit);
             (response, decision)
         }
         () = interrupted => {
