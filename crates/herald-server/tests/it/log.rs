@@ -118,6 +118,22 @@ async fn the_delivery_log_shows_every_attempt_and_retries_on_demand() {
         let done = until(&server, &d, |v| v["state"] == "succeeded").await;
         let attempts = done["attempts"].as_array().unwrap();
         assert_eq!(attempts.last().unwrap()["status_code"], 200);
+        // Read from the store, which keeps what it cannot rebuild: all of it is shown.
+        let sent = &attempts.last().unwrap()["request_headers"];
+        assert_eq!(sent["webhook-id"], failed["event_id"], "{sent}");
+        assert_eq!(sent["content-type"], "application/json", "{sent}");
+        assert!(
+            sent["webhook-signature"]
+                .as_str()
+                .unwrap()
+                .starts_with("v1,")
+        );
+        let timestamp: i64 = sent["webhook-timestamp"].as_str().unwrap().parse().unwrap();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        assert!(timestamp.abs_diff(now as i64) < 60, "{sent}");
 
         // Lists and filters.
         let listed = |query: &'static str| {
