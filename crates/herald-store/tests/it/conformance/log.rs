@@ -304,45 +304,37 @@ pub(crate) async fn attempts_read_back_the_headers_they_were_sent_with(store: &T
     let claims = store.claim_due("w", 4, T0 + 60_000, T0 + 10).await.unwrap();
     assert_eq!(claims.len(), 4);
     let started_at = T0 + 1_500;
-    let signed = |claim: &herald_store::Claimed, timestamp: i64| {
-        std::collections::BTreeMap::from(
-            [
-                ("content-type", "application/json"),
-                ("user-agent", "herald/0.1.0"),
-                ("webhook-id", claim.event_id.as_str()),
-                (
-                    "webhook-signature",
-                    "v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=",
-                ),
-                ("x-custom", "kept"),
-            ]
-            .map(|(name, value)| (name.to_owned(), value.to_owned())),
-        )
-        .into_iter()
-        .chain([("webhook-timestamp".to_owned(), timestamp.to_string())])
-        .collect()
+    let headers = |pairs: &[(&str, &str)]| -> std::collections::BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+            .collect()
     };
-    let sent: [std::collections::BTreeMap<String, String>; 4] = [
-        signed(&claims[0], started_at / 1000),
-        signed(&claims[1], started_at / 1000 + 1),
-        [("x-custom".to_owned(), "unsigned".to_owned())].into(),
-        Default::default(),
+    let signed = |claim: &herald_store::Claimed, timestamp: &str| {
+        headers(&[
+            ("content-type", "application/json"),
+            ("user-agent", "herald/0.1.0"),
+            ("webhook-id", &claim.event_id),
+            (
+                "webhook-signature",
+                "v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=",
+            ),
+            ("webhook-timestamp", timestamp),
+            ("x-custom", "kept"),
+        ])
+    };
+    let sent = [
+        signed(&claims[0], "1700000001"),
+        signed(&claims[1], "1700000002"),
+        headers(&[("x-custom", "unsigned")]),
+        headers(&[]),
     ];
     for (claim, headers) in claims.iter().zip(&sent) {
-        let finish = herald_store::Finish {
-            event_id: claim.event_id.clone(),
-            attempt: herald_store::Attempt {
-                request_headers: headers.clone(),
-                ..attempt(started_at, Some(200))
-            },
-            ..crate::timed::finish(
-                &claim.delivery_id,
-                &claim.lease,
-                attempt(started_at, Some(200)),
-                Outcome::Succeeded,
-            )
+        let attempt = herald_store::Attempt {
+            request_headers: headers.clone(),
+            ..attempt(started_at, Some(200))
         };
-        store.finish(finish).await.unwrap();
+        store.record(claim, attempt, Outcome::Succeeded).await;
     }
     for (claim, headers) in claims.iter().zip(&sent) {
         let attempts = store.attempts("acme", &claim.delivery_id).await.unwrap();
