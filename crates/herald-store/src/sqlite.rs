@@ -205,7 +205,7 @@ impl SqlStore<Sqlite> {
         if !orphans.is_empty() {
             let mut conn = writer.acquire().await?;
             let now = crate::SystemClock.now();
-            crate::sql::batch::due_again::<Sqlite>(&mut conn, &orphans, now).await?;
+            crate::sql::turns::due_again::<Sqlite>(&mut conn, &orphans, now).await?;
             tracing::info!(
                 deliveries = orphans.len(),
                 "claims of an earlier process are due again"

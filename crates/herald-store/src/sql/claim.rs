@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use super::endpoint_state::CIRCUIT_THRESHOLD;
 use super::rows::{ClaimRow, SendRow, claims};
-use super::{Backend, Sql, batch, json_rows, query, sql};
+use super::{Backend, Sql, json_rows, query, sql, turns};
 use crate::{Claim, ClaimRequest, Claimed, Error, Millis, millis};
 
 /// An endpoint at the front of the line.
@@ -126,7 +126,7 @@ pub(crate) async fn lease_due<DB: Backend>(
         });
     }
     // Before any queue row is locked, so a claim never holds one while it waits for another.
-    batch::fold::<DB>(db).await?;
+    turns::fold::<DB>(db).await?;
     let mut full: Vec<&str> = request
         .remaining
         .iter()
@@ -149,7 +149,7 @@ pub(crate) async fn lease_due<DB: Backend>(
     for turn in turns {
         if !turn.enabled {
             // Disabled while deliveries were due (they raced the disabling): skipped here.
-            batch::skip_pending::<DB>(db, &turn.endpoint_id, now).await?;
+            turns::skip_pending::<DB>(db, &turn.endpoint_id, now).await?;
             continue;
         }
         match share(&turn, request, left, now) {

@@ -2,9 +2,9 @@
 
 use async_trait::async_trait;
 
-use super::batch::NewDelivery;
+use super::accept::NewDelivery;
 use super::rows::{AttemptRow, DeliveryRow, attempt_columns, delivery_columns, event_columns};
-use super::{Backend, Sql, SqlStore, batch, hours, query, sql};
+use super::{Backend, Sql, SqlStore, accept, hours, query, sql, turns};
 use crate::error::disabled_endpoint;
 use crate::{
     Accepted, Attempt, AttemptStats, Clocked, Delivery, DeliveryFilter, DeliveryState, Error,
@@ -55,7 +55,7 @@ impl<DB: Backend> Log for SqlStore<DB> {
         .bind(&event.payload)
         .bind(now)
         .bind(&event.version)
-        .bind(new.versions.as_ref().map(batch::converted_json))
+        .bind(new.versions.as_ref().map(accept::converted_json))
         .execute(&mut *tx)
         .await?;
         let delivery = NewDelivery {
@@ -65,7 +65,7 @@ impl<DB: Backend> Log for SqlStore<DB> {
             due: now,
             skipped: false,
         };
-        let ids = batch::insert_deliveries::<DB>(&mut tx, &[delivery]).await?;
+        let ids = accept::insert_deliveries::<DB>(&mut tx, &[delivery]).await?;
         // A test is how a user checks a mended endpoint: an open circuit half-opens now, so a
         // probe goes at once rather than after the pause.
         query(
@@ -261,7 +261,7 @@ impl<DB: Backend> Log for SqlStore<DB> {
         .bind(id)
         .execute(&mut *tx)
         .await?;
-        batch::make_due::<DB>(&mut tx, [(endpoint.as_str(), now)].into_iter()).await?;
+        turns::make_due::<DB>(&mut tx, [(endpoint.as_str(), now)].into_iter()).await?;
         DB::announce(&mut tx).await?;
         tx.commit().await?;
         self.wake();
@@ -373,7 +373,7 @@ impl<DB: Backend> SqlStore<DB> {
         tx: &mut DB::Connection,
         new: NewEvent,
     ) -> Result<Accepted, Error> {
-        batch::accept_all::<DB>(tx, &[(&new, self.now())])
+        accept::accept_all::<DB>(tx, &[(&new, self.now())])
             .await?
             .pop()
             .ok_or_else(|| Error::new(ErrorKind::Database, "the event has no result"))

@@ -31,10 +31,12 @@ use tokio::sync::{Notify, OnceCell};
 use crate::group::{Apply, Committer, Home, Write, Written};
 use crate::{Clock, Clocked, Error, ErrorKind, Registration, SystemClock};
 
+mod accept;
 pub(crate) mod batch;
 pub(crate) mod claim;
 mod endpoint_state;
 mod exec;
+mod finish;
 mod hours;
 mod log;
 mod notify;
@@ -42,6 +44,7 @@ mod queue;
 mod registry;
 mod replays;
 pub(crate) mod rows;
+pub(crate) mod turns;
 mod upkeep;
 
 pub use exec::{Arg, Query, Row, Run, Target, query};

@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::batch::accept_all;
+use super::accept::accept_all;
 use super::endpoint_state::Turn;
 use super::rows::count;
 use super::{Backend, Sql, json_rows, query, sql};

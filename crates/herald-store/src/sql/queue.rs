@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use tokio::sync::Notify;
 
-use super::{Backend, Sql, SqlStore, batch, query, sql};
+use super::{Backend, Sql, SqlStore, query, sql, turns};
 use crate::group::Holder;
 use crate::{
     Claim, ClaimRequest, Claimed, Clocked, Error, Finish, Finished, Millis, Queue, Registration,
@@ -66,7 +66,7 @@ impl<DB: Backend> Queue for SqlStore<DB> {
         let mut handed_back = 0;
         for worker in DB::dead_workers(&mut tx).await? {
             let released =
-                batch::release::<DB>(&mut tx, &Holder::Worker(worker.clone()), now).await?;
+                turns::release::<DB>(&mut tx, &Holder::Worker(worker.clone()), now).await?;
             if released > 0 {
                 tracing::warn!(%worker, released, "worker gone: its claims are handed back");
             }
@@ -87,9 +87,9 @@ impl<DB: Backend> Queue for SqlStore<DB> {
             );
         }
         handed_back += u64::try_from(expired.len()).unwrap_or(u64::MAX);
-        batch::due_again::<DB>(&mut tx, &expired, now).await?;
+        turns::due_again::<DB>(&mut tx, &expired, now).await?;
         let stuck = next_in_order_after_loss::<DB>(&mut tx, now).await?;
-        batch::due_again::<DB>(&mut tx, &stuck, now).await?;
+        turns::due_again::<DB>(&mut tx, &stuck, now).await?;
         tx.commit().await?;
         if handed_back > 0 || !stuck.is_empty() {
             self.wake();

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use sqlx::Pool;
 
 use super::rows::{EndpointRow, endpoint_columns, event_types_to_json, headers_to_json};
-use super::{Backend, Sql, SqlStore, batch, hours, json_rows, query, sql};
+use super::{Backend, Sql, SqlStore, hours, json_rows, query, sql, turns};
 use crate::error::classify;
 use crate::{
     Clocked, Endpoint, EndpointPatch, EndpointSecret, Error, KeyKind, NewEndpoint, NewToken,
@@ -200,7 +200,7 @@ impl<DB: Backend> Registry for SqlStore<DB> {
             change_keys::<DB>(&mut tx, id, change, now).await?;
         }
         if patch.enabled == Some(false) {
-            batch::skip_pending::<DB>(&mut tx, id, now).await?;
+            turns::skip_pending::<DB>(&mut tx, id, now).await?;
         }
         if patch.enabled == Some(true) {
             // A failing streak ended by hand: its circuit closes too.
@@ -214,7 +214,7 @@ impl<DB: Backend> Registry for SqlStore<DB> {
         }
         let endpoint = Endpoint::try_from(row)?;
         if patch.deliver_skipped && endpoint.enabled {
-            batch::deliver_skipped::<DB>(&mut tx, id, now).await?;
+            turns::deliver_skipped::<DB>(&mut tx, id, now).await?;
         }
         tx.commit().await?;
         if patch.deliver_skipped && endpoint.enabled {

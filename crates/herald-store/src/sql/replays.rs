@@ -2,10 +2,10 @@
 
 use async_trait::async_trait;
 
-use super::batch::NewDelivery;
+use super::accept::NewDelivery;
 use super::notify::{self, Notice};
 use super::rows::{ReplayRow, replay_columns};
-use super::{Backend, Sql, SqlStore, batch, query, sql};
+use super::{Backend, Sql, SqlStore, accept, query, sql};
 use crate::error::disabled_endpoint;
 use crate::filter::Filter;
 use crate::operational::{self, ReplayFinished};
@@ -35,7 +35,7 @@ async fn send_again<DB: Backend>(
             skipped: false,
         })
         .collect();
-    batch::insert_deliveries::<DB>(tx, &deliveries).await?;
+    accept::insert_deliveries::<DB>(tx, &deliveries).await?;
     Ok(deliveries.len())
 }
 

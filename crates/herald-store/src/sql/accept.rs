@@ -1,0 +1,365 @@
+//! Accepting events: each stored with one delivery per endpoint it reaches (subscribed to its
+//! type, and its version, channels and filter), as a handful of statements for the whole batch.
+
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use super::rows::{count, event_columns};
+use super::{Backend, Sql, json_rows, query, sql};
+use crate::error::classify;
+use crate::filter::{self, Filter};
+use crate::{Accepted, DeliveryState, Error, ErrorKind, Event, Millis, NewEvent, new_id_at};
+
+/// A delivery to insert: pending, or skipped (its endpoint is disabled).
+pub(crate) struct NewDelivery<'a> {
+    pub(crate) event_id: &'a str,
+    pub(crate) endpoint_id: &'a str,
+    pub(crate) ordering_key: Option<&'a str>,
+    pub(crate) due: Millis,
+    pub(crate) skipped: bool,
+}
+
+/// Stores events and one pending delivery per subscribed endpoint each, and announces them.
+pub(crate) async fn accept_all<DB: Backend>(
+    db: &mut DB::Connection,
+    events: &[(&NewEvent, Millis)],
+) -> Result<Vec<Accepted>, Error> {
+    // ON CONFLICT makes a repeated idempotency key (in this batch, or from another process
+    // at the same moment) skip the key instead of failing the batch, and its event is not
+    // stored; `WHERE true` tells SQLite's parser that ON CONFLICT belongs to the INSERT.
+    const TAKE_KEYS: Sql = sql!(
+        "INSERT INTO idempotency_keys (tenant_id, key, event_id) \
+         SELECT v.value->>0, v.value->>1, v.value->>2 FROM " [rows "$1"] " AS v \
+         WHERE true ON CONFLICT DO NOTHING RETURNING event_id"
+    );
+    const INSERT_EVENTS: Sql = sql!(
+        "INSERT INTO events (id, tenant_id, event_type, payload, idempotency_key, ordering_key, \
+           created_at, version, versions, channels, traceparent) \
+         SELECT v.value->>0, v.value->>1, v.value->>2, v.value->>3, v.value->>4, v.value->>5, \
+           CAST(v.value->>6 AS BIGINT), v.value->>7, v.value->>8, v.value->>9, v.value->>10 \
+         FROM " [rows "$1"] " AS v"
+    );
+    // Disabled endpoints too: what they miss is recorded as skipped, never dropped silently.
+    // An endpoint subscribed to every type (`[]`) gets herald's operational events only if it
+    // names them (`$3` false).
+    const SUBSCRIBED: Sql = sql!(
+        "SELECT p.id, p.version, p.enabled, p.channels, p.filter FROM endpoints p \
+         WHERE p.tenant_id = $1 \
+         AND ((p.event_types = '[]' AND $3) OR EXISTS (SELECT 1 FROM " [texts "p.event_types"] " AS t \
+           WHERE t.value = $2))"
+    );
+
+    if events.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<String> = events
+        .iter()
+        .map(|&(_, now)| new_id_at("evt", now))
+        .collect();
+    let keys: Vec<_> = events
+        .iter()
+        .zip(&ids)
+        .filter_map(|(&(new, _), id)| {
+            let key = new.idempotency_key.as_ref()?;
+            Some((&new.tenant_id, key, id))
+        })
+        .collect();
+    let mut created: HashSet<String> = events
+        .iter()
+        .zip(&ids)
+        .filter(|((new, _), _)| new.idempotency_key.is_none())
+        .map(|(_, id)| id.clone())
+        .collect();
+    if !keys.is_empty() {
+        let taken: Vec<(String,)> = query(TAKE_KEYS)
+            .bind(json_rows(&keys))
+            .fetch_all(&mut *db)
+            .await
+            .map_err(|e| classify(e, &tenants_of(events)))?;
+        created.extend(taken.into_iter().map(|(id,)| id));
+    }
+    let rows: Vec<_> = events
+        .iter()
+        .zip(&ids)
+        .filter(|(_, id)| created.contains(*id))
+        .map(|(&(new, now), id)| {
+            (
+                id,
+                &new.tenant_id,
+                &new.event_type,
+                &new.payload,
+                &new.idempotency_key,
+                &new.ordering_key,
+                now,
+                new.versions.as_ref().map(|v| &v.version),
+                new.versions.as_ref().map(converted_json),
+                (!new.channels.is_empty()).then(|| super::json_rows(&new.channels)),
+                &new.traceparent,
+            )
+        })
+        .collect();
+    if !rows.is_empty() {
+        query(INSERT_EVENTS)
+            .bind(json_rows(&rows))
+            .execute(&mut *db)
+            .await
+            .map_err(|e| classify(e, &tenants_of(events)))?;
+    }
+
+    // Each endpoint with the version it pins.
+    let mut subscribed: Subscribed<'_> = HashMap::new();
+    for (&(new, _), id) in events.iter().zip(&ids) {
+        if !created.contains(id) {
+            continue;
+        }
+        let key = (new.tenant_id.as_str(), new.event_type.as_str());
+        if let Entry::Vacant(slot) = subscribed.entry(key) {
+            let endpoints: Vec<SubscribedRow> = query(SUBSCRIBED)
+                .bind(key.0)
+                .bind(key.1)
+                .bind(!crate::operational::is_operational(key.1))
+                .fetch_all(&mut *db)
+                .await?;
+            slot.insert(
+                endpoints
+                    .into_iter()
+                    .map(Subscriber::try_from)
+                    .collect::<Result<_, _>>()?,
+            );
+        }
+    }
+    let payloads: Vec<Option<serde_json::Value>> = events
+        .iter()
+        .map(|(new, _)| parsed_for_filters(&subscribed, new))
+        .collect();
+    let mut deliveries = Vec::new();
+    for ((&(new, now), id), payload) in events.iter().zip(&ids).zip(&payloads) {
+        if !created.contains(id) {
+            continue;
+        }
+        for (endpoint_id, enabled) in reached(&subscribed, new, payload) {
+            deliveries.push(NewDelivery {
+                event_id: id,
+                endpoint_id,
+                ordering_key: new.ordering_key.as_deref(),
+                due: now,
+                skipped: !enabled,
+            });
+        }
+    }
+    insert_deliveries::<DB>(db, &deliveries).await?;
+
+    let mut accepted = Vec::with_capacity(events.len());
+    for ((&(new, now), id), payload) in events.iter().zip(ids).zip(&payloads) {
+        if created.contains(&id) {
+            let (enabled, disabled): (Vec<_>, Vec<_>) =
+                reached(&subscribed, new, payload).partition(|(_, enabled)| *enabled);
+            accepted.push(Accepted {
+                event: Event {
+                    id,
+                    tenant_id: new.tenant_id.clone(),
+                    event_type: new.event_type.clone(),
+                    payload: new.payload.clone(),
+                    idempotency_key: new.idempotency_key.clone(),
+                    ordering_key: new.ordering_key.clone(),
+                    test: false,
+                    created_at: now,
+                    version: new.versions.as_ref().map(|v| v.version.clone()),
+                },
+                created: true,
+                deliveries: u32::try_from(enabled.len()).unwrap_or(u32::MAX),
+                skipped: u32::try_from(disabled.len()).unwrap_or(u32::MAX),
+            });
+        } else {
+            // Only a taken idempotency key keeps an event out.
+            let key = new.idempotency_key.as_deref().ok_or_else(|| {
+                Error::new(ErrorKind::Database, "an event without a key was not stored")
+            })?;
+            let earlier: Event = query(concat!(
+                "SELECT ",
+                event_columns!(),
+                " FROM events WHERE id = \
+                  (SELECT event_id FROM idempotency_keys WHERE tenant_id = $1 AND key = $2)"
+            ))
+            .bind(&new.tenant_id)
+            .bind(key)
+            .fetch_one(&mut *db)
+            .await?;
+            let (deliveries, skipped): (i64, i64) = query(
+                "SELECT count(*) - count(*) FILTER (WHERE state = 'skipped'), \
+                 count(*) FILTER (WHERE state = 'skipped') FROM deliveries WHERE event_id = $1",
+            )
+            .bind(&earlier.id)
+            .fetch_one(&mut *db)
+            .await?;
+            accepted.push(Accepted {
+                event: earlier,
+                created: false,
+                deliveries: count(deliveries),
+                skipped: count(skipped),
+            });
+        }
+    }
+    Ok(accepted)
+}
+
+/// The endpoints subscribed to each tenant's event type.
+type Subscribed<'a> = HashMap<(&'a str, &'a str), Vec<Subscriber>>;
+
+/// An endpoint subscribed to a type, as [`accept_all`] reads it.
+#[derive(sqlx::FromRow)]
+struct SubscribedRow {
+    id: String,
+    version: Option<String>,
+    enabled: bool,
+    /// A JSON array.
+    channels: String,
+    filter: Option<String>,
+}
+
+/// An endpoint subscribed to a type: what decides whether an event of it reaches the endpoint.
+struct Subscriber {
+    id: String,
+    /// The version it pins.
+    version: Option<String>,
+    enabled: bool,
+    channels: Vec<String>,
+    filter: Option<Filter>,
+}
+
+impl TryFrom<SubscribedRow> for Subscriber {
+    type Error = Error;
+
+    fn try_from(row: SubscribedRow) -> Result<Subscriber, Error> {
+        Ok(Subscriber {
+            channels: serde_json::from_str(&row.channels)
+                .map_err(|e| Error::corrupt("channels", e))?,
+            filter: row
+                .filter
+                .as_deref()
+                .map(Filter::parse_text)
+                .transpose()
+                .map_err(|e| Error::corrupt("filter", e))?,
+            id: row.id,
+            version: row.version,
+            enabled: row.enabled,
+        })
+    }
+}
+
+/// The endpoints subscribed to `new`'s type that receive it, with whether each is enabled: a
+/// versioned event only reaches those whose version it carries, an endpoint with channels only
+/// events carrying one of them, an endpoint with a filter only payloads it matches (`payload`,
+/// parsed once, when some endpoint has one).
+fn reached<'a>(
+    subscribed: &'a Subscribed<'a>,
+    new: &'a NewEvent,
+    payload: &'a Option<serde_json::Value>,
+) -> impl Iterator<Item = (&'a String, bool)> + 'a {
+    let key = (new.tenant_id.as_str(), new.event_type.as_str());
+    subscribed
+        .get(&key)
+        .into_iter()
+        .flatten()
+        .filter(|s| {
+            new.versions
+                .as_ref()
+                .is_none_or(|v| v.reaches(s.version.as_deref()))
+        })
+        .filter(|s| filter::channels_match(&s.channels, &new.channels))
+        .filter(move |s| match (&s.filter, payload) {
+            (None, _) => true,
+            (Some(filter), Some(payload)) => filter.matches(payload),
+            (Some(_), None) => false, // not JSON: cannot be, it was validated
+        })
+        .map(|s| (&s.id, s.enabled))
+}
+
+/// `new`'s payload parsed, if an endpoint subscribed to its type has a filter to match.
+fn parsed_for_filters(subscribed: &Subscribed<'_>, new: &NewEvent) -> Option<serde_json::Value> {
+    let key = (new.tenant_id.as_str(), new.event_type.as_str());
+    let filtered = subscribed.get(&key)?.iter().any(|s| s.filter.is_some());
+    if filtered {
+        serde_json::from_str(&new.payload).ok()
+    } else {
+        None
+    }
+}
+
+/// The payloads an event carries in older versions, as stored: a JSON object, version → JSON
+/// text.
+pub(crate) fn converted_json(versions: &crate::Versions) -> String {
+    // A map of strings always serializes.
+    serde_json::to_string(&versions.converted).unwrap_or_default()
+}
+
+/// Inserts deliveries, makes the endpoints of the pending ones due, and announces them;
+/// returns their ids. Deliveries with an ordering key are numbered in the order given
+/// (acceptance order), skipped ones too, so they keep their place if they are sent later.
+pub(crate) async fn insert_deliveries<DB: Backend>(
+    db: &mut DB::Connection,
+    deliveries: &[NewDelivery<'_>],
+) -> Result<Vec<String>, Error> {
+    const INSERT: Sql = sql!(
+        "INSERT INTO deliveries (id, event_id, endpoint_id, state, attempts, next_attempt_at, \
+           ordering_key, seq, created_at, updated_at) \
+         SELECT v.value->>0, v.value->>1, v.value->>2, v.value->>6, 0, \
+           CAST(v.value->>7 AS BIGINT), v.value->>4, CAST(v.value->>5 AS BIGINT), \
+           CAST(v.value->>3 AS BIGINT), CAST(v.value->>3 AS BIGINT) \
+         FROM " [rows "$1"] " AS v"
+    );
+    if deliveries.is_empty() {
+        return Ok(Vec::new());
+    }
+    let keyed = deliveries
+        .iter()
+        .filter(|d| d.ordering_key.is_some())
+        .count();
+    let mut order = DB::reserve_order(db, keyed).await?.into_iter();
+    let ids: Vec<String> = deliveries.iter().map(|d| new_id_at("dlv", d.due)).collect();
+    let rows: Vec<_> = deliveries
+        .iter()
+        .zip(&ids)
+        .map(|(d, id)| {
+            let seq = d.ordering_key.and_then(|_| order.next());
+            let (state, next) = if d.skipped {
+                (DeliveryState::Skipped, None)
+            } else {
+                (DeliveryState::Pending, Some(d.due))
+            };
+            let state = state.as_str();
+            (
+                id,
+                d.event_id,
+                d.endpoint_id,
+                d.due,
+                d.ordering_key,
+                seq,
+                state,
+                next,
+            )
+        })
+        .collect();
+    query(INSERT)
+        .bind(json_rows(&rows))
+        .execute(&mut *db)
+        .await?;
+    let mut due: BTreeMap<&str, Millis> = BTreeMap::new();
+    for d in deliveries.iter().filter(|d| !d.skipped) {
+        let at = due.entry(d.endpoint_id).or_insert(d.due);
+        *at = (*at).min(d.due);
+    }
+    if !due.is_empty() {
+        super::turns::wake::<DB>(db, due.into_iter()).await?;
+        DB::announce(db).await?;
+    }
+    Ok(ids)
+}
+
+/// Names what a batch of events refers to, for an error message.
+fn tenants_of(events: &[(&NewEvent, Millis)]) -> String {
+    match events {
+        [(one, _)] => format!("tenant `{}`", one.tenant_id),
+        _ => "an event's tenant".into(),
+    }
+}

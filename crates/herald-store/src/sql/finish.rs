@@ -1,0 +1,426 @@
+//! Recording attempts: each attempt stored, its delivery moved on (succeeded, retried, dead),
+//! and its endpoint's state settled (failure streak, circuit breaker, next turn, the next
+//! delivery of an ordering key, disabling), for the whole batch at once.
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::endpoint_state::{EndpointState, Seen, turn};
+use super::hours::{self, Counted};
+use super::notify::{self, Change};
+use super::rows::{count, headers_to_json, storable, stored_headers};
+use super::{Backend, Sql, json_rows, query, sql};
+use crate::error::classify;
+use crate::{DeliveryState, Error, Finish, Finished, Millis, Outcome, lease_worker, new_id};
+
+/// Records attempts and moves their deliveries on, then each endpoint's state: its failure
+/// streak, its circuit, its next turn, the next delivery of each ordering key, and whether it
+/// is disabled, decided on its state as of this transaction.
+/// Also says whether work became due now (an ordering key's next delivery, an attempt herald cut
+/// off), so the workers look at once.
+pub(crate) async fn finish_all<DB: Backend>(
+    db: &mut DB::Connection,
+    finishes: &[(&Finish, Millis)],
+) -> Result<(Vec<Finished>, bool), Error> {
+    const INSERT_ATTEMPTS: Sql = sql!(
+        "INSERT INTO attempts (id, delivery_id, started_at, duration_ms, status_code, \
+           response_excerpt, error, request_headers, response_headers) \
+         SELECT v.value->>0, v.value->>1, CAST(v.value->>2 AS BIGINT), \
+           CAST(v.value->>3 AS BIGINT), CAST(v.value->>4 AS INTEGER), v.value->>5, \
+           v.value->>6, v.value->>7, v.value->>8 \
+         FROM " [rows "$1"] " AS v"
+    );
+    // Only where the lease still holds; `RETURNING` names the deliveries that moved.
+    const ADVANCE: Sql = sql!(
+        "UPDATE deliveries SET state = v.value->>1, attempts = attempts + 1, \
+           next_attempt_at = CAST(v.value->>2 AS BIGINT), lease_owner = NULL, \
+           lease_expires_at = NULL, updated_at = CAST(v.value->>3 AS BIGINT) \
+         FROM " [rows "$1"] " AS v \
+         WHERE deliveries.id = v.value->>0 AND deliveries.lease_owner = v.value->>4 \
+           AND deliveries.state = 'pending' \
+         RETURNING id, endpoint_id, ordering_key"
+    );
+
+    if finishes.is_empty() {
+        return Ok((Vec::new(), false));
+    }
+    let attempts: Vec<_> = finishes
+        .iter()
+        .map(|(f, _)| {
+            let a = &f.attempt;
+            (
+                new_id("att"),
+                &f.delivery_id,
+                a.started_at,
+                a.duration_ms,
+                a.status_code,
+                storable(&a.response_excerpt),
+                storable(&a.error),
+                stored_headers(&a.request_headers, &f.event_id, a.started_at),
+                headers_to_json(&a.response_headers),
+            )
+        })
+        .collect();
+    query(INSERT_ATTEMPTS)
+        .bind(json_rows(&attempts))
+        .execute(&mut *db)
+        .await
+        .map_err(|e| classify(e, &deliveries_of(finishes)))?;
+
+    let advances: Vec<_> = finishes
+        .iter()
+        .map(|(f, now)| {
+            let (state, next) = match f.outcome {
+                Outcome::Succeeded => (DeliveryState::Succeeded, None),
+                Outcome::RetryAt(at) => (DeliveryState::Pending, Some(at)),
+                Outcome::Dead => (DeliveryState::Dead, None),
+                Outcome::Interrupted => (DeliveryState::Pending, Some(*now)),
+            };
+            let finished_at = f.attempt.started_at + f.attempt.duration_ms;
+            (&f.delivery_id, state.as_str(), next, finished_at, &f.lease)
+        })
+        .collect();
+    let moved: Vec<(String, String, Option<String>)> = query(ADVANCE)
+        .bind(json_rows(&advances))
+        .fetch_all(&mut *db)
+        .await?;
+    let mut held_by: HashMap<String, (String, Option<String>)> = moved
+        .into_iter()
+        .map(|(id, endpoint, key)| (id, (endpoint, key)))
+        .collect();
+
+    // What each endpoint saw, in the order the attempts were handed in.
+    let mut seen: BTreeMap<String, Vec<Seen>> = BTreeMap::new();
+    let mut held = Vec::with_capacity(finishes.len());
+    let mut successors = Vec::new();
+    for (cause, &(finish, now)) in finishes.iter().enumerate() {
+        // The first finish of a delivery is the one that held its lease.
+        let Some((endpoint_id, key)) = held_by.remove(&finish.delivery_id) else {
+            held.push(None);
+            continue;
+        };
+        if let (Some(key), Outcome::Succeeded | Outcome::Dead) = (&key, finish.outcome) {
+            successors.push((endpoint_id.clone(), key.clone(), now));
+        }
+        seen.entry(endpoint_id.clone()).or_default().push(Seen {
+            outcome: finish.outcome,
+            started_at: finish.attempt.started_at,
+            gone: finish.gone,
+            disable_after: finish.disable_after,
+            now,
+            cause,
+        });
+        held.push(Some(endpoint_id));
+    }
+    count_attempts::<DB>(db, finishes, &held).await?;
+    let Settled { disabled, changes } = settle_endpoints::<DB>(db, &seen, &successors).await?;
+    // A delivery due again (a retry, an attempt herald cut off) or a key's next delivery
+    // asks for its endpoint's turn as an accept does: a claim running now cannot see this
+    // batch's writes and may take the endpoint out of line; the settled state alone would
+    // then be overwritten by the claim's commit.
+    let mut due: BTreeMap<&str, Millis> = BTreeMap::new();
+    let mut due_now = !successors.is_empty();
+    for (&(finish, now), endpoint) in finishes.iter().zip(&held) {
+        let at = match finish.outcome {
+            Outcome::RetryAt(at) => at,
+            Outcome::Interrupted => now,
+            Outcome::Succeeded | Outcome::Dead => continue,
+        };
+        if let Some(endpoint) = endpoint.as_deref().filter(|e| !disabled.contains_key(*e)) {
+            let earliest = due.entry(endpoint).or_insert(at);
+            *earliest = (*earliest).min(at);
+            due_now |= at <= now;
+        }
+    }
+    for (endpoint, _, now) in successors
+        .iter()
+        .filter(|(e, _, _)| !disabled.contains_key(e))
+    {
+        let earliest = due.entry(endpoint.as_str()).or_insert(*now);
+        *earliest = (*earliest).min(*now);
+    }
+    super::turns::wake::<DB>(db, due.into_iter()).await?;
+    let dead = finishes
+        .iter()
+        .zip(&held)
+        .enumerate()
+        .filter(|(_, ((finish, _), endpoint))| {
+            endpoint.is_some() && finish.outcome == Outcome::Dead
+        })
+        .map(|(cause, _)| cause);
+    due_now |= notify::after_attempts::<DB>(db, finishes, changes, dead).await?;
+    let finished = held
+        .into_iter()
+        .map(|endpoint| Finished {
+            held: endpoint.is_some(),
+            disabled: endpoint.and_then(|e| disabled.get(&e).cloned()),
+        })
+        .collect();
+    Ok((finished, due_now))
+}
+
+/// Counts the batch's attempts in their endpoints' hours (for the chart): a held delivery's
+/// endpoint came back from its advance; one whose lease had gone, whose attempt is recorded
+/// all the same, is looked up.
+async fn count_attempts<DB: Backend>(
+    db: &mut DB::Connection,
+    finishes: &[(&Finish, Millis)],
+    held: &[Option<String>],
+) -> Result<(), Error> {
+    const ENDPOINTS: Sql = sql!(
+        "SELECT id, endpoint_id FROM deliveries \
+         WHERE id IN (SELECT t.value FROM " [texts "$1"] " AS t)"
+    );
+    let lost: Vec<&str> = finishes
+        .iter()
+        .zip(held)
+        .filter(|(_, endpoint)| endpoint.is_none())
+        .map(|((finish, _), _)| finish.delivery_id.as_str())
+        .collect();
+    let found: HashMap<String, String> = if lost.is_empty() {
+        HashMap::new()
+    } else {
+        let rows: Vec<(String, String)> = query(ENDPOINTS)
+            .bind(json_rows(&lost))
+            .fetch_all(&mut *db)
+            .await?;
+        rows.into_iter().collect()
+    };
+    let counted = finishes
+        .iter()
+        .zip(held)
+        .filter_map(|((finish, _), endpoint)| {
+            let endpoint_id = endpoint
+                .as_deref()
+                .or_else(|| found.get(&finish.delivery_id).map(String::as_str))?;
+            Some(Counted {
+                endpoint_id,
+                worker: lease_worker(&finish.lease),
+                attempt: &finish.attempt,
+            })
+        });
+    hours::count::<DB>(db, counted).await
+}
+
+/// Applies what the endpoints saw to their state, makes each ordering key's next delivery due
+/// where its predecessor finished, and disables endpoints that must be; returns the disabled
+/// ones with why, and what changed that operators hear of.
+async fn settle_endpoints<DB: Backend>(
+    db: &mut DB::Connection,
+    seen: &BTreeMap<String, Vec<Seen>>,
+    successors: &[(String, String, Millis)],
+) -> Result<Settled, Error> {
+    // First read without locks: most batches change nothing (successes on healthy endpoints),
+    // and a lock held to the end of the batch would make claims pass the endpoint over. When
+    // something changes, read again locked, in endpoint order (so two processes' batches
+    // never wait on each other in a circle), and decide on that state.
+    macro_rules! read {
+        ($($lock:tt)*) => {
+            sql!(
+                "SELECT q.endpoint_id, q.failures, q.last_failure_at, q.open_until, q.due_at, \
+                   p.failing_since, p.enabled \
+                 FROM endpoint_queues q JOIN endpoints p ON p.id = q.endpoint_id \
+                 WHERE q.endpoint_id IN (SELECT t.value FROM " [texts "$1"] " AS t) \
+                 ORDER BY q.endpoint_id" $($lock)*
+            )
+        };
+    }
+    const PEEK: Sql = read!();
+    const READ: Sql = read!([lock_of "q"]);
+    const WRITE_QUEUES: Sql = sql!(
+        "UPDATE endpoint_queues SET failures = CAST(v.value->>1 AS INTEGER), \
+           last_failure_at = CAST(v.value->>2 AS BIGINT), \
+           open_until = CAST(v.value->>3 AS BIGINT), due_at = CAST(v.value->>4 AS BIGINT) \
+         FROM " [rows "$1"] " AS v WHERE endpoint_queues.endpoint_id = v.value->>0"
+    );
+    const WRITE_STREAKS: Sql = sql!(
+        "UPDATE endpoints SET failing_since = CAST(v.value->>1 AS BIGINT) \
+         FROM " [rows "$1"] " AS v WHERE endpoints.id = v.value->>0"
+    );
+    // The next delivery of each key, the one with the lowest number, waiting behind it.
+    const NEXT_IN_ORDER: Sql = sql!(
+        "UPDATE deliveries SET next_attempt_at = CAST(v.value->>2 AS BIGINT) \
+         FROM " [rows "$1"] " AS v \
+         WHERE deliveries.id = (SELECT n.id FROM deliveries n \
+           WHERE n.endpoint_id = v.value->>0 AND n.ordering_key = v.value->>1 \
+             AND n.state = 'pending' AND n.next_attempt_at IS NULL \
+           ORDER BY n.seq LIMIT 1)"
+    );
+
+    let mut touched: Vec<&str> = seen.keys().map(String::as_str).collect();
+    touched.extend(successors.iter().map(|(e, _, _)| e.as_str()));
+    touched.sort_unstable();
+    touched.dedup();
+    if touched.is_empty() {
+        return Ok(Settled::default());
+    }
+    let peeked: Vec<EndpointRow> = query(PEEK)
+        .bind(json_rows(&touched))
+        .fetch_all(&mut *db)
+        .await?;
+    if decide(&peeked, seen, successors).is_none() {
+        return Ok(Settled::default());
+    }
+    let rows: Vec<EndpointRow> = query(READ)
+        .bind(json_rows(&touched))
+        .fetch_all(&mut *db)
+        .await?;
+    let Some(Decided {
+        queues,
+        streaks,
+        disabled,
+        changes,
+    }) = decide(&rows, seen, successors)
+    else {
+        return Ok(Settled::default());
+    };
+
+    if !queues.is_empty() {
+        query(WRITE_QUEUES)
+            .bind(json_rows(&queues))
+            .execute(&mut *db)
+            .await?;
+    }
+    if !streaks.is_empty() {
+        query(WRITE_STREAKS)
+            .bind(json_rows(&streaks))
+            .execute(&mut *db)
+            .await?;
+    }
+    let next: Vec<_> = successors
+        .iter()
+        .filter(|(e, _, _)| !disabled.contains_key(e))
+        .collect();
+    if !next.is_empty() {
+        query(NEXT_IN_ORDER)
+            .bind(json_rows(&next))
+            .execute(&mut *db)
+            .await?;
+        DB::announce(db).await?;
+    }
+    for (endpoint_id, reason) in &disabled {
+        let now = seen
+            .get(endpoint_id)
+            .and_then(|s| s.last())
+            .map_or(0, |s| s.now);
+        super::turns::disable::<DB>(db, endpoint_id, reason, now).await?;
+    }
+    Ok(Settled { disabled, changes })
+}
+
+/// What [`settle_endpoints`] did.
+#[derive(Default)]
+struct Settled {
+    /// Endpoint, why.
+    disabled: BTreeMap<String, String>,
+    /// Endpoint, the attempt that changed it, and what its operator hears.
+    changes: Vec<(String, usize, Change)>,
+}
+
+/// What a batch's outcomes do to its endpoints' state: rows to write, streaks to change, and
+/// endpoints to disable; `None` when nothing changes and no ordering key moves on.
+fn decide(
+    rows: &[EndpointRow],
+    seen: &BTreeMap<String, Vec<Seen>>,
+    successors: &[(String, String, Millis)],
+) -> Option<Decided> {
+    let mut queues = Vec::new();
+    let mut streaks = Vec::new();
+    let mut disabled = BTreeMap::new();
+    let mut changes = Vec::new();
+    for row in rows {
+        let before = row.state();
+        let mut after = before.clone();
+        let mut reason = None;
+        for event in seen.get(&row.endpoint_id).into_iter().flatten() {
+            let step = after.clone();
+            let disables = after
+                .record(event)
+                .filter(|_| row.enabled && reason.is_none());
+            let change = match disables {
+                // Disabled by this very attempt: that is the news, not that it failed.
+                Some(why) => {
+                    reason = Some(why.clone());
+                    Some(Change::Disabled(why))
+                }
+                None if reason.is_none() && row.enabled => turn(&step, &after).map(Change::Turn),
+                None => None,
+            };
+            changes.extend(change.map(|change| (row.endpoint_id.clone(), event.cause, change)));
+        }
+        for (_, _, now) in successors.iter().filter(|(e, _, _)| *e == row.endpoint_id) {
+            after.due_by(*now);
+        }
+        if let Some(reason) = reason {
+            disabled.insert(row.endpoint_id.clone(), reason);
+            continue;
+        }
+        if after.failing_since != before.failing_since {
+            streaks.push((row.endpoint_id.clone(), after.failing_since));
+        }
+        if after != before {
+            queues.push((
+                row.endpoint_id.clone(),
+                after.failures,
+                after.last_failure_at,
+                after.open_until,
+                after.due_at,
+            ));
+        }
+    }
+    let unchanged = queues.is_empty() && streaks.is_empty() && disabled.is_empty();
+    if unchanged && successors.is_empty() {
+        return None;
+    }
+    Some(Decided {
+        queues,
+        streaks,
+        disabled,
+        changes,
+    })
+}
+
+/// An endpoint's queue row as written: endpoint, failures, last failure, open until, due at.
+type QueueRow = (String, u32, Option<Millis>, Option<Millis>, Option<Millis>);
+
+/// See [`decide`].
+struct Decided {
+    queues: Vec<QueueRow>,
+    /// Endpoint, failing since.
+    streaks: Vec<(String, Option<Millis>)>,
+    /// Endpoint, why.
+    disabled: BTreeMap<String, String>,
+    /// Endpoint, the attempt that changed it, and what its operator hears.
+    changes: Vec<(String, usize, Change)>,
+}
+
+/// An endpoint's scheduling state as [`settle_endpoints`] reads it.
+#[derive(sqlx::FromRow)]
+struct EndpointRow {
+    endpoint_id: String,
+    failures: i32,
+    last_failure_at: Option<Millis>,
+    open_until: Option<Millis>,
+    due_at: Option<Millis>,
+    failing_since: Option<Millis>,
+    enabled: bool,
+}
+
+impl EndpointRow {
+    fn state(&self) -> EndpointState {
+        EndpointState {
+            failures: count(self.failures.into()),
+            failing_since: self.failing_since,
+            last_failure_at: self.last_failure_at,
+            open_until: self.open_until,
+            due_at: self.due_at,
+        }
+    }
+}
+
+/// Names what a batch of attempts refers to, for an error message.
+fn deliveries_of(finishes: &[(&Finish, Millis)]) -> String {
+    match finishes {
+        [(one, _)] => format!("delivery `{}`", one.delivery_id),
+        _ => "an attempt's delivery".into(),
+    }
+}
