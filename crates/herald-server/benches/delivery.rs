@@ -33,7 +33,9 @@
 //! time, so their sum is the writer's busy time). `HERALD_BENCH_WAL=1` does the same for
 //! PostgreSQL's WAL, by kind of record. `HERALD_BENCH_IDLE_ENDPOINTS=100000` adds that many
 //! endpoints with nothing due to every row's database; `HERALD_BENCH_PAST_DAYS=30` adds a month
-//! of empty days (PostgreSQL).
+//! of empty days (PostgreSQL). `HERALD_BENCH_SCALE=5` sends five times each row's events: a row
+//! of one endpoint lasts about a second, which its start (connections opened, the heap grown,
+//! the first accepts) weighs on; a longer row is closer to a steady state and varies less.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark that cannot unwrap should stop
 
@@ -1004,6 +1006,7 @@ fn rss_mib() -> f64 {
 
 /// One row of the table: which backend, how events arrive, how many endpoints and events,
 /// and what else the database holds.
+#[derive(Clone, Copy)]
 struct Run {
     key: &'static str,
     label: &'static str,
@@ -1208,11 +1211,23 @@ fn main() {
         let dir = std::env::temp_dir().join(format!("herald-bench-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
 
-        let mut rows = vec![baseline(20_000).await];
+        let scale: usize = std::env::var("HERALD_BENCH_SCALE")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .filter(|n| *n > 0)
+            .unwrap_or(1);
+        if scale > 1 {
+            println!("every row sends {scale} times its events (HERALD_BENCH_SCALE)");
+        }
+        let mut rows = vec![baseline(20_000 * scale).await];
         for run in RUNS {
             if !only.is_empty() && !only.split(',').any(|key| key == run.key) {
                 continue;
             }
+            let run = &Run {
+                events: run.events * scale,
+                ..*run
+            };
             if run.postgres {
                 let Some((url, admin)) = fresh_postgres().await else {
                     println!("PostgreSQL unreachable: {} skipped", run.label);
