@@ -11,7 +11,8 @@
 //!
 //! What a delivery costs the database, machine-independently, is printed beside each row:
 //! statements per delivery (every statement sqlx runs, `BEGIN` and `COMMIT` included, counted
-//! from its `sqlx::query` events; each is one round trip), and on PostgreSQL the transactions
+//! from its `sqlx::query` events; each is one round trip; and those SQLite's committing thread
+//! runs itself, from its `herald_store::statement` events), and on PostgreSQL the transactions
 //! (`pg_stat_database`) and the bytes of WAL (`pg_current_wal_lsn()`) per delivery, from just
 //! before the clock starts to after herald has stopped (so its backends have reported), and
 //! the CPU time the PostgreSQL server spent per delivery (every `postgres` process's user and
@@ -1198,7 +1199,9 @@ fn main() {
     use tracing_subscriber::util::SubscriberInitExt;
     use tracing_subscriber::{Layer, filter};
     tracing_subscriber::registry()
-        .with(CountStatements.with_filter(filter::filter_fn(|m| m.target() == "sqlx::query")))
+        .with(CountStatements.with_filter(filter::filter_fn(|m| {
+            matches!(m.target(), "sqlx::query" | "herald_store::statement")
+        })))
         .init();
     if std::env::var("HERALD_BENCH_STATEMENTS").is_ok() {
         *STATEMENT_TIMES.lock().unwrap() = Some(HashMap::new());

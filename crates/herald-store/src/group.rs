@@ -24,6 +24,7 @@
 //! a worker's release never overtakes its finishes.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio::sync::{Mutex, mpsc, oneshot};
@@ -84,6 +85,15 @@ pub(crate) trait Apply: Send + 'static {
 
     /// Nothing is queued: let go of what only the next batch would need (the connection).
     async fn idle(&mut self);
+
+    /// How long to wait for the next write, when nothing is queued, before [`idle`]: a
+    /// backend that prepares its statements again for every connection it takes keeps the
+    /// connection through the short gaps between writes of a steady load. Zero by default.
+    ///
+    /// [`idle`]: Apply::idle
+    fn linger(&self) -> Duration {
+        Duration::ZERO
+    }
 }
 
 type Queued = (Write, oneshot::Sender<Result<Written, Error>>);
@@ -211,10 +221,23 @@ async fn commit_loop(mut backend: impl Apply, incoming: Incoming) {
             // Held while this task waits for writes, not while it applies them: the next
             // lane gathers the next batch meanwhile.
             let mut queue = incoming.lock().await;
-            if queue.is_empty() {
+            let linger = backend.linger();
+            let received = if !queue.is_empty() {
+                queue.recv_many(&mut batch, MAX_BATCH).await
+            } else if linger.is_zero() {
                 backend.idle().await;
-            }
-            if queue.recv_many(&mut batch, MAX_BATCH).await == 0 {
+                queue.recv_many(&mut batch, MAX_BATCH).await
+            } else {
+                // `recv_many` is cancel safe: a timeout loses no write.
+                match tokio::time::timeout(linger, queue.recv_many(&mut batch, MAX_BATCH)).await {
+                    Ok(received) => received,
+                    Err(_) => {
+                        backend.idle().await;
+                        queue.recv_many(&mut batch, MAX_BATCH).await
+                    }
+                }
+            };
+            if received == 0 {
                 break;
             }
         }

@@ -19,7 +19,7 @@ pub struct QueueFigures {
 }
 
 /// One of the application's users who receives webhooks.
-#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow, serde::Deserialize)]
 pub struct Tenant {
     /// Chosen by the application, e.g. its own customer id.
     pub id: String,
@@ -221,7 +221,7 @@ pub struct EndpointPatch {
 }
 
 /// One of an endpoint's signing keys.
-#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow, serde::Deserialize)]
 pub struct EndpointSecret {
     /// A secret, `whsec_…`, or an Ed25519 signing key, `whsk_…` (see [`KeyKind`]).
     pub secret: String,
@@ -305,7 +305,7 @@ impl NewEvent {
 }
 
 /// A stored event.
-#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow, serde::Deserialize)]
 pub struct Event {
     /// `evt_…`; also the `webhook-id` of every delivery of it.
     pub id: String,
@@ -470,7 +470,7 @@ pub struct NewToken {
 }
 
 /// A stored API credential.
-#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow, serde::Deserialize)]
 pub struct Token {
     /// `tok_…`.
     pub id: String,

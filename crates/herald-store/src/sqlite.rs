@@ -3,6 +3,8 @@
 //! Writes go through a single connection, so they never contend for SQLite's one write lock
 //! (no `SQLITE_BUSY` under load) and a claim is exclusive without row locks; reads use a pool
 //! of their own. `synchronous = FULL`: an event is on disk before it is reported accepted.
+//! The group committer runs its batches on that connection from its own thread, through the
+//! handle sqlx lends (`sqlite/writer.rs`), rather than hand sqlx each statement.
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -18,8 +20,10 @@ use sqlx::sqlite::{
 use sqlx::{Pool, Sqlite};
 use tokio::sync::Notify;
 
-use crate::sql::{Backend, SqlStore, query};
+use crate::sql::{Backend, Run, SqlStore, query};
 use crate::{Clock, Error, ErrorKind, Limits, Millis, Registration};
+
+mod writer;
 
 /// Sets up the writer connection to wake the workers whenever a transaction that inserted
 /// deliveries commits, whoever's transaction it was: an application's outbox transaction on
@@ -40,8 +44,8 @@ fn wake_after_commits(
         let committed = Arc::clone(&inserted);
         handle.set_commit_hook(move || {
             // Runs as the commit begins; a woken worker's claim needs this very connection,
-            // so it sees the commit.
-            if committed.swap(false, Ordering::Relaxed) {
+            // so it sees the commit. The committer's own commits wake the workers themselves.
+            if committed.swap(false, Ordering::Relaxed) && !writer::by_committer() {
                 due.notify_one();
             }
             true
@@ -94,7 +98,7 @@ impl Backend for Sqlite {
     const COMMIT_THREAD: bool = true;
     const ACCEPT_LANES: usize = 0;
 
-    async fn announce(_: &mut SqliteConnection) -> Result<(), Error> {
+    async fn announce(_: &mut impl Run<Sqlite>) -> Result<(), Error> {
         // One process per SQLite file: the in-process signal is enough.
         Ok(())
     }
@@ -116,7 +120,7 @@ impl Backend for Sqlite {
         Ok(())
     }
 
-    async fn reserve_order(conn: &mut SqliteConnection, n: usize) -> Result<Vec<i64>, Error> {
+    async fn reserve_order(conn: &mut impl Run<Sqlite>, n: usize) -> Result<Vec<i64>, Error> {
         if n == 0 {
             return Ok(Vec::new());
         }
@@ -205,7 +209,7 @@ impl SqlStore<Sqlite> {
         if !orphans.is_empty() {
             let mut conn = writer.acquire().await?;
             let now = crate::SystemClock.now();
-            crate::sql::turns::due_again::<Sqlite>(&mut conn, &orphans, now).await?;
+            crate::sql::turns::due_again::<Sqlite>(&mut *conn, &orphans, now).await?;
             tracing::info!(
                 deliveries = orphans.len(),
                 "claims of an earlier process are due again"

@@ -5,7 +5,7 @@ use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::rows::{count, event_columns};
-use super::{Backend, Sql, json_rows, query, sql};
+use super::{Backend, Run, Sql, json_rows, query, sql};
 use crate::error::classify;
 use crate::filter::{self, Filter};
 use crate::{Accepted, DeliveryState, Error, ErrorKind, Event, Millis, NewEvent, new_id_at};
@@ -21,7 +21,7 @@ pub(crate) struct NewDelivery<'a> {
 
 /// Stores events and one pending delivery per subscribed endpoint each, and announces them.
 pub(crate) async fn accept_all<DB: Backend>(
-    db: &mut DB::Connection,
+    db: &mut impl Run<DB>,
     events: &[(&NewEvent, Millis)],
 ) -> Result<Vec<Accepted>, Error> {
     // ON CONFLICT makes a repeated idempotency key (in this batch, or from another process
@@ -207,7 +207,7 @@ pub(crate) async fn accept_all<DB: Backend>(
 type Subscribed<'a> = HashMap<(&'a str, &'a str), Vec<Subscriber>>;
 
 /// An endpoint subscribed to a type, as [`accept_all`] reads it.
-#[derive(sqlx::FromRow)]
+#[derive(sqlx::FromRow, serde::Deserialize)]
 struct SubscribedRow {
     id: String,
     version: Option<String>,
@@ -297,7 +297,7 @@ pub(crate) fn converted_json(versions: &crate::Versions) -> String {
 /// returns their ids. Deliveries with an ordering key are numbered in the order given
 /// (acceptance order), skipped ones too, so they keep their place if they are sent later.
 pub(crate) async fn insert_deliveries<DB: Backend>(
-    db: &mut DB::Connection,
+    db: &mut impl Run<DB>,
     deliveries: &[NewDelivery<'_>],
 ) -> Result<Vec<String>, Error> {
     const INSERT: Sql = sql!(

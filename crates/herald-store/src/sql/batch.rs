@@ -9,7 +9,7 @@
 //! attempts recorded (`finish.rs`), deliveries claimed (`claim.rs`); `turns.rs` moves
 //! endpoints' turns in line for all of them.
 
-use super::{Backend, accept, finish, turns};
+use super::{Backend, Run, accept, finish, turns};
 use crate::group::{Write, Written};
 use crate::{Error, ErrorKind};
 
@@ -20,7 +20,7 @@ use crate::{Error, ErrorKind};
 ///
 /// Also says whether deliveries became due, so the workers can be woken once it commits.
 pub(crate) async fn apply<DB: Backend>(
-    db: &mut DB::Connection,
+    db: &mut impl Run<DB>,
     writes: &[Write],
 ) -> Result<(Vec<Written>, bool), Error> {
     let mut accepts = Vec::new();

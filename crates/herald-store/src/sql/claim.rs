@@ -17,11 +17,11 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use super::endpoint_state::CIRCUIT_THRESHOLD;
 use super::rows::{ClaimRow, SendRow, claims};
-use super::{Backend, Sql, json_rows, query, sql, turns};
+use super::{Backend, Run, Sql, json_rows, query, sql, turns};
 use crate::{Claim, ClaimRequest, Claimed, Error, Millis, millis};
 
 /// An endpoint at the front of the line.
-#[derive(sqlx::FromRow)]
+#[derive(sqlx::FromRow, serde::Deserialize)]
 struct Turn {
     endpoint_id: String,
     enabled: bool,
@@ -33,7 +33,7 @@ struct Turn {
 }
 
 /// A due delivery of the endpoint being served.
-#[derive(sqlx::FromRow)]
+#[derive(sqlx::FromRow, serde::Deserialize)]
 struct Candidate {
     id: String,
     endpoint_id: String,
@@ -44,7 +44,7 @@ struct Candidate {
 
 /// Where an ordering key stands: its lowest-numbered pending delivery, and whether one of
 /// its deliveries is in flight.
-#[derive(sqlx::FromRow)]
+#[derive(sqlx::FromRow, serde::Deserialize)]
 struct KeyHead {
     endpoint_id: String,
     ordering_key: String,
@@ -86,7 +86,7 @@ pub(crate) const READ_IN_WRITER: usize = 16;
 /// needed to send them and when the next turn of an endpoint the worker will still have room
 /// for comes, all in one transaction.
 pub(crate) async fn claim<DB: Backend>(
-    db: &mut DB::Connection,
+    db: &mut impl Run<DB>,
     request: &ClaimRequest,
     lease: &str,
     now: Millis,
@@ -103,7 +103,7 @@ pub(crate) async fn claim<DB: Backend>(
 /// needs is left to [`read`], which may run after the commit, on another connection (the
 /// deliveries and what they send do not change while they are leased).
 pub(crate) async fn lease_due<DB: Backend>(
-    db: &mut DB::Connection,
+    db: &mut impl Run<DB>,
     request: &ClaimRequest,
     lease: &str,
     now: Millis,
@@ -269,7 +269,7 @@ const NEXT_TURN: Sql = sql!(
 /// When the next endpoint's turn comes, leaving out those in `skip`: the earliest in line,
 /// or asked for by a wake-up not yet folded in (the next claim folds it).
 pub(crate) async fn next_turn<DB: Backend>(
-    db: &mut DB::Connection,
+    db: &mut impl Run<DB>,
     skip: &[impl serde::Serialize + Sync],
 ) -> Result<Option<Millis>, Error> {
     let (due,): (Option<Millis>,) = query(NEXT_TURN)
@@ -366,7 +366,7 @@ fn fair_shares(wants: &[u32], total: u32) -> Vec<u32> {
 /// with `LATERAL`. The order is made here too: a window and two sorts over every endpoint's
 /// rows cost the writer more than sorting a few hundred ids.
 async fn candidates<DB: Backend>(
-    db: &mut DB::Connection,
+    db: &mut impl Run<DB>,
     wanted: &[(&str, u32)],
     now: Millis,
 ) -> Result<BTreeMap<String, Vec<Candidate>>, Error> {
@@ -416,7 +416,7 @@ async fn candidates<DB: Backend>(
 /// For each (endpoint, ordering key) among `candidates`: its head and whether it has one in
 /// flight.
 async fn key_heads<DB: Backend>(
-    db: &mut DB::Connection,
+    db: &mut impl Run<DB>,
     candidates: &BTreeMap<String, Vec<Candidate>>,
 ) -> Result<BTreeMap<(String, String), KeyHead>, Error> {
     const HEADS: Sql = sql!(
@@ -449,7 +449,7 @@ async fn key_heads<DB: Backend>(
 
 /// For each of `endpoints`: when its next unleased pending delivery is due, if it has one.
 async fn next_due<DB: Backend>(
-    db: &mut DB::Connection,
+    db: &mut impl Run<DB>,
     endpoints: &[&str],
     now: Millis,
 ) -> Result<BTreeMap<String, Option<Millis>>, Error> {
@@ -473,7 +473,7 @@ async fn next_due<DB: Backend>(
 
 /// Writes the claim: leases, deliveries set to wait for their key, the endpoints' lines.
 async fn apply<DB: Backend>(
-    db: &mut DB::Connection,
+    db: &mut impl Run<DB>,
     taken: &[String],
     waiting: &[String],
     lines: &[Next],
@@ -536,7 +536,7 @@ async fn apply<DB: Backend>(
 /// endpoints send with (URL, headers, pinned version, secrets) once per endpoint, where a
 /// claim of many deliveries has few endpoints.
 pub(crate) async fn read<DB: Backend>(
-    db: &mut DB::Connection,
+    db: &mut impl Run<DB>,
     taken: &[String],
     lease: &str,
     now: Millis,

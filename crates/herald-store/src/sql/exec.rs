@@ -9,6 +9,7 @@
 
 use std::future::Future;
 
+use serde::de::DeserializeOwned;
 #[cfg(feature = "postgres")]
 use sqlx::Postgres;
 #[cfg(feature = "postgres")]
@@ -20,20 +21,30 @@ use super::{Backend, Sql};
 use crate::{Error, ErrorKind};
 
 /// A row type both databases can read: anything that derives `sqlx::FromRow` (read by column
-/// name), and tuples (read by position).
+/// name), and tuples (read by position). It also derives `serde::Deserialize`, for SQLite's
+/// committing thread, which reads its rows without sqlx (`sqlite/writer.rs`).
 #[cfg(feature = "postgres")]
-pub trait Row: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin {}
+pub trait Row:
+    for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + DeserializeOwned + Send + Unpin
+{
+}
 
 #[cfg(feature = "postgres")]
-impl<T> Row for T where T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin
-{}
+impl<T> Row for T where
+    T: for<'r> FromRow<'r, SqliteRow>
+        + for<'r> FromRow<'r, PgRow>
+        + DeserializeOwned
+        + Send
+        + Unpin
+{
+}
 
 /// A row type SQLite can read (PostgreSQL is not compiled in).
 #[cfg(not(feature = "postgres"))]
-pub trait Row: for<'r> FromRow<'r, SqliteRow> + Send + Unpin {}
+pub trait Row: for<'r> FromRow<'r, SqliteRow> + DeserializeOwned + Send + Unpin {}
 
 #[cfg(not(feature = "postgres"))]
-impl<T> Row for T where T: for<'r> FromRow<'r, SqliteRow> + Send + Unpin {}
+impl<T> Row for T where T: for<'r> FromRow<'r, SqliteRow> + DeserializeOwned + Send + Unpin {}
 
 /// A value bound to a placeholder.
 #[derive(Clone, Debug)]
@@ -150,6 +161,16 @@ impl<'a> Query<'a> {
     pub fn bind(mut self, value: impl Into<Arg<'a>>) -> Self {
         self.args.push(value.into());
         self
+    }
+
+    /// Its text for SQLite.
+    pub(crate) fn sqlite_text(&self) -> &'static str {
+        self.sql.sqlite
+    }
+
+    /// The values bound to its placeholders, `$1` first.
+    pub(crate) fn args(&self) -> &[Arg<'a>] {
+        &self.args
     }
 
     /// Runs it; how many rows it changed.

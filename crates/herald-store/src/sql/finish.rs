@@ -8,7 +8,7 @@ use super::endpoint_state::{EndpointState, Seen, turn};
 use super::hours::{self, Counted};
 use super::notify::{self, Change};
 use super::rows::{count, headers_to_json, storable, stored_headers};
-use super::{Backend, Sql, json_rows, query, sql};
+use super::{Backend, Run, Sql, json_rows, query, sql};
 use crate::error::classify;
 use crate::{DeliveryState, Error, Finish, Finished, Millis, Outcome, lease_worker, new_id};
 
@@ -18,7 +18,7 @@ use crate::{DeliveryState, Error, Finish, Finished, Millis, Outcome, lease_worke
 /// Also says whether work became due now (an ordering key's next delivery, an attempt herald cut
 /// off), so the workers look at once.
 pub(crate) async fn finish_all<DB: Backend>(
-    db: &mut DB::Connection,
+    db: &mut impl Run<DB>,
     finishes: &[(&Finish, Millis)],
 ) -> Result<(Vec<Finished>, bool), Error> {
     const INSERT_ATTEMPTS: Sql = sql!(
@@ -162,7 +162,7 @@ pub(crate) async fn finish_all<DB: Backend>(
 /// endpoint came back from its advance; one whose lease had gone, whose attempt is recorded
 /// all the same, is looked up.
 async fn count_attempts<DB: Backend>(
-    db: &mut DB::Connection,
+    db: &mut impl Run<DB>,
     finishes: &[(&Finish, Millis)],
     held: &[Option<String>],
 ) -> Result<(), Error> {
@@ -205,7 +205,7 @@ async fn count_attempts<DB: Backend>(
 /// where its predecessor finished, and disables endpoints that must be; returns the disabled
 /// ones with why, and what changed that operators hear of.
 async fn settle_endpoints<DB: Backend>(
-    db: &mut DB::Connection,
+    db: &mut impl Run<DB>,
     seen: &BTreeMap<String, Vec<Seen>>,
     successors: &[(String, String, Millis)],
 ) -> Result<Settled, Error> {
@@ -394,7 +394,7 @@ struct Decided {
 }
 
 /// An endpoint's scheduling state as [`settle_endpoints`] reads it.
-#[derive(sqlx::FromRow)]
+#[derive(sqlx::FromRow, serde::Deserialize)]
 struct EndpointRow {
     endpoint_id: String,
     failures: i32,

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use sqlx::Pool;
 
 use super::rows::StatsRow;
-use super::{Backend, Sql, json_rows, query, sql};
+use super::{Backend, Run, Sql, json_rows, query, sql};
 use crate::{Attempt, AttemptStats, Error, Millis};
 
 /// An hour, in milliseconds.
@@ -37,7 +37,7 @@ struct Counts {
 
 /// Adds attempts to their endpoints' hours.
 pub(crate) async fn count<'a, DB: Backend>(
-    db: &mut DB::Connection,
+    db: &mut impl Run<DB>,
     attempts: impl Iterator<Item = Counted<'a>>,
 ) -> Result<(), Error> {
     // One row per key in the batch (PostgreSQL refuses to update a row twice in a statement),
@@ -133,7 +133,7 @@ pub(crate) async fn trim<DB: Backend>(writer: &Pool<DB>, now: Millis) -> Result<
 
 /// Deletes an endpoint's rows (with the endpoint: no foreign key does it, see migration 20).
 pub(crate) async fn forget<DB: Backend>(
-    db: &mut DB::Connection,
+    db: &mut impl Run<DB>,
     endpoint_id: &str,
 ) -> Result<(), Error> {
     query("DELETE FROM attempt_hours WHERE endpoint_id = $1")

@@ -65,7 +65,7 @@ impl<DB: Backend> Log for SqlStore<DB> {
             due: now,
             skipped: false,
         };
-        let ids = accept::insert_deliveries::<DB>(&mut tx, &[delivery]).await?;
+        let ids = accept::insert_deliveries::<DB>(&mut *tx, &[delivery]).await?;
         // A test is how a user checks a mended endpoint: an open circuit half-opens now, so a
         // probe goes at once rather than after the pause.
         query(
@@ -261,8 +261,8 @@ impl<DB: Backend> Log for SqlStore<DB> {
         .bind(id)
         .execute(&mut *tx)
         .await?;
-        turns::make_due::<DB>(&mut tx, [(endpoint.as_str(), now)].into_iter()).await?;
-        DB::announce(&mut tx).await?;
+        turns::make_due::<DB>(&mut *tx, [(endpoint.as_str(), now)].into_iter()).await?;
+        DB::announce(&mut *tx).await?;
         tx.commit().await?;
         self.wake();
         self.delivery(tenant_id, id).await

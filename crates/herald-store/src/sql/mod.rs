@@ -183,7 +183,7 @@ pub trait Backend: Database<Connection: Run<Self>> + sealed::Sealed {
 
     /// Run inside a transaction that makes deliveries due: tells the other processes on the
     /// database, once (and only if) the transaction commits.
-    fn announce(conn: &mut Self::Connection) -> impl Future<Output = Result<(), Error>> + Send;
+    fn announce(conn: &mut impl Run<Self>) -> impl Future<Output = Result<(), Error>> + Send;
 
     /// Makes a claim's own transaction cheaper where the database allows it: a claim lost in
     /// a crash only makes its deliveries due again later, so it need not wait for the disk;
@@ -199,7 +199,7 @@ pub trait Backend: Database<Connection: Run<Self>> + sealed::Sealed {
     /// `n` numbers, increasing, larger than any handed out before: the acceptance order of
     /// deliveries with an ordering key.
     fn reserve_order(
-        conn: &mut Self::Connection,
+        conn: &mut impl Run<Self>,
         n: usize,
     ) -> impl Future<Output = Result<Vec<i64>, Error>> + Send;
 
@@ -248,7 +248,10 @@ pub struct SqlStore<DB: Backend> {
 
 impl<DB: Backend> SqlStore<DB> {
     /// A store over pools already migrated, with its committing task started.
-    pub(crate) fn new(writer: Pool<DB>, reader: Pool<DB>, due: Arc<Notify>) -> Result<Self, Error> {
+    pub(crate) fn new(writer: Pool<DB>, reader: Pool<DB>, due: Arc<Notify>) -> Result<Self, Error>
+    where
+        DB: Commit,
+    {
         let writes = || Writes {
             pool: writer.clone(),
             due: Arc::clone(&due),
@@ -284,24 +287,48 @@ impl<DB: Backend> SqlStore<DB> {
     }
 }
 
+/// How a database's committer applies a batch on the writer connection it holds.
+///
+/// PostgreSQL's runs the batch through sqlx in a transaction; SQLite's runs it on the
+/// committing thread through the handle sqlx lends (`sqlite/writer.rs`), which needs a
+/// connection of its own kind ([`Commit::Held`]).
+pub(crate) trait Commit: Backend {
+    /// What the committer keeps between batches.
+    type Held: Send + 'static;
+
+    /// How long the committer keeps its connection when no write is queued (see
+    /// [`Apply::linger`]).
+    const LINGER: Duration;
+
+    /// Makes a connection from the writer pool ready for batches.
+    fn hold(conn: PoolConnection<Self>) -> impl Future<Output = Result<Self::Held, Error>> + Send;
+
+    /// Applies `writes` in one transaction and commits it: one result per write, and whether
+    /// deliveries became due. On an error nothing of the batch is kept.
+    fn commit(
+        held: &mut Self::Held,
+        writes: &[Write],
+    ) -> impl Future<Output = Result<(Vec<Written>, bool), Error>> + Send;
+}
+
 /// Applies the committer's batches on the writer, and wakes the workers when a batch made
 /// deliveries due.
 ///
 /// It keeps the writer connection from one batch to the next while batches come back to
 /// back (taking it from the pool and giving it back costs round trips of their own, more than
-/// a small batch's statements), and gives it back when nothing is queued or after [`HOLD`],
-/// so other writes get their turn.
-struct Writes<DB: Backend> {
+/// a small batch's statements), and gives it back when nothing has been queued for
+/// [`Commit::LINGER`] or after [`HOLD`], so other writes get their turn.
+struct Writes<DB: Commit> {
     pool: Pool<DB>,
     due: Arc<Notify>,
-    held: Option<(PoolConnection<DB>, Instant)>,
+    held: Option<(DB::Held, Instant)>,
 }
 
 /// How long the committer keeps the writer connection while it has batches to apply.
 const HOLD: Duration = Duration::from_millis(20);
 
 #[async_trait]
-impl<DB: Backend> Apply for Writes<DB> {
+impl<DB: Commit> Apply for Writes<DB> {
     async fn apply(&mut self, writes: &[Write]) -> Result<Vec<Written>, Error> {
         if self
             .held
@@ -312,22 +339,15 @@ impl<DB: Backend> Apply for Writes<DB> {
         }
         let (conn, _) = match &mut self.held {
             Some(held) => held,
-            None => self
-                .held
-                .insert((self.pool.acquire().await?, Instant::now())),
+            None => {
+                let held = DB::hold(self.pool.acquire().await?).await?;
+                self.held.insert((held, Instant::now()))
+            }
         };
-        let applied = async {
-            let mut tx = sqlx::Connection::begin(&mut **conn).await?;
-            let applied = batch::apply::<DB>(&mut tx, writes).await?;
-            tx.commit().await?;
-            Ok::<_, Error>(applied)
-        }
-        .await;
-        let (written, made_due) = match applied {
+        let (written, made_due) = match DB::commit(conn, writes).await {
             Ok(applied) => applied,
             Err(error) => {
-                // The failed transaction rolls back as it drops; the next batch starts afresh
-                // from the pool.
+                // Nothing of the batch is kept; the next batch starts afresh from the pool.
                 self.held = None;
                 return Err(error);
             }
@@ -340,6 +360,10 @@ impl<DB: Backend> Apply for Writes<DB> {
 
     async fn idle(&mut self) {
         self.held = None;
+    }
+
+    fn linger(&self) -> Duration {
+        DB::LINGER
     }
 }
 

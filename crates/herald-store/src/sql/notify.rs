@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use super::accept::accept_all;
 use super::endpoint_state::Turn;
 use super::rows::count;
-use super::{Backend, Sql, json_rows, query, sql};
+use super::{Backend, Run, Sql, json_rows, query, sql};
 use crate::operational::{
     self, DeliveryDead, EndpointDisabled, EndpointFailing, EndpointRecovered, LastAttempt,
     OPERATOR, time,
@@ -45,7 +45,7 @@ impl Notice {
 }
 
 /// A delivery behind a notice, with its event's type and its endpoint.
-#[derive(sqlx::FromRow)]
+#[derive(sqlx::FromRow, serde::Deserialize)]
 struct Cause {
     id: String,
     event_id: String,
@@ -61,7 +61,7 @@ struct Cause {
 /// index in `finishes` of the attempt behind each) and the deliveries at `dead` that died.
 /// Attempts at delivering operational events produce none. Whether deliveries became due.
 pub(crate) async fn after_attempts<DB: Backend>(
-    db: &mut DB::Connection,
+    db: &mut impl Run<DB>,
     finishes: &[(&Finish, Millis)],
     changes: Vec<(String, usize, Change)>,
     dead: impl Iterator<Item = usize>,
@@ -187,7 +187,7 @@ pub(crate) async fn after_attempts<DB: Backend>(
 /// endpoint that asked for its type (nobody listening, nothing stored). Whether deliveries
 /// became due.
 pub(crate) async fn emit<DB: Backend>(
-    db: &mut DB::Connection,
+    db: &mut impl Run<DB>,
     notices: Vec<Notice>,
     now: Millis,
 ) -> Result<bool, Error> {

@@ -45,7 +45,7 @@ impl<DB: Backend> Queue for SqlStore<DB> {
         let lease = lease_token(&request.worker);
         let mut tx = self.writer.begin().await?;
         DB::relax_claim(&mut tx).await?;
-        let claimed = super::claim::claim::<DB>(&mut tx, request, &lease, now).await?;
+        let claimed = super::claim::claim::<DB>(&mut *tx, request, &lease, now).await?;
         tx.commit().await?;
         Ok(claimed)
     }
@@ -66,7 +66,7 @@ impl<DB: Backend> Queue for SqlStore<DB> {
         let mut handed_back = 0;
         for worker in DB::dead_workers(&mut tx).await? {
             let released =
-                turns::release::<DB>(&mut tx, &Holder::Worker(worker.clone()), now).await?;
+                turns::release::<DB>(&mut *tx, &Holder::Worker(worker.clone()), now).await?;
             if released > 0 {
                 tracing::warn!(%worker, released, "worker gone: its claims are handed back");
             }
@@ -87,9 +87,9 @@ impl<DB: Backend> Queue for SqlStore<DB> {
             );
         }
         handed_back += u64::try_from(expired.len()).unwrap_or(u64::MAX);
-        turns::due_again::<DB>(&mut tx, &expired, now).await?;
+        turns::due_again::<DB>(&mut *tx, &expired, now).await?;
         let stuck = next_in_order_after_loss::<DB>(&mut tx, now).await?;
-        turns::due_again::<DB>(&mut tx, &stuck, now).await?;
+        turns::due_again::<DB>(&mut *tx, &stuck, now).await?;
         tx.commit().await?;
         if handed_back > 0 || !stuck.is_empty() {
             self.wake();
@@ -109,7 +109,7 @@ impl<DB: Backend> SqlStore<DB> {
         now: Millis,
     ) -> Result<Vec<Claimed>, Error> {
         let read = match self.reader.acquire().await {
-            Ok(mut reader) => super::claim::read::<DB>(&mut reader, &ids, &lease, now).await,
+            Ok(mut reader) => super::claim::read::<DB>(&mut *reader, &ids, &lease, now).await,
             Err(error) => Err(error.into()),
         };
         if read.is_err() {

@@ -200,7 +200,7 @@ impl<DB: Backend> Registry for SqlStore<DB> {
             change_keys::<DB>(&mut tx, id, change, now).await?;
         }
         if patch.enabled == Some(false) {
-            turns::skip_pending::<DB>(&mut tx, id, now).await?;
+            turns::skip_pending::<DB>(&mut *tx, id, now).await?;
         }
         if patch.enabled == Some(true) {
             // A failing streak ended by hand: its circuit closes too.
@@ -214,7 +214,7 @@ impl<DB: Backend> Registry for SqlStore<DB> {
         }
         let endpoint = Endpoint::try_from(row)?;
         if patch.deliver_skipped && endpoint.enabled {
-            turns::deliver_skipped::<DB>(&mut tx, id, now).await?;
+            turns::deliver_skipped::<DB>(&mut *tx, id, now).await?;
         }
         tx.commit().await?;
         if patch.deliver_skipped && endpoint.enabled {
@@ -484,7 +484,7 @@ async fn delete_endpoint<DB: Backend>(
         .execute(&mut *tx)
         .await?;
     if deleted == 1 {
-        hours::forget::<DB>(&mut tx, id).await?;
+        hours::forget::<DB>(&mut *tx, id).await?;
     }
     tx.commit().await?;
     Ok(deleted == 1)

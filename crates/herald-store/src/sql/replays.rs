@@ -40,7 +40,7 @@ async fn send_again<DB: Backend>(
 }
 
 /// A replay job as a step reads it, with its endpoint's filter and state.
-#[derive(sqlx::FromRow)]
+#[derive(sqlx::FromRow, serde::Deserialize)]
 struct Job {
     tenant_id: String,
     endpoint_id: String,
@@ -57,7 +57,7 @@ struct Job {
 }
 
 /// An event a replay step looks at.
-#[derive(sqlx::FromRow)]
+#[derive(sqlx::FromRow, serde::Deserialize)]
 struct Candidate {
     id: String,
     ordering_key: Option<String>,
@@ -293,7 +293,7 @@ impl<DB: Backend> Replays for SqlStore<DB> {
                 at: operational::time(now),
             };
             let notice = Notice::new(&replay.tenant_id, operational::REPLAY_FINISHED, &finished);
-            notified = notify::emit::<DB>(&mut tx, vec![notice], now).await?;
+            notified = notify::emit::<DB>(&mut *tx, vec![notice], now).await?;
         }
         tx.commit().await?;
         if sent + late.len() > 0 || notified {

@@ -21,7 +21,7 @@ macro_rules! endpoint_columns {
 }
 pub(crate) use endpoint_columns;
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx::FromRow, serde::Deserialize)]
 pub(crate) struct EndpointRow {
     id: String,
     tenant_id: String,
@@ -95,7 +95,7 @@ macro_rules! delivery_columns {
 }
 pub(crate) use delivery_columns;
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx::FromRow, serde::Deserialize)]
 pub(crate) struct DeliveryRow {
     pub(super) id: String,
     event_id: String,
@@ -137,7 +137,7 @@ macro_rules! attempt_columns {
 }
 pub(crate) use attempt_columns;
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx::FromRow, serde::Deserialize)]
 pub(crate) struct AttemptRow {
     /// The delivery's event: the `webhook-id` a stored request left out ([`sent_headers`]).
     event_id: String,
@@ -223,7 +223,7 @@ fn sent_headers(
 const SIGNATURE: &str = "webhook-signature";
 
 /// A claimed delivery joined with its event.
-#[derive(sqlx::FromRow)]
+#[derive(sqlx::FromRow, serde::Deserialize)]
 pub(crate) struct ClaimRow {
     pub(crate) delivery_id: String,
     attempts: i32,
@@ -240,7 +240,7 @@ pub(crate) struct ClaimRow {
 }
 
 /// What the deliveries of a claim to one endpoint are sent with.
-#[derive(sqlx::FromRow)]
+#[derive(sqlx::FromRow, serde::Deserialize)]
 pub(crate) struct SendRow {
     id: String,
     url: String,
@@ -340,7 +340,7 @@ macro_rules! replay_columns {
 }
 pub(crate) use replay_columns;
 
-#[derive(sqlx::FromRow)]
+#[derive(sqlx::FromRow, serde::Deserialize)]
 pub(crate) struct ReplayRow {
     id: String,
     tenant_id: String,
@@ -372,7 +372,7 @@ impl TryFrom<ReplayRow> for Replay {
 }
 
 /// One hour of attempt figures.
-#[derive(sqlx::FromRow)]
+#[derive(sqlx::FromRow, serde::Deserialize)]
 pub(crate) struct StatsRow {
     /// The hour's start.
     bucket: Millis,
@@ -395,7 +395,7 @@ impl StatsRow {
 }
 
 /// The pending deliveries and how many are due, for the operator.
-#[derive(sqlx::FromRow)]
+#[derive(sqlx::FromRow, serde::Deserialize)]
 pub(crate) struct QueueRow {
     pub(crate) pending: i64,
     pub(crate) due: Option<i64>,
@@ -403,7 +403,7 @@ pub(crate) struct QueueRow {
 }
 
 /// An endpoint whose deliveries fail.
-#[derive(sqlx::FromRow)]
+#[derive(sqlx::FromRow, serde::Deserialize)]
 pub(crate) struct FailingRow {
     pub(crate) tenant_id: String,
     pub(crate) id: String,

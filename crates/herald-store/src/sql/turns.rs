@@ -4,14 +4,14 @@
 
 use std::collections::BTreeMap;
 
-use super::{Backend, Sql, json_rows, query, sql};
+use super::{Backend, Run, Sql, json_rows, query, sql};
 use crate::group::Holder;
 use crate::{Error, Millis};
 
 /// Makes the deliveries endpoint `id` skipped while it was disabled due `now`; how many.
 /// They go in acceptance order: by their ids, and by their ordering keys' numbers.
 pub(crate) async fn deliver_skipped<DB: Backend>(
-    db: &mut DB::Connection,
+    db: &mut impl Run<DB>,
     id: &str,
     now: Millis,
 ) -> Result<u64, Error> {
@@ -36,7 +36,7 @@ pub(crate) async fn deliver_skipped<DB: Backend>(
 /// A claim cannot see a wake-up whose transaction has not committed, so it cannot take it
 /// away; that one is folded by the claim after, which the commit's announcement starts.
 pub(crate) async fn wake<'a, DB: Backend>(
-    db: &mut DB::Connection,
+    db: &mut impl Run<DB>,
     due: impl Iterator<Item = (&'a str, Millis)>,
 ) -> Result<(), Error> {
     const WAKE: Sql = sql!(
@@ -54,7 +54,7 @@ pub(crate) async fn wake<'a, DB: Backend>(
 /// Takes the wake-ups committed so far and moves each endpoint's turn to no later than the
 /// earliest asked for it. Another process's claim folding at the same moment skips the ones
 /// this one took, and does not wait for them.
-pub(crate) async fn fold<DB: Backend>(db: &mut DB::Connection) -> Result<(), Error> {
+pub(crate) async fn fold<DB: Backend>(db: &mut impl Run<DB>) -> Result<(), Error> {
     const TAKE: Sql = sql!(
         "DELETE FROM endpoint_wakeups WHERE " [either "rowid" "ctid"] " IN \
            (SELECT " [either "rowid" "ctid"] " FROM endpoint_wakeups" [lock_skip] ") \
@@ -77,7 +77,7 @@ pub(crate) async fn fold<DB: Backend>(db: &mut DB::Connection) -> Result<(), Err
 /// "nothing more is due" and corrects it. A write only when the turn is later would let a
 /// claim that missed these deliveries put the endpoint out of line with them due.
 pub(crate) async fn make_due<'a, DB: Backend>(
-    db: &mut DB::Connection,
+    db: &mut impl Run<DB>,
     due: impl Iterator<Item = (&'a str, Millis)>,
 ) -> Result<(), Error> {
     // Sorted by endpoint, so two processes' batches lock queue rows in one order.
@@ -100,7 +100,7 @@ pub(crate) async fn make_due<'a, DB: Backend>(
 /// Disables endpoint `id` for `reason`: its pending deliveries are skipped and it has no
 /// turn.
 pub(crate) async fn disable<DB: Backend>(
-    db: &mut DB::Connection,
+    db: &mut impl Run<DB>,
     id: &str,
     reason: &str,
     now: Millis,
@@ -121,7 +121,7 @@ pub(crate) async fn disable<DB: Backend>(
 /// can be sent once it is enabled again ([`deliver_skipped`]); the endpoint has no turn until
 /// something new is due.
 pub(crate) async fn skip_pending<DB: Backend>(
-    db: &mut DB::Connection,
+    db: &mut impl Run<DB>,
     id: &str,
     now: Millis,
 ) -> Result<(), Error> {
@@ -142,7 +142,7 @@ pub(crate) async fn skip_pending<DB: Backend>(
 
 /// Gives back the leases `holder` holds; their endpoints' turns come at once.
 pub(crate) async fn release<DB: Backend>(
-    db: &mut DB::Connection,
+    db: &mut impl Run<DB>,
     holder: &Holder,
     now: Millis,
 ) -> Result<u64, Error> {
@@ -174,7 +174,7 @@ pub(crate) async fn release<DB: Backend>(
 /// now, as for an attempt herald cut off. (A delivery in flight when the circuit opened ends
 /// its pause early the same way: one probe sooner, no more.)
 pub(crate) async fn due_again<DB: Backend>(
-    db: &mut DB::Connection,
+    db: &mut impl Run<DB>,
     released: &[(String,)],
     now: Millis,
 ) -> Result<(), Error> {

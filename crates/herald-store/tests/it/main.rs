@@ -14,6 +14,7 @@ mod partitions;
 mod races;
 mod recovery;
 mod timed;
+mod writer;
 
 use std::sync::Arc;
 

@@ -21,7 +21,8 @@ fn request(worker: &str) -> ClaimRequest {
     }
 }
 
-async fn one_event(store: &(impl Registry + Log)) {
+/// A tenant `acme` with one endpoint, and one event accepted for it.
+pub(crate) async fn one_event(store: &(impl Registry + Log)) {
     store.create_tenant("acme").await.unwrap();
     store
         .create_endpoint(NewEndpoint::new("acme", "https://example.com", SECRET))
