@@ -78,6 +78,18 @@ impl Writer {
     }
 }
 
+impl Drop for Writer {
+    /// Rolls back a transaction left open (the code running it panicked) before the connection
+    /// goes back to the pool, as sqlx's own `Transaction` does when dropped; a connection that
+    /// cannot be rolled back is closed instead. Like the statements `raw` finalizes as it drops,
+    /// this runs without sqlx's lock, while `conn` is held here with no command in flight.
+    fn drop(&mut self) {
+        if !self.raw.is_autocommit() && self.raw.execute_batch("ROLLBACK").is_err() {
+            self.conn.close_on_drop();
+        }
+    }
+}
+
 /// The rusqlite connection, while sqlx's lock on its handle is held.
 pub struct Locked<'a> {
     raw: &'a mut rusqlite::Connection,
@@ -128,5 +140,34 @@ mod tests {
             .await
             .expect("the rows written through the handle");
         assert_eq!(sum, 42);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_transaction_left_open_is_rolled_back_before_the_connection_goes_back() {
+        let options = SqliteConnectOptions::from_str("sqlite::memory:").expect("an in-memory URL");
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .expect("an in-memory database");
+        sqlx::query("CREATE TABLE t (v INTEGER)")
+            .execute(&pool)
+            .await
+            .expect("a table");
+        let mut writer = Writer::new(pool.acquire().await.expect("its connection"))
+            .await
+            .expect("a writer");
+        {
+            let raw = writer.lock().await.expect("the handle");
+            raw.execute_batch("BEGIN; INSERT INTO t VALUES (1)")
+                .expect("a transaction, never finished");
+        }
+        drop(writer);
+        let mut tx = pool.begin().await.expect("a transaction of sqlx's own");
+        let (rows,): (i64,) = sqlx::query_as("SELECT count(*) FROM t")
+            .fetch_one(&mut *tx)
+            .await
+            .expect("the table");
+        assert_eq!(rows, 0, "the abandoned insert was rolled back");
     }
 }

@@ -143,14 +143,13 @@ impl Run<Sqlite> for Locked<'_> {
         timed(query.sqlite_text(), || {
             let mut statement = prepare(self, &query)?;
             let mut rows = statement.raw_query();
-            let first = match rows.next().map_err(failed)? {
-                Some(row) => Some(from_row(row)?),
-                None => None,
-            };
-            // Run to the end, as sqlx does: an `UPDATE … RETURNING` changes every row it
-            // matches.
-            while rows.next().map_err(failed)?.is_some() {}
-            Ok(first)
+            // The first row only, as sqlx reads it: a statement with `RETURNING` makes all its
+            // changes at its first step, and the statement is reset as it goes back to the
+            // cache.
+            match rows.next().map_err(failed)? {
+                Some(row) => Ok(Some(from_row(row)?)),
+                None => Ok(None),
+            }
         })
     }
 }
