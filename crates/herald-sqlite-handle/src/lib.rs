@@ -112,14 +112,19 @@ mod tests {
 
     use super::*;
 
-    #[tokio::test(flavor = "current_thread")]
-    async fn statements_on_the_borrowed_handle_are_seen_by_sqlx_and_back() {
+    /// An in-memory database: one connection, or each would be a database of its own.
+    async fn memory() -> sqlx::SqlitePool {
         let options = SqliteConnectOptions::from_str("sqlite::memory:").expect("an in-memory URL");
-        let pool = SqlitePoolOptions::new()
+        SqlitePoolOptions::new()
             .max_connections(1)
             .connect_with(options)
             .await
-            .expect("an in-memory database");
+            .expect("an in-memory database")
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn statements_on_the_borrowed_handle_are_seen_by_sqlx_and_back() {
+        let pool = memory().await;
         let mut conn = pool.acquire().await.expect("its connection");
         sqlx::query("CREATE TABLE t (v INTEGER)")
             .execute(&mut *conn)
@@ -144,12 +149,7 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread")]
     async fn a_transaction_left_open_is_rolled_back_before_the_connection_goes_back() {
-        let options = SqliteConnectOptions::from_str("sqlite::memory:").expect("an in-memory URL");
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options)
-            .await
-            .expect("an in-memory database");
+        let pool = memory().await;
         sqlx::query("CREATE TABLE t (v INTEGER)")
             .execute(&pool)
             .await

@@ -2,8 +2,8 @@
 //!
 //! Group commit ([`crate::group`]) puts many writes in one transaction; this puts many rows in
 //! one statement: each batch is bound as one JSON array and read back as a table, so a batch
-//! of 500 events costs about as many round trips (to SQLite's thread, or over the socket to
-//! PostgreSQL) as one.
+//! of 500 events costs about as many statements (each a call into SQLite, or a round trip over
+//! the socket to PostgreSQL) as one.
 //!
 //! What each kind of write does is in a file of its own: events accepted (`accept.rs`),
 //! attempts recorded (`finish.rs`), deliveries claimed (`claim.rs`); `turns.rs` moves
