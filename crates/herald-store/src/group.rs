@@ -222,12 +222,13 @@ async fn commit_loop(mut backend: impl Apply, incoming: Incoming) {
             // lane gathers the next batch meanwhile.
             let mut queue = incoming.lock().await;
             let linger = backend.linger();
-            let received = if !queue.is_empty() {
-                queue.recv_many(&mut batch, MAX_BATCH).await
-            } else if linger.is_zero() {
-                backend.idle().await;
+            let received = if linger.is_zero() {
+                if queue.is_empty() {
+                    backend.idle().await;
+                }
                 queue.recv_many(&mut batch, MAX_BATCH).await
             } else {
+                // Writes already queued are taken at once (the timeout polls first), and
                 // `recv_many` is cancel safe: a timeout loses no write.
                 match tokio::time::timeout(linger, queue.recv_many(&mut batch, MAX_BATCH)).await {
                     Ok(received) => received,

@@ -130,10 +130,11 @@ impl Run<Sqlite> for Locked<'_> {
     async fn fetch_all<T: Row>(&mut self, query: Query<'_>) -> Result<Vec<T>, Error> {
         timed(query.sqlite_text(), || {
             let mut statement = prepare(self, &query)?;
+            let columns = serde_rusqlite::columns_from_statement(&statement);
             let mut rows = statement.raw_query();
             let mut read = Vec::new();
             while let Some(row) = rows.next().map_err(failed)? {
-                read.push(from_row(row)?);
+                read.push(from_row(row, &columns)?);
             }
             Ok(read)
         })
@@ -142,12 +143,13 @@ impl Run<Sqlite> for Locked<'_> {
     async fn fetch_optional<T: Row>(&mut self, query: Query<'_>) -> Result<Option<T>, Error> {
         timed(query.sqlite_text(), || {
             let mut statement = prepare(self, &query)?;
+            let columns = serde_rusqlite::columns_from_statement(&statement);
             let mut rows = statement.raw_query();
             // The first row only, as sqlx reads it: a statement with `RETURNING` makes all its
             // changes at its first step, and the statement is reset as it goes back to the
             // cache.
             match rows.next().map_err(failed)? {
-                Some(row) => Ok(Some(from_row(row)?)),
+                Some(row) => Ok(Some(from_row(row, &columns)?)),
                 None => Ok(None),
             }
         })
@@ -208,8 +210,10 @@ fn prepare<'c>(
     Ok(statement)
 }
 
-fn from_row<T: Row>(row: &rusqlite::Row<'_>) -> Result<T, Error> {
-    serde_rusqlite::from_row::<T>(row)
+/// `row` read into `T` by the names of its `columns` (the statement's, read once for all its
+/// rows: `serde_rusqlite::from_row` would read them again for every row).
+fn from_row<T: Row>(row: &rusqlite::Row<'_>, columns: &[String]) -> Result<T, Error> {
+    serde_rusqlite::from_row_with_columns::<T>(row, columns)
         .map_err(|e| Error::new(ErrorKind::Database, format!("cannot read a row: {e}")))
 }
 

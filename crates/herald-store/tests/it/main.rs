@@ -30,6 +30,17 @@ pub(crate) fn pg_url() -> String {
     std::env::var("HERALD_TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_PG.into())
 }
 
+/// A claim of up to ten deliveries by worker `w`, leased for a minute.
+pub(crate) fn ten_for_a_minute() -> herald_store::ClaimRequest {
+    herald_store::ClaimRequest {
+        worker: "w".into(),
+        limit: 10,
+        capacity: 10,
+        remaining: Default::default(),
+        lease: std::time::Duration::from_secs(60),
+    }
+}
+
 /// A file-backed SQLite store in its own temporary directory (removed on drop).
 async fn sqlite() -> (SqliteStore, TempDir) {
     let dir = TempDir::new();

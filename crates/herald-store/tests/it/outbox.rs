@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use herald_store::sql::{Backend, query};
-use herald_store::{ClaimRequest, Log, NewEndpoint, NewEvent, Queue, Registry, SqlStore, Store};
+use herald_store::{Log, NewEndpoint, NewEvent, Queue, Registry, SqlStore, Store};
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
@@ -52,13 +52,7 @@ where
         let stored = store.event("acme", &accepted.event.id).await.unwrap();
         assert_eq!(stored.is_some(), commit, "commit = {commit}");
     }
-    let request = ClaimRequest {
-        worker: "w".into(),
-        limit: 10,
-        capacity: 10,
-        remaining: Default::default(),
-        lease: Duration::from_secs(60),
-    };
+    let request = crate::ten_for_a_minute();
     let claimed = store.claim(&request).await.unwrap();
     assert_eq!(claimed.len(), 1, "only the committed event is delivered");
 }

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use herald_store::sql::query;
-use herald_store::{ClaimRequest, Log, NewEvent, Queue};
+use herald_store::{Log, NewEvent, Queue};
 
 use crate::recovery::one_event;
 
@@ -15,13 +15,7 @@ use crate::recovery::one_event;
 async fn a_claim_leaves_the_writer_waiting_for_the_disk() {
     let (store, _dir) = crate::sqlite().await;
     one_event(&store).await;
-    let request = ClaimRequest {
-        worker: "w".into(),
-        limit: 10,
-        capacity: 10,
-        remaining: Default::default(),
-        lease: Duration::from_secs(60),
-    };
+    let request = crate::ten_for_a_minute();
     // A batch of claims alone: the committer queues nothing else meanwhile.
     assert_eq!(store.claim(&request).await.unwrap().len(), 1);
     let (synchronous,): (i64,) = query("PRAGMA synchronous")
