@@ -5,7 +5,10 @@
 //! another process would) or with typed in-process `Sender::send`, from 64 concurrent tasks (or
 //! at a steady rate), and reports deliveries per second (first send to last arrival), the
 //! latency from the event being committed (the 202, or `send` returning) to its request
-//! arriving at the receiver, and the process's highest resident memory during the row. The
+//! arriving at the receiver (`p50`, `p99`) and from the event's request starting (`req p50`,
+//! `req p99`: what a caller waits for its 202 counts there, and only there), the caller's wait
+//! for that 202 (`202 p50`, `202 p99`), and the process's highest resident memory during the
+//! row. The
 //! first row is the baseline, run in the same process: the same HTTP client posting the same
 //! bodies to the same receiver, with no herald in between.
 //!
@@ -299,9 +302,15 @@ struct Figures {
     label: String,
     deliveries: usize,
     per_second: f64,
-    /// From commit to arrival; `None` where everything was stored before the clock started.
-    p50: Option<Duration>,
-    p99: Option<Duration>,
+    /// From commit (the 202, or `send` returning) to arrival, p50 and p99; `None` where
+    /// everything was stored before the clock started, and for the baseline, which commits
+    /// nothing.
+    from_commit: Option<(Duration, Duration)>,
+    /// From the request's start (the POST sent, or `send` called) to arrival: what a commit
+    /// waiting longer to gather other writes would add to shows here, not in `from_commit`.
+    from_request: Option<(Duration, Duration)>,
+    /// From the request's start to herald's answer that the event is committed (the 202).
+    answered: Option<(Duration, Duration)>,
     /// The process's resident memory, at its highest so far (MiB).
     rss: f64,
     /// Requests that arrived for an event already delivered (none in a run without faults).
@@ -329,6 +338,15 @@ fn process_cpu() -> Duration {
         })
         .unwrap_or(0);
     Duration::from_secs_f64(ticks as f64 / TICKS_PER_SECOND)
+}
+
+/// The p50 and p99 of `latencies`, if there are any.
+fn spread(mut latencies: Vec<Duration>) -> Option<(Duration, Duration)> {
+    if latencies.is_empty() {
+        return None;
+    }
+    latencies.sort();
+    Some((percentile(&latencies, 0.5), percentile(&latencies, 0.99)))
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -384,17 +402,17 @@ async fn baseline(requests: usize) -> Figures {
     let cpu = (process_cpu() - cpu) / u32::try_from(requests).unwrap();
     let arrived = arrivals.0.lock().unwrap().clone();
     let last = arrived.iter().map(|(_, _, at)| *at).max().unwrap();
-    let mut latencies: Vec<Duration> = arrived
+    let latencies: Vec<Duration> = arrived
         .iter()
         .map(|(id, _, at)| at.duration_since(sent_at[id.parse::<usize>().unwrap()]))
         .collect();
-    latencies.sort();
     Figures {
         label: "baseline: same client and receiver, no herald".into(),
         deliveries: requests,
         per_second: requests as f64 / last.duration_since(started).as_secs_f64(),
-        p50: Some(percentile(&latencies, 0.5)),
-        p99: Some(percentile(&latencies, 0.99)),
+        from_commit: None,
+        from_request: spread(latencies),
+        answered: None,
         rss: rss_mib(),
         duplicates: 0,
         cost: None,
@@ -667,7 +685,8 @@ async fn herald(run: &Run, database_url: &str) -> Figures {
     );
     let client = reqwest::Client::new();
 
-    let committed: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    // Each event's id: when its request started, and when herald answered that it committed.
+    let committed: Arc<Mutex<HashMap<String, (Instant, Instant)>>> = Arc::default();
     let gate = Arc::new(Semaphore::new(CONCURRENCY));
     reset_statement_times();
     let started = Instant::now();
@@ -686,8 +705,9 @@ async fn herald(run: &Run, database_url: &str) -> Figures {
             (Arc::clone(&herald), client.clone(), Arc::clone(&committed));
         let (load, setup) = (run.load, run.setup);
         tasks.push(tokio::spawn(async move {
+            let sent = Instant::now();
             let id = send_one(load, setup, &herald, &client, n).await;
-            committed.lock().unwrap().insert(id, Instant::now());
+            committed.lock().unwrap().insert(id, (sent, Instant::now()));
             drop(permit);
         }));
     }
@@ -714,12 +734,16 @@ async fn herald(run: &Run, database_url: &str) -> Figures {
         run.label
     );
     let last = arrived.iter().map(|(_, _, at)| *at).max().unwrap();
-    let mut latencies: Vec<Duration> = arrived
+    let (from_request, from_commit): (Vec<Duration>, Vec<Duration>) = arrived
         .iter()
-        .filter_map(|(id, _, at)| committed.get(id).map(|c| at.saturating_duration_since(*c)))
-        .collect();
-    latencies.sort();
-    let measured = !latencies.is_empty();
+        .filter_map(|(id, _, at)| {
+            let (sent, committed) = committed.get(id)?;
+            Some((
+                at.saturating_duration_since(*sent),
+                at.saturating_duration_since(*committed),
+            ))
+        })
+        .unzip();
     sampling.store(false, std::sync::atomic::Ordering::Relaxed);
     let rss = sampler.await.unwrap();
     let herald = Arc::into_inner(herald).unwrap();
@@ -737,8 +761,14 @@ async fn herald(run: &Run, database_url: &str) -> Figures {
         label: run.label.into(),
         deliveries,
         per_second: deliveries as f64 / last.duration_since(started).as_secs_f64(),
-        p50: measured.then(|| percentile(&latencies, 0.5)),
-        p99: measured.then(|| percentile(&latencies, 0.99)),
+        from_commit: spread(from_commit),
+        from_request: spread(from_request),
+        answered: spread(
+            committed
+                .values()
+                .map(|(sent, committed)| committed.duration_since(*sent))
+                .collect(),
+        ),
         rss,
         duplicates: arrived.len() - distinct.len(),
         cost: Some(cost(before, after, deliveries)),
@@ -919,8 +949,9 @@ async fn retention_rows(run: &Run, database_url: &str) -> Vec<Figures> {
         label: "PostgreSQL, retention: events deleted (per event)".into(),
         deliveries: purged,
         per_second: purged as f64 / elapsed.as_secs_f64(),
-        p50: None,
-        p99: None,
+        from_commit: None,
+        from_request: None,
+        answered: None,
         rss: rss_mib(),
         duplicates: 0,
         cost: Some(cost(before, after, purged)),
@@ -953,8 +984,9 @@ async fn retention_rows(run: &Run, database_url: &str) -> Vec<Figures> {
             label: "PostgreSQL, retention: its day dropped (per event)".into(),
             deliveries: dropped,
             per_second: dropped as f64 / elapsed.as_secs_f64(),
-            p50: None,
-            p99: None,
+            from_commit: None,
+            from_request: None,
+            answered: None,
             rss: rss_mib(),
             duplicates: 0,
             cost: Some(cost(before, after, dropped)),
@@ -1123,6 +1155,16 @@ const RUNS: &[Run] = &[
         processes: 1,
     },
     Run {
+        key: "sqlite-steady-100",
+        label: "SQLite, HTTP API, steady 100 events/s for 10 s",
+        postgres: false,
+        load: Load::Steady(100),
+        endpoints: 1,
+        events: 1_000,
+        setup: Setup::Plain,
+        processes: 1,
+    },
+    Run {
         key: "postgres-api-1",
         label: "PostgreSQL, HTTP API, 1 endpoint",
         postgres: true,
@@ -1254,12 +1296,16 @@ fn main() {
         let baseline_rate = rows[0].per_second;
         println!();
         println!(
-            "{:<54} {:>10} {:>13} {:>9} {:>9} {:>8} {:>8} {:>8} {:>6} {:>9} {:>8} {:>8} {:>10}",
+            "{:<54} {:>10} {:>13} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8} {:>8} {:>6} {:>9} {:>8} {:>8} {:>10}",
             "run",
             "deliveries",
             "deliveries/s",
             "p50",
             "p99",
+            "req p50",
+            "req p99",
+            "202 p50",
+            "202 p99",
             "vs base",
             "CPU/dlv",
             "RSS MiB",
@@ -1276,12 +1322,16 @@ fn main() {
         for row in &rows {
             let cost = row.cost;
             println!(
-                "{:<54} {:>10} {:>13.0} {:>9} {:>9} {:>7.0}% {:>5.0} µs {:>8.0} {:>6} {:>9} {:>8} {:>8} {:>10}",
+                "{:<54} {:>10} {:>13.0} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7.0}% {:>5.0} µs {:>8.0} {:>6} {:>9} {:>8} {:>8} {:>10}",
                 row.label,
                 row.deliveries,
                 row.per_second,
-                shown(row.p50),
-                shown(row.p99),
+                shown(row.from_commit.map(|(p50, _)| p50)),
+                shown(row.from_commit.map(|(_, p99)| p99)),
+                shown(row.from_request.map(|(p50, _)| p50)),
+                shown(row.from_request.map(|(_, p99)| p99)),
+                shown(row.answered.map(|(p50, _)| p50)),
+                shown(row.answered.map(|(_, p99)| p99)),
                 100.0 * row.per_second / baseline_rate,
                 row.cpu.as_secs_f64() * 1e6,
                 row.rss,
