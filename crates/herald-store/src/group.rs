@@ -94,7 +94,24 @@ pub(crate) trait Apply: Send + 'static {
     fn linger(&self) -> Duration {
         Duration::ZERO
     }
+
+    /// How long a committer at home on a thread of its own ([`Home::Thread`]) waits, having
+    /// taken fewer than [`FEW`] writes in the middle of a steady load, for others to join them
+    /// before it applies them: each commit waits for the disk, and at a steady rate most
+    /// batches would otherwise hold one write each. The wait blocks the committer's thread (a
+    /// timer of the runtime's ticks in milliseconds), so committers on the shared runtime never
+    /// wait. Zero by default.
+    fn window(&self) -> Duration {
+        Duration::ZERO
+    }
 }
+
+/// A batch of fewer writes than this, taken while writes keep coming, waits [`Apply::window`]
+/// for more.
+const FEW: usize = 4;
+
+/// Small batches applied at once after a wait that caught no write.
+const SKIP: u32 = 3;
 
 type Queued = (Write, oneshot::Sender<Result<Written, Error>>);
 
@@ -134,7 +151,7 @@ impl Committer {
         home: Home,
     ) -> std::io::Result<Committer> {
         let (queue, incoming) = mpsc::channel(QUEUE);
-        let main = commit_loop(main, Arc::new(Mutex::new(incoming)));
+        let main = commit_loop(main, Arc::new(Mutex::new(incoming)), home);
         match home {
             Home::Shared => {
                 tokio::spawn(main);
@@ -158,7 +175,7 @@ impl Committer {
         let (accepts, incoming) = mpsc::channel(QUEUE);
         let incoming: Incoming = Arc::new(Mutex::new(incoming));
         for lane in lanes {
-            tokio::spawn(commit_loop(lane, Arc::clone(&incoming)));
+            tokio::spawn(commit_loop(lane, Arc::clone(&incoming), Home::Shared));
         }
         Ok(Committer { queue, accepts })
     }
@@ -214,14 +231,22 @@ impl Committer {
     }
 }
 
-async fn commit_loop(mut backend: impl Apply, incoming: Incoming) {
+async fn commit_loop(mut backend: impl Apply, incoming: Incoming, home: Home) {
     let mut batch: Vec<Queued> = Vec::with_capacity(MAX_BATCH);
+    let window = match home {
+        Home::Thread => backend.window(),
+        Home::Shared => Duration::ZERO,
+    };
+    // Small batches left to apply at once, because the last wait caught nothing.
+    let mut skip = 0;
     loop {
         {
             // Held while this task waits for writes, not while it applies them: the next
             // lane gathers the next batch meanwhile.
             let mut queue = incoming.lock().await;
             let linger = backend.linger();
+            // Whether writes kept coming: this batch came within the linger of the last.
+            let mut steady = false;
             let received = if linger.is_zero() {
                 if queue.is_empty() {
                     backend.idle().await;
@@ -231,7 +256,10 @@ async fn commit_loop(mut backend: impl Apply, incoming: Incoming) {
                 // Writes already queued are taken at once (the timeout polls first), and
                 // `recv_many` is cancel safe: a timeout loses no write.
                 match tokio::time::timeout(linger, queue.recv_many(&mut batch, MAX_BATCH)).await {
-                    Ok(received) => received,
+                    Ok(received) => {
+                        steady = true;
+                        received
+                    }
                     Err(_) => {
                         backend.idle().await;
                         queue.recv_many(&mut batch, MAX_BATCH).await
@@ -240,6 +268,24 @@ async fn commit_loop(mut backend: impl Apply, incoming: Incoming) {
             };
             if received == 0 {
                 break;
+            }
+            // A lone write after a pause is applied at once; in a steady stream, a small batch
+            // waits a little for the writes about to come, so one commit serves them all.
+            // A wait that caught nothing says the writes are further apart than the window:
+            // the next few small batches go at once.
+            if steady && received < FEW && !window.is_zero() {
+                if skip > 0 {
+                    skip -= 1;
+                } else {
+                    std::thread::sleep(window);
+                    while batch.len() < MAX_BATCH {
+                        let Ok(queued) = queue.try_recv() else { break };
+                        batch.push(queued);
+                    }
+                    if batch.len() == received {
+                        skip = SKIP;
+                    }
+                }
             }
         }
         let (writes, replies): (Vec<Write>, Vec<_>) = batch.drain(..).unzip();
@@ -397,6 +443,74 @@ mod tests {
             );
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
+    }
+
+    /// Keeps its connection through gaps of `linger`, waits `window` for a small batch to
+    /// grow, and notes each batch's size.
+    struct Windowed {
+        linger: Duration,
+        window: Duration,
+        sizes: Arc<Mutex<Vec<usize>>>,
+    }
+
+    #[async_trait]
+    impl Apply for Windowed {
+        async fn apply(&mut self, writes: &[Write]) -> Result<Vec<Written>, Error> {
+            self.sizes.lock().unwrap().push(writes.len());
+            Ok(writes.iter().map(|_| Written::Released(0)).collect())
+        }
+
+        async fn idle(&mut self) {}
+
+        fn linger(&self) -> Duration {
+            self.linger
+        }
+
+        fn window(&self) -> Duration {
+            self.window
+        }
+    }
+
+    #[tokio::test]
+    async fn a_small_batch_in_a_steady_stream_waits_for_the_next_write_and_a_lone_one_does_not() {
+        let sizes = Arc::<Mutex<Vec<usize>>>::default();
+        let backend = Windowed {
+            linger: Duration::from_millis(100),
+            window: Duration::from_millis(400),
+            sizes: Arc::clone(&sizes),
+        };
+        let committer = Committer::start(backend, Vec::new(), super::Home::Thread).unwrap();
+        let release = || committer.release(Holder::Worker("w".into()), 0);
+        // Nothing came within the linger: the committer let go, and a lone write goes at once.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let started = Instant::now();
+        release().await.unwrap();
+        assert!(
+            started.elapsed() < Duration::from_millis(300),
+            "a lone write waited"
+        );
+        // The next comes within the linger: it waits for the one after, and they commit as one.
+        let started = Instant::now();
+        let second = tokio::spawn({
+            let committer = committer.clone();
+            async move { committer.release(Holder::Worker("w".into()), 0).await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        release().await.unwrap();
+        second.await.unwrap().unwrap();
+        assert!(started.elapsed() >= Duration::from_millis(400));
+        assert_eq!(*sizes.lock().unwrap(), [1, 2]);
+        // A wait that catches nothing: the next small batches go at once.
+        let started = Instant::now();
+        release().await.unwrap();
+        assert!(started.elapsed() >= Duration::from_millis(400));
+        let started = Instant::now();
+        release().await.unwrap();
+        assert!(
+            started.elapsed() < Duration::from_millis(300),
+            "waited again after a wait that caught nothing"
+        );
+        assert_eq!(*sizes.lock().unwrap(), [1, 2, 1, 1]);
     }
 
     #[tokio::test(start_paused = true)]

@@ -34,6 +34,9 @@ impl Commit for Postgres {
     type Held = sqlx::pool::PoolConnection<Postgres>;
     // A connection of the pool keeps its prepared statements in the pool: nothing to keep.
     const LINGER: Duration = Duration::ZERO;
+    // Its committers share the runtime, where a wait would block other tasks; and with
+    // several of them, one batch's statements run while another's commit waits for the disk.
+    const WINDOW: Duration = Duration::ZERO;
 
     async fn hold(conn: Self::Held) -> Result<Self::Held, Error> {
         Ok(conn)

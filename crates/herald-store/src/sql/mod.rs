@@ -300,6 +300,10 @@ pub(crate) trait Commit: Backend {
     /// [`Apply::linger`]).
     const LINGER: Duration;
 
+    /// How long the committer, on a thread of its own, waits for a small batch to grow (see
+    /// [`Apply::window`]).
+    const WINDOW: Duration;
+
     /// Makes a connection from the writer pool ready for batches.
     fn hold(conn: PoolConnection<Self>) -> impl Future<Output = Result<Self::Held, Error>> + Send;
 
@@ -364,6 +368,10 @@ impl<DB: Commit> Apply for Writes<DB> {
 
     fn linger(&self) -> Duration {
         DB::LINGER
+    }
+
+    fn window(&self) -> Duration {
+        DB::WINDOW
     }
 }
 

@@ -28,6 +28,11 @@ impl Commit for Sqlite {
     // at the latest after `HOLD` (sql/mod.rs) so other writes get their turn; a write outside
     // the committer (an endpoint created, an outbox transaction) waits at most that long.
     const LINGER: Duration = Duration::from_millis(2);
+    // A commit waits for the disk whatever it holds (about 200 µs here). At a steady rate
+    // writes come a few hundred microseconds apart, so without a wait most commits would hold
+    // one; waiting this long for a small batch to grow took a tenth off a delivery's CPU at
+    // 1,000 events/s, for about this much on a caller's 202 (docs/sqlite.md).
+    const WINDOW: Duration = Duration::from_micros(200);
 
     async fn hold(conn: PoolConnection<Sqlite>) -> Result<Writer, Error> {
         Ok(Writer::new(conn).await?)
