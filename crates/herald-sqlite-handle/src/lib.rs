@@ -7,7 +7,8 @@
 //! on herald's development machine, where the statement itself takes about one
 //! (`scripts/statement-hop`). sqlx also lends the connection's handle to a caller
 //! ([`SqliteConnection::lock_handle`](sqlx::sqlite::SqliteConnection::lock_handle)), one hand-off for as long as the caller keeps it; a
-//! [`Writer`] runs whole transactions through that loan, on the caller's thread.
+//! [`Borrowed`] runs statements through that loan, on the caller's thread: herald's committer
+//! its whole transactions, and the worker's reads of large claims.
 
 use std::ops::Deref;
 
@@ -15,17 +16,17 @@ use sqlx::Sqlite;
 use sqlx::pool::PoolConnection;
 use sqlx::sqlite::LockedSqliteHandle;
 
-/// How many prepared statements a [`Writer`] keeps.
+/// How many prepared statements a [`Borrowed`] keeps.
 pub const STATEMENTS: usize = 256;
 
 /// A connection taken from an sqlx pool, with a rusqlite connection over its handle.
 ///
-/// The rusqlite connection is only reachable through [`lock`](Writer::lock), which holds sqlx's
+/// The rusqlite connection is only reachable through [`lock`](Borrowed::lock), which holds sqlx's
 /// lock on the handle for as long as it is used, so sqlx's own thread never touches the
 /// connection meanwhile. The pool connection is owned here and never handed out, so the handle
 /// lives at least as long as the rusqlite connection: the fields drop in order, the rusqlite
 /// connection (finalizing the statements it prepared) before the pool connection goes back.
-pub struct Writer {
+pub struct Borrowed {
     /// Declared first: dropped first.
     raw: rusqlite::Connection,
     /// The address of the handle `raw` was made over, checked at every lock.
@@ -33,12 +34,12 @@ pub struct Writer {
     conn: PoolConnection<Sqlite>,
 }
 
-impl Writer {
+impl Borrowed {
     /// Takes `conn` for good and builds a rusqlite connection over its handle.
-    pub async fn new(mut conn: PoolConnection<Sqlite>) -> Result<Writer, sqlx::Error> {
+    pub async fn new(mut conn: PoolConnection<Sqlite>) -> Result<Borrowed, sqlx::Error> {
         let mut locked = conn.lock_handle().await?;
         let handle = locked.as_raw_handle();
-        // SAFETY: `handle` is an open connection, owned by `conn`, which this `Writer` owns and
+        // SAFETY: `handle` is an open connection, owned by `conn`, which this `Borrowed` owns and
         // drops after `raw` (field order), so the handle outlives every use `raw` makes of it.
         // `from_handle` makes a connection that never closes the handle. `raw` is used only
         // while sqlx's lock on the handle is held (`lock`), or, when dropped, while `conn` is
@@ -46,10 +47,10 @@ impl Writer {
         let raw = unsafe { rusqlite::Connection::from_handle(handle.as_ptr()) }
             .map_err(|e| sqlx::Error::Protocol(format!("cannot borrow the SQLite handle: {e}")))?;
         drop(locked);
-        // rusqlite keeps 16 by default; herald's writer runs a few dozen statements over and
+        // rusqlite keeps 16 by default; herald's committer runs a few dozen statements over and
         // over, and one evicted is prepared again at its next use.
         raw.set_prepared_statement_cache_capacity(STATEMENTS);
-        Ok(Writer {
+        Ok(Borrowed {
             raw,
             handle: handle.as_ptr().addr(),
             conn,
@@ -78,7 +79,7 @@ impl Writer {
     }
 }
 
-impl Drop for Writer {
+impl Drop for Borrowed {
     /// Rolls back a transaction left open (the code running it panicked) before the connection
     /// goes back to the pool, as sqlx's own `Transaction` does when dropped; a connection that
     /// cannot be rolled back is closed instead. Like the statements `raw` finalizes as it drops,
@@ -130,7 +131,7 @@ mod tests {
             .execute(&mut *conn)
             .await
             .expect("a table");
-        let mut writer = Writer::new(conn).await.expect("a writer");
+        let mut writer = Borrowed::new(conn).await.expect("a writer");
         {
             let raw = writer.lock().await.expect("the handle");
             let mut insert = raw
@@ -154,7 +155,7 @@ mod tests {
             .execute(&pool)
             .await
             .expect("a table");
-        let mut writer = Writer::new(pool.acquire().await.expect("its connection"))
+        let mut writer = Borrowed::new(pool.acquire().await.expect("its connection"))
             .await
             .expect("a writer");
         {

@@ -16,7 +16,7 @@ use tokio::sync::Notify;
 
 use crate::group::{Write, Written};
 use crate::sql::{Backend, Commit, Run, SqlStore, batch, query};
-use crate::{Clock, Error, ErrorKind, Limits, Millis, Registration};
+use crate::{Claimed, Clock, Error, ErrorKind, Limits, Millis, Registration};
 
 /// herald's store in a PostgreSQL database.
 pub type PostgresStore = SqlStore<Postgres>;
@@ -60,6 +60,16 @@ impl Backend for Postgres {
     // One: a second took 10% more events through wrk's 32 connections, but split batches so
     // that the benchmark's 64 took 5-10% fewer, at 0.10-0.17 transactions a delivery.
     const ACCEPT_LANES: usize = 1;
+
+    async fn read_claimed(
+        readers: &Pool<Postgres>,
+        ids: &[String],
+        lease: &str,
+        now: Millis,
+    ) -> Result<Vec<Claimed>, Error> {
+        let mut reader = readers.acquire().await?;
+        crate::sql::claim::read::<Postgres>(&mut *reader, ids, lease, now).await
+    }
 
     async fn announce(conn: &mut impl Run<Postgres>) -> Result<(), Error> {
         // Delivered to listeners when (and only if) the transaction commits.

@@ -23,6 +23,7 @@ use tokio::sync::Notify;
 use crate::sql::{Backend, Run, SqlStore, query};
 use crate::{Clock, Error, ErrorKind, Limits, Millis, Registration};
 
+mod reader;
 mod writer;
 
 /// Sets up the writer connection to wake the workers whenever a transaction that inserted
@@ -97,6 +98,15 @@ impl Backend for Sqlite {
     const CLAIMS_IN_BATCH: bool = true;
     const COMMIT_THREAD: bool = true;
     const ACCEPT_LANES: usize = 0;
+
+    async fn read_claimed(
+        readers: &Pool<Sqlite>,
+        ids: &[String],
+        lease: &str,
+        now: Millis,
+    ) -> Result<Vec<crate::Claimed>, Error> {
+        reader::read_claimed(readers, ids, lease, now).await
+    }
 
     async fn announce(_: &mut impl Run<Sqlite>) -> Result<(), Error> {
         // One process per SQLite file: the in-process signal is enough.

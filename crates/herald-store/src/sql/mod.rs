@@ -190,6 +190,15 @@ pub trait Backend: Database<Connection: Run<Self>> + sealed::Sealed {
     /// and its statements keep their plans rather than be planned on every call.
     fn relax_claim(conn: &mut Self::Connection) -> impl Future<Output = Result<(), Error>> + Send;
 
+    /// What the deliveries `ids` of the claim leased under `lease` send, read on a connection
+    /// of `readers` after the claim committed (see `claim::read`).
+    fn read_claimed(
+        readers: &Pool<Self>,
+        ids: &[String],
+        lease: &str,
+        now: crate::Millis,
+    ) -> impl Future<Output = Result<Vec<crate::Claimed>, Error>> + Send;
+
     /// Starts passing other processes' announcements to `due`, for as long as the pool lives.
     fn listen(
         pool: &Pool<Self>,

@@ -108,10 +108,7 @@ impl<DB: Backend> SqlStore<DB> {
         ids: Vec<String>,
         now: Millis,
     ) -> Result<Vec<Claimed>, Error> {
-        let read = match self.reader.acquire().await {
-            Ok(mut reader) => super::claim::read::<DB>(&mut *reader, &ids, &lease, now).await,
-            Err(error) => Err(error.into()),
-        };
+        let read = DB::read_claimed(&self.reader, &ids, &lease, now).await;
         if read.is_err() {
             let holder = Holder::Claim { lease, ids };
             if let Err(back) = self.committer.release(holder, self.now()).await {

@@ -11,7 +11,7 @@
 use std::borrow::Cow;
 use std::time::Duration;
 
-use herald_sqlite_handle::{Locked, Writer};
+use herald_sqlite_handle::{Borrowed, Locked};
 use rusqlite::ffi;
 use sqlx::Sqlite;
 use sqlx::pool::PoolConnection;
@@ -21,8 +21,8 @@ use crate::sql::{Arg, Commit, Query, Row, Run, batch};
 use crate::{Error, ErrorKind};
 
 impl Commit for Sqlite {
-    type Held = Writer;
-    // A `Writer` prepares its statements anew (their cache goes with it, before the connection
+    type Held = Borrowed;
+    // A `Borrowed` prepares its statements anew (their cache goes with it, before the connection
     // goes back to the pool, which may close it). Writes of a steady load come well within
     // this of each other, so the committer keeps the connection through them, giving it back
     // at the latest after `HOLD` (sql/mod.rs) so other writes get their turn; a write outside
@@ -34,11 +34,14 @@ impl Commit for Sqlite {
     // 1,000 events/s, for about this much on a caller's 202 (docs/sqlite.md).
     const WINDOW: Duration = Duration::from_micros(200);
 
-    async fn hold(conn: PoolConnection<Sqlite>) -> Result<Writer, Error> {
-        Ok(Writer::new(conn).await?)
+    async fn hold(conn: PoolConnection<Sqlite>) -> Result<Borrowed, Error> {
+        Ok(Borrowed::new(conn).await?)
     }
 
-    async fn commit(writer: &mut Writer, writes: &[Write]) -> Result<(Vec<Written>, bool), Error> {
+    async fn commit(
+        writer: &mut Borrowed,
+        writes: &[Write],
+    ) -> Result<(Vec<Written>, bool), Error> {
         let relaxed = relaxed(writes);
         let mut raw = writer.lock().await?;
         if relaxed {

@@ -166,6 +166,7 @@ conformance!(
     server_keys_are_made_once,
     retention_deletes_old_finished_events_in_batches,
     endpoints_take_turns_and_give_no_more_than_can_start,
+    a_large_claim_reads_what_each_delivery_sends,
     a_claim_says_when_to_look_again,
     rate_limits_hold_across_claims,
     a_failing_endpoint_gets_one_probe_at_a_time,

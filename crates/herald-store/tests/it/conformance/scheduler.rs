@@ -91,6 +91,47 @@ pub(crate) async fn endpoints_take_turns_and_give_no_more_than_can_start(store: 
     assert_eq!(order[..3], order[3..], "then round again: {order:?}");
 }
 
+/// A claim of more deliveries than are read in the writer's transaction (on SQLite, 16) reads
+/// what they send after its commit, on a reader (on SQLite through the reader's borrowed
+/// handle): every delivery with its own event, payload, endpoint and secret, in the order
+/// claimed, which for one endpoint is the order of acceptance.
+pub(crate) async fn a_large_claim_reads_what_each_delivery_sends(store: &Timed) {
+    let ids = endpoints(store, 2, None).await;
+    let mut accepted = Vec::new();
+    for n in 0..40 {
+        let endpoint = n % 2;
+        let payload = format!(r#"{{"n":{n},"text":"é\u0000 {}"}}"#, "x".repeat(n));
+        let event = NewEvent::new("acme", &format!("t{endpoint}"), &payload);
+        let at = T0 + i64::try_from(n).unwrap();
+        let event = store.accept_event(event, at).await.unwrap().event;
+        accepted.push((event.id, payload, ids[endpoint].clone()));
+    }
+    let claimed = store.claim(&request(64, 64, &[]), T0 + 40).await.unwrap();
+    assert_eq!(claimed.len(), 40);
+    let mut seen: Vec<_> = claimed
+        .iter()
+        .map(|c| {
+            assert_eq!(c.secrets, [SECRET]);
+            assert_eq!(c.attempts, 0);
+            assert!(c.url.starts_with("https://example.com/"));
+            (c.event_id.clone(), c.payload.clone(), c.endpoint_id.clone())
+        })
+        .collect();
+    // Endpoints take turns; each one's deliveries come in the order they were accepted.
+    for endpoint in &ids {
+        let mine = |list: &[(String, String, String)]| -> Vec<_> {
+            list.iter()
+                .filter(|(_, _, e)| e == endpoint)
+                .cloned()
+                .collect()
+        };
+        assert_eq!(mine(&seen), mine(&accepted));
+    }
+    seen.sort();
+    accepted.sort();
+    assert_eq!(seen, accepted);
+}
+
 pub(crate) async fn a_claim_says_when_to_look_again(store: &Timed) {
     let ids = endpoints(store, 1, None).await;
     let limited = {
