@@ -233,12 +233,13 @@ impl Committer {
 
 async fn commit_loop(mut backend: impl Apply, incoming: Incoming, home: Home) {
     let mut batch: Vec<Queued> = Vec::with_capacity(MAX_BATCH);
-    let window = match home {
-        Home::Thread => backend.window(),
-        Home::Shared => Duration::ZERO,
+    let mut window = Window {
+        wait: match home {
+            Home::Thread => backend.window(),
+            Home::Shared => Duration::ZERO,
+        },
+        skip: 0,
     };
-    // Small batches left to apply at once, because the last wait caught nothing.
-    let mut skip = 0;
     loop {
         {
             // Held while this task waits for writes, not while it applies them: the next
@@ -269,23 +270,9 @@ async fn commit_loop(mut backend: impl Apply, incoming: Incoming, home: Home) {
             if received == 0 {
                 break;
             }
-            // A lone write after a pause is applied at once; in a steady stream, a small batch
-            // waits a little for the writes about to come, so one commit serves them all.
-            // A wait that caught nothing says the writes are further apart than the window:
-            // the next few small batches go at once.
-            if steady && received < FEW && !window.is_zero() {
-                if skip > 0 {
-                    skip -= 1;
-                } else {
-                    std::thread::sleep(window);
-                    while batch.len() < MAX_BATCH {
-                        let Ok(queued) = queue.try_recv() else { break };
-                        batch.push(queued);
-                    }
-                    if batch.len() == received {
-                        skip = SKIP;
-                    }
-                }
+            // A lone write after a pause is applied at once.
+            if steady {
+                window.widen(&mut queue, &mut batch);
             }
         }
         let (writes, replies): (Vec<Write>, Vec<_>) = batch.drain(..).unzip();
@@ -350,6 +337,38 @@ async fn commit_loop(mut backend: impl Apply, incoming: Incoming, home: Home) {
                     }
                 }
             }
+        }
+    }
+}
+
+/// How a committer on a thread of its own lets a small batch grow ([`Apply::window`]).
+struct Window {
+    wait: Duration,
+    /// Small batches left to apply at once, because the last wait caught nothing.
+    skip: u32,
+}
+
+impl Window {
+    /// In a steady stream, a small batch waits a little for the writes about to come, so one
+    /// commit serves them all. A wait that caught nothing says the writes are further apart
+    /// than that: the next few small batches go at once.
+    fn widen(&mut self, queue: &mut mpsc::Receiver<Queued>, batch: &mut Vec<Queued>) {
+        let taken = batch.len();
+        if self.wait.is_zero() || taken >= FEW {
+            return;
+        }
+        if self.skip > 0 {
+            self.skip -= 1;
+            return;
+        }
+        // The committer's own thread, with nothing else to run: sleeping blocks nobody.
+        std::thread::sleep(self.wait);
+        while batch.len() < MAX_BATCH {
+            let Ok(queued) = queue.try_recv() else { break };
+            batch.push(queued);
+        }
+        if batch.len() == taken {
+            self.skip = SKIP;
         }
     }
 }
