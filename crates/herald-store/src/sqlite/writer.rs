@@ -7,6 +7,9 @@
 //! batch's statements through rusqlite on its own thread. The statements are the same
 //! [`Query`]s the rest of the store runs through sqlx; rows are read into the same types, by
 //! column name, through serde. What it buys is time: `docs/sqlite.md` has the figures.
+//!
+//! The statements run through [`Run`] for a borrowed handle ([`Locked`]), defined here; the
+//! worker's reads of large claims on a reader connection use it too (`reader.rs`).
 
 use std::borrow::Cow;
 use std::time::Duration;
