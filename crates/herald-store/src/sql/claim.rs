@@ -82,6 +82,8 @@ pub(crate) struct Leased {
     pub(crate) ids: Vec<String>,
     /// See [`Claim::next_turn`].
     pub(crate) next_turn: Option<Millis>,
+    /// See [`Claim::kept_elsewhere`].
+    pub(crate) kept_elsewhere: Option<Millis>,
     /// What they send, when it was read in the claim's own transaction.
     pub(crate) read: Option<Vec<Claimed>>,
 }
@@ -105,6 +107,7 @@ pub(crate) async fn claim<DB: Backend>(
     Ok(Claim {
         deliveries: read::<DB>(db, &leased.ids, lease, now).await?,
         next_turn: leased.next_turn,
+        kept_elsewhere: leased.kept_elsewhere,
     })
 }
 
@@ -133,6 +136,7 @@ pub(crate) async fn lease_due<DB: Backend>(
             lease: lease.to_owned(),
             ids: Vec::new(),
             next_turn: None,
+            kept_elsewhere: None,
             read: None,
         });
     }
@@ -262,12 +266,36 @@ pub(crate) async fn lease_due<DB: Backend>(
     .await?;
     full.extend(filled.iter().map(String::as_str));
     let next_turn = next_turn::<DB>(db, &full, &request.worker, now).await?;
+    let kept_elsewhere = if taken.is_empty() && DB::STAY > 0 {
+        kept_elsewhere::<DB>(db, &request.worker, now).await?
+    } else {
+        None
+    };
     Ok(Leased {
         lease: lease.to_owned(),
         ids: taken,
         next_turn,
+        kept_elsewhere,
         read: None,
     })
+}
+
+/// When the first endpoint with deliveries due at `now` that a worker other than `worker`
+/// keeps is free of it ([`Claim::kept_elsewhere`]): read only by a claim that took nothing.
+async fn kept_elsewhere<DB: Backend>(
+    db: &mut impl Run<DB>,
+    worker: &str,
+    now: Millis,
+) -> Result<Option<Millis>, Error> {
+    let (until,): (Option<Millis>,) = query(
+        "SELECT min(served_until) FROM endpoint_queues \
+         WHERE due_at IS NOT NULL AND due_at <= $1 AND served_by <> $2 AND served_until > $1",
+    )
+    .bind(now)
+    .bind(worker)
+    .fetch_one(&mut *db)
+    .await?;
+    Ok(until)
 }
 
 /// When the next endpoint's turn comes ([`next_turn`]): the line's front through its index

@@ -2,7 +2,9 @@
 //! worker serving it for a second after each claim that took some of its deliveries, so two
 //! processes do not take turns at one endpoint; SQLite's one process keeps none.
 
-use herald_store::{NewEndpoint, NewEvent};
+use std::time::Duration;
+
+use herald_store::{ClaimRequest, NewEndpoint, NewEvent};
 
 use crate::timed::Timed;
 
@@ -39,15 +41,27 @@ async fn endpoints_stay_with_the_worker_serving_them(store: &Timed, stays: bool)
     accept(store, 1, T0).await;
     assert_eq!(claimed(store, "w1", 10, T0).await, 1);
     accept(store, 1, T0 + 1).await;
+    let w2 = ClaimRequest {
+        worker: "w2".into(),
+        limit: 10,
+        capacity: 10,
+        remaining: Default::default(),
+        lease: Duration::from_millis(LEASE as u64),
+    };
+    let second = store.claim_with_next_turn(&w2, T0 + 2).await.unwrap();
     if stays {
-        assert_eq!(claimed(store, "w2", 10, T0 + 2).await, 0, "kept by w1");
+        assert!(second.deliveries.is_empty(), "kept by w1");
+        assert_eq!(second.next_turn, None, "not w2's turn");
+        // Wake-ups until then are w1's to answer.
+        assert_eq!(
+            second.kept_elsewhere,
+            Some(T0 + 1_000),
+            "a second after w1's claim"
+        );
         assert_eq!(claimed(store, "w1", 10, T0 + 3).await, 1, "w1 serves it on");
     } else {
-        assert_eq!(
-            claimed(store, "w2", 10, T0 + 2).await,
-            1,
-            "SQLite keeps nothing"
-        );
+        assert_eq!(second.deliveries.len(), 1, "SQLite keeps nothing");
+        assert_eq!(second.kept_elsewhere, None);
         assert_eq!(claimed(store, "w1", 10, T0 + 3).await, 0);
     }
 
