@@ -180,9 +180,6 @@ impl Worker {
         let mut look = true;
         // When the next endpoint's turn comes, as the last claim saw it.
         let mut next_turn: Option<Millis> = None;
-        // Until when the work due is another worker's (it keeps the endpoints), as the last
-        // claim, which took nothing, saw it: wake-ups until then are that worker's to answer.
-        let mut quiet_until: Option<Millis> = None;
 
         while !*shutdown.borrow() {
             while tasks.try_join_next().is_some() {}
@@ -214,10 +211,8 @@ impl Worker {
                     Ok(Claim {
                         deliveries: claimed,
                         next_turn: turn,
-                        kept_elsewhere,
                     }) => {
                         next_turn = turn;
-                        quiet_until = kept_elsewhere;
                         // As many as asked for: more may be due at once. Fewer: what is left
                         // waits for room (a slot given back looks again), for its time (the
                         // pause below), or for new work (the store says).
@@ -231,7 +226,6 @@ impl Worker {
                     Err(error) => {
                         look = false;
                         next_turn = None;
-                        quiet_until = None;
                         tracing::error!(%error, "claiming deliveries failed; trying again");
                     }
                 }
@@ -241,15 +235,12 @@ impl Worker {
             }
             // Nothing to start: sleep until the next endpoint's turn (a retry, a rate limit's
             // next token, a circuit half-opening), or until told of new work or of room.
-            let now = self.store.now();
-            let pause = match next_turn.into_iter().chain(quiet_until).min() {
-                Some(at) if capacity.free() > 0 => until(at, now, config.poll),
+            let pause = match next_turn {
+                Some(at) if capacity.free() > 0 => until(at, self.store.now(), config.poll),
                 _ => config.poll,
             };
             tokio::select! {
-                () = due.notified() => {
-                    look = quiet_until.is_none_or(|at| self.store.now() >= at);
-                }
+                () = due.notified() => look = true,
                 Some(message) = reports.recv() => look |= apply(&mut capacity, message),
                 () = tokio::time::sleep(pause) => look = true,
                 _ = upkeep.tick() => {

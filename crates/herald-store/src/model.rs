@@ -528,10 +528,6 @@ pub struct Claim {
     /// worker has no room for once it starts these; `None` when nothing is pending. Read in
     /// the claim's own transaction, so a worker asks nothing more before it sleeps.
     pub next_turn: Option<Millis>,
-    /// When this claim took nothing while deliveries were due at endpoints another worker
-    /// keeps (PostgreSQL, several processes): when the first of those stays ends. Until then
-    /// the wake-ups of new work are that worker's to answer, not this one's.
-    pub kept_elsewhere: Option<Millis>,
 }
 
 impl ClaimRequest {

@@ -61,10 +61,6 @@ impl Backend for Postgres {
     // that the benchmark's 64 took 5-10% fewer, at 0.10-0.17 transactions a delivery.
     const ACCEPT_LANES: usize = 1;
 
-    // Long enough to outlast the gaps between one worker's claims of a busy endpoint, short
-    // enough that an endpoint its worker cannot take more of passes to another soon.
-    const STAY: Millis = 1_000;
-
     async fn read_claimed(
         readers: &Pool<Postgres>,
         ids: &[String],

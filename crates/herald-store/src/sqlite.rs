@@ -98,7 +98,6 @@ impl Backend for Sqlite {
     const CLAIMS_IN_BATCH: bool = true;
     const COMMIT_THREAD: bool = true;
     const ACCEPT_LANES: usize = 0;
-    const STAY: crate::Millis = 0;
 
     async fn read_claimed(
         readers: &Pool<Sqlite>,

@@ -7,14 +7,6 @@
 //! claiming at once share the line without waiting on each other), which also makes its rate
 //! limit and ordering decisions exclusive; on SQLite the one writer does.
 //!
-//! An endpoint stays with the worker that served it for [`Backend::STAY`] after each claim
-//! that took some of its deliveries: other workers pass it over meanwhile. Two processes on
-//! one busy endpoint would otherwise take turns at its queue row, and on many endpoints each
-//! serve all of them, each claim and commit serving half as many deliveries. A worker that
-//! cannot take more of an endpoint stops claiming it, and the endpoint passes to another when
-//! the stay ends; one whose worker released its claims (it stopped, or it is gone) is free at
-//! once.
-//!
 //! For each endpoint the claim applies, in order: its circuit breaker (open: its turn moves to
 //! when the circuit closes; half open: one probe), its rate limit (a token bucket refilled at
 //! `rate_limit` a second, holding at most a tenth of a second's worth, at least one), the
@@ -69,8 +61,6 @@ struct Next {
     open_until: Option<Millis>,
     /// Half open: until when its probe holds the circuit, once a delivery goes as the probe.
     probe_until: Option<Millis>,
-    /// Until when it stays with this worker; `None`: with no one.
-    kept_until: Option<Millis>,
 }
 
 /// What a claim leased, before what sending it needs is read ([`read`]).
@@ -82,8 +72,6 @@ pub(crate) struct Leased {
     pub(crate) ids: Vec<String>,
     /// See [`Claim::next_turn`].
     pub(crate) next_turn: Option<Millis>,
-    /// See [`Claim::kept_elsewhere`].
-    pub(crate) kept_elsewhere: Option<Millis>,
     /// What they send, when it was read in the claim's own transaction.
     pub(crate) read: Option<Vec<Claimed>>,
 }
@@ -107,7 +95,6 @@ pub(crate) async fn claim<DB: Backend>(
     Ok(Claim {
         deliveries: read::<DB>(db, &leased.ids, lease, now).await?,
         next_turn: leased.next_turn,
-        kept_elsewhere: leased.kept_elsewhere,
     })
 }
 
@@ -127,7 +114,6 @@ pub(crate) async fn lease_due<DB: Backend>(
          FROM endpoint_queues q JOIN endpoints p ON p.id = q.endpoint_id \
          WHERE q.due_at <= $1 \
            AND q.endpoint_id NOT IN (SELECT t.value FROM " [texts "$2"] " AS t) \
-           AND (q.served_by IS NULL OR q.served_by = $4 OR q.served_until <= $1) \
          ORDER BY q.due_at LIMIT $3" [lock_skip_of "q"]
     );
     let left = request.limit;
@@ -136,7 +122,6 @@ pub(crate) async fn lease_due<DB: Backend>(
             lease: lease.to_owned(),
             ids: Vec::new(),
             next_turn: None,
-            kept_elsewhere: None,
             read: None,
         });
     }
@@ -152,7 +137,6 @@ pub(crate) async fn lease_due<DB: Backend>(
         .bind(now)
         .bind(json_rows(&full))
         .bind(left)
-        .bind(&request.worker)
         .fetch_all(&mut *db)
         .await?;
     // Endpoints this claim fills up wait for a slot, not for their turn.
@@ -232,9 +216,6 @@ pub(crate) async fn lease_due<DB: Backend>(
         if here >= request.room(&next.endpoint_id) {
             filled.push(next.endpoint_id.clone());
         }
-        if DB::STAY > 0 && here > 0 {
-            next.kept_until = Some(now + DB::STAY);
-        }
         // Back of the line while it may have more due (it had all it could take); else at its
         // next delivery's time (retries in flight set theirs when they are recorded), read
         // below for all such at once.
@@ -265,65 +246,34 @@ pub(crate) async fn lease_due<DB: Backend>(
     )
     .await?;
     full.extend(filled.iter().map(String::as_str));
-    let next_turn = next_turn::<DB>(db, &full, &request.worker, now).await?;
-    let kept_elsewhere = if taken.is_empty() && DB::STAY > 0 {
-        kept_elsewhere::<DB>(db, &request.worker, now).await?
-    } else {
-        None
-    };
+    let next_turn = next_turn::<DB>(db, &full).await?;
     Ok(Leased {
         lease: lease.to_owned(),
         ids: taken,
         next_turn,
-        kept_elsewhere,
         read: None,
     })
 }
 
-/// When the first endpoint with deliveries due at `now` that a worker other than `worker`
-/// keeps is free of it ([`Claim::kept_elsewhere`]): read only by a claim that took nothing.
-async fn kept_elsewhere<DB: Backend>(
-    db: &mut impl Run<DB>,
-    worker: &str,
-    now: Millis,
-) -> Result<Option<Millis>, Error> {
-    let (until,): (Option<Millis>,) = query(
-        "SELECT min(served_until) FROM endpoint_queues \
-         WHERE due_at IS NOT NULL AND due_at <= $1 AND served_by <> $2 AND served_until > $1",
-    )
-    .bind(now)
-    .bind(worker)
-    .fetch_one(&mut *db)
-    .await?;
-    Ok(until)
-}
-
 /// When the next endpoint's turn comes ([`next_turn`]): the line's front through its index
 /// (`due_at IS NOT NULL` is the index's predicate), stopping at the first endpoint not left
-/// out or kept by another worker. A `min` over the queue rows read every one, idle endpoints'
-/// too, in every claim.
+/// out. A `min` over the queue rows read every one, idle endpoints' too, in every claim.
 const NEXT_TURN: Sql = sql!(
     "SELECT min(due_at) FROM (SELECT * FROM (SELECT due_at FROM endpoint_queues \
        WHERE due_at IS NOT NULL \
          AND endpoint_id NOT IN (SELECT t.value FROM " [texts "$1"] " AS t) \
-         AND (served_by IS NULL OR served_by = $2 OR served_until <= $3) \
        ORDER BY due_at LIMIT 1) AS front \
      UNION ALL SELECT min(due_at) FROM endpoint_wakeups) AS due"
 );
 
-/// When the next endpoint's turn comes for `worker` at `now`, leaving out those in `skip` and
-/// those another worker keeps (it serves them, and a wake-up brings this worker back): the
-/// earliest in line, or asked for by a wake-up not yet folded in (the next claim folds it).
+/// When the next endpoint's turn comes, leaving out those in `skip`: the earliest in line,
+/// or asked for by a wake-up not yet folded in (the next claim folds it).
 pub(crate) async fn next_turn<DB: Backend>(
     db: &mut impl Run<DB>,
     skip: &[impl serde::Serialize + Sync],
-    worker: &str,
-    now: Millis,
 ) -> Result<Option<Millis>, Error> {
     let (due,): (Option<Millis>,) = query(NEXT_TURN)
         .bind(json_rows(&skip))
-        .bind(worker)
-        .bind(now)
         .fetch_one(&mut *db)
         .await?;
     Ok(due)
@@ -340,7 +290,6 @@ fn share(turn: &Turn, request: &ClaimRequest, left: u32, now: Millis) -> (Next, 
         tokens_at: turn.tokens_at,
         open_until: turn.open_until,
         probe_until: None,
-        kept_until: None,
     };
     let mut can = request.room(&turn.endpoint_id).min(left);
     if u32::try_from(turn.failures).unwrap_or(0) >= CIRCUIT_THRESHOLD {
@@ -522,8 +471,7 @@ async fn next_due<DB: Backend>(
     Ok(rows.into_iter().collect())
 }
 
-/// Writes the claim: leases, deliveries set to wait for their key, the endpoints' lines and
-/// which the lease's worker keeps.
+/// Writes the claim: leases, deliveries set to wait for their key, the endpoints' lines.
 async fn apply<DB: Backend>(
     db: &mut impl Run<DB>,
     taken: &[String],
@@ -544,9 +492,7 @@ async fn apply<DB: Backend>(
     const LINES: Sql = sql!(
         "UPDATE endpoint_queues SET due_at = CAST(v.value->>1 AS BIGINT), \
            tokens = CAST(v.value->>2 AS DOUBLE PRECISION), \
-           tokens_at = CAST(v.value->>3 AS BIGINT), open_until = CAST(v.value->>4 AS BIGINT), \
-           served_by = CASE WHEN v.value->>5 IS NULL THEN NULL ELSE $2 END, \
-           served_until = CAST(v.value->>5 AS BIGINT) \
+           tokens_at = CAST(v.value->>3 AS BIGINT), open_until = CAST(v.value->>4 AS BIGINT) \
          FROM " [rows "$1"] " AS v WHERE endpoint_queues.endpoint_id = v.value->>0"
     );
     if !taken.is_empty() {
@@ -574,13 +520,11 @@ async fn apply<DB: Backend>(
                     n.tokens,
                     n.tokens_at,
                     n.open_until,
-                    n.kept_until,
                 )
             })
             .collect();
         query(LINES)
             .bind(json_rows(&rows))
-            .bind(crate::lease_worker(lease))
             .execute(&mut *db)
             .await?;
     }

@@ -181,11 +181,6 @@ pub trait Backend: Database<Connection: Run<Self>> + sealed::Sealed {
     /// side and flushes them together.
     const ACCEPT_LANES: usize;
 
-    /// How long an endpoint stays with the worker that served it, milliseconds: while it does,
-    /// other workers' claims pass it over (see `claim.rs`). PostgreSQL's processes share a
-    /// database; SQLite's one process has no other worker to keep an endpoint from, so zero.
-    const STAY: crate::Millis;
-
     /// Run inside a transaction that makes deliveries due: tells the other processes on the
     /// database, once (and only if) the transaction commits.
     fn announce(conn: &mut impl Run<Self>) -> impl Future<Output = Result<(), Error>> + Send;

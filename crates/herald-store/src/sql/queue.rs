@@ -40,7 +40,6 @@ impl<DB: Backend> Queue for SqlStore<DB> {
             return Ok(Claim {
                 deliveries,
                 next_turn: leased.next_turn,
-                kept_elsewhere: leased.kept_elsewhere,
             });
         }
         let lease = lease_token(&request.worker);

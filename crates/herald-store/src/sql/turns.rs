@@ -140,8 +140,7 @@ pub(crate) async fn skip_pending<DB: Backend>(
     Ok(())
 }
 
-/// Gives back the leases `holder` holds, and the endpoints its worker keeps (all of them, or
-/// those of the claim); their endpoints' turns come at once.
+/// Gives back the leases `holder` holds; their endpoints' turns come at once.
 pub(crate) async fn release<DB: Backend>(
     db: &mut impl Run<DB>,
     holder: &Holder,
@@ -163,26 +162,6 @@ pub(crate) async fn release<DB: Backend>(
         Holder::Claim { lease, ids } => query(CLAIM).bind(json_rows(ids)).bind(lease),
     }
     .fetch_all(&mut *db)
-    .await?;
-    // The endpoints stay with no one: those of the claim, or all the worker kept.
-    const LET_GO: Sql = sql!(
-        "UPDATE endpoint_queues SET served_by = NULL, served_until = NULL \
-         WHERE served_by = $1 AND endpoint_id IN (SELECT t.value FROM " [texts "$2"] " AS t)"
-    );
-    match holder {
-        Holder::Worker(worker) => query(
-            "UPDATE endpoint_queues SET served_by = NULL, served_until = NULL \
-             WHERE served_by = $1",
-        )
-        .bind(worker),
-        Holder::Claim { lease, .. } => {
-            let endpoints: Vec<&str> = released.iter().map(|(e,)| e.as_str()).collect();
-            query(LET_GO)
-                .bind(crate::lease_worker(lease))
-                .bind(json_rows(&endpoints))
-        }
-    }
-    .execute(&mut *db)
     .await?;
     due_again::<DB>(db, &released, now).await?;
     Ok(u64::try_from(released.len()).unwrap_or(u64::MAX))

@@ -13,7 +13,6 @@ mod outbox;
 mod partitions;
 mod races;
 mod recovery;
-mod sharing;
 mod timed;
 mod writer;
 
