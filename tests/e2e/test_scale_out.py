@@ -9,6 +9,7 @@ both processes' attempts, each once.
 
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -61,6 +62,50 @@ def test_two_processes_share_the_work_without_sending_twice(postgres_database):
             assert status == 200, stats
             succeeded = sum(hour["succeeded"] for hour in stats["hours"])
             assert succeeded == EVENTS, f"the chart counts {succeeded} successes, not {EVENTS}"
+    finally:
+        for process in (first, second):
+            process.terminate()
+            process.wait(timeout=15)
+        receiver.close()
+
+
+ENDPOINTS = 20
+FANNED = 100
+
+
+def test_two_processes_both_deliver_when_many_endpoints_are_busy(postgres_database):
+    """Delivery scales out: with work for many endpoints, each process's worker sends a part
+    of it. A design where the first worker to claim an endpoint kept it made every one of
+    114,580 attempts by one worker, and a benchmark of two processes sharing one machine's
+    cores could not tell; this counts each worker's attempts."""
+    receiver = Receiver()
+    first, first_base = start_herald(postgres_database)
+    second, second_base = start_herald(postgres_database)
+    try:
+        call(first_base, "POST", "/api/v1/tenants", {"id": "acme"})
+        for n in range(ENDPOINTS):
+            status, _, body = call(first_base, "POST", "/api/v1/tenants/acme/endpoints",
+                                   {"url": f"{receiver.url}?endpoint={n}"})
+            assert status == 201, body
+        with ThreadPoolExecutor(4) as pool:
+            sent = list(pool.map(
+                lambda n: post_event(first_base if n % 2 else second_base), range(FANNED)))
+
+        expected = len(sent) * ENDPOINTS
+        per_worker = []
+        deadline = time.monotonic() + 60
+        while sum(per_worker) < expected and time.monotonic() < deadline:
+            time.sleep(0.5)
+            counts = subprocess.run(
+                ["psql", postgres_database, "-Atc",
+                 "SELECT sum(succeeded) FROM attempt_hours GROUP BY worker ORDER BY 1"],
+                check=True, capture_output=True, text=True, timeout=30).stdout.split()
+            per_worker = [int(count) for count in counts]
+        print(f"\n2 processes, {ENDPOINTS} endpoints, {expected} deliveries: "
+              f"attempts by worker {per_worker}")
+        assert sum(per_worker) == expected, per_worker
+        assert len(per_worker) == 2 and min(per_worker) >= expected // 10, (
+            f"one worker made nearly every attempt: {per_worker}")
     finally:
         for process in (first, second):
             process.terminate()
