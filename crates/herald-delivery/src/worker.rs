@@ -265,6 +265,7 @@ impl Worker {
         }
 
         tracing::info!(in_flight = tasks.len(), "delivery worker stopping");
+        registration.retire().await;
         let finished = tokio::time::timeout(config.shutdown_grace, async {
             while tasks.join_next().await.is_some() {}
         })

@@ -158,7 +158,10 @@ impl Backend for Postgres {
             .bind(now)
             .execute(&mut session)
             .await?;
-        Ok(Box::new(Session(session)))
+        Ok(Box::new(Session {
+            session,
+            name: name.to_owned(),
+        }))
     }
 
     async fn dead_workers(conn: &mut PgConnection) -> Result<Vec<String>, Error> {
@@ -185,13 +188,27 @@ impl Backend for Postgres {
     }
 }
 
-/// A worker's session, holding its advisory lock.
-struct Session(PgConnection);
+/// A worker's session, holding its advisory lock, and the worker's name.
+struct Session {
+    session: PgConnection,
+    name: String,
+}
 
 #[async_trait::async_trait]
 impl Registration for Session {
     async fn alive(&mut self) -> bool {
-        query("SELECT 1").execute(&mut self.0).await.is_ok()
+        query("SELECT 1").execute(&mut self.session).await.is_ok()
+    }
+
+    async fn retire(&mut self) {
+        // Still registered (its claims are reaped if it dies now), but serving no endpoint.
+        let retired = query("UPDATE workers SET retiring = true WHERE id = $1")
+            .bind(&self.name)
+            .execute(&mut self.session)
+            .await;
+        if let Err(error) = retired {
+            tracing::warn!(%error, worker = %self.name, "cannot hand this worker's endpoints to the others; they pass when it is gone");
+        }
     }
 }
 

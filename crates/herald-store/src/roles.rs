@@ -267,6 +267,11 @@ pub trait Registration: Send + Sync {
     /// Whether the registration still holds. When it does not (the database lost it), the
     /// worker's claims may be taken by others: it must stop sending.
     async fn alive(&mut self) -> bool;
+
+    /// The worker claims no more (it is stopping): the endpoints it served pass to the other
+    /// workers at once, while it finishes what it has in flight. Best effort: if the database
+    /// does not answer, they pass when the worker is gone.
+    async fn retire(&mut self) {}
 }
 
 /// Keeping the store in shape: readiness, the queue as an operator watches it, retention.

@@ -7,6 +7,15 @@
 //! claiming at once share the line without waiting on each other), which also makes its rate
 //! limit and ordering decisions exclusive; on SQLite the one writer does.
 //!
+//! On PostgreSQL each endpoint is served by one worker: of the registered workers that are
+//! not stopping, the one it hashes highest with (rendezvous hashing, `[owned_by]` in the
+//! queries), and other workers' claims pass it over. Two processes taking turns at one busy
+//! endpoint's queue row, or each serving every endpoint with half-sized claims and commits,
+//! cost more than either serving alone; with many endpoints each worker gets about its share,
+//! and a worker joining or leaving moves only the endpoints it gains or had. A worker that is
+//! gone keeps its endpoints until a reaper (any process, every second) finds its session
+//! closed; one that stops says so first ([`crate::Registration::retire`]).
+//!
 //! For each endpoint the claim applies, in order: its circuit breaker (open: its turn moves to
 //! when the circuit closes; half open: one probe), its rate limit (a token bucket refilled at
 //! `rate_limit` a second, holding at most a tenth of a second's worth, at least one), the
@@ -113,8 +122,8 @@ pub(crate) async fn lease_due<DB: Backend>(
            q.open_until \
          FROM endpoint_queues q JOIN endpoints p ON p.id = q.endpoint_id \
          WHERE q.due_at <= $1 \
-           AND q.endpoint_id NOT IN (SELECT t.value FROM " [texts "$2"] " AS t) \
-         ORDER BY q.due_at LIMIT $3" [lock_skip_of "q"]
+           AND q.endpoint_id NOT IN (SELECT t.value FROM " [texts "$2"] " AS t)" [owned_by "q" "$4"]
+         " ORDER BY q.due_at LIMIT $3" [lock_skip_of "q"]
     );
     let left = request.limit;
     if left == 0 {
@@ -137,6 +146,7 @@ pub(crate) async fn lease_due<DB: Backend>(
         .bind(now)
         .bind(json_rows(&full))
         .bind(left)
+        .bind(&request.worker)
         .fetch_all(&mut *db)
         .await?;
     // Endpoints this claim fills up wait for a slot, not for their turn.
@@ -246,7 +256,7 @@ pub(crate) async fn lease_due<DB: Backend>(
     )
     .await?;
     full.extend(filled.iter().map(String::as_str));
-    let next_turn = next_turn::<DB>(db, &full).await?;
+    let next_turn = next_turn::<DB>(db, &full, &request.worker).await?;
     Ok(Leased {
         lease: lease.to_owned(),
         ids: taken,
@@ -257,23 +267,26 @@ pub(crate) async fn lease_due<DB: Backend>(
 
 /// When the next endpoint's turn comes ([`next_turn`]): the line's front through its index
 /// (`due_at IS NOT NULL` is the index's predicate), stopping at the first endpoint not left
-/// out. A `min` over the queue rows read every one, idle endpoints' too, in every claim.
+/// out and not another worker's. A `min` over the queue rows read every one, idle endpoints'
+/// too, in every claim.
 const NEXT_TURN: Sql = sql!(
-    "SELECT min(due_at) FROM (SELECT * FROM (SELECT due_at FROM endpoint_queues \
-       WHERE due_at IS NOT NULL \
-         AND endpoint_id NOT IN (SELECT t.value FROM " [texts "$1"] " AS t) \
-       ORDER BY due_at LIMIT 1) AS front \
+    "SELECT min(due_at) FROM (SELECT * FROM (SELECT q.due_at FROM endpoint_queues q \
+       WHERE q.due_at IS NOT NULL \
+         AND q.endpoint_id NOT IN (SELECT t.value FROM " [texts "$1"] " AS t)" [owned_by "q" "$2"]
+       " ORDER BY q.due_at LIMIT 1) AS front \
      UNION ALL SELECT min(due_at) FROM endpoint_wakeups) AS due"
 );
 
-/// When the next endpoint's turn comes, leaving out those in `skip`: the earliest in line,
-/// or asked for by a wake-up not yet folded in (the next claim folds it).
+/// When the next turn of an endpoint `worker` serves comes, leaving out those in `skip`: the
+/// earliest in line, or asked for by a wake-up not yet folded in (the next claim folds it).
 pub(crate) async fn next_turn<DB: Backend>(
     db: &mut impl Run<DB>,
     skip: &[impl serde::Serialize + Sync],
+    worker: &str,
 ) -> Result<Option<Millis>, Error> {
     let (due,): (Option<Millis>,) = query(NEXT_TURN)
         .bind(json_rows(&skip))
+        .bind(worker)
         .fetch_one(&mut *db)
         .await?;
     Ok(due)
@@ -595,12 +608,13 @@ mod tests {
         assert!(
             steps
                 .iter()
-                .any(|s| s.contains("endpoint_queues USING")
-                    && s.contains("INDEX endpoint_queues_due")),
+                .any(|s| s.starts_with("SEARCH q USING INDEX endpoint_queues_due")),
             "{steps:?}"
         );
         assert!(
-            !steps.iter().any(|s| s == "SCAN endpoint_queues"),
+            !steps
+                .iter()
+                .any(|s| s == "SCAN q" || s == "SCAN endpoint_queues"),
             "{steps:?}"
         );
     }

@@ -69,6 +69,9 @@ pub struct Sql {
 ///   the endpoint while the retry waits on the claim's queue row. `[lock_skip]` conflicts with
 ///   them, so a purge passes over events a replay holds `FOR KEY SHARE`;
 ///   `[lock_of "q"]`, `[lock_skip_of "q"]` the same for the rows of table `q` of a join;
+/// - `[owned_by "q" "$4"]`: on PostgreSQL, only the endpoints (rows of `q`, a queue row or
+///   anything with an `endpoint_id`) that worker `$4` serves; see `claim.rs`. Nothing on
+///   SQLite, whose one process has one worker;
 /// - `[json_array "expr" "order"]`: the aggregate of `expr` over a group as JSON array text,
 ///   in `order` (`[]` for none);
 /// - `[either "sqlite" "postgres"]`: a piece each dialect writes its own way, where no form
@@ -110,6 +113,9 @@ macro_rules! sqlite_part {
     ([lock_skip_of $table:literal]) => {
         ""
     };
+    ([owned_by $queue:literal $worker:literal]) => {
+        ""
+    };
     ($text:literal) => {
         $text
     };
@@ -149,6 +155,21 @@ macro_rules! postgres_part {
     };
     ([lock_skip_of $table:literal]) => {
         concat!(" FOR UPDATE OF ", $table, " SKIP LOCKED")
+    };
+    // The live worker an endpoint hashes highest with (rendezvous hashing): only it serves
+    // the endpoint while it is registered and not retiring. A claimer that is not registered
+    // (tests, tools) takes any.
+    ([owned_by $queue:literal $worker:literal]) => {
+        concat!(
+            " AND (NOT EXISTS (SELECT 1 FROM workers WHERE id = ",
+            $worker,
+            " AND NOT retiring) OR (SELECT w.id FROM workers w WHERE NOT w.retiring \
+              ORDER BY md5(",
+            $queue,
+            ".endpoint_id || w.id) DESC LIMIT 1) = ",
+            $worker,
+            ")"
+        )
     };
     ($text:literal) => {
         $text

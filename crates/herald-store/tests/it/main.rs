@@ -13,6 +13,7 @@ mod outbox;
 mod partitions;
 mod races;
 mod recovery;
+mod sharing;
 mod timed;
 mod writer;
 

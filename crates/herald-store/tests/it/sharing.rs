@@ -1,0 +1,116 @@
+//! Workers sharing a PostgreSQL database share its endpoints: each endpoint is served by one
+//! registered worker (rendezvous hashing over the workers that are not retiring), so two
+//! processes neither take turns at one endpoint nor both serve every one.
+
+use std::collections::BTreeSet;
+
+use herald_store::{NewEndpoint, NewEvent};
+
+use crate::timed::Timed;
+
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const T0: i64 = 1_700_000_000_000;
+const LEASE: i64 = 60_000;
+const ENDPOINTS: usize = 20;
+
+/// The endpoints of the deliveries `worker` claims at `now`, as many as are due.
+async fn served(store: &Timed, worker: &str, now: i64) -> BTreeSet<String> {
+    store
+        .claim_due(worker, 100, now + LEASE, now)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|claimed| claimed.endpoint_id)
+        .collect()
+}
+
+/// An event for every endpoint, accepted at `now`.
+async fn fan_out(store: &Timed, now: i64) {
+    store
+        .accept_event(NewEvent::new("acme", "t", "{}"), now)
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_serves_each_endpoint_from_one_worker() {
+    let Some((store, schema)) = crate::postgres().await else {
+        return;
+    };
+    let store = crate::timed(store);
+    store.create_tenant("acme", T0).await.unwrap();
+    for n in 0..ENDPOINTS {
+        let url = format!("https://example.com/{n}");
+        store
+            .create_endpoint(NewEndpoint::new("acme", &url, SECRET), T0)
+            .await
+            .unwrap();
+    }
+    let mut first = store.register("first").await.unwrap();
+    let second = store.register("second").await.unwrap();
+
+    // Each takes its own endpoints, and together they take every one.
+    fan_out(&store, T0 + 1).await;
+    let firsts = served(&store, "first", T0 + 2).await;
+    let seconds = served(&store, "second", T0 + 3).await;
+    assert!(
+        !firsts.is_empty() && !seconds.is_empty(),
+        "{firsts:?} {seconds:?}"
+    );
+    assert!(firsts.is_disjoint(&seconds), "{firsts:?} {seconds:?}");
+    assert_eq!(firsts.len() + seconds.len(), ENDPOINTS);
+
+    // The same endpoints stay with the same worker; the other passes them over.
+    fan_out(&store, T0 + 4).await;
+    assert_eq!(served(&store, "first", T0 + 5).await, firsts);
+    assert_eq!(
+        served(&store, "first", T0 + 6).await,
+        BTreeSet::new(),
+        "not the second's"
+    );
+    assert_eq!(served(&store, "second", T0 + 7).await, seconds);
+
+    // A claimer that is not a registered worker (a tool) takes any.
+    fan_out(&store, T0 + 8).await;
+    assert_eq!(served(&store, "tool", T0 + 9).await.len(), ENDPOINTS);
+
+    // A worker that is stopping hands its endpoints over at once.
+    first.retire().await;
+    fan_out(&store, T0 + 10).await;
+    assert_eq!(served(&store, "second", T0 + 11).await.len(), ENDPOINTS);
+
+    // One that is gone, once a reaper has seen its session closed.
+    drop(second);
+    let third = store.register("third").await.unwrap();
+    fan_out(&store, T0 + 12).await;
+    let mut reaped = false;
+    for _ in 0..50 {
+        store.reap(T0 + 12).await.unwrap();
+        if workers(&schema).await == vec!["first", "third"] {
+            reaped = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        reaped,
+        "the second worker's session closed: {:?}",
+        workers(&schema).await
+    );
+    assert_eq!(served(&store, "third", T0 + 13).await.len(), ENDPOINTS);
+
+    drop((first, third, store));
+    crate::drop_schema(&schema).await;
+}
+
+/// The registered workers' names.
+async fn workers(schema: &str) -> Vec<String> {
+    let pool = sqlx::PgPool::connect(&crate::pg_url()).await.unwrap();
+    let names: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT id FROM {schema}.workers ORDER BY id"
+    )))
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    names.into_iter().map(|(name,)| name).collect()
+}
