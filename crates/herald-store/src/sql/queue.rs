@@ -20,7 +20,9 @@ impl<DB: Backend> Queue for SqlStore<DB> {
     }
 
     async fn register(&self, name: &str) -> Result<Box<dyn Registration>, Error> {
-        DB::register(&self.writer, name, self.now()).await
+        let registration = DB::register(&self.writer, name, self.now()).await?;
+        self.local.add(name);
+        Ok(registration)
     }
 
     async fn claim_with_next_turn(&self, request: &ClaimRequest) -> Result<Claim, Error> {
