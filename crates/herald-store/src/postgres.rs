@@ -15,7 +15,7 @@ use sqlx::{Connection, Pool, Postgres};
 use tokio::sync::Notify;
 
 use crate::group::{Write, Written};
-use crate::sql::{Backend, Commit, Local, Run, SqlStore, batch, query};
+use crate::sql::{Backend, Commit, Run, SqlStore, batch, query};
 use crate::{Claimed, Clock, Error, ErrorKind, Limits, Millis, Registration};
 
 /// herald's store in a PostgreSQL database.
@@ -71,29 +71,11 @@ impl Backend for Postgres {
         crate::sql::claim::read::<Postgres>(&mut *reader, ids, lease, now).await
     }
 
-    const HEARS_ITSELF: bool = true;
-
-    async fn announce(conn: &mut impl Run<Postgres>, endpoints: &[&str]) -> Result<(), Error> {
-        // Delivered to listeners when (and only if) the transaction commits, naming the
-        // workers that serve `endpoints` as the claims choose them (`[owned_by]`); none
-        // registered, or too many endpoints to be worth naming, names no one: every worker
-        // looks.
-        const NAMING: usize = 64;
-        let endpoints = if endpoints.len() > NAMING {
-            &[][..]
-        } else {
-            endpoints
-        };
-        query(concat!(
-            "SELECT pg_notify(",
-            channel!(),
-            ", coalesce((SELECT string_agg(DISTINCT o.worker, ',') FROM (SELECT ",
-            crate::sql::worker_serving!("t.value"),
-            " AS worker FROM herald_texts(CAST($1 AS json)) AS t) AS o), ''))"
-        ))
-        .bind(crate::sql::json_rows(&endpoints))
-        .execute(conn)
-        .await?;
+    async fn announce(conn: &mut impl Run<Postgres>) -> Result<(), Error> {
+        // Delivered to listeners when (and only if) the transaction commits.
+        query(concat!("SELECT pg_notify(", channel!(), ", '')"))
+            .execute(conn)
+            .await?;
         Ok(())
     }
 
@@ -123,11 +105,7 @@ impl Backend for Postgres {
         Ok(())
     }
 
-    async fn listen(
-        pool: &Pool<Postgres>,
-        due: Arc<Notify>,
-        local: Arc<Local>,
-    ) -> Result<(), Error> {
+    async fn listen(pool: &Pool<Postgres>, due: Arc<Notify>) -> Result<(), Error> {
         let (channel,): (String,) = sqlx::query_as(concat!("SELECT ", channel!()))
             .fetch_one(pool)
             .await?;
@@ -138,11 +116,7 @@ impl Backend for Postgres {
                 // `recv` reconnects by itself after a lost connection; notifications sent while
                 // it was away are covered by the worker's poll.
                 match listener.recv().await {
-                    Ok(announced) => {
-                        if local.wakes(announced.payload()) {
-                            due.notify_one();
-                        }
-                    }
+                    Ok(_) => due.notify_one(),
                     Err(error) => {
                         tracing::warn!(%error, "LISTEN connection failed; retrying");
                         tokio::time::sleep(std::time::Duration::from_secs(1)).await;

@@ -350,9 +350,8 @@ pub(crate) async fn insert_deliveries<DB: Backend>(
         *at = (*at).min(d.due);
     }
     if !due.is_empty() {
-        let endpoints: Vec<&str> = due.keys().copied().collect();
         super::turns::wake::<DB>(db, due.into_iter()).await?;
-        DB::announce(db, &endpoints).await?;
+        DB::announce(db).await?;
     }
     Ok(ids)
 }

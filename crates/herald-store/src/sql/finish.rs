@@ -138,7 +138,6 @@ pub(crate) async fn finish_all<DB: Backend>(
         let earliest = due.entry(endpoint.as_str()).or_insert(*now);
         *earliest = (*earliest).min(*now);
     }
-    let woken: Vec<&str> = due.keys().copied().collect();
     super::turns::wake::<DB>(db, due.into_iter()).await?;
     let dead = finishes
         .iter()
@@ -148,12 +147,7 @@ pub(crate) async fn finish_all<DB: Backend>(
             endpoint.is_some() && finish.outcome == Outcome::Dead
         })
         .map(|(cause, _)| cause);
-    let noticed = notify::after_attempts::<DB>(db, finishes, changes, dead).await?;
-    if due_now || noticed {
-        // Operational notices go to their own endpoints: every worker looks.
-        DB::announce(db, if noticed { &[] } else { &woken }).await?;
-    }
-    due_now |= noticed;
+    due_now |= notify::after_attempts::<DB>(db, finishes, changes, dead).await?;
     let finished = held
         .into_iter()
         .map(|endpoint| Finished {
@@ -301,6 +295,7 @@ async fn settle_endpoints<DB: Backend>(
             .bind(json_rows(&next))
             .execute(&mut *db)
             .await?;
+        DB::announce(db).await?;
     }
     for (endpoint_id, reason) in &disabled {
         let now = seen

@@ -163,9 +163,10 @@ macro_rules! postgres_part {
         concat!(
             " AND (NOT EXISTS (SELECT 1 FROM workers WHERE id = ",
             $worker,
-            " AND NOT retiring) OR ",
-            $crate::sql::worker_serving!(concat!($queue, ".endpoint_id")),
-            " = ",
+            " AND NOT retiring) OR (SELECT w.id FROM workers w WHERE NOT w.retiring \
+              ORDER BY md5(",
+            $queue,
+            ".endpoint_id || w.id) DESC LIMIT 1) = ",
             $worker,
             ")"
         )
@@ -175,21 +176,6 @@ macro_rules! postgres_part {
     };
 }
 pub(crate) use postgres_part;
-
-/// PostgreSQL: the worker that serves the endpoint whose id is `endpoint` (an expression): of
-/// the registered workers that are not retiring, the one the id hashes highest with
-/// (rendezvous hashing); NULL when there is none. Claims take only their own worker's
-/// endpoints (`[owned_by]`), and announcements name the workers to wake.
-macro_rules! worker_serving {
-    ($endpoint:expr) => {
-        concat!(
-            "(SELECT w.id FROM workers w WHERE NOT w.retiring ORDER BY md5(",
-            $endpoint,
-            " || w.id) DESC LIMIT 1)"
-        )
-    };
-}
-pub(crate) use worker_serving;
 
 mod sealed {
     pub trait Sealed {}
@@ -216,19 +202,9 @@ pub trait Backend: Database<Connection: Run<Self>> + sealed::Sealed {
     /// side and flushes them together.
     const ACCEPT_LANES: usize;
 
-    /// Run inside a transaction that makes deliveries of `endpoints` due: tells the processes
-    /// on the database, once (and only if) the transaction commits. On PostgreSQL the
-    /// announcement names the workers that serve them (see `claim.rs`), so the others are not
-    /// woken to find nothing; an empty `endpoints` (or a long one) wakes every worker.
-    fn announce(
-        conn: &mut impl Run<Self>,
-        endpoints: &[&str],
-    ) -> impl Future<Output = Result<(), Error>> + Send;
-
-    /// Whether this process's own commits reach its workers through the announcement (its
-    /// listener hears them), so the committer need not wake them itself: PostgreSQL's, whose
-    /// announcements say which workers to wake. SQLite's committer wakes its one worker.
-    const HEARS_ITSELF: bool;
+    /// Run inside a transaction that makes deliveries due: tells the other processes on the
+    /// database, once (and only if) the transaction commits.
+    fn announce(conn: &mut impl Run<Self>) -> impl Future<Output = Result<(), Error>> + Send;
 
     /// Makes a claim's own transaction cheaper where the database allows it: a claim lost in
     /// a crash only makes its deliveries due again later, so it need not wait for the disk;
@@ -244,13 +220,10 @@ pub trait Backend: Database<Connection: Run<Self>> + sealed::Sealed {
         now: crate::Millis,
     ) -> impl Future<Output = Result<Vec<crate::Claimed>, Error>> + Send;
 
-    /// Starts passing announcements (other processes', and this one's if
-    /// [`Backend::HEARS_ITSELF`]) for the workers of `local` to `due`, for as long as the pool
-    /// lives.
+    /// Starts passing other processes' announcements to `due`, for as long as the pool lives.
     fn listen(
         pool: &Pool<Self>,
         due: Arc<Notify>,
-        local: Arc<Local>,
     ) -> impl Future<Output = Result<(), Error>> + Send;
 
     /// `n` numbers, increasing, larger than any handed out before: the acceptance order of
@@ -286,35 +259,6 @@ pub trait Backend: Database<Connection: Run<Self>> + sealed::Sealed {
     ) -> impl Future<Output = Result<Vec<String>, Error>> + Send;
 }
 
-/// This process's workers, as announcements reach them.
-#[derive(Default)]
-pub struct Local {
-    /// The workers registered through the store, by name.
-    workers: std::sync::Mutex<Vec<String>>,
-    /// Set once announcements are passed on to the store's `due`.
-    listening: OnceCell<()>,
-}
-
-impl Local {
-    /// Whether an announcement naming `workers` (comma-separated; empty: every worker) is
-    /// for a worker of this process.
-    pub(crate) fn wakes(&self, workers: &str) -> bool {
-        if workers.is_empty() {
-            return true;
-        }
-        let mine = self.workers.lock().unwrap_or_else(|e| e.into_inner());
-        workers
-            .split(',')
-            .any(|named| mine.iter().any(|w| w == named))
-    }
-
-    /// Worker `name` is registered through this store.
-    pub(crate) fn add(&self, name: &str) {
-        let mut mine = self.workers.lock().unwrap_or_else(|e| e.into_inner());
-        mine.push(name.to_owned());
-    }
-}
-
 /// herald's store on `DB`: [`SqliteStore`](crate::sqlite::SqliteStore) or
 /// [`PostgresStore`](crate::postgres::PostgresStore).
 pub struct SqlStore<DB: Backend> {
@@ -326,8 +270,8 @@ pub struct SqlStore<DB: Backend> {
     clock: Arc<dyn Clock>,
     /// Notified after every commit that makes deliveries due.
     due: Arc<Notify>,
-    /// This process's workers, and whether announcements reach them.
-    pub(crate) local: Arc<Local>,
+    /// Set once other processes' announcements are passed on to `due`.
+    listening: Arc<OnceCell<()>>,
     /// A lock held for the store's life (SQLite's one-process lock file).
     _lock: Option<Arc<std::fs::File>>,
 }
@@ -338,11 +282,9 @@ impl<DB: Backend> SqlStore<DB> {
     where
         DB: Commit,
     {
-        let local = Arc::new(Local::default());
         let writes = || Writes {
             pool: writer.clone(),
             due: Arc::clone(&due),
-            local: Arc::clone(&local),
             held: None,
         };
         let home = if DB::COMMIT_THREAD {
@@ -363,7 +305,7 @@ impl<DB: Backend> SqlStore<DB> {
             committer,
             clock: Arc::new(SystemClock),
             due,
-            local,
+            listening: Arc::new(OnceCell::new()),
             _lock: None,
         })
     }
@@ -413,7 +355,6 @@ pub(crate) trait Commit: Backend {
 struct Writes<DB: Commit> {
     pool: Pool<DB>,
     due: Arc<Notify>,
-    local: Arc<Local>,
     held: Option<(DB::Held, Instant)>,
 }
 
@@ -445,8 +386,7 @@ impl<DB: Commit> Apply for Writes<DB> {
                 return Err(error);
             }
         };
-        // Where the announcement reaches this process's workers, it wakes only those it names.
-        if made_due && !(DB::HEARS_ITSELF && self.local.listening.initialized()) {
+        if made_due {
             self.due.notify_one();
         }
         Ok(written)
@@ -485,11 +425,8 @@ impl<DB: Backend> SqlStore<DB> {
     }
 
     pub(crate) async fn start_listening(&self) -> Result<Arc<Notify>, Error> {
-        self.local
-            .listening
-            .get_or_try_init(|| {
-                DB::listen(&self.writer, Arc::clone(&self.due), Arc::clone(&self.local))
-            })
+        self.listening
+            .get_or_try_init(|| DB::listen(&self.writer, Arc::clone(&self.due)))
             .await?;
         Ok(Arc::clone(&self.due))
     }
@@ -503,7 +440,7 @@ impl<DB: Backend> Clone for SqlStore<DB> {
             committer: self.committer.clone(),
             clock: Arc::clone(&self.clock),
             due: Arc::clone(&self.due),
-            local: Arc::clone(&self.local),
+            listening: Arc::clone(&self.listening),
             _lock: self._lock.clone(),
         }
     }
@@ -542,20 +479,4 @@ pub(crate) async fn sqlite_plan(sql: &str, params: usize) -> Vec<String> {
     }
     let plan = plan.fetch_all(&store.writer).await.unwrap();
     plan.into_iter().map(|(_, _, _, step)| step).collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Local;
-
-    #[test]
-    fn an_announcement_wakes_the_workers_it_names_or_every_one() {
-        let local = Local::default();
-        local.add("herald-1-a");
-        assert!(local.wakes(""), "naming no one wakes every worker");
-        assert!(local.wakes("herald-2-b,herald-1-a"));
-        assert!(!local.wakes("herald-2-b"));
-        assert!(!local.wakes("herald-1"), "names match whole");
-        assert!(!Local::default().wakes("herald-1-a"), "no worker here");
-    }
 }

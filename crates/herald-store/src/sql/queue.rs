@@ -20,9 +20,7 @@ impl<DB: Backend> Queue for SqlStore<DB> {
     }
 
     async fn register(&self, name: &str) -> Result<Box<dyn Registration>, Error> {
-        let registration = DB::register(&self.writer, name, self.now()).await?;
-        self.local.add(name);
-        Ok(registration)
+        DB::register(&self.writer, name, self.now()).await
     }
 
     async fn claim_with_next_turn(&self, request: &ClaimRequest) -> Result<Claim, Error> {
