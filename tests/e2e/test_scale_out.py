@@ -25,11 +25,28 @@ def postgres_database():
     yield from fresh_postgres_database()
 
 
-def test_two_processes_share_the_work_without_sending_twice(postgres_database):
+def psql(database, sql, check=True):
+    done = subprocess.run(["psql", database, "-Atc", sql], capture_output=True, text=True,
+                          timeout=30)
+    assert done.returncode == 0 or not check, done.stderr
+    return done.stdout.split()
+
+
+def both_workers_registered(database):
+    """Waits until both processes' workers are registered: until then the first serves every
+    endpoint, and would hand some over to the second mid-test."""
+    deadline = time.monotonic() + 10
+    while len(psql(database, "SELECT id FROM workers", check=False)) < 2:
+        assert time.monotonic() < deadline, "both workers register"
+        time.sleep(0.1)
+
+
+def test_two_processes_on_one_endpoint_send_nothing_twice(postgres_database):
     receiver = Receiver(delay=0.01)
     first, first_base = start_herald(postgres_database)
     second, second_base = start_herald(postgres_database)
     try:
+        both_workers_registered(postgres_database)
         call(first_base, "POST", "/api/v1/tenants", {"id": "acme"})
         call(first_base, "POST", "/api/v1/tenants/acme/endpoints", {"url": receiver.url})
         sent = [post_event(first_base if n % 2 else second_base) for n in range(EVENTS)]
@@ -54,9 +71,7 @@ def test_two_processes_share_the_work_without_sending_twice(postgres_database):
         assert not lost
         assert not twice
 
-        workers = subprocess.run(
-            ["psql", postgres_database, "-Atc", "SELECT count(DISTINCT worker) FROM attempt_hours"],
-            check=True, capture_output=True, text=True, timeout=30).stdout.strip()
+        (workers,) = psql(postgres_database, "SELECT count(DISTINCT worker) FROM attempt_hours")
         assert workers == "1", f"one endpoint is served by one worker: {workers} workers counted"
         for base in (first_base, second_base):
             status, _, stats = call(base, "GET", "/api/v1/tenants/acme/stats?hours=2")
@@ -84,6 +99,7 @@ def test_two_processes_both_deliver_when_many_endpoints_are_busy(postgres_databa
     first, first_base = start_herald(postgres_database)
     second, second_base = start_herald(postgres_database)
     try:
+        both_workers_registered(postgres_database)
         call(first_base, "POST", "/api/v1/tenants", {"id": "acme"})
         for n in range(ENDPOINTS):
             status, _, body = call(first_base, "POST", "/api/v1/tenants/acme/endpoints",
@@ -98,11 +114,9 @@ def test_two_processes_both_deliver_when_many_endpoints_are_busy(postgres_databa
         deadline = time.monotonic() + 60
         while sum(per_worker) < expected and time.monotonic() < deadline:
             time.sleep(0.5)
-            counts = subprocess.run(
-                ["psql", postgres_database, "-Atc",
-                 "SELECT sum(succeeded) FROM attempt_hours GROUP BY worker ORDER BY 1"],
-                check=True, capture_output=True, text=True, timeout=30).stdout.split()
-            per_worker = [int(count) for count in counts]
+            per_worker = [int(count) for count in psql(
+                postgres_database,
+                "SELECT sum(succeeded) FROM attempt_hours GROUP BY worker ORDER BY 1")]
         print(f"\n2 processes, {ENDPOINTS} endpoints, {expected} deliveries: "
               f"attempts by worker {per_worker}")
         assert sum(per_worker) == expected, per_worker
@@ -115,13 +129,6 @@ def test_two_processes_both_deliver_when_many_endpoints_are_busy(postgres_databa
         receiver.close()
 
 
-def psql(database, sql, check=True):
-    done = subprocess.run(["psql", database, "-Atc", sql], capture_output=True, text=True,
-                          timeout=30)
-    assert done.returncode == 0 or not check, done.stderr
-    return done.stdout.split()
-
-
 def test_a_stopping_process_hands_its_endpoints_over_at_once(postgres_database):
     """A process told to stop finishes its requests in flight (up to 10 s) but serves its
     endpoints no more: the other process takes them over as it begins to stop, not when it is
@@ -130,10 +137,7 @@ def test_a_stopping_process_hands_its_endpoints_over_at_once(postgres_database):
     fast = Receiver()
     processes = dict([start_herald(postgres_database), start_herald(postgres_database)])
     try:
-        deadline = time.monotonic() + 10
-        while len(psql(postgres_database, "SELECT id FROM workers", check=False)) < 2:
-            assert time.monotonic() < deadline, "both workers register"
-            time.sleep(0.1)
+        both_workers_registered(postgres_database)
         base = next(iter(processes.values()))
         call(base, "POST", "/api/v1/tenants", {"id": "acme"})
         _, _, hanging = call(base, "POST", "/api/v1/tenants/acme/endpoints", {"url": slow.url})
