@@ -8,6 +8,8 @@ cannot explain one). The chart's counts (rows per endpoint, hour and worker) add
 attempts, each once, whichever process is asked. With many endpoints, both workers deliver.
 """
 
+import queue
+import signal
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -177,3 +179,42 @@ def test_a_stopping_process_hands_its_endpoints_over_at_once(postgres_database):
             process.wait(timeout=15)
         slow.close()
         fast.close()
+
+
+def test_a_stalled_process_hands_its_endpoints_over(postgres_database):
+    """A process that is alive but makes no progress (here stopped with SIGSTOP: its
+    connections stay open, so its session lock still says it lives) keeps its endpoints only
+    until its heartbeat is 5 s old; then the other process serves them."""
+    receiver = Receiver()
+    processes = dict([start_herald(postgres_database), start_herald(postgres_database)])
+    stalled, staying = processes
+    try:
+        both_workers_registered(postgres_database)
+        base = processes[staying]
+        call(base, "POST", "/api/v1/tenants", {"id": "acme"})
+        for n in range(ENDPOINTS):
+            call(base, "POST", "/api/v1/tenants/acme/endpoints", {"url": f"{receiver.url}?n={n}"})
+        post_event(base)
+        for _ in range(ENDPOINTS):
+            receiver.next(timeout=10)
+
+        stalled.send_signal(signal.SIGSTOP)
+        stopped = time.monotonic()
+        later = [post_event(base) for _ in range(5)]
+        arrived = 0
+        while arrived < len(later) * ENDPOINTS:
+            try:
+                headers, _ = receiver.next(timeout=max(0.1, stopped + 20 - time.monotonic()))
+            except queue.Empty:
+                pytest.fail(f"{arrived} of {len(later) * ENDPOINTS} deliveries in 20 s: "
+                            "the stalled process kept its endpoints")
+            arrived += headers["webhook-id"] in later
+        took = time.monotonic() - stopped
+        print(f"\nevents sent while the other process was stopped arrived in {took:.2f} s")
+        assert took < 8, f"{took:.1f} s: the stalled process kept its endpoints"
+    finally:
+        stalled.send_signal(signal.SIGCONT)
+        for process in processes:
+            process.terminate()
+            process.wait(timeout=15)
+        receiver.close()

@@ -23,6 +23,9 @@ use crate::metrics::Metrics;
 use crate::retry::{Next, RetryPolicy};
 use crate::trace;
 
+/// How often a worker beats its registration's heart and reaps gone workers' claims.
+const UPKEEP: Duration = Duration::from_secs(1);
+
 /// How a worker behaves.
 #[derive(Clone, Debug)]
 pub struct WorkerConfig {
@@ -175,8 +178,10 @@ impl Worker {
         // loses its registration (others may be sending its deliveries by then).
         let (cut_off, cut) = watch::channel(false);
         let mut tasks = JoinSet::new();
-        let mut upkeep = tokio::time::interval(Duration::from_secs(1));
-        upkeep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Every second: the registration's heartbeat, and reaping gone workers' claims. Due
+        // even while claims keep coming back full, since a worker whose heartbeat stops is
+        // taken for stalled and its endpoints pass to the others.
+        let mut upkeep_at = tokio::time::Instant::now() + UPKEEP;
         let mut look = true;
         // When the next endpoint's turn comes, as the last claim saw it.
         let mut next_turn: Option<Millis> = None;
@@ -230,7 +235,7 @@ impl Worker {
                     }
                 }
             }
-            if look && capacity.free() > 0 {
+            if look && capacity.free() > 0 && tokio::time::Instant::now() < upkeep_at {
                 continue;
             }
             // Nothing to start: sleep until the next endpoint's turn (a retry, a rate limit's
@@ -243,7 +248,8 @@ impl Worker {
                 () = due.notified() => look = true,
                 Some(message) = reports.recv() => look |= apply(&mut capacity, message),
                 () = tokio::time::sleep(pause) => look = true,
-                _ = upkeep.tick() => {
+                () = tokio::time::sleep_until(upkeep_at) => {
+                    upkeep_at = tokio::time::Instant::now() + UPKEEP;
                     if !registration.alive().await {
                         tracing::error!(worker = %name, "the database lost this worker's registration: cutting off its requests");
                         let _ = cut_off.send(true);

@@ -197,7 +197,13 @@ struct Session {
 #[async_trait::async_trait]
 impl Registration for Session {
     async fn alive(&mut self) -> bool {
-        query("SELECT 1").execute(&mut self.session).await.is_ok()
+        // The heartbeat: a worker not seen for `STALLED` serves no endpoint (`claim.rs`).
+        // Gone (reaped) when no row is left: its claims may be someone else's by now.
+        let seen = query("UPDATE workers SET seen_at = now() WHERE id = $1")
+            .bind(&self.name)
+            .execute(&mut self.session)
+            .await;
+        matches!(seen, Ok(1))
     }
 
     async fn retire(&mut self) {

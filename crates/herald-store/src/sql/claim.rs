@@ -7,14 +7,17 @@
 //! claiming at once share the line without waiting on each other), which also makes its rate
 //! limit and ordering decisions exclusive; on SQLite the one writer does.
 //!
-//! On PostgreSQL each endpoint is served by one worker: of the registered workers that are
-//! not stopping, the one it hashes highest with (rendezvous hashing, `[owned_by]` in the
-//! queries), and other workers' claims pass it over. Two processes taking turns at one busy
+//! On PostgreSQL each endpoint is served by one worker: of the serving workers (registered,
+//! not stopping, and seen in the last 5 s: each beats `workers.seen_at` every second), the
+//! one it hashes highest with (rendezvous hashing, `[owned_by]` in the queries), and other
+//! workers' claims pass it over. Two processes taking turns at one busy
 //! endpoint's queue row, or each serving every endpoint with half-sized claims and commits,
 //! cost more than either serving alone; with many endpoints each worker gets about its share,
 //! and a worker joining or leaving moves only the endpoints it gains or had. A worker that is
-//! gone keeps its endpoints until a reaper (any process, every second) finds its session
-//! closed; one that stops says so first ([`crate::Registration::retire`]).
+//! gone, or alive but stalled (stopped, wedged), keeps its endpoints for 5 s; one that stops
+//! says so first ([`crate::Registration::retire`]). Its leased deliveries are another matter:
+//! a gone worker's pass when a reaper (any process, every second) finds its session closed, a
+//! stalled one's when their leases run out, since it may still be sending them.
 //!
 //! For each endpoint the claim applies, in order: its circuit breaker (open: its turn moves to
 //! when the circuit closes; half open: one probe), its rate limit (a token bucket refilled at

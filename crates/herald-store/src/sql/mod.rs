@@ -156,15 +156,18 @@ macro_rules! postgres_part {
     ([lock_skip_of $table:literal]) => {
         concat!(" FOR UPDATE OF ", $table, " SKIP LOCKED")
     };
-    // The live worker an endpoint hashes highest with (rendezvous hashing): only it serves
-    // the endpoint while it is registered and not retiring. A claimer that is not registered
-    // (tests, tools) takes any.
+    // Of the serving workers (registered, not retiring, seen within the last 5 s: see
+    // `claim.rs`), the one an endpoint hashes highest with (rendezvous hashing) serves it. A
+    // claimer that is not a serving worker (a tool, a test, a worker back from a stall)
+    // takes any.
     ([owned_by $queue:literal $worker:literal]) => {
         concat!(
             " AND (NOT EXISTS (SELECT 1 FROM workers WHERE id = ",
             $worker,
-            " AND NOT retiring) OR (SELECT w.id FROM workers w WHERE NOT w.retiring \
-              ORDER BY md5(",
+            " AND NOT retiring AND seen_at > now() - interval '5 seconds') \
+             OR (SELECT w.id FROM workers w \
+                 WHERE NOT w.retiring AND w.seen_at > now() - interval '5 seconds' \
+                 ORDER BY md5(",
             $queue,
             ".endpoint_id || w.id) DESC LIMIT 1) = ",
             $worker,

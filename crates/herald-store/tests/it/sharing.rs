@@ -1,6 +1,7 @@
 //! Workers sharing a PostgreSQL database share its endpoints: each endpoint is served by one
-//! registered worker (rendezvous hashing over the workers that are not retiring), so two
-//! processes neither take turns at one endpoint nor both serve every one.
+//! registered worker (rendezvous hashing over the workers that are not retiring and whose
+//! heartbeat is recent), so two processes neither take turns at one endpoint nor both serve
+//! every one, and a stalled one's endpoints pass to the others.
 
 use std::collections::BTreeSet;
 
@@ -24,6 +25,21 @@ async fn served(store: &Timed, worker: &str, now: i64) -> BTreeSet<String> {
         .collect()
 }
 
+/// A PostgreSQL store in a schema of its own, with a tenant and its `ENDPOINTS` endpoints.
+async fn with_endpoints() -> Option<(Timed, String)> {
+    let (store, schema) = crate::postgres().await?;
+    let store = crate::timed(store);
+    store.create_tenant("acme", T0).await.unwrap();
+    for n in 0..ENDPOINTS {
+        let url = format!("https://example.com/{n}");
+        store
+            .create_endpoint(NewEndpoint::new("acme", &url, SECRET), T0)
+            .await
+            .unwrap();
+    }
+    Some((store, schema))
+}
+
 /// An event for every endpoint, accepted at `now`.
 async fn fan_out(store: &Timed, now: i64) {
     store
@@ -34,18 +50,9 @@ async fn fan_out(store: &Timed, now: i64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_serves_each_endpoint_from_one_worker() {
-    let Some((store, schema)) = crate::postgres().await else {
+    let Some((store, schema)) = with_endpoints().await else {
         return;
     };
-    let store = crate::timed(store);
-    store.create_tenant("acme", T0).await.unwrap();
-    for n in 0..ENDPOINTS {
-        let url = format!("https://example.com/{n}");
-        store
-            .create_endpoint(NewEndpoint::new("acme", &url, SECRET), T0)
-            .await
-            .unwrap();
-    }
     let mut first = store.register("first").await.unwrap();
     let second = store.register("second").await.unwrap();
 
@@ -101,6 +108,52 @@ async fn postgres_serves_each_endpoint_from_one_worker() {
 
     drop((first, third, store));
     crate::drop_schema(&schema).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_passes_a_stalled_workers_endpoints_to_the_others() {
+    let Some((store, schema)) = with_endpoints().await else {
+        return;
+    };
+    let mut first = store.register("first").await.unwrap();
+    let _second = store.register("second").await.unwrap();
+    fan_out(&store, T0 + 1).await;
+    let firsts = served(&store, "first", T0 + 2).await;
+    assert!(!firsts.is_empty() && firsts.len() < ENDPOINTS, "{firsts:?}");
+    served(&store, "second", T0 + 3).await;
+
+    // The first's heartbeat stops (its process is stopped, or wedged) while its session
+    // stays open: after 5 s the second serves every endpoint.
+    execute(
+        &schema,
+        "UPDATE workers SET seen_at = now() - interval '6 seconds' WHERE id = 'first'",
+    )
+    .await;
+    fan_out(&store, T0 + 4).await;
+    assert_eq!(served(&store, "second", T0 + 5).await.len(), ENDPOINTS);
+
+    // Its next heartbeat gives it its endpoints back.
+    assert!(first.alive().await);
+    fan_out(&store, T0 + 6).await;
+    assert_eq!(served(&store, "first", T0 + 7).await, firsts);
+
+    // A heartbeat finding its worker's row gone (reaped) says the registration is lost.
+    execute(&schema, "DELETE FROM workers WHERE id = 'first'").await;
+    assert!(!first.alive().await);
+
+    drop((first, _second, store));
+    crate::drop_schema(&schema).await;
+}
+
+/// Runs `statement` in the test's schema.
+async fn execute(schema: &str, statement: &str) {
+    let pool = sqlx::PgPool::connect(&crate::pg_url()).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "SET search_path TO {schema}; {statement}"
+    )))
+    .execute(&pool)
+    .await
+    .unwrap();
 }
 
 /// The registered workers' names.
