@@ -35,7 +35,8 @@
 //! statement's calls and microseconds per delivery, the costliest first (sqlx's own timing,
 //! from a statement's start to its last row; on SQLite the writer's statements run one at a
 //! time, so their sum is the writer's busy time). `HERALD_BENCH_WAL=1` does the same for
-//! PostgreSQL's WAL, by kind of record. `HERALD_BENCH_IDLE_ENDPOINTS=100000` adds that many
+//! PostgreSQL's WAL, by kind of record. `HERALD_BENCH_KEEP=DIR` keeps each SQLite row's
+//! database and whole write-ahead log in DIR, for `scripts/sqlite-wal-pages.py`. `HERALD_BENCH_IDLE_ENDPOINTS=100000` adds that many
 //! endpoints with nothing due to every row's database; `HERALD_BENCH_PAST_DAYS=30` adds a month
 //! of empty days (PostgreSQL). `HERALD_BENCH_SCALE=5` sends five times each row's events (the
 //! steady rows excepted: their length is in their label): a row of one endpoint lasts about a
@@ -683,6 +684,7 @@ async fn herald(run: &Run, database_url: &str) -> Figures {
         )
         .await,
     );
+    let pin = pin_log(run, database_url).await;
     let client = reqwest::Client::new();
 
     // Each event's id: when its request started, and when herald answered that it committed.
@@ -751,6 +753,7 @@ async fn herald(run: &Run, database_url: &str) -> Figures {
     for node in herald.nodes {
         node.stop().await;
     }
+    keep_log(run, database_url, pin).await;
     // herald's backends report their counts as they close.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let after = Counters::read(postgres).await;
@@ -774,6 +777,37 @@ async fn herald(run: &Run, database_url: &str) -> Figures {
         cost: Some(cost(before, after, deliveries)),
         cpu,
     }
+}
+
+/// With `HERALD_BENCH_KEEP=DIR`, a SQLite row's database and the whole write-ahead log of the
+/// row are kept in `DIR` (`scripts/sqlite-wal-pages.py` says which b-trees the log's pages
+/// belong to). A read transaction held from the row's start keeps the writer's checkpoints
+/// from starting the log over; the row's own figures are then not comparable with others'.
+async fn pin_log(run: &Run, database_url: &str) -> Option<sqlx::SqliteConnection> {
+    use sqlx::Connection;
+    std::env::var_os("HERALD_BENCH_KEEP").filter(|_| !run.postgres)?;
+    let mut pin = sqlx::SqliteConnection::connect(database_url).await.ok()?;
+    sqlx::raw_sql("BEGIN; SELECT count(*) FROM deliveries")
+        .execute(&mut pin)
+        .await
+        .ok()?;
+    Some(pin)
+}
+
+/// Copies the row's database and log to `HERALD_BENCH_KEEP` while `pin` still holds the log.
+async fn keep_log(run: &Run, database_url: &str, pin: Option<sqlx::SqliteConnection>) {
+    let (Some(pin), Some(dir)) = (pin, std::env::var_os("HERALD_BENCH_KEEP")) else {
+        return;
+    };
+    let dir = std::path::PathBuf::from(dir);
+    let from = database_url.trim_start_matches("sqlite://");
+    std::fs::create_dir_all(&dir).expect("HERALD_BENCH_KEEP is a directory");
+    for suffix in ["", "-wal"] {
+        let to = dir.join(format!("{}.db{suffix}", run.key));
+        std::fs::copy(format!("{from}{suffix}"), &to).expect("the row's database is kept");
+        println!("kept {}", to.display());
+    }
+    drop(pin);
 }
 
 /// With `HERALD_BENCH_WAL=1`, where a row's WAL went, per delivery: each kind of record
