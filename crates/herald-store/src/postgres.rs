@@ -197,8 +197,8 @@ struct Session {
 #[async_trait::async_trait]
 impl Registration for Session {
     async fn alive(&mut self) -> bool {
-        // The heartbeat: a worker not seen for `STALLED` serves no endpoint (`claim.rs`).
-        // Gone (reaped) when no row is left: its claims may be someone else's by now.
+        // The heartbeat: a worker not seen for 5 s serves no endpoint (`claim.rs`). Its row
+        // gone (reaped) means its claims may be someone else's by now.
         let seen = query("UPDATE workers SET seen_at = now() WHERE id = $1")
             .bind(&self.name)
             .execute(&mut self.session)

@@ -13,11 +13,12 @@
 //! workers' claims pass it over. Two processes taking turns at one busy
 //! endpoint's queue row, or each serving every endpoint with half-sized claims and commits,
 //! cost more than either serving alone; with many endpoints each worker gets about its share,
-//! and a worker joining or leaving moves only the endpoints it gains or had. A worker that is
-//! gone, or alive but stalled (stopped, wedged), keeps its endpoints for 5 s; one that stops
-//! says so first ([`crate::Registration::retire`]). Its leased deliveries are another matter:
-//! a gone worker's pass when a reaper (any process, every second) finds its session closed, a
-//! stalled one's when their leases run out, since it may still be sending them.
+//! and a worker joining or leaving moves only the endpoints it gains or had. One that stops
+//! says so first ([`crate::Registration::retire`]); one that is gone keeps its endpoints until
+//! a reaper (any process, every second) finds its session closed, and one alive but stalled
+//! (stopped, wedged) until its heartbeat is 5 s old. Their leased deliveries pass when the
+//! session is found closed, or for a stalled worker when the leases run out, since it may
+//! still be sending them.
 //!
 //! For each endpoint the claim applies, in order: its circuit breaker (open: its turn moves to
 //! when the circuit closes; half open: one probe), its rate limit (a token bucket refilled at
