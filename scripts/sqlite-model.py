@@ -11,15 +11,26 @@ and the commit) for one variant:
   today     the tables as herald's migrations leave them
   norowid   `deliveries` a WITHOUT ROWID table (one b-tree less per lookup by id)
   both      `events` too
+  leases    the lease kept off the delivery's row, in a table of the deliveries in flight
+  cursor    (MIXED only) every delivery in the due index, not only pending ones, so a finish
+            leaves the index alone; each endpoint's claims start from a cursor kept at its
+            first pending delivery
 
   scripts/sqlite-model.py today
   EXTRA='PRAGMA synchronous=NORMAL;' scripts/sqlite-model.py today   (another pragma)
+
+MIXED=1 drains as the worker does instead: up to 512 deliveries in flight, claims of an equal
+share from each endpoint's oldest pending, finished in the order receivers answer (a random 95
+of the oldest 256 in flight), each commit carrying the finishes and, when there is room, a
+claim; it also prints the log frames (pages) the drain wrote a delivery, checkpoints off.
+KEEP=1 keeps its log (as /tmp/herald-sqlite-model-VARIANT.db.log) for `scripts/sqlite-wal-pages.py`.
 
 Times are the machine's, so compare variants in the same session, alternating.
 """
 import json
 import os
 import random
+import shutil
 import sqlite3
 import sys
 import time
@@ -30,7 +41,9 @@ for s in ['', '-wal', '-shm']:
     try: os.unlink(path+s)
     except FileNotFoundError: pass
 c = sqlite3.connect(path, isolation_level=None)
-c.executescript("PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; PRAGMA synchronous=FULL;" + os.environ.get("EXTRA",""))
+mixed = bool(os.environ.get("MIXED"))
+c.executescript("PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; PRAGMA synchronous=FULL;"
+                + ("PRAGMA wal_autocheckpoint=0;" if mixed else "") + os.environ.get("EXTRA",""))
 wr = " WITHOUT ROWID" if variant in ('norowid','both') else ""
 ewr = " WITHOUT ROWID" if variant in ('both',) else ""
 c.executescript(f"""
@@ -50,9 +63,11 @@ CREATE TABLE attempts (id TEXT PRIMARY KEY, delivery_id TEXT NOT NULL REFERENCES
  started_at INTEGER NOT NULL, duration_ms INTEGER NOT NULL, status_code INTEGER, response_excerpt TEXT, error TEXT,
  request_headers TEXT NOT NULL DEFAULT '{{}}', response_headers TEXT NOT NULL DEFAULT '{{}}');
 CREATE INDEX attempts_by_delivery ON attempts (delivery_id, started_at);
-CREATE INDEX deliveries_ready ON deliveries (endpoint_id, next_attempt_at) WHERE state = 'pending';
+CREATE INDEX deliveries_ready ON deliveries (endpoint_id, next_attempt_at){"" if variant == "cursor" else " WHERE state = 'pending'"};
+CREATE TABLE cursors (endpoint_id TEXT PRIMARY KEY, at INTEGER NOT NULL, row INTEGER NOT NULL);
 CREATE INDEX deliveries_in_order ON deliveries (endpoint_id, ordering_key, seq) WHERE state = 'pending' AND ordering_key IS NOT NULL;
 CREATE INDEX deliveries_dead ON deliveries (endpoint_id, id) WHERE state = 'dead';
+CREATE TABLE leases (delivery_id TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at INTEGER NOT NULL) WITHOUT ROWID;
 """)
 c.execute("insert into tenants values ('bench')")
 E = 50
@@ -70,7 +85,8 @@ def timed(name, f):
 dl = []
 for b in range(0, N_EV, 32):
     evs = [(nid('evt'), 'bench', 'new-subscription', payload, None, 1000) for _ in range(32)]
-    dls = [(nid('dlv'), ev[0], ep, 1000, None, None, 'pending', 1000) for ev in evs for ep in eps]
+    # Each batch due at its own millisecond, as accepts over time are.
+    dls = [(nid('dlv'), ev[0], ep, 1000, None, None, 'pending', 1000 + b) for ev in evs for ep in eps]
     dl += [(d[0], d[2]) for d in dls]
     def acc():
         c.execute("BEGIN")
@@ -79,10 +95,65 @@ for b in range(0, N_EV, 32):
         c.execute("COMMIT")
     timed('accept', acc)
 ND = len(dl)
+leases = variant == 'leases'
+cursor = variant == 'cursor'
+c.executemany("INSERT INTO cursors VALUES (?, 0, 0)", [(e,) for e in eps])
+unleased = "NOT EXISTS (SELECT 1 FROM leases l WHERE l.delivery_id = r.id)" if leases else "r.lease_owner IS NULL"
+
+
+def wal_frames():
+    try:
+        return os.path.getsize(path + '-wal') // (4096 + 24)
+    except FileNotFoundError:
+        return 0
+
+
+def drain_mixed():
+    """The drain as the worker's claims and the receivers' answers interleave (MIXED=1)."""
+    in_flight, done, before = [], 0, wal_frames()
+    while done < ND:
+        c.execute("BEGIN")
+        part = random.sample(in_flight[:256], min(95, len(in_flight)))
+        if part:
+            gone = set(part)
+            in_flight[:] = [d for d in in_flight if d not in gone]
+            atts = [(nid('att'), d, 1001, 1, 200, '', None, '{"user-agent":"herald/0.1.0"}', '{}') for d in part]
+            timed('fin_attempts', lambda: c.execute("INSERT INTO attempts (id, delivery_id, started_at, duration_ms, status_code, response_excerpt, error, request_headers, response_headers) SELECT v.value->>0, v.value->>1, CAST(v.value->>2 AS BIGINT), CAST(v.value->>3 AS BIGINT), CAST(v.value->>4 AS INTEGER), v.value->>5, v.value->>6, v.value->>7, v.value->>8 FROM json_each(?) AS v", (json.dumps(atts),)))
+            if leases:
+                timed('fin_advance', lambda: (c.execute("DELETE FROM leases WHERE delivery_id IN (SELECT t.value FROM json_each(?) AS t) AND owner = 'w/1'", (json.dumps(part),)),
+                    c.execute("UPDATE deliveries SET state = 'succeeded', attempts = attempts + 1, next_attempt_at = NULL, updated_at = 1002 WHERE id IN (SELECT t.value FROM json_each(?) AS t) AND state = 'pending' RETURNING id, endpoint_id, ordering_key", (json.dumps(part),)).fetchall()))
+            elif cursor:
+                # next_attempt_at kept: the due index's entry does not move.
+                timed('fin_advance', lambda: c.execute("UPDATE deliveries SET state = 'succeeded', attempts = attempts + 1, lease_owner = NULL, lease_expires_at = NULL, updated_at = 1002 WHERE id IN (SELECT t.value FROM json_each(?) AS t) AND lease_owner = 'w/1' AND state = 'pending' RETURNING id, endpoint_id, ordering_key", (json.dumps(part),)).fetchall())
+            else:
+                timed('fin_advance', lambda: c.execute("UPDATE deliveries SET state = 'succeeded', attempts = attempts + 1, next_attempt_at = NULL, lease_owner = NULL, lease_expires_at = NULL, updated_at = 1002 WHERE id IN (SELECT t.value FROM json_each(?) AS t) AND lease_owner = 'w/1' AND state = 'pending' RETURNING id, endpoint_id, ordering_key", (json.dumps(part),)).fetchall())
+            done += len(part)
+        room = 512 - len(in_flight)
+        if room >= 128:
+            share = max(1, min(256, room) // E)
+            def claim():
+                if cursor:
+                    # From each endpoint's cursor; then each cursor moves to its first pending.
+                    rows = c.execute("SELECT c.id FROM json_each(?) AS v JOIN cursors k ON k.endpoint_id = v.value JOIN deliveries c ON c.rowid IN (SELECT r.rowid FROM deliveries r WHERE r.endpoint_id = k.endpoint_id AND (r.next_attempt_at, r.rowid) >= (k.at, k.row) AND r.next_attempt_at <= 2000 AND r.state = 'pending' AND r.lease_owner IS NULL ORDER BY r.next_attempt_at, r.rowid LIMIT ?)", (json.dumps(eps), share)).fetchall()
+                    c.execute("UPDATE cursors AS k SET (at, row) = (SELECT * FROM (SELECT r.next_attempt_at, r.rowid FROM deliveries r WHERE r.endpoint_id = k.endpoint_id AND (r.next_attempt_at, r.rowid) >= (k.at, k.row) AND r.state = 'pending' ORDER BY r.next_attempt_at, r.rowid LIMIT 1) UNION ALL SELECT k.at, k.row LIMIT 1)")
+                else:
+                    rows = c.execute(f"SELECT c.id FROM json_each(?) AS v JOIN deliveries c ON {rcol} IN (SELECT {rr} FROM deliveries r WHERE r.endpoint_id = v.value->>0 AND r.state = 'pending' AND r.next_attempt_at <= 2000 AND {unleased} ORDER BY r.next_attempt_at LIMIT ?)", (json.dumps([[e, share] for e in eps]), share)).fetchall()
+                ids = [r[0] for r in rows]
+                if leases:
+                    c.execute("INSERT INTO leases SELECT t.value, 'w/1', 99999 FROM json_each(?) AS t", (json.dumps(ids),))
+                else:
+                    c.execute("UPDATE deliveries SET lease_owner = 'w/1', lease_expires_at = 99999, updated_at = 1001 WHERE id IN (SELECT t.value FROM json_each(?) AS t)", (json.dumps(ids),))
+                in_flight.extend(ids)
+            timed('claim', claim)
+        timed('commit', lambda: c.execute("COMMIT"))
+    return (wal_frames() - before) / ND
+
+
 # claims of 250, read, finishes of 125
 rcol = "c.rowid" if not wr else "c.id"
 rr = "r.rowid" if not wr else "r.id"
-for b in range(0, ND, 250):
+frames = drain_mixed() if mixed else None
+for b in range(0, 0 if mixed else ND, 250):
     chunk = dl[b:b+250]
     ids = [d[0] for d in chunk]
     wanted = [[e, 5] for e in eps]
@@ -109,7 +180,11 @@ for b in range(0, ND, 250):
         timed('fin_commit', lambda: c.execute("COMMIT"))
 left = c.execute("select count(*) from deliveries where state='pending'").fetchone()[0]
 tot = sum(t.values())
-print(variant, ND, 'left', left, ' '.join(f"{k} {v/ND*1e6:.2f}us" for k, v in t.items()), f"total {tot/ND*1e6:.2f}us", 'pages', c.execute('pragma page_count').fetchone()[0])
+print(variant, ND, 'left', left, ' '.join(f"{k} {v/ND*1e6:.2f}us" for k, v in t.items()), f"total {tot/ND*1e6:.2f}us", 'pages', c.execute('pragma page_count').fetchone()[0],
+      '' if frames is None else f"drain log frames a delivery {frames:.2f}")
+if os.environ.get("KEEP"):
+    # Copied while the connection is open: closing it checkpoints the log away.
+    shutil.copy(path + '-wal', path + '.log')
 for suffix in ['', '-wal', '-shm']:
     try:
         os.unlink(path + suffix)
