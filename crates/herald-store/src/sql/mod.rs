@@ -122,6 +122,16 @@ macro_rules! sqlite_part {
 }
 pub(crate) use sqlite_part;
 
+/// The workers that serve endpoints on PostgreSQL, as a table `w`: registered, not retiring,
+/// and seen within the last 5 s (each beats `workers.seen_at` every second; see `claim.rs`).
+macro_rules! serving_workers {
+    () => {
+        "(SELECT id FROM workers \
+           WHERE NOT retiring AND seen_at > now() - interval '5 seconds') AS w"
+    };
+}
+pub(crate) use serving_workers;
+
 macro_rules! postgres_part {
     ([either $sqlite:literal $postgres:literal]) => {
         $postgres
@@ -156,18 +166,18 @@ macro_rules! postgres_part {
     ([lock_skip_of $table:literal]) => {
         concat!(" FOR UPDATE OF ", $table, " SKIP LOCKED")
     };
-    // Of the serving workers (registered, not retiring, seen within the last 5 s: see
-    // `claim.rs`), the one an endpoint hashes highest with (rendezvous hashing) serves it. A
-    // claimer that is not a serving worker (a tool, a test, a worker back from a stall)
-    // takes any.
+    // Of the serving workers, the one an endpoint hashes highest with (rendezvous hashing)
+    // serves it. A claimer that is not a serving worker (a tool, a test, a worker back from a
+    // stall) takes any.
     ([owned_by $queue:literal $worker:literal]) => {
         concat!(
-            " AND (NOT EXISTS (SELECT 1 FROM workers WHERE id = ",
+            " AND (",
             $worker,
-            " AND NOT retiring AND seen_at > now() - interval '5 seconds') \
-             OR (SELECT w.id FROM workers w \
-                 WHERE NOT w.retiring AND w.seen_at > now() - interval '5 seconds' \
-                 ORDER BY md5(",
+            " NOT IN (SELECT w.id FROM ",
+            $crate::sql::serving_workers!(),
+            ") OR (SELECT w.id FROM ",
+            $crate::sql::serving_workers!(),
+            " ORDER BY md5(",
             $queue,
             ".endpoint_id || w.id) DESC LIMIT 1) = ",
             $worker,
