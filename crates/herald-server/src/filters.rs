@@ -25,20 +25,26 @@ pub(crate) fn check_channels(channels: &[String], at: &str) -> Vec<Violation> {
             message: format!("at most {MAX_CHANNELS} channels"),
         });
     }
+    let mut seen = std::collections::HashSet::new();
     for (i, channel) in channels.iter().enumerate() {
         let valid = (1..=MAX_CHANNEL_LEN).contains(&channel.len())
             && channel
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || "_.:-".contains(c));
-        if !valid {
-            violations.push(Violation {
-                path: format!("{at}/{i}"),
-                message: format!(
-                    "{channel:?} is not a channel: 1 to {MAX_CHANNEL_LEN} letters, digits, `_`, \
-                     `.`, `:` or `-`"
-                ),
-            });
-        }
+        let message = if !valid {
+            format!(
+                "{channel:?} is not a channel: 1 to {MAX_CHANNEL_LEN} letters, digits, `_`, \
+                 `.`, `:` or `-`"
+            )
+        } else if !seen.insert(channel) {
+            format!("{channel:?} is listed twice")
+        } else {
+            continue;
+        };
+        violations.push(Violation {
+            path: format!("{at}/{i}"),
+            message,
+        });
     }
     violations
 }
@@ -357,5 +363,9 @@ mod tests {
         assert_eq!(paths, ["/channels/0", "/channels/1", "/channels/2"]);
         let many: Vec<String> = (0..11).map(|n| n.to_string()).collect();
         assert_eq!(check_channels(&many, "/channels").len(), 1);
+        let twice = vec!["a".to_owned(), "b".to_owned(), "a".to_owned()];
+        let found = check_channels(&twice, "/channels");
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].path, "/channels/2");
     }
 }

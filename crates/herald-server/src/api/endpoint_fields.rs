@@ -31,7 +31,8 @@ const URL_PATTERN: &str = concat!(
     r"|(([0-9A-Fa-f]{1,4}:){0,5}[0-9A-Fa-f]{1,4})?::[0-9A-Fa-f]{1,4}",
     r"|(([0-9A-Fa-f]{1,4}:){0,6}[0-9A-Fa-f]{1,4})?::",
     r")\])",
-    r"(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}|0))?",
+    // Ports 1 to 65535: nothing listens on port 0.
+    r"(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}))?",
     r"(/([A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})*)?",
     r"(\?([A-Za-z0-9._~!$&'()*+,;=:@/?-]|%[0-9A-Fa-f]{2})*)?",
     r"(#([A-Za-z0-9._~!$&'()*+,;=:@/?-]|%[0-9A-Fa-f]{2})*)?$",
@@ -69,49 +70,103 @@ pub(crate) fn version(state: &AppState, version: &str) -> Result<String, Problem
     ))
 }
 
+/// The most extra headers an endpoint may have, and how long each name and value may be
+/// (in characters): every request carries them and every attempt's record keeps them, so a
+/// tenant cannot make each delivery large, and they fit the header buffers of common servers
+/// (nginx reads a header line into 8 KiB) beside herald's own.
+pub(crate) const MAX_HEADERS: usize = 20;
+pub(crate) const MAX_HEADER_NAME: usize = 64;
+pub(crate) const MAX_HEADER_VALUE: usize = 1024;
+
+/// How long an endpoint's description may be, in characters.
+pub(crate) const MAX_DESCRIPTION: usize = 1024;
+
+/// An endpoint's fields that [`check_fields`] checks; `None` for those a change leaves alone.
+#[derive(Default)]
+pub(crate) struct Fields<'a> {
+    pub(crate) url: Option<&'a String>,
+    pub(crate) event_types: Option<&'a Vec<String>>,
+    pub(crate) headers: Option<&'a BTreeMap<String, String>>,
+    pub(crate) description: Option<&'a String>,
+}
+
 /// Checks the fields an endpoint is made of, naming every one that is wrong.
-pub(crate) fn check_fields(
-    state: &AppState,
-    url: Option<&String>,
-    event_types: Option<&Vec<String>>,
-    headers: Option<&BTreeMap<String, String>>,
-) -> Result<(), Problem> {
+pub(crate) fn check_fields(state: &AppState, fields: Fields<'_>) -> Result<(), Problem> {
     let mut violations = Vec::new();
-    if let Some(Err(message)) = url.map(|url| check_url(url, &state.policy)) {
+    if let Some(Err(message)) = fields.url.map(|url| check_url(url, &state.policy)) {
         violations.push(Violation {
             path: "/url".into(),
             message,
         });
     }
-    for (i, name) in event_types.into_iter().flatten().enumerate() {
-        if !state.event_types.contains(name) {
-            violations.push(Violation {
-                path: format!("/event_types/{i}"),
-                message: format!(
-                    "unknown event type `{name}`; declared: {}",
-                    state.event_types.names().join(", ")
-                ),
-            });
-        }
+    let mut listed = std::collections::HashSet::new();
+    for (i, name) in fields.event_types.into_iter().flatten().enumerate() {
+        let message = if !state.event_types.contains(name) {
+            format!(
+                "unknown event type `{name}`; declared: {}",
+                state.event_types.names().join(", ")
+            )
+        } else if !listed.insert(name) {
+            format!("`{name}` is listed twice")
+        } else {
+            continue;
+        };
+        violations.push(Violation {
+            path: format!("/event_types/{i}"),
+            message,
+        });
     }
-    for (name, value) in headers.into_iter().flatten() {
-        if axum::http::HeaderName::try_from(name.as_str()).is_err() || reserved_header(name) {
-            violations.push(Violation {
-                path: format!("/headers/{name}"),
-                message: format!("`{name}` is not a header name herald can set"),
-            });
-        } else if axum::http::HeaderValue::try_from(value.as_str()).is_err() {
-            violations.push(Violation {
-                path: format!("/headers/{name}"),
-                message: "a header value cannot hold control characters".into(),
-            });
-        }
+    if let Some(headers) = fields.headers {
+        violations.extend(check_headers(headers));
+    }
+    if let Some(description) = fields.description
+        && description.chars().count() > MAX_DESCRIPTION
+    {
+        violations.push(Violation {
+            path: "/description".into(),
+            message: format!("at most {MAX_DESCRIPTION} characters"),
+        });
     }
     if violations.is_empty() {
         Ok(())
     } else {
         Err(Problem::invalid("the endpoint is not valid", violations))
     }
+}
+
+/// What is wrong with an endpoint's extra headers: names herald cannot set, values it cannot
+/// send, more or longer than the limits, or one name twice in different cases (HTTP names
+/// ignore case, so only one of them would be sent).
+fn check_headers(headers: &BTreeMap<String, String>) -> Vec<Violation> {
+    let mut violations = Vec::new();
+    if headers.len() > MAX_HEADERS {
+        violations.push(Violation {
+            path: "/headers".into(),
+            message: format!("at most {MAX_HEADERS} headers"),
+        });
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (name, value) in headers {
+        let message =
+            if axum::http::HeaderName::try_from(name.as_str()).is_err() || reserved_header(name) {
+                format!("`{name}` is not a header name herald can set")
+            } else if name.chars().count() > MAX_HEADER_NAME {
+                format!("a header name is at most {MAX_HEADER_NAME} characters")
+            } else if !seen.insert(name.to_ascii_lowercase()) {
+                format!("`{name}` is named twice (header names ignore case)")
+            } else if axum::http::HeaderValue::try_from(value.as_str()).is_err() {
+                "a header value cannot hold control characters".into()
+            } else if value.chars().count() > MAX_HEADER_VALUE {
+                format!("a header value is at most {MAX_HEADER_VALUE} characters")
+            } else {
+                continue;
+            };
+        violations.push(Violation {
+            path: format!("/headers/{name}"),
+            message,
+        });
+    }
+    violations
 }
 
 /// Headers herald sets itself, or that would change how the request is framed or routed.
@@ -161,9 +216,11 @@ pub(crate) fn extra_headers() -> utoipa::openapi::Object {
         .collect();
     ObjectBuilder::new()
         .schema_type(Type::Object)
+        .max_properties(Some(MAX_HEADERS))
         .property_names(Some(
             ObjectBuilder::new()
                 .schema_type(Type::String)
+                .max_length(Some(MAX_HEADER_NAME))
                 .pattern(Some(format!(
                     "^(?!{})[!#$%&'*+.^_`|~0-9A-Za-z-]+$",
                     reserved.join("|")
@@ -172,9 +229,14 @@ pub(crate) fn extra_headers() -> utoipa::openapi::Object {
         .additional_properties(Some(
             ObjectBuilder::new()
                 .schema_type(Type::String)
+                .max_length(Some(MAX_HEADER_VALUE))
                 .pattern(Some(r"^[^\x00-\x08\x0A-\x1F\x7F]*$")),
         ))
-        .description(Some("Extra headers sent with every delivery."))
+        .description(Some(format!(
+            "Extra headers sent with every delivery: at most {MAX_HEADERS}, names of at most \
+             {MAX_HEADER_NAME} characters and values of at most {MAX_HEADER_VALUE}; names ignore \
+             case, so no name may appear twice in different cases."
+        )))
         .build()
 }
 
@@ -259,6 +321,7 @@ pub(crate) fn channels() -> utoipa::openapi::schema::Array {
                 .examples(["project-123"]),
         )
         .max_items(Some(crate::filters::MAX_CHANNELS))
+        .unique_items(true)
         .build()
 }
 

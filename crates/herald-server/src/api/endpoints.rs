@@ -27,12 +27,13 @@ pub(crate) struct CreateEndpoint {
     /// Where deliveries are sent (described by [`fields::endpoint_url`]).
     #[schema(schema_with = fields::endpoint_url)]
     url: String,
-    /// The event types to receive; omitted or empty means all.
+    /// The event types to receive, each once; omitted or empty means all.
     #[serde(default)]
-    #[schema(value_type = Vec<EventTypeName>)]
+    #[schema(value_type = BTreeSet<EventTypeName>)]
     event_types: Vec<String>,
-    /// Free text.
+    /// Free text, at most 1024 characters.
     #[serde(default)]
+    #[schema(max_length = 1024)] // fields::MAX_DESCRIPTION (an attribute takes a literal)
     description: String,
     /// Extra headers sent with every delivery (described by [`fields::extra_headers`]).
     #[serde(default)]
@@ -176,9 +177,12 @@ pub(crate) async fn create_endpoint(
 ) -> Result<(StatusCode, axum::Json<EndpointOut>), Problem> {
     fields::check_fields(
         &state,
-        Some(&body.url),
-        Some(&body.event_types),
-        Some(&body.headers),
+        fields::Fields {
+            url: Some(&body.url),
+            event_types: Some(&body.event_types),
+            headers: Some(&body.headers),
+            description: Some(&body.description),
+        },
     )?;
     let filter = fields::channels_and_filter(
         &state,
@@ -268,9 +272,11 @@ pub(crate) async fn get_endpoint(
 pub(crate) struct UpdateEndpoint {
     #[schema(schema_with = fields::endpoint_url_or_null)]
     url: Option<String>,
-    /// Empty means all.
-    #[schema(value_type = Option<Vec<EventTypeName>>)]
+    /// Each once; empty means all.
+    #[schema(value_type = Option<BTreeSet<EventTypeName>>)]
     event_types: Option<Vec<String>>,
+    /// At most 1024 characters.
+    #[schema(max_length = 1024)] // fields::MAX_DESCRIPTION (an attribute takes a literal)
     description: Option<String>,
     /// Replaces every extra header.
     #[schema(schema_with = fields::extra_headers_or_null)]
@@ -321,9 +327,12 @@ pub(crate) async fn update_endpoint(
 ) -> Result<axum::Json<EndpointOut>, Problem> {
     fields::check_fields(
         &state,
-        body.url.as_ref(),
-        body.event_types.as_ref(),
-        body.headers.as_ref(),
+        fields::Fields {
+            url: body.url.as_ref(),
+            event_types: body.event_types.as_ref(),
+            headers: body.headers.as_ref(),
+            description: body.description.as_ref(),
+        },
     )?;
     let rate_limit = match body.rate_limit {
         Some(Some(limit)) => Some(Some(fields::rate_limit(limit)?)),

@@ -38,7 +38,7 @@ pub(crate) struct CreateEvent {
     /// application's conversions (none in `--spec` mode: there, send each version yourself).
     #[schema(example = "2026-12-01")]
     version: Option<String>,
-    /// Up to 10 channels (each 1 to 128 letters, digits, `_`, `.`, `:` or `-`). An endpoint
+    /// Up to 10 channels, each once (1 to 128 letters, digits, `_`, `.`, `:` or `-`). An endpoint
     /// that asks for channels receives only events carrying one of them; an endpoint that
     /// asks for none receives every event of its types, with channels or without.
     #[serde(default)]

@@ -20,9 +20,9 @@ const LOOK_AT: u32 = 100;
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct FilterPreview {
-    /// The event types the endpoint would receive; omitted or empty: all the app's.
+    /// The event types the endpoint would receive, each once; omitted or empty: all the app's.
     #[serde(default)]
-    #[schema(value_type = Vec<EventTypeName>)]
+    #[schema(value_type = BTreeSet<EventTypeName>)]
     event_types: Vec<String>,
     #[schema(schema_with = fields::filter)]
     filter: Option<serde_json::Value>,
@@ -63,7 +63,13 @@ pub(crate) async fn preview_filter(
     Scope { tenant, store, .. }: Scope,
     ApiJson(body): ApiJson<FilterPreview>,
 ) -> Result<axum::Json<FilterPreviewOut>, Problem> {
-    fields::check_fields(&state, None, Some(&body.event_types), None)?;
+    fields::check_fields(
+        &state,
+        fields::Fields {
+            event_types: Some(&body.event_types),
+            ..fields::Fields::default()
+        },
+    )?;
     let text = fields::channels_and_filter(&state, &[], body.filter.as_ref(), &body.event_types)?;
     let filter = text
         .as_deref()

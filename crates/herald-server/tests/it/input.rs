@@ -267,6 +267,110 @@ async fn bodies_are_read_as_the_document_describes_them() {
                 Some((json, &with_header("X-Team", "a\nb"))),
                 422,
             ),
+            // Nothing listens on port 0.
+            (
+                "POST",
+                "/api/v1/tenants/acme/endpoints",
+                Some((json, &endpoint_at("http://example.com:0/"))),
+                422,
+            ),
+            (
+                "POST",
+                "/api/v1/tenants/acme/endpoints",
+                Some((json, &endpoint_at("http://example.com:1/"))),
+                201,
+            ),
+            // Every request carries the extra headers and every attempt keeps them: at most
+            // 20, names of at most 64 characters and values of at most 1024, no name twice.
+            (
+                "POST",
+                "/api/v1/tenants/acme/endpoints",
+                Some((json, &with_headers(20, 64, 1024))),
+                201,
+            ),
+            (
+                "POST",
+                "/api/v1/tenants/acme/endpoints",
+                Some((json, &with_headers(21, 8, 8))),
+                422,
+            ),
+            (
+                "POST",
+                "/api/v1/tenants/acme/endpoints",
+                Some((json, &with_headers(1, 65, 8))),
+                422,
+            ),
+            (
+                "POST",
+                "/api/v1/tenants/acme/endpoints",
+                Some((json, &with_headers(1, 8, 1025))),
+                422,
+            ),
+            (
+                "POST",
+                "/api/v1/tenants/acme/endpoints",
+                Some((
+                    json,
+                    r#"{"url": "https://example.com/hook", "headers": {"X-Team": "a", "x-team": "b"}}"#,
+                )),
+                422,
+            ),
+            (
+                "PATCH",
+                &format!("/api/v1/tenants/acme/endpoints/{endpoint}"),
+                Some((json, &with_headers(21, 8, 8))),
+                422,
+            ),
+            // A description of at most 1024 characters.
+            (
+                "POST",
+                "/api/v1/tenants/acme/endpoints",
+                Some((json, &described(&"é".repeat(1024)))),
+                201,
+            ),
+            (
+                "POST",
+                "/api/v1/tenants/acme/endpoints",
+                Some((json, &described(&"é".repeat(1025)))),
+                422,
+            ),
+            (
+                "PATCH",
+                &format!("/api/v1/tenants/acme/endpoints/{endpoint}"),
+                Some((json, &described(&"a".repeat(1025)))),
+                422,
+            ),
+            // Event types and channels each once.
+            (
+                "POST",
+                "/api/v1/tenants/acme/endpoints",
+                Some((
+                    json,
+                    r#"{"url": "https://example.com/hook", "event_types": ["new-subscription", "new-subscription"]}"#,
+                )),
+                422,
+            ),
+            (
+                "POST",
+                "/api/v1/tenants/acme/endpoints",
+                Some((
+                    json,
+                    r#"{"url": "https://example.com/hook", "channels": ["eu", "eu"]}"#,
+                )),
+                422,
+            ),
+            (
+                "POST",
+                "/api/v1/tenants/acme/events",
+                Some((json, &event_on_channels(&["eu", "eu"]))),
+                422,
+            ),
+            (
+                "POST",
+                "/api/v1/tenants/acme/events",
+                Some((json, &event_on_channels(&["eu", "us"]))),
+                202,
+            ),
             // Query strings.
             (
                 "GET",
@@ -329,4 +433,29 @@ fn endpoint_at(url: &str) -> String {
 
 fn with_header(name: &str, value: &str) -> String {
     serde_json::json!({ "url": "https://example.com/hook", "headers": { name: value } }).to_string()
+}
+
+/// An endpoint with `count` extra headers, each name `name_len` characters and each value
+/// `value_len`.
+fn with_headers(count: usize, name_len: usize, value_len: usize) -> String {
+    let headers: serde_json::Map<String, serde_json::Value> = (0..count)
+        .map(|i| {
+            let name = format!("x-{i:0>width$}", width = name_len - 2);
+            (name, "v".repeat(value_len).into())
+        })
+        .collect();
+    serde_json::json!({ "url": "https://example.com/hook", "headers": headers }).to_string()
+}
+
+fn described(description: &str) -> String {
+    serde_json::json!({ "url": "https://example.com/hook", "description": description }).to_string()
+}
+
+fn event_on_channels(channels: &[&str]) -> String {
+    serde_json::json!({
+        "event_type": "new-subscription",
+        "payload": { "username": "rick", "monthly_fee": 5.0, "start_date": "2026-11-22T00:00:00Z" },
+        "channels": channels,
+    })
+    .to_string()
 }
