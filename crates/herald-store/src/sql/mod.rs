@@ -122,16 +122,6 @@ macro_rules! sqlite_part {
 }
 pub(crate) use sqlite_part;
 
-/// The workers that serve endpoints on PostgreSQL, as a table `w`: registered, not retiring,
-/// and seen within the last 5 s (each beats `workers.seen_at` every second; see `claim.rs`).
-macro_rules! serving_workers {
-    () => {
-        "(SELECT id FROM workers \
-           WHERE NOT retiring AND seen_at > now() - interval '5 seconds') AS w"
-    };
-}
-pub(crate) use serving_workers;
-
 macro_rules! postgres_part {
     ([either $sqlite:literal $postgres:literal]) => {
         $postgres
@@ -166,18 +156,19 @@ macro_rules! postgres_part {
     ([lock_skip_of $table:literal]) => {
         concat!(" FOR UPDATE OF ", $table, " SKIP LOCKED")
     };
-    // Of the serving workers, the one an endpoint hashes highest with (rendezvous hashing)
-    // serves it. A claimer that is not a serving worker (a tool, a test, a worker back from a
-    // stall) takes any.
+    // Of the serving workers (registered, not retiring, and seen within the last 5 s: each
+    // beats `workers.seen_at` every second; see `claim.rs`), the one an endpoint hashes
+    // highest with (rendezvous hashing) serves it. A claimer that is not a registered worker
+    // (a tool, a test) takes any; a registered one that does not serve (back from a stall
+    // before its next heartbeat, or stopping) takes none, so it never sends to another
+    // worker's endpoint beside it.
     ([owned_by $queue:literal $worker:literal]) => {
         concat!(
             " AND (",
             $worker,
-            " NOT IN (SELECT w.id FROM ",
-            $crate::sql::serving_workers!(),
-            ") OR (SELECT w.id FROM ",
-            $crate::sql::serving_workers!(),
-            " ORDER BY md5(",
+            " NOT IN (SELECT id FROM workers) OR (SELECT w.id FROM workers w \
+               WHERE NOT w.retiring AND w.seen_at > now() - interval '5 seconds' \
+               ORDER BY md5(",
             $queue,
             ".endpoint_id || w.id) DESC LIMIT 1) = ",
             $worker,

@@ -123,13 +123,15 @@ async fn postgres_passes_a_stalled_workers_endpoints_to_the_others() {
     served(&store, "second", T0 + 3).await;
 
     // The first's heartbeat stops (its process is stopped, or wedged) while its session
-    // stays open: after 5 s the second serves every endpoint.
+    // stays open: after 5 s it serves nothing, not even its own endpoints if it claims again
+    // before its next heartbeat (back from the stall), and the second serves every endpoint.
     execute(
         &schema,
         "UPDATE workers SET seen_at = now() - interval '6 seconds' WHERE id = 'first'",
     )
     .await;
     fan_out(&store, T0 + 4).await;
+    assert!(served(&store, "first", T0 + 5).await.is_empty());
     assert_eq!(served(&store, "second", T0 + 5).await.len(), ENDPOINTS);
 
     // Its next heartbeat gives it its endpoints back.
