@@ -222,10 +222,12 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;
         let local = listener.local_addr()?;
-        // Tests and scripts read this line to find the port when --addr ends in :0.
+        // Said once the database is open (it may be unreachable, or its migrations long), so
+        // the line never precedes a failure to start. Tests and scripts read it to find the
+        // port when --addr ends in :0.
+        let service = herald_server::Service::open(config, app.declared()).await?;
         println!("herald listening on http://{local}");
         println!("docs at http://{local}/docs (herald's API: http://{local}/api/v1/docs)");
-        let service = herald_server::Service::open(config, app.declared()).await?;
         if let Some(token) = service.first_admin_token() {
             eprintln!(
                 "first start: the admin token is {token}\n\

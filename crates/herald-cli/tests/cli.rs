@@ -165,6 +165,31 @@ fn a_taken_port_is_one_line_and_a_failure() {
 }
 
 #[test]
+fn a_database_that_cannot_be_opened_is_a_failure_never_announced_as_listening() {
+    let output = Command::new(HERALD)
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--database-url",
+            "sqlite:///nonexistent-herald-dir/herald.db",
+        ])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stdout.contains("listening"), "{stdout}");
+    assert!(
+        stderr
+            .lines()
+            .last()
+            .is_some_and(|line| line.starts_with("herald: cannot open sqlite://")),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn a_database_password_is_never_printed() {
     // Nothing listens on port 1: opening fails, and the message names the database.
     let url = "postgres://herald:S3cretPW@127.0.0.1:1/herald";
