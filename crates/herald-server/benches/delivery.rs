@@ -36,11 +36,12 @@
 //! from a statement's start to its last row; on SQLite the writer's statements run one at a
 //! time, so their sum is the writer's busy time). `HERALD_BENCH_WAL=1` does the same for
 //! PostgreSQL's WAL, by kind of record. `HERALD_BENCH_KEEP=DIR` keeps each SQLite row's
-//! database and whole write-ahead log in DIR, for `scripts/sqlite-wal-pages.py`. `HERALD_BENCH_IDLE_ENDPOINTS=100000` adds that many
-//! endpoints with nothing due to every row's database; `HERALD_BENCH_PAST_DAYS=30` adds a month
-//! of empty days (PostgreSQL). `HERALD_BENCH_SCALE=5` sends five times each row's events (the
-//! steady rows excepted: their length is in their label): a row of one endpoint lasts about a
-//! second, which its start (connections opened, the heap grown, the first accepts) weighs on;
+//! database and whole write-ahead log in DIR, for `scripts/sqlite-wal-pages.py`.
+//! `HERALD_BENCH_IDLE_ENDPOINTS=100000` adds that many endpoints with nothing due to every
+//! row's database; `HERALD_BENCH_PAST_DAYS=30` adds a month of empty days (PostgreSQL).
+//! `HERALD_BENCH_SCALE=5` sends five times each row's events (the steady rows excepted: their
+//! length is in their label): a row of one endpoint lasts about a second, which its start
+//! (connections opened, the heap grown, the first accepts) weighs on;
 //! a longer row is closer to a steady state and varies less.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark that cannot unwrap should stop

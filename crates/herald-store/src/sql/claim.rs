@@ -18,7 +18,9 @@
 //! a reaper (any process, every second) finds its session closed, and one alive but stalled
 //! (stopped, wedged) until its heartbeat is 5 s old. Their leased deliveries pass when the
 //! session is found closed, or for a stalled worker when the leases run out, since it may
-//! still be sending them.
+//! still be sending them. A registered worker that does not serve (stopping, or back from a
+//! stall before its next heartbeat) takes no endpoint; a claimer that is not a registered
+//! worker (a tool, a test) takes any.
 //!
 //! For each endpoint the claim applies, in order: its circuit breaker (open: its turn moves to
 //! when the circuit closes; half open: one probe), its rate limit (a token bucket refilled at
