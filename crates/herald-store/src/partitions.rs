@@ -62,8 +62,9 @@ pub(crate) async fn prepare(pool: &Pool<Postgres>, now: Millis) -> Result<(), Er
                 continue;
             }
             let storage = if table == "deliveries" {
-                // As migration 8 set for deliveries: room on the page for HOT claims.
-                " WITH (fillfactor = 50)"
+                // As migration 24 set for deliveries: room on the page for HOT claims and for
+                // the success the finish writes.
+                " WITH (fillfactor = 40)"
             } else {
                 ""
             };

@@ -1,8 +1,11 @@
-//! Recording attempts: each attempt stored, its delivery moved on (succeeded, retried, dead),
-//! and its endpoint's state settled (failure streak, circuit breaker, next turn, the next
-//! delivery of an ordering key, disabling), for the whole batch at once.
+//! Recording attempts: each attempt stored (a success in its delivery's row, any other in
+//! `attempts`), its delivery moved on (succeeded, retried, dead), and its endpoint's state
+//! settled (failure streak, circuit breaker, next turn, the next delivery of an ordering key,
+//! disabling), for the whole batch at once.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use serde_json::json;
 
 use super::endpoint_state::{EndpointState, Seen, turn};
 use super::hours::{self, Counted};
@@ -29,11 +32,18 @@ pub(crate) async fn finish_all<DB: Backend>(
            v.value->>6, v.value->>7, v.value->>8 \
          FROM " [rows "$1"] " AS v"
     );
-    // Only where the lease still holds; `RETURNING` names the deliveries that moved.
+    // Only where the lease still holds; `RETURNING` names the deliveries that moved. An
+    // attempt that succeeded comes with its columns (5 to 11), kept in the delivery's row
+    // (migration 24); any other leaves them empty.
     const ADVANCE: Sql = sql!(
         "UPDATE deliveries SET state = v.value->>1, attempts = attempts + 1, \
            next_attempt_at = CAST(v.value->>2 AS BIGINT), lease_owner = NULL, \
-           lease_expires_at = NULL, updated_at = CAST(v.value->>3 AS BIGINT) \
+           lease_expires_at = NULL, updated_at = CAST(v.value->>3 AS BIGINT), \
+           success_started_at = CAST(v.value->>5 AS BIGINT), \
+           success_duration_ms = CAST(v.value->>6 AS BIGINT), \
+           success_status_code = CAST(v.value->>7 AS INTEGER), \
+           success_response_excerpt = v.value->>8, success_error = v.value->>9, \
+           success_request_headers = v.value->>10, success_response_headers = v.value->>11 \
          FROM " [rows "$1"] " AS v \
          WHERE deliveries.id = v.value->>0 AND deliveries.lease_owner = v.value->>4 \
            AND deliveries.state = 'pending' \
@@ -43,40 +53,32 @@ pub(crate) async fn finish_all<DB: Backend>(
     if finishes.is_empty() {
         return Ok((Vec::new(), false));
     }
-    let attempts: Vec<_> = finishes
-        .iter()
-        .map(|(f, _)| {
-            let a = &f.attempt;
-            (
-                new_id("att"),
-                &f.delivery_id,
-                a.started_at,
-                a.duration_ms,
-                a.status_code,
-                storable(&a.response_excerpt),
-                storable(&a.error),
-                stored_headers(&a.request_headers, &f.event_id, a.started_at),
-                headers_to_json(&a.response_headers),
-            )
-        })
-        .collect();
-    query(INSERT_ATTEMPTS)
-        .bind(json_rows(&attempts))
-        .execute(&mut *db)
-        .await
-        .map_err(|e| classify(e, &deliveries_of(finishes)))?;
-
+    let holds = holders::<DB>(db, finishes).await?;
     let advances: Vec<_> = finishes
         .iter()
-        .map(|(f, now)| {
+        .zip(&holds)
+        .map(|(&(f, now), &holds)| {
             let (state, next) = match f.outcome {
                 Outcome::Succeeded => (DeliveryState::Succeeded, None),
                 Outcome::RetryAt(at) => (DeliveryState::Pending, Some(at)),
                 Outcome::Dead => (DeliveryState::Dead, None),
-                Outcome::Interrupted => (DeliveryState::Pending, Some(*now)),
+                Outcome::Interrupted => (DeliveryState::Pending, Some(now)),
             };
             let finished_at = f.attempt.started_at + f.attempt.duration_ms;
-            (&f.delivery_id, state.as_str(), next, finished_at, &f.lease)
+            // Any other finish of the delivery names no lease, so it cannot match.
+            let lease = holds.then_some(&f.lease);
+            let mut row = vec![
+                json!(f.delivery_id),
+                json!(state.as_str()),
+                json!(next),
+                json!(finished_at),
+                json!(lease),
+            ];
+            // A success goes into the row of the delivery it moves on.
+            if holds && f.outcome == Outcome::Succeeded {
+                row.extend(stored_attempt(f));
+            }
+            row
         })
         .collect();
     let moved: Vec<(String, String, Option<String>)> = query(ADVANCE)
@@ -87,14 +89,38 @@ pub(crate) async fn finish_all<DB: Backend>(
         .into_iter()
         .map(|(id, endpoint, key)| (id, (endpoint, key)))
         .collect();
+    // Each finish's delivery's endpoint and ordering key, where it moved the delivery on.
+    let moves: Vec<Option<(String, Option<String>)>> = finishes
+        .iter()
+        .zip(&holds)
+        .map(|((f, _), &holds)| holds.then(|| held_by.remove(&f.delivery_id)).flatten())
+        .collect();
+
+    // Every other attempt gets a row of its own: failures, and any whose lease had gone.
+    let attempts: Vec<_> = finishes
+        .iter()
+        .zip(&moves)
+        .filter(|((f, _), moved)| !(moved.is_some() && f.outcome == Outcome::Succeeded))
+        .map(|((f, _), _)| {
+            let mut row = vec![json!(new_id("att")), json!(f.delivery_id)];
+            row.extend(stored_attempt(f));
+            row
+        })
+        .collect();
+    if !attempts.is_empty() {
+        query(INSERT_ATTEMPTS)
+            .bind(json_rows(&attempts))
+            .execute(&mut *db)
+            .await
+            .map_err(|e| classify(e, &deliveries_of(finishes)))?;
+    }
 
     // What each endpoint saw, in the order the attempts were handed in.
     let mut seen: BTreeMap<String, Vec<Seen>> = BTreeMap::new();
     let mut held = Vec::with_capacity(finishes.len());
     let mut successors = Vec::new();
-    for (cause, &(finish, now)) in finishes.iter().enumerate() {
-        // The first finish of a delivery is the one that held its lease.
-        let Some((endpoint_id, key)) = held_by.remove(&finish.delivery_id) else {
+    for (cause, (&(finish, now), moved)) in finishes.iter().zip(moves).enumerate() {
+        let Some((endpoint_id, key)) = moved else {
             held.push(None);
             continue;
         };
@@ -156,6 +182,66 @@ pub(crate) async fn finish_all<DB: Backend>(
         })
         .collect();
     Ok((finished, due_now))
+}
+
+/// Which finish of each delivery may move it on: its only one in the batch, or, where the batch
+/// has several (a lease that ran out and the one after it, finishing together), the one under
+/// the lease the delivery is held by now, read locked so that no reap moves it meanwhile.
+async fn holders<DB: Backend>(
+    db: &mut impl Run<DB>,
+    finishes: &[(&Finish, Millis)],
+) -> Result<Vec<bool>, Error> {
+    const LEASES: Sql = sql!(
+        "SELECT id, lease_owner FROM deliveries \
+         WHERE id IN (SELECT t.value FROM " [texts "$1"] " AS t) AND state = 'pending' \
+           AND lease_owner IS NOT NULL"[lock]
+    );
+    let mut finishes_of: HashMap<&str, usize> = HashMap::new();
+    for (f, _) in finishes {
+        *finishes_of.entry(f.delivery_id.as_str()).or_default() += 1;
+    }
+    let shared: Vec<&str> = finishes_of
+        .iter()
+        .filter(|&(_, &n)| n > 1)
+        .map(|(&id, _)| id)
+        .collect();
+    let leases: HashMap<String, String> = if shared.is_empty() {
+        HashMap::new()
+    } else {
+        query(LEASES)
+            .bind(json_rows(&shared))
+            .fetch_all(&mut *db)
+            .await?
+            .into_iter()
+            .collect()
+    };
+    let mut taken = HashSet::new();
+    Ok(finishes
+        .iter()
+        .map(|(f, _)| {
+            let id = f.delivery_id.as_str();
+            finishes_of[id] == 1 || (leases.get(id) == Some(&f.lease) && taken.insert(id))
+        })
+        .collect())
+}
+
+/// An attempt's columns as stored, in `attempts` or as a delivery's success: the request's
+/// headers without those herald rebuilds, text without NUL.
+fn stored_attempt(finish: &Finish) -> [serde_json::Value; 7] {
+    let a = &finish.attempt;
+    [
+        json!(a.started_at),
+        json!(a.duration_ms),
+        json!(a.status_code),
+        json!(storable(&a.response_excerpt)),
+        json!(storable(&a.error)),
+        json!(stored_headers(
+            &a.request_headers,
+            &finish.event_id,
+            a.started_at
+        )),
+        json!(headers_to_json(&a.response_headers)),
+    ]
 }
 
 /// Counts the batch's attempts in their endpoints' hours (for the chart): a held delivery's

@@ -8,7 +8,7 @@ use super::{Backend, Sql, SqlStore, accept, hours, query, sql, turns};
 use crate::error::disabled_endpoint;
 use crate::{
     Accepted, Attempt, AttemptStats, Clocked, Delivery, DeliveryFilter, DeliveryState, Error,
-    ErrorKind, Event, EventFilter, Log, Millis, NewEvent, new_id_at,
+    ErrorKind, Event, EventFilter, Log, Millis, NewEvent, new_id, new_id_at,
 };
 
 #[async_trait]
@@ -192,12 +192,22 @@ impl<DB: Backend> Log for SqlStore<DB> {
     }
 
     async fn attempts(&self, tenant_id: &str, delivery_id: &str) -> Result<Vec<Attempt>, Error> {
+        // Its attempts in `attempts`, then the one that made it succeed, kept in its own row
+        // (migration 24), which is always its last.
         let rows: Vec<AttemptRow> = query(concat!(
             "SELECT ",
             attempt_columns!(),
-            " FROM attempts a JOIN deliveries d ON d.id = a.delivery_id \
+            " FROM (SELECT a.started_at, a.duration_ms, a.status_code, a.response_excerpt, \
+                 a.error, a.request_headers, a.response_headers, 0 AS kept, a.id \
+               FROM attempts a WHERE a.delivery_id = $1 \
+               UNION ALL \
+               SELECT success_started_at, success_duration_ms, success_status_code, \
+                 success_response_excerpt, success_error, success_request_headers, \
+                 success_response_headers, 1, '' \
+               FROM deliveries WHERE id = $1 AND success_started_at IS NOT NULL) a \
+             JOIN deliveries d ON d.id = $1 \
              JOIN endpoints p ON p.id = d.endpoint_id \
-             WHERE a.delivery_id = $1 AND p.tenant_id = $2 ORDER BY a.started_at, a.id"
+             WHERE p.tenant_id = $2 ORDER BY a.kept, a.started_at, a.id"
         ))
         .bind(delivery_id)
         .bind(tenant_id)
@@ -253,8 +263,26 @@ impl<DB: Backend> Log for SqlStore<DB> {
             }
             Some((true, endpoint, false)) => endpoint,
         };
+        // A success kept in the delivery's row (migration 24) becomes an attempt of its own
+        // first: the row keeps only the success that ends the delivery.
         query(
-            "UPDATE deliveries SET state = 'pending', next_attempt_at = $1, updated_at = $1 \
+            "INSERT INTO attempts (id, delivery_id, started_at, duration_ms, status_code, \
+               response_excerpt, error, request_headers, response_headers) \
+             SELECT $1, id, success_started_at, success_duration_ms, success_status_code, \
+               success_response_excerpt, success_error, success_request_headers, \
+               success_response_headers \
+             FROM deliveries WHERE id = $2 AND success_started_at IS NOT NULL",
+        )
+        .bind(new_id("att"))
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        query(
+            "UPDATE deliveries SET state = 'pending', next_attempt_at = $1, updated_at = $1, \
+               success_started_at = NULL, success_duration_ms = NULL, \
+               success_status_code = NULL, success_response_excerpt = NULL, \
+               success_error = NULL, success_request_headers = NULL, \
+               success_response_headers = NULL \
              WHERE id = $2",
         )
         .bind(now)

@@ -128,7 +128,8 @@ impl TryFrom<DeliveryRow> for Delivery {
     }
 }
 
-/// The columns of an [`AttemptRow`], from `attempts a` joined with its delivery `d`.
+/// The columns of an [`AttemptRow`], from an attempt `a` (a row of `attempts`, or the success
+/// kept in its delivery's row) joined with its delivery `d`.
 macro_rules! attempt_columns {
     () => {
         "d.event_id, a.started_at, a.duration_ms, a.status_code, \

@@ -159,6 +159,8 @@ conformance!(
     deliveries_page_newest_first_across_endpoints,
     a_tenant_with_many_endpoints_pages_its_deliveries_newest_first,
     a_retry_makes_a_delivery_due_now,
+    a_success_is_logged_after_the_failures_and_through_a_retry,
+    two_successes_of_one_delivery_are_both_logged,
     attempt_stats_are_counted_per_hour_and_tenant,
     attempts_read_back_the_headers_they_were_sent_with,
     a_replay_redelivers_every_matching_event_in_batches,

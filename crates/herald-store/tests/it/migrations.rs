@@ -296,3 +296,82 @@ async fn sqlite_attempts_recorded_before_migration_20_are_counted_by_it() {
         "the ten-day-old attempt is not counted by the migration"
     );
 }
+
+/// Migration 24 keeps a delivery's success in its own row, no longer in `attempts`: a success
+/// recorded before it is read after it, a retry by hand and a new success log both, and the
+/// new one writes no row to `attempts`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_successes_recorded_before_migration_24_are_read_after_it() {
+    let Some((schema, old)) = schema_at(23).await else {
+        return;
+    };
+    let (event, delivery) = (
+        "evt_01JBQZ0000AAAAAAAAAAAAAAAA",
+        "dlv_01JBQZ0000AAAAAAAAAAAAAAAA",
+    );
+    for statement in [
+        "INSERT INTO tenants (id, created_at) VALUES ('acme', 1)".to_owned(),
+        "INSERT INTO endpoints (id, tenant_id, url, description, event_types, headers, enabled, \
+           created_at, updated_at) \
+         VALUES ('ep_1', 'acme', 'https://example.com/hook', '', '[]', '{}', TRUE, 1, 1)"
+            .to_owned(),
+        "INSERT INTO endpoint_queues (endpoint_id) VALUES ('ep_1')".to_owned(),
+        format!(
+            "INSERT INTO events (id, tenant_id, event_type, payload, created_at) \
+             VALUES ('{event}', 'acme', 't', '{{}}', 1)"
+        ),
+        format!(
+            "INSERT INTO deliveries (id, event_id, endpoint_id, state, attempts, created_at, \
+               updated_at) \
+             VALUES ('{delivery}', '{event}', 'ep_1', 'succeeded', 1, 1, 5)"
+        ),
+        format!(
+            "INSERT INTO attempts (id, delivery_id, started_at, duration_ms, status_code, error) \
+             VALUES ('att_a', '{delivery}', 2, 3, 200, NULL)"
+        ),
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(statement))
+            .execute(&old)
+            .await
+            .unwrap();
+    }
+
+    let store = PostgresStore::open_in_schema(&crate::pg_url(), &schema)
+        .await
+        .unwrap();
+    let store = crate::timed(store);
+    let read = |attempts: Vec<herald_store::Attempt>| -> Vec<_> {
+        attempts
+            .iter()
+            .map(|a| (a.started_at, a.status_code))
+            .collect()
+    };
+    let before = store.attempts("acme", delivery).await.unwrap();
+    assert_eq!(read(before), [(2, Some(200))]);
+
+    store.retry_delivery("acme", delivery, 10).await.unwrap();
+    let claimed = store.claim_due("w", 1, 60_000, 10).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    let again = crate::conformance::attempt(20, Some(204));
+    store
+        .record(&claimed[0], again, herald_store::Outcome::Succeeded)
+        .await;
+    let after = store.attempts("acme", delivery).await.unwrap();
+    assert_eq!(read(after), [(2, Some(200)), (20, Some(204))]);
+    let stored: (i64, Option<i32>) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM attempts), \
+           (SELECT success_status_code FROM deliveries WHERE id = $1)",
+    )
+    .bind(delivery)
+    .fetch_one(&old)
+    .await
+    .unwrap();
+    assert_eq!(
+        stored,
+        (1, Some(204)),
+        "the new success is in its delivery's row"
+    );
+    old.close().await;
+    drop(store);
+    crate::drop_schema(&schema).await;
+}

@@ -1,9 +1,9 @@
 //! The delivery log: listing with filters and cursors, retrying, the chart's figures, replays.
 
-use crate::timed::Timed;
+use crate::timed::{Timed, finish};
 use herald_store::{
-    DeliveryFilter, DeliveryState, EndpointPatch, ErrorKind, EventFilter, NewEndpoint, NewEvent,
-    Outcome, ReplayState,
+    Attempt, DeliveryFilter, DeliveryState, EndpointPatch, ErrorKind, EventFilter, NewEndpoint,
+    NewEvent, Outcome, ReplayState,
 };
 
 use super::{SECRET, T0, attempt, tenant_with_endpoint};
@@ -405,6 +405,109 @@ pub(crate) async fn a_retry_makes_a_delivery_due_now(store: &Timed) {
         .await
         .unwrap_err();
     assert_eq!(refused.kind(), ErrorKind::Conflict, "{refused}");
+}
+
+/// The attempt that made a delivery succeed (kept in the delivery's own row) is logged after
+/// the failures before it, as it was recorded: its excerpt without NUL, its error, both sets
+/// of headers. A retry by hand keeps it, and the next success is logged after it.
+pub(crate) async fn a_success_is_logged_after_the_failures_and_through_a_retry(store: &Timed) {
+    tenant_with_endpoint(store, "acme").await;
+    tenant_with_endpoint(store, "other").await;
+    store
+        .accept_event(NewEvent::new("acme", "t", "{}"), T0)
+        .await
+        .unwrap();
+    let claim = |now: i64| async move {
+        let mut claimed = store.claim_due("w", 1, now + 60_000, now).await.unwrap();
+        assert_eq!(claimed.len(), 1, "due at {now}");
+        claimed.remove(0)
+    };
+    let c = claim(T0).await;
+    let failed = attempt(T0, Some(500));
+    store
+        .record(&c, failed.clone(), Outcome::RetryAt(T0 + 1_000))
+        .await;
+    let c = claim(T0 + 1_000).await;
+    let succeeded = Attempt {
+        response_excerpt: Some("ok\0".into()),
+        error: Some("timed out reading the body".into()),
+        ..attempt(T0 + 1_000, Some(200))
+    };
+    store
+        .record(&c, succeeded.clone(), Outcome::Succeeded)
+        .await;
+    let logged = Attempt {
+        response_excerpt: Some("ok\u{FFFD}".into()),
+        ..succeeded
+    };
+    let id = &c.delivery_id;
+    assert_eq!(
+        store.attempts("acme", id).await.unwrap(),
+        [failed.clone(), logged.clone()]
+    );
+    assert_eq!(
+        store.attempts("other", id).await.unwrap(),
+        [],
+        "another tenant reads none of them"
+    );
+
+    store.retry_delivery("acme", id, T0 + 5_000).await.unwrap();
+    assert_eq!(
+        store.attempts("acme", id).await.unwrap(),
+        [failed.clone(), logged.clone()],
+        "a retry by hand keeps the success"
+    );
+    let c = claim(T0 + 5_000).await;
+    let again = attempt(T0 + 5_000, Some(204));
+    store.record(&c, again.clone(), Outcome::Succeeded).await;
+    assert_eq!(
+        store.attempts("acme", id).await.unwrap(),
+        [failed, logged, again]
+    );
+    let delivery = store.delivery("acme", id).await.unwrap().unwrap();
+    assert_eq!(
+        (delivery.state, delivery.attempts),
+        (DeliveryState::Succeeded, 3)
+    );
+}
+
+/// Two successes of one delivery handed in together (one under a lease that ran out, one
+/// under the lease that holds) are both logged, whether they are recorded in one batch or two.
+pub(crate) async fn two_successes_of_one_delivery_are_both_logged(store: &Timed) {
+    tenant_with_endpoint(store, "acme").await;
+    store
+        .accept_event(NewEvent::new("acme", "t", "{}"), T0)
+        .await
+        .unwrap();
+    let stale = store.claim_due("w1", 1, T0 + 1_000, T0).await.unwrap();
+    assert_eq!(store.reap(T0 + 1_000).await.unwrap(), 1);
+    let held = store
+        .claim_due("w2", 1, T0 + 60_000, T0 + 1_000)
+        .await
+        .unwrap();
+    let (late, on_time) = (
+        attempt(T0 + 1_100, Some(200)),
+        attempt(T0 + 1_200, Some(200)),
+    );
+    let (late_held, on_time_held) = tokio::join!(
+        store.finish(finish(
+            &stale[0].delivery_id,
+            &stale[0].lease,
+            late.clone(),
+            Outcome::Succeeded
+        )),
+        store.finish(finish(
+            &held[0].delivery_id,
+            &held[0].lease,
+            on_time.clone(),
+            Outcome::Succeeded
+        )),
+    );
+    assert!(!late_held.unwrap().held && on_time_held.unwrap().held);
+    assert_eq!(
+        store.attempts("acme", &held[0].delivery_id).await.unwrap(),
+        [late, on_time]
+    );
 }
 
 /// The chart's figures: attempts per hour and tenant, whichever worker made them, counted
