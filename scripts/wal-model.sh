@@ -15,6 +15,7 @@
 #   fill40   `deliveries` pages filled to 40% on insert, not 50%, leaving more room for HOT updates
 #   inline   an attempt that succeeded kept in its delivery's row (five more columns), not in a row
 #            of its own in `attempts`
+#   (`inline` and `fill40` together are herald since migration 24: 1,942 B in the benchmark)
 #
 #   scripts/wal-model.sh today [postgres://postgres@127.0.0.1:5432/test]
 #   scripts/wal-model.sh queue,uuid,headers     (several changes together)
