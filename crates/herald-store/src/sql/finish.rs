@@ -510,3 +510,83 @@ fn deliveries_of(finishes: &[(&Finish, Millis)]) -> String {
         _ => "an attempt's delivery".into(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use sqlx::Sqlite;
+
+    use super::finish_all;
+    use crate::sql::query;
+    use crate::sqlite::SqliteStore;
+    use crate::{Attempt, Finish, Log, NewEndpoint, NewEvent, Outcome, Registry};
+
+    fn success(lease: &str, delivery_id: &str, status: u16) -> Finish {
+        Finish {
+            delivery_id: delivery_id.into(),
+            event_id: String::new(),
+            lease: lease.into(),
+            attempt: Attempt {
+                started_at: 1_000,
+                duration_ms: 5,
+                status_code: Some(status),
+                response_excerpt: None,
+                error: None,
+                request_headers: Default::default(),
+                response_headers: Default::default(),
+            },
+            outcome: Outcome::Succeeded,
+            gone: false,
+            disable_after: Duration::from_secs(3600),
+        }
+    }
+
+    /// Two finishes of one delivery in one batch, the one under a lease that ran out handed in
+    /// first: the one under the lease the delivery is held by moves it on, is told so, and is
+    /// the success kept in its row; the other is logged in `attempts`.
+    #[tokio::test]
+    async fn of_two_finishes_of_a_delivery_in_a_batch_the_one_under_its_lease_moves_it() {
+        let store = SqliteStore::open_in_memory().await.unwrap();
+        store.create_tenant("acme").await.unwrap();
+        let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        let endpoint = NewEndpoint::new("acme", "https://example.com", secret);
+        store.create_endpoint(endpoint).await.unwrap();
+        store
+            .accept_event(NewEvent::new("acme", "t", "{}"))
+            .await
+            .unwrap();
+        let (id,): (String,) = query("SELECT id FROM deliveries")
+            .fetch_one(&store.writer)
+            .await
+            .unwrap();
+        query("UPDATE deliveries SET lease_owner = 'w2/now', lease_expires_at = 9000000000000")
+            .execute(&store.writer)
+            .await
+            .unwrap();
+
+        let (late, on_time) = (success("w1/gone", &id, 200), success("w2/now", &id, 204));
+        let mut tx = store.writer.begin().await.unwrap();
+        let (finished, _) = finish_all::<Sqlite>(&mut *tx, &[(&late, 2_000), (&on_time, 2_000)])
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+
+        let held: Vec<bool> = finished.iter().map(|f| f.held).collect();
+        assert_eq!(held, [false, true]);
+        let logged: Vec<_> = store
+            .attempts("acme", &id)
+            .await
+            .unwrap()
+            .iter()
+            .map(|a| a.status_code)
+            .collect();
+        assert_eq!(logged, [Some(200), Some(204)]);
+        let (kept, rows): (Option<i64>, i64) =
+            query("SELECT success_status_code, (SELECT count(*) FROM attempts) FROM deliveries")
+                .fetch_one(&store.writer)
+                .await
+                .unwrap();
+        assert_eq!((kept, rows), (Some(204), 1));
+    }
+}
