@@ -15,7 +15,9 @@ use sqlx::{Connection, Pool, Postgres};
 use tokio::sync::Notify;
 
 use crate::group::{Write, Written};
-use crate::sql::{Backend, Commit, Run, SqlStore, batch, query};
+use crate::sql::{
+    Backend, Commit, Run, SqlStore, Workers, batch, json_rows, query, serving_worker,
+};
 use crate::{Claimed, Clock, Error, ErrorKind, Limits, Millis, Registration};
 
 /// herald's store in a PostgreSQL database.
@@ -71,11 +73,32 @@ impl Backend for Postgres {
         crate::sql::claim::read::<Postgres>(&mut *reader, ids, lease, now).await
     }
 
-    async fn announce(conn: &mut impl Run<Postgres>) -> Result<(), Error> {
-        // Delivered to listeners when (and only if) the transaction commits.
-        query(concat!("SELECT pg_notify(", channel!(), ", '')"))
-            .execute(conn)
-            .await?;
+    const HEARS_ITSELF: bool = true;
+
+    async fn announce(conn: &mut impl Run<Postgres>, endpoints: &[&str]) -> Result<(), Error> {
+        // Delivered to listeners when (and only if) the transaction commits. The payload
+        // names the workers serving `endpoints` as a JSON array, or nobody in particular (so
+        // every worker looks) when one has none serving it or the names would not fit in a
+        // notification (8,000 bytes).
+        const NAMED: &str = concat!(
+            "WITH o AS (SELECT DISTINCT ",
+            serving_worker!("t.value"),
+            " AS worker FROM herald_texts(CAST($1 AS json)) AS t) \
+             SELECT pg_notify(",
+            channel!(),
+            ", CASE WHEN bool_or(o.worker IS NULL) OR sum(octet_length(o.worker)) > 4000 \
+               THEN '' ELSE CAST(json_agg(o.worker) AS TEXT) END) FROM o"
+        );
+        if endpoints.is_empty() {
+            query(concat!("SELECT pg_notify(", channel!(), ", '')"))
+                .execute(conn)
+                .await?;
+        } else {
+            query(NAMED)
+                .bind(json_rows(&endpoints))
+                .execute(conn)
+                .await?;
+        }
         Ok(())
     }
 
@@ -105,7 +128,11 @@ impl Backend for Postgres {
         Ok(())
     }
 
-    async fn listen(pool: &Pool<Postgres>, due: Arc<Notify>) -> Result<(), Error> {
+    async fn listen(
+        pool: &Pool<Postgres>,
+        due: Arc<Notify>,
+        workers: Workers,
+    ) -> Result<(), Error> {
         let (channel,): (String,) = sqlx::query_as(concat!("SELECT ", channel!()))
             .fetch_one(pool)
             .await?;
@@ -116,7 +143,11 @@ impl Backend for Postgres {
                 // `recv` reconnects by itself after a lost connection; notifications sent while
                 // it was away are covered by the worker's poll.
                 match listener.recv().await {
-                    Ok(_) => due.notify_one(),
+                    Ok(notification) => {
+                        if workers.wanted(notification.payload()) {
+                            due.notify_one();
+                        }
+                    }
                     Err(error) => {
                         tracing::warn!(%error, "LISTEN connection failed; retrying");
                         tokio::time::sleep(std::time::Duration::from_secs(1)).await;

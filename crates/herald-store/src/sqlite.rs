@@ -20,7 +20,7 @@ use sqlx::sqlite::{
 use sqlx::{Pool, Sqlite};
 use tokio::sync::Notify;
 
-use crate::sql::{Backend, Run, SqlStore, query};
+use crate::sql::{Backend, Run, SqlStore, Workers, query};
 use crate::{Clock, Error, ErrorKind, Limits, Millis, Registration};
 
 mod reader;
@@ -108,7 +108,9 @@ impl Backend for Sqlite {
         reader::read_claimed(readers, ids, lease, now).await
     }
 
-    async fn announce(_: &mut impl Run<Sqlite>) -> Result<(), Error> {
+    const HEARS_ITSELF: bool = false;
+
+    async fn announce(_: &mut impl Run<Sqlite>, _: &[&str]) -> Result<(), Error> {
         // One process per SQLite file: the in-process signal is enough.
         Ok(())
     }
@@ -126,7 +128,7 @@ impl Backend for Sqlite {
         Ok(Vec::new())
     }
 
-    async fn listen(_: &Pool<Sqlite>, _: Arc<Notify>) -> Result<(), Error> {
+    async fn listen(_: &Pool<Sqlite>, _: Arc<Notify>, _: Workers) -> Result<(), Error> {
         Ok(())
     }
 

@@ -350,8 +350,9 @@ pub(crate) async fn insert_deliveries<DB: Backend>(
         *at = (*at).min(d.due);
     }
     if !due.is_empty() {
+        let endpoints: Vec<&str> = due.keys().copied().collect();
         super::turns::wake::<DB>(db, due.into_iter()).await?;
-        DB::announce(db).await?;
+        DB::announce(db, &endpoints).await?;
     }
     Ok(ids)
 }

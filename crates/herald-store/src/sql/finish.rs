@@ -144,7 +144,8 @@ pub(crate) async fn finish_all<DB: Backend>(
     // batch's writes and may take the endpoint out of line; the settled state alone would
     // then be overwritten by the claim's commit.
     let mut due: BTreeMap<&str, Millis> = BTreeMap::new();
-    let mut due_now = !successors.is_empty();
+    // The endpoints with a delivery due now, whose workers are told at the commit.
+    let mut due_now: Vec<&str> = Vec::new();
     for (&(finish, now), endpoint) in finishes.iter().zip(&held) {
         let at = match finish.outcome {
             Outcome::RetryAt(at) => at,
@@ -154,7 +155,9 @@ pub(crate) async fn finish_all<DB: Backend>(
         if let Some(endpoint) = endpoint.as_deref().filter(|e| !disabled.contains_key(*e)) {
             let earliest = due.entry(endpoint).or_insert(at);
             *earliest = (*earliest).min(at);
-            due_now |= at <= now;
+            if at <= now {
+                due_now.push(endpoint);
+            }
         }
     }
     for (endpoint, _, now) in successors
@@ -163,8 +166,15 @@ pub(crate) async fn finish_all<DB: Backend>(
     {
         let earliest = due.entry(endpoint.as_str()).or_insert(*now);
         *earliest = (*earliest).min(*now);
+        due_now.push(endpoint);
     }
     super::turns::wake::<DB>(db, due.into_iter()).await?;
+    due_now.sort_unstable();
+    due_now.dedup();
+    let mut made_due = !due_now.is_empty();
+    if made_due {
+        DB::announce(db, &due_now).await?;
+    }
     let dead = finishes
         .iter()
         .zip(&held)
@@ -173,7 +183,7 @@ pub(crate) async fn finish_all<DB: Backend>(
             endpoint.is_some() && finish.outcome == Outcome::Dead
         })
         .map(|(cause, _)| cause);
-    due_now |= notify::after_attempts::<DB>(db, finishes, changes, dead).await?;
+    made_due |= notify::after_attempts::<DB>(db, finishes, changes, dead).await?;
     let finished = held
         .into_iter()
         .map(|endpoint| Finished {
@@ -181,7 +191,7 @@ pub(crate) async fn finish_all<DB: Backend>(
             disabled: endpoint.and_then(|e| disabled.get(&e).cloned()),
         })
         .collect();
-    Ok((finished, due_now))
+    Ok((finished, made_due))
 }
 
 /// Which finish of each delivery may move it on: its only one in the batch, or, where the batch
@@ -381,7 +391,6 @@ async fn settle_endpoints<DB: Backend>(
             .bind(json_rows(&next))
             .execute(&mut *db)
             .await?;
-        DB::announce(db).await?;
     }
     for (endpoint_id, reason) in &disabled {
         let now = seen

@@ -30,8 +30,10 @@ use tokio::sync::{Notify, OnceCell};
 
 use crate::group::{Apply, Committer, Home, Write, Written};
 use crate::{Clock, Clocked, Error, ErrorKind, Registration, SystemClock};
+pub(crate) use announce::Workers;
 
 mod accept;
+mod announce;
 pub(crate) mod batch;
 pub(crate) mod claim;
 mod endpoint_state;
@@ -166,11 +168,9 @@ macro_rules! postgres_part {
         concat!(
             " AND (",
             $worker,
-            " NOT IN (SELECT id FROM workers) OR (SELECT w.id FROM workers w \
-               WHERE NOT w.retiring AND w.seen_at > now() - interval '5 seconds' \
-               ORDER BY md5(",
-            $queue,
-            ".endpoint_id || w.id) DESC LIMIT 1) = ",
+            " NOT IN (SELECT id FROM workers) OR ",
+            $crate::sql::serving_worker!(concat!($queue, ".endpoint_id")),
+            " = ",
             $worker,
             ")"
         )
@@ -180,6 +180,24 @@ macro_rules! postgres_part {
     };
 }
 pub(crate) use postgres_part;
+
+/// On PostgreSQL, the worker that serves the endpoint whose id is the SQL expression
+/// `$endpoint`, as a scalar subquery: of the serving workers (registered, not retiring, and
+/// seen within the last 5 s), the one the endpoint hashes highest with. `NULL` when none
+/// serves. Claims take only their own endpoints by it (`[owned_by]`), and announcements name
+/// by it the workers to wake (`postgres.rs`).
+macro_rules! serving_worker {
+    ($endpoint:expr) => {
+        concat!(
+            "(SELECT w.id FROM workers w \
+               WHERE NOT w.retiring AND w.seen_at > now() - interval '5 seconds' \
+               ORDER BY md5(",
+            $endpoint,
+            " || w.id) DESC LIMIT 1)"
+        )
+    };
+}
+pub(crate) use serving_worker;
 
 mod sealed {
     pub trait Sealed {}
@@ -206,9 +224,18 @@ pub trait Backend: Database<Connection: Run<Self>> + sealed::Sealed {
     /// side and flushes them together.
     const ACCEPT_LANES: usize;
 
-    /// Run inside a transaction that makes deliveries due: tells the other processes on the
-    /// database, once (and only if) the transaction commits.
-    fn announce(conn: &mut impl Run<Self>) -> impl Future<Output = Result<(), Error>> + Send;
+    /// Run inside a transaction that makes deliveries of `endpoints` due: tells the workers
+    /// that serve them, in every process on the database, once (and only if) the transaction
+    /// commits.
+    fn announce(
+        conn: &mut impl Run<Self>,
+        endpoints: &[&str],
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Whether this process hears its own announcements (PostgreSQL's, by `LISTEN`), so a
+    /// commit need not wake its workers itself: the announcement wakes only the worker that
+    /// serves the endpoints, and another process's worker may be that one.
+    const HEARS_ITSELF: bool;
 
     /// Makes a claim's own transaction cheaper where the database allows it: a claim lost in
     /// a crash only makes its deliveries due again later, so it need not wait for the disk;
@@ -224,10 +251,12 @@ pub trait Backend: Database<Connection: Run<Self>> + sealed::Sealed {
         now: crate::Millis,
     ) -> impl Future<Output = Result<Vec<crate::Claimed>, Error>> + Send;
 
-    /// Starts passing other processes' announcements to `due`, for as long as the pool lives.
+    /// Starts passing announcements for the workers named in `workers` (this process's) to
+    /// `due`, for as long as the pool lives.
     fn listen(
         pool: &Pool<Self>,
         due: Arc<Notify>,
+        workers: Workers,
     ) -> impl Future<Output = Result<(), Error>> + Send;
 
     /// `n` numbers, increasing, larger than any handed out before: the acceptance order of
@@ -274,8 +303,10 @@ pub struct SqlStore<DB: Backend> {
     clock: Arc<dyn Clock>,
     /// Notified after every commit that makes deliveries due.
     due: Arc<Notify>,
-    /// Set once other processes' announcements are passed on to `due`.
+    /// Set once announcements are passed on to `due`.
     listening: Arc<OnceCell<()>>,
+    /// This process's workers, whom the announcements it hears must name.
+    pub(crate) workers: Workers,
     /// A lock held for the store's life (SQLite's one-process lock file).
     _lock: Option<Arc<std::fs::File>>,
 }
@@ -310,6 +341,7 @@ impl<DB: Backend> SqlStore<DB> {
             clock: Arc::new(SystemClock),
             due,
             listening: Arc::new(OnceCell::new()),
+            workers: Workers::default(),
             _lock: None,
         })
     }
@@ -390,7 +422,7 @@ impl<DB: Commit> Apply for Writes<DB> {
                 return Err(error);
             }
         };
-        if made_due {
+        if made_due && !DB::HEARS_ITSELF {
             self.due.notify_one();
         }
         Ok(written)
@@ -430,7 +462,9 @@ impl<DB: Backend> SqlStore<DB> {
 
     pub(crate) async fn start_listening(&self) -> Result<Arc<Notify>, Error> {
         self.listening
-            .get_or_try_init(|| DB::listen(&self.writer, Arc::clone(&self.due)))
+            .get_or_try_init(|| {
+                DB::listen(&self.writer, Arc::clone(&self.due), self.workers.clone())
+            })
             .await?;
         Ok(Arc::clone(&self.due))
     }
@@ -445,6 +479,7 @@ impl<DB: Backend> Clone for SqlStore<DB> {
             clock: Arc::clone(&self.clock),
             due: Arc::clone(&self.due),
             listening: Arc::clone(&self.listening),
+            workers: self.workers.clone(),
             _lock: self._lock.clone(),
         }
     }

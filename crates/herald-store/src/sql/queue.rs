@@ -20,6 +20,7 @@ impl<DB: Backend> Queue for SqlStore<DB> {
     }
 
     async fn register(&self, name: &str) -> Result<Box<dyn Registration>, Error> {
+        self.workers.add(name);
         DB::register(&self.writer, name, self.now()).await
     }
 

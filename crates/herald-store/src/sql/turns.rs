@@ -25,7 +25,7 @@ pub(crate) async fn deliver_skipped<DB: Backend>(
     .await?;
     if sent > 0 {
         make_due::<DB>(db, [(id, now)].into_iter()).await?;
-        DB::announce(db).await?;
+        DB::announce(db, &[id]).await?;
     }
     Ok(sent)
 }
@@ -199,5 +199,5 @@ pub(crate) async fn due_again<DB: Backend>(
         .bind(i64::from(super::endpoint_state::CIRCUIT_THRESHOLD))
         .execute(&mut *db)
         .await?;
-    DB::announce(db).await
+    DB::announce(db, &names).await
 }

@@ -147,6 +147,71 @@ async fn postgres_passes_a_stalled_workers_endpoints_to_the_others() {
     crate::drop_schema(&schema).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_wakes_only_the_process_whose_worker_serves_the_endpoint() {
+    use std::time::Duration;
+
+    use herald_store::postgres::PostgresStore;
+    use herald_store::{Log, Queue, Registry};
+
+    let Some((api, schema)) = crate::postgres().await else {
+        return;
+    };
+    let url = crate::pg_url();
+    let open = || PostgresStore::open_in_schema(&url, &schema);
+    let (first, second) = (open().await.unwrap(), open().await.unwrap());
+    let _registered = (
+        first.register("first").await.unwrap(),
+        second.register("second").await.unwrap(),
+    );
+    let woken = [
+        first.due_work().await.unwrap(),
+        second.due_work().await.unwrap(),
+    ];
+    api.create_tenant("acme").await.unwrap();
+    let endpoint = api
+        .create_endpoint(NewEndpoint::new("acme", "https://example.com/0", SECRET))
+        .await
+        .unwrap();
+    let pool = sqlx::PgPool::connect(&crate::pg_url()).await.unwrap();
+    let (owner,): (String,) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT id FROM {schema}.workers ORDER BY md5($1 || id) DESC LIMIT 1"
+    )))
+    .bind(&endpoint.id)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let serving = usize::from(owner == "second");
+    let stores = [&first, &second];
+
+    // Accepted by a process with no worker, by the serving worker's, and by the other's:
+    // each time the serving worker is woken, and the other is not.
+    for (n, accepting) in [&api, stores[serving], stores[1 - serving]]
+        .into_iter()
+        .enumerate()
+    {
+        for due in &woken {
+            // A wake-up left from before.
+            let _ = tokio::time::timeout(Duration::from_millis(200), due.notified()).await;
+        }
+        accepting
+            .accept_event(NewEvent::new("acme", "t", "{}"))
+            .await
+            .unwrap();
+        tokio::time::timeout(Duration::from_secs(5), woken[serving].notified())
+            .await
+            .unwrap_or_else(|_| panic!("accept {n}: the serving worker ({owner}) is woken"));
+        let other = tokio::time::timeout(Duration::from_millis(500), woken[1 - serving].notified());
+        assert!(
+            other.await.is_err(),
+            "accept {n}: the other worker is not woken for an endpoint it does not serve"
+        );
+    }
+
+    drop((api, first, second));
+    crate::drop_schema(&schema).await;
+}
+
 /// Runs `statement` in the test's schema.
 async fn execute(schema: &str, statement: &str) {
     let pool = sqlx::PgPool::connect(&crate::pg_url()).await.unwrap();

@@ -1,0 +1,55 @@
+//! Who an announcement of due work is for. On PostgreSQL a transaction that makes deliveries
+//! due names the workers that serve their endpoints (`Backend::announce`), and each process's
+//! listener wakes its worker only when it is named: a process whose worker serves none of
+//! them does not claim for nothing, nor wait on the queue rows the serving worker's claim
+//! holds (figures in docs/scaling.md, "Two processes on one database").
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// The names this process's workers registered under, for its listener to know its own.
+#[derive(Clone, Debug, Default)]
+pub struct Workers(Arc<Mutex<Vec<String>>>);
+
+impl Workers {
+    /// Counts `name` as this process's. Names are never forgotten: a worker that registers
+    /// again takes a new name, and a name no longer registered is never the one served.
+    pub(crate) fn add(&self, name: &str) {
+        let mut names = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if !names.iter().any(|n| n == name) {
+            names.push(name.to_owned());
+        }
+    }
+
+    /// Whether an announcement whose payload is `payload` is for this process: a JSON array of
+    /// the workers to wake names one of its own, or it names nobody in particular (empty,
+    /// or anything else: an announcement is never dropped for not being understood). A
+    /// process with no worker of its own passes everything on (a tool, a test).
+    pub(crate) fn wanted(&self, payload: &str) -> bool {
+        let names = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if names.is_empty() {
+            return true;
+        }
+        match serde_json::from_str::<Vec<&str>>(payload) {
+            Ok(named) => named.iter().any(|n| names.iter().any(|own| own == n)),
+            Err(_) => true,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Workers;
+
+    #[test]
+    fn an_announcement_wakes_a_process_only_when_it_names_one_of_its_workers() {
+        let workers = Workers::default();
+        assert!(workers.wanted(r#"["b"]"#), "no worker here yet: pass it on");
+        workers.add("a");
+        workers.add("a.1");
+        assert!(workers.wanted(r#"["b","a.1"]"#));
+        assert!(!workers.wanted(r#"["b"]"#));
+        assert!(!workers.wanted(r#"["a.10"]"#));
+        assert!(workers.wanted(""), "nobody in particular");
+        assert!(workers.wanted("not json"));
+    }
+}
