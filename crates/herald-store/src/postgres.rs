@@ -138,17 +138,27 @@ impl Backend for Postgres {
             .await?;
         let mut listener = PgListener::connect_with(pool).await?;
         listener.listen(&channel).await?;
+        workers.set_hearing(true);
         tokio::spawn(async move {
             loop {
-                // `recv` reconnects by itself after a lost connection; notifications sent while
-                // it was away are covered by the worker's poll.
-                match listener.recv().await {
-                    Ok(notification) => {
+                match listener.try_recv().await {
+                    Ok(Some(notification)) => {
+                        workers.set_hearing(true);
                         if workers.wanted(notification.payload()) {
                             due.notify_one();
                         }
                     }
+                    // The connection was lost and is back: what was announced meanwhile is
+                    // lost, so the worker looks once.
+                    Ok(None) => {
+                        workers.set_hearing(true);
+                        due.notify_one();
+                    }
+                    // Away: until an announcement is heard again, this process's commits wake
+                    // its worker themselves, and other processes' work waits for its poll.
                     Err(error) => {
+                        workers.set_hearing(false);
+                        due.notify_one();
                         tracing::warn!(%error, "LISTEN connection failed; retrying");
                         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
                     }

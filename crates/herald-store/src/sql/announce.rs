@@ -4,17 +4,22 @@
 //! them does not claim for nothing, nor wait on the queue rows the serving worker's claim
 //! holds (figures in docs/scaling.md, "Two processes on one database").
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-/// The names this process's workers registered under, for its listener to know its own.
+/// The names this process's workers registered under, for its listener to know its own, and
+/// whether it hears announcements at all.
 #[derive(Clone, Debug, Default)]
-pub struct Workers(Arc<Mutex<Vec<String>>>);
+pub struct Workers {
+    names: Arc<Mutex<Vec<String>>>,
+    hearing: Arc<AtomicBool>,
+}
 
 impl Workers {
     /// Counts `name` as this process's. Names are never forgotten: a worker that registers
     /// again takes a new name, and a name no longer registered is never the one served.
     pub(crate) fn add(&self, name: &str) {
-        let mut names = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut names = self.names.lock().unwrap_or_else(PoisonError::into_inner);
         if !names.iter().any(|n| n == name) {
             names.push(name.to_owned());
         }
@@ -25,7 +30,7 @@ impl Workers {
     /// or anything else: an announcement is never dropped for not being understood). A
     /// process with no worker of its own passes everything on (a tool, a test).
     pub(crate) fn wanted(&self, payload: &str) -> bool {
-        let names = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let names = self.names.lock().unwrap_or_else(PoisonError::into_inner);
         if names.is_empty() {
             return true;
         }
@@ -33,6 +38,16 @@ impl Workers {
             Ok(named) => named.iter().any(|n| names.iter().any(|own| own == n)),
             Err(_) => true,
         }
+    }
+
+    /// Whether the listener is connected, so this process hears its own announcements; until
+    /// it is (and while it is away) a commit wakes this process's workers itself.
+    pub(crate) fn hearing(&self) -> bool {
+        self.hearing.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_hearing(&self, hearing: bool) {
+        self.hearing.store(hearing, Ordering::Relaxed);
     }
 }
 

@@ -233,8 +233,9 @@ pub trait Backend: Database<Connection: Run<Self>> + sealed::Sealed {
     ) -> impl Future<Output = Result<(), Error>> + Send;
 
     /// Whether this process hears its own announcements (PostgreSQL's, by `LISTEN`), so a
-    /// commit need not wake its workers itself: the announcement wakes only the worker that
-    /// serves the endpoints, and another process's worker may be that one.
+    /// commit need not wake its workers itself while its listener is connected: the
+    /// announcement wakes only the worker that serves the endpoints, and another process's
+    /// worker may be that one.
     const HEARS_ITSELF: bool;
 
     /// Makes a claim's own transaction cheaper where the database allows it: a claim lost in
@@ -317,9 +318,11 @@ impl<DB: Backend> SqlStore<DB> {
     where
         DB: Commit,
     {
+        let workers = Workers::default();
         let writes = || Writes {
             pool: writer.clone(),
             due: Arc::clone(&due),
+            workers: workers.clone(),
             held: None,
         };
         let home = if DB::COMMIT_THREAD {
@@ -341,7 +344,7 @@ impl<DB: Backend> SqlStore<DB> {
             clock: Arc::new(SystemClock),
             due,
             listening: Arc::new(OnceCell::new()),
-            workers: Workers::default(),
+            workers,
             _lock: None,
         })
     }
@@ -391,6 +394,8 @@ pub(crate) trait Commit: Backend {
 struct Writes<DB: Commit> {
     pool: Pool<DB>,
     due: Arc<Notify>,
+    /// Whether this process hears its own announcements, which then wake its workers.
+    workers: Workers,
     held: Option<(DB::Held, Instant)>,
 }
 
@@ -422,7 +427,7 @@ impl<DB: Commit> Apply for Writes<DB> {
                 return Err(error);
             }
         };
-        if made_due && !DB::HEARS_ITSELF {
+        if made_due && !(DB::HEARS_ITSELF && self.workers.hearing()) {
             self.due.notify_one();
         }
         Ok(written)

@@ -212,6 +212,111 @@ async fn postgres_wakes_only_the_process_whose_worker_serves_the_endpoint() {
     crate::drop_schema(&schema).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_wakes_its_own_worker_while_its_listener_is_away() {
+    use std::time::Duration;
+
+    use herald_store::postgres::PostgresStore;
+    use herald_store::{Log, Queue, Registry};
+
+    let Some((direct, schema)) = crate::postgres().await else {
+        return;
+    };
+    // The store reaches the server through a gate that can cut its connections and refuse
+    // new ones for a while (a restart of the server, a proxy dropping idle connections).
+    let gate = Gate::open(&crate::pg_url()).await;
+    let store = PostgresStore::open_in_schema(&gate.url, &schema)
+        .await
+        .unwrap();
+    let _registered = store.register("only").await.unwrap();
+    let woken = store.due_work().await.unwrap();
+    store.create_tenant("acme").await.unwrap();
+    store
+        .create_endpoint(NewEndpoint::new("acme", "https://example.com/0", SECRET))
+        .await
+        .unwrap();
+    let accept_wakes = |n: usize| {
+        let (store, woken) = (&store, &woken);
+        async move {
+            let _ = tokio::time::timeout(Duration::from_millis(300), woken.notified()).await;
+            store
+                .accept_event(NewEvent::new("acme", "t", "{}"))
+                .await
+                .unwrap();
+            tokio::time::timeout(Duration::from_millis(200), woken.notified())
+                .await
+                .unwrap_or_else(|_| panic!("accept {n}: the worker is woken at once"));
+        }
+    };
+    accept_wakes(0).await;
+
+    // Every connection cut, and none possible for 300 ms: the listener finds its connection
+    // gone and cannot make another. The accepts after it still wake the worker, at once.
+    gate.cut();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    gate.reopen();
+    for n in 1..5 {
+        accept_wakes(n).await;
+    }
+
+    drop((store, direct));
+    crate::drop_schema(&schema).await;
+}
+
+/// A TCP relay to the PostgreSQL server of `url`, which can cut every connection it carries.
+struct Gate {
+    /// `url`, through the gate.
+    url: String,
+    open: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    carried: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
+}
+
+impl Gate {
+    async fn open(url: &str) -> Gate {
+        use std::str::FromStr;
+        use std::sync::atomic::Ordering;
+
+        let options = sqlx::postgres::PgConnectOptions::from_str(url).unwrap();
+        let server = format!("{}:{}", options.get_host(), options.get_port());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let through = format!("127.0.0.1:{}", listener.local_addr().unwrap().port());
+        assert!(url.contains(&server), "{url} names {server}");
+        let gate = Gate {
+            url: url.replacen(&server, &through, 1),
+            open: Default::default(),
+            carried: Default::default(),
+        };
+        gate.open.store(true, Ordering::SeqCst);
+        let (open, carried) = (gate.open.clone(), gate.carried.clone());
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                if !open.load(Ordering::SeqCst) {
+                    continue;
+                }
+                let Ok(mut upstream) = tokio::net::TcpStream::connect(&server).await else {
+                    continue;
+                };
+                let relay = tokio::spawn(async move {
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+                });
+                carried.lock().unwrap().push(relay.abort_handle());
+            }
+        });
+        gate
+    }
+
+    fn cut(&self) {
+        self.open.store(false, std::sync::atomic::Ordering::SeqCst);
+        for relay in self.carried.lock().unwrap().drain(..) {
+            relay.abort();
+        }
+    }
+
+    fn reopen(&self) {
+        self.open.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 /// Runs `statement` in the test's schema.
 async fn execute(schema: &str, statement: &str) {
     let pool = sqlx::PgPool::connect(&crate::pg_url()).await.unwrap();
