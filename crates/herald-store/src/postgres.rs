@@ -79,15 +79,17 @@ impl Backend for Postgres {
         // Delivered to listeners when (and only if) the transaction commits. The payload
         // names the workers serving `endpoints` as a JSON array, or nobody in particular (so
         // every worker looks) when one has none serving it or the names would not fit in a
-        // notification (8,000 bytes).
+        // notification (under 8,000 bytes, or the transaction fails).
         const NAMED: &str = concat!(
             "WITH o AS (SELECT DISTINCT ",
             serving_worker!("t.value"),
-            " AS worker FROM herald_texts(CAST($1 AS json)) AS t) \
+            " AS worker FROM herald_texts(CAST($1 AS json)) AS t), \
+             n AS (SELECT bool_or(o.worker IS NULL) AS unserved, \
+               CAST(json_agg(o.worker) AS TEXT) AS names FROM o) \
              SELECT pg_notify(",
             channel!(),
-            ", CASE WHEN bool_or(o.worker IS NULL) OR sum(octet_length(o.worker)) > 4000 \
-               THEN '' ELSE CAST(json_agg(o.worker) AS TEXT) END) FROM o"
+            ", CASE WHEN n.unserved OR octet_length(n.names) > 7000 THEN '' ELSE n.names END) \
+             FROM n"
         );
         if endpoints.is_empty() {
             query(concat!("SELECT pg_notify(", channel!(), ", '')"))
