@@ -95,10 +95,22 @@ fn unreachable(error: &sqlx::Error) -> bool {
 
 impl From<sqlx::migrate::MigrateError> for Error {
     fn from(error: sqlx::migrate::MigrateError) -> Error {
-        Error::new(
-            ErrorKind::Database,
-            format!("migrating the database failed: {error}"),
-        )
+        use sqlx::migrate::MigrateError;
+        let message = match error {
+            // Rolled back to an older herald after a newer one migrated the database: herald
+            // never undoes a migration, so say which way out there is.
+            MigrateError::VersionMissing(version) => format!(
+                "the database was migrated by a newer herald (its migration {version} is \
+                 unknown to this one): run that herald or a newer one, or restore a backup \
+                 taken before the upgrade"
+            ),
+            MigrateError::VersionMismatch(version) => format!(
+                "the database's migration {version} differs from this herald's: it was \
+                 migrated by another build of herald; run the build that migrated it"
+            ),
+            error => format!("migrating the database failed: {error}"),
+        };
+        Error::new(ErrorKind::Database, message)
     }
 }
 

@@ -375,3 +375,32 @@ async fn postgres_successes_recorded_before_migration_24_are_read_after_it() {
     drop(store);
     crate::drop_schema(&schema).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_migrated_by_a_newer_herald_is_refused_with_what_to_do() {
+    use herald_store::sqlite::SqliteStore;
+
+    let dir = crate::TempDir::new();
+    let url = format!("sqlite://{}/herald.db", dir.0.display());
+    drop(SqliteStore::open(&url).await.unwrap());
+    // A newer herald's migration, as it would have recorded it.
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (9999, 'from a newer herald', true, x'00', 1)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+
+    let Err(error) = SqliteStore::open(&url).await else {
+        panic!("a database this herald does not know is opened");
+    };
+    let message = error.to_string();
+    assert!(
+        message.contains("migrated by a newer herald") && message.contains("9999"),
+        "{message}"
+    );
+    assert!(!message.contains('\n'), "one line: {message}");
+}
