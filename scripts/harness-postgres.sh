@@ -7,6 +7,8 @@
 #
 #   scripts/harness-postgres.sh target/release/herald [postgres://postgres@127.0.0.1:5432/test]
 #   scripts/harness-postgres.sh target/release/herald sqlite   (issue 10's: embedded SQLite)
+#   PROCESSES=2 scripts/harness-postgres.sh target/release/herald   (two `herald serve` on one
+#     database, each posted to by one of the two wrk processes; with one, both post to it)
 #
 # Needs wrk, nginx, psql and curl (apt-get install wrk nginx-light postgresql-client curl);
 # everything it starts listens on 127.0.0.1 and is stopped at the end.
@@ -17,11 +19,12 @@ dir=$(mktemp -d)
 db=herald_harness_$$
 nginx_port=18080
 herald_port=18000
-herald_pid=
+herald_pids=()
+processes=${PROCESSES:-1}
 
 cleanup() {
   [ -f "$dir/nginx.pid" ] && kill "$(cat "$dir/nginx.pid")" 2>/dev/null || true
-  [ -n "$herald_pid" ] && kill "$herald_pid" 2>/dev/null || true
+  for pid in "${herald_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   [ "$admin_url" = sqlite ] || psql -q "$admin_url" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" 2>/dev/null || true
   rm -rf "$dir"
 }
@@ -61,18 +64,31 @@ else
   psql -q "$admin_url" -c "CREATE DATABASE $db"
   database_url="${admin_url%/*}/$db"
 fi
-HERALD_ADMIN_TOKEN=harness-token "$herald" serve --database-url "$database_url" \
-  --addr "127.0.0.1:$herald_port" --allow-target 127.0.0.0/8 >"$dir/herald.log" 2>&1 &
-herald_pid=$!
+[ "$processes" = 1 ] || [ "$admin_url" != sqlite ] || { echo "SQLite serves one process" >&2; exit 1; }
+for ((i = 0; i < processes; i++)); do
+  HERALD_ADMIN_TOKEN=harness-token "$herald" serve --database-url "$database_url" \
+    --addr "127.0.0.1:$((herald_port + i))" --allow-target 127.0.0.0/8 >"$dir/herald-$i.log" 2>&1 &
+  herald_pids+=($!)
+  until curl -sf "http://127.0.0.1:$((herald_port + i))/ready" >/dev/null; do sleep 0.2; done
+done
 base="http://127.0.0.1:$herald_port"
-until curl -sf "$base/ready" >/dev/null; do sleep 0.2; done
 call() { curl -sf -X POST "$base$1" -H 'authorization: Bearer harness-token' \
   -H 'content-type: application/json' -d "$2" >/dev/null; }
 call /api/v1/tenants '{"id":"bench"}'
 call /api/v1/tenants/bench/endpoints "{\"url\":\"http://127.0.0.1:$nginx_port/hook\"}"
 
 start=$(date +%s.%N)
-ingest=$(wrk -t2 -c32 -d10s -s "$dir/events.lua" "$base/api/v1/tenants/bench/events" | awk '/Requests\/sec/ {print $2}')
+# Two wrk processes of 16 connections each, whatever the number of herald processes, so one
+# and two processes are posted to alike.
+wrk_pids=()
+for i in 0 1; do
+  port=$((herald_port + i % processes))
+  wrk -t1 -c16 -d10s -s "$dir/events.lua" "http://127.0.0.1:$port/api/v1/tenants/bench/events" \
+    >"$dir/wrk-$i.txt" &
+  wrk_pids+=($!)
+done
+wait "${wrk_pids[@]}"
+ingest=$(awk '/Requests\/sec/ {sum += $2} END {print sum}' "$dir"/wrk-*.txt)
 if [ "$admin_url" = sqlite ]; then
   accepted=$(python3 -c 'import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT count(*) FROM events").fetchone()[0])' "$dir/herald.db")
 else
