@@ -28,8 +28,16 @@ pub(crate) struct Settings {
     database: Database,
     delivery: Delivery,
     retention: Retention,
+    tenants: Tenants,
     log: Log,
     telemetry: Telemetry,
+}
+
+/// `[tenants]`.
+#[derive(Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct Tenants {
+    max_endpoints: u64,
 }
 
 /// `[telemetry]`.
@@ -140,6 +148,10 @@ const DOCS: &[(&str, &str)] = &[
         "how often old events are looked for (1 or more)",
     ),
     (
+        "tenants.max_endpoints",
+        "endpoints one tenant may have: each of its events is written with a delivery for each endpoint, in a write every other tenant waits behind (0: no bound, up to 1000000)",
+    ),
+    (
         "telemetry.otlp_endpoint",
         "export OpenTelemetry spans (accept, store, claim, attempt) over OTLP/HTTP to this URL, e.g. http://127.0.0.1:4318; empty: off, at no cost",
     ),
@@ -193,6 +205,12 @@ impl Default for Settings {
                 max_age_seconds: config.retention.max_age.unwrap_or_default().as_secs(),
                 batch: u64::from(config.retention.batch),
                 interval_seconds: config.retention.interval.as_secs(),
+            },
+            tenants: Tenants {
+                max_endpoints: config
+                    .database
+                    .max_endpoints_per_tenant
+                    .map_or(0, u64::from),
             },
         }
     }
@@ -409,6 +427,12 @@ impl Loaded {
             ),
             ("retention.batch", s.retention.batch, 1, 10_000),
             (
+                "tenants.max_endpoints",
+                s.tenants.max_endpoints,
+                0,
+                1_000_000,
+            ),
+            (
                 "retention.interval_seconds",
                 s.retention.interval_seconds,
                 1,
@@ -484,6 +508,8 @@ impl Loaded {
             Some(Duration::from_secs(r.max_age_seconds)).filter(|age| !age.is_zero());
         config.retention.batch = u32::try_from(r.batch)?;
         config.retention.interval = Duration::from_secs(r.interval_seconds);
+        config.database.max_endpoints_per_tenant =
+            Some(u32::try_from(s.tenants.max_endpoints)?).filter(|max| *max > 0);
         Ok((addr, config))
     }
 

@@ -326,7 +326,7 @@ impl SqlStore<Postgres> {
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
         crate::partitions::prepare(&pool, crate::SystemClock.now()).await?;
-        SqlStore::new(pool.clone(), pool, Arc::default())
+        Ok(SqlStore::new(pool.clone(), pool, Arc::default())?.bounded(&limits))
     }
 }
 

@@ -233,7 +233,9 @@ impl SqlStore<Sqlite> {
             .test_before_acquire(false)
             .connect_with(options.read_only(true))
             .await?;
-        Ok(SqlStore::new(writer, reader, due)?.holding(lock))
+        Ok(SqlStore::new(writer, reader, due)?
+            .holding(lock)
+            .bounded(&limits))
     }
 
     /// A private in-memory database, for tests and examples.

@@ -168,6 +168,7 @@ impl FirstKeys {
     request_body = CreateEndpoint,
     responses(
         (status = 201, description = "Registered; the answer carries the secret or public key", body = EndpointOut),
+        (status = 409, description = "The tenant has as many endpoints as a tenant may (`tenants.max_endpoints`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid URL or unknown event type", body = Problem, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn create_endpoint(

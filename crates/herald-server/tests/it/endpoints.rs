@@ -114,3 +114,43 @@ async fn endpoints_are_paged_updated_rotated_and_deleted() {
         drop_database(&url, admin).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_at_its_endpoint_bound_is_told_so_with_a_409() {
+    for (url, admin) in databases("endpoint_bound").await {
+        let server = Server::start_with(&url, |config| {
+            config.database.max_endpoints_per_tenant = Some(2);
+        })
+        .await;
+        let first = server.tenant_with_endpoint("acme").await;
+        let create = |n: usize| {
+            server.call(
+                "POST",
+                "/api/v1/tenants/acme/endpoints",
+                Some(ADMIN),
+                Some(json!({ "url": format!("http://127.0.0.1:9/{n}") })),
+            )
+        };
+        assert_eq!(create(1).await.0, 201);
+        let (status, problem) = create(2).await;
+        assert_eq!(status, 409, "{url}: {problem}");
+        assert!(
+            problem["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("tenant `acme` has 2 endpoints")),
+            "{problem}"
+        );
+        let (status, _) = server
+            .call(
+                "DELETE",
+                &format!("/api/v1/tenants/acme/endpoints/{first}"),
+                Some(ADMIN),
+                None,
+            )
+            .await;
+        assert_eq!(status, 204);
+        assert_eq!(create(3).await.0, 201, "{url}: room again");
+        drop(server);
+        drop_database(&url, admin).await;
+    }
+}

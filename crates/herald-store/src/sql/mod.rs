@@ -308,6 +308,8 @@ pub struct SqlStore<DB: Backend> {
     listening: Arc<OnceCell<()>>,
     /// This process's workers, whom the announcements it hears must name.
     pub(crate) workers: Workers,
+    /// Endpoints one tenant may have, at most.
+    pub(crate) max_endpoints: Option<u32>,
     /// A lock held for the store's life (SQLite's one-process lock file).
     _lock: Option<Arc<std::fs::File>>,
 }
@@ -345,8 +347,14 @@ impl<DB: Backend> SqlStore<DB> {
             due,
             listening: Arc::new(OnceCell::new()),
             workers,
+            max_endpoints: crate::Limits::default().max_endpoints_per_tenant,
             _lock: None,
         })
+    }
+
+    /// The same store, keeping each tenant to the endpoints `limits` allow.
+    pub(crate) fn bounded(self, limits: &crate::Limits) -> Self {
+        self.with_max_endpoints_per_tenant(limits.max_endpoints_per_tenant)
     }
 
     /// The same store, holding `lock` for as long as any clone of it lives.
@@ -454,6 +462,13 @@ impl<DB: Backend> SqlStore<DB> {
         self
     }
 
+    /// The same store, keeping each tenant to `max` endpoints (`None`: no bound; see
+    /// [`Limits::max_endpoints_per_tenant`](crate::Limits)).
+    pub fn with_max_endpoints_per_tenant(mut self, max: Option<u32>) -> Self {
+        self.max_endpoints = max;
+        self
+    }
+
     /// The pool that writes: begin a transaction on it to store events in your own
     /// transaction ([`accept_event_in`](Self::accept_event_in)).
     pub fn pool(&self) -> &Pool<DB> {
@@ -485,6 +500,7 @@ impl<DB: Backend> Clone for SqlStore<DB> {
             due: Arc::clone(&self.due),
             listening: Arc::clone(&self.listening),
             workers: self.workers.clone(),
+            max_endpoints: self.max_endpoints,
             _lock: self._lock.clone(),
         }
     }

@@ -6,11 +6,11 @@ use async_trait::async_trait;
 use sqlx::Pool;
 
 use super::rows::{EndpointRow, endpoint_columns, event_types_to_json, headers_to_json};
-use super::{Backend, Sql, SqlStore, hours, json_rows, query, sql, turns};
+use super::{Backend, Run, Sql, SqlStore, hours, json_rows, query, sql, turns};
 use crate::error::classify;
 use crate::{
-    Clocked, Endpoint, EndpointPatch, EndpointSecret, Error, KeyKind, NewEndpoint, NewToken,
-    Registry, Signature, SignatureChange, Tenant, Token, millis, new_id,
+    Clocked, Endpoint, EndpointPatch, EndpointSecret, Error, ErrorKind, KeyKind, NewEndpoint,
+    NewToken, Registry, Signature, SignatureChange, Tenant, Token, millis, new_id,
 };
 
 #[async_trait]
@@ -51,6 +51,9 @@ impl<DB: Backend> Registry for SqlStore<DB> {
         let id = new_id("ep");
         let now = self.now();
         let mut tx = self.writer.begin().await?;
+        if let Some(max) = self.max_endpoints {
+            room_for_an_endpoint::<DB>(&mut *tx, &new.tenant_id, max).await?;
+        }
         query(
             "INSERT INTO endpoints (id, tenant_id, url, description, event_types, headers, \
              enabled, rate_limit, signature, created_at, updated_at, version, channels, filter) \
@@ -488,4 +491,33 @@ async fn delete_endpoint<DB: Backend>(
     }
     tx.commit().await?;
     Ok(deleted == 1)
+}
+
+/// Refuses an endpoint more for `tenant` when it has `max` already. The tenant's row is held
+/// until the transaction ends, so two endpoints made at once cannot both pass the count.
+async fn room_for_an_endpoint<DB: Backend>(
+    db: &mut impl Run<DB>,
+    tenant: &str,
+    max: u32,
+) -> Result<(), Error> {
+    const HOLD: Sql = sql!("SELECT id FROM tenants WHERE id = $1"[lock]);
+    let held: Option<(String,)> = query(HOLD).bind(tenant).fetch_optional(&mut *db).await?;
+    if held.is_none() {
+        // The insert says so, as it did before any bound.
+        return Ok(());
+    }
+    let (count,): (i64,) = query("SELECT count(*) FROM endpoints WHERE tenant_id = $1")
+        .bind(tenant)
+        .fetch_one(&mut *db)
+        .await?;
+    if count >= i64::from(max) {
+        return Err(Error::new(
+            ErrorKind::Conflict,
+            format!(
+                "tenant `{tenant}` has {count} endpoints, the most a tenant may have \
+                 (`tenants.max_endpoints`): delete one, or raise the bound"
+            ),
+        ));
+    }
+    Ok(())
 }
