@@ -91,11 +91,7 @@ impl Backend for Postgres {
             ", CASE WHEN n.unserved OR octet_length(n.names) > 7000 THEN '' ELSE n.names END) \
              FROM n"
         );
-        if endpoints.is_empty() {
-            query(concat!("SELECT pg_notify(", channel!(), ", '')"))
-                .execute(conn)
-                .await?;
-        } else {
+        if !endpoints.is_empty() {
             query(NAMED)
                 .bind(json_rows(&endpoints))
                 .execute(conn)
@@ -326,7 +322,8 @@ impl SqlStore<Postgres> {
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
         crate::partitions::prepare(&pool, crate::SystemClock.now()).await?;
-        Ok(SqlStore::new(pool.clone(), pool, Arc::default())?.bounded(&limits))
+        Ok(SqlStore::new(pool.clone(), pool, Arc::default())?
+            .with_max_endpoints_per_tenant(limits.max_endpoints_per_tenant))
     }
 }
 

@@ -235,7 +235,7 @@ impl SqlStore<Sqlite> {
             .await?;
         Ok(SqlStore::new(writer, reader, due)?
             .holding(lock)
-            .bounded(&limits))
+            .with_max_endpoints_per_tenant(limits.max_endpoints_per_tenant))
     }
 
     /// A private in-memory database, for tests and examples.

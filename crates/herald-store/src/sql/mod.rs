@@ -226,7 +226,7 @@ pub trait Backend: Database<Connection: Run<Self>> + sealed::Sealed {
 
     /// Run inside a transaction that makes deliveries of `endpoints` due: tells the workers
     /// that serve them, in every process on the database, once (and only if) the transaction
-    /// commits.
+    /// commits. No endpoints, nothing to tell.
     fn announce(
         conn: &mut impl Run<Self>,
         endpoints: &[&str],
@@ -350,11 +350,6 @@ impl<DB: Backend> SqlStore<DB> {
             max_endpoints: crate::Limits::default().max_endpoints_per_tenant,
             _lock: None,
         })
-    }
-
-    /// The same store, keeping each tenant to the endpoints `limits` allow.
-    pub(crate) fn bounded(self, limits: &crate::Limits) -> Self {
-        self.with_max_endpoints_per_tenant(limits.max_endpoints_per_tenant)
     }
 
     /// The same store, holding `lock` for as long as any clone of it lives.

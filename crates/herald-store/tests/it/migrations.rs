@@ -5,8 +5,16 @@ use herald_store::{Log, Upkeep};
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
-/// The attempts' primary key changed in migration 9 (one index, in their delivery's order):
-/// attempts written before it are read after it, in the order they started.
+/// Runs `statements`, in order, on `pool`: rows as an older herald wrote them.
+async fn run_all(pool: &PgPool, statements: impl IntoIterator<Item = String>) {
+    for statement in statements {
+        sqlx::query(sqlx::AssertSqlSafe(statement))
+            .execute(pool)
+            .await
+            .unwrap();
+    }
+}
+
 /// A fresh schema brought up to migration `version`, with a pool on it; `None` (skip) when
 /// PostgreSQL is unreachable outside CI.
 async fn schema_at(version: i64) -> Option<(String, PgPool)> {
@@ -39,6 +47,8 @@ async fn schema_at(version: i64) -> Option<(String, PgPool)> {
     Some((schema, old))
 }
 
+/// The attempts' primary key changed in migration 9 (one index, in their delivery's order):
+/// attempts written before it are read after it, in the order they started.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_attempts_written_before_migration_9_are_read_after_it() {
     let Some((schema, old)) = schema_at(8).await else {
@@ -98,7 +108,7 @@ async fn postgres_rows_written_before_migration_11_stay_until_their_partition_is
     };
     let (old_event, old_delivery) = (id("evt", now - 40 * DAY), id("dlv", now - 40 * DAY));
     let (new_event, new_delivery) = (id("evt", now - HOUR), id("dlv", now - HOUR));
-    for statement in [
+    run_all(&old, [
         "INSERT INTO tenants (id, created_at) VALUES ('acme', 1)".to_owned(),
         "INSERT INTO endpoints (id, tenant_id, url, description, event_types, headers, enabled, \
            created_at, updated_at) \
@@ -130,12 +140,8 @@ async fn postgres_rows_written_before_migration_11_stay_until_their_partition_is
             now - 40 * DAY,
             now - HOUR
         ),
-    ] {
-        sqlx::query(sqlx::AssertSqlSafe(statement))
-            .execute(&old)
-            .await
-            .unwrap();
-    }
+    ])
+    .await;
 
     let store = PostgresStore::open_in_schema(&crate::pg_url(), &schema)
         .await
@@ -309,7 +315,7 @@ async fn postgres_successes_recorded_before_migration_24_are_read_after_it() {
         "evt_01JBQZ0000AAAAAAAAAAAAAAAA",
         "dlv_01JBQZ0000AAAAAAAAAAAAAAAA",
     );
-    for statement in [
+    run_all(&old, [
         "INSERT INTO tenants (id, created_at) VALUES ('acme', 1)".to_owned(),
         "INSERT INTO endpoints (id, tenant_id, url, description, event_types, headers, enabled, \
            created_at, updated_at) \
@@ -329,12 +335,8 @@ async fn postgres_successes_recorded_before_migration_24_are_read_after_it() {
             "INSERT INTO attempts (id, delivery_id, started_at, duration_ms, status_code, error) \
              VALUES ('att_a', '{delivery}', 2, 3, 200, NULL)"
         ),
-    ] {
-        sqlx::query(sqlx::AssertSqlSafe(statement))
-            .execute(&old)
-            .await
-            .unwrap();
-    }
+    ])
+    .await;
 
     let store = PostgresStore::open_in_schema(&crate::pg_url(), &schema)
         .await
