@@ -29,6 +29,7 @@ pub(crate) struct Settings {
     delivery: Delivery,
     retention: Retention,
     tenants: Tenants,
+    http: Http,
     log: Log,
     telemetry: Telemetry,
 }
@@ -38,6 +39,16 @@ pub(crate) struct Settings {
 #[serde(deny_unknown_fields)]
 struct Tenants {
     max_endpoints: u64,
+}
+
+/// `[http]`.
+#[derive(Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct Http {
+    header_timeout_seconds: u64,
+    request_timeout_seconds: u64,
+    max_connections: u64,
+    shutdown_timeout_seconds: u64,
 }
 
 /// `[telemetry]`.
@@ -152,6 +163,22 @@ const DOCS: &[(&str, &str)] = &[
         "endpoints one tenant may have: each of its events is written with a delivery for each endpoint, in a write every other tenant waits behind (0: no bound, up to 1000000)",
     ),
     (
+        "http.header_timeout_seconds",
+        "how long a client may take to send a request's head, and a kept-alive connection may sit idle, before it is closed (1 to 3600)",
+    ),
+    (
+        "http.request_timeout_seconds",
+        "how long a whole request may take, its body included, before it is answered 408 (1 to 3600)",
+    ),
+    (
+        "http.max_connections",
+        "HTTP connections open at once; more wait to be accepted, so slow clients cannot take the files deliveries need (1 to 1000000)",
+    ),
+    (
+        "http.shutdown_timeout_seconds",
+        "on SIGTERM, how long requests in progress may finish before their connections are closed (0 to 300)",
+    ),
+    (
         "telemetry.otlp_endpoint",
         "export OpenTelemetry spans (accept, store, claim, attempt) over OTLP/HTTP to this URL, e.g. http://127.0.0.1:4318; empty: off, at no cost",
     ),
@@ -211,6 +238,12 @@ impl Default for Settings {
                     .database
                     .max_endpoints_per_tenant
                     .map_or(0, u64::from),
+            },
+            http: Http {
+                header_timeout_seconds: config.http.header_timeout.as_secs(),
+                request_timeout_seconds: config.http.request_timeout.as_secs(),
+                max_connections: whole(config.http.max_connections),
+                shutdown_timeout_seconds: config.http.shutdown_timeout.as_secs(),
             },
         }
     }
@@ -427,6 +460,25 @@ impl Loaded {
             ),
             ("retention.batch", s.retention.batch, 1, 10_000),
             (
+                "http.header_timeout_seconds",
+                s.http.header_timeout_seconds,
+                1,
+                3600,
+            ),
+            (
+                "http.request_timeout_seconds",
+                s.http.request_timeout_seconds,
+                1,
+                3600,
+            ),
+            ("http.max_connections", s.http.max_connections, 1, 1_000_000),
+            (
+                "http.shutdown_timeout_seconds",
+                s.http.shutdown_timeout_seconds,
+                0,
+                300,
+            ),
+            (
                 "tenants.max_endpoints",
                 s.tenants.max_endpoints,
                 0,
@@ -510,6 +562,11 @@ impl Loaded {
         config.retention.interval = Duration::from_secs(r.interval_seconds);
         config.database.max_endpoints_per_tenant =
             Some(u32::try_from(s.tenants.max_endpoints)?).filter(|max| *max > 0);
+        let h = &s.http;
+        config.http.header_timeout = Duration::from_secs(h.header_timeout_seconds);
+        config.http.request_timeout = Duration::from_secs(h.request_timeout_seconds);
+        config.http.max_connections = usize::try_from(h.max_connections)?;
+        config.http.shutdown_timeout = Duration::from_secs(h.shutdown_timeout_seconds);
         Ok((addr, config))
     }
 

@@ -11,6 +11,8 @@ use clap::{Parser, Subcommand};
 
 mod client;
 mod config;
+#[cfg(unix)]
+mod files;
 mod listen;
 mod stop;
 mod telemetry;
@@ -214,6 +216,18 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         use std::io::IsTerminal;
         let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
         registry.with(logs.with_ansi(colour)).init();
+    }
+    #[cfg(unix)]
+    if let Some(limit) = files::raise_limit() {
+        let wanted = files::wanted(config.http.max_connections, config.worker.concurrency);
+        if limit < wanted {
+            tracing::warn!(
+                limit,
+                wanted,
+                "the limit on open files is lower than http.max_connections and \
+                 delivery.concurrency can use: raise it (ulimit -n, LimitNOFILE=) or lower them"
+            );
+        }
     }
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let served = runtime.block_on(async move {

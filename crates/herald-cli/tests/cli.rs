@@ -24,14 +24,14 @@ struct Server {
 
 impl Server {
     fn start() -> Server {
-        let mut child = Command::new(HERALD)
-            .args([
-                "serve",
-                "--addr",
-                "127.0.0.1:0",
-                "--database-url",
-                &database_url(),
-            ])
+        let mut command = Command::new(HERALD);
+        command.args(serve_args().iter());
+        Server::spawn(command)
+    }
+
+    /// Runs `command` (a `herald serve` on port 0) and waits for its address.
+    fn spawn(mut command: Command) -> Server {
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -50,6 +50,17 @@ impl Server {
             .expect("herald prints its address within 30 s");
         Server { child, base }
     }
+}
+
+/// `serve` on a free port with a fresh SQLite file.
+fn serve_args() -> [String; 5] {
+    [
+        "serve".into(),
+        "--addr".into(),
+        "127.0.0.1:0".into(),
+        "--database-url".into(),
+        database_url(),
+    ]
 }
 
 impl Drop for Server {
@@ -285,4 +296,109 @@ async fn a_failed_list_prints_nothing_on_stdout() {
     );
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}
+
+/// `herald serve` started by `sh` with `limit` (`ulimit` arguments) in force, its stderr kept.
+fn serve_with_ulimit(limit: &str) -> Child {
+    let script = format!("ulimit {limit} && exec \"$0\" \"$@\"");
+    Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .arg(HERALD)
+        .args(serve_args().iter())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// The soft and hard limits on open files of process `pid`.
+fn open_files_limits(pid: u32) -> (String, String) {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    (fields[3].to_owned(), fields[4].to_owned())
+}
+
+/// Reads `child`'s stdout until it says it listens; returns the address.
+fn listening(child: &mut Child) -> String {
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    loop {
+        let line = lines.next().expect("herald prints its address").unwrap();
+        if let Some(url) = line.strip_prefix("herald listening on ") {
+            std::thread::spawn(move || lines.for_each(drop));
+            return url.to_owned();
+        }
+    }
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn serve_raises_its_soft_limit_on_open_files_to_the_hard_one() {
+    let hard = open_files_limits(std::process::id()).1;
+    let mut child = serve_with_ulimit("-Sn 256");
+    listening(&mut child);
+    let (soft, now_hard) = open_files_limits(child.id());
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(now_hard, hard);
+    assert_eq!(soft, hard, "the soft limit was 256, the hard one {hard}");
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn serve_warns_when_the_limit_on_open_files_is_lower_than_its_configuration_can_use() {
+    // 600 files against 1,024 connections and 512 deliveries by default.
+    let mut child = serve_with_ulimit("-n 600");
+    listening(&mut child);
+    let _ = child.kill();
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("the limit on open files is lower than"),
+        "{stderr}"
+    );
+}
+
+#[test]
+#[cfg(unix)]
+fn sigterm_stops_serve_though_a_client_is_halfway_through_a_request() {
+    use std::io::Write as _;
+    let mut command = Command::new(HERALD);
+    command
+        .args(serve_args().iter())
+        .env("HERALD_HTTP__SHUTDOWN_TIMEOUT_SECONDS", "1");
+    let mut server = Server::spawn(command);
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    let mut client = std::net::TcpStream::connect(&addr).unwrap();
+    client
+        .write_all(b"GET /docs HTTP/1.1\r\nhost: her")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let started = std::time::Instant::now();
+    let status = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exited = loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if started.elapsed() > Duration::from_secs(20) {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let status = exited.expect("herald exits within 20 s of SIGTERM");
+    assert!(status.success(), "{status}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "exited {:?} after SIGTERM, with a shutdown timeout of 1 s",
+        started.elapsed()
+    );
 }

@@ -10,6 +10,7 @@ use herald_store::Clock;
 use ipnet::IpNet;
 
 use crate::Retention;
+use crate::http::HttpLimits;
 
 /// How the service runs. Its `Debug` output masks the admin token and the database password.
 ///
@@ -43,6 +44,9 @@ pub struct Config {
     /// [`ManualClock`](herald_store::ManualClock) by hand). `None`: this machine's clock,
     /// corrected to the database's on PostgreSQL, so processes on several machines agree.
     pub clock: Option<Arc<dyn Clock>>,
+    /// What one HTTP client may hold of [`Service::serve`](crate::Service::serve): timeouts
+    /// for slow and idle clients, and the number of connections open at once.
+    pub http: HttpLimits,
 }
 
 impl Config {
@@ -58,6 +62,7 @@ impl Config {
             retention: Retention::default(),
             database: herald_store::Limits::default(),
             clock: None,
+            http: HttpLimits::default(),
         }
     }
 
@@ -95,6 +100,7 @@ impl std::fmt::Debug for Config {
             .field("client", &self.client)
             .field("retention", &self.retention)
             .field("database", &self.database)
+            .field("http", &self.http)
             .finish_non_exhaustive()
     }
 }

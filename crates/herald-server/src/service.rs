@@ -20,6 +20,7 @@ use crate::config::Config;
 use crate::database::Database;
 use crate::error::{Error, ErrorKind};
 use crate::event_types::EventTypes;
+use crate::http::HttpLimits;
 use crate::retention::Retention;
 use crate::sender::Sender;
 use crate::{api, auth, dashboard, link, ops, replay, retention, state};
@@ -58,6 +59,7 @@ pub struct Service {
     webhooks: Webhooks,
     event_types: Arc<EventTypes>,
     declared: Arc<BTreeSet<String>>,
+    http: HttpLimits,
 }
 
 impl std::fmt::Debug for Service {
@@ -110,6 +112,7 @@ impl Service {
             declared: Arc::new(webhooks.iter().map(|d| d.name().to_owned()).collect()),
             webhooks: webhooks.clone(),
             event_types: Arc::new(event_types),
+            http: config.http,
         })
     }
 
@@ -208,9 +211,11 @@ impl Service {
     }
 
     /// Serves `app` and herald's routes (at the root) on `listener`, and runs the worker,
-    /// until `shutdown` completes; then stops accepting, stops claiming, and lets in-flight
-    /// deliveries finish within the worker's grace period. `app` must declare the webhooks the
-    /// service was opened with.
+    /// until `shutdown` completes; then, at once, stops accepting, stops claiming, lets
+    /// requests in progress finish within [`HttpLimits::shutdown_timeout`] and in-flight
+    /// deliveries within the worker's grace period. Every connection is held to the
+    /// configuration's [`HttpLimits`]. `app` must declare the webhooks the service was opened
+    /// with.
     pub async fn serve(
         self,
         app: App,
@@ -234,12 +239,18 @@ impl Service {
         })?;
         let router = app.router.merge(self.router().await?);
         let running = self.start().await?;
-        let served = axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .map_err(|e| Error::new(ErrorKind::Server, format!("the server failed: {e}")));
-        running.shutdown().await;
-        served
+        // The worker stops when the listener does, not after the last connection closes.
+        let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
+        let http = crate::http::serve(listener, router, &self.http, async move {
+            shutdown.await;
+            let _ = stopping.send(());
+        });
+        let worker = async move {
+            let _ = stopped.await;
+            running.shutdown().await;
+        };
+        tokio::join!(http, worker);
+        Ok(())
     }
 
     /// The key that signs dashboard links, made once and shared through the database.

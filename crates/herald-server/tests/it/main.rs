@@ -8,6 +8,7 @@ mod document;
 mod endpoints;
 mod events;
 mod filters;
+mod http;
 mod input;
 mod log;
 mod nul;
