@@ -19,16 +19,23 @@ pub struct Limits {
     /// (docs/sqlite.md). Creating one more is refused as a
     /// [`Conflict`](crate::ErrorKind::Conflict); endpoints already there stay.
     pub max_endpoints_per_tenant: Option<u32>,
+    /// On PostgreSQL, how long the connection that listens for other processes' work may hear
+    /// nothing before it is checked (an announcement to itself, which it must hear within as
+    /// long again, or it is replaced). A firewall or NAT that forgets an idle connection drops
+    /// its packets without closing it, and nothing else would notice.
+    pub listener_check: Duration,
 }
 
 impl Default for Limits {
     /// 3 s for a connection, so an API call answers 503 within 5 s when the database is
-    /// gone; 30 s for a statement; 1,000 endpoints a tenant.
+    /// gone; 30 s for a statement; 1,000 endpoints a tenant; a listener checked after 30 s
+    /// of silence.
     fn default() -> Limits {
         Limits {
             acquire_timeout: Duration::from_secs(3),
             statement_timeout: Duration::from_secs(30),
             max_endpoints_per_tenant: Some(1_000),
+            listener_check: Duration::from_secs(30),
         }
     }
 }

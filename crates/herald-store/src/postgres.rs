@@ -23,6 +23,125 @@ use crate::{Claimed, Clock, Error, ErrorKind, Limits, Millis, Registration};
 /// herald's store in a PostgreSQL database.
 pub type PostgresStore = SqlStore<Postgres>;
 
+/// A connection that listens on `channel` and `check`.
+async fn listener(pool: &Pool<Postgres>, channel: &str, check: &str) -> Result<PgListener, Error> {
+    let mut listener = PgListener::connect_with(pool).await?;
+    listener.listen_all([channel, check]).await?;
+    Ok(listener)
+}
+
+/// Passes what `listener` hears to the workers, for as long as the pool lives, and replaces it
+/// when it stops hearing. A connection can go quiet without ever failing (a firewall or a NAT
+/// that forgets an idle connection drops its packets rather than closing it): then nothing is
+/// heard, and nothing says so. After `check_after` of silence it announces on its own `check`
+/// channel through the pool; not heard within `check_after` again, the connection is dropped
+/// and another made, and meanwhile commits wake their own process's workers.
+async fn keep_hearing(
+    pool: Pool<Postgres>,
+    listener: PgListener,
+    [channel, check]: [String; 2],
+    check_after: Duration,
+    due: Arc<Notify>,
+    workers: Workers,
+) {
+    let mut listener = Some(listener);
+    loop {
+        let heard = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let hearing = match listener.take() {
+            Some(listener) => tokio::spawn(hear(
+                listener,
+                Arc::clone(&heard),
+                Arc::clone(&due),
+                workers.clone(),
+            )),
+            None => return,
+        };
+        loop {
+            let before = heard.load(Ordering::Relaxed);
+            tokio::time::sleep(check_after).await;
+            if pool.is_closed() {
+                hearing.abort();
+                return;
+            }
+            if heard.load(Ordering::Relaxed) != before {
+                continue;
+            }
+            // Silent: the check goes through another connection. If that fails too, the
+            // database is what is away, and the listener finds out for itself.
+            let seen = heard.load(Ordering::Relaxed);
+            let sent = sqlx::query("SELECT pg_notify($1, '')")
+                .bind(&check)
+                .execute(&pool)
+                .await;
+            if sent.is_err() {
+                continue;
+            }
+            tokio::time::sleep(check_after).await;
+            if heard.load(Ordering::Relaxed) == seen {
+                break;
+            }
+        }
+        hearing.abort();
+        workers.set_hearing(false);
+        due.notify_one();
+        tracing::warn!("the LISTEN connection stopped carrying announcements; making another");
+        while listener.is_none() {
+            if pool.is_closed() {
+                return;
+            }
+            match self::listener(&pool, &channel, &check).await {
+                Ok(made) => listener = Some(made),
+                Err(error) => {
+                    tracing::warn!(%error, "cannot make a LISTEN connection; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+        // What was announced meanwhile was not heard: the worker looks once.
+        workers.set_hearing(true);
+        due.notify_one();
+    }
+}
+
+/// Passes each announcement `listener` hears to the workers it names, counting in `heard`
+/// everything it hears.
+async fn hear(
+    mut listener: PgListener,
+    heard: Arc<std::sync::atomic::AtomicU64>,
+    due: Arc<Notify>,
+    workers: Workers,
+) {
+    loop {
+        match listener.try_recv().await {
+            Ok(Some(notification)) => {
+                heard.fetch_add(1, Ordering::Relaxed);
+                workers.set_hearing(true);
+                if notification.channel().starts_with("herald_check_") {
+                    continue;
+                }
+                if workers.wanted(notification.payload()) {
+                    due.notify_one();
+                }
+            }
+            // The connection was lost and is back: what was announced meanwhile is lost, so
+            // the worker looks once.
+            Ok(None) => {
+                heard.fetch_add(1, Ordering::Relaxed);
+                workers.set_hearing(true);
+                due.notify_one();
+            }
+            // Away: until an announcement is heard again, this process's commits wake its
+            // worker themselves, and other processes' work waits for its poll.
+            Err(error) => {
+                workers.set_hearing(false);
+                due.notify_one();
+                tracing::warn!(%error, "LISTEN connection failed; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
 /// The channel on which committed deliveries are announced to every herald process: a prefix
 /// and the MD5 of the schema's name, so installations sharing a database stay apart and the
 /// name stays within PostgreSQL's 63 bytes whatever the schema is called.
@@ -131,38 +250,26 @@ impl Backend for Postgres {
         due: Arc<Notify>,
         workers: Workers,
     ) -> Result<(), Error> {
-        let (channel,): (String,) = sqlx::query_as(concat!("SELECT ", channel!()))
-            .fetch_one(pool)
-            .await?;
-        let mut listener = PgListener::connect_with(pool).await?;
-        listener.listen(&channel).await?;
+        // The channel, and one of this listener's own to check, when it has heard nothing for
+        // a while, that its connection still carries announcements.
+        let (channel, check): (String, String) = sqlx::query_as(concat!(
+            "SELECT ",
+            channel!(),
+            ", 'herald_check_' || md5(random()::text || clock_timestamp()::text)"
+        ))
+        .fetch_one(pool)
+        .await?;
+        let listener = listener(pool, &channel, &check).await?;
         workers.set_hearing(true);
-        tokio::spawn(async move {
-            loop {
-                match listener.try_recv().await {
-                    Ok(Some(notification)) => {
-                        workers.set_hearing(true);
-                        if workers.wanted(notification.payload()) {
-                            due.notify_one();
-                        }
-                    }
-                    // The connection was lost and is back: what was announced meanwhile is
-                    // lost, so the worker looks once.
-                    Ok(None) => {
-                        workers.set_hearing(true);
-                        due.notify_one();
-                    }
-                    // Away: until an announcement is heard again, this process's commits wake
-                    // its worker themselves, and other processes' work waits for its poll.
-                    Err(error) => {
-                        workers.set_hearing(false);
-                        due.notify_one();
-                        tracing::warn!(%error, "LISTEN connection failed; retrying");
-                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                    }
-                }
-            }
-        });
+        let check_after = workers.check_after();
+        tokio::spawn(keep_hearing(
+            pool.clone(),
+            listener,
+            [channel, check],
+            check_after,
+            due,
+            workers,
+        ));
         Ok(())
     }
 
@@ -323,7 +430,8 @@ impl SqlStore<Postgres> {
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
         crate::partitions::prepare(&pool, crate::SystemClock.now()).await?;
         Ok(SqlStore::new(pool.clone(), pool, Arc::default())?
-            .with_max_endpoints_per_tenant(limits.max_endpoints_per_tenant))
+            .with_max_endpoints_per_tenant(limits.max_endpoints_per_tenant)
+            .with_listener_check(limits.listener_check))
     }
 }
 

@@ -464,6 +464,13 @@ impl<DB: Backend> SqlStore<DB> {
         self
     }
 
+    /// Sets how long the listener may hear nothing before its connection is checked
+    /// ([`Limits::listener_check`](crate::Limits)); before it starts listening.
+    pub fn with_listener_check(mut self, after: std::time::Duration) -> Self {
+        self.workers.set_check_after(after);
+        self
+    }
+
     /// The pool that writes: begin a transaction on it to store events in your own
     /// transaction ([`accept_event_in`](Self::accept_event_in)).
     pub fn pool(&self) -> &Pool<DB> {

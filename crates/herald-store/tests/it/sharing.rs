@@ -263,12 +263,89 @@ async fn postgres_wakes_its_own_worker_while_its_listener_is_away() {
     crate::drop_schema(&schema).await;
 }
 
-/// A TCP relay to the PostgreSQL server of `url`, which can cut every connection it carries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_replaces_a_listener_whose_connection_stops_carrying_announcements() {
+    use std::time::{Duration, Instant};
+
+    use herald_store::postgres::PostgresStore;
+    use herald_store::{Log, Queue, Registry};
+
+    let Some((api, schema)) = crate::postgres().await else {
+        return;
+    };
+    // This process reaches the server through a gate; another (`api`) accepts the events.
+    let gate = Gate::open(&crate::pg_url()).await;
+    let store = PostgresStore::open_in_schema(&gate.url, &schema)
+        .await
+        .unwrap()
+        .with_listener_check(Duration::from_millis(300));
+    let _registered = store.register("only").await.unwrap();
+    let woken = store.due_work().await.unwrap();
+    api.create_tenant("acme").await.unwrap();
+    api.create_endpoint(NewEndpoint::new("acme", "https://example.com/0", SECRET))
+        .await
+        .unwrap();
+    let accept = || api.accept_event(NewEvent::new("acme", "t", "{}"));
+    let _ = tokio::time::timeout(Duration::from_millis(300), woken.notified()).await;
+    accept().await.unwrap();
+    tokio::time::timeout(Duration::from_secs(5), woken.notified())
+        .await
+        .expect("another process's event wakes the worker");
+
+    // The listener's connection stays open and carries nothing. Within a few checks it is
+    // replaced, and other processes' events wake the worker again.
+    assert_eq!(gate.silence_listeners(), 1, "one connection listens");
+    let silenced = Instant::now();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let _ = tokio::time::timeout(Duration::from_millis(50), woken.notified()).await;
+    let heard = loop {
+        accept().await.unwrap();
+        if tokio::time::timeout(Duration::from_millis(200), woken.notified())
+            .await
+            .is_ok()
+        {
+            break true;
+        }
+        if silenced.elapsed() > Duration::from_secs(10) {
+            break false;
+        }
+    };
+    assert!(
+        heard,
+        "10 s after the listener's connection went silent, other processes' events still do \
+         not wake the worker"
+    );
+    // Settled: each event is heard at once.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let _ = tokio::time::timeout(Duration::from_millis(50), woken.notified()).await;
+    for n in 0..3 {
+        accept().await.unwrap();
+        tokio::time::timeout(Duration::from_secs(2), woken.notified())
+            .await
+            .unwrap_or_else(|_| panic!("event {n} after the new listener: the worker is woken"));
+    }
+
+    drop((store, api));
+    crate::drop_schema(&schema).await;
+}
+
+/// A TCP relay to the PostgreSQL server of `url`, which can cut every connection it carries,
+/// or silence the ones that listen: they stay open and carry nothing, as through a firewall
+/// that has forgotten them.
 struct Gate {
     /// `url`, through the gate.
     url: String,
     open: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    carried: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
+    carried: std::sync::Arc<std::sync::Mutex<Vec<Relay>>>,
+}
+
+/// One connection through the gate.
+struct Relay {
+    task: tokio::task::AbortHandle,
+    /// Whether its client has sent `LISTEN`.
+    listens: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Whether it has stopped carrying anything.
+    silenced: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Gate {
@@ -289,17 +366,32 @@ impl Gate {
         gate.open.store(true, Ordering::SeqCst);
         let (open, carried) = (gate.open.clone(), gate.carried.clone());
         tokio::spawn(async move {
-            while let Ok((mut client, _)) = listener.accept().await {
+            while let Ok((client, _)) = listener.accept().await {
                 if !open.load(Ordering::SeqCst) {
                     continue;
                 }
-                let Ok(mut upstream) = tokio::net::TcpStream::connect(&server).await else {
+                let Ok(upstream) = tokio::net::TcpStream::connect(&server).await else {
                     continue;
                 };
-                let relay = tokio::spawn(async move {
-                    let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+                let listens = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+                let silenced = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+                let (client_in, client_out) = client.into_split();
+                let (server_in, server_out) = upstream.into_split();
+                let up = carry(
+                    client_in,
+                    server_out,
+                    Some(listens.clone()),
+                    silenced.clone(),
+                );
+                let down = carry(server_in, client_out, None, silenced.clone());
+                let task = tokio::spawn(async move {
+                    tokio::join!(up, down);
                 });
-                carried.lock().unwrap().push(relay.abort_handle());
+                carried.lock().unwrap().push(Relay {
+                    task: task.abort_handle(),
+                    listens,
+                    silenced,
+                });
             }
         });
         gate
@@ -308,12 +400,53 @@ impl Gate {
     fn cut(&self) {
         self.open.store(false, std::sync::atomic::Ordering::SeqCst);
         for relay in self.carried.lock().unwrap().drain(..) {
-            relay.abort();
+            relay.task.abort();
         }
     }
 
     fn reopen(&self) {
         self.open.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Silences every connection that has sent `LISTEN`; returns how many.
+    fn silence_listeners(&self) -> usize {
+        use std::sync::atomic::Ordering;
+        let carried = self.carried.lock().unwrap();
+        let listening = carried.iter().filter(|r| r.listens.load(Ordering::SeqCst));
+        listening
+            .inspect(|r| r.silenced.store(true, Ordering::SeqCst))
+            .count()
+    }
+}
+
+/// Copies `from` to `to` until either ends; once `silenced`, reads and drops. With `listens`,
+/// notes whether what passes holds a `LISTEN`.
+async fn carry(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    listens: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    silenced: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    use std::sync::atomic::Ordering;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let mut buffer = vec![0u8; 64 * 1024];
+    loop {
+        let n = match from.read(&mut buffer).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        if let Some(listens) = &listens
+            && buffer[..n].windows(7).any(|w| w == b"LISTEN ")
+        {
+            listens.store(true, Ordering::SeqCst);
+        }
+        if silenced.load(Ordering::SeqCst) {
+            continue;
+        }
+        if to.write_all(&buffer[..n]).await.is_err() {
+            return;
+        }
     }
 }
 
