@@ -329,6 +329,51 @@ async fn postgres_replaces_a_listener_whose_connection_stops_carrying_announceme
     crate::drop_schema(&schema).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_an_announcement_too_long_to_name_its_workers_wakes_every_worker() {
+    use std::time::Duration;
+
+    use herald_store::postgres::PostgresStore;
+    use herald_store::{Log, Queue, Registry};
+
+    let Some((api, schema)) = crate::postgres().await else {
+        return;
+    };
+    let store = PostgresStore::open_in_schema(&crate::pg_url(), &schema)
+        .await
+        .unwrap();
+    let _registered = store.register("listening").await.unwrap();
+    let woken = store.due_work().await.unwrap();
+    // 400 more workers with long names, and 400 endpoints: an event to all of them is served
+    // by nearly every worker, whose names as JSON pass PostgreSQL's 8,000 bytes a notification.
+    execute(
+        &schema,
+        "INSERT INTO workers (id, lock_key, started_at) \
+         SELECT 'a-worker-with-a-long-name-' || lpad(n::text, 4, '0'), n, 0 \
+         FROM generate_series(1, 400) AS n",
+    )
+    .await;
+    api.create_tenant("acme").await.unwrap();
+    for n in 0..400 {
+        api.create_endpoint(NewEndpoint::new(
+            "acme",
+            &format!("https://example.com/{n}"),
+            SECRET,
+        ))
+        .await
+        .unwrap();
+    }
+    let _ = tokio::time::timeout(Duration::from_millis(300), woken.notified()).await;
+    let accepted = api.accept_event(NewEvent::new("acme", "t", "{}")).await;
+    assert!(accepted.is_ok(), "the event is accepted: {accepted:?}");
+    tokio::time::timeout(Duration::from_secs(5), woken.notified())
+        .await
+        .expect("an announcement that names nobody wakes every worker");
+
+    drop((store, api));
+    crate::drop_schema(&schema).await;
+}
+
 /// A TCP relay to the PostgreSQL server of `url`, which can cut every connection it carries,
 /// or silence the ones that listen: they stay open and carry nothing, as through a firewall
 /// that has forgotten them.
