@@ -16,8 +16,7 @@ use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
@@ -118,8 +117,12 @@ pub(crate) async fn serve(
     }
 }
 
-/// One connection, HTTP/1 or HTTP/2, until it ends or, after `stop`, its requests in progress
-/// are answered.
+/// One HTTP/1 connection (upgrades included, for an app's WebSockets), until it ends or, after
+/// `stop`, its request in progress is answered.
+///
+/// Not HTTP/2: hyper holds an HTTP/2 connection that sends nothing for ever (it has no timeout
+/// for an idle one), so a client could take every connection the limit allows and keep them;
+/// herald is reached over HTTP/1.1, or through a proxy that terminates TLS and HTTP/2.
 async fn connection(
     stream: tokio::net::TcpStream,
     router: Router,
@@ -131,13 +134,13 @@ async fn connection(
     let service = TowerToHyperService::new(
         router.map_request(|request: Request<hyper::body::Incoming>| request.map(Body::new)),
     );
-    let mut builder = auto::Builder::new(TokioExecutor::new());
+    let mut builder = hyper::server::conn::http1::Builder::new();
     builder
-        .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(header_timeout);
-    builder.http2().timer(TokioTimer::new());
-    let served = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+    let served = builder
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades();
     let mut served = std::pin::pin!(served);
     tokio::select! {
         result = served.as_mut() => {

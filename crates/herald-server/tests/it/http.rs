@@ -13,6 +13,14 @@ use tokio::task::JoinHandle;
 /// herald on a fresh SQLite file, its connections held to `limits`; the serve task and what
 /// stops it.
 async fn serve(limits: HttpLimits) -> (String, tokio::sync::oneshot::Sender<()>, JoinHandle<()>) {
+    serve_app(limits, herald_example_seed::app()).await
+}
+
+/// As [`serve`], serving `app` beside herald's routes.
+async fn serve_app(
+    limits: HttpLimits,
+    app: herald_core::App,
+) -> (String, tokio::sync::oneshot::Sender<()>, JoinHandle<()>) {
     let dir = std::env::temp_dir().join(format!("herald-http-{}", ulid::Ulid::generate()));
     std::fs::create_dir_all(&dir).unwrap();
     let mut config = herald_server::Config::sqlite(dir.join("herald.db")).admin_token("admin");
@@ -25,7 +33,7 @@ async fn serve(limits: HttpLimits) -> (String, tokio::sync::oneshot::Sender<()>,
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let served = tokio::spawn(async move {
         service
-            .serve(herald_example_seed::app(), listener, async {
+            .serve(app, listener, async {
                 let _ = stopped.await;
             })
             .await
@@ -201,4 +209,68 @@ async fn a_stop_does_not_wait_for_a_client_that_holds_a_request_open() {
             .await
             .is_some()
     );
+}
+
+#[tokio::test]
+async fn an_http2_connection_that_sends_nothing_is_not_held() {
+    let (addr, _stop, _served) = serve(limits(|l| l.header_timeout = Duration::from_secs(1))).await;
+    // HTTP/2 with prior knowledge: the preface and an empty SETTINGS frame, then nothing.
+    let mut stream = TcpStream::connect(&addr).await.unwrap();
+    stream
+        .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        .await
+        .unwrap();
+    assert!(
+        until_closed(&mut stream, Duration::from_secs(10))
+            .await
+            .is_some(),
+        "an idle HTTP/2 connection is still open 10 s after a header timeout of 1 s"
+    );
+}
+
+#[tokio::test]
+async fn an_apps_upgraded_connection_still_works() {
+    // The app served beside herald's routes may upgrade its connections (a WebSocket, say):
+    // here to a protocol that echoes.
+    async fn echo(mut request: axum::extract::Request) -> axum::response::Response {
+        tokio::spawn(async move {
+            let upgraded = hyper::upgrade::on(&mut request).await.unwrap();
+            let mut io = hyper_util::rt::TokioIo::new(upgraded);
+            let mut buffer = [0u8; 64];
+            while let Ok(n @ 1..) = io.read(&mut buffer).await {
+                if io.write_all(&buffer[..n]).await.is_err() {
+                    break;
+                }
+            }
+        });
+        axum::response::Response::builder()
+            .status(101)
+            .header("connection", "upgrade")
+            .header("upgrade", "echo")
+            .body(axum::body::Body::empty())
+            .unwrap()
+    }
+    let app = herald_example_seed::app()
+        .routes(utoipa_axum::router::OpenApiRouter::new().route("/echo", axum::routing::get(echo)));
+    let (addr, _stop, _served) = serve_app(HttpLimits::default(), app).await;
+    let mut stream = TcpStream::connect(&addr).await.unwrap();
+    stream
+        .write_all(
+            b"GET /echo HTTP/1.1\r\nhost: herald\r\nupgrade: echo\r\nconnection: upgrade\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let mut buffer = [0u8; 1024];
+    let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buffer))
+        .await
+        .unwrap()
+        .unwrap();
+    let answer = String::from_utf8_lossy(&buffer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 101"), "{answer}");
+    stream.write_all(b"hello").await.unwrap();
+    let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buffer))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&buffer[..n], b"hello");
 }
