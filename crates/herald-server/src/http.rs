@@ -7,14 +7,16 @@
 //! holds its connection, its task and a file descriptor for ever, and a stop waits for it, so
 //! the process never exits and its worker keeps claiming.
 
+use std::convert::Infallible;
 use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::StatusCode;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
@@ -63,10 +65,6 @@ pub(crate) async fn serve(
     limits: &HttpLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
-    let timeout = limits.request_timeout;
-    let router = router.layer(axum::middleware::from_fn(move |request, next| {
-        within(timeout, request, next)
-    }));
     let slots = std::sync::Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let (stopping, stop) = watch::channel(false);
     let mut connections = JoinSet::new();
@@ -96,7 +94,10 @@ pub(crate) async fn serve(
         while connections.try_join_next().is_some() {}
         connections.spawn(connection(
             stream,
-            router.clone(),
+            Within {
+                inner: router.clone(),
+                timeout: limits.request_timeout,
+            },
             limits.header_timeout,
             stop.clone(),
             slot,
@@ -125,7 +126,7 @@ pub(crate) async fn serve(
 /// herald is reached over HTTP/1.1, or through a proxy that terminates TLS and HTTP/2.
 async fn connection(
     stream: tokio::net::TcpStream,
-    router: Router,
+    router: Within,
     header_timeout: Duration,
     mut stop: watch::Receiver<bool>,
     _slot: tokio::sync::OwnedSemaphorePermit,
@@ -155,19 +156,70 @@ async fn connection(
     let _ = served.await;
 }
 
-/// Answers `408` when the request, its body included, is not done within `timeout`.
-async fn within(timeout: Duration, request: Request, next: Next) -> Response {
-    match tokio::time::timeout(timeout, next.run(request)).await {
-        Ok(response) => response,
-        Err(_) => Problem::new(
-            StatusCode::REQUEST_TIMEOUT,
-            "https://herald.rs/problems/request-timeout",
-            "Request Timeout",
-            format!(
-                "the request was not done within {} s (its body arrived too slowly?)",
-                timeout.as_secs()
-            ),
-        )
-        .into_response(),
+/// The router, answering `408` to a request (its body included) not done within `timeout`.
+#[derive(Clone)]
+struct Within {
+    inner: Router,
+    timeout: Duration,
+}
+
+impl tower::Service<Request> for Within {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Timed<<Router as tower::Service<Request>>::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        tower::Service::<Request>::poll_ready(&mut self.inner, cx)
     }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        Timed {
+            inner: self.inner.call(request),
+            timeout: self.timeout,
+            deadline: None,
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A request's answer, or `408` at its deadline. The timer is made only if the answer is
+    /// not ready at the first poll, and counts from then.
+    struct Timed<F> {
+        #[pin]
+        inner: F,
+        timeout: Duration,
+        deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    }
+}
+
+impl<F: Future<Output = Result<Response, Infallible>>> Future for Timed<F> {
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if let Poll::Ready(answer) = this.inner.poll(cx) {
+            return Poll::Ready(answer);
+        }
+        let timeout = *this.timeout;
+        let deadline = this
+            .deadline
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+        match deadline.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Ok(too_slow(timeout))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+fn too_slow(timeout: Duration) -> Response {
+    Problem::new(
+        StatusCode::REQUEST_TIMEOUT,
+        "https://herald.rs/problems/request-timeout",
+        "Request Timeout",
+        format!(
+            "the request was not done within {} s (its body arrived too slowly?)",
+            timeout.as_secs()
+        ),
+    )
+    .into_response()
 }

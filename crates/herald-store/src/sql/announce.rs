@@ -29,6 +29,8 @@ impl Default for Workers {
 }
 
 impl Workers {
+    // Only PostgreSQL listens.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) fn check_after(&self) -> Duration {
         self.check_after
     }
@@ -50,6 +52,8 @@ impl Workers {
     /// the workers to wake names one of its own, or it names nobody in particular (empty,
     /// or anything else: an announcement is never dropped for not being understood). A
     /// process with no worker of its own passes everything on (a tool, a test).
+    // Only PostgreSQL listens.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) fn wanted(&self, payload: &str) -> bool {
         let names = self.names.lock().unwrap_or_else(PoisonError::into_inner);
         if names.is_empty() {
@@ -67,6 +71,8 @@ impl Workers {
         self.hearing.load(Ordering::Relaxed)
     }
 
+    // Only PostgreSQL listens.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) fn set_hearing(&self, hearing: bool) {
         self.hearing.store(hearing, Ordering::Relaxed);
     }
