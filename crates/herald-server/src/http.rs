@@ -38,7 +38,7 @@ pub struct HttpLimits {
     /// How long a whole request may take, its body included, before it is answered `408`
     /// (default 60 s).
     pub request_timeout: Duration,
-    /// Connections open at once; more wait to be accepted (default 1,024).
+    /// Connections open at once, at least one; more wait to be accepted (default 1,024).
     pub max_connections: usize,
     /// On stop, how long requests in progress may finish before their connections are closed
     /// (default 10 s); the worker stops at the same time.
@@ -65,7 +65,9 @@ pub(crate) async fn serve(
     limits: &HttpLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
-    let slots = std::sync::Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let slots = std::sync::Arc::new(Semaphore::new(
+        limits.max_connections.clamp(1, Semaphore::MAX_PERMITS),
+    ));
     let (stopping, stop) = watch::channel(false);
     let mut connections = JoinSet::new();
     let mut shutdown = std::pin::pin!(shutdown);

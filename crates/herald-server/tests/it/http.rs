@@ -167,6 +167,21 @@ async fn connections_past_the_limit_wait_until_one_closes() {
 }
 
 #[tokio::test]
+async fn any_connection_limit_is_taken() {
+    for max in [0, usize::MAX] {
+        let (addr, _stop, _served) = serve(limits(|l| l.max_connections = max)).await;
+        let mut stream = TcpStream::connect(&addr).await.unwrap();
+        stream.write_all(HEAD.as_bytes()).await.unwrap();
+        let mut buffer = [0u8; 64];
+        let n = stream.read(&mut buffer).await.unwrap();
+        assert!(
+            buffer[..n].starts_with(b"HTTP/1.1 200"),
+            "max_connections {max}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_stop_does_not_wait_for_a_client_that_holds_a_request_open() {
     let (addr, stop, served) = serve(limits(|l| {
         l.header_timeout = Duration::from_secs(600);
