@@ -285,12 +285,20 @@ impl Client {
                 "target refused: {ip} is {reason} (allow it with --allow-target)"
             ));
         }
-        // A proxy connects to the name itself: check every address it can resolve to first.
-        if self.proxied
-            && literal.is_none()
-            && let Err(refusal) = self.check_name(&url).await
-        {
-            return failed(refusal);
+        // A proxy connects to the name itself: check every address it can resolve to first,
+        // within the attempt's time (the system's resolver may wait far longer, past the
+        // lease's margin).
+        if self.proxied && literal.is_none() {
+            match tokio::time::timeout(self.timeout, self.check_name(&url)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(refusal)) => return failed(refusal),
+                Err(_) => {
+                    return failed(format!(
+                        "timed out resolving {}",
+                        url.host_str().unwrap_or_default()
+                    ));
+                }
+            }
         }
 
         let timestamp = SystemTime::now()
@@ -301,9 +309,12 @@ impl Client {
             Err(error) => return failed(error),
         };
         let request_headers = header_map(&headers);
+        // What is left of the attempt's time after the check above.
+        let left = self.timeout.saturating_sub(started.elapsed());
         let sent = self
             .http
             .post(url)
+            .timeout(left)
             .headers(headers)
             .body(request.payload.to_owned())
             .send()

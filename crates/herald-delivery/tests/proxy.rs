@@ -150,3 +150,88 @@ async fn a_proxy_never_carries_a_request_the_guard_refuses() {
     }
     assert_eq!(asked.lock().unwrap().first().unwrap(), public);
 }
+
+/// Set in the copy of the next test that runs in namespaces of its own.
+const DNS_CHILD: &str = "HERALD_TEST_DNS_NEVER_ANSWERS";
+
+/// With a proxy, herald resolves a target itself before handing it over. A name server that
+/// never answers must cost the attempt its timeout, not the resolver's own (10 s and more),
+/// or the attempt outlives its lease's margin and another process sends the delivery too.
+#[tokio::test]
+async fn a_name_server_that_never_answers_costs_a_proxied_attempt_its_timeout_and_no_more() {
+    if std::env::var(DNS_CHILD).is_ok() {
+        // In a network of our own whose name server (127.0.0.1:53) reads and never answers.
+        let dns = tokio::net::UdpSocket::bind("127.0.0.1:53").await.unwrap();
+        tokio::spawn(async move {
+            let mut buffer = [0u8; 512];
+            while dns.recv_from(&mut buffer).await.is_ok() {}
+        });
+        let (port, asked) = proxy().await;
+        let client = Client::new(ClientConfig {
+            timeout: Duration::from_secs(1),
+            proxy: Some(format!("http://127.0.0.1:{port}").parse().unwrap()),
+            ..ClientConfig::default()
+        })
+        .unwrap();
+        let started = std::time::Instant::now();
+        let result = send(&client, "http://never-answered.example.com/hook").await;
+        let took = started.elapsed();
+        assert!(
+            took < Duration::from_secs(3),
+            "the attempt took {took:?} with a timeout of 1 s: {result:?}"
+        );
+        let error = result.unwrap_err();
+        assert!(error.contains("timed out"), "{error}");
+        assert!(
+            asked.lock().unwrap().is_empty(),
+            "nothing reached the proxy"
+        );
+        return;
+    }
+    // A user and mount namespace (to put another resolv.conf in place) and a network namespace
+    // (its own 127.0.0.1), where this test runs again.
+    let dir = std::env::temp_dir().join(format!("herald-dns-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let resolv = dir.join("resolv.conf");
+    std::fs::write(
+        &resolv,
+        "nameserver 127.0.0.1\noptions timeout:5 attempts:2\n",
+    )
+    .unwrap();
+    let script = "ip link set lo up && mount --bind \"$1\" /etc/resolv.conf && \
+                  exec \"$0\" --exact \"$2\" --nocapture";
+    let ran = std::process::Command::new("unshare")
+        .args([
+            "--user",
+            "--map-root-user",
+            "--mount",
+            "--net",
+            "sh",
+            "-c",
+            script,
+        ])
+        .arg(std::env::current_exe().unwrap())
+        .arg(&resolv)
+        .arg("a_name_server_that_never_answers_costs_a_proxied_attempt_its_timeout_and_no_more")
+        .env(DNS_CHILD, "1")
+        .output();
+    let _ = std::fs::remove_dir_all(&dir);
+    let ran = match ran {
+        Ok(ran) if ran.status.success() || !ran.stderr.starts_with(b"unshare:") => ran,
+        // No namespaces here (a container that forbids them): nothing to run this in.
+        other => {
+            assert!(
+                std::env::var("CI").is_err(),
+                "CI must run this test: unshare failed: {other:?}"
+            );
+            eprintln!("skipped: cannot make namespaces ({other:?})");
+            return;
+        }
+    };
+    assert!(
+        ran.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&ran.stdout),
+        String::from_utf8_lossy(&ran.stderr)
+    );
+}
