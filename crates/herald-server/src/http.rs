@@ -128,14 +128,14 @@ pub(crate) async fn serve(
 /// herald is reached over HTTP/1.1, or through a proxy that terminates TLS and HTTP/2.
 async fn connection(
     stream: tokio::net::TcpStream,
-    router: Within,
+    routes: Within,
     header_timeout: Duration,
     mut stop: watch::Receiver<bool>,
     _slot: tokio::sync::OwnedSemaphorePermit,
 ) {
     let _ = stream.set_nodelay(true);
     let service = TowerToHyperService::new(
-        router.map_request(|request: Request<hyper::body::Incoming>| request.map(Body::new)),
+        routes.map_request(|request: Request<hyper::body::Incoming>| request.map(Body::new)),
     );
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder

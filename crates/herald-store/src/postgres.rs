@@ -38,24 +38,20 @@ async fn listener(pool: &Pool<Postgres>, channel: &str, check: &str) -> Result<P
 /// and another made, and meanwhile commits wake their own process's workers.
 async fn keep_hearing(
     pool: Pool<Postgres>,
-    listener: PgListener,
+    mut listener: PgListener,
     [channel, check]: [String; 2],
     check_after: Duration,
     due: Arc<Notify>,
     workers: Workers,
 ) {
-    let mut listener = Some(listener);
     loop {
         let heard = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let hearing = match listener.take() {
-            Some(listener) => tokio::spawn(hear(
-                listener,
-                Arc::clone(&heard),
-                Arc::clone(&due),
-                workers.clone(),
-            )),
-            None => return,
-        };
+        let hearing = tokio::spawn(hear(
+            listener,
+            Arc::clone(&heard),
+            Arc::clone(&due),
+            workers.clone(),
+        ));
         loop {
             let before = heard.load(Ordering::Relaxed);
             tokio::time::sleep(check_after).await;
@@ -68,7 +64,6 @@ async fn keep_hearing(
             }
             // Silent: the check goes through another connection. If that fails too, the
             // database is what is away, and the listener finds out for itself.
-            let seen = heard.load(Ordering::Relaxed);
             let sent = sqlx::query("SELECT pg_notify($1, '')")
                 .bind(&check)
                 .execute(&pool)
@@ -77,7 +72,7 @@ async fn keep_hearing(
                 continue;
             }
             tokio::time::sleep(check_after).await;
-            if heard.load(Ordering::Relaxed) == seen {
+            if heard.load(Ordering::Relaxed) == before {
                 break;
             }
         }
@@ -85,18 +80,18 @@ async fn keep_hearing(
         workers.set_hearing(false);
         due.notify_one();
         tracing::warn!("the LISTEN connection stopped carrying announcements; making another");
-        while listener.is_none() {
+        listener = loop {
             if pool.is_closed() {
                 return;
             }
             match self::listener(&pool, &channel, &check).await {
-                Ok(made) => listener = Some(made),
+                Ok(made) => break made,
                 Err(error) => {
                     tracing::warn!(%error, "cannot make a LISTEN connection; retrying");
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
             }
-        }
+        };
         // What was announced meanwhile was not heard: the worker looks once.
         workers.set_hearing(true);
         due.notify_one();
@@ -249,6 +244,7 @@ impl Backend for Postgres {
         pool: &Pool<Postgres>,
         due: Arc<Notify>,
         workers: Workers,
+        check_after: Duration,
     ) -> Result<(), Error> {
         // The channel, and one of this listener's own to check, when it has heard nothing for
         // a while, that its connection still carries announcements.
@@ -261,7 +257,6 @@ impl Backend for Postgres {
         .await?;
         let listener = listener(pool, &channel, &check).await?;
         workers.set_hearing(true);
-        let check_after = workers.check_after();
         tokio::spawn(keep_hearing(
             pool.clone(),
             listener,

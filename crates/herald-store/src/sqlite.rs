@@ -128,7 +128,12 @@ impl Backend for Sqlite {
         Ok(Vec::new())
     }
 
-    async fn listen(_: &Pool<Sqlite>, _: Arc<Notify>, _: Workers) -> Result<(), Error> {
+    async fn listen(
+        _: &Pool<Sqlite>,
+        _: Arc<Notify>,
+        _: Workers,
+        _: std::time::Duration,
+    ) -> Result<(), Error> {
         Ok(())
     }
 

@@ -6,39 +6,16 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 
 /// The names this process's workers registered under, for its listener to know its own, and
 /// whether it hears announcements at all.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Workers {
     names: Arc<Mutex<Vec<String>>>,
     hearing: Arc<AtomicBool>,
-    /// How long the listener may hear nothing before it checks its connection.
-    check_after: Duration,
-}
-
-impl Default for Workers {
-    fn default() -> Self {
-        Workers {
-            names: Arc::default(),
-            hearing: Arc::default(),
-            check_after: crate::Limits::default().listener_check,
-        }
-    }
 }
 
 impl Workers {
-    // Only PostgreSQL listens.
-    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
-    pub(crate) fn check_after(&self) -> Duration {
-        self.check_after
-    }
-
-    pub(crate) fn set_check_after(&mut self, after: Duration) {
-        self.check_after = after;
-    }
-
     /// Counts `name` as this process's. Names are never forgotten: a worker that registers
     /// again takes a new name, and a name no longer registered is never the one served.
     pub(crate) fn add(&self, name: &str) {

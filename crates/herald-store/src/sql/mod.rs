@@ -253,11 +253,13 @@ pub trait Backend: Database<Connection: Run<Self>> + sealed::Sealed {
     ) -> impl Future<Output = Result<Vec<crate::Claimed>, Error>> + Send;
 
     /// Starts passing announcements for the workers named in `workers` (this process's) to
-    /// `due`, for as long as the pool lives.
+    /// `due`, for as long as the pool lives, checking the connection after `check_after` of
+    /// silence.
     fn listen(
         pool: &Pool<Self>,
         due: Arc<Notify>,
         workers: Workers,
+        check_after: std::time::Duration,
     ) -> impl Future<Output = Result<(), Error>> + Send;
 
     /// `n` numbers, increasing, larger than any handed out before: the acceptance order of
@@ -310,6 +312,8 @@ pub struct SqlStore<DB: Backend> {
     pub(crate) workers: Workers,
     /// Endpoints one tenant may have, at most.
     pub(crate) max_endpoints: Option<u32>,
+    /// How long the listener may hear nothing before its connection is checked.
+    listener_check: std::time::Duration,
     /// A lock held for the store's life (SQLite's one-process lock file).
     _lock: Option<Arc<std::fs::File>>,
 }
@@ -348,6 +352,7 @@ impl<DB: Backend> SqlStore<DB> {
             listening: Arc::new(OnceCell::new()),
             workers,
             max_endpoints: crate::Limits::default().max_endpoints_per_tenant,
+            listener_check: crate::Limits::default().listener_check,
             _lock: None,
         })
     }
@@ -467,7 +472,7 @@ impl<DB: Backend> SqlStore<DB> {
     /// Sets how long the listener may hear nothing before its connection is checked
     /// ([`Limits::listener_check`](crate::Limits)); before it starts listening.
     pub fn with_listener_check(mut self, after: std::time::Duration) -> Self {
-        self.workers.set_check_after(after);
+        self.listener_check = after;
         self
     }
 
@@ -485,7 +490,12 @@ impl<DB: Backend> SqlStore<DB> {
     pub(crate) async fn start_listening(&self) -> Result<Arc<Notify>, Error> {
         self.listening
             .get_or_try_init(|| {
-                DB::listen(&self.writer, Arc::clone(&self.due), self.workers.clone())
+                DB::listen(
+                    &self.writer,
+                    Arc::clone(&self.due),
+                    self.workers.clone(),
+                    self.listener_check,
+                )
             })
             .await?;
         Ok(Arc::clone(&self.due))
@@ -503,6 +513,7 @@ impl<DB: Backend> Clone for SqlStore<DB> {
             listening: Arc::clone(&self.listening),
             workers: self.workers.clone(),
             max_endpoints: self.max_endpoints,
+            listener_check: self.listener_check,
             _lock: self._lock.clone(),
         }
     }
