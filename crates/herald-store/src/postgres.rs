@@ -16,7 +16,7 @@ use tokio::sync::Notify;
 
 use crate::group::{Write, Written};
 use crate::sql::{
-    Backend, Commit, Run, SqlStore, Workers, batch, json_rows, query, serving_worker,
+    Backend, Commit, Query, Run, SqlStore, Workers, batch, json_rows, query, serving_worker,
 };
 use crate::{Claimed, Clock, Error, ErrorKind, Limits, Millis, Registration};
 
@@ -189,7 +189,7 @@ impl Backend for Postgres {
 
     const HEARS_ITSELF: bool = true;
 
-    async fn announce(conn: &mut impl Run<Postgres>, endpoints: &[&str]) -> Result<(), Error> {
+    fn announcement<'q>(endpoints: &[&str]) -> Option<Query<'q>> {
         // Delivered to listeners when (and only if) the transaction commits. The payload
         // names the workers serving `endpoints` as a JSON array, or nobody in particular (so
         // every worker looks) when one has none serving it or the names would not fit in a
@@ -205,14 +205,10 @@ impl Backend for Postgres {
             ", CASE WHEN n.unserved OR octet_length(n.names) > 7000 THEN '' ELSE n.names END) \
              FROM n"
         );
-        if !endpoints.is_empty() {
-            query(NAMED)
-                .bind(json_rows(&endpoints))
-                .execute(conn)
-                .await?;
-        }
-        Ok(())
+        (!endpoints.is_empty()).then(|| query(NAMED).bind(json_rows(&endpoints)))
     }
+
+    const TOGETHER: bool = true;
 
     async fn prepare_partitions(pool: &Pool<Postgres>, now: Millis) -> Result<(), Error> {
         crate::partitions::prepare(pool, now).await

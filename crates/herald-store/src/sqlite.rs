@@ -20,7 +20,7 @@ use sqlx::sqlite::{
 use sqlx::{Pool, Sqlite};
 use tokio::sync::Notify;
 
-use crate::sql::{Backend, Run, SqlStore, Workers, query};
+use crate::sql::{Backend, Query, Run, SqlStore, Workers, query};
 use crate::{Clock, Error, ErrorKind, Limits, Millis, Registration};
 
 mod reader;
@@ -110,10 +110,12 @@ impl Backend for Sqlite {
 
     const HEARS_ITSELF: bool = false;
 
-    async fn announce(_: &mut impl Run<Sqlite>, _: &[&str]) -> Result<(), Error> {
+    fn announcement<'q>(_: &[&str]) -> Option<Query<'q>> {
         // One process per SQLite file: the in-process signal is enough.
-        Ok(())
+        None
     }
+
+    const TOGETHER: bool = false;
 
     async fn relax_claim(_: &mut SqliteConnection) -> Result<(), Error> {
         Ok(())

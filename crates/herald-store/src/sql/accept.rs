@@ -1,11 +1,11 @@
 //! Accepting events: each stored with one delivery per endpoint it reaches (subscribed to its
 //! type, and its version, channels and filter), as a handful of statements for the whole batch.
 
-use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use super::exec::after;
 use super::rows::{count, event_columns};
-use super::{Backend, Run, Sql, json_rows, query, sql};
+use super::{Backend, Query, Run, Sql, json_rows, query, sql};
 use crate::error::classify;
 use crate::filter::{self, Filter};
 use crate::{Accepted, DeliveryState, Error, ErrorKind, Event, Millis, NewEvent, new_id_at};
@@ -42,11 +42,15 @@ pub(crate) async fn accept_all<DB: Backend>(
     // Disabled endpoints too: what they miss is recorded as skipped, never dropped silently.
     // An endpoint subscribed to every type (`[]`) gets herald's operational events only if it
     // names them (`$3` false).
+    // For every tenant and type of the batch at once ($1: [tenant, type, 1 if not
+    // operational]), however many tenants it holds.
     const SUBSCRIBED: Sql = sql!(
-        "SELECT p.id, p.version, p.enabled, p.channels, p.filter FROM endpoints p \
-         WHERE p.tenant_id = $1 \
-         AND ((p.event_types = '[]' AND $3) OR EXISTS (SELECT 1 FROM " [texts "p.event_types"] " AS t \
-           WHERE t.value = $2))"
+        "SELECT k.value->>0 AS tenant_id, k.value->>1 AS event_type, \
+           p.id, p.version, p.enabled, p.channels, p.filter \
+         FROM " [rows "$1"] " AS k JOIN endpoints p ON p.tenant_id = k.value->>0 \
+         WHERE (p.event_types = '[]' AND CAST(k.value->>2 AS INTEGER) = 1) \
+           OR EXISTS (SELECT 1 FROM " [texts "p.event_types"] " AS t \
+             WHERE t.value = k.value->>1)"
     );
 
     if events.is_empty() {
@@ -98,34 +102,42 @@ pub(crate) async fn accept_all<DB: Backend>(
             )
         })
         .collect();
-    if !rows.is_empty() {
-        query(INSERT_EVENTS)
-            .bind(json_rows(&rows))
-            .execute(&mut *db)
+    // The events, and the endpoints subscribed to their types: one round trip where the
+    // database can (the read need not see the events).
+    let mut pairs: Vec<(&str, &str, u32)> = events
+        .iter()
+        .zip(&ids)
+        .filter(|(_, id)| created.contains(*id))
+        .map(|((new, _), _)| {
+            let everything = !crate::operational::is_operational(&new.event_type);
+            (
+                new.tenant_id.as_str(),
+                new.event_type.as_str(),
+                u32::from(everything),
+            )
+        })
+        .collect();
+    pairs.sort_unstable();
+    pairs.dedup();
+    let mut subscribed: Subscribed<'_> = HashMap::new();
+    if !pairs.is_empty() {
+        let insert = query(INSERT_EVENTS).bind(json_rows(&rows));
+        let read = query(SUBSCRIBED).bind(json_rows(&pairs));
+        let found: Vec<SubscribedRow> = after::<DB>(db, vec![insert], read)
+            .await
+            .map_err(|e| classify(e, &tenants_of(events)))?
+            .fetch_all(&mut *db)
             .await
             .map_err(|e| classify(e, &tenants_of(events)))?;
-    }
-
-    // Each endpoint with the version it pins.
-    let mut subscribed: Subscribed<'_> = HashMap::new();
-    for (&(new, _), id) in events.iter().zip(&ids) {
-        if !created.contains(id) {
-            continue;
+        let mut by_type: HashMap<(String, String), Vec<Subscriber>> = HashMap::new();
+        for row in found {
+            let key = (row.tenant_id.clone(), row.event_type.clone());
+            by_type.entry(key).or_default().push(row.try_into()?);
         }
-        let key = (new.tenant_id.as_str(), new.event_type.as_str());
-        if let Entry::Vacant(slot) = subscribed.entry(key) {
-            let endpoints: Vec<SubscribedRow> = query(SUBSCRIBED)
-                .bind(key.0)
-                .bind(key.1)
-                .bind(!crate::operational::is_operational(key.1))
-                .fetch_all(&mut *db)
-                .await?;
-            slot.insert(
-                endpoints
-                    .into_iter()
-                    .map(Subscriber::try_from)
-                    .collect::<Result<_, _>>()?,
-            );
+        for (tenant, event_type, _) in pairs {
+            let key = (tenant.to_owned(), event_type.to_owned());
+            let endpoints = by_type.remove(&key).unwrap_or_default();
+            subscribed.insert((tenant, event_type), endpoints);
         }
     }
     let payloads: Vec<Option<serde_json::Value>> = events
@@ -209,6 +221,9 @@ type Subscribed<'a> = HashMap<(&'a str, &'a str), Vec<Subscriber>>;
 /// An endpoint subscribed to a type, as [`accept_all`] reads it.
 #[derive(sqlx::FromRow, serde::Deserialize)]
 struct SubscribedRow {
+    /// The tenant and type it was read for.
+    tenant_id: String,
+    event_type: String,
     id: String,
     version: Option<String>,
     enabled: bool,
@@ -340,19 +355,27 @@ pub(crate) async fn insert_deliveries<DB: Backend>(
             )
         })
         .collect();
-    query(INSERT)
-        .bind(json_rows(&rows))
-        .execute(&mut *db)
-        .await?;
     let mut due: BTreeMap<&str, Millis> = BTreeMap::new();
     for d in deliveries.iter().filter(|d| !d.skipped) {
         let at = due.entry(d.endpoint_id).or_insert(d.due);
         *at = (*at).min(d.due);
     }
-    if !due.is_empty() {
-        let endpoints: Vec<&str> = due.keys().copied().collect();
-        super::turns::wake::<DB>(db, due.into_iter()).await?;
-        DB::announce(db, &endpoints).await?;
+    // The deliveries, their endpoints' wake-ups and the announcement: one round trip where
+    // the database can.
+    let endpoints: Vec<&str> = due.keys().copied().collect();
+    let mut statements: Vec<Query<'_>> = [
+        Some(query(INSERT).bind(json_rows(&rows))),
+        super::turns::wakeups(due.into_iter()),
+        DB::announcement(&endpoints),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if let Some(last) = statements.pop() {
+        after::<DB>(db, statements, last)
+            .await?
+            .execute(&mut *db)
+            .await?;
     }
     Ok(ids)
 }

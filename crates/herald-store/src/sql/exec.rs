@@ -7,7 +7,9 @@
 //! Only the two implementations of [`Run`] (SQLite's and PostgreSQL's connection) meet sqlx,
 //! with concrete types, so every other function needs nothing but `DB: Backend`.
 
+use std::collections::HashMap;
 use std::future::Future;
+use std::sync::{LazyLock, Mutex, PoisonError};
 
 use serde::de::DeserializeOwned;
 #[cfg(feature = "postgres")]
@@ -224,6 +226,115 @@ impl<'a> Query<'a> {
     }
 }
 
+/// Runs `writes` (in order), and returns `last` for the caller to run after them: on a database
+/// that can ([`Backend::together`]), nothing runs yet and `last` comes back holding the writes,
+/// so that all of them take one round trip; elsewhere the writes run here, one by one.
+///
+/// `last` must not need to see what the writes did: on PostgreSQL they become data-modifying
+/// `WITH` queries of `last`, which run on the same snapshot as it.
+pub(crate) async fn after<'q, DB: Backend>(
+    db: &mut impl Run<DB>,
+    writes: Vec<Query<'q>>,
+    last: Query<'q>,
+) -> Result<Query<'q>, Error> {
+    if writes.is_empty() {
+        return Ok(last);
+    }
+    if DB::TOGETHER {
+        return Ok(together(writes, last));
+    }
+    for write in writes {
+        db.execute(write).await?;
+    }
+    Ok(last)
+}
+
+/// `writes` and `last` as one PostgreSQL statement: each write a `WITH` query of `last`, the
+/// placeholders of each statement numbered after the ones before it. The text is made once per
+/// list of statements and kept, as a prepared statement's text must live as long as the pool.
+fn together<'q>(writes: Vec<Query<'q>>, last: Query<'q>) -> Query<'q> {
+    static MADE: LazyLock<Mutex<HashMap<Vec<&'static str>, &'static str>>> =
+        LazyLock::new(Mutex::default);
+    let parts: Vec<&'static str> = writes
+        .iter()
+        .chain([&last])
+        .map(|q| q.sql.postgres)
+        .collect();
+    let counts: Vec<usize> = writes.iter().chain([&last]).map(|q| q.args.len()).collect();
+    let text = *MADE
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .entry(parts.clone())
+        .or_insert_with(|| Box::leak(joined(&parts, &counts).into_boxed_str()));
+    let args = writes
+        .into_iter()
+        .chain([last])
+        .flat_map(|q| q.args)
+        .collect();
+    Query {
+        sql: Sql {
+            sqlite: text,
+            postgres: text,
+        },
+        args,
+    }
+}
+
+/// The text of [`together`]: `parts[..n-1]` as `WITH` queries of the last part (whose own
+/// `WITH` list, if it has one, follows theirs), each part's `$k` moved up by the number of
+/// values bound before it (`counts`).
+fn joined(parts: &[&str], counts: &[usize]) -> String {
+    let mut offset = 0;
+    let renumbered: Vec<String> = parts
+        .iter()
+        .zip(counts)
+        .map(|(part, count)| {
+            let text = renumber(part, offset);
+            offset += count;
+            text
+        })
+        .collect();
+    let Some((last, writes)) = renumbered.split_last() else {
+        return String::new();
+    };
+    let mut text = String::from("WITH ");
+    for (i, write) in writes.iter().enumerate() {
+        text.push_str(&format!("herald_write_{i} AS ({write}), "));
+    }
+    match last.strip_prefix("WITH ") {
+        Some(rest) => text.push_str(rest),
+        None => {
+            text.truncate(text.len() - 2);
+            text.push(' ');
+            text.push_str(last);
+        }
+    }
+    text
+}
+
+/// `text` with each placeholder `$k` outside string literals made `$(k + offset)`.
+fn renumber(text: &str, offset: usize) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    let mut quoted = false;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c == '\'' {
+            quoted = !quoted;
+        } else if c == '$' && !quoted {
+            let mut digits = String::new();
+            while let Some(d) = chars.next_if(char::is_ascii_digit) {
+                digits.push(d);
+            }
+            match digits.parse::<usize>() {
+                Ok(k) => out.push_str(&(k + offset).to_string()),
+                Err(_) => out.push_str(&digits),
+            }
+        }
+    }
+    out
+}
+
 /// A database connection that runs [`Query`]s: SQLite's and PostgreSQL's.
 pub trait Run<DB>: Send {
     /// Runs `query`; how many rows it changed.
@@ -322,5 +433,51 @@ impl<DB: Backend> Target<DB> for &Pool<DB> {
 
     async fn fetch_optional<T: Row>(self, query: Query<'_>) -> Result<Option<T>, Error> {
         Run::fetch_optional(&mut *self.acquire().await?, query).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{joined, renumber};
+
+    #[test]
+    fn placeholders_move_up_past_the_values_bound_before_them() {
+        assert_eq!(
+            renumber("SELECT $1, $2 WHERE a = '$1' AND b = $10", 3),
+            "SELECT $4, $5 WHERE a = '$1' AND b = $13"
+        );
+        assert_eq!(renumber("SELECT $1", 0), "SELECT $1");
+    }
+
+    #[test]
+    fn writes_become_with_queries_of_the_last_statement() {
+        let text = joined(
+            &[
+                "INSERT INTO a SELECT $1",
+                "INSERT INTO b SELECT $1, $2",
+                "SELECT x FROM c WHERE y = $1",
+            ],
+            &[1, 2, 1],
+        );
+        assert_eq!(
+            text,
+            "WITH herald_write_0 AS (INSERT INTO a SELECT $1), \
+             herald_write_1 AS (INSERT INTO b SELECT $2, $3) SELECT x FROM c WHERE y = $4"
+        );
+    }
+
+    #[test]
+    fn a_last_statement_with_its_own_with_list_continues_it() {
+        let text = joined(
+            &[
+                "INSERT INTO a SELECT $1",
+                "WITH o AS (SELECT $1) SELECT * FROM o",
+            ],
+            &[1, 1],
+        );
+        assert_eq!(
+            text,
+            "WITH herald_write_0 AS (INSERT INTO a SELECT $1), o AS (SELECT $2) SELECT * FROM o"
+        );
     }
 }

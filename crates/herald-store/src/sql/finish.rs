@@ -173,7 +173,7 @@ pub(crate) async fn finish_all<DB: Backend>(
     due_now.dedup();
     let mut made_due = !due_now.is_empty();
     if made_due {
-        DB::announce(db, &due_now).await?;
+        super::announce::<DB>(db, &due_now).await?;
     }
     let dead = finishes
         .iter()

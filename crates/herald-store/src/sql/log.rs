@@ -290,7 +290,7 @@ impl<DB: Backend> Log for SqlStore<DB> {
         .execute(&mut *tx)
         .await?;
         turns::make_due::<DB>(&mut *tx, [(endpoint.as_str(), now)].into_iter()).await?;
-        DB::announce(&mut *tx, &[endpoint.as_str()]).await?;
+        super::announce::<DB>(&mut *tx, &[endpoint.as_str()]).await?;
         tx.commit().await?;
         self.wake();
         self.delivery(tenant_id, id).await

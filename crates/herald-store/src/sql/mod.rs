@@ -224,13 +224,16 @@ pub trait Backend: Database<Connection: Run<Self>> + sealed::Sealed {
     /// side and flushes them together.
     const ACCEPT_LANES: usize;
 
-    /// Run inside a transaction that makes deliveries of `endpoints` due: tells the workers
-    /// that serve them, in every process on the database, once (and only if) the transaction
-    /// commits. No endpoints, nothing to tell.
-    fn announce(
-        conn: &mut impl Run<Self>,
-        endpoints: &[&str],
-    ) -> impl Future<Output = Result<(), Error>> + Send;
+    /// The statement that, run inside a transaction that makes deliveries of `endpoints` due,
+    /// tells the workers that serve them, in every process on the database, once (and only
+    /// if) the transaction commits ([`announce`] runs it). None where there is nobody to tell:
+    /// no endpoints, or no other process (SQLite).
+    fn announcement<'q>(endpoints: &[&str]) -> Option<Query<'q>>;
+
+    /// Whether several statements can run as one, in one round trip (see [`exec::after`]):
+    /// PostgreSQL's data-modifying `WITH`. SQLite runs in the process, with no round trips to
+    /// save.
+    const TOGETHER: bool;
 
     /// Whether this process hears its own announcements (PostgreSQL's, by `LISTEN`), so a
     /// commit need not wake its workers itself while its listener is connected: the
@@ -532,6 +535,18 @@ impl<DB: Backend> Clocked for SqlStore<DB> {
     fn clock(&self) -> &Arc<dyn Clock> {
         &self.clock
     }
+}
+
+/// Tells the workers serving `endpoints` that deliveries became due, once (and only if) the
+/// transaction `db` is in commits ([`Backend::announcement`]).
+pub(crate) async fn announce<DB: Backend>(
+    db: &mut impl Run<DB>,
+    endpoints: &[&str],
+) -> Result<(), Error> {
+    if let Some(announcement) = DB::announcement(endpoints) {
+        announcement.execute(db).await?;
+    }
+    Ok(())
 }
 
 /// A batch of rows as the JSON array a `[rows "$n"]` fragment reads.

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{Backend, Run, Sql, json_rows, query, sql};
+use super::{Backend, Query, Run, Sql, json_rows, query, sql};
 use crate::group::Holder;
 use crate::{Error, Millis};
 
@@ -25,7 +25,7 @@ pub(crate) async fn deliver_skipped<DB: Backend>(
     .await?;
     if sent > 0 {
         make_due::<DB>(db, [(id, now)].into_iter()).await?;
-        DB::announce(db, &[id]).await?;
+        super::announce::<DB>(db, &[id]).await?;
     }
     Ok(sent)
 }
@@ -39,16 +39,20 @@ pub(crate) async fn wake<'a, DB: Backend>(
     db: &mut impl Run<DB>,
     due: impl Iterator<Item = (&'a str, Millis)>,
 ) -> Result<(), Error> {
+    if let Some(wakeups) = wakeups(due) {
+        wakeups.execute(&mut *db).await?;
+    }
+    Ok(())
+}
+
+/// The statement [`wake`] runs; none for no endpoints.
+pub(crate) fn wakeups<'a, 'q>(due: impl Iterator<Item = (&'a str, Millis)>) -> Option<Query<'q>> {
     const WAKE: Sql = sql!(
         "INSERT INTO endpoint_wakeups (endpoint_id, due_at) \
          SELECT v.value->>0, CAST(v.value->>1 AS BIGINT) FROM " [rows "$1"] " AS v"
     );
     let rows: Vec<(&str, Millis)> = due.collect();
-    if rows.is_empty() {
-        return Ok(());
-    }
-    query(WAKE).bind(json_rows(&rows)).execute(&mut *db).await?;
-    Ok(())
+    (!rows.is_empty()).then(|| query(WAKE).bind(json_rows(&rows)))
 }
 
 /// Takes the wake-ups committed so far and moves each endpoint's turn to no later than the
@@ -199,5 +203,5 @@ pub(crate) async fn due_again<DB: Backend>(
         .bind(i64::from(super::endpoint_state::CIRCUIT_THRESHOLD))
         .execute(&mut *db)
         .await?;
-    DB::announce(db, &names).await
+    super::announce::<DB>(db, &names).await
 }

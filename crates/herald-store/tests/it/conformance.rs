@@ -704,6 +704,75 @@ pub(crate) async fn concurrent_claims_never_share_a_delivery(store: &Timed) {
 
 /// Writes made at once share transactions (group commit); each still gets its own answer, and
 /// a bad one fails alone.
+/// Events of several tenants and types accepted at once share transactions, where the
+/// endpoints subscribed to all of them are read in one statement: each event still reaches
+/// its own tenant's endpoints of its own type, an endpoint that takes every type still gets
+/// no operational event it did not name, and a disabled one still records what it skipped.
+pub(crate) async fn a_batch_of_many_tenants_and_types_fans_out_each_event_alike(store: &Timed) {
+    let operational = herald_store::operational::ENDPOINT_DISABLED;
+    let mut endpoints = std::collections::BTreeMap::new();
+    for tenant in ["acme", "globex"] {
+        store.create_tenant(tenant, T0).await.unwrap();
+    }
+    for (name, tenant, types, enabled) in [
+        ("acme every type", "acme", vec![], true),
+        ("acme a", "acme", vec!["a"], true),
+        ("acme operational", "acme", vec![operational], true),
+        ("globex b", "globex", vec!["b"], true),
+        ("globex every type, disabled", "globex", vec![], false),
+    ] {
+        let mut new = NewEndpoint::new(tenant, "https://example.com/hook", SECRET);
+        new.event_types = types.into_iter().map(str::to_owned).collect();
+        new.enabled = enabled;
+        let id = store.create_endpoint(new, T0).await.unwrap().id;
+        endpoints.insert(id, name);
+    }
+    // (tenant, type) → the endpoints it reaches, sent to and skipped.
+    let expected = |tenant: &str, event_type: &str| -> (Vec<&str>, Vec<&str>) {
+        match (tenant, event_type) {
+            ("acme", "a") => (vec!["acme a", "acme every type"], vec![]),
+            ("acme", "b") => (vec!["acme every type"], vec![]),
+            ("acme", _) => (vec!["acme operational"], vec![]),
+            ("globex", "a") => (vec![], vec!["globex every type, disabled"]),
+            ("globex", "b") => (vec!["globex b"], vec!["globex every type, disabled"]),
+            _ => (vec![], vec![]),
+        }
+    };
+    let mut writes = tokio::task::JoinSet::new();
+    for n in 0..60_i64 {
+        let store = store.clone();
+        let tenant = ["acme", "globex"][usize::try_from(n % 2).unwrap()];
+        let event_type = ["a", "b", operational][usize::try_from(n / 2 % 3).unwrap()];
+        writes.spawn(async move {
+            let new = NewEvent::new(tenant, event_type, &format!("{{\"n\":{n}}}"));
+            (
+                tenant,
+                event_type,
+                store.accept_event(new, T0 + n).await.unwrap(),
+            )
+        });
+    }
+    while let Some(joined) = writes.join_next().await {
+        let (tenant, event_type, accepted) = joined.unwrap();
+        let (sent, skipped) = expected(tenant, event_type);
+        let what = format!("{tenant}'s {event_type}");
+        assert_eq!(accepted.deliveries as usize, sent.len(), "{what}");
+        assert_eq!(accepted.skipped as usize, skipped.len(), "{what}");
+        let mut reached: Vec<(&str, bool)> = store
+            .deliveries_of_event(tenant, &accepted.event.id)
+            .await
+            .unwrap()
+            .iter()
+            .map(|d| (endpoints[&d.endpoint_id], d.state == DeliveryState::Skipped))
+            .collect();
+        reached.sort_unstable();
+        let mut wanted: Vec<(&str, bool)> = sent.iter().map(|e| (*e, false)).collect();
+        wanted.extend(skipped.iter().map(|e| (*e, true)));
+        wanted.sort_unstable();
+        assert_eq!(reached, wanted, "{what}");
+    }
+}
+
 pub(crate) async fn concurrent_writes_each_get_their_own_answer(store: &Timed) {
     let endpoint = tenant_with_endpoint(store, "acme").await;
     let mut writes = tokio::task::JoinSet::new();

@@ -152,6 +152,7 @@ conformance!(
     released_leases_are_claimable_at_once,
     concurrent_claims_never_share_a_delivery,
     concurrent_writes_each_get_their_own_answer,
+    a_batch_of_many_tenants_and_types_fans_out_each_event_alike,
     tokens_are_found_by_hash_listed_and_revoked,
     endpoints_are_listed_updated_and_deleted_within_their_tenant,
     rotated_secrets_sign_beside_the_new_one_until_they_expire,
