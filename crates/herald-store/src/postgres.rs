@@ -218,23 +218,16 @@ impl Backend for Postgres {
         crate::partitions::drop_before(pool, cutoff).await
     }
 
-    async fn relax_claim(conn: &mut PgConnection) -> Result<(), Error> {
-        // Generic plans: by default PostgreSQL plans a prepared statement anew on each call
-        // while a fresh plan looks cheaper than the kept one, and over partitions (which a kept
-        // plan prunes only when it runs) it often did so for the claim's read, at more than the
-        // read's own cost with a month of days kept (figures in docs/scaling.md). A claim's
-        // statements bind their batches as JSON, whose contents no plan sees, so a fresh plan
-        // knows nothing the kept one does not. The API's lists keep the default: their
-        // optional filters (`$4 IS NULL OR d.event_id = $4`) need a plan made for the values
-        // given to use an index.
-        sqlx::query(
-            "SELECT set_config('synchronous_commit', 'off', true), \
-               set_config('plan_cache_mode', 'force_generic_plan', true)",
-        )
-        .execute(conn)
-        .await?;
-        Ok(())
-    }
+    // Generic plans: by default PostgreSQL plans a prepared statement anew on each call
+    // while a fresh plan looks cheaper than the kept one, and over partitions (which a kept
+    // plan prunes only when it runs) it often did so for the claim's read, at more than the
+    // read's own cost with a month of days kept (figures in docs/scaling.md). A claim's
+    // statements bind their batches as JSON, whose contents no plan sees, so a fresh plan
+    // knows nothing the kept one does not. The API's lists keep the default: their optional
+    // filters (`$4 IS NULL OR d.event_id = $4`) need a plan made for the values given to use
+    // an index. One simple query, so one round trip with the `BEGIN`.
+    const BEGIN_CLAIM: &'static str = "BEGIN; SET LOCAL synchronous_commit = off; \
+         SET LOCAL plan_cache_mode = force_generic_plan";
 
     async fn listen(
         pool: &Pool<Postgres>,

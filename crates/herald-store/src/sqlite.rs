@@ -117,9 +117,8 @@ impl Backend for Sqlite {
 
     const TOGETHER: bool = false;
 
-    async fn relax_claim(_: &mut SqliteConnection) -> Result<(), Error> {
-        Ok(())
-    }
+    // Never taken: claims share the one writer's batches.
+    const BEGIN_CLAIM: &'static str = "BEGIN";
 
     async fn prepare_partitions(_: &Pool<Sqlite>, _: Millis) -> Result<(), Error> {
         // Not partitioned: retention deletes rows, a batch at a time.

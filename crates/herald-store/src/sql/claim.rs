@@ -31,8 +31,9 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use super::endpoint_state::CIRCUIT_THRESHOLD;
+use super::exec::after;
 use super::rows::{ClaimRow, SendRow, claims};
-use super::{Backend, Run, Sql, json_rows, query, sql, turns};
+use super::{Backend, Query, Run, Sql, json_rows, query, sql, turns};
 use crate::{Claim, ClaimRequest, Claimed, Error, Millis, millis};
 
 /// An endpoint at the front of the line.
@@ -514,20 +515,18 @@ async fn apply<DB: Backend>(
            tokens_at = CAST(v.value->>3 AS BIGINT), open_until = CAST(v.value->>4 AS BIGINT) \
          FROM " [rows "$1"] " AS v WHERE endpoint_queues.endpoint_id = v.value->>0"
     );
+    let mut writes: Vec<Query<'_>> = Vec::new();
     if !taken.is_empty() {
-        query(LEASE)
-            .bind(lease)
-            .bind(lease_until)
-            .bind(now)
-            .bind(json_rows(&taken))
-            .execute(&mut *db)
-            .await?;
+        writes.push(
+            query(LEASE)
+                .bind(lease)
+                .bind(lease_until)
+                .bind(now)
+                .bind(json_rows(&taken)),
+        );
     }
     if !waiting.is_empty() {
-        query(WAIT)
-            .bind(json_rows(&waiting))
-            .execute(&mut *db)
-            .await?;
+        writes.push(query(WAIT).bind(json_rows(&waiting)));
     }
     if !lines.is_empty() {
         let rows: Vec<_> = lines
@@ -542,8 +541,12 @@ async fn apply<DB: Backend>(
                 )
             })
             .collect();
-        query(LINES)
-            .bind(json_rows(&rows))
+        writes.push(query(LINES).bind(json_rows(&rows)));
+    }
+    // One round trip where the database can: they write different rows.
+    if let Some(last) = writes.pop() {
+        after::<DB>(db, writes, last)
+            .await?
             .execute(&mut *db)
             .await?;
     }

@@ -8,10 +8,11 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use serde_json::json;
 
 use super::endpoint_state::{EndpointState, Seen, turn};
+use super::exec::after;
 use super::hours::{self, Counted};
 use super::notify::{self, Change};
 use super::rows::{count, headers_to_json, storable, stored_headers};
-use super::{Backend, Run, Sql, json_rows, query, sql};
+use super::{Backend, Query, Run, Sql, json_rows, query, sql};
 use crate::error::classify;
 use crate::{DeliveryState, Error, Finish, Finished, Millis, Outcome, lease_worker, new_id};
 
@@ -137,8 +138,9 @@ pub(crate) async fn finish_all<DB: Backend>(
         });
         held.push(Some(endpoint_id));
     }
-    count_attempts::<DB>(db, finishes, &held).await?;
-    let Settled { disabled, changes } = settle_endpoints::<DB>(db, &seen, &successors).await?;
+    let counting = count_attempts::<DB>(db, finishes, &held).await?;
+    let Settled { disabled, changes } =
+        settle_endpoints::<DB>(db, counting, &seen, &successors).await?;
     // A delivery due again (a retry, an attempt herald cut off) or a key's next delivery
     // asks for its endpoint's turn as an accept does: a claim running now cannot see this
     // batch's writes and may take the endpoint out of line; the settled state alone would
@@ -254,14 +256,14 @@ fn stored_attempt(finish: &Finish) -> [serde_json::Value; 7] {
     ]
 }
 
-/// Counts the batch's attempts in their endpoints' hours (for the chart): a held delivery's
-/// endpoint came back from its advance; one whose lease had gone, whose attempt is recorded
-/// all the same, is looked up.
-async fn count_attempts<DB: Backend>(
+/// The statement that counts the batch's attempts in their endpoints' hours (for the chart): a
+/// held delivery's endpoint came back from its advance; one whose lease had gone, whose
+/// attempt is recorded all the same, is looked up.
+async fn count_attempts<'q, DB: Backend>(
     db: &mut impl Run<DB>,
     finishes: &[(&Finish, Millis)],
     held: &[Option<String>],
-) -> Result<(), Error> {
+) -> Result<Option<Query<'q>>, Error> {
     const ENDPOINTS: Sql = sql!(
         "SELECT id, endpoint_id FROM deliveries \
          WHERE id IN (SELECT t.value FROM " [texts "$1"] " AS t)"
@@ -294,14 +296,16 @@ async fn count_attempts<DB: Backend>(
                 attempt: &finish.attempt,
             })
         });
-    hours::count::<DB>(db, counted).await
+    Ok(hours::count(counted))
 }
 
-/// Applies what the endpoints saw to their state, makes each ordering key's next delivery due
-/// where its predecessor finished, and disables endpoints that must be; returns the disabled
-/// ones with why, and what changed that operators hear of.
+/// Runs `first` (the attempts' count, in one round trip with the first read where the
+/// database can), applies what the endpoints saw to their state, makes each ordering key's
+/// next delivery due where its predecessor finished, and disables endpoints that must be;
+/// returns the disabled ones with why, and what changed that operators hear of.
 async fn settle_endpoints<DB: Backend>(
     db: &mut impl Run<DB>,
+    first: Option<Query<'_>>,
     seen: &BTreeMap<String, Vec<Seen>>,
     successors: &[(String, String, Millis)],
 ) -> Result<Settled, Error> {
@@ -347,10 +351,14 @@ async fn settle_endpoints<DB: Backend>(
     touched.sort_unstable();
     touched.dedup();
     if touched.is_empty() {
+        if let Some(first) = first {
+            first.execute(&mut *db).await?;
+        }
         return Ok(Settled::default());
     }
-    let peeked: Vec<EndpointRow> = query(PEEK)
-        .bind(json_rows(&touched))
+    let peek = query(PEEK).bind(json_rows(&touched));
+    let peeked: Vec<EndpointRow> = after::<DB>(db, first.into_iter().collect(), peek)
+        .await?
         .fetch_all(&mut *db)
         .await?;
     if decide(&peeked, seen, successors).is_none() {

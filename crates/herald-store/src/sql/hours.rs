@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use sqlx::Pool;
 
 use super::rows::StatsRow;
-use super::{Backend, Run, Sql, json_rows, query, sql};
+use super::{Backend, Query, Run, Sql, json_rows, query, sql};
 use crate::{Attempt, AttemptStats, Error, Millis};
 
 /// An hour, in milliseconds.
@@ -35,11 +35,8 @@ struct Counts {
     max_ms: i64,
 }
 
-/// Adds attempts to their endpoints' hours.
-pub(crate) async fn count<'a, DB: Backend>(
-    db: &mut impl Run<DB>,
-    attempts: impl Iterator<Item = Counted<'a>>,
-) -> Result<(), Error> {
+/// The statement that adds attempts to their endpoints' hours; none for no attempts.
+pub(crate) fn count<'a, 'q>(attempts: impl Iterator<Item = Counted<'a>>) -> Option<Query<'q>> {
     // One row per key in the batch (PostgreSQL refuses to update a row twice in a statement),
     // in key order, so two batches lock rows they share in the same order.
     const ADD: Sql = sql!(
@@ -73,7 +70,7 @@ pub(crate) async fn count<'a, DB: Backend>(
         counts.max_ms = counts.max_ms.max(attempt.duration_ms);
     }
     if hours.is_empty() {
-        return Ok(());
+        return None;
     }
     let rows: Vec<_> = hours
         .iter()
@@ -89,8 +86,7 @@ pub(crate) async fn count<'a, DB: Backend>(
             )
         })
         .collect();
-    query(ADD).bind(json_rows(&rows)).execute(&mut *db).await?;
-    Ok(())
+    Some(query(ADD).bind(json_rows(&rows)))
 }
 
 /// The chart's figures: the tenant's endpoints (`$1`, or the one `$2`), each one's hours from

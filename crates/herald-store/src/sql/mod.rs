@@ -241,10 +241,11 @@ pub trait Backend: Database<Connection: Run<Self>> + sealed::Sealed {
     /// worker may be that one.
     const HEARS_ITSELF: bool;
 
-    /// Makes a claim's own transaction cheaper where the database allows it: a claim lost in
-    /// a crash only makes its deliveries due again later, so it need not wait for the disk;
-    /// and its statements keep their plans rather than be planned on every call.
-    fn relax_claim(conn: &mut Self::Connection) -> impl Future<Output = Result<(), Error>> + Send;
+    /// What starts a claim's own transaction (where claims have one, see
+    /// [`CLAIMS_IN_BATCH`](Backend::CLAIMS_IN_BATCH)), cheaper where the database allows it: a
+    /// claim lost in a crash only makes its deliveries due again later, so it need not wait
+    /// for the disk; and its statements keep their plans rather than be planned on every call.
+    const BEGIN_CLAIM: &'static str;
 
     /// What the deliveries `ids` of the claim leased under `lease` send, read on a connection
     /// of `readers` after the claim committed (see `claim::read`).

@@ -44,8 +44,7 @@ impl<DB: Backend> Queue for SqlStore<DB> {
             });
         }
         let lease = lease_token(&request.worker);
-        let mut tx = self.writer.begin().await?;
-        DB::relax_claim(&mut tx).await?;
+        let mut tx = self.writer.begin_with(DB::BEGIN_CLAIM).await?;
         let claimed = super::claim::claim::<DB>(&mut *tx, request, &lease, now).await?;
         tx.commit().await?;
         Ok(claimed)

@@ -71,7 +71,7 @@ impl Commit for Sqlite {
 /// in a crash, its leases are gone too, and an SQLite file reopened hands every lease back
 /// anyway (`sqlite.rs`). The next transaction that waits for the disk makes it durable with
 /// itself (one write-ahead log, synced to its end). PostgreSQL's claims do the same
-/// (`relax_claim`). An accept or an attempt record is durable before anyone hears of it.
+/// (`Backend::BEGIN_CLAIM`). An accept or an attempt record is durable before anyone hears of it.
 fn relaxed(writes: &[Write]) -> bool {
     writes
         .iter()
