@@ -19,6 +19,19 @@ pub(crate) struct NewDelivery<'a> {
     pub(crate) skipped: bool,
 }
 
+/// The endpoints subscribed to the types of a batch's events, for all its tenants at once
+/// (`$1`: `[tenant, type, 1 unless the type is operational]`). Disabled endpoints too: what
+/// they miss is recorded as skipped, never dropped silently. An endpoint subscribed to every
+/// type (`[]`) gets herald's operational events only if it names them.
+const SUBSCRIBED: Sql = sql!(
+    "SELECT k.value->>0 AS tenant_id, k.value->>1 AS event_type, \
+       p.id, p.version, p.enabled, p.channels, p.filter \
+     FROM " [rows "$1"] " AS k JOIN endpoints p ON p.tenant_id = k.value->>0 \
+     WHERE (p.event_types = '[]' AND CAST(k.value->>2 AS INTEGER) = 1) \
+       OR EXISTS (SELECT 1 FROM " [texts "p.event_types"] " AS t \
+         WHERE t.value = k.value->>1)"
+);
+
 /// Stores events and one pending delivery per subscribed endpoint each, and announces them.
 pub(crate) async fn accept_all<DB: Backend>(
     db: &mut impl Run<DB>,
@@ -38,19 +51,6 @@ pub(crate) async fn accept_all<DB: Backend>(
          SELECT v.value->>0, v.value->>1, v.value->>2, v.value->>3, v.value->>4, v.value->>5, \
            CAST(v.value->>6 AS BIGINT), v.value->>7, v.value->>8, v.value->>9, v.value->>10 \
          FROM " [rows "$1"] " AS v"
-    );
-    // Disabled endpoints too: what they miss is recorded as skipped, never dropped silently.
-    // An endpoint subscribed to every type (`[]`) gets herald's operational events only if it
-    // names them (`$3` false).
-    // For every tenant and type of the batch at once ($1: [tenant, type, 1 if not
-    // operational]), however many tenants it holds.
-    const SUBSCRIBED: Sql = sql!(
-        "SELECT k.value->>0 AS tenant_id, k.value->>1 AS event_type, \
-           p.id, p.version, p.enabled, p.channels, p.filter \
-         FROM " [rows "$1"] " AS k JOIN endpoints p ON p.tenant_id = k.value->>0 \
-         WHERE (p.event_types = '[]' AND CAST(k.value->>2 AS INTEGER) = 1) \
-           OR EXISTS (SELECT 1 FROM " [texts "p.event_types"] " AS t \
-             WHERE t.value = k.value->>1)"
     );
 
     if events.is_empty() {
@@ -385,5 +385,22 @@ fn tenants_of(events: &[(&NewEvent, Millis)]) -> String {
     match events {
         [(one, _)] => format!("tenant `{}`", one.tenant_id),
         _ => "an event's tenant".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The endpoints subscribed are found through their tenant's index, whatever the number
+    /// of tenants in the batch: never by reading every tenant's endpoints.
+    #[tokio::test]
+    async fn subscribers_are_read_through_their_tenants_index() {
+        let steps = crate::sql::sqlite_plan(super::SUBSCRIBED.sqlite, 1).await;
+        assert!(
+            steps
+                .iter()
+                .any(|s| s.starts_with("SEARCH p USING INDEX endpoints_by_tenant")),
+            "{steps:?}"
+        );
+        assert!(!steps.iter().any(|s| s.starts_with("SCAN p")), "{steps:?}");
     }
 }
