@@ -226,11 +226,11 @@ pub trait Backend: Database<Connection: Run<Self>> + sealed::Sealed {
 
     /// The statement that, run inside a transaction that makes deliveries of `endpoints` due,
     /// tells the workers that serve them, in every process on the database, once (and only
-    /// if) the transaction commits ([`announce`] runs it). None where there is nobody to tell:
-    /// no endpoints, or no other process (SQLite).
+    /// if) the transaction commits (`sql::announce` runs it). None where there is nobody to
+    /// tell: no endpoints, or no other process (SQLite).
     fn announcement<'q>(endpoints: &[&str]) -> Option<Query<'q>>;
 
-    /// Whether several statements can run as one, in one round trip (see [`exec::after`]):
+    /// Whether several statements can run as one, in one round trip (see `exec::after`):
     /// PostgreSQL's data-modifying `WITH`. SQLite runs in the process, with no round trips to
     /// save.
     const TOGETHER: bool;
