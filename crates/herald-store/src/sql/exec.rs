@@ -227,7 +227,7 @@ impl<'a> Query<'a> {
 }
 
 /// Runs `writes` (in order), and returns `last` for the caller to run after them: on a database
-/// that can ([`Backend::together`]), nothing runs yet and `last` comes back holding the writes,
+/// that can ([`Backend::TOGETHER`]), nothing runs yet and `last` comes back holding the writes,
 /// so that all of them take one round trip; elsewhere the writes run here, one by one.
 ///
 /// `last` must not need to see what the writes did: on PostgreSQL they become data-modifying
@@ -253,19 +253,19 @@ pub(crate) async fn after<'q, DB: Backend>(
 /// placeholders of each statement numbered after the ones before it. The text is made once per
 /// list of statements and kept, as a prepared statement's text must live as long as the pool.
 fn together<'q>(writes: Vec<Query<'q>>, last: Query<'q>) -> Query<'q> {
-    static MADE: LazyLock<Mutex<HashMap<Vec<&'static str>, &'static str>>> =
-        LazyLock::new(Mutex::default);
-    let parts: Vec<&'static str> = writes
+    // Each statement's text, and how many values it binds.
+    type Parts = Vec<(&'static str, usize)>;
+    static MADE: LazyLock<Mutex<HashMap<Parts, &'static str>>> = LazyLock::new(Mutex::default);
+    let parts: Parts = writes
         .iter()
         .chain([&last])
-        .map(|q| q.sql.postgres)
+        .map(|q| (q.sql.postgres, q.args.len()))
         .collect();
-    let counts: Vec<usize> = writes.iter().chain([&last]).map(|q| q.args.len()).collect();
     let text = *MADE
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
-        .entry(parts.clone())
-        .or_insert_with(|| Box::leak(joined(&parts, &counts).into_boxed_str()));
+        .entry(parts)
+        .or_insert_with_key(|parts| Box::leak(joined(parts).into_boxed_str()));
     let args = writes
         .into_iter()
         .chain([last])
@@ -280,14 +280,13 @@ fn together<'q>(writes: Vec<Query<'q>>, last: Query<'q>) -> Query<'q> {
     }
 }
 
-/// The text of [`together`]: `parts[..n-1]` as `WITH` queries of the last part (whose own
-/// `WITH` list, if it has one, follows theirs), each part's `$k` moved up by the number of
-/// values bound before it (`counts`).
-fn joined(parts: &[&str], counts: &[usize]) -> String {
+/// The text of [`together`]: each part (a statement's text, and how many values it binds) but
+/// the last as a `WITH` query of the last (whose own `WITH` list, if it has one, follows
+/// theirs), each part's `$k` moved up by the number of values bound before it.
+fn joined(parts: &[(&str, usize)]) -> String {
     let mut offset = 0;
     let renumbered: Vec<String> = parts
         .iter()
-        .zip(counts)
         .map(|(part, count)| {
             let text = renumber(part, offset);
             offset += count;
@@ -297,19 +296,18 @@ fn joined(parts: &[&str], counts: &[usize]) -> String {
     let Some((last, writes)) = renumbered.split_last() else {
         return String::new();
     };
-    let mut text = String::from("WITH ");
-    for (i, write) in writes.iter().enumerate() {
-        text.push_str(&format!("herald_write_{i} AS ({write}), "));
+    if writes.is_empty() {
+        return last.clone();
     }
+    let withs: Vec<String> = writes
+        .iter()
+        .enumerate()
+        .map(|(i, write)| format!("herald_write_{i} AS ({write})"))
+        .collect();
     match last.strip_prefix("WITH ") {
-        Some(rest) => text.push_str(rest),
-        None => {
-            text.truncate(text.len() - 2);
-            text.push(' ');
-            text.push_str(last);
-        }
+        Some(rest) => format!("WITH {}, {rest}", withs.join(", ")),
+        None => format!("WITH {} {last}", withs.join(", ")),
     }
-    text
 }
 
 /// `text` with each placeholder `$k` outside string literals made `$(k + offset)`.
@@ -451,14 +449,11 @@ mod tests {
 
     #[test]
     fn writes_become_with_queries_of_the_last_statement() {
-        let text = joined(
-            &[
-                "INSERT INTO a SELECT $1",
-                "INSERT INTO b SELECT $1, $2",
-                "SELECT x FROM c WHERE y = $1",
-            ],
-            &[1, 2, 1],
-        );
+        let text = joined(&[
+            ("INSERT INTO a SELECT $1", 1),
+            ("INSERT INTO b SELECT $1, $2", 2),
+            ("SELECT x FROM c WHERE y = $1", 1),
+        ]);
         assert_eq!(
             text,
             "WITH herald_write_0 AS (INSERT INTO a SELECT $1), \
@@ -467,14 +462,16 @@ mod tests {
     }
 
     #[test]
+    fn a_statement_alone_is_itself() {
+        assert_eq!(joined(&[("SELECT $1", 1)]), "SELECT $1");
+    }
+
+    #[test]
     fn a_last_statement_with_its_own_with_list_continues_it() {
-        let text = joined(
-            &[
-                "INSERT INTO a SELECT $1",
-                "WITH o AS (SELECT $1) SELECT * FROM o",
-            ],
-            &[1, 1],
-        );
+        let text = joined(&[
+            ("INSERT INTO a SELECT $1", 1),
+            ("WITH o AS (SELECT $1) SELECT * FROM o", 1),
+        ]);
         assert_eq!(
             text,
             "WITH herald_write_0 AS (INSERT INTO a SELECT $1), o AS (SELECT $2) SELECT * FROM o"
