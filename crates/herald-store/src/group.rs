@@ -58,6 +58,15 @@ pub(crate) enum Write {
     Release { holder: Holder, now: Millis },
 }
 
+impl Write {
+    /// An accept with neither an ordering key nor an idempotency key: neither its order nor
+    /// whether it is stored rides on when it commits.
+    pub(crate) fn is_unkeyed_accept(&self) -> bool {
+        matches!(self, Write::Accept { new, .. }
+            if new.ordering_key.is_none() && new.idempotency_key.is_none())
+    }
+}
+
 /// Whose leases a [`Write::Release`] gives back.
 #[derive(Debug)]
 pub(crate) enum Holder {
@@ -183,13 +192,10 @@ impl Committer {
     /// Queues `write` and waits until it is committed (or failed).
     pub(crate) async fn write(&self, write: Write) -> Result<Written, Error> {
         let (reply, done) = oneshot::channel();
-        let lane = match &write {
-            Write::Accept { new, .. }
-                if new.ordering_key.is_none() && new.idempotency_key.is_none() =>
-            {
-                &self.accepts
-            }
-            _ => &self.queue,
+        let lane = if write.is_unkeyed_accept() {
+            &self.accepts
+        } else {
+            &self.queue
         };
         lane.send((write, reply)).await.map_err(|_| stopped())?;
         done.await.map_err(|_| stopped())?

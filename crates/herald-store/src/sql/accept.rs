@@ -102,8 +102,9 @@ pub(crate) async fn accept_all<DB: Backend>(
             )
         })
         .collect();
-    // The events, and the endpoints subscribed to their types: one round trip where the
-    // database can (the read need not see the events).
+    // The endpoints subscribed to the new events' types, read before the events are written,
+    // so that everything the batch writes can go as one statement where the database can.
+    // Storing events changes no endpoint: read before or after, the read finds the same.
     let mut pairs: Vec<(&str, &str, u32)> = events
         .iter()
         .zip(&ids)
@@ -121,11 +122,8 @@ pub(crate) async fn accept_all<DB: Backend>(
     pairs.dedup();
     let mut subscribed: Subscribed<'_> = HashMap::new();
     if !pairs.is_empty() {
-        let insert = query(INSERT_EVENTS).bind(json_rows(&rows));
-        let read = query(SUBSCRIBED).bind(json_rows(&pairs));
-        let found: Vec<SubscribedRow> = after::<DB>(db, vec![insert], read)
-            .await
-            .map_err(|e| classify(e, &tenants_of(events)))?
+        let found: Vec<SubscribedRow> = query(SUBSCRIBED)
+            .bind(json_rows(&pairs))
             .fetch_all(&mut *db)
             .await
             .map_err(|e| classify(e, &tenants_of(events)))?;
@@ -159,7 +157,11 @@ pub(crate) async fn accept_all<DB: Backend>(
             });
         }
     }
-    insert_deliveries::<DB>(db, &deliveries).await?;
+    // The events, their deliveries, the endpoints' wake-ups and the announcement.
+    let stored = (!rows.is_empty()).then(|| query(INSERT_EVENTS).bind(json_rows(&rows)));
+    write_deliveries::<DB>(db, stored.into_iter().collect(), &deliveries)
+        .await
+        .map_err(|e| classify(e, &tenants_of(events)))?;
 
     let mut accepted = Vec::with_capacity(events.len());
     for ((&(new, now), id), payload) in events.iter().zip(ids).zip(&payloads) {
@@ -315,6 +317,18 @@ pub(crate) async fn insert_deliveries<DB: Backend>(
     db: &mut impl Run<DB>,
     deliveries: &[NewDelivery<'_>],
 ) -> Result<Vec<String>, Error> {
+    write_deliveries::<DB>(db, Vec::new(), deliveries).await
+}
+
+/// Runs `writes`, then [`insert_deliveries`]. Where the database joins statements
+/// ([`Backend::TOGETHER`]) that is one statement, whatever the batch holds, unless an ordering
+/// key needs its numbers first: PostgreSQL's committer relies on it, and runs a batch of
+/// accepts without keys as that statement alone, with no transaction around it.
+async fn write_deliveries<DB: Backend>(
+    db: &mut impl Run<DB>,
+    writes: Vec<Query<'_>>,
+    deliveries: &[NewDelivery<'_>],
+) -> Result<Vec<String>, Error> {
     const INSERT: Sql = sql!(
         "INSERT INTO deliveries (id, event_id, endpoint_id, state, attempts, next_attempt_at, \
            ordering_key, seq, created_at, updated_at) \
@@ -323,9 +337,6 @@ pub(crate) async fn insert_deliveries<DB: Backend>(
            CAST(v.value->>3 AS BIGINT), CAST(v.value->>3 AS BIGINT) \
          FROM " [rows "$1"] " AS v"
     );
-    if deliveries.is_empty() {
-        return Ok(Vec::new());
-    }
     let keyed = deliveries
         .iter()
         .filter(|d| d.ordering_key.is_some())
@@ -360,17 +371,19 @@ pub(crate) async fn insert_deliveries<DB: Backend>(
         let at = due.entry(d.endpoint_id).or_insert(d.due);
         *at = (*at).min(d.due);
     }
-    // The deliveries, their endpoints' wake-ups and the announcement: one round trip where
-    // the database can.
+    // The writes, the deliveries, their endpoints' wake-ups and the announcement: one round
+    // trip where the database can.
     let endpoints: Vec<&str> = due.keys().copied().collect();
-    let mut statements: Vec<Query<'_>> = [
-        Some(query(INSERT).bind(json_rows(&rows))),
-        super::turns::wakeups(due.into_iter()),
-        DB::announcement(&endpoints),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
+    let mut statements = writes;
+    statements.extend(
+        [
+            (!rows.is_empty()).then(|| query(INSERT).bind(json_rows(&rows))),
+            super::turns::wakeups(due.into_iter()),
+            DB::announcement(&endpoints),
+        ]
+        .into_iter()
+        .flatten(),
+    );
     if let Some(last) = statements.pop() {
         after::<DB>(db, statements, last)
             .await?

@@ -6,6 +6,7 @@
 
 #![allow(clippy::unwrap_used)] // a test that cannot unwrap should panic loudly
 
+mod all_or_nothing;
 mod bounds;
 mod conformance;
 mod migrations;
