@@ -16,7 +16,10 @@
 //! statements per delivery (every statement sqlx runs, `BEGIN` and `COMMIT` included, counted
 //! from its `sqlx::query` events; each is one round trip; and those SQLite's committing thread
 //! runs itself, from its `herald_store::statement` events), and on PostgreSQL the transactions
-//! (`pg_stat_database`) and the bytes of WAL (`pg_current_wal_lsn()`) per delivery, from just
+//! (`pg_stat_database`), those of them that wrote (`commits`: each was given a transaction id,
+//! read from `pg_current_snapshot()` for the whole server, so run nothing else on it
+//! meanwhile; a commit that wrote is one that waits for the disk) and the bytes of WAL
+//! (`pg_current_wal_lsn()`) per delivery, from just
 //! before the clock starts to after herald has stopped (so its backends have reported), and
 //! the CPU time the PostgreSQL server spent per delivery (every `postgres` process's user and
 //! system time from `/proc`, the postmaster's reaped children included), which says how many
@@ -164,6 +167,9 @@ struct Counters {
     /// PostgreSQL only: committed and rolled-back transactions, and the WAL position.
     transactions: Option<i64>,
     wal: Option<i64>,
+    /// PostgreSQL only: the next transaction id the server will assign. Only a transaction
+    /// that writes is assigned one, so the difference counts the commits that flush WAL.
+    next_xid: Option<i64>,
     /// PostgreSQL only: CPU time of the server's processes, in clock ticks.
     server_ticks: Option<u64>,
 }
@@ -182,9 +188,10 @@ impl Counters {
         let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(url)
             .await
             .unwrap();
-        let (transactions, wal): (i64, i64) = sqlx::query_as(
+        let (transactions, wal, next_xid): (i64, i64, i64) = sqlx::query_as(
             "SELECT (xact_commit + xact_rollback)::int8, \
-                    pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::int8 \
+                    pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::int8, \
+                    pg_snapshot_xmax(pg_current_snapshot())::text::int8 \
              FROM pg_stat_database WHERE datname = current_database()",
         )
         .fetch_one(&mut conn)
@@ -195,6 +202,7 @@ impl Counters {
             statements,
             transactions: Some(transactions),
             wal: Some(wal),
+            next_xid: Some(next_xid),
             server_ticks: postgres_ticks(),
         }
     }
@@ -237,6 +245,8 @@ const TICKS_PER_SECOND: f64 = 100.0;
 struct Cost {
     statements: f64,
     transactions: Option<f64>,
+    /// Of those, the ones that wrote: each commit waits for the disk.
+    commits: Option<f64>,
     wal_bytes: Option<f64>,
     /// PostgreSQL server CPU time per delivery, microseconds.
     server_micros: Option<f64>,
@@ -251,6 +261,11 @@ fn cost(before: Counters, after: Counters, deliveries: usize) -> Cost {
             .transactions
             .zip(before.transactions)
             .map(|(a, b)| per((a - b - 1) as f64)),
+        // The reading writes nothing, so it takes no id.
+        commits: after
+            .next_xid
+            .zip(before.next_xid)
+            .map(|(a, b)| per((a - b) as f64)),
         wal_bytes: after.wal.zip(before.wal).map(|(a, b)| per((a - b) as f64)),
         server_micros: after
             .server_ticks
@@ -1331,7 +1346,7 @@ fn main() {
         let baseline_rate = rows[0].per_second;
         println!();
         println!(
-            "{:<54} {:>10} {:>13} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8} {:>8} {:>6} {:>9} {:>8} {:>8} {:>10}",
+            "{:<54} {:>10} {:>13} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8} {:>8} {:>6} {:>9} {:>8} {:>11} {:>8} {:>10}",
             "run",
             "deliveries",
             "deliveries/s",
@@ -1347,6 +1362,7 @@ fn main() {
             "twice",
             "stmts/dlv",
             "txns/dlv",
+            "commits/dlv",
             "WAL/dlv",
             "PG CPU/dlv"
         );
@@ -1357,7 +1373,7 @@ fn main() {
         for row in &rows {
             let cost = row.cost;
             println!(
-                "{:<54} {:>10} {:>13.0} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7.0}% {:>5.0} µs {:>8.0} {:>6} {:>9} {:>8} {:>8} {:>10}",
+                "{:<54} {:>10} {:>13.0} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7.0}% {:>5.0} µs {:>8.0} {:>6} {:>9} {:>8} {:>11} {:>8} {:>10}",
                 row.label,
                 row.deliveries,
                 row.per_second,
@@ -1373,6 +1389,7 @@ fn main() {
                 row.duplicates,
                 figure(cost.map(|c| c.statements), 2),
                 figure(cost.and_then(|c| c.transactions), 2),
+                figure(cost.and_then(|c| c.commits), 2),
                 figure(cost.and_then(|c| c.wal_bytes), 0),
                 cost.and_then(|c| c.server_micros)
                     .map_or("-".to_owned(), |us| format!("{us:.0} µs")),
