@@ -15,7 +15,18 @@
 #   fill40   `deliveries` pages filled to 40% on insert, not 50%, leaving more room for HOT updates
 #   inline   an attempt that succeeded kept in its delivery's row (five more columns), not in a row
 #            of its own in `attempts`
-#   (`inline` and `fill40` together are herald since migration 24: 1,942 B in the benchmark)
+#   (`inline` and `fill40` together are herald since migration 24: 1,942 B in the benchmark;
+#   with `headers`, 1,959 B on 2026-12-05)
+#   fill30   `deliveries` pages filled to 30%
+#   keyed    events keyed by (tenant, id) and deliveries by (endpoint, id), where today each has
+#            a primary key on its id beside an index by tenant or by endpoint: every lookup by
+#            id goes through the tenant or the endpoint, one index entry fewer a row
+#   noevent  no index of deliveries by event: a delivery's id made from its event's time, so an
+#            event's deliveries are a range of delivery ids
+#   unqueued no index of pending deliveries: claims walk the endpoint's deliveries from a mark
+#            kept per endpoint, so the finish of a success changes no indexed column (HOT)
+#   The last three are what is left to take out; with all of them, `uuid` and `fill30` the model
+#   writes about 1,010 B (docs/scaling.md, "What comes next").
 #
 #   scripts/wal-model.sh today [postgres://postgres@127.0.0.1:5432/test]
 #   scripts/wal-model.sh queue,uuid,headers     (several changes together)
@@ -23,14 +34,15 @@
 # Makes the database `herald_wal_model` on that server (superuser: it checkpoints first so that
 # no full-page image lands in the figures) and drops it at the end. Needs psql.
 set -euo pipefail
-variant=${1:?usage: wal-model.sh today|queue|uuid|headers|fill40|inline[,...] [admin-url]}
+variant=${1:?usage: wal-model.sh today|queue|uuid|headers|fill40|fill30|inline|keyed|noevent|unqueued[,...] [admin-url]}
 admin_url=${2:-postgres://postgres@127.0.0.1:5432/test}
 db=herald_wal_model
 n=5000
 has() { [[ ",$variant," == *",$1,"* ]]; }
 for v in ${variant//,/ }; do
-  case $v in today | queue | uuid | headers | fill40 | inline) ;; *)
-    echo "wal-model.sh: unknown variant '$v' (today, queue, uuid, headers, fill40 or inline)" >&2
+  case $v in today | queue | uuid | headers | fill40 | fill30 | inline | keyed | noevent | unqueued) ;;
+  *)
+    echo "wal-model.sh: unknown variant '$v' (today, queue, uuid, headers, fill40, fill30, inline, keyed, noevent or unqueued)" >&2
     exit 2
     ;;
   esac
@@ -56,20 +68,34 @@ fi
 queued=$(has queue && echo true || echo false)
 fill=50 # herald leaves half of each `deliveries` page free for HOT updates (migration 8)
 if has fill40; then fill=40; fi
+if has fill30; then fill=30; fi
+flag() { has "$1" && echo true || echo false; }
+keyed=$(flag keyed)
+by_event=$(has noevent && echo false || echo true)
+pending_index=$(has unqueued && echo false || echo true)
 
 psql "$db_url" <<SQL
 CREATE EXTENSION pg_walinspect;
-CREATE TABLE events (id $id_type PRIMARY KEY, tenant_id TEXT NOT NULL, event_type TEXT NOT NULL,
+CREATE TABLE events (id $id_type NOT NULL, tenant_id TEXT NOT NULL, event_type TEXT NOT NULL,
   payload TEXT NOT NULL, idempotency_key TEXT, created_at BIGINT NOT NULL, ordering_key TEXT,
   test BOOLEAN NOT NULL DEFAULT false, version TEXT, versions TEXT, channels TEXT, traceparent TEXT);
-CREATE INDEX events_by_tenant ON events (tenant_id, id);
-CREATE TABLE deliveries (id $id_type PRIMARY KEY, event_id $id_type NOT NULL,
+CREATE TABLE deliveries (id $id_type NOT NULL, event_id $id_type NOT NULL,
   endpoint_id $id_type NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL,
   next_attempt_at BIGINT, lease_owner $id_type, lease_expires_at BIGINT, created_at BIGINT NOT NULL,
   updated_at BIGINT NOT NULL, ordering_key TEXT, seq BIGINT, started_at BIGINT, duration_ms BIGINT,
   status_code INTEGER, request_headers TEXT, response_headers TEXT) WITH (fillfactor = $fill);
-CREATE INDEX deliveries_by_event ON deliveries (event_id);
+\if $keyed
+ALTER TABLE events ADD PRIMARY KEY (tenant_id, id);
+ALTER TABLE deliveries ADD PRIMARY KEY (endpoint_id, id);
+\else
+ALTER TABLE events ADD PRIMARY KEY (id);
+CREATE INDEX events_by_tenant ON events (tenant_id, id);
+ALTER TABLE deliveries ADD PRIMARY KEY (id);
 CREATE INDEX deliveries_by_endpoint ON deliveries (endpoint_id, id);
+\endif
+\if $by_event
+CREATE INDEX deliveries_by_event ON deliveries (event_id);
+\endif
 CREATE TABLE attempts (id $id_type NOT NULL, delivery_id $id_type NOT NULL,
   started_at BIGINT NOT NULL, duration_ms BIGINT NOT NULL, status_code INTEGER,
   response_excerpt TEXT, error TEXT, request_headers TEXT NOT NULL,
@@ -79,7 +105,7 @@ CREATE TABLE delivery_queue (delivery_id $id_type PRIMARY KEY, endpoint_id $id_t
   next_attempt_at BIGINT, ordering_key TEXT, seq BIGINT, lease_owner $id_type,
   lease_expires_at BIGINT) WITH (fillfactor = $fill);
 CREATE INDEX delivery_queue_ready ON delivery_queue (endpoint_id, next_attempt_at);
-\else
+\elif $pending_index
 CREATE INDEX deliveries_ready ON deliveries (endpoint_id, next_attempt_at) WHERE state = 'pending';
 CREATE INDEX deliveries_in_order ON deliveries (endpoint_id, ordering_key, seq)
   WHERE state = 'pending' AND ordering_key IS NOT NULL;
@@ -101,14 +127,14 @@ if [ "$queued" = true ]; then
     WHERE delivery_id $in_batch;"
   advance="DELETE FROM delivery_queue WHERE delivery_id $in_batch;
     UPDATE deliveries SET state = 'succeeded', attempts = attempts + 1,
-      updated_at = 1764820002000 WHERE id $in_batch;"
+      updated_at = 1764820002000 WHERE endpoint_id = $endpoint AND id $in_batch;"
 else
   queue_insert=
   lease="UPDATE deliveries SET lease_owner = $worker, lease_expires_at = 1764820060000
-    WHERE id $in_batch;"
+    WHERE endpoint_id = $endpoint AND id $in_batch;"
   advance="UPDATE deliveries SET state = 'succeeded', attempts = attempts + 1,
       next_attempt_at = NULL, lease_owner = NULL, lease_expires_at = NULL,
-      updated_at = 1764820002000 WHERE id $in_batch;"
+      updated_at = 1764820002000 WHERE endpoint_id = $endpoint AND id $in_batch;"
 fi
 declare -A phases
 phases[accept]="INSERT INTO events (id, tenant_id, event_type, payload, created_at)
@@ -132,7 +158,7 @@ if has inline; then
   UPDATE deliveries SET state = 'succeeded', attempts = attempts + 1, $unlease
       updated_at = 1764820002000, started_at = 1764820001000 + i, duration_ms = 1,
       status_code = 200, request_headers = $request_headers, response_headers = $response_headers
-    $batch WHERE id = $(id dlv);"
+    $batch WHERE endpoint_id = $endpoint AND id = $(id dlv);"
 else
   phases[finish]="INSERT INTO attempts (id, delivery_id, started_at, duration_ms, status_code,
       response_excerpt, error, request_headers, response_headers)
