@@ -467,6 +467,7 @@ async fn send_and_decide(
     tracing::debug!(status = ?response.status, error = ?response.error, outcome = ?decision.outcome, "attempt made");
     Finish {
         delivery_id: claim.delivery_id,
+        endpoint_id: claim.endpoint_id,
         event_id: claim.event_id,
         lease: claim.lease,
         attempt: Attempt {

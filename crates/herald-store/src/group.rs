@@ -73,7 +73,10 @@ pub(crate) enum Holder {
     /// Every lease a worker holds (the tokens `worker/…`).
     Worker(String),
     /// The deliveries `ids` of the one claim leased under `lease`.
-    Claim { lease: String, ids: Vec<String> },
+    Claim {
+        lease: String,
+        ids: Vec<crate::sql::DeliveryKey>,
+    },
 }
 
 /// What a [`Write`] produced.

@@ -545,6 +545,8 @@ impl ClaimRequest {
 pub struct Finish {
     /// `dlv_…`.
     pub delivery_id: String,
+    /// Its endpoint, `ep_…` (the store finds a delivery through it).
+    pub endpoint_id: String,
     /// Its event (the `webhook-id` it was sent with).
     pub event_id: String,
     /// The lease it was claimed under.
@@ -557,6 +559,13 @@ pub struct Finish {
     pub gone: bool,
     /// An endpoint whose every attempt has failed for this long is disabled.
     pub disable_after: std::time::Duration,
+}
+
+impl Finish {
+    /// `(endpoint, delivery)`: how statements find the delivery.
+    pub(crate) fn key(&self) -> (&str, &str) {
+        (&self.endpoint_id, &self.delivery_id)
+    }
 }
 
 /// What a [`Finish`] did.

@@ -185,7 +185,7 @@ impl Backend for Postgres {
 
     async fn read_claimed(
         readers: &Pool<Postgres>,
-        ids: &[String],
+        ids: &[crate::sql::DeliveryKey],
         lease: &str,
         now: Millis,
     ) -> Result<Vec<Claimed>, Error> {

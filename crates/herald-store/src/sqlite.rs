@@ -101,7 +101,7 @@ impl Backend for Sqlite {
 
     async fn read_claimed(
         readers: &Pool<Sqlite>,
-        ids: &[String],
+        ids: &[crate::sql::DeliveryKey],
         lease: &str,
         now: Millis,
     ) -> Result<Vec<crate::Claimed>, Error> {

@@ -33,7 +33,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use super::endpoint_state::CIRCUIT_THRESHOLD;
 use super::exec::after;
 use super::rows::{ClaimRow, SendRow, claims};
-use super::{Backend, Query, Run, Sql, json_rows, query, sql, turns};
+use super::{Backend, DeliveryKey, Query, Run, Sql, json_rows, query, sql, turns};
 use crate::{Claim, ClaimRequest, Claimed, Error, Millis, millis};
 
 /// An endpoint at the front of the line.
@@ -56,6 +56,12 @@ struct Candidate {
     ordering_key: Option<String>,
     seq: Option<i64>,
     next_attempt_at: Millis,
+}
+
+impl Candidate {
+    fn key(&self) -> DeliveryKey {
+        (self.endpoint_id.clone(), self.id.clone())
+    }
 }
 
 /// Where an ordering key stands: its lowest-numbered pending delivery, and whether one of
@@ -85,7 +91,7 @@ pub(crate) struct Leased {
     /// The lease token the deliveries are held under.
     pub(crate) lease: String,
     /// The deliveries leased, in the order they were claimed.
-    pub(crate) ids: Vec<String>,
+    pub(crate) ids: Vec<DeliveryKey>,
     /// See [`Claim::next_turn`].
     pub(crate) next_turn: Option<Millis>,
     /// What they send, when it was read in the claim's own transaction.
@@ -194,8 +200,8 @@ pub(crate) async fn lease_due<DB: Backend>(
     let candidates = candidates::<DB>(db, &wanted, now).await?;
     let heads = key_heads::<DB>(db, &candidates).await?;
 
-    let mut taken: Vec<String> = Vec::new();
-    let mut waiting: Vec<String> = Vec::new();
+    let mut taken: Vec<DeliveryKey> = Vec::new();
+    let mut waiting: Vec<DeliveryKey> = Vec::new();
     let mut ran_out: Vec<usize> = Vec::new();
     // The shares add up to no more than the claim's room.
     for (mut next, can) in served {
@@ -210,7 +216,7 @@ pub(crate) async fn lease_due<DB: Backend>(
                 break;
             }
             let Some(key) = candidate.ordering_key.as_deref() else {
-                taken.push(candidate.id.clone());
+                taken.push(candidate.key());
                 here += 1;
                 continue;
             };
@@ -218,10 +224,10 @@ pub(crate) async fn lease_due<DB: Backend>(
                 .get(&(next.endpoint_id.clone(), key.to_owned()))
                 .is_some_and(|h| h.in_flight == 0 && h.head == candidate.seq);
             if first && keys_taken.insert(key) {
-                taken.push(candidate.id.clone());
+                taken.push(candidate.key());
                 here += 1;
             } else {
-                waiting.push(candidate.id.clone());
+                waiting.push(candidate.key());
             }
         }
         next.tokens -= f64::from(here);
@@ -494,8 +500,8 @@ async fn next_due<DB: Backend>(
 /// Writes the claim: leases, deliveries set to wait for their key, the endpoints' lines.
 async fn apply<DB: Backend>(
     db: &mut impl Run<DB>,
-    taken: &[String],
-    waiting: &[String],
+    taken: &[DeliveryKey],
+    waiting: &[DeliveryKey],
     lines: &[Next],
     lease: &str,
     lease_until: Millis,
@@ -503,11 +509,11 @@ async fn apply<DB: Backend>(
 ) -> Result<(), Error> {
     const LEASE: Sql = sql!(
         "UPDATE deliveries SET lease_owner = $1, lease_expires_at = $2, updated_at = $3 \
-         WHERE id IN (SELECT t.value FROM " [texts "$4"] " AS t)"
+         WHERE (endpoint_id, id) IN (SELECT k.value->>0, k.value->>1 FROM " [rows "$4"] " AS k)"
     );
     const WAIT: Sql = sql!(
         "UPDATE deliveries SET next_attempt_at = NULL \
-         WHERE id IN (SELECT t.value FROM " [texts "$1"] " AS t)"
+         WHERE (endpoint_id, id) IN (SELECT k.value->>0, k.value->>1 FROM " [rows "$1"] " AS k)"
     );
     const LINES: Sql = sql!(
         "UPDATE endpoint_queues SET due_at = CAST(v.value->>1 AS BIGINT), \
@@ -559,7 +565,7 @@ async fn apply<DB: Backend>(
 /// claim of many deliveries has few endpoints.
 pub(crate) async fn read<DB: Backend>(
     db: &mut impl Run<DB>,
-    taken: &[String],
+    taken: &[DeliveryKey],
     lease: &str,
     now: Millis,
 ) -> Result<Vec<Claimed>, Error> {
@@ -567,8 +573,9 @@ pub(crate) async fn read<DB: Backend>(
         "SELECT d.id AS delivery_id, d.attempts, e.id AS event_id, e.event_type, e.payload, \
            d.endpoint_id, d.ordering_key, e.version AS event_version, e.versions AS converted, \
            e.traceparent \
-         FROM deliveries d JOIN events e ON e.id = d.event_id \
-         WHERE d.id IN (SELECT t.value FROM " [texts "$1"] " AS t)"
+         FROM " [rows "$1"] " AS k \
+           JOIN deliveries d ON d.endpoint_id = k.value->>0 AND d.id = k.value->>1 \
+           JOIN events e ON e.id = d.event_id"
     );
     const ENDPOINTS: Sql = sql!(
         "SELECT p.id, p.url, p.headers, p.version AS pin, \
@@ -596,7 +603,7 @@ pub(crate) async fn read<DB: Backend>(
     let order: BTreeMap<&str, usize> = taken
         .iter()
         .enumerate()
-        .map(|(i, id)| (id.as_str(), i))
+        .map(|(i, (_, id))| (id.as_str(), i))
         .collect();
     rows.sort_by_key(|row| order.get(row.delivery_id.as_str()).copied());
     claims(rows, endpoints, lease)

@@ -72,18 +72,19 @@ pub(crate) async fn after_attempts<DB: Backend>(
            p.failing_since \
          FROM deliveries d JOIN events e ON e.id = d.event_id \
            JOIN endpoints p ON p.id = d.endpoint_id \
-         WHERE d.id IN (SELECT t.value FROM " [texts "$1"] " AS t)"
+         WHERE (d.endpoint_id, d.id) IN \
+           (SELECT k.value->>0, k.value->>1 FROM " [rows "$1"] " AS k)"
     );
 
     let dead: Vec<usize> = dead.collect();
     if changes.is_empty() && dead.is_empty() {
         return Ok(false);
     }
-    let ids: Vec<&str> = changes
+    let ids: Vec<(&str, &str)> = changes
         .iter()
         .map(|(_, cause, _)| *cause)
         .chain(dead.iter().copied())
-        .map(|cause| finishes[cause].0.delivery_id.as_str())
+        .map(|cause| finishes[cause].0.key())
         .collect();
     let causes: Vec<Cause> = query(CAUSES)
         .bind(json_rows(&ids))

@@ -105,7 +105,7 @@ impl<DB: Backend> SqlStore<DB> {
     async fn read_or_hand_back(
         &self,
         lease: String,
-        ids: Vec<String>,
+        ids: Vec<super::DeliveryKey>,
         now: Millis,
     ) -> Result<Vec<Claimed>, Error> {
         let read = DB::read_claimed(&self.reader, &ids, &lease, now).await;
@@ -130,8 +130,8 @@ async fn next_in_order_after_loss<DB: Backend>(
     now: Millis,
 ) -> Result<Vec<(String,)>, Error> {
     const UNSTICK: Sql = sql!(
-        "UPDATE deliveries SET next_attempt_at = $1 WHERE id IN (\
-           SELECT w.id FROM deliveries w \
+        "UPDATE deliveries SET next_attempt_at = $1 WHERE (endpoint_id, id) IN (\
+           SELECT w.endpoint_id, w.id FROM deliveries w \
            WHERE w.state = 'pending' AND w.ordering_key IS NOT NULL \
              AND w.next_attempt_at IS NULL \
              AND NOT EXISTS (SELECT 1 FROM deliveries o \

@@ -152,8 +152,8 @@ pub(crate) async fn release<DB: Backend>(
 ) -> Result<u64, Error> {
     const CLAIM: Sql = sql!(
         "UPDATE deliveries SET lease_owner = NULL, lease_expires_at = NULL \
-         WHERE id IN (SELECT t.value FROM " [texts "$1"] " AS t) \
-           AND state = 'pending' AND lease_owner = $2 \
+         WHERE (endpoint_id, id) IN (SELECT k.value->>0, k.value->>1 FROM " [rows "$1"] " AS k) \
+           AND state = (SELECT 'pending') AND lease_owner = $2 \
          RETURNING endpoint_id"
     );
     let released: Vec<(String,)> = match holder {

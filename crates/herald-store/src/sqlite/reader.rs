@@ -13,7 +13,7 @@ use crate::{Claimed, Error, ErrorKind, Millis};
 /// The deliveries `ids` of the claim leased under `lease`, with what they send.
 pub(super) async fn read_claimed(
     readers: &Pool<Sqlite>,
-    ids: &[String],
+    ids: &[crate::sql::DeliveryKey],
     lease: &str,
     now: Millis,
 ) -> Result<Vec<Claimed>, Error> {

@@ -287,7 +287,7 @@ pub(crate) async fn an_expired_lease_makes_work_claimable_again(store: &Timed) {
 
     let late = store
         .finish_attempt(
-            id,
+            &rescued[0],
             &dead_worker[0].lease,
             attempt(T0 + 1_500, Some(200)),
             Outcome::Succeeded,
@@ -302,7 +302,7 @@ pub(crate) async fn an_expired_lease_makes_work_claimable_again(store: &Timed) {
 
     let held = store
         .finish_attempt(
-            id,
+            &rescued[0],
             &rescued[0].lease,
             attempt(T0 + 1_600, Some(200)),
             Outcome::Succeeded,
@@ -333,12 +333,7 @@ pub(crate) async fn outcomes_move_deliveries_on(store: &Timed) {
     let failed = attempt(T0, Some(500));
     assert!(
         store
-            .finish_attempt(
-                &c.delivery_id,
-                &c.lease,
-                failed.clone(),
-                Outcome::RetryAt(T0 + 5_000)
-            )
+            .finish_attempt(&c, &c.lease, failed.clone(), Outcome::RetryAt(T0 + 5_000))
             .await
             .unwrap()
     );
@@ -361,7 +356,7 @@ pub(crate) async fn outcomes_move_deliveries_on(store: &Timed) {
     let refused = attempt(T0 + 5_000, None);
     assert!(
         store
-            .finish_attempt(&c.delivery_id, &c.lease, refused.clone(), Outcome::Dead)
+            .finish_attempt(&c, &c.lease, refused.clone(), Outcome::Dead)
             .await
             .unwrap()
     );
@@ -408,7 +403,7 @@ pub(crate) async fn endpoint_failure_streaks_are_tracked(store: &Timed) {
         let failed = attempt(at, Some(503));
         let retry = Outcome::RetryAt(at + 1_000_000);
         store
-            .finish_attempt(&c.delivery_id, &c.lease, failed, retry)
+            .finish_attempt(c, &c.lease, failed, retry)
             .await
             .unwrap();
     }
@@ -444,7 +439,7 @@ pub(crate) async fn endpoint_failure_streaks_are_tracked(store: &Timed) {
     let c = &claimed[2];
     store
         .finish_attempt(
-            &c.delivery_id,
+            c,
             &c.lease,
             attempt(T0 + 300, Some(200)),
             Outcome::Succeeded,
@@ -477,7 +472,7 @@ pub(crate) async fn disabling_an_endpoint_stops_its_deliveries(store: &Timed) {
     let gone = Finish {
         gone: true,
         ..finish(
-            &claimed[0].delivery_id,
+            &claimed[0],
             &claimed[0].lease,
             attempt(T0 + 1, Some(410)),
             Outcome::Dead,
@@ -503,7 +498,7 @@ pub(crate) async fn disabling_an_endpoint_stops_its_deliveries(store: &Timed) {
     assert_eq!(deliveries[0].state, DeliveryState::Dead);
     let late = store
         .finish_attempt(
-            &claimed[1].delivery_id,
+            &claimed[1],
             &claimed[1].lease,
             attempt(T0 + 2, Some(200)),
             Outcome::Succeeded,
@@ -600,7 +595,7 @@ pub(crate) async fn what_a_disabled_endpoint_misses_is_skipped_then_sent_in_orde
             sent.push(claim.event_id.clone());
             store
                 .finish_attempt(
-                    &claim.delivery_id,
+                    &claim,
                     &claim.lease,
                     attempt(now, Some(200)),
                     Outcome::Succeeded,
@@ -834,7 +829,7 @@ pub(crate) async fn concurrent_writes_each_get_their_own_answer(store: &Timed) {
                 Outcome::RetryAt(at + 5_000)
             };
             let held = store
-                .finish_attempt(&claim.delivery_id, &lease, attempt(at, Some(200)), outcome)
+                .finish_attempt(&claim, &lease, attempt(at, Some(200)), outcome)
                 .await
                 .unwrap();
             (n, claim.delivery_id, held)

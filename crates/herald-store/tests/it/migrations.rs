@@ -252,12 +252,7 @@ async fn sqlite_attempts_recorded_before_migration_20_are_counted_by_it() {
         let mut attempt = crate::conformance::attempt(at + 2, Some(status));
         attempt.duration_ms = 9;
         store
-            .finish_attempt(
-                &claims[0].delivery_id,
-                &claims[0].lease,
-                attempt,
-                Outcome::Dead,
-            )
+            .finish_attempt(&claims[0], &claims[0].lease, attempt, Outcome::Dead)
             .await
             .unwrap();
     }
@@ -373,6 +368,91 @@ async fn postgres_successes_recorded_before_migration_24_are_read_after_it() {
         (1, Some(204)),
         "the new success is in its delivery's row"
     );
+    old.close().await;
+    drop(store);
+    crate::drop_schema(&schema).await;
+}
+
+/// Migration 25 keys deliveries by their endpoint and id, with no index on the id alone: a
+/// delivery written before it is found after it through its tenant (and not through another
+/// tenant), claimed and recorded through its endpoint; the key is (endpoint, id).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_deliveries_written_before_migration_25_are_found_through_their_endpoint() {
+    let Some((schema, old)) = schema_at(24).await else {
+        return;
+    };
+    let (event, delivery) = (
+        "evt_01JBQZ0000BBBBBBBBBBBBBBBB",
+        "dlv_01JBQZ0000BBBBBBBBBBBBBBBB",
+    );
+    let endpoint = |id: &str, tenant: &str| {
+        format!(
+            "INSERT INTO endpoints (id, tenant_id, url, description, event_types, headers, \
+               enabled, created_at, updated_at) \
+             VALUES ('{id}', '{tenant}', 'https://example.com/hook', '', '[]', '{{}}', TRUE, 1, 1)"
+        )
+    };
+    run_all(
+        &old,
+        [
+            "INSERT INTO tenants (id, created_at) VALUES ('acme', 1), ('globex', 1)".to_owned(),
+            endpoint("ep_1", "acme"),
+            endpoint("ep_2", "acme"),
+            endpoint("ep_3", "globex"),
+            "INSERT INTO endpoint_queues (endpoint_id, due_at) \
+         VALUES ('ep_1', 1), ('ep_2', NULL), ('ep_3', NULL)"
+                .to_owned(),
+            format!(
+                "INSERT INTO events (id, tenant_id, event_type, payload, created_at) \
+             VALUES ('{event}', 'acme', 't', '{{}}', 1)"
+            ),
+            format!(
+                "INSERT INTO deliveries (id, event_id, endpoint_id, state, attempts, \
+               next_attempt_at, created_at, updated_at) \
+             VALUES ('{delivery}', '{event}', 'ep_2', 'pending', 0, 1, 1, 1)"
+            ),
+        ],
+    )
+    .await;
+
+    let store = PostgresStore::open_in_schema(&crate::pg_url(), &schema)
+        .await
+        .unwrap();
+    let store = crate::timed(store);
+    let key: Vec<(String,)> = sqlx::query_as(
+        "SELECT a.attname::text FROM pg_index i \
+           JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey) \
+         WHERE i.indrelid = 'deliveries'::regclass AND i.indisprimary \
+         ORDER BY array_position(i.indkey::int2[], a.attnum)",
+    )
+    .fetch_all(&old)
+    .await
+    .unwrap();
+    let key: Vec<&str> = key.iter().map(|(column,)| column.as_str()).collect();
+    assert_eq!(key, ["endpoint_id", "id"]);
+
+    let found = store.delivery("acme", delivery).await.unwrap().unwrap();
+    assert_eq!(found.endpoint_id, "ep_2");
+    assert!(
+        store.delivery("globex", delivery).await.unwrap().is_none(),
+        "another tenant does not find it"
+    );
+    // The endpoint's line was wrong before the migration: make it due.
+    sqlx::query("UPDATE endpoint_queues SET due_at = 1 WHERE endpoint_id = 'ep_2'")
+        .execute(&old)
+        .await
+        .unwrap();
+    let claimed = store.claim_due("w", 10, 60_000, 10).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].delivery_id, delivery);
+    let sent = crate::conformance::attempt(20, Some(200));
+    let finished = store
+        .record(&claimed[0], sent, herald_store::Outcome::Succeeded)
+        .await;
+    assert!(finished.held);
+    let attempts = store.attempts("acme", delivery).await.unwrap();
+    assert_eq!(attempts.len(), 1);
+    assert!(store.attempts("globex", delivery).await.unwrap().is_empty());
     old.close().await;
     drop(store);
     crate::drop_schema(&schema).await;

@@ -218,7 +218,7 @@ async fn attempt_all(store: &Timed, at: i64, outcome: Outcome) -> Vec<Claimed> {
     };
     for c in &claimed {
         store
-            .finish_attempt(&c.delivery_id, &c.lease, attempt(at, Some(status)), outcome)
+            .finish_attempt(c, &c.lease, attempt(at, Some(status)), outcome)
             .await
             .unwrap();
     }

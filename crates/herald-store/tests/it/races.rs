@@ -53,6 +53,7 @@ fn recorded(
     let succeeded = matches!(outcome, herald_store::Outcome::Succeeded);
     herald_store::Finish {
         delivery_id: claimed.delivery_id.clone(),
+        endpoint_id: claimed.endpoint_id.clone(),
         event_id: claimed.event_id.clone(),
         lease: claimed.lease.clone(),
         attempt: herald_store::Attempt {
@@ -396,6 +397,7 @@ async fn retention_never_deletes_a_delivery_a_retry_made_pending() {
     store
         .finish(Finish {
             delivery_id: claimed.delivery_id.clone(),
+            endpoint_id: claimed.endpoint_id.clone(),
             event_id: claimed.event_id.clone(),
             lease: claimed.lease.clone(),
             attempt: Attempt {

@@ -145,14 +145,12 @@ impl Timed {
     /// the lease held.
     pub(crate) async fn finish_attempt(
         &self,
-        delivery_id: &str,
+        claim: &Claimed,
         lease: &str,
         attempt: Attempt,
         outcome: Outcome,
     ) -> Result<bool, Error> {
-        let finish = self
-            .finish(finish(delivery_id, lease, attempt, outcome))
-            .await?;
+        let finish = self.finish(finish(claim, lease, attempt, outcome)).await?;
         Ok(finish.held)
     }
 
@@ -165,7 +163,7 @@ impl Timed {
     ) -> Finished {
         self.finish(Finish {
             event_id: claim.event_id.clone(),
-            ..finish(&claim.delivery_id, &claim.lease, attempt, outcome)
+            ..finish(claim, &claim.lease, attempt, outcome)
         })
         .await
         .expect("the attempt is recorded")
@@ -250,9 +248,10 @@ impl Timed {
 
 /// A finish as the worker reports it, for an endpoint disabled after 5 days of failures; with
 /// no event named, its request headers are stored as they are.
-pub(crate) fn finish(delivery_id: &str, lease: &str, attempt: Attempt, outcome: Outcome) -> Finish {
+pub(crate) fn finish(claim: &Claimed, lease: &str, attempt: Attempt, outcome: Outcome) -> Finish {
     Finish {
-        delivery_id: delivery_id.to_owned(),
+        delivery_id: claim.delivery_id.clone(),
+        endpoint_id: claim.endpoint_id.clone(),
         event_id: String::new(),
         lease: lease.to_owned(),
         attempt,

@@ -232,7 +232,7 @@ pub(crate) async fn events_and_deliveries_are_listed_newest_first_with_filters(s
         .remove(0);
     store
         .finish_attempt(
-            &c.delivery_id,
+            &c,
             &c.lease,
             attempt(T0 + 20, Some(200)),
             Outcome::Succeeded,
@@ -261,12 +261,7 @@ pub(crate) async fn events_and_deliveries_are_listed_newest_first_with_filters(s
         .find(|c| c.endpoint_id == second)
         .unwrap();
     let held = store
-        .finish_attempt(
-            &c.delivery_id,
-            &c.lease,
-            attempt(T0 + 30, None),
-            Outcome::Dead,
-        )
+        .finish_attempt(&c, &c.lease, attempt(T0 + 30, None), Outcome::Dead)
         .await
         .unwrap();
     assert!(held);
@@ -362,12 +357,7 @@ pub(crate) async fn a_retry_makes_a_delivery_due_now(store: &Timed) {
     assert_eq!(busy.kind(), ErrorKind::Conflict, "{busy}");
     assert!(busy.to_string().contains("in flight"), "{busy}");
     store
-        .finish_attempt(
-            &c.delivery_id,
-            &c.lease,
-            attempt(T0, Some(500)),
-            Outcome::Dead,
-        )
+        .finish_attempt(&c, &c.lease, attempt(T0, Some(500)), Outcome::Dead)
         .await
         .unwrap();
 
@@ -491,13 +481,13 @@ pub(crate) async fn two_successes_of_one_delivery_are_both_logged(store: &Timed)
     );
     let (late_held, on_time_held) = tokio::join!(
         store.finish(finish(
-            &stale[0].delivery_id,
+            &stale[0],
             &stale[0].lease,
             late.clone(),
             Outcome::Succeeded
         )),
         store.finish(finish(
-            &held[0].delivery_id,
+            &held[0],
             &held[0].lease,
             on_time.clone(),
             Outcome::Succeeded
@@ -544,7 +534,7 @@ pub(crate) async fn attempt_stats_are_counted_per_hour_and_tenant(store: &Timed)
         let mut a = attempt(start + hour * HOUR + 10, status);
         a.duration_ms = duration;
         store
-            .finish_attempt(&c.delivery_id, &c.lease, a, Outcome::Dead)
+            .finish_attempt(c, &c.lease, a, Outcome::Dead)
             .await
             .unwrap();
     }
@@ -552,7 +542,7 @@ pub(crate) async fn attempt_stats_are_counted_per_hour_and_tenant(store: &Timed)
     let last = &claims[5];
     let lost = store
         .finish(crate::timed::finish(
-            &last.delivery_id,
+            last,
             &last.lease,
             attempt(start + 2 * HOUR + 20, Some(503)),
             Outcome::Dead,
@@ -727,7 +717,7 @@ pub(crate) async fn a_disabled_endpoint_gets_no_replay(store: &Timed) {
     let sent = store.claim_due("w", 10, T0 + 60_000, T0 + 5).await.unwrap();
     for claim in &sent {
         let finish = store.finish_attempt(
-            &claim.delivery_id,
+            claim,
             &claim.lease,
             attempt(T0 + 6, Some(200)),
             Outcome::Succeeded,

@@ -21,12 +21,7 @@ async fn drain(store: &Timed, now: i64, outcome: Outcome, status: Option<u16>) -
     let claimed = store.claim_due("w", 50, now + 60_000, now).await.unwrap();
     for claim in &claimed {
         store
-            .finish_attempt(
-                &claim.delivery_id,
-                &claim.lease,
-                attempt(now, status),
-                outcome,
-            )
+            .finish_attempt(claim, &claim.lease, attempt(now, status), outcome)
             .await
             .unwrap();
     }
@@ -137,7 +132,7 @@ pub(crate) async fn operational_events_tell_both_the_tenant_and_the_operator(sto
         .unwrap();
     assert_eq!(gone.len(), 1);
     let mut last = finish(
-        &gone[0].delivery_id,
+        &gone[0],
         &gone[0].lease,
         attempt(T0 + 7_010, Some(410)),
         Outcome::Dead,

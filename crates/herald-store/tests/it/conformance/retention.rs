@@ -32,12 +32,7 @@ pub(crate) async fn retention_deletes_old_finished_events_in_batches(store: &Tim
             Outcome::Succeeded
         };
         store
-            .finish_attempt(
-                &c.delivery_id,
-                &c.lease,
-                attempt(T0 + 100, Some(200)),
-                outcome,
-            )
+            .finish_attempt(c, &c.lease, attempt(T0 + 100, Some(200)), outcome)
             .await
             .unwrap();
         finished.push((c.event_id.clone(), c.delivery_id.clone()));
