@@ -18,15 +18,16 @@
 #   (`inline` and `fill40` together are herald since migration 24: 1,942 B in the benchmark;
 #   with `headers`, 1,959 B on 2026-12-05)
 #   fill30   `deliveries` pages filled to 30%
-#   keyed    events keyed by (tenant, id) and deliveries by (endpoint, id), where today each has
-#            a primary key on its id beside an index by tenant or by endpoint: every lookup by
-#            id goes through the tenant or the endpoint, one index entry fewer a row
+#   keyed    deliveries keyed by (endpoint, id), where they had a primary key on the id beside
+#            an index by endpoint: every lookup goes through the endpoint (built: migration 25)
+#   tenantkeyed  events keyed by (tenant, id) in the same way, with no primary key on the id
 #   noevent  no index of deliveries by event: a delivery's id made from its event's time, so an
 #            event's deliveries are a range of delivery ids
 #   unqueued no index of pending deliveries: claims walk the endpoint's deliveries from a mark
 #            kept per endpoint, so the finish of a success changes no indexed column (HOT)
-#   The last three are what is left to take out; with all of them, `uuid` and `fill30` the model
-#   writes about 1,010 B (docs/scaling.md, "What comes next").
+#   herald since migration 25 is `inline,fill40,headers,keyed`. With `tenantkeyed`, `noevent`,
+#   `unqueued`, `uuid` and `fill30` too the model writes about 1,010 B (docs/scaling.md, "What
+#   comes next").
 #
 #   scripts/wal-model.sh today [postgres://postgres@127.0.0.1:5432/test]
 #   scripts/wal-model.sh queue,uuid,headers     (several changes together)
@@ -34,15 +35,16 @@
 # Makes the database `herald_wal_model` on that server (superuser: it checkpoints first so that
 # no full-page image lands in the figures) and drops it at the end. Needs psql.
 set -euo pipefail
-variant=${1:?usage: wal-model.sh today|queue|uuid|headers|fill40|fill30|inline|keyed|noevent|unqueued[,...] [admin-url]}
+variant=${1:?usage: wal-model.sh today|queue|uuid|headers|fill40|fill30|inline|keyed|tenantkeyed|noevent|unqueued[,...] [admin-url]}
 admin_url=${2:-postgres://postgres@127.0.0.1:5432/test}
 db=herald_wal_model
 n=5000
 has() { [[ ",$variant," == *",$1,"* ]]; }
 for v in ${variant//,/ }; do
-  case $v in today | queue | uuid | headers | fill40 | fill30 | inline | keyed | noevent | unqueued) ;;
+  case $v in
+  today | queue | uuid | headers | fill40 | fill30 | inline | keyed | tenantkeyed | noevent | unqueued) ;;
   *)
-    echo "wal-model.sh: unknown variant '$v' (today, queue, uuid, headers, fill40, fill30, inline, keyed, noevent or unqueued)" >&2
+    echo "wal-model.sh: unknown variant '$v' (today, queue, uuid, headers, fill40, fill30, inline, keyed, tenantkeyed, noevent or unqueued)" >&2
     exit 2
     ;;
   esac
@@ -71,6 +73,7 @@ if has fill40; then fill=40; fi
 if has fill30; then fill=30; fi
 flag() { has "$1" && echo true || echo false; }
 keyed=$(flag keyed)
+tenantkeyed=$(flag tenantkeyed)
 by_event=$(has noevent && echo false || echo true)
 pending_index=$(has unqueued && echo false || echo true)
 
@@ -84,12 +87,15 @@ CREATE TABLE deliveries (id $id_type NOT NULL, event_id $id_type NOT NULL,
   next_attempt_at BIGINT, lease_owner $id_type, lease_expires_at BIGINT, created_at BIGINT NOT NULL,
   updated_at BIGINT NOT NULL, ordering_key TEXT, seq BIGINT, started_at BIGINT, duration_ms BIGINT,
   status_code INTEGER, request_headers TEXT, response_headers TEXT) WITH (fillfactor = $fill);
-\if $keyed
+\if $tenantkeyed
 ALTER TABLE events ADD PRIMARY KEY (tenant_id, id);
-ALTER TABLE deliveries ADD PRIMARY KEY (endpoint_id, id);
 \else
 ALTER TABLE events ADD PRIMARY KEY (id);
 CREATE INDEX events_by_tenant ON events (tenant_id, id);
+\endif
+\if $keyed
+ALTER TABLE deliveries ADD PRIMARY KEY (endpoint_id, id);
+\else
 ALTER TABLE deliveries ADD PRIMARY KEY (id);
 CREATE INDEX deliveries_by_endpoint ON deliveries (endpoint_id, id);
 \endif
