@@ -144,18 +144,20 @@ pub(crate) async fn skip_pending<DB: Backend>(
     Ok(())
 }
 
+/// Gives back the leases of one claim's deliveries (`$1`, their keys) under lease `$2`.
+pub(super) const RELEASE_CLAIM: Sql = sql!(
+    "UPDATE deliveries SET lease_owner = NULL, lease_expires_at = NULL \
+     WHERE (endpoint_id, id) IN (SELECT k.value->>0, k.value->>1 FROM " [rows "$1"] " AS k) \
+       AND state = (SELECT 'pending') AND lease_owner = $2 \
+     RETURNING endpoint_id"
+);
+
 /// Gives back the leases `holder` holds; their endpoints' turns come at once.
 pub(crate) async fn release<DB: Backend>(
     db: &mut impl Run<DB>,
     holder: &Holder,
     now: Millis,
 ) -> Result<u64, Error> {
-    const CLAIM: Sql = sql!(
-        "UPDATE deliveries SET lease_owner = NULL, lease_expires_at = NULL \
-         WHERE (endpoint_id, id) IN (SELECT k.value->>0, k.value->>1 FROM " [rows "$1"] " AS k) \
-           AND state = (SELECT 'pending') AND lease_owner = $2 \
-         RETURNING endpoint_id"
-    );
     let released: Vec<(String,)> = match holder {
         Holder::Worker(worker) => query(
             "UPDATE deliveries SET lease_owner = NULL, lease_expires_at = NULL \
@@ -163,7 +165,7 @@ pub(crate) async fn release<DB: Backend>(
              RETURNING endpoint_id",
         )
         .bind(worker),
-        Holder::Claim { lease, ids } => query(CLAIM).bind(json_rows(ids)).bind(lease),
+        Holder::Claim { lease, ids } => query(RELEASE_CLAIM).bind(json_rows(ids)).bind(lease),
     }
     .fetch_all(&mut *db)
     .await?;
