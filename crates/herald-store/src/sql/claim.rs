@@ -509,11 +509,11 @@ async fn apply<DB: Backend>(
 ) -> Result<(), Error> {
     const LEASE: Sql = sql!(
         "UPDATE deliveries SET lease_owner = $1, lease_expires_at = $2, updated_at = $3 \
-         WHERE (endpoint_id, id) IN (SELECT k.value->>0, k.value->>1 FROM " [rows "$4"] " AS k)"
+         WHERE (endpoint_id, id) IN " [keys "$4"]
     );
     const WAIT: Sql = sql!(
         "UPDATE deliveries SET next_attempt_at = NULL \
-         WHERE (endpoint_id, id) IN (SELECT k.value->>0, k.value->>1 FROM " [rows "$1"] " AS k)"
+         WHERE (endpoint_id, id) IN " [keys "$1"]
     );
     const LINES: Sql = sql!(
         "UPDATE endpoint_queues SET due_at = CAST(v.value->>1 AS BIGINT), \

@@ -202,7 +202,7 @@ pub(crate) async fn finish_all<DB: Backend>(
 /// The leases the deliveries `$1` (their keys) are held under now, read locked.
 const LEASES: Sql = sql!(
     "SELECT id, lease_owner FROM deliveries \
-     WHERE (endpoint_id, id) IN (SELECT k.value->>0, k.value->>1 FROM " [rows "$1"] " AS k) \
+     WHERE (endpoint_id, id) IN " [keys "$1"] " \
        AND state = (SELECT 'pending') AND lease_owner IS NOT NULL"[lock]
 );
 
@@ -271,7 +271,7 @@ async fn count_attempts<'q, DB: Backend>(
 ) -> Result<Option<Query<'q>>, Error> {
     const ENDPOINTS: Sql = sql!(
         "SELECT id, endpoint_id FROM deliveries \
-         WHERE (endpoint_id, id) IN (SELECT k.value->>0, k.value->>1 FROM " [rows "$1"] " AS k)"
+         WHERE (endpoint_id, id) IN " [keys "$1"]
     );
     let lost: Vec<(&str, &str)> = finishes
         .iter()

@@ -64,6 +64,8 @@ pub struct Sql {
 /// - `[rows "$1"]`: the JSON array bound at `$1` as a table whose column `value` holds one
 ///   element (read its fields with `value->>0`, `CAST(value->>1 AS BIGINT)`…);
 /// - `[texts "expr"]`: the strings of the JSON array `expr` as a table with one column `value`;
+/// - `[keys "$1"]`: the deliveries' keys bound at `$1` ([`DeliveryKey`]s) as a subquery of
+///   `(endpoint_id, id)` pairs, for `(endpoint_id, id) IN [keys "$1"]`;
 /// - `[lock]`, `[lock_skip]`: `FOR NO KEY UPDATE` / `FOR UPDATE SKIP LOCKED` on PostgreSQL,
 ///   nothing on SQLite (whose one writer connection already makes the transaction exclusive).
 ///   `[lock]` leaves foreign-key checks through the row (`FOR KEY SHARE`) free: a claim that
@@ -100,6 +102,13 @@ macro_rules! sqlite_part {
     ([texts $expr:literal]) => {
         concat!("json_each(", $expr, ")")
     };
+    ([keys $param:literal]) => {
+        concat!(
+            "(SELECT k.value->>0, k.value->>1 FROM jsonb_each(",
+            $param,
+            ") AS k)"
+        )
+    };
     ([lock]) => {
         ""
     };
@@ -133,6 +142,13 @@ macro_rules! postgres_part {
     // and 19). Rows are jsonb, parsed once however many fields are read.
     ([rows $param:literal]) => {
         concat!("herald_rows_jsonb(CAST(", $param, " AS jsonb))")
+    };
+    ([keys $param:literal]) => {
+        concat!(
+            "(SELECT k.value->>0, k.value->>1 FROM herald_rows_jsonb(CAST(",
+            $param,
+            " AS jsonb)) AS k)"
+        )
     };
     ([texts $expr:literal]) => {
         concat!("herald_texts(CAST(", $expr, " AS json))")

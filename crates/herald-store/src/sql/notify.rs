@@ -72,8 +72,7 @@ pub(crate) async fn after_attempts<DB: Backend>(
            p.failing_since \
          FROM deliveries d JOIN events e ON e.id = d.event_id \
            JOIN endpoints p ON p.id = d.endpoint_id \
-         WHERE (d.endpoint_id, d.id) IN \
-           (SELECT k.value->>0, k.value->>1 FROM " [rows "$1"] " AS k)"
+         WHERE (d.endpoint_id, d.id) IN " [keys "$1"]
     );
 
     let dead: Vec<usize> = dead.collect();

@@ -147,7 +147,7 @@ pub(crate) async fn skip_pending<DB: Backend>(
 /// Gives back the leases of one claim's deliveries (`$1`, their keys) under lease `$2`.
 pub(super) const RELEASE_CLAIM: Sql = sql!(
     "UPDATE deliveries SET lease_owner = NULL, lease_expires_at = NULL \
-     WHERE (endpoint_id, id) IN (SELECT k.value->>0, k.value->>1 FROM " [rows "$1"] " AS k) \
+     WHERE (endpoint_id, id) IN " [keys "$1"] " \
        AND state = (SELECT 'pending') AND lease_owner = $2 \
      RETURNING endpoint_id"
 );
