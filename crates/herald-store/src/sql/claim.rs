@@ -282,12 +282,18 @@ pub(crate) async fn lease_due<DB: Backend>(
 /// (`due_at IS NOT NULL` is the index's predicate), stopping at the first endpoint not left
 /// out and not another worker's. A `min` over the queue rows read every one, idle endpoints'
 /// too, in every claim.
+///
+/// Wake-ups count only for the endpoints the worker serves. The claim folded those it could,
+/// but not those another worker's claim holds while it folds them, nor those committed since;
+/// under load there are always some, and counting other workers' had a worker that serves
+/// none of them claim again at once, for nothing, over and over.
 const NEXT_TURN: Sql = sql!(
     "SELECT min(due_at) FROM (SELECT * FROM (SELECT q.due_at FROM endpoint_queues q \
        WHERE q.due_at IS NOT NULL \
          AND q.endpoint_id NOT IN (SELECT t.value FROM " [texts "$1"] " AS t)" [owned_by "q" "$2"]
        " ORDER BY q.due_at LIMIT 1) AS front \
-     UNION ALL SELECT min(due_at) FROM endpoint_wakeups) AS due"
+     UNION ALL SELECT min(q.due_at) FROM endpoint_wakeups q WHERE true" [owned_by "q" "$2"]
+     ") AS due"
 );
 
 /// When the next turn of an endpoint `worker` serves comes, leaving out those in `skip`: the

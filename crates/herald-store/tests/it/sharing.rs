@@ -212,6 +212,78 @@ async fn postgres_wakes_only_the_process_whose_worker_serves_the_endpoint() {
     crate::drop_schema(&schema).await;
 }
 
+/// A wake-up for an endpoint another worker serves does not bring a worker back at once. Its
+/// claim cannot fold a wake-up the serving worker's claim is folding (it holds the row), and
+/// under load new ones commit all the time; a next turn read from them had the other process
+/// claim again and again, for nothing, each claim waiting on the serving worker's queue row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_wake_up_for_another_workers_endpoint_does_not_bring_a_worker_back() {
+    use herald_store::{Clocked, Log, Queue, Registry};
+
+    let Some((api, schema)) = crate::postgres().await else {
+        return;
+    };
+    let _registered = (
+        api.register("first").await.unwrap(),
+        api.register("second").await.unwrap(),
+    );
+    api.create_tenant("acme").await.unwrap();
+    let endpoint = api
+        .create_endpoint(NewEndpoint::new("acme", "https://example.com/0", SECRET))
+        .await
+        .unwrap();
+    let pool = sqlx::PgPool::connect(&crate::pg_url()).await.unwrap();
+    let (owner,): (String,) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT id FROM {schema}.workers ORDER BY md5($1 || id) DESC LIMIT 1"
+    )))
+    .bind(&endpoint.id)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let other = if owner == "first" { "second" } else { "first" };
+    api.accept_event(NewEvent::new("acme", "t", "{}"))
+        .await
+        .unwrap();
+    // The serving worker's claim is folding the wake-up: it holds the row until it commits.
+    let mut folding = pool.begin().await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT 1 FROM {schema}.endpoint_wakeups FOR UPDATE"
+    )))
+    .fetch_all(&mut *folding)
+    .await
+    .unwrap();
+    let claim = |worker: &str| {
+        let request = herald_store::ClaimRequest {
+            worker: worker.into(),
+            ..crate::ten_for_a_minute()
+        };
+        let api = &api;
+        async move { api.claim_with_next_turn(&request).await.unwrap() }
+    };
+
+    let theirs = claim(other).await;
+    assert!(theirs.deliveries.is_empty());
+    assert_eq!(
+        theirs.next_turn, None,
+        "the other worker has no turn coming: nothing it serves is due"
+    );
+    // The serving worker is told its turn has come, and takes the delivery once the fold
+    // that held the wake-up is over.
+    let mine = claim(&owner).await;
+    assert!(mine.deliveries.is_empty(), "the wake-up is not folded yet");
+    let now = api.now();
+    assert!(
+        mine.next_turn.is_some_and(|at| at <= now),
+        "the serving worker's turn has come: {:?} at {now}",
+        mine.next_turn
+    );
+    folding.rollback().await.unwrap();
+    assert_eq!(claim(&owner).await.deliveries.len(), 1);
+
+    drop(api);
+    crate::drop_schema(&schema).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_wakes_its_own_worker_while_its_listener_is_away() {
     use std::time::Duration;
