@@ -173,14 +173,7 @@ async fn postgres_wakes_only_the_process_whose_worker_serves_the_endpoint() {
         .create_endpoint(NewEndpoint::new("acme", "https://example.com/0", SECRET))
         .await
         .unwrap();
-    let pool = sqlx::PgPool::connect(&crate::pg_url()).await.unwrap();
-    let (owner,): (String,) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT id FROM {schema}.workers ORDER BY md5($1 || id) DESC LIMIT 1"
-    )))
-    .bind(&endpoint.id)
-    .fetch_one(&pool)
-    .await
-    .unwrap();
+    let owner = serving_worker(&schema, &endpoint.id).await;
     let serving = usize::from(owner == "second");
     let stores = [&first, &second];
 
@@ -232,14 +225,8 @@ async fn postgres_a_wake_up_for_another_workers_endpoint_does_not_bring_a_worker
         .create_endpoint(NewEndpoint::new("acme", "https://example.com/0", SECRET))
         .await
         .unwrap();
+    let owner = serving_worker(&schema, &endpoint.id).await;
     let pool = sqlx::PgPool::connect(&crate::pg_url()).await.unwrap();
-    let (owner,): (String,) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT id FROM {schema}.workers ORDER BY md5($1 || id) DESC LIMIT 1"
-    )))
-    .bind(&endpoint.id)
-    .fetch_one(&pool)
-    .await
-    .unwrap();
     let other = if owner == "first" { "second" } else { "first" };
     api.accept_event(NewEvent::new("acme", "t", "{}"))
         .await
@@ -576,6 +563,19 @@ async fn execute(schema: &str, statement: &str) {
     .execute(&pool)
     .await
     .unwrap();
+}
+
+/// The registered worker that serves `endpoint` (the one it hashes highest with).
+async fn serving_worker(schema: &str, endpoint: &str) -> String {
+    let pool = sqlx::PgPool::connect(&crate::pg_url()).await.unwrap();
+    let (owner,): (String,) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT id FROM {schema}.workers ORDER BY md5($1 || id) DESC LIMIT 1"
+    )))
+    .bind(endpoint)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    owner
 }
 
 /// The registered workers' names.
