@@ -32,6 +32,14 @@ const SUBSCRIBED: Sql = sql!(
          WHERE t.value = k.value->>1)"
 );
 
+/// The event stored earlier under tenant `$1`'s idempotency key `$2`.
+pub(crate) const EARLIER: &str = concat!(
+    "SELECT ",
+    event_columns!(),
+    " FROM events WHERE tenant_id = $1 AND id = \
+      (SELECT event_id FROM idempotency_keys WHERE tenant_id = $1 AND key = $2)"
+);
+
 /// Stores events and one pending delivery per subscribed endpoint each, and announces them.
 pub(crate) async fn accept_all<DB: Backend>(
     db: &mut impl Run<DB>,
@@ -189,16 +197,11 @@ pub(crate) async fn accept_all<DB: Backend>(
             let key = new.idempotency_key.as_deref().ok_or_else(|| {
                 Error::new(ErrorKind::Database, "an event without a key was not stored")
             })?;
-            let earlier: Event = query(concat!(
-                "SELECT ",
-                event_columns!(),
-                " FROM events WHERE id = \
-                  (SELECT event_id FROM idempotency_keys WHERE tenant_id = $1 AND key = $2)"
-            ))
-            .bind(&new.tenant_id)
-            .bind(key)
-            .fetch_one(&mut *db)
-            .await?;
+            let earlier: Event = query(EARLIER)
+                .bind(&new.tenant_id)
+                .bind(key)
+                .fetch_one(&mut *db)
+                .await?;
             let (deliveries, skipped): (i64, i64) = query(
                 "SELECT count(*) - count(*) FILTER (WHERE state = 'skipped'), \
                  count(*) FILTER (WHERE state = 'skipped') FROM deliveries WHERE event_id = $1",

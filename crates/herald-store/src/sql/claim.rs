@@ -565,6 +565,16 @@ async fn apply<DB: Backend>(
     Ok(())
 }
 
+/// The claimed deliveries with their events (`$1`: `[endpoint, id]` each).
+pub(crate) const READ_CLAIMED: Sql = sql!(
+    "SELECT d.id AS delivery_id, d.attempts, e.id AS event_id, e.event_type, e.payload, \
+       d.endpoint_id, d.ordering_key, e.version AS event_version, e.versions AS converted, \
+       e.traceparent \
+     FROM " [rows "$1"] " AS k \
+       JOIN deliveries d ON d.endpoint_id = k.value->>0 AND d.id = k.value->>1"
+      [event_of "d.endpoint_id" "d.event_id"]
+);
+
 /// Everything needed to send the claimed deliveries (with each endpoint's signing secrets),
 /// in the order they were claimed: the deliveries with their events, then what their
 /// endpoints send with (URL, headers, pinned version, secrets) once per endpoint, where a
@@ -575,14 +585,6 @@ pub(crate) async fn read<DB: Backend>(
     lease: &str,
     now: Millis,
 ) -> Result<Vec<Claimed>, Error> {
-    const READ: Sql = sql!(
-        "SELECT d.id AS delivery_id, d.attempts, e.id AS event_id, e.event_type, e.payload, \
-           d.endpoint_id, d.ordering_key, e.version AS event_version, e.versions AS converted, \
-           e.traceparent \
-         FROM " [rows "$1"] " AS k \
-           JOIN deliveries d ON d.endpoint_id = k.value->>0 AND d.id = k.value->>1 \
-           JOIN events e ON e.id = d.event_id"
-    );
     const ENDPOINTS: Sql = sql!(
         "SELECT p.id, p.url, p.headers, p.version AS pin, \
            (SELECT " [json_array "s.secret" "s.created_at DESC"] " FROM endpoint_secrets s \
@@ -593,7 +595,7 @@ pub(crate) async fn read<DB: Backend>(
     if taken.is_empty() {
         return Ok(Vec::new());
     }
-    let mut rows: Vec<ClaimRow> = query(READ)
+    let mut rows: Vec<ClaimRow> = query(READ_CLAIMED)
         .bind(json_rows(&taken))
         .fetch_all(&mut *db)
         .await?;

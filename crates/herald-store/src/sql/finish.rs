@@ -621,22 +621,11 @@ mod tests {
     /// literal let PostgreSQL read them through `deliveries_ready` instead (every pending
     /// delivery of the endpoint, filtered by id), 136 ms a finish of a batch in the benchmark
     /// where the key takes 1 ms (`super::super::DeliveryKey`).
+    #[cfg(feature = "postgres")]
     #[tokio::test]
     async fn postgres_reads_pending_deliveries_by_key_through_the_key() {
-        use crate::postgres::PostgresStore;
-        let url = std::env::var("HERALD_TEST_DATABASE_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-        let schema = format!(
-            "herald_test_{}",
-            ulid::Ulid::generate().to_string().to_lowercase()
-        );
-        let store = match PostgresStore::open_in_schema(&url, &schema).await {
-            Ok(store) => store,
-            Err(error) if std::env::var("CI").as_deref() != Ok("true") => {
-                eprintln!("SKIPPED: PostgreSQL at {url} is unreachable: {error}");
-                return;
-            }
-            Err(error) => panic!("PostgreSQL at {url} is unreachable under CI: {error}"),
+        let Some((store, schema)) = crate::sql::plans::store_in_new_schema().await else {
+            return;
         };
         store.create_tenant("acme").await.unwrap();
         let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -666,25 +655,15 @@ mod tests {
                 vec![key.clone(), "w/1".to_owned()],
             ),
         ] {
-            let explain = format!("EXPLAIN (COSTS OFF) {}", sql.postgres);
-            let mut plan = sqlx::query_as::<_, (String,)>(sqlx::AssertSqlSafe(explain));
-            for bind in binds {
-                plan = plan.bind(bind);
-            }
-            let plan = plan.fetch_all(&store.writer).await.unwrap();
-            let plan: Vec<&str> = plan.iter().map(|(line,)| line.as_str()).collect();
+            let binds: Vec<&str> = binds.iter().map(String::as_str).collect();
+            let plan = crate::sql::plans::plan(&store, &[], sql.postgres, &binds).await;
             let read = plan
                 .iter()
                 .find(|line| line.contains("Scan") && line.contains("deliveries_p"))
-                .copied()
+                .map(String::as_str)
                 .unwrap_or_default();
             assert!(read.contains("_pkey"), "{name}: {plan:#?}");
         }
-        store.writer.close().await;
-        let admin = sqlx::PgPool::connect(&url).await.unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
-            .execute(&admin)
-            .await
-            .unwrap();
+        crate::sql::plans::drop_schema(store, &schema).await;
     }
 }

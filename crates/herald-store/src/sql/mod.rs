@@ -42,6 +42,9 @@ mod finish;
 mod hours;
 mod log;
 mod notify;
+#[cfg(test)]
+#[cfg(feature = "postgres")]
+mod plans;
 mod queue;
 mod registry;
 mod replays;
@@ -78,6 +81,13 @@ pub struct Sql {
 ///   SQLite, whose one process has one worker;
 /// - `[json_array "expr" "order"]`: the aggregate of `expr` over a group as JSON array text,
 ///   in `order` (`[]` for none);
+/// - `[event_of "endpoint" "id"]`: joins as `e` event `id` of the tenant of endpoint
+///   `endpoint` (SQL expressions of the tables joined before, a delivery's `d.endpoint_id` and
+///   `d.event_id`). On PostgreSQL events are keyed by tenant and id (migration 26); joined
+///   plainly, with the key's two columns coming from two tables, the planner may read the key
+///   with one column and filter every event of the tenant (or every delivery of the endpoint)
+///   for each row, and did with statistics out of date. This is a subquery it cannot flatten,
+///   planned with both values given. SQLite keeps its key on the id and reads that;
 /// - `[either "sqlite" "postgres"]`: a piece each dialect writes its own way, where no form
 ///   both accept plans well (keep it to the piece that differs).
 macro_rules! sql {
@@ -93,6 +103,9 @@ pub(crate) use sql;
 macro_rules! sqlite_part {
     ([either $sqlite:literal $postgres:literal]) => {
         $sqlite
+    };
+    ([event_of $endpoint:literal $id:literal]) => {
+        concat!(" JOIN events e ON e.id = ", $id, " ")
     };
     // jsonb_each: an element that is a row comes as JSONB, so reading its fields
     // (`value->>n`) does not turn it back into text and parse that once more.
@@ -136,6 +149,17 @@ pub(crate) use sqlite_part;
 macro_rules! postgres_part {
     ([either $sqlite:literal $postgres:literal]) => {
         $postgres
+    };
+    ([event_of $endpoint:literal $id:literal]) => {
+        concat!(
+            " CROSS JOIN LATERAL (SELECT e.* FROM endpoints ep \
+               JOIN events e ON e.tenant_id = ep.tenant_id \
+             WHERE ep.id = ",
+            $endpoint,
+            " AND e.id = ",
+            $id,
+            " OFFSET 0) AS e "
+        )
     };
     // herald_rows_jsonb and herald_texts are jsonb_array_elements and
     // json_array_elements_text with a row estimate that plans lookups by id (migrations 11

@@ -57,6 +57,19 @@ struct Cause {
     failing_since: Option<Millis>,
 }
 
+/// What an operational event about an attempt tells (`$1`: the deliveries' keys), read after
+/// the attempts were recorded: the attempts made, the streak as it now stands. Each delivery
+/// through its key, then its event and endpoint: with the endpoint joined beside them,
+/// PostgreSQL read the deliveries' key with the endpoint alone.
+pub(crate) const CAUSES: Sql = sql!(
+    "SELECT d.id, d.event_id, e.event_type, d.attempts, d.endpoint_id, e.tenant_id, \
+       (SELECT p.url FROM endpoints p WHERE p.id = d.endpoint_id) AS url, \
+       (SELECT p.failing_since FROM endpoints p WHERE p.id = d.endpoint_id) AS failing_since \
+     FROM " [rows "$1"] " AS k \
+       JOIN deliveries d ON d.endpoint_id = k.value->>0 AND d.id = k.value->>1"
+      [event_of "d.endpoint_id" "d.event_id"]
+);
+
 /// Stores the operational events for a batch of attempts: the endpoint `changes` (with the
 /// index in `finishes` of the attempt behind each) and the deliveries at `dead` that died.
 /// Attempts at delivering operational events produce none. Whether deliveries became due.
@@ -66,15 +79,6 @@ pub(crate) async fn after_attempts<DB: Backend>(
     changes: Vec<(String, usize, Change)>,
     dead: impl Iterator<Item = usize>,
 ) -> Result<bool, Error> {
-    // Read after the attempts were recorded: the attempts made, the streak as it now stands.
-    const CAUSES: Sql = sql!(
-        "SELECT d.id, d.event_id, e.event_type, d.attempts, d.endpoint_id, p.tenant_id, p.url, \
-           p.failing_since \
-         FROM deliveries d JOIN events e ON e.id = d.event_id \
-           JOIN endpoints p ON p.id = d.endpoint_id \
-         WHERE (d.endpoint_id, d.id) IN " [keys "$1"]
-    );
-
     let dead: Vec<usize> = dead.collect();
     if changes.is_empty() && dead.is_empty() {
         return Ok(false);

@@ -62,22 +62,11 @@ impl<DB: Backend> Upkeep for SqlStore<DB> {
         // (each locks its event before it writes); then each is deleted only if, as of now,
         // none of its deliveries is pending. One statement would judge "pending" on a snapshot
         // taken before such a write committed, and its cascade would delete the delivery.
-        // An event's id is made at its acceptance (`new_id_at`), so the oldest are the lowest
-        // ids, found through the primary key: no index on the acceptance time to keep up.
-        const CANDIDATES: Sql = sql!(
-            "SELECT e.id FROM events e WHERE e.id < $3 AND e.created_at < $1 \
-             AND NOT EXISTS (SELECT 1 FROM deliveries d \
-               WHERE d.event_id = e.id AND d.state = 'pending') \
-             ORDER BY e.id LIMIT $2"[lock_skip]
-        );
-        const DELETE: Sql = sql!(
-            "DELETE FROM events WHERE id IN (SELECT t.value FROM " [texts "$1"] " AS t) \
-             AND NOT EXISTS (SELECT 1 FROM deliveries d \
-               WHERE d.event_id = events.id AND d.state = 'pending') RETURNING id"
-        );
         let mut tx = self.writer.begin().await?;
         let cutoff = self.now() - millis(older_than);
-        let candidates: Vec<(String,)> = query(CANDIDATES)
+        query(PURGE_IN_KEY_ORDER).execute(&mut *tx).await?;
+
+        let candidates: Vec<(String, String)> = query(PURGE_CANDIDATES)
             .bind(cutoff)
             .bind(i64::from(limit))
             .bind(crate::id_floor("evt", cutoff))
@@ -86,9 +75,8 @@ impl<DB: Backend> Upkeep for SqlStore<DB> {
         if candidates.is_empty() {
             return Ok(0);
         }
-        let ids: Vec<&str> = candidates.iter().map(|(id,)| id.as_str()).collect();
-        let purged: Vec<(String,)> = query(DELETE)
-            .bind(super::json_rows(&ids))
+        let purged: Vec<(String,)> = query(PURGE)
+            .bind(super::json_rows(&candidates))
             .fetch_all(&mut *tx)
             .await?;
         let ids: Vec<&str> = purged.iter().map(|(id,)| id.as_str()).collect();
@@ -97,6 +85,45 @@ impl<DB: Backend> Upkeep for SqlStore<DB> {
         Ok(purged.len() as u64)
     }
 }
+
+/// Makes [`PURGE_CANDIDATES`] walk each tenant's events in the key's order, for the rest of
+/// the transaction. PostgreSQL planned it without statistics (a young day's partition, or a
+/// plan kept for any values) as a read of every old event of the tenant, sorted, for every
+/// batch: the benchmark deleted 2,300-3,400 events a second where it deletes 30,000.
+pub(crate) const PURGE_IN_KEY_ORDER: Sql = Sql {
+    sqlite: "SELECT 1",
+    postgres: "SELECT set_config('enable_sort', 'off', true), \
+                 set_config('enable_bitmapscan', 'off', true)",
+};
+
+/// The oldest events accepted before `$1` (`$3`: the lowest id of that moment) with no
+/// delivery pending, at most `$2`, locked, skipping those a retry or a replay holds. An event's
+/// id is made at its acceptance (`new_id_at`), so the oldest are the lowest ids: no index on
+/// the acceptance time to keep up. SQLite finds them through its key on the id; PostgreSQL
+/// keys events by tenant and id (migration 26), so it walks each tenant's oldest through the
+/// key and stops once it has a batch.
+pub(crate) const PURGE_CANDIDATES: Sql = Sql {
+    sqlite: "SELECT e.tenant_id, e.id FROM events e WHERE e.id < $3 AND e.created_at < $1 \
+         AND NOT EXISTS (SELECT 1 FROM deliveries d \
+           WHERE d.event_id = e.id AND d.state = 'pending') \
+         ORDER BY e.id LIMIT $2",
+    postgres: "SELECT c.tenant_id, c.id FROM tenants t CROSS JOIN LATERAL \
+         (SELECT e.tenant_id, e.id FROM events e \
+           WHERE e.tenant_id = t.id AND e.id < $3 AND e.created_at < $1 \
+           AND NOT EXISTS (SELECT 1 FROM deliveries d \
+             WHERE d.event_id = e.id AND d.state = 'pending') \
+           ORDER BY e.id LIMIT $2 FOR UPDATE SKIP LOCKED) AS c \
+         LIMIT $2",
+};
+
+/// Deletes the candidates `$1` (`[tenant, id]` each) that, as of now, have no delivery
+/// pending.
+pub(crate) const PURGE: Sql = sql!(
+    "DELETE FROM events WHERE (tenant_id, id) IN \
+       (SELECT t.value->>0, t.value->>1 FROM " [rows "$1"] " AS t) \
+     AND NOT EXISTS (SELECT 1 FROM deliveries d \
+       WHERE d.event_id = events.id AND d.state = 'pending') RETURNING id"
+);
 
 /// Deletes what hangs off deleted events: their deliveries, those deliveries' attempts, and
 /// their idempotency keys. On PostgreSQL no foreign key cascades between the partitioned

@@ -47,6 +47,21 @@ async fn schema_at(version: i64) -> Option<(String, PgPool)> {
     Some((schema, old))
 }
 
+/// The columns of `table`'s primary key, in order.
+async fn primary_key(pool: &PgPool, table: &str) -> Vec<String> {
+    let key: Vec<(String,)> = sqlx::query_as(
+        "SELECT a.attname::text FROM pg_index i \
+           JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey) \
+         WHERE i.indrelid = CAST($1 AS regclass) AND i.indisprimary \
+         ORDER BY array_position(i.indkey::int2[], a.attnum)",
+    )
+    .bind(table)
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    key.into_iter().map(|(column,)| column).collect()
+}
+
 /// The attempts' primary key changed in migration 9 (one index, in their delivery's order):
 /// attempts written before it are read after it, in the order they started.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -419,17 +434,7 @@ async fn postgres_deliveries_written_before_migration_25_are_found_through_their
         .await
         .unwrap();
     let store = crate::timed(store);
-    let key: Vec<(String,)> = sqlx::query_as(
-        "SELECT a.attname::text FROM pg_index i \
-           JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey) \
-         WHERE i.indrelid = 'deliveries'::regclass AND i.indisprimary \
-         ORDER BY array_position(i.indkey::int2[], a.attnum)",
-    )
-    .fetch_all(&old)
-    .await
-    .unwrap();
-    let key: Vec<&str> = key.iter().map(|(column,)| column.as_str()).collect();
-    assert_eq!(key, ["endpoint_id", "id"]);
+    assert_eq!(primary_key(&old, "deliveries").await, ["endpoint_id", "id"]);
 
     let found = store.delivery("acme", delivery).await.unwrap().unwrap();
     assert_eq!(found.endpoint_id, "ep_2");
@@ -453,6 +458,94 @@ async fn postgres_deliveries_written_before_migration_25_are_found_through_their
     let attempts = store.attempts("acme", delivery).await.unwrap();
     assert_eq!(attempts.len(), 1);
     assert!(store.attempts("globex", delivery).await.unwrap().is_empty());
+    old.close().await;
+    drop(store);
+    crate::drop_schema(&schema).await;
+}
+
+/// Migration 26 keys events by their tenant and id, with no index on the id alone: events
+/// written before it are found after it through their tenant (and not through another
+/// tenant's), a repeated idempotency key still answers with its event, a pending delivery's
+/// event is read by its claim, and retention deletes the old events that have nothing pending
+/// and keeps the one that has.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_events_written_before_migration_26_are_found_through_their_tenant() {
+    let Some((schema, old)) = schema_at(25).await else {
+        return;
+    };
+    let (pending, done, other) = (
+        "evt_01JBQZ0000CCCCCCCCCCCCCCC1",
+        "evt_01JBQZ0000CCCCCCCCCCCCCCC2",
+        "evt_01JBQZ0000CCCCCCCCCCCCCCC3",
+    );
+    let delivery = "dlv_01JBQZ0000CCCCCCCCCCCCCCC1";
+    let event = |id: &str, tenant: &str, key: &str| {
+        format!(
+            "INSERT INTO events (id, tenant_id, event_type, payload, idempotency_key, \
+               created_at) VALUES ('{id}', '{tenant}', 't', '{{\"n\":1}}', '{key}', 1)"
+        )
+    };
+    run_all(
+        &old,
+        [
+            "INSERT INTO tenants (id, created_at) VALUES ('acme', 1), ('globex', 1)".to_owned(),
+            "INSERT INTO endpoints (id, tenant_id, url, description, event_types, headers, \
+               enabled, created_at, updated_at) \
+             VALUES ('ep_1', 'acme', 'https://example.com/hook', '', '[]', '{}', TRUE, 1, 1)"
+                .to_owned(),
+            "INSERT INTO endpoint_queues (endpoint_id, due_at) VALUES ('ep_1', 1)".to_owned(),
+            event(pending, "acme", "k1"),
+            event(done, "acme", "k2"),
+            event(other, "globex", "k3"),
+            "INSERT INTO idempotency_keys (tenant_id, key, event_id) VALUES \
+               ('acme', 'k1', 'evt_01JBQZ0000CCCCCCCCCCCCCCC1'), \
+               ('acme', 'k2', 'evt_01JBQZ0000CCCCCCCCCCCCCCC2'), \
+               ('globex', 'k3', 'evt_01JBQZ0000CCCCCCCCCCCCCCC3')"
+                .to_owned(),
+            format!(
+                "INSERT INTO deliveries (id, event_id, endpoint_id, state, attempts, \
+                   next_attempt_at, created_at, updated_at) \
+                 VALUES ('{delivery}', '{pending}', 'ep_1', 'pending', 0, 1, 1, 1)"
+            ),
+        ],
+    )
+    .await;
+
+    let store = PostgresStore::open_in_schema(&crate::pg_url(), &schema)
+        .await
+        .unwrap();
+    let store = crate::timed(store);
+    assert_eq!(primary_key(&old, "events").await, ["tenant_id", "id"]);
+    let (indexes,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM pg_index WHERE indrelid = 'events'::regclass")
+            .fetch_one(&old)
+            .await
+            .unwrap();
+    assert_eq!(indexes, 1, "the key is the events' only index");
+
+    let found = store.event("acme", pending).await.unwrap().unwrap();
+    assert_eq!(found.payload, r#"{"n":1}"#);
+    assert!(store.event("globex", pending).await.unwrap().is_none());
+    assert!(store.event("acme", other).await.unwrap().is_none());
+    let mut again = herald_store::NewEvent::new("acme", "t", r#"{"n":2}"#);
+    again.idempotency_key = Some("k2".into());
+    let repeated = store.accept_event(again, 10).await.unwrap();
+    assert!(!repeated.created);
+    assert_eq!(repeated.event.id, done);
+
+    let claimed = store.claim_due("w", 10, 60_000, 10).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].event_id, pending);
+    assert_eq!(claimed[0].payload, r#"{"n":1}"#);
+
+    // In 2096 every event here is older than a day; the pending delivery keeps its event.
+    let in_2096 = 4_000_000_000_000;
+    store.clock.set(in_2096);
+    let purged = store.purge(in_2096 - 86_400_000, 500).await.unwrap();
+    assert_eq!(purged, 2, "acme's finished event and globex's");
+    assert!(store.event("acme", pending).await.unwrap().is_some());
+    assert!(store.event("acme", done).await.unwrap().is_none());
+    assert!(store.event("globex", other).await.unwrap().is_none());
     old.close().await;
     drop(store);
     crate::drop_schema(&schema).await;
