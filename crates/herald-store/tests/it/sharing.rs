@@ -152,7 +152,7 @@ async fn postgres_wakes_only_the_process_whose_worker_serves_the_endpoint() {
     use std::time::Duration;
 
     use herald_store::postgres::PostgresStore;
-    use herald_store::{Log, Queue, Registry};
+    use herald_store::{Log, Queue};
 
     let Some((api, schema)) = crate::postgres().await else {
         return;
@@ -168,12 +168,7 @@ async fn postgres_wakes_only_the_process_whose_worker_serves_the_endpoint() {
         first.due_work().await.unwrap(),
         second.due_work().await.unwrap(),
     ];
-    api.create_tenant("acme").await.unwrap();
-    let endpoint = api
-        .create_endpoint(NewEndpoint::new("acme", "https://example.com/0", SECRET))
-        .await
-        .unwrap();
-    let owner = serving_worker(&schema, &endpoint.id).await;
+    let owner = one_endpoints_worker(&api, &schema).await;
     let serving = usize::from(owner == "second");
     let stores = [&first, &second];
 
@@ -211,7 +206,7 @@ async fn postgres_wakes_only_the_process_whose_worker_serves_the_endpoint() {
 /// claim again and again, for nothing, each claim waiting on the serving worker's queue row.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_a_wake_up_for_another_workers_endpoint_does_not_bring_a_worker_back() {
-    use herald_store::{Clocked, Log, Queue, Registry};
+    use herald_store::{Clocked, Log, Queue};
 
     let Some((api, schema)) = crate::postgres().await else {
         return;
@@ -220,12 +215,7 @@ async fn postgres_a_wake_up_for_another_workers_endpoint_does_not_bring_a_worker
         api.register("first").await.unwrap(),
         api.register("second").await.unwrap(),
     );
-    api.create_tenant("acme").await.unwrap();
-    let endpoint = api
-        .create_endpoint(NewEndpoint::new("acme", "https://example.com/0", SECRET))
-        .await
-        .unwrap();
-    let owner = serving_worker(&schema, &endpoint.id).await;
+    let owner = one_endpoints_worker(&api, &schema).await;
     let pool = sqlx::PgPool::connect(&crate::pg_url()).await.unwrap();
     let other = if owner == "first" { "second" } else { "first" };
     api.accept_event(NewEvent::new("acme", "t", "{}"))
@@ -563,6 +553,17 @@ async fn execute(schema: &str, statement: &str) {
     .execute(&pool)
     .await
     .unwrap();
+}
+
+/// Makes tenant `acme` with one endpoint through `api`; the registered worker that serves it.
+async fn one_endpoints_worker(api: &herald_store::postgres::PostgresStore, schema: &str) -> String {
+    use herald_store::Registry;
+    api.create_tenant("acme").await.unwrap();
+    let endpoint = api
+        .create_endpoint(NewEndpoint::new("acme", "https://example.com/0", SECRET))
+        .await
+        .unwrap();
+    serving_worker(schema, &endpoint.id).await
 }
 
 /// The registered worker that serves `endpoint` (the one it hashes highest with).
