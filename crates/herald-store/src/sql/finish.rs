@@ -656,7 +656,7 @@ mod tests {
             ),
         ] {
             let binds: Vec<&str> = binds.iter().map(String::as_str).collect();
-            let plan = crate::sql::plans::plan(&store, &[], sql.postgres, &binds).await;
+            let plan = crate::sql::plans::plan(&store, &[], sql.postgres, &[], &binds).await;
             let read = plan
                 .iter()
                 .find(|line| line.contains("Scan") && line.contains("deliveries_p"))

@@ -88,6 +88,9 @@ pub struct Sql {
 ///   with one column and filter every event of the tenant (or every delivery of the endpoint)
 ///   for each row, and did with statistics out of date. This is a subquery it cannot flatten,
 ///   planned with both values given. SQLite keeps its key on the id and reads that;
+/// - `[event_in "tenant" "id"]`: joins as `e` event `id` of tenant `tenant` (a value, or an
+///   expression of the tables joined before), after them: the same plan, where the tenant is
+///   known, for the same reason. SQLite's `CROSS JOIN` keeps its order;
 /// - `[either "sqlite" "postgres"]`: a piece each dialect writes its own way, where no form
 ///   both accept plans well (keep it to the piece that differs).
 macro_rules! sql {
@@ -106,6 +109,15 @@ macro_rules! sqlite_part {
     };
     ([event_of $endpoint:literal $id:literal]) => {
         concat!(" JOIN events e ON e.id = ", $id, " ")
+    };
+    ([event_in $tenant:literal $id:literal]) => {
+        concat!(
+            " CROSS JOIN events e ON e.id = ",
+            $id,
+            " AND e.tenant_id = ",
+            $tenant,
+            " "
+        )
     };
     // jsonb_each: an element that is a row comes as JSONB, so reading its fields
     // (`value->>n`) does not turn it back into text and parse that once more.
@@ -156,6 +168,15 @@ macro_rules! postgres_part {
                JOIN events e ON e.tenant_id = ep.tenant_id \
              WHERE ep.id = ",
             $endpoint,
+            " AND e.id = ",
+            $id,
+            " OFFSET 0) AS e "
+        )
+    };
+    ([event_in $tenant:literal $id:literal]) => {
+        concat!(
+            " CROSS JOIN LATERAL (SELECT e.* FROM events e WHERE e.tenant_id = ",
+            $tenant,
             " AND e.id = ",
             $id,
             " OFFSET 0) AS e "

@@ -40,12 +40,15 @@ pub(crate) async fn drop_schema(store: PostgresStore, schema: &str) {
 
 /// PostgreSQL's generic plan of `sql` (the one made once for any values, which claims always
 /// use and other statements use once it looks no worse), line by line, run with `args` (SQL
-/// literals, so each takes the type its placeholder has in the statement), after the
-/// statements `before` in the same transaction.
+/// literals, so each takes the type its placeholder has in the statement, or the one in
+/// `types` where the text leaves it open, as in `$2 IS NULL OR …`; `NULL` for none),
+/// after the statements `before` in the same transaction (which may ask for the plan made for
+/// the values given instead: `SET LOCAL plan_cache_mode = force_custom_plan`).
 pub(crate) async fn plan(
     store: &PostgresStore,
     before: &[&str],
     sql: &str,
+    types: &[&str],
     args: &[&str],
 ) -> Vec<String> {
     let mut conn = store.writer.acquire().await.unwrap();
@@ -60,13 +63,23 @@ pub(crate) async fn plan(
             .await
             .unwrap();
     }
-    sqlx::query(sqlx::AssertSqlSafe(format!("PREPARE herald_plan AS {sql}")))
-        .execute(&mut *conn)
-        .await
-        .unwrap();
+    let types = if types.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", types.join(", "))
+    };
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "PREPARE herald_plan{types} AS {sql}"
+    )))
+    .execute(&mut *conn)
+    .await
+    .unwrap();
     let literals: Vec<String> = args
         .iter()
-        .map(|a| format!("'{}'", a.replace('\'', "''")))
+        .map(|a| match *a {
+            "NULL" => "NULL".to_owned(),
+            a => format!("'{}'", a.replace('\'', "''")),
+        })
         .collect();
     let explain = format!(
         "EXPLAIN (COSTS OFF) EXECUTE herald_plan({})",
@@ -90,44 +103,15 @@ pub(crate) async fn plan(
 /// written plainly, the benchmark's drain sent 10,847 deliveries of 20,000 in 120 s).
 #[tokio::test]
 async fn postgres_reads_events_through_their_tenant_and_id() {
-    use crate::{NewEndpoint, Registry};
     let Some((store, schema)) = store_in_new_schema().await else {
         return;
     };
-    store.create_tenant("acme").await.unwrap();
-    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-    let endpoint = NewEndpoint::new("acme", "https://example.com", secret);
-    let endpoint = store.create_endpoint(endpoint).await.unwrap().id;
-    let ids: Vec<(String, String)> = (0..2_000)
-        .map(|_| (crate::new_id("evt"), crate::new_id("dlv")))
-        .collect();
-    for insert in [
-        "INSERT INTO events (id, tenant_id, event_type, payload, idempotency_key, created_at) \
-         SELECT t.value->>0, 'acme', 't', '{}', t.value->>0, 1 \
-         FROM jsonb_array_elements(CAST($1 AS jsonb)) AS t",
-        "INSERT INTO idempotency_keys (tenant_id, key, event_id) \
-         SELECT 'acme', t.value->>0, t.value->>0 FROM jsonb_array_elements(CAST($1 AS jsonb)) AS t",
-        "INSERT INTO deliveries (id, event_id, endpoint_id, state, attempts, next_attempt_at, \
-           created_at, updated_at) \
-         SELECT t.value->>1, t.value->>0, $2, 'succeeded', 1, NULL, 1, 1 \
-         FROM jsonb_array_elements(CAST($1 AS jsonb)) AS t",
-    ] {
-        sqlx::query(insert)
-            .bind(super::json_rows(&ids))
-            .bind(&endpoint)
-            .execute(&store.writer)
-            .await
-            .unwrap();
-    }
-
-    // The day's partitions, which hold the rows.
-    let (events_day, deliveries_day): (String, String) = sqlx::query_as(
-        "SELECT (SELECT CAST(tableoid::regclass AS TEXT) FROM events LIMIT 1), \
-           (SELECT CAST(tableoid::regclass AS TEXT) FROM deliveries LIMIT 1)",
-    )
-    .fetch_one(&store.writer)
-    .await
-    .unwrap();
+    let Young {
+        endpoint,
+        ids,
+        events_day,
+        deliveries_day,
+    } = young_day(&store).await;
     let (event, delivery) = (ids[7].0.as_str(), ids[7].1.as_str());
     let key = serde_json::json!([[&endpoint, delivery]]).to_string();
     let purged = serde_json::json!([["acme", event]]).to_string();
@@ -185,7 +169,7 @@ async fn postgres_reads_events_through_their_tenant_and_id() {
             vec![purged.as_str()],
         ),
     ] {
-        let plan = plan(&store, before, sql, &args).await;
+        let plan = plan(&store, before, sql, &[], &args).await;
         assert_reads_by_key(&plan, &events_day, "tenant_id", name);
         // Retention walks the key in its order, never reading every old event to sort them.
         let sorts = |l: &String| l.contains("->  Sort") || l.contains("Bitmap");
@@ -196,6 +180,114 @@ async fn postgres_reads_events_through_their_tenant_and_id() {
         }
     }
     drop_schema(store, &schema).await;
+}
+
+/// A page of an endpoint's log reads its deliveries through their index, newest first, and
+/// each one's event through the events' key with both columns, whether PostgreSQL plans it
+/// for the values given or for any: joined plainly, with today's partitions too young to
+/// have statistics, it read every event of the tenant for the first page
+/// (`scripts/large-tenant.sh`: 0.5-0.8 s for 300,000). The pending page reads the pending
+/// ones' index: walking the endpoint's history newest first for them looked cheaper to it.
+#[tokio::test]
+async fn postgres_reads_a_page_of_the_log_through_the_endpoint_and_each_event_by_key() {
+    let Some((store, schema)) = store_in_new_schema().await else {
+        return;
+    };
+    let Young {
+        endpoint,
+        events_day,
+        deliveries_day,
+        ..
+    } = young_day(&store).await;
+    // The tenant, no cursor, the endpoint, no event, type, state or times, 21 rows.
+    let args = [
+        "acme", "NULL", &endpoint, "NULL", "NULL", "NULL", "NULL", "NULL", "21",
+    ];
+    // The types sqlx binds, which the text leaves open (`$2 IS NULL OR …`).
+    let types = [
+        "text", "text", "text", "text", "text", "text", "bigint", "bigint", "bigint",
+    ];
+    let custom = ["SET LOCAL plan_cache_mode = force_custom_plan"];
+    let day = deliveries_day.as_str();
+    for (name, sql, index) in [
+        ("a page", super::log::ENDPOINT_PAGE, format!("{day}_pkey")),
+        (
+            "a pending page",
+            super::log::PENDING_PAGE,
+            format!("{day}_endpoint_id_next_attempt_at_idx"),
+        ),
+        (
+            "a dead page",
+            super::log::DEAD_PAGE,
+            format!("{day}_endpoint_id_id_idx"),
+        ),
+    ] {
+        for before in [&[][..], &custom[..]] {
+            let plan = plan(&store, before, sql.postgres, &types, &args).await;
+            assert_reads_by_key(&plan, &events_day, "tenant_id", name);
+            assert!(
+                plan.iter().any(|l| l.contains("Index Scan")
+                    && l.contains(&format!(" using {index} on {day} "))),
+                "{name} does not read {day} through {index}: {plan:#?}"
+            );
+        }
+    }
+    drop_schema(store, &schema).await;
+}
+
+/// What [`young_day`] wrote.
+struct Young {
+    endpoint: String,
+    /// Each event's id and its delivery's.
+    ids: Vec<(String, String)>,
+    /// The day's partitions, which hold the rows.
+    events_day: String,
+    deliveries_day: String,
+}
+
+/// Tenant `acme`, an endpoint, and 2,000 events each with a delivery that succeeded, in
+/// today's partitions, which have no statistics yet.
+async fn young_day(store: &PostgresStore) -> Young {
+    use crate::{NewEndpoint, Registry};
+    store.create_tenant("acme").await.unwrap();
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let endpoint = NewEndpoint::new("acme", "https://example.com", secret);
+    let endpoint = store.create_endpoint(endpoint).await.unwrap().id;
+    let ids: Vec<(String, String)> = (0..2_000)
+        .map(|_| (crate::new_id("evt"), crate::new_id("dlv")))
+        .collect();
+    for insert in [
+        "INSERT INTO events (id, tenant_id, event_type, payload, idempotency_key, created_at) \
+         SELECT t.value->>0, 'acme', 't', '{}', t.value->>0, 1 \
+         FROM jsonb_array_elements(CAST($1 AS jsonb)) AS t",
+        "INSERT INTO idempotency_keys (tenant_id, key, event_id) \
+         SELECT 'acme', t.value->>0, t.value->>0 FROM jsonb_array_elements(CAST($1 AS jsonb)) AS t",
+        "INSERT INTO deliveries (id, event_id, endpoint_id, state, attempts, next_attempt_at, \
+           created_at, updated_at) \
+         SELECT t.value->>1, t.value->>0, $2, 'succeeded', 1, NULL, 1, 1 \
+         FROM jsonb_array_elements(CAST($1 AS jsonb)) AS t",
+    ] {
+        sqlx::query(insert)
+            .bind(super::json_rows(&ids))
+            .bind(&endpoint)
+            .execute(&store.writer)
+            .await
+            .unwrap();
+    }
+
+    let (events_day, deliveries_day): (String, String) = sqlx::query_as(
+        "SELECT (SELECT CAST(tableoid::regclass AS TEXT) FROM events LIMIT 1), \
+           (SELECT CAST(tableoid::regclass AS TEXT) FROM deliveries LIMIT 1)",
+    )
+    .fetch_one(&store.writer)
+    .await
+    .unwrap();
+    Young {
+        endpoint,
+        ids,
+        events_day,
+        deliveries_day,
+    }
 }
 
 /// Asserts that `plan` reads `table` (a day's partition, which holds the rows) through its
