@@ -195,13 +195,18 @@ async fn postgres_reads_a_page_of_the_log_through_the_endpoint_and_each_event_by
     };
     let Young {
         endpoint,
+        ids,
         events_day,
         deliveries_day,
-        ..
     } = young_day(&store).await;
-    // The tenant, no cursor, the endpoint, no event, type, state or times, 21 rows.
+    // The tenant, no cursor, the endpoint, no event, type, state or times, 21 rows; an
+    // event's page names the event and no endpoint.
     let args = [
         "acme", "NULL", &endpoint, "NULL", "NULL", "NULL", "NULL", "NULL", "21",
+    ];
+    let event = ids[7].0.as_str();
+    let of_event = [
+        "acme", "NULL", "NULL", event, "NULL", "NULL", "NULL", "NULL", "21",
     ];
     // The types sqlx binds, which the text leaves open (`$2 IS NULL OR …`).
     let types = [
@@ -209,25 +214,39 @@ async fn postgres_reads_a_page_of_the_log_through_the_endpoint_and_each_event_by
     ];
     let custom = ["SET LOCAL plan_cache_mode = force_custom_plan"];
     let day = deliveries_day.as_str();
-    for (name, sql, index) in [
-        ("a page", super::log::ENDPOINT_PAGE, format!("{day}_pkey")),
+    for (name, sql, index, args) in [
+        (
+            "a page",
+            super::log::ENDPOINT_PAGE,
+            format!("{day}_pkey"),
+            args,
+        ),
         (
             "a pending page",
             super::log::PENDING_PAGE,
             format!("{day}_endpoint_id_next_attempt_at_idx"),
+            args,
         ),
         (
             "a dead page",
             super::log::DEAD_PAGE,
             format!("{day}_endpoint_id_id_idx"),
+            args,
+        ),
+        (
+            "an event's page",
+            super::Sql::from(super::log::EVENT_PAGE),
+            format!("{day}_event_id_idx"),
+            of_event,
         ),
     ] {
         for before in [&[][..], &custom[..]] {
             let plan = plan(&store, before, sql.postgres, &types, &args).await;
             assert_reads_by_key(&plan, &events_day, "tenant_id", name);
             assert!(
-                plan.iter().any(|l| l.contains("Index Scan")
-                    && l.contains(&format!(" using {index} on {day} "))),
+                plan.iter()
+                    .any(|l| l.contains(&format!(" using {index} on {day} "))
+                        || l.contains(&format!("Bitmap Index Scan on {index}"))),
                 "{name} does not read {day} through {index}: {plan:#?}"
             );
         }
