@@ -164,7 +164,8 @@ window="since=$(day -43200)&until=$(day 43200)"
 reads() {
   for path in stats "stats?hours=168" deliveries "deliveries?state=dead" \
     "deliveries?state=pending" "deliveries?event_type=nothing" "deliveries?endpoint=$endpoint" \
-    "deliveries?event=$event" "deliveries?$window" "deliveries/$delivery" events \
+    "deliveries?event=$event" "deliveries?$window" "deliveries?after=$delivery" \
+    "deliveries/$delivery" events "events?after=$event" \
     "events?event_type=nothing" "events/$event"; do
     curl -sf -o /dev/null "$base/api/v1/tenants/acme/$path" -H "$auth" ||
       { echo "GET $path failed" >&2; exit 1; }

@@ -98,6 +98,7 @@ impl Backend for Sqlite {
     const CLAIMS_IN_BATCH: bool = true;
     const COMMIT_THREAD: bool = true;
     const ACCEPT_LANES: usize = 0;
+    const ONE_STATEMENT_ENDPOINTS: usize = 0;
 
     async fn read_claimed(
         readers: &Pool<Sqlite>,

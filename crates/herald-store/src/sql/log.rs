@@ -101,19 +101,21 @@ impl<DB: Backend> Log for SqlStore<DB> {
         before: Option<&str>,
         limit: u32,
     ) -> Result<Vec<Event>, Error> {
+        let (from, below) = id_range("evt", before, filter.since, filter.until);
         query(concat!(
             "SELECT ",
             event_columns!(),
-            " FROM events WHERE tenant_id = $1 AND ($2 IS NULL OR id < $2) \
+            " FROM events WHERE tenant_id = $1 AND id < $2 AND id >= $7 \
              AND ($3 IS NULL OR event_type = $3) AND ($4 IS NULL OR created_at >= $4) \
              AND ($5 IS NULL OR created_at < $5) ORDER BY id DESC LIMIT $6"
         ))
         .bind(tenant_id)
-        .bind(before)
+        .bind(below)
         .bind(&filter.event_type)
         .bind(filter.since)
         .bind(filter.until)
         .bind(i64::from(limit))
+        .bind(from)
         .fetch_all(&self.reader)
         .await
     }
@@ -137,8 +139,10 @@ impl<DB: Backend> Log for SqlStore<DB> {
         // Endpoint by endpoint, each newest first through its own index and no further than the
         // page: the page is the newest of those. Read through the tenant's events instead, a
         // large tenant's every page sorted all it had (200 ms for 300,000 deliveries on SQLite).
+        // PostgreSQL reads the endpoints in one statement (`merged_page!`), SQLite with a
+        // statement each, which costs it no round trip.
         // An event's deliveries are few, and read through the event; a tenant with very many
-        // endpoints would make a statement each, and reads the tenant's way.
+        // endpoints reads the tenant's way.
         // One more than are merged tells which way to read. Read whole, the list cost a tenant
         // with 10,000 endpoints 50 ms a page.
         const ENDPOINTS: &str = "SELECT id FROM endpoints WHERE tenant_id = $1 LIMIT $2";
@@ -148,21 +152,39 @@ impl<DB: Backend> Log for SqlStore<DB> {
                 .await?;
             return rows.into_iter().map(Delivery::try_from).collect();
         }
+        let in_one = filter.event_type.is_none() && DB::ONE_STATEMENT_ENDPOINTS > 0;
+        let most = match (filter.event_type.is_some(), DB::ONE_STATEMENT_ENDPOINTS) {
+            (_, 0) => MERGED_ENDPOINTS,
+            (false, endpoints) => endpoints,
+            // A type on PostgreSQL: each endpoint's page reads the tenant's events of that type,
+            // 4-5 s for 64 endpoints and 300,000 deliveries; the tenant's way reads them once
+            // (50-60 ms).
+            (true, _) => 1,
+        };
         let endpoints: Vec<String> = match &filter.endpoint_id {
             Some(endpoint) => vec![endpoint.clone()],
             None => {
                 let ids: Vec<(String,)> = query(ENDPOINTS)
                     .bind(tenant_id)
-                    .bind(MERGED_ENDPOINTS as i64 + 1)
+                    .bind(i64::try_from(most).unwrap_or(i64::MAX).saturating_add(1))
                     .fetch_all(&self.reader)
                     .await?;
                 ids.into_iter().map(|(id,)| id).collect()
             }
         };
-        if endpoints.len() > MERGED_ENDPOINTS {
+        if endpoints.len() > most {
             let rows = self
                 .page(TENANT_PAGE, tenant_id, filter, before, limit)
                 .await?;
+            return rows.into_iter().map(Delivery::try_from).collect();
+        }
+        if in_one {
+            let page = match filter.state {
+                Some(DeliveryState::Pending) => MERGED_PENDING_PAGE,
+                Some(DeliveryState::Dead) => MERGED_DEAD_PAGE,
+                _ => MERGED_PAGE,
+            };
+            let rows = self.page(page, tenant_id, filter, before, limit).await?;
             return rows.into_iter().map(Delivery::try_from).collect();
         }
         let page = match (filter.state, &filter.event_type) {
@@ -311,14 +333,27 @@ pub(crate) const RETRY_FIND: Sql = sql!(
 /// A delivery of the tenant's, by its id. Through its endpoint: on PostgreSQL deliveries are
 /// keyed by endpoint and id (migration 25), so it is looked for under each of the tenant's
 /// endpoints (at most 1,000 by default; 1.5-2.5 ms for 1,000 and 15-35 ms for 10,000 on the
-/// development machine, or a read of the day's partition where that is cheaper); SQLite keeps a key on the id and looks there.
-pub(crate) const DELIVERY: &str = concat!(
-    "SELECT ",
-    delivery_columns!(),
-    " FROM deliveries d JOIN endpoints p ON p.id = d.endpoint_id \
-       JOIN events e ON e.tenant_id = $2 AND e.id = d.event_id \
-     WHERE d.id = $1 AND p.tenant_id = $2"
-);
+/// development machine), in a subquery PostgreSQL cannot flatten: joined plainly, it read the
+/// whole day's partition instead while that had no statistics (84-144 ms for a tenant with 64
+/// endpoints and a day of 10,000 deliveries, `ENDPOINTS=64 scripts/large-tenant.sh`, and
+/// growing with the day). SQLite keeps a key on the id and looks there.
+pub(crate) const DELIVERY: Sql = Sql {
+    sqlite: concat!(
+        "SELECT ",
+        delivery_columns!(),
+        " FROM deliveries d JOIN endpoints p ON p.id = d.endpoint_id \
+           JOIN events e ON e.tenant_id = $2 AND e.id = d.event_id \
+         WHERE d.id = $1 AND p.tenant_id = $2"
+    ),
+    postgres: concat!(
+        "SELECT ",
+        delivery_columns!(),
+        " FROM endpoints p CROSS JOIN LATERAL \
+           (SELECT d.* FROM deliveries d WHERE d.endpoint_id = p.id AND d.id = $1 OFFSET 0) AS d",
+        super::postgres_part!([event_in "$2" "d.event_id"]),
+        "WHERE p.tenant_id = $2"
+    ),
+};
 
 /// A tenant's deliveries are listed endpoint by endpoint ([`Log::deliveries`]) while it has at
 /// most this many endpoints.
@@ -358,7 +393,7 @@ macro_rules! endpoint_page {
             " FROM ",
             $from,
             super::$dialect!([event_in "$1" "d.event_id"]),
-            "WHERE d.endpoint_id = $3 AND ($2 IS NULL OR d.id < $2)",
+            "WHERE d.endpoint_id = $3 AND d.id < $2 AND d.id >= $10",
             $state,
             page_filters!()
         )
@@ -387,9 +422,47 @@ const TYPED_PAGE: &str = concat!(
     delivery_columns!(),
     " FROM deliveries d CROSS JOIN events e \
      WHERE e.id = d.event_id AND d.endpoint_id = $3 AND e.tenant_id = $1 \
-     AND ($2 IS NULL OR d.id < $2)",
+     AND d.id < $2 AND d.id >= $10",
     page_filters!()
 );
+
+/// A page of the tenant's deliveries (or endpoint `$3`'s) in one statement, where the database
+/// joins a subquery per row of what comes before it (PostgreSQL,
+/// [`Backend::ONE_STATEMENT_ENDPOINTS`]): each endpoint's newest through its key, at most a
+/// page of each, the page the newest of those, then each one's event through its key. A
+/// statement per endpoint cost PostgreSQL 3.5-4.5 ms (planned anew for each call, over every
+/// day's partition): 215-280 ms a page for a tenant with 64 endpoints, where this takes 22 ms
+/// (`ENDPOINTS=64 scripts/large-tenant.sh`). Not for a type (`$5`) or an event (`$4`), which
+/// it leaves out: an endpoint's newest of any type would hide its older ones of that type.
+macro_rules! merged_page {
+    ($from:literal, $state:literal) => {
+        concat!(
+            "SELECT ",
+            delivery_columns!(),
+            " FROM (SELECT d.* FROM endpoints p CROSS JOIN LATERAL \
+               (SELECT d.* FROM ",
+            $from,
+            " WHERE d.endpoint_id = p.id AND d.id < $2 AND d.id >= $10",
+            $state,
+            " AND ($6 IS NULL OR d.state = $6) \
+                 AND ($7 IS NULL OR d.created_at >= $7) AND ($8 IS NULL OR d.created_at < $8) \
+                 ORDER BY d.id DESC LIMIT $9) AS d \
+               WHERE p.tenant_id = $1 AND ($3 IS NULL OR p.id = $3) \
+               ORDER BY d.id DESC LIMIT $9) AS d",
+            super::postgres_part!([event_in "$1" "d.event_id"]),
+            "ORDER BY d.id DESC"
+        )
+    };
+}
+pub(crate) const MERGED_PAGE: &str = merged_page!("deliveries d", "");
+/// Pending deliveries, through `deliveries_ready`, as [`PENDING_PAGE`] reads them.
+pub(crate) const MERGED_PENDING_PAGE: &str = merged_page!(
+    "(SELECT * FROM deliveries d WHERE d.endpoint_id = p.id AND d.state = 'pending' \
+       OFFSET 0) AS d",
+    " AND d.state = 'pending'"
+);
+/// Dead deliveries, through `deliveries_dead`.
+pub(crate) const MERGED_DEAD_PAGE: &str = merged_page!("deliveries d", " AND d.state = 'dead'");
 
 /// A page of one event's deliveries (`$4`): the event through its key, then its deliveries
 /// through their index by event. Read as [`TENANT_PAGE`] reads, with the event one filter
@@ -400,7 +473,7 @@ pub(crate) const EVENT_PAGE: &str = concat!(
     "SELECT ",
     delivery_columns!(),
     " FROM events e JOIN deliveries d ON d.event_id = e.id \
-     WHERE e.tenant_id = $1 AND e.id = $4 AND ($2 IS NULL OR d.id < $2) \
+     WHERE e.tenant_id = $1 AND e.id = $4 AND d.id < $2 AND d.id >= $10 \
      AND ($3 IS NULL OR d.endpoint_id = $3)",
     page_filters!()
 );
@@ -411,10 +484,41 @@ const TENANT_PAGE: &str = concat!(
     "SELECT ",
     delivery_columns!(),
     " FROM deliveries d JOIN events e ON e.id = d.event_id \
-     WHERE e.tenant_id = $1 AND ($2 IS NULL OR d.id < $2) \
+     WHERE e.tenant_id = $1 AND d.id < $2 AND d.id >= $10 \
      AND ($3 IS NULL OR d.endpoint_id = $3)",
     page_filters!()
 );
+
+/// The ids (`prefix_…`) a page may hold, from the first to below the last: below the cursor
+/// `before`, and, within a window of time, those made in it. The bounds are never left out
+/// (`NULL`), so that a plan made for any values reads them as the index's range: with `$2 IS
+/// NULL OR d.id < $2`, PostgreSQL's generic plan and every plan of SQLite walked from the
+/// newest row to the cursor, or to the window, through everything newer (`scripts/large-tenant.sh`:
+/// 175-280 ms for the page after a delivery in the middle of 300,000, 480-730 ms for a window of
+/// a day, with 64 endpoints on PostgreSQL). An id holds the millisecond its row was made
+/// (`new_id_at`, the row's `created_at`); the window is widened by a second for rows an older
+/// herald may have stamped a little apart, and the times themselves still filter.
+fn id_range(
+    prefix: &str,
+    before: Option<&str>,
+    since: Option<Millis>,
+    until: Option<Millis>,
+) -> (String, String) {
+    const SLACK: Millis = 1000;
+    let first = since.map_or_else(
+        || format!("{prefix}_"),
+        |since| crate::id_floor(prefix, since.saturating_sub(SLACK).max(0)),
+    );
+    // Above every id: `~` sorts after each character of a ULID.
+    let mut below = format!("{prefix}_~");
+    if let Some(until) = until {
+        below = below.min(crate::id_floor(prefix, until.saturating_add(SLACK)));
+    }
+    if let Some(before) = before {
+        below = below.min(before.to_owned());
+    }
+    (first, below)
+}
 
 impl<DB: Backend> SqlStore<DB> {
     /// One page of deliveries, by one of the statements above.
@@ -426,9 +530,10 @@ impl<DB: Backend> SqlStore<DB> {
         before: Option<&str>,
         limit: u32,
     ) -> Result<Vec<DeliveryRow>, Error> {
+        let (from, below) = id_range("dlv", before, filter.since, filter.until);
         query(sql)
             .bind(tenant_id)
-            .bind(before)
+            .bind(below)
             .bind(&filter.endpoint_id)
             .bind(&filter.event_id)
             .bind(&filter.event_type)
@@ -436,6 +541,7 @@ impl<DB: Backend> SqlStore<DB> {
             .bind(filter.since)
             .bind(filter.until)
             .bind(i64::from(limit))
+            .bind(from)
             .fetch_all(&self.reader)
             .await
     }
@@ -462,12 +568,14 @@ impl<DB: Backend> SqlStore<DB> {
 mod tests {
     /// One endpoint's page is read through its index, newest first, and never sorted: read
     /// through the tenant's events, a large tenant's first page sorted every delivery it had.
+    /// The cursor and the window are the index's range (`id_range`), not a filter of every
+    /// delivery newer than them.
     #[tokio::test]
     async fn an_endpoints_page_is_read_through_its_index_without_sorting() {
         let steps = crate::sql::sqlite_plan(super::ENDPOINT_PAGE.sqlite, 9).await;
         assert_eq!(
             steps.first().map(String::as_str),
-            Some("SEARCH d USING INDEX deliveries_by_endpoint (endpoint_id=?)"),
+            Some("SEARCH d USING INDEX deliveries_by_endpoint (endpoint_id=? AND id>? AND id<?)"),
             "{steps:?}"
         );
         assert!(
@@ -525,11 +633,40 @@ mod tests {
         assert!(!steps.iter().any(|s| s.starts_with("SCAN")), "{steps:?}");
     }
 
+    /// A page's ids run from the window's start to below the cursor or the window's end, with
+    /// a second's slack either side; every id made within the window lies inside, whatever
+    /// else bounds it.
+    #[test]
+    fn a_pages_ids_hold_its_window() {
+        use super::id_range;
+        let (t0, t1) = (1_700_000_000_000, 1_700_000_060_000);
+        assert_eq!(
+            id_range("dlv", None, None, None),
+            ("dlv_".to_owned(), "dlv_~".to_owned())
+        );
+        let (first, below) = id_range("dlv", None, Some(t0), Some(t1));
+        for made in [t0, t0 + 1, t1 - 1] {
+            let id = crate::new_id_at("dlv", made);
+            assert!(first <= id && id < below, "{first} <= {id} < {below}");
+        }
+        assert!(crate::new_id_at("dlv", t0 - 2_000) < first);
+        assert!(crate::new_id_at("dlv", t1 + 2_000) >= below);
+        let cursor = crate::new_id_at("dlv", t0 + 10);
+        let (_, below) = id_range("dlv", Some(&cursor), Some(t0), Some(t1));
+        assert_eq!(below, cursor, "the cursor is the lower of the two");
+        let (first, _) = id_range("evt", None, Some(0), None);
+        assert_eq!(
+            first,
+            crate::id_floor("evt", 0),
+            "no earlier than the first id"
+        );
+    }
+
     /// SQLite finds a delivery by its id through its key on the id, not endpoint by endpoint
     /// as PostgreSQL must (migration 25).
     #[tokio::test]
     async fn sqlite_finds_a_delivery_by_its_key() {
-        let steps = crate::sql::sqlite_plan(super::DELIVERY, 2).await;
+        let steps = crate::sql::sqlite_plan(super::DELIVERY.sqlite, 2).await;
         assert!(
             steps
                 .first()

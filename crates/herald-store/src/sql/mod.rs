@@ -285,6 +285,12 @@ pub trait Backend: Database<Connection: Run<Self>> + sealed::Sealed {
     /// side and flushes them together.
     const ACCEPT_LANES: usize;
 
+    /// The most endpoints a page of a tenant's deliveries is read from in one statement, a
+    /// subquery of each endpoint's newest (`LATERAL`): 0 where the database has no such join
+    /// (SQLite, whose statements cost no round trip, reads endpoint by endpoint instead). See
+    /// `sql/log.rs`.
+    const ONE_STATEMENT_ENDPOINTS: usize;
+
     /// The statement that, run inside a transaction that makes deliveries of `endpoints` due,
     /// tells the workers that serve them, in every process on the database, once (and only
     /// if) the transaction commits (`sql::announce` runs it). None where there is nobody to
