@@ -182,7 +182,7 @@ impl Backend for Postgres {
     // One: a second took 10% more events through wrk's 32 connections, but split batches so
     // that the benchmark's 64 took 5-10% fewer, at 0.10-0.17 transactions a delivery.
     const ACCEPT_LANES: usize = 1;
-    // The default limit of a tenant's endpoints; 22 ms a page for 64 (each endpoint's newest
+    // The default limit of a tenant's endpoints; 30-39 ms a page for 64 (each endpoint's newest
     // looked for in every day's partition), where a statement each took 215-280 ms.
     const ONE_STATEMENT_ENDPOINTS: usize = 1000;
 
