@@ -103,7 +103,7 @@ pub(crate) async fn plan(
 /// written plainly, the benchmark's drain sent 10,847 deliveries of 20,000 in 120 s).
 #[tokio::test]
 async fn postgres_reads_events_through_their_tenant_and_id() {
-    let Some((store, schema)) = store_in_new_schema().await else {
+    let Some((store, schema, young)) = young_day().await else {
         return;
     };
     let Young {
@@ -111,7 +111,7 @@ async fn postgres_reads_events_through_their_tenant_and_id() {
         ids,
         events_day,
         deliveries_day,
-    } = young_day(&store).await;
+    } = young;
     let (event, delivery) = (ids[7].0.as_str(), ids[7].1.as_str());
     let key = serde_json::json!([[&endpoint, delivery]]).to_string();
     let purged = serde_json::json!([["acme", event]]).to_string();
@@ -198,7 +198,7 @@ async fn postgres_reads_events_through_their_tenant_and_id() {
 /// ones' index: walking the endpoint's history newest first for them looked cheaper to it.
 #[tokio::test]
 async fn postgres_reads_a_page_of_the_log_through_the_endpoint_and_each_event_by_key() {
-    let Some((store, schema)) = store_in_new_schema().await else {
+    let Some((store, schema, young)) = young_day().await else {
         return;
     };
     let Young {
@@ -206,7 +206,7 @@ async fn postgres_reads_a_page_of_the_log_through_the_endpoint_and_each_event_by
         ids,
         events_day,
         deliveries_day,
-    } = young_day(&store).await;
+    } = young;
     // The tenant, below every id, the endpoint, no event, type, state or times, 21 rows, from
     // the first id; a page of the tenant's endpoints names none, an event's page the event.
     let args = [
@@ -293,10 +293,12 @@ struct Young {
     deliveries_day: String,
 }
 
-/// Tenant `acme` with 64 endpoints, 2,000 events each with a delivery that succeeded to the
-/// first, in today's partitions, which have no statistics yet.
-async fn young_day(store: &PostgresStore) -> Young {
+/// A store in a schema of its own ([`store_in_new_schema`]) with tenant `acme`, 64 endpoints,
+/// and 2,000 events each with a delivery that succeeded to the first, in today's partitions,
+/// which have no statistics yet.
+async fn young_day() -> Option<(PostgresStore, String, Young)> {
     use crate::{NewEndpoint, Registry};
+    let (store, schema) = store_in_new_schema().await?;
     store.create_tenant("acme").await.unwrap();
     let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
     let endpoint = NewEndpoint::new("acme", "https://example.com", secret);
@@ -336,12 +338,13 @@ async fn young_day(store: &PostgresStore) -> Young {
     .fetch_one(&store.writer)
     .await
     .unwrap();
-    Young {
+    let young = Young {
         endpoint,
         ids,
         events_day,
         deliveries_day,
-    }
+    };
+    Some((store, schema, young))
 }
 
 /// Asserts that `plan` reads `table` (a day's partition, which holds the rows) through its
