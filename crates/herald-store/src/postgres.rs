@@ -3,7 +3,8 @@
 //! Claims use `FOR UPDATE SKIP LOCKED`, so concurrent workers take disjoint batches without
 //! waiting on each other, and a lease (not a held transaction) marks work in flight, so a
 //! crashed process's deliveries come back when its lease runs out. Committed deliveries are
-//! announced on a channel (`LISTEN`/`NOTIFY`), so every process's workers wake at once.
+//! announced (`LISTEN`/`NOTIFY`) on the channel of the worker that serves their endpoint, so
+//! it wakes at once in whichever process it runs (`sql/announce.rs`).
 
 use std::str::FromStr;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -16,18 +17,67 @@ use tokio::sync::Notify;
 
 use crate::group::{Write, Written};
 use crate::sql::{
-    Backend, Commit, Query, Run, SqlStore, Workers, batch, json_rows, query, serving_worker,
+    Backend, Commit, Query, Run, SqlStore, Workers, batch, batch::MadeDue, json_rows, query,
+    serving_worker,
 };
 use crate::{Claimed, Clock, Error, ErrorKind, Limits, Millis, Registration};
+
+/// The channel on which committed deliveries are announced to every herald process (those of
+/// endpoints no worker serves): a prefix and the MD5 of the schema's name, so installations
+/// sharing a database stay apart and the name stays within PostgreSQL's 63 bytes whatever the
+/// schema is called.
+macro_rules! channel {
+    () => {
+        "'herald_deliveries_' || md5(current_schema())"
+    };
+}
+
+/// The channel of the worker named `$worker` (an SQL expression), on which the deliveries of
+/// the endpoints it serves are announced: only its process listens there.
+macro_rules! worker_channel {
+    ($worker:expr) => {
+        concat!(
+            "'herald_worker_' || md5(current_schema() || '/' || ",
+            $worker,
+            ")"
+        )
+    };
+}
 
 /// herald's store in a PostgreSQL database.
 pub type PostgresStore = SqlStore<Postgres>;
 
-/// A connection that listens on `channel` and `check`.
-async fn listener(pool: &Pool<Postgres>, channel: &str, check: &str) -> Result<PgListener, Error> {
+/// A connection that listens on the channel of all, the channel of each of `workers` and
+/// `check`; how many workers' channels that is.
+async fn listener(
+    pool: &Pool<Postgres>,
+    workers: &Workers,
+    check: &str,
+) -> Result<(PgListener, usize), Error> {
+    let names = workers.names();
+    let (channels,): (Vec<String>,) = sqlx::query_as(concat!(
+        "SELECT ARRAY[",
+        channel!(),
+        "] || ARRAY(SELECT ",
+        worker_channel!("w"),
+        " FROM unnest(CAST($1 AS TEXT[])) AS w)"
+    ))
+    .bind(&names)
+    .fetch_one(pool)
+    .await?;
     let mut listener = PgListener::connect_with(pool).await?;
-    listener.listen_all([channel, check]).await?;
-    Ok(listener)
+    listener
+        .listen_all(channels.iter().map(String::as_str).chain([check]))
+        .await?;
+    Ok((listener, names.len()))
+}
+
+/// Why a listener is replaced.
+enum Replace {
+    /// Its connection stopped carrying announcements.
+    Silent,
+    /// A worker of this process registered under a new name, whose channel it does not hear.
+    NewWorker,
 }
 
 /// Passes what `listener` hears to the workers, for as long as the pool lives, and replaces it
@@ -35,11 +85,13 @@ async fn listener(pool: &Pool<Postgres>, channel: &str, check: &str) -> Result<P
 /// that forgets an idle connection drops its packets rather than closing it): then nothing is
 /// heard, and nothing says so. After `check_after` of silence it announces on its own `check`
 /// channel through the pool; not heard within `check_after` again, the connection is dropped
-/// and another made, and meanwhile commits wake their own process's workers.
+/// and another made, and meanwhile commits wake their own process's workers. It is also
+/// replaced when a worker of this process registers under a new name (one reaped comes back
+/// so), to listen on that name's channel too.
 async fn keep_hearing(
     pool: Pool<Postgres>,
-    mut listener: PgListener,
-    [channel, check]: [String; 2],
+    (mut listener, mut listened): (PgListener, usize),
+    check: String,
     check_after: Duration,
     due: Arc<Notify>,
     workers: Workers,
@@ -52,9 +104,17 @@ async fn keep_hearing(
             Arc::clone(&due),
             workers.clone(),
         ));
-        loop {
+        let why = loop {
             let before = heard.load(Ordering::Relaxed);
-            tokio::time::sleep(check_after).await;
+            tokio::select! {
+                () = tokio::time::sleep(check_after) => {}
+                () = workers.added() => {
+                    if workers.names().len() != listened {
+                        break Replace::NewWorker;
+                    }
+                    continue;
+                }
+            }
             if pool.is_closed() {
                 hearing.abort();
                 return;
@@ -73,18 +133,25 @@ async fn keep_hearing(
             }
             tokio::time::sleep(check_after).await;
             if heard.load(Ordering::Relaxed) == before {
-                break;
+                break Replace::Silent;
             }
-        }
+        };
         hearing.abort();
         workers.set_hearing(false);
         due.notify_one();
-        tracing::warn!("the LISTEN connection stopped carrying announcements; making another");
-        listener = loop {
+        match why {
+            Replace::Silent => tracing::warn!(
+                "the LISTEN connection stopped carrying announcements; making another"
+            ),
+            Replace::NewWorker => {
+                tracing::debug!("a worker registered under a new name: listening for it too");
+            }
+        }
+        (listener, listened) = loop {
             if pool.is_closed() {
                 return;
             }
-            match self::listener(&pool, &channel, &check).await {
+            match self::listener(&pool, &workers, &check).await {
                 Ok(made) => break made,
                 Err(error) => {
                     tracing::warn!(%error, "cannot make a LISTEN connection; retrying");
@@ -137,15 +204,6 @@ async fn hear(
     }
 }
 
-/// The channel on which committed deliveries are announced to every herald process: a prefix
-/// and the MD5 of the schema's name, so installations sharing a database stay apart and the
-/// name stays within PostgreSQL's 63 bytes whatever the schema is called.
-macro_rules! channel {
-    () => {
-        "'herald_deliveries_' || md5(current_schema())"
-    };
-}
-
 impl Commit for Postgres {
     type Held = sqlx::pool::PoolConnection<Postgres>;
     // A connection of the pool keeps its prepared statements in the pool: nothing to keep.
@@ -161,16 +219,17 @@ impl Commit for Postgres {
     async fn commit(
         conn: &mut Self::Held,
         writes: &[Write],
-    ) -> Result<(Vec<Written>, bool), Error> {
+        own: &[String],
+    ) -> Result<(Vec<Written>, MadeDue), Error> {
         if writes.iter().all(Write::is_unkeyed_accept) {
             // Such a batch reads the endpoints subscribed, then writes everything with one
             // statement (`accept::write_deliveries`), which commits alone or not at all: no
             // `BEGIN` and no `COMMIT`, two round trips fewer for each event's 202 to wait on.
-            return batch::apply::<Postgres>(&mut **conn, writes).await;
+            return batch::apply::<Postgres>(&mut **conn, writes, own).await;
         }
         // Rolled back as it drops if anything fails.
         let mut tx = conn.begin().await?;
-        let applied = batch::apply::<Postgres>(&mut *tx, writes).await?;
+        let applied = batch::apply::<Postgres>(&mut *tx, writes, own).await?;
         tx.commit().await?;
         Ok(applied)
     }
@@ -198,23 +257,32 @@ impl Backend for Postgres {
 
     const HEARS_ITSELF: bool = true;
 
-    fn announcement<'q>(endpoints: &[&str]) -> Option<Query<'q>> {
-        // Delivered to listeners when (and only if) the transaction commits. The payload
-        // names the workers serving `endpoints` as a JSON array, or nobody in particular (so
-        // every worker looks) when one has none serving it or the names would not fit in a
-        // notification (under 8,000 bytes, or the transaction fails).
-        const NAMED: &str = concat!(
+    fn announcement<'q>(endpoints: &[&str], own: &[String]) -> Option<Query<'q>> {
+        // Delivered to listeners when (and only if) the transaction commits: on the channel of
+        // each worker serving one of `endpoints` but `own`, and on the channel of all when one
+        // has none serving it (every worker looks). A listening connection spends a
+        // transaction on each announcement it hears: one channel for all had each process's
+        // hear every other's, about 0.04 transactions a delivery for each process on the
+        // database (docs/scaling.md). `told` is read, so every notification is sent.
+        const TOLD: &str = concat!(
             "WITH o AS (SELECT DISTINCT ",
             serving_worker!("t.value"),
             " AS worker FROM herald_texts(CAST($1 AS json)) AS t), \
-             n AS (SELECT bool_or(o.worker IS NULL) AS unserved, \
-               CAST(json_agg(o.worker) AS TEXT) AS names FROM o) \
-             SELECT pg_notify(",
+             own AS (SELECT t.value AS worker FROM herald_texts(CAST($2 AS json)) AS t), \
+             told AS (SELECT pg_notify(CASE WHEN o.worker IS NULL THEN ",
             channel!(),
-            ", CASE WHEN n.unserved OR octet_length(n.names) > 7000 THEN '' ELSE n.names END) \
-             FROM n"
+            " ELSE ",
+            worker_channel!("o.worker"),
+            " END, '') FROM o \
+               WHERE o.worker IS NULL OR o.worker NOT IN (SELECT worker FROM own)) \
+             SELECT EXISTS (SELECT 1 FROM o JOIN own ON own.worker = o.worker) AS here \
+             FROM (SELECT count(*) FROM told) AS n"
         );
-        (!endpoints.is_empty()).then(|| query(NAMED).bind(json_rows(&endpoints)))
+        (!endpoints.is_empty()).then(|| {
+            query(TOLD)
+                .bind(json_rows(&endpoints))
+                .bind(json_rows(&own))
+        })
     }
 
     const TOGETHER: bool = true;
@@ -244,21 +312,19 @@ impl Backend for Postgres {
         workers: Workers,
         check_after: Duration,
     ) -> Result<(), Error> {
-        // The channel, and one of this listener's own to check, when it has heard nothing for
-        // a while, that its connection still carries announcements.
-        let (channel, check): (String, String) = sqlx::query_as(concat!(
-            "SELECT ",
-            channel!(),
-            ", 'herald_check_' || md5(random()::text || clock_timestamp()::text)"
-        ))
+        // A channel of this listener's own, to check, when it has heard nothing for a while,
+        // that its connection still carries announcements.
+        let (check,): (String,) = sqlx::query_as(
+            "SELECT 'herald_check_' || md5(random()::text || clock_timestamp()::text)",
+        )
         .fetch_one(pool)
         .await?;
-        let listener = listener(pool, &channel, &check).await?;
+        let listener = listener(pool, &workers, &check).await?;
         workers.set_hearing(true);
         tokio::spawn(keep_hearing(
             pool.clone(),
             listener,
-            [channel, check],
+            check,
             check_after,
             due,
             workers,

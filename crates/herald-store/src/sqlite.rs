@@ -111,7 +111,7 @@ impl Backend for Sqlite {
 
     const HEARS_ITSELF: bool = false;
 
-    fn announcement<'q>(_: &[&str]) -> Option<Query<'q>> {
+    fn announcement<'q>(_: &[&str], _: &[String]) -> Option<Query<'q>> {
         // One process per SQLite file: the in-process signal is enough.
         None
     }

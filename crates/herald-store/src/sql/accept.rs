@@ -40,11 +40,14 @@ pub(crate) const EARLIER: &str = concat!(
       (SELECT event_id FROM idempotency_keys WHERE tenant_id = $1 AND key = $2)"
 );
 
-/// Stores events and one pending delivery per subscribed endpoint each, and announces them.
+/// Stores events and one pending delivery per subscribed endpoint each, and announces them to
+/// the workers that serve their endpoints but those named in `own` (this process's); also says
+/// whether one of those serves an endpoint, for the process to wake it itself.
 pub(crate) async fn accept_all<DB: Backend>(
     db: &mut impl Run<DB>,
     events: &[(&NewEvent, Millis)],
-) -> Result<Vec<Accepted>, Error> {
+    own: &[String],
+) -> Result<(Vec<Accepted>, bool), Error> {
     // ON CONFLICT makes a repeated idempotency key (in this batch, or from another process
     // at the same moment) skip the key instead of failing the batch, and its event is not
     // stored; `WHERE true` tells SQLite's parser that ON CONFLICT belongs to the INSERT.
@@ -62,7 +65,7 @@ pub(crate) async fn accept_all<DB: Backend>(
     );
 
     if events.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), false));
     }
     let ids: Vec<String> = events
         .iter()
@@ -167,7 +170,7 @@ pub(crate) async fn accept_all<DB: Backend>(
     }
     // The events, their deliveries, the endpoints' wake-ups and the announcement.
     let stored = (!rows.is_empty()).then(|| query(INSERT_EVENTS).bind(json_rows(&rows)));
-    write_deliveries::<DB>(db, stored.into_iter().collect(), &deliveries)
+    let (_, here) = write_deliveries::<DB>(db, stored.into_iter().collect(), &deliveries, own)
         .await
         .map_err(|e| classify(e, &tenants_of(events)))?;
 
@@ -217,7 +220,7 @@ pub(crate) async fn accept_all<DB: Backend>(
             });
         }
     }
-    Ok(accepted)
+    Ok((accepted, here))
 }
 
 /// The endpoints subscribed to each tenant's event type.
@@ -320,18 +323,23 @@ pub(crate) async fn insert_deliveries<DB: Backend>(
     db: &mut impl Run<DB>,
     deliveries: &[NewDelivery<'_>],
 ) -> Result<Vec<String>, Error> {
-    write_deliveries::<DB>(db, Vec::new(), deliveries).await
+    let (ids, _) = write_deliveries::<DB>(db, Vec::new(), deliveries, &[]).await?;
+    Ok(ids)
 }
 
 /// Runs `writes`, then [`insert_deliveries`]. Where the database joins statements
 /// ([`Backend::TOGETHER`]) that is one statement, whatever the batch holds, unless an ordering
 /// key needs its numbers first: PostgreSQL's committer relies on it, and runs a batch of
 /// accepts without keys as that statement alone, with no transaction around it.
+///
+/// The announcement leaves out the workers named in `own`; what comes back with the ids says
+/// whether one of them serves an endpoint made due.
 async fn write_deliveries<DB: Backend>(
     db: &mut impl Run<DB>,
     writes: Vec<Query<'_>>,
     deliveries: &[NewDelivery<'_>],
-) -> Result<Vec<String>, Error> {
+    own: &[String],
+) -> Result<(Vec<String>, bool), Error> {
     const INSERT: Sql = sql!(
         "INSERT INTO deliveries (id, event_id, endpoint_id, state, attempts, next_attempt_at, \
            ordering_key, seq, created_at, updated_at) \
@@ -382,18 +390,24 @@ async fn write_deliveries<DB: Backend>(
         [
             (!rows.is_empty()).then(|| query(INSERT).bind(json_rows(&rows))),
             super::turns::wakeups(due.into_iter()),
-            DB::announcement(&endpoints),
         ]
         .into_iter()
         .flatten(),
     );
+    if let Some(announcement) = DB::announcement(&endpoints, own) {
+        let (here,): (bool,) = after::<DB>(db, statements, announcement)
+            .await?
+            .fetch_one(&mut *db)
+            .await?;
+        return Ok((ids, here));
+    }
     if let Some(last) = statements.pop() {
         after::<DB>(db, statements, last)
             .await?
             .execute(&mut *db)
             .await?;
     }
-    Ok(ids)
+    Ok((ids, false))
 }
 
 /// Names what a batch of events refers to, for an error message.

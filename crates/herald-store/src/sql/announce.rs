@@ -1,18 +1,24 @@
 //! Who an announcement of due work is for. On PostgreSQL a transaction that makes deliveries
-//! due names the workers that serve their endpoints (`Backend::announce`), and each process's
-//! listener wakes its worker only when it is named: a process whose worker serves none of
-//! them does not claim for nothing, nor wait on the queue rows the serving worker's claim
-//! holds (figures in docs/scaling.md, "Two processes on one database").
+//! due tells the workers that serve their endpoints (`Backend::announcement`), each on a
+//! channel of its own, which only its process listens to; the workers of the process that
+//! commits it are woken by that process, with no announcement at all. An endpoint nobody
+//! serves is announced to every process. Each announcement a process hears costs its
+//! listening connection a transaction, and every process heard every announcement when
+//! there was one channel for all: figures in docs/scaling.md, "Two processes on one database".
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-/// The names this process's workers registered under, for its listener to know its own, and
-/// whether it hears announcements at all.
+use tokio::sync::Notify;
+
+/// The names this process's workers registered under, for its listener to listen on their
+/// channels and to know its own, and whether it hears announcements at all.
 #[derive(Clone, Debug, Default)]
 pub struct Workers {
     names: Arc<Mutex<Vec<String>>>,
     hearing: Arc<AtomicBool>,
+    /// Signalled when a name is added, for the listener to listen on its channel too.
+    added: Arc<Notify>,
 }
 
 impl Workers {
@@ -22,13 +28,32 @@ impl Workers {
         let mut names = self.names.lock().unwrap_or_else(PoisonError::into_inner);
         if !names.iter().any(|n| n == name) {
             names.push(name.to_owned());
+            self.added.notify_one();
         }
+    }
+
+    /// The names, in the order they were added.
+    pub(crate) fn names(&self) -> Vec<String> {
+        self.names
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Returns once a name has been added since the last time it returned (at once if one
+    /// was added meanwhile).
+    // Only PostgreSQL listens.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pub(crate) async fn added(&self) {
+        self.added.notified().await;
     }
 
     /// Whether an announcement whose payload is `payload` is for this process: a JSON array of
     /// the workers to wake names one of its own, or it names nobody in particular (empty,
     /// or anything else: an announcement is never dropped for not being understood). A
-    /// process with no worker of its own passes everything on (a tool, a test).
+    /// process with no worker of its own passes everything on (a tool, a test). Announcements
+    /// on a worker's own channel are empty; arrays of names are what processes of herald
+    /// before those channels send on the channel of all.
     // Only PostgreSQL listens.
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) fn wanted(&self, payload: &str) -> bool {
@@ -42,8 +67,9 @@ impl Workers {
         }
     }
 
-    /// Whether the listener is connected, so this process hears its own announcements; until
-    /// it is (and while it is away) a commit wakes this process's workers itself.
+    /// Whether the listener is connected, so this process hears announcements made for it by
+    /// other processes; until it is (and while it is away) a commit wakes this process's
+    /// workers itself whatever it made due.
     pub(crate) fn hearing(&self) -> bool {
         self.hearing.load(Ordering::Relaxed)
     }

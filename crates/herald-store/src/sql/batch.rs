@@ -13,16 +13,28 @@ use super::{Backend, Run, accept, finish, turns};
 use crate::group::{Write, Written};
 use crate::{Error, ErrorKind};
 
+/// What a batch made due, for the committer to wake the workers once it commits.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct MadeDue {
+    /// Deliveries became due.
+    pub(crate) any: bool,
+    /// Some of them are for a worker of this process, which the batch's announcement left out
+    /// (`own`): the committer wakes it.
+    pub(crate) here: bool,
+}
+
 /// The writes of one batch, applied in the caller's transaction: one result per write, in
 /// order. Claims come after accepts and finishes, so they can take what this very batch
 /// stored or rescheduled; releases come last, so a lease is never given back ahead of the
 /// attempt recorded under it.
 ///
-/// Also says whether deliveries became due, so the workers can be woken once it commits.
+/// Also says what became due, so the workers can be woken once it commits: accepted events
+/// are announced to every worker but `own` (this process's).
 pub(crate) async fn apply<DB: Backend>(
     db: &mut impl Run<DB>,
     writes: &[Write],
-) -> Result<(Vec<Written>, bool), Error> {
+    own: &[String],
+) -> Result<(Vec<Written>, MadeDue), Error> {
     let mut accepts = Vec::new();
     let mut finishes = Vec::new();
     for write in writes {
@@ -32,7 +44,7 @@ pub(crate) async fn apply<DB: Backend>(
             Write::Claim { .. } | Write::Release { .. } => {}
         }
     }
-    let accepted = accept::accept_all::<DB>(db, &accepts).await?;
+    let (accepted, here) = accept::accept_all::<DB>(db, &accepts, own).await?;
     let (finished, next_due) = finish::finish_all::<DB>(db, &finishes).await?;
     let mut made_due = next_due || accepted.iter().any(|a| a.created && a.deliveries > 0);
     let mut accepted = accepted.into_iter();
@@ -74,5 +86,11 @@ pub(crate) async fn apply<DB: Backend>(
             .ok_or_else(|| Error::new(ErrorKind::Database, "a write of the batch has no result"))
         })
         .collect::<Result<Vec<_>, _>>()
-        .map(|written| (written, made_due))
+        .map(|written| {
+            let due = MadeDue {
+                any: made_due,
+                here,
+            };
+            (written, due)
+        })
 }

@@ -557,8 +557,11 @@ impl<DB: Backend> SqlStore<DB> {
         tx: &mut DB::Connection,
         new: NewEvent,
     ) -> Result<Accepted, Error> {
-        accept::accept_all::<DB>(tx, &[(&new, self.now())])
+        // Announced to every worker, this process's too: the transaction is the caller's, and
+        // commits after this returns.
+        accept::accept_all::<DB>(tx, &[(&new, self.now())], &[])
             .await?
+            .0
             .pop()
             .ok_or_else(|| Error::new(ErrorKind::Database, "the event has no result"))
     }

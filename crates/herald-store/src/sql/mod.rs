@@ -293,19 +293,21 @@ pub trait Backend: Database<Connection: Run<Self>> + sealed::Sealed {
 
     /// The statement that, run inside a transaction that makes deliveries of `endpoints` due,
     /// tells the workers that serve them, in every process on the database, once (and only
-    /// if) the transaction commits (`sql::announce` runs it). None where there is nobody to
-    /// tell: no endpoints, or no other process (SQLite).
-    fn announcement<'q>(endpoints: &[&str]) -> Option<Query<'q>>;
+    /// if) the transaction commits (`sql::announce` runs it). The workers named in `own` (this
+    /// process's) are left out: its one row says whether one of them serves an endpoint, for
+    /// the process to wake them itself. None where there is nobody to tell: no endpoints, or
+    /// no other process (SQLite).
+    fn announcement<'q>(endpoints: &[&str], own: &[String]) -> Option<Query<'q>>;
 
     /// Whether several statements can run as one, in one round trip (see `exec::after`):
     /// PostgreSQL's data-modifying `WITH`. SQLite runs in the process, with no round trips to
     /// save.
     const TOGETHER: bool;
 
-    /// Whether this process hears its own announcements (PostgreSQL's, by `LISTEN`), so a
-    /// commit need not wake its workers itself while its listener is connected: the
-    /// announcement wakes only the worker that serves the endpoints, and another process's
-    /// worker may be that one.
+    /// Whether this process hears announcements (PostgreSQL's, by `LISTEN`), so a commit need
+    /// not wake its workers itself while its listener is connected for what it announced to
+    /// them: an announcement made without `own` wakes only the worker that serves the
+    /// endpoints, and another process's worker may be that one.
     const HEARS_ITSELF: bool;
 
     /// What starts a claim's own transaction (where claims have one, see
@@ -455,12 +457,14 @@ pub(crate) trait Commit: Backend {
     /// Makes a connection from the writer pool ready for batches.
     fn hold(conn: PoolConnection<Self>) -> impl Future<Output = Result<Self::Held, Error>> + Send;
 
-    /// Applies `writes` in one transaction and commits it: one result per write, and whether
-    /// deliveries became due. On an error nothing of the batch is kept.
+    /// Applies `writes` in one transaction and commits it: one result per write, and what
+    /// became due (announced to every worker but those named in `own`, this process's). On an
+    /// error nothing of the batch is kept.
     fn commit(
         held: &mut Self::Held,
         writes: &[Write],
-    ) -> impl Future<Output = Result<(Vec<Written>, bool), Error>> + Send;
+        own: &[String],
+    ) -> impl Future<Output = Result<(Vec<Written>, batch::MadeDue), Error>> + Send;
 }
 
 /// Applies the committer's batches on the writer, and wakes the workers when a batch made
@@ -473,7 +477,8 @@ pub(crate) trait Commit: Backend {
 struct Writes<DB: Commit> {
     pool: Pool<DB>,
     due: Arc<Notify>,
-    /// Whether this process hears its own announcements, which then wake its workers.
+    /// This process's workers: left out of its announcements, and woken by it when a batch
+    /// made due what they serve; and whether it hears the announcements of other processes.
     workers: Workers,
     held: Option<(DB::Held, Instant)>,
 }
@@ -498,7 +503,8 @@ impl<DB: Commit> Apply for Writes<DB> {
                 self.held.insert((held, Instant::now()))
             }
         };
-        let (written, made_due) = match DB::commit(conn, writes).await {
+        let own = self.workers.names();
+        let (written, due) = match DB::commit(conn, writes, &own).await {
             Ok(applied) => applied,
             Err(error) => {
                 // Nothing of the batch is kept; the next batch starts afresh from the pool.
@@ -506,7 +512,7 @@ impl<DB: Commit> Apply for Writes<DB> {
                 return Err(error);
             }
         };
-        if made_due && !(DB::HEARS_ITSELF && self.workers.hearing()) {
+        if due.here || (due.any && !(DB::HEARS_ITSELF && self.workers.hearing())) {
             self.due.notify_one();
         }
         Ok(written)
@@ -611,7 +617,7 @@ pub(crate) async fn announce<DB: Backend>(
     db: &mut impl Run<DB>,
     endpoints: &[&str],
 ) -> Result<(), Error> {
-    if let Some(announcement) = DB::announcement(endpoints) {
+    if let Some(announcement) = DB::announcement(endpoints, &[]) {
         announcement.execute(db).await?;
     }
     Ok(())

@@ -20,7 +20,8 @@ use sqlx::Sqlite;
 use sqlx::pool::PoolConnection;
 
 use crate::group::{Write, Written};
-use crate::sql::{Arg, Commit, Query, Row, Run, batch};
+use crate::sql::batch::{self, MadeDue};
+use crate::sql::{Arg, Commit, Query, Row, Run};
 use crate::{Error, ErrorKind};
 
 impl Commit for Sqlite {
@@ -44,7 +45,8 @@ impl Commit for Sqlite {
     async fn commit(
         writer: &mut Borrowed,
         writes: &[Write],
-    ) -> Result<(Vec<Written>, bool), Error> {
+        _own: &[String],
+    ) -> Result<(Vec<Written>, MadeDue), Error> {
         let relaxed = relaxed(writes);
         let mut raw = writer.lock().await?;
         if relaxed {
@@ -109,9 +111,9 @@ fn as_committer<R>(commit: impl FnOnce() -> R) -> R {
 async fn transaction(
     raw: &mut Locked<'_>,
     writes: &[Write],
-) -> Result<(Vec<Written>, bool), Error> {
+) -> Result<(Vec<Written>, MadeDue), Error> {
     timed("BEGIN IMMEDIATE", || raw.execute_batch("BEGIN IMMEDIATE")).map_err(failed)?;
-    let applied = batch::apply::<Sqlite>(raw, writes).await;
+    let applied = batch::apply::<Sqlite>(raw, writes, &[]).await;
     let end = if applied.is_ok() {
         "COMMIT"
     } else {

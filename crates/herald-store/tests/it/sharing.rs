@@ -147,12 +147,17 @@ async fn postgres_passes_a_stalled_workers_endpoints_to_the_others() {
     crate::drop_schema(&schema).await;
 }
 
+/// Each process wakes only for the endpoints its worker serves. The announcement goes to the
+/// serving worker's process alone, on that worker's channel: a process listening spends a
+/// transaction on each announcement it hears. Accepted by the serving worker's own process,
+/// nothing is announced: that process wakes its worker itself.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_wakes_only_the_process_whose_worker_serves_the_endpoint() {
     use std::time::Duration;
 
     use herald_store::postgres::PostgresStore;
     use herald_store::{Log, Queue};
+    use sqlx::postgres::PgListener;
 
     let Some((api, schema)) = crate::postgres().await else {
         return;
@@ -160,10 +165,10 @@ async fn postgres_wakes_only_the_process_whose_worker_serves_the_endpoint() {
     let url = crate::pg_url();
     let open = || PostgresStore::open_in_schema(&url, &schema);
     let (first, second) = (open().await.unwrap(), open().await.unwrap());
-    let _registered = (
+    let mut registered = [
         first.register("first").await.unwrap(),
         second.register("second").await.unwrap(),
-    );
+    ];
     let woken = [
         first.due_work().await.unwrap(),
         second.due_work().await.unwrap(),
@@ -171,16 +176,42 @@ async fn postgres_wakes_only_the_process_whose_worker_serves_the_endpoint() {
     let owner = one_endpoints_worker(&api, &schema).await;
     let serving = usize::from(owner == "second");
     let stores = [&first, &second];
+    // What a process of each kind would hear: the channel of all, and each worker's.
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let channels: (String, String, String) = sqlx::query_as(
+        "SELECT 'herald_deliveries_' || md5($1), 'herald_worker_' || md5($1 || '/' || $2), \
+           'herald_worker_' || md5($1 || '/' || $3)",
+    )
+    .bind(&schema)
+    .bind(&owner)
+    .bind(if owner == "first" { "second" } else { "first" })
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let mut listeners = Vec::new();
+    for channel in [&channels.0, &channels.1, &channels.2] {
+        let mut listener = PgListener::connect(&url).await.unwrap();
+        listener.listen(channel).await.unwrap();
+        listeners.push(listener);
+    }
 
     // Accepted by a process with no worker, by the serving worker's, and by the other's:
     // each time the serving worker is woken, and the other is not.
-    for (n, accepting) in [&api, stores[serving], stores[1 - serving]]
-        .into_iter()
-        .enumerate()
-    {
+    for (n, accepting, announced) in [
+        (0, &api, 1),
+        (1, stores[serving], 0),
+        (2, stores[1 - serving], 1),
+    ] {
         for due in &woken {
             // A wake-up left from before.
             let _ = tokio::time::timeout(Duration::from_millis(200), due.notified()).await;
+        }
+        for listener in &mut listeners {
+            heard(listener).await;
+        }
+        // Their heartbeats: a worker not seen for 5 s serves nothing.
+        for registration in &mut registered {
+            assert!(registration.alive().await);
         }
         accepting
             .accept_event(NewEvent::new("acme", "t", "{}"))
@@ -193,6 +224,24 @@ async fn postgres_wakes_only_the_process_whose_worker_serves_the_endpoint() {
         assert!(
             other.await.is_err(),
             "accept {n}: the other worker is not woken for an endpoint it does not serve"
+        );
+        let [to_all, to_them, to_others] = &mut listeners[..] else {
+            unreachable!()
+        };
+        assert_eq!(
+            heard(to_all).await,
+            0,
+            "accept {n}: nothing for every process"
+        );
+        assert_eq!(
+            heard(to_them).await,
+            announced,
+            "accept {n}: on the serving worker's channel"
+        );
+        assert_eq!(
+            heard(to_others).await,
+            0,
+            "accept {n}: nothing for the other"
         );
     }
 
@@ -378,23 +427,18 @@ async fn postgres_replaces_a_listener_whose_connection_stops_carrying_announceme
     crate::drop_schema(&schema).await;
 }
 
+/// An event for hundreds of endpoints served by hundreds of workers is announced to each of
+/// them: hundreds of notifications in one transaction, on as many channels.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_an_announcement_too_long_to_name_its_workers_wakes_every_worker() {
+async fn postgres_an_announcement_to_hundreds_of_workers_wakes_each() {
     use std::time::Duration;
 
-    use herald_store::postgres::PostgresStore;
-    use herald_store::{Log, Queue, Registry};
+    use herald_store::{Log, Registry};
 
     let Some((api, schema)) = crate::postgres().await else {
         return;
     };
-    let store = PostgresStore::open_in_schema(&crate::pg_url(), &schema)
-        .await
-        .unwrap();
-    let _registered = store.register("listening").await.unwrap();
-    let woken = store.due_work().await.unwrap();
-    // 400 more workers with long names, and 400 endpoints: an event to all of them is served
-    // by nearly every worker, whose names as JSON pass PostgreSQL's 8,000 bytes a notification.
+    let (store, _registered, woken) = listening(&schema, "listening").await;
     execute(
         &schema,
         "INSERT INTO workers (id, lock_key, started_at) \
@@ -403,24 +447,92 @@ async fn postgres_an_announcement_too_long_to_name_its_workers_wakes_every_worke
     )
     .await;
     api.create_tenant("acme").await.unwrap();
-    for n in 0..400 {
-        api.create_endpoint(NewEndpoint::new(
-            "acme",
-            &format!("https://example.com/{n}"),
-            SECRET,
-        ))
-        .await
-        .unwrap();
+    // 400 endpoints, and more until the listening worker serves one.
+    let mut served = 0;
+    for n in 0.. {
+        if n >= 400 && served > 0 {
+            break;
+        }
+        let endpoint = api
+            .create_endpoint(NewEndpoint::new(
+                "acme",
+                &format!("https://example.com/{n}"),
+                SECRET,
+            ))
+            .await
+            .unwrap();
+        served += usize::from(serving_worker(&schema, &endpoint.id).await == "listening");
     }
     let _ = tokio::time::timeout(Duration::from_millis(300), woken.notified()).await;
     let accepted = api.accept_event(NewEvent::new("acme", "t", "{}")).await;
     assert!(accepted.is_ok(), "the event is accepted: {accepted:?}");
     tokio::time::timeout(Duration::from_secs(5), woken.notified())
         .await
-        .expect("an announcement that names nobody wakes every worker");
+        .expect("the listening worker is woken for the endpoints it serves");
 
     drop((store, api));
     crate::drop_schema(&schema).await;
+}
+
+/// A worker that registers again (reaped while it stalled, it comes back under a new name) is
+/// heard on its new name's channel.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_hears_a_worker_registered_under_a_new_name() {
+    use std::time::Duration;
+
+    use herald_store::{Log, Queue};
+
+    let Some((api, schema)) = crate::postgres().await else {
+        return;
+    };
+    let (store, first, woken) = listening(&schema, "first").await;
+    drop(first);
+    execute(&schema, "DELETE FROM workers").await;
+    let _again = store.register("again").await.unwrap();
+    assert_eq!(one_endpoints_worker(&api, &schema).await, "again");
+    // The new listener is up within a moment; it looks once when it is.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let _ = tokio::time::timeout(Duration::from_millis(300), woken.notified()).await;
+
+    for n in 0..3 {
+        api.accept_event(NewEvent::new("acme", "t", "{}"))
+            .await
+            .unwrap();
+        tokio::time::timeout(Duration::from_secs(2), woken.notified())
+            .await
+            .unwrap_or_else(|_| panic!("event {n}: the worker is woken under its new name"));
+    }
+
+    drop((store, api));
+    crate::drop_schema(&schema).await;
+}
+
+/// Another process on `schema`, with a worker registered as `worker`, hearing announcements.
+async fn listening(
+    schema: &str,
+    worker: &str,
+) -> (
+    herald_store::postgres::PostgresStore,
+    Box<dyn herald_store::Registration>,
+    std::sync::Arc<tokio::sync::Notify>,
+) {
+    use herald_store::Queue;
+    let store = herald_store::postgres::PostgresStore::open_in_schema(&crate::pg_url(), schema)
+        .await
+        .unwrap();
+    let registered = store.register(worker).await.unwrap();
+    let woken = store.due_work().await.unwrap();
+    (store, registered, woken)
+}
+
+/// How many announcements `listener` hears until it hears none for 300 ms.
+async fn heard(listener: &mut sqlx::postgres::PgListener) -> usize {
+    let wait = std::time::Duration::from_millis(300);
+    let mut n = 0;
+    while let Ok(Ok(_)) = tokio::time::timeout(wait, listener.recv()).await {
+        n += 1;
+    }
+    n
 }
 
 /// A TCP relay to the PostgreSQL server of `url`, which can cut every connection it carries,
