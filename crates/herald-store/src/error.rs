@@ -148,6 +148,14 @@ pub(crate) fn classify(error: Error, what: &str) -> Error {
     error
 }
 
+impl Error {
+    /// Whether a batch of events was accepted with subscribers that had changed since they
+    /// were kept (PostgreSQL's `herald_subscribers_are`, SQLSTATE HR001): it wrote nothing.
+    pub(crate) fn is_stale_subscribers(&self) -> bool {
+        matches!(&self.source, Some(sqlx::Error::Database(db)) if db.code().as_deref() == Some("HR001"))
+    }
+}
+
 /// Why work cannot be given to a disabled endpoint.
 pub(crate) fn disabled_endpoint() -> Error {
     Error::new(

@@ -17,8 +17,8 @@ use tokio::sync::Notify;
 
 use crate::group::{Write, Written};
 use crate::sql::{
-    Backend, Commit, Query, Run, SqlStore, Workers, batch, batch::MadeDue, json_rows, query,
-    serving_worker,
+    Backend, Commit, Query, Run, SqlStore, Workers, batch, batch::MadeDue, batch::Process,
+    json_rows, query, serving_worker,
 };
 use crate::{Claimed, Clock, Error, ErrorKind, Limits, Millis, Registration};
 
@@ -219,20 +219,39 @@ impl Commit for Postgres {
     async fn commit(
         conn: &mut Self::Held,
         writes: &[Write],
-        own: &[String],
+        process: &Process<'_>,
     ) -> Result<(Vec<Written>, MadeDue), Error> {
-        if writes.iter().all(Write::is_unkeyed_accept) {
-            // Such a batch reads the endpoints subscribed, then writes everything with one
-            // statement (`accept::write_deliveries`), which commits alone or not at all: no
-            // `BEGIN` and no `COMMIT`, two round trips fewer for each event's 202 to wait on.
-            return batch::apply::<Postgres>(&mut **conn, writes, own).await;
+        // A batch accepted with subscribers another process has changed since they were kept
+        // wrote nothing; they are read again (`sql/subscribers.rs`). Tried again while they
+        // keep changing under it, a few times.
+        let mut tries = 1;
+        loop {
+            match commit_once(conn, writes, process).await {
+                Err(e) if e.is_stale_subscribers() && tries < 5 => tries += 1,
+                applied => return applied,
+            }
         }
-        // Rolled back as it drops if anything fails.
-        let mut tx = conn.begin().await?;
-        let applied = batch::apply::<Postgres>(&mut *tx, writes, own).await?;
-        tx.commit().await?;
-        Ok(applied)
     }
+}
+
+/// [`Commit::commit`], once.
+async fn commit_once(
+    conn: &mut sqlx::pool::PoolConnection<Postgres>,
+    writes: &[Write],
+    process: &Process<'_>,
+) -> Result<(Vec<Written>, MadeDue), Error> {
+    if writes.iter().all(Write::is_unkeyed_accept) {
+        // Such a batch finds the endpoints subscribed (kept from the batches before, or read),
+        // then writes everything with one statement (`accept::write_deliveries`), which
+        // commits alone or not at all: no `BEGIN` and no `COMMIT`, two round trips fewer for
+        // each event's 202 to wait on.
+        return batch::apply::<Postgres>(&mut **conn, writes, process).await;
+    }
+    // Rolled back as it drops if anything fails.
+    let mut tx = conn.begin().await?;
+    let applied = batch::apply::<Postgres>(&mut *tx, writes, process).await?;
+    tx.commit().await?;
+    Ok(applied)
 }
 
 impl Backend for Postgres {
@@ -256,6 +275,8 @@ impl Backend for Postgres {
     }
 
     const HEARS_ITSELF: bool = true;
+
+    const KEEPS_SUBSCRIBERS: bool = true;
 
     fn announcement<'q>(endpoints: &[&str], own: &[String]) -> Option<Query<'q>> {
         // Delivered to listeners when (and only if) the transaction commits: on the channel of

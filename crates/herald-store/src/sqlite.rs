@@ -111,6 +111,8 @@ impl Backend for Sqlite {
 
     const HEARS_ITSELF: bool = false;
 
+    const KEEPS_SUBSCRIBERS: bool = false;
+
     fn announcement<'q>(_: &[&str], _: &[String]) -> Option<Query<'q>> {
         // One process per SQLite file: the in-process signal is enough.
         None

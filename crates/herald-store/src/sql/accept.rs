@@ -1,13 +1,14 @@
 //! Accepting events: each stored with one delivery per endpoint it reaches (subscribed to its
 //! type, and its version, channels and filter), as a handful of statements for the whole batch.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 
+use super::batch::Process;
 use super::exec::after;
 use super::rows::{count, event_columns};
+use super::subscribers::{self, parsed_for_filters, reached};
 use super::{Backend, Query, Run, Sql, json_rows, query, sql};
 use crate::error::classify;
-use crate::filter::{self, Filter};
 use crate::{Accepted, DeliveryState, Error, ErrorKind, Event, Millis, NewEvent, new_id_at};
 
 /// A delivery to insert: pending, or skipped (its endpoint is disabled).
@@ -19,19 +20,6 @@ pub(crate) struct NewDelivery<'a> {
     pub(crate) skipped: bool,
 }
 
-/// The endpoints subscribed to the types of a batch's events, for all its tenants at once
-/// (`$1`: `[tenant, type, 1 unless the type is operational]`). Disabled endpoints too: what
-/// they miss is recorded as skipped, never dropped silently. An endpoint subscribed to every
-/// type (`[]`) gets herald's operational events only if it names them.
-const SUBSCRIBED: Sql = sql!(
-    "SELECT k.value->>0 AS tenant_id, k.value->>1 AS event_type, \
-       p.id, p.version, p.enabled, p.channels, p.filter \
-     FROM " [rows "$1"] " AS k JOIN endpoints p ON p.tenant_id = k.value->>0 \
-     WHERE (p.event_types = '[]' AND CAST(k.value->>2 AS INTEGER) = 1) \
-       OR EXISTS (SELECT 1 FROM " [texts "p.event_types"] " AS t \
-         WHERE t.value = k.value->>1)"
-);
-
 /// The event stored earlier under tenant `$1`'s idempotency key `$2`.
 pub(crate) const EARLIER: &str = concat!(
     "SELECT ",
@@ -41,12 +29,14 @@ pub(crate) const EARLIER: &str = concat!(
 );
 
 /// Stores events and one pending delivery per subscribed endpoint each, and announces them to
-/// the workers that serve their endpoints but those named in `own` (this process's); also says
-/// whether one of those serves an endpoint, for the process to wake it itself.
+/// the workers that serve their endpoints but `process`'s own; also says whether one of those
+/// serves an endpoint, for the process to wake it itself. The subscribers `process` keeps are
+/// checked as the events are written: out of date, nothing is written, they are forgotten,
+/// and the error says so ([`Error::is_stale_subscribers`]).
 pub(crate) async fn accept_all<DB: Backend>(
     db: &mut impl Run<DB>,
     events: &[(&NewEvent, Millis)],
-    own: &[String],
+    process: &Process<'_>,
 ) -> Result<(Vec<Accepted>, bool), Error> {
     // ON CONFLICT makes a repeated idempotency key (in this batch, or from another process
     // at the same moment) skip the key instead of failing the batch, and its event is not
@@ -62,6 +52,17 @@ pub(crate) async fn accept_all<DB: Backend>(
          SELECT v.value->>0, v.value->>1, v.value->>2, v.value->>3, v.value->>4, v.value->>5, \
            CAST(v.value->>6 AS BIGINT), v.value->>7, v.value->>8, v.value->>9, v.value->>10 \
          FROM " [rows "$1"] " AS v"
+    );
+    // The same, checking (PostgreSQL) the versions of the subscribers the deliveries were made
+    // for (`$2`, see `subscribers.rs`): an error if one is out of date, and the statement
+    // writes nothing. Never run on SQLite, which keeps no subscribers.
+    const INSERT_CHECKED: Sql = sql!(
+        "INSERT INTO events (id, tenant_id, event_type, payload, idempotency_key, ordering_key, \
+           created_at, version, versions, channels, traceparent) \
+         SELECT v.value->>0, v.value->>1, v.value->>2, v.value->>3, v.value->>4, v.value->>5, \
+           CAST(v.value->>6 AS BIGINT), v.value->>7, v.value->>8, v.value->>9, v.value->>10 \
+         FROM " [rows "$1"] " AS v WHERE "
+         [either "$2 IS NOT NULL" "herald_subscribers_are(CAST($2 AS json))"]
     );
 
     if events.is_empty() {
@@ -131,24 +132,9 @@ pub(crate) async fn accept_all<DB: Backend>(
         .collect();
     pairs.sort_unstable();
     pairs.dedup();
-    let mut subscribed: Subscribed<'_> = HashMap::new();
-    if !pairs.is_empty() {
-        let found: Vec<SubscribedRow> = query(SUBSCRIBED)
-            .bind(json_rows(&pairs))
-            .fetch_all(&mut *db)
-            .await
-            .map_err(|e| classify(e, &tenants_of(events)))?;
-        let mut by_type: HashMap<(String, String), Vec<Subscriber>> = HashMap::new();
-        for row in found {
-            let key = (row.tenant_id.clone(), row.event_type.clone());
-            by_type.entry(key).or_default().push(row.try_into()?);
-        }
-        for (tenant, event_type, _) in pairs {
-            let key = (tenant.to_owned(), event_type.to_owned());
-            let endpoints = by_type.remove(&key).unwrap_or_default();
-            subscribed.insert((tenant, event_type), endpoints);
-        }
-    }
+    let (subscribed, check) = subscribers::find::<DB>(db, &pairs, process.kept)
+        .await
+        .map_err(|e| classify(e, &tenants_of(events)))?;
     let payloads: Vec<Option<serde_json::Value>> = events
         .iter()
         .map(|(new, _)| parsed_for_filters(&subscribed, new))
@@ -169,10 +155,24 @@ pub(crate) async fn accept_all<DB: Backend>(
         }
     }
     // The events, their deliveries, the endpoints' wake-ups and the announcement.
-    let stored = (!rows.is_empty()).then(|| query(INSERT_EVENTS).bind(json_rows(&rows)));
-    let (_, here) = write_deliveries::<DB>(db, stored.into_iter().collect(), &deliveries, own)
-        .await
-        .map_err(|e| classify(e, &tenants_of(events)))?;
+    let stored = (!rows.is_empty()).then(|| match &check {
+        Some(check) => query(INSERT_CHECKED)
+            .bind(json_rows(&rows))
+            .bind(check.as_str()),
+        None => query(INSERT_EVENTS).bind(json_rows(&rows)),
+    });
+    let (_, here) =
+        match write_deliveries::<DB>(db, stored.into_iter().collect(), &deliveries, process.own)
+            .await
+        {
+            Ok(written) => written,
+            Err(e) => {
+                if let Some(kept) = process.kept.filter(|_| e.is_stale_subscribers()) {
+                    kept.forget(pairs.iter().map(|(tenant, _, _)| *tenant));
+                }
+                return Err(classify(e, &tenants_of(events)));
+            }
+        };
 
     let mut accepted = Vec::with_capacity(events.len());
     for ((&(new, now), id), payload) in events.iter().zip(ids).zip(&payloads) {
@@ -221,92 +221,6 @@ pub(crate) async fn accept_all<DB: Backend>(
         }
     }
     Ok((accepted, here))
-}
-
-/// The endpoints subscribed to each tenant's event type.
-type Subscribed<'a> = HashMap<(&'a str, &'a str), Vec<Subscriber>>;
-
-/// An endpoint subscribed to a type, as [`accept_all`] reads it.
-#[derive(sqlx::FromRow, serde::Deserialize)]
-struct SubscribedRow {
-    /// The tenant and type it was read for.
-    tenant_id: String,
-    event_type: String,
-    id: String,
-    version: Option<String>,
-    enabled: bool,
-    /// A JSON array.
-    channels: String,
-    filter: Option<String>,
-}
-
-/// An endpoint subscribed to a type: what decides whether an event of it reaches the endpoint.
-struct Subscriber {
-    id: String,
-    /// The version it pins.
-    version: Option<String>,
-    enabled: bool,
-    channels: Vec<String>,
-    filter: Option<Filter>,
-}
-
-impl TryFrom<SubscribedRow> for Subscriber {
-    type Error = Error;
-
-    fn try_from(row: SubscribedRow) -> Result<Subscriber, Error> {
-        Ok(Subscriber {
-            channels: serde_json::from_str(&row.channels)
-                .map_err(|e| Error::corrupt("channels", e))?,
-            filter: row
-                .filter
-                .as_deref()
-                .map(Filter::parse_text)
-                .transpose()
-                .map_err(|e| Error::corrupt("filter", e))?,
-            id: row.id,
-            version: row.version,
-            enabled: row.enabled,
-        })
-    }
-}
-
-/// The endpoints subscribed to `new`'s type that receive it, with whether each is enabled: a
-/// versioned event only reaches those whose version it carries, an endpoint with channels only
-/// events carrying one of them, an endpoint with a filter only payloads it matches (`payload`,
-/// parsed once, when some endpoint has one).
-fn reached<'a>(
-    subscribed: &'a Subscribed<'a>,
-    new: &'a NewEvent,
-    payload: &'a Option<serde_json::Value>,
-) -> impl Iterator<Item = (&'a String, bool)> + 'a {
-    let key = (new.tenant_id.as_str(), new.event_type.as_str());
-    subscribed
-        .get(&key)
-        .into_iter()
-        .flatten()
-        .filter(|s| {
-            new.versions
-                .as_ref()
-                .is_none_or(|v| v.reaches(s.version.as_deref()))
-        })
-        .filter(|s| filter::channels_match(&s.channels, &new.channels))
-        .filter(move |s| match (&s.filter, payload) {
-            (None, _) => true,
-            (Some(filter), Some(payload)) => filter.matches(payload),
-            (Some(_), None) => false, // not JSON: cannot be, it was validated
-        })
-        .map(|s| (&s.id, s.enabled))
-}
-
-/// `new`'s payload parsed, if an endpoint subscribed to its type has a filter to match.
-fn parsed_for_filters(subscribed: &Subscribed<'_>, new: &NewEvent) -> Option<serde_json::Value> {
-    let key = (new.tenant_id.as_str(), new.event_type.as_str());
-    let filtered = subscribed.get(&key)?.iter().any(|s| s.filter.is_some());
-    if filtered {
-        serde_json::from_str(&new.payload).ok()
-    } else {
-        None
-    }
 }
 
 /// The payloads an event carries in older versions, as stored: a JSON object, version → JSON
@@ -415,22 +329,5 @@ fn tenants_of(events: &[(&NewEvent, Millis)]) -> String {
     match events {
         [(one, _)] => format!("tenant `{}`", one.tenant_id),
         _ => "an event's tenant".into(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    /// The endpoints subscribed are found through their tenant's index, whatever the number
-    /// of tenants in the batch: never by reading every tenant's endpoints.
-    #[tokio::test]
-    async fn subscribers_are_read_through_their_tenants_index() {
-        let steps = crate::sql::sqlite_plan(super::SUBSCRIBED.sqlite, 1).await;
-        assert!(
-            steps
-                .iter()
-                .any(|s| s.starts_with("SEARCH p USING INDEX endpoints_by_tenant")),
-            "{steps:?}"
-        );
-        assert!(!steps.iter().any(|s| s.starts_with("SCAN p")), "{steps:?}");
     }
 }

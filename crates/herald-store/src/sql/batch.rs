@@ -9,9 +9,19 @@
 //! attempts recorded (`finish.rs`), deliveries claimed (`claim.rs`); `turns.rs` moves
 //! endpoints' turns in line for all of them.
 
+use super::subscribers::Kept;
 use super::{Backend, Run, accept, finish, turns};
 use crate::group::{Write, Written};
 use crate::{Error, ErrorKind};
+
+/// What the process applying a batch brings to it.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Process<'a> {
+    /// Its workers' names: its announcements leave them out, and it wakes them itself.
+    pub(crate) own: &'a [String],
+    /// The subscribers it keeps, where it keeps them.
+    pub(crate) kept: Option<&'a Kept>,
+}
 
 /// What a batch made due, for the committer to wake the workers once it commits.
 #[derive(Clone, Copy, Debug, Default)]
@@ -29,11 +39,11 @@ pub(crate) struct MadeDue {
 /// attempt recorded under it.
 ///
 /// Also says what became due, so the workers can be woken once it commits: accepted events
-/// are announced to every worker but `own` (this process's).
+/// are announced to every worker but `process`'s own.
 pub(crate) async fn apply<DB: Backend>(
     db: &mut impl Run<DB>,
     writes: &[Write],
-    own: &[String],
+    process: &Process<'_>,
 ) -> Result<(Vec<Written>, MadeDue), Error> {
     let mut accepts = Vec::new();
     let mut finishes = Vec::new();
@@ -44,7 +54,7 @@ pub(crate) async fn apply<DB: Backend>(
             Write::Claim { .. } | Write::Release { .. } => {}
         }
     }
-    let (accepted, here) = accept::accept_all::<DB>(db, &accepts, own).await?;
+    let (accepted, here) = accept::accept_all::<DB>(db, &accepts, process).await?;
     let (finished, next_due) = finish::finish_all::<DB>(db, &finishes).await?;
     let mut made_due = next_due || accepted.iter().any(|a| a.created && a.deliveries > 0);
     let mut accepted = accepted.into_iter();

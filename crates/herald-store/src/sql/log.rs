@@ -559,7 +559,7 @@ impl<DB: Backend> SqlStore<DB> {
     ) -> Result<Accepted, Error> {
         // Announced to every worker, this process's too: the transaction is the caller's, and
         // commits after this returns.
-        accept::accept_all::<DB>(tx, &[(&new, self.now())], &[])
+        accept::accept_all::<DB>(tx, &[(&new, self.now())], &Default::default())
             .await?
             .0
             .pop()

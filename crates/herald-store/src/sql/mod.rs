@@ -49,6 +49,7 @@ mod queue;
 mod registry;
 mod replays;
 pub(crate) mod rows;
+pub(crate) mod subscribers;
 pub(crate) mod turns;
 mod upkeep;
 
@@ -299,6 +300,12 @@ pub trait Backend: Database<Connection: Run<Self>> + sealed::Sealed {
     /// no other process (SQLite).
     fn announcement<'q>(endpoints: &[&str], own: &[String]) -> Option<Query<'q>>;
 
+    /// Whether the subscribers that accepting reads are kept from one batch to the next
+    /// (`sql/subscribers.rs`): PostgreSQL's, where the read was a round trip and a transaction
+    /// of its own, and the write checks their version. SQLite reads them in the process, in
+    /// the writer's transaction, for less than checking them would cost.
+    const KEEPS_SUBSCRIBERS: bool;
+
     /// Whether several statements can run as one, in one round trip (see `exec::after`):
     /// PostgreSQL's data-modifying `WITH`. SQLite runs in the process, with no round trips to
     /// save.
@@ -398,10 +405,12 @@ impl<DB: Backend> SqlStore<DB> {
         DB: Commit,
     {
         let workers = Workers::default();
+        let kept = subscribers::Kept::default();
         let writes = || Writes {
             pool: writer.clone(),
             due: Arc::clone(&due),
             workers: workers.clone(),
+            kept: DB::KEEPS_SUBSCRIBERS.then(|| kept.clone()),
             held: None,
         };
         let home = if DB::COMMIT_THREAD {
@@ -458,12 +467,12 @@ pub(crate) trait Commit: Backend {
     fn hold(conn: PoolConnection<Self>) -> impl Future<Output = Result<Self::Held, Error>> + Send;
 
     /// Applies `writes` in one transaction and commits it: one result per write, and what
-    /// became due (announced to every worker but those named in `own`, this process's). On an
-    /// error nothing of the batch is kept.
+    /// became due (announced to every worker but `process`'s own). On an error nothing of the
+    /// batch is kept.
     fn commit(
         held: &mut Self::Held,
         writes: &[Write],
-        own: &[String],
+        process: &batch::Process<'_>,
     ) -> impl Future<Output = Result<(Vec<Written>, batch::MadeDue), Error>> + Send;
 }
 
@@ -480,6 +489,9 @@ struct Writes<DB: Commit> {
     /// This process's workers: left out of its announcements, and woken by it when a batch
     /// made due what they serve; and whether it hears the announcements of other processes.
     workers: Workers,
+    /// The subscribers its accepts read, kept where the database checks them
+    /// ([`Backend::KEEPS_SUBSCRIBERS`]).
+    kept: Option<subscribers::Kept>,
     held: Option<(DB::Held, Instant)>,
 }
 
@@ -504,7 +516,11 @@ impl<DB: Commit> Apply for Writes<DB> {
             }
         };
         let own = self.workers.names();
-        let (written, due) = match DB::commit(conn, writes, &own).await {
+        let process = batch::Process {
+            own: &own,
+            kept: self.kept.as_ref(),
+        };
+        let (written, due) = match DB::commit(conn, writes, &process).await {
             Ok(applied) => applied,
             Err(error) => {
                 // Nothing of the batch is kept; the next batch starts afresh from the pool.

@@ -236,6 +236,6 @@ pub(crate) async fn emit<DB: Backend>(
         return Ok(false);
     }
     let events: Vec<(&NewEvent, Millis)> = events.iter().map(|e| (e, now)).collect();
-    let (accepted, _) = accept_all::<DB>(db, &events, &[]).await?;
+    let (accepted, _) = accept_all::<DB>(db, &events, &Default::default()).await?;
     Ok(accepted.iter().any(|a| a.deliveries > 0))
 }

@@ -45,7 +45,7 @@ impl Commit for Sqlite {
     async fn commit(
         writer: &mut Borrowed,
         writes: &[Write],
-        _own: &[String],
+        _: &batch::Process<'_>,
     ) -> Result<(Vec<Written>, MadeDue), Error> {
         let relaxed = relaxed(writes);
         let mut raw = writer.lock().await?;
@@ -113,7 +113,7 @@ async fn transaction(
     writes: &[Write],
 ) -> Result<(Vec<Written>, MadeDue), Error> {
     timed("BEGIN IMMEDIATE", || raw.execute_batch("BEGIN IMMEDIATE")).map_err(failed)?;
-    let applied = batch::apply::<Sqlite>(raw, writes, &[]).await;
+    let applied = batch::apply::<Sqlite>(raw, writes, &Default::default()).await;
     let end = if applied.is_ok() {
         "COMMIT"
     } else {

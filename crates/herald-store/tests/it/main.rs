@@ -16,6 +16,7 @@ mod partitions;
 mod races;
 mod recovery;
 mod sharing;
+mod subscribers;
 mod timed;
 mod writer;
 
