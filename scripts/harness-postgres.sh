@@ -3,7 +3,8 @@
 # herald's HTTP API, 32 connections, into `herald serve` on a fresh PostgreSQL database with
 # default settings; nginx receives the deliveries. Prints the raw wrk-to-nginx rate measured in
 # the same run, the ingestion rate, the end-to-end rate (accepted events / time from the first
-# post to the last delivery) and its ratio to raw.
+# post to the last delivery) and its ratio to raw; on PostgreSQL also the transactions and the
+# bytes of WAL a delivery cost.
 #
 #   scripts/harness-postgres.sh target/release/herald [postgres://postgres@127.0.0.1:5432/test]
 #   scripts/harness-postgres.sh target/release/herald sqlite   (issue 10's: embedded SQLite)
@@ -77,6 +78,15 @@ call() { curl -sf -X POST "$base$1" -H 'authorization: Bearer harness-token' \
 call /api/v1/tenants '{"id":"bench"}'
 call /api/v1/tenants/bench/endpoints "{\"url\":\"http://127.0.0.1:$nginx_port/hook\"}"
 
+# What the database did for the deliveries (issue 16's first figures: 0.68 transactions and
+# 3.15 KB of WAL a delivery): counted from here until herald has stopped, when every backend
+# has reported. WAL is the whole server's: run nothing else on it meanwhile.
+counters() {
+  psql -At -F ' ' "$database_url" -c "SELECT xact_commit + xact_rollback, \
+    pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::int8 \
+    FROM pg_stat_database WHERE datname = current_database()"
+}
+[ "$admin_url" = sqlite ] || read -r transactions_before wal_before < <(counters)
 start=$(date +%s.%N)
 # Two wrk processes of 16 connections each, whatever the number of herald processes, so one
 # and two processes are posted to alike.
@@ -100,10 +110,23 @@ while [ "$(wc -l <"$dir/access.log")" -lt "$accepted" ]; do
   sleep 0.05
 done
 end=$(date +%s.%N)
-python3 - "$raw" "$ingest" "$accepted" "$start" "$end" <<'PY'
+cost=
+if [ "$admin_url" != sqlite ]; then
+  kill "${herald_pids[@]}"
+  wait "${herald_pids[@]}" 2>/dev/null || true
+  herald_pids=()
+  sleep 1
+  read -r transactions_after wal_after < <(counters)
+  cost="$((transactions_after - transactions_before)) $((wal_after - wal_before))"
+fi
+python3 - "$raw" "$ingest" "$accepted" "$start" "$end" $cost <<'PY'
 import sys
 raw, ingest, accepted = float(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
 e2e = accepted / (float(sys.argv[5]) - float(sys.argv[4]))
 print(f"raw wrk to nginx {raw:,.0f}/s; ingestion {ingest:,.0f}/s; {accepted:,} events delivered "
       f"end to end at {e2e:,.0f}/s: {e2e / raw:.4f} of raw")
+if len(sys.argv) > 7:
+    transactions, wal = int(sys.argv[6]), int(sys.argv[7])
+    print(f"PostgreSQL: {transactions / accepted:.3f} transactions and {wal / accepted:,.0f} bytes "
+          f"of WAL a delivery")
 PY
