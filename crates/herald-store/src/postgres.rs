@@ -281,10 +281,10 @@ impl Backend for Postgres {
     fn announcement<'q>(endpoints: &[&str], own: &[String]) -> Option<Query<'q>> {
         // Delivered to listeners when (and only if) the transaction commits: on the channel of
         // each worker serving one of `endpoints` but `own`, and on the channel of all when one
-        // has none serving it (every worker looks). A listening connection spends a
-        // transaction on each announcement it hears: one channel for all had each process's
-        // hear every other's, about 0.04 transactions a delivery for each process on the
-        // database (docs/scaling.md). `told` is read, so every notification is sent.
+        // has none serving it (every worker looks). Each announcement costs every listening
+        // connection of the database a transaction (PostgreSQL before 19 signals them all),
+        // so `own`'s are left out: about 0.04 transactions a delivery with two processes
+        // (docs/scaling.md). `told` is read, so every notification is sent.
         const TOLD: &str = concat!(
             "WITH o AS (SELECT DISTINCT ",
             serving_worker!("t.value"),

@@ -2,9 +2,11 @@
 //! due tells the workers that serve their endpoints (`Backend::announcement`), each on a
 //! channel of its own, which only its process listens to; the workers of the process that
 //! commits it are woken by that process, with no announcement at all. An endpoint nobody
-//! serves is announced to every process. Each announcement a process hears costs its
-//! listening connection a transaction, and every process heard every announcement when
-//! there was one channel for all: figures in docs/scaling.md, "Two processes on one database".
+//! serves is announced to every process. An announcement costs each listening connection of
+//! the database a transaction (PostgreSQL before 19 signals every listener, whatever its
+//! channels; 19 signals a channel's only), so the announcements a process no longer makes
+//! for its own workers are what two processes save: figures in docs/scaling.md, "Two
+//! processes on one database".
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};

@@ -148,9 +148,9 @@ async fn postgres_passes_a_stalled_workers_endpoints_to_the_others() {
 }
 
 /// Each process wakes only for the endpoints its worker serves. The announcement goes to the
-/// serving worker's process alone, on that worker's channel: a process listening spends a
-/// transaction on each announcement it hears. Accepted by the serving worker's own process,
-/// nothing is announced: that process wakes its worker itself.
+/// serving worker's process alone, on that worker's channel. Accepted by the serving worker's
+/// own process, nothing is announced (each announcement costs every listening connection a
+/// transaction): that process wakes its worker itself.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_wakes_only_the_process_whose_worker_serves_the_endpoint() {
     use std::time::Duration;
