@@ -282,7 +282,7 @@ impl Backend for Postgres {
         // Delivered to listeners when (and only if) the transaction commits: on the channel of
         // each worker serving one of `endpoints` but `own`, and on the channel of all when one
         // has none serving it (every worker looks). Each announcement costs every listening
-        // connection of the database a transaction (PostgreSQL before 19 signals them all),
+        // connection of the database a transaction (PostgreSQL signals them all),
         // so `own`'s are left out: about 0.04 transactions a delivery with two processes
         // (docs/scaling.md). `told` is read, so every notification is sent.
         const TOLD: &str = concat!(

@@ -3,10 +3,10 @@
 //! channel of its own, which only its process listens to; the workers of the process that
 //! commits it are woken by that process, with no announcement at all. An endpoint nobody
 //! serves is announced to every process. An announcement costs each listening connection of
-//! the database a transaction (PostgreSQL before 19 signals every listener, whatever its
-//! channels; 19 signals a channel's only), so the announcements a process no longer makes
-//! for its own workers are what two processes save: figures in docs/scaling.md, "Two
-//! processes on one database".
+//! the database a transaction (PostgreSQL keeps no list of who listens on which channel and
+//! signals every listener), so the announcements a process no longer makes for its own
+//! workers are what two processes save: figures in docs/scaling.md, "Two processes on one
+//! database".
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
