@@ -46,23 +46,16 @@ pub(crate) async fn accept_all<DB: Backend>(
          SELECT v.value->>0, v.value->>1, v.value->>2 FROM " [rows "$1"] " AS v \
          WHERE true ON CONFLICT DO NOTHING RETURNING event_id"
     );
+    // `$2`, where the process keeps subscribers (PostgreSQL, see `subscribers.rs`): the
+    // versions of those the deliveries were made for, checked in the statement's snapshot; an
+    // error if one is out of date, and the statement writes nothing. NULL checks nothing.
     const INSERT_EVENTS: Sql = sql!(
         "INSERT INTO events (id, tenant_id, event_type, payload, idempotency_key, ordering_key, \
            created_at, version, versions, channels, traceparent) \
          SELECT v.value->>0, v.value->>1, v.value->>2, v.value->>3, v.value->>4, v.value->>5, \
            CAST(v.value->>6 AS BIGINT), v.value->>7, v.value->>8, v.value->>9, v.value->>10 \
-         FROM " [rows "$1"] " AS v"
-    );
-    // The same, checking (PostgreSQL) the versions of the subscribers the deliveries were made
-    // for (`$2`, see `subscribers.rs`): an error if one is out of date, and the statement
-    // writes nothing. Never run on SQLite, which keeps no subscribers.
-    const INSERT_CHECKED: Sql = sql!(
-        "INSERT INTO events (id, tenant_id, event_type, payload, idempotency_key, ordering_key, \
-           created_at, version, versions, channels, traceparent) \
-         SELECT v.value->>0, v.value->>1, v.value->>2, v.value->>3, v.value->>4, v.value->>5, \
-           CAST(v.value->>6 AS BIGINT), v.value->>7, v.value->>8, v.value->>9, v.value->>10 \
-         FROM " [rows "$1"] " AS v WHERE "
-         [either "$2 IS NOT NULL" "herald_subscribers_are(CAST($2 AS json))"]
+         FROM " [rows "$1"] " AS v WHERE $2 IS NULL OR "
+         [either "true" "herald_subscribers_are(CAST($2 AS json))"]
     );
 
     if events.is_empty() {
@@ -155,12 +148,8 @@ pub(crate) async fn accept_all<DB: Backend>(
         }
     }
     // The events, their deliveries, the endpoints' wake-ups and the announcement.
-    let stored = (!rows.is_empty()).then(|| match &check {
-        Some(check) => query(INSERT_CHECKED)
-            .bind(json_rows(&rows))
-            .bind(check.as_str()),
-        None => query(INSERT_EVENTS).bind(json_rows(&rows)),
-    });
+    let stored =
+        (!rows.is_empty()).then(|| query(INSERT_EVENTS).bind(json_rows(&rows)).bind(&check));
     let (_, here) =
         match write_deliveries::<DB>(db, stored.into_iter().collect(), &deliveries, process.own)
             .await
