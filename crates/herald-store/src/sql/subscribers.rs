@@ -40,14 +40,17 @@ const VERSIONS: Sql = sql!(
      WHERE t.id IN (SELECT k.value FROM " [texts "$1"] " AS k)"
 );
 
-/// The most tenants' types kept; past it, everything kept is forgotten and read again.
-const MOST_KEPT: usize = 10_000;
+/// The most endpoints kept, each tenant's type counting as one at least; past it, everything
+/// kept is forgotten and read again. A tenant's endpoints are kept once for each of its types
+/// that events came in, so what is kept is bounded by them, not by the pairs: at a few hundred
+/// bytes an endpoint, tens of megabytes at most.
+const MOST_KEPT: usize = 100_000;
 
 /// The subscribers this process read, by tenant and event type, with the version of the
 /// tenant's subscribers each was read at. Clones share what is kept.
 #[derive(Clone, Default)]
 pub(crate) struct Kept {
-    known: Arc<Mutex<HashMap<(String, String), Known>>>,
+    known: Arc<Mutex<Known>>,
 }
 
 impl std::fmt::Debug for Kept {
@@ -56,27 +59,72 @@ impl std::fmt::Debug for Kept {
     }
 }
 
-/// A tenant's subscribers to one type, at a version of its subscribers.
+/// What is kept: by tenant, by type; and how many endpoints that is ([`MOST_KEPT`]).
+#[derive(Default)]
 struct Known {
+    tenants: HashMap<String, HashMap<String, Versioned>>,
+    endpoints: usize,
+}
+
+/// A tenant's subscribers to one type, at a version of its subscribers.
+struct Versioned {
     version: i64,
     endpoints: Arc<Vec<Subscriber>>,
+}
+
+impl Versioned {
+    /// What it counts for against [`MOST_KEPT`].
+    fn weight(&self) -> usize {
+        self.endpoints.len().max(1)
+    }
+}
+
+impl Known {
+    fn get(&self, tenant: &str, event_type: &str) -> Option<&Versioned> {
+        self.tenants.get(tenant)?.get(event_type)
+    }
+
+    fn keep(&mut self, tenant: &str, event_type: &str, versioned: Versioned) {
+        if self.endpoints + versioned.weight() > MOST_KEPT {
+            *self = Known::default();
+        }
+        self.endpoints += versioned.weight();
+        let types = self.tenants.entry(tenant.to_owned()).or_default();
+        if let Some(old) = types.insert(event_type.to_owned(), versioned) {
+            self.endpoints -= old.weight();
+        }
+    }
 }
 
 impl Kept {
     /// Forgets what was kept of `tenants`.
     pub(crate) fn forget<'a>(&self, tenants: impl IntoIterator<Item = &'a str>) {
-        let tenants: BTreeSet<&str> = tenants.into_iter().collect();
+        let mut known = self.known.lock().unwrap_or_else(PoisonError::into_inner);
+        for tenant in tenants {
+            if let Some(types) = known.tenants.remove(tenant) {
+                known.endpoints -= types.values().map(Versioned::weight).sum::<usize>();
+            }
+        }
+    }
+
+    /// How many endpoints are kept, as [`MOST_KEPT`] counts them.
+    #[cfg(test)]
+    fn endpoints(&self) -> usize {
         self.known
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .retain(|(tenant, _), _| !tenants.contains(tenant.as_str()));
+            .endpoints
     }
 }
 
 /// The endpoints subscribed to each `[tenant, type, 1 unless the type is operational]` of
 /// `pairs`, from what `kept` holds and read for the rest (and kept). With `kept`, also what
-/// the batch's write must check: each tenant's version of its subscribers as read, a JSON array
-/// for `herald_subscribers_are` (none if there is nothing to check).
+/// the batch's write must check: the version of its subscribers each tenant had when what is
+/// used of it was kept, a JSON array for `herald_subscribers_are` (none if nothing used was
+/// kept). What is read here is not checked, as no accept checks what it reads itself: the
+/// event and the endpoints' change are at the same time, and either order is right. So a batch
+/// tried again after what it used went out of date (every tenant of it forgotten) reads all it
+/// uses and cannot fail that way again, however fast a tenant changes its endpoints.
 pub(crate) async fn find<'a, DB: Backend>(
     db: &mut impl Run<DB>,
     pairs: &[(&'a str, &'a str, u32)],
@@ -91,7 +139,7 @@ pub(crate) async fn find<'a, DB: Backend>(
     {
         let known = kept.known.lock().unwrap_or_else(PoisonError::into_inner);
         for &(tenant, event_type, everything) in pairs {
-            match known.get(&(tenant.to_owned(), event_type.to_owned())) {
+            match known.get(tenant, event_type) {
                 Some(k) => {
                     subscribed.insert((tenant, event_type), Arc::clone(&k.endpoints));
                     versions.insert((tenant, k.version));
@@ -110,20 +158,11 @@ pub(crate) async fn find<'a, DB: Backend>(
             .collect();
         let found = read::<DB>(db, &missing).await?;
         let mut known = kept.known.lock().unwrap_or_else(PoisonError::into_inner);
-        if known.len() + found.len() > MOST_KEPT {
-            known.clear();
-        }
         for (key, endpoints) in found {
             // A tenant that does not exist has no version: its events fail on their own.
             if let Some(&version) = read_at.get(key.0) {
-                versions.insert((key.0, version));
-                known.insert(
-                    (key.0.to_owned(), key.1.to_owned()),
-                    Known {
-                        version,
-                        endpoints: Arc::clone(&endpoints),
-                    },
-                );
+                let endpoints = Arc::clone(&endpoints);
+                known.keep(key.0, key.1, Versioned { version, endpoints });
             }
             subscribed.insert(key, endpoints);
         }
@@ -250,6 +289,61 @@ pub(crate) fn parsed_for_filters(
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use super::{Kept, MOST_KEPT, Subscriber, Versioned};
+
+    fn endpoints(n: usize) -> Arc<Vec<Subscriber>> {
+        Arc::new(
+            (0..n)
+                .map(|i| Subscriber {
+                    id: format!("ep_{i}"),
+                    version: None,
+                    enabled: true,
+                    channels: Vec::new(),
+                    filter: None,
+                })
+                .collect(),
+        )
+    }
+
+    /// What is kept is bounded by the endpoints it holds, not by the tenants' types: a
+    /// tenant with many endpoints sending events of many types cannot make a process keep
+    /// its endpoints over and over without bound.
+    #[test]
+    fn what_is_kept_is_bounded_by_its_endpoints() {
+        let kept = Kept::default();
+        let many = endpoints(1_000);
+        let keep = |tenant: &str, event_type: &str, endpoints: &Arc<Vec<Subscriber>>| {
+            let mut known = kept.known.lock().unwrap();
+            known.keep(
+                tenant,
+                event_type,
+                Versioned {
+                    version: 1,
+                    endpoints: Arc::clone(endpoints),
+                },
+            );
+        };
+        for t in 0..(MOST_KEPT / 1_000) {
+            keep("big", &format!("type.{t}"), &many);
+        }
+        assert_eq!(kept.endpoints(), MOST_KEPT);
+        keep("big", "one.more", &many);
+        assert_eq!(
+            kept.endpoints(),
+            1_000,
+            "everything forgotten, then this kept"
+        );
+        // A type with no subscriber counts as one; kept again, it replaces itself.
+        keep("small", "t", &endpoints(0));
+        keep("small", "t", &endpoints(0));
+        assert_eq!(kept.endpoints(), 1_001);
+        kept.forget(["big", "nobody"]);
+        assert_eq!(kept.endpoints(), 1);
+        assert!(kept.known.lock().unwrap().get("small", "t").is_some());
+    }
+
     /// The endpoints subscribed are found through their tenant's index, whatever the number
     /// of tenants in the batch: never by reading every tenant's endpoints.
     #[tokio::test]

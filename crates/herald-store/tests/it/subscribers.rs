@@ -122,3 +122,87 @@ async fn postgres_keeps_the_subscribers_until_their_version_moves() {
     drop(store);
     crate::drop_schema(&schema).await;
 }
+
+/// A tenant whose endpoints change without pause (a script hammering the API) costs the
+/// tenants whose events share its batches nothing, and its own events are accepted too: only
+/// subscribers kept from an earlier batch are checked, so a batch tried again after they went
+/// out of date reads everything afresh and cannot fail that way a second time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_tenant_changing_its_endpoints_without_pause_fails_no_event() {
+    let Some((store, schema)) = crate::postgres().await else {
+        return;
+    };
+    for tenant in ["churning", "calm"] {
+        store.create_tenant(tenant).await.unwrap();
+        store
+            .create_endpoint(NewEndpoint::new(tenant, "https://example.com/1", SECRET))
+            .await
+            .unwrap();
+    }
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(2)
+        .connect(&crate::pg_url())
+        .await
+        .unwrap();
+    let churn = (0..2).map(|_| {
+        let (pool, schema) = (pool.clone(), schema.clone());
+        tokio::spawn(async move {
+            let mut conn = pool.acquire().await.unwrap();
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("SET search_path TO {schema}")))
+                .execute(&mut *conn)
+                .await
+                .unwrap();
+            let mut changes = 0u64;
+            while std::time::Instant::now() < until {
+                sqlx::query(
+                    "UPDATE endpoints SET enabled = NOT enabled WHERE tenant_id = 'churning'",
+                )
+                .execute(&mut *conn)
+                .await
+                .unwrap();
+                changes += 1;
+            }
+            changes
+        })
+    });
+    let churn: Vec<_> = churn.collect();
+    let senders = (0..32).map(|i| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let tenant = if i % 2 == 0 { "churning" } else { "calm" };
+            let (mut accepted, mut failed) = (0u64, Vec::new());
+            while std::time::Instant::now() < until {
+                match store.accept_event(NewEvent::new(tenant, "t", "{}")).await {
+                    Ok(_) => accepted += 1,
+                    Err(e) => failed.push(format!("{tenant}: {e}")),
+                }
+            }
+            (accepted, failed)
+        })
+    });
+    let senders: Vec<_> = senders.collect();
+    let mut changes = 0;
+    for task in churn {
+        changes += task.await.unwrap();
+    }
+    let (mut accepted, mut failed) = (0, Vec::new());
+    for task in senders {
+        let (a, f) = task.await.unwrap();
+        accepted += a;
+        failed.extend(f);
+    }
+    eprintln!("{accepted} events accepted while the endpoints changed {changes} times");
+    assert!(changes > 100, "the endpoints changed {changes} times");
+    assert!(accepted > 100, "{accepted} events accepted");
+    assert!(
+        failed.is_empty(),
+        "{} of {} events failed while the endpoints changed {changes} times; the first: {}",
+        failed.len(),
+        accepted + failed.len() as u64,
+        failed[0]
+    );
+
+    drop((store, pool));
+    crate::drop_schema(&schema).await;
+}
