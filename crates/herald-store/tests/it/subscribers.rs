@@ -206,3 +206,50 @@ async fn postgres_a_tenant_changing_its_endpoints_without_pause_fails_no_event()
     drop((store, pool));
     crate::drop_schema(&schema).await;
 }
+
+/// A tenant deleted (herald has no call for it: an operator's `DELETE`) and made again under
+/// the same id has subscribers at versions its first life never had, so what a process kept
+/// of its first life is never taken for its second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_tenant_made_again_is_not_taken_for_its_first_life() {
+    let Some((store, schema)) = crate::postgres().await else {
+        return;
+    };
+    store.create_tenant("acme").await.unwrap();
+    store
+        .create_endpoint(NewEndpoint::new("acme", "https://example.com/1", SECRET))
+        .await
+        .unwrap();
+    assert_eq!(accept(&store, "{}").await, (1, 0), "kept from here on");
+    let pool = sqlx::PgPool::connect(&crate::pg_url()).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "SET search_path TO {schema}; DELETE FROM tenants WHERE id = 'acme'"
+    )))
+    .execute(&pool)
+    .await
+    .unwrap();
+    store.create_tenant("acme").await.unwrap();
+    let second = store
+        .create_endpoint(NewEndpoint::new("acme", "https://example.com/2", SECRET))
+        .await
+        .unwrap();
+    let accepted = store
+        .accept_event(NewEvent::new("acme", "t", "{}"))
+        .await
+        .unwrap();
+    assert_eq!((accepted.deliveries, accepted.skipped), (1, 0));
+    let deliveries = store
+        .deliveries_of_event("acme", &accepted.event.id)
+        .await
+        .unwrap();
+    assert_eq!(
+        deliveries
+            .iter()
+            .map(|d| &d.endpoint_id)
+            .collect::<Vec<_>>(),
+        [&second.id]
+    );
+
+    drop((store, pool));
+    crate::drop_schema(&schema).await;
+}
