@@ -4,6 +4,7 @@
 
 use herald_store::postgres::PostgresStore;
 use herald_store::{EndpointPatch, Log, NewEndpoint, NewEvent, Registry};
+use sqlx::Connection;
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
@@ -89,38 +90,46 @@ async fn postgres_an_event_reaches_the_endpoints_another_process_changed() {
 /// subscribers stays: a change the version does not see (none that herald makes) is not seen.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_keeps_the_subscribers_until_their_version_moves() {
-    let Some((store, schema)) = crate::postgres().await else {
+    let Some((store, schema)) = kept_acme().await else {
         return;
     };
-    store.create_tenant("acme").await.unwrap();
-    store
-        .create_endpoint(NewEndpoint::new("acme", "https://example.com/1", SECRET))
-        .await
-        .unwrap();
-    assert_eq!(accept(&store, "{}").await, (1, 0));
-    let pool = sqlx::PgPool::connect(&crate::pg_url()).await.unwrap();
-    let run = |statement: &str| {
-        let text = format!("SET search_path TO {schema}; {statement}");
-        let pool = &pool;
-        async move {
-            sqlx::raw_sql(sqlx::AssertSqlSafe(text))
-                .execute(pool)
-                .await
-                .unwrap();
-        }
-    };
     run(
+        &schema,
         "ALTER TABLE endpoints DISABLE TRIGGER endpoints_subscribers; \
          UPDATE endpoints SET enabled = false; \
          ALTER TABLE endpoints ENABLE TRIGGER endpoints_subscribers",
     )
     .await;
     assert_eq!(accept(&store, "{}").await, (1, 0), "kept, not read again");
-    run("UPDATE tenants SET subscribers = subscribers + 1").await;
+    run(&schema, "UPDATE tenants SET subscribers = subscribers + 1").await;
     assert_eq!(accept(&store, "{}").await, (0, 1), "read again");
 
     drop(store);
     crate::drop_schema(&schema).await;
+}
+
+/// A store whose tenant `acme` has one endpoint, which it keeps as the subscriber of type `t`.
+async fn kept_acme() -> Option<(PostgresStore, String)> {
+    let (store, schema) = crate::postgres().await?;
+    store.create_tenant("acme").await.unwrap();
+    store
+        .create_endpoint(NewEndpoint::new("acme", "https://example.com/1", SECRET))
+        .await
+        .unwrap();
+    assert_eq!(accept(&store, "{}").await, (1, 0), "kept from here on");
+    Some((store, schema))
+}
+
+/// Runs `statements` in `schema`, on a connection of their own.
+async fn run(schema: &str, statements: &str) {
+    let mut conn = sqlx::postgres::PgConnection::connect(&crate::pg_url())
+        .await
+        .unwrap();
+    let text = format!("SET search_path TO {schema}; {statements}");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(text))
+        .execute(&mut conn)
+        .await
+        .unwrap();
 }
 
 /// A tenant whose endpoints change without pause (a script hammering the API) costs the
@@ -212,22 +221,10 @@ async fn postgres_a_tenant_changing_its_endpoints_without_pause_fails_no_event()
 /// of its first life is never taken for its second.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_a_tenant_made_again_is_not_taken_for_its_first_life() {
-    let Some((store, schema)) = crate::postgres().await else {
+    let Some((store, schema)) = kept_acme().await else {
         return;
     };
-    store.create_tenant("acme").await.unwrap();
-    store
-        .create_endpoint(NewEndpoint::new("acme", "https://example.com/1", SECRET))
-        .await
-        .unwrap();
-    assert_eq!(accept(&store, "{}").await, (1, 0), "kept from here on");
-    let pool = sqlx::PgPool::connect(&crate::pg_url()).await.unwrap();
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "SET search_path TO {schema}; DELETE FROM tenants WHERE id = 'acme'"
-    )))
-    .execute(&pool)
-    .await
-    .unwrap();
+    run(&schema, "DELETE FROM tenants WHERE id = 'acme'").await;
     store.create_tenant("acme").await.unwrap();
     let second = store
         .create_endpoint(NewEndpoint::new("acme", "https://example.com/2", SECRET))
@@ -250,6 +247,6 @@ async fn postgres_a_tenant_made_again_is_not_taken_for_its_first_life() {
         [&second.id]
     );
 
-    drop((store, pool));
+    drop(store);
     crate::drop_schema(&schema).await;
 }
