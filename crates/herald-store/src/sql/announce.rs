@@ -17,7 +17,9 @@ use tokio::sync::Notify;
 /// channels and to know its own, and whether it hears announcements at all.
 #[derive(Clone, Debug, Default)]
 pub struct Workers {
-    names: Arc<Mutex<Vec<String>>>,
+    /// Shared with each batch that reads them, so a batch copies none; replaced when one is
+    /// added.
+    names: Arc<Mutex<Arc<Vec<String>>>>,
     hearing: Arc<AtomicBool>,
     /// Signalled when a name is added, for the listener to listen on its channel too.
     added: Arc<Notify>,
@@ -29,17 +31,14 @@ impl Workers {
     pub(crate) fn add(&self, name: &str) {
         let mut names = self.names.lock().unwrap_or_else(PoisonError::into_inner);
         if !names.iter().any(|n| n == name) {
-            names.push(name.to_owned());
+            Arc::make_mut(&mut names).push(name.to_owned());
             self.added.notify_one();
         }
     }
 
     /// The names, in the order they were added.
-    pub(crate) fn names(&self) -> Vec<String> {
-        self.names
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+    pub(crate) fn names(&self) -> Arc<Vec<String>> {
+        Arc::clone(&self.names.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
     /// Returns once a name has been added since the last time it returned (at once if one
