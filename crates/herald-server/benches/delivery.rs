@@ -31,7 +31,9 @@
 //!
 //! The rows `postgres-api-1x2` and `postgres-api-50x2` run two herald services on one database,
 //! each with its own pool, worker and HTTP listener, as two `herald serve` processes would be;
-//! the load alternates between them. Compare them with `postgres-api-1` and `postgres-api-50`.
+//! the load alternates between them. Compare them with `postgres-api-1` and `postgres-api-50`:
+//! run with them, each is printed as a ratio to its row of one process, round by round.
+//! `HERALD_BENCH_ROUNDS=3` runs the chosen rows three times, alternating, for that comparison.
 //!
 //! `HERALD_BENCH=sqlite-api-1,postgres-api-1` runs only the rows with those keys.
 //! `HERALD_BENCH_STATEMENTS=1` prints, after each row, where its statement time went: each
@@ -338,6 +340,46 @@ struct Figures {
     /// from the clock's start to the last arrival: the baseline's is what the load and the
     /// receiver take alone, so the difference is herald's, whatever the machine's speed.
     cpu: Duration,
+}
+
+/// For each row of two processes run with its row of one (`postgres-api-1x2` and
+/// `postgres-api-1`): the rate of two against one's in each round, in the order run, and their
+/// median. Issue 16 asks that two processes be no slower than one.
+fn two_against_one(keyed: &[(&str, f64)]) -> Vec<String> {
+    let rates = |key: &str| -> Vec<f64> {
+        keyed
+            .iter()
+            .filter(|(k, _)| *k == key)
+            .map(|(_, rate)| *rate)
+            .collect()
+    };
+    let mut twos: Vec<&str> = Vec::new();
+    for (key, _) in keyed {
+        if key.ends_with("x2") && !twos.contains(key) {
+            twos.push(key);
+        }
+    }
+    let mut lines = Vec::new();
+    for two_key in twos {
+        let one_key = two_key.trim_end_matches("x2");
+        let (two, one) = (rates(two_key), rates(one_key));
+        let mut ratios: Vec<f64> = two.iter().zip(&one).map(|(t, o)| t / o).collect();
+        if ratios.is_empty() {
+            continue;
+        }
+        let shown: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
+        ratios.sort_by(f64::total_cmp);
+        let median = if ratios.len() % 2 == 1 {
+            ratios[ratios.len() / 2]
+        } else {
+            (ratios[ratios.len() / 2 - 1] + ratios[ratios.len() / 2]) / 2.0
+        };
+        lines.push(format!(
+            "two processes against one ({two_key} / {one_key}): {} (median {median:.2})",
+            shown.join(", ")
+        ));
+    }
+    lines
 }
 
 /// User and system CPU time of this process so far, every thread's.
@@ -1315,8 +1357,16 @@ fn main() {
         if scale > 1 {
             println!("every row but the steady ones sends {scale} times its events (HERALD_BENCH_SCALE)");
         }
+        // `HERALD_BENCH_ROUNDS=3` runs the rows chosen three times, each round through all of
+        // them in turn, so that rows compared are run alternately, not one after the other.
+        let rounds: usize = std::env::var("HERALD_BENCH_ROUNDS")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .filter(|n| *n > 0)
+            .unwrap_or(1);
         let mut rows = vec![baseline(20_000 * scale).await];
-        for run in RUNS {
+        let mut keyed: Vec<(&str, f64)> = Vec::new();
+        for run in std::iter::repeat_n(RUNS, rounds).flatten() {
             if !only.is_empty() && !only.split(',').any(|key| key == run.key) {
                 continue;
             }
@@ -1332,6 +1382,7 @@ fn main() {
                     continue;
                 };
                 rows.push(herald(run, &url).await);
+                keyed.push((run.key, rows[rows.len() - 1].per_second));
                 if run.load == Load::Drain {
                     rows.extend(retention_rows(run, &url).await);
                 }
@@ -1339,6 +1390,7 @@ fn main() {
             } else {
                 let url = format!("sqlite://{}/{}.db", dir.display(), run.key);
                 rows.push(herald(run, &url).await);
+                keyed.push((run.key, rows[rows.len() - 1].per_second));
             }
         }
         let _ = std::fs::remove_dir_all(&dir);
@@ -1394,6 +1446,9 @@ fn main() {
                 cost.and_then(|c| c.server_micros)
                     .map_or("-".to_owned(), |us| format!("{us:.0} µs")),
             );
+        }
+        for line in two_against_one(&keyed) {
+            println!("{line}");
         }
         let twice: usize = rows.iter().map(|row| row.duplicates).sum();
         assert_eq!(
