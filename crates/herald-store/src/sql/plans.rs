@@ -373,3 +373,69 @@ fn assert_reads_by_key(plan: &[String], table: &str, first: &str, name: &str) {
         "{name} reads {table} with part of its key: {plan:#?}"
     );
 }
+
+/// The functions that read a batch's rows and a list's texts are taken for one row by the
+/// planner, whatever the list (which no plan sees), are not inlined into the statements that
+/// call them, give what `jsonb_array_elements` and `json_array_elements_text` give, and
+/// nothing for NULL; and they are PL/pgSQL, which plans its query once per connection, where
+/// a SQL function not inlined planned its body on every call (migration 29).
+#[tokio::test]
+async fn postgres_batch_rows_are_estimated_one_and_planned_once() {
+    let Some((store, schema)) = store_in_new_schema().await else {
+        return;
+    };
+    let mut conn = store.writer.acquire().await.unwrap();
+    for (function, list) in [
+        (
+            "herald_rows_jsonb",
+            "CAST('[[\"a\",1],[\"b\",2],[\"c\",3]]' AS jsonb)",
+        ),
+        ("herald_texts", "CAST('[\"a\",\"b\",\"c\"]' AS json)"),
+    ] {
+        let (language, strict, rows): (String, bool, f32) = sqlx::query_as(
+            "SELECT l.lanname::text, p.proisstrict, p.prorows FROM pg_proc p \
+             JOIN pg_language l ON l.oid = p.prolang \
+             WHERE p.proname = $1 AND p.pronamespace = CAST(current_schema() AS regnamespace)",
+        )
+        .bind(function)
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+        assert_eq!((language.as_str(), strict, rows), ("plpgsql", true, 1.0));
+        let (estimate,): (serde_json::Value,) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "EXPLAIN (FORMAT JSON) SELECT * FROM {function}({list}) AS v"
+        )))
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+        let plan = &estimate[0]["Plan"];
+        assert_eq!(plan["Node Type"], "Function Scan", "{function}: {plan}");
+        assert_eq!(plan["Plan Rows"], 1, "{function}: {plan}");
+        let (count,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT count(*) FROM {function}({list}) AS v"
+        )))
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+        assert_eq!(count, 3, "{function}");
+        let (none,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT count(*) FROM {function}(NULL) AS v"
+        )))
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+        assert_eq!(none, 0, "{function}");
+    }
+    let (same,): (bool,) = sqlx::query_as(
+        "SELECT array_agg(v.value ORDER BY v.value) = \
+           (SELECT array_agg(w.value ORDER BY w.value) \
+            FROM jsonb_array_elements(CAST('[[\"a\",1],{\"b\":2}]' AS jsonb)) AS w) \
+         FROM herald_rows_jsonb(CAST('[[\"a\",1],{\"b\":2}]' AS jsonb)) AS v",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .unwrap();
+    assert!(same);
+    drop(conn);
+    drop_schema(store, &schema).await;
+}
