@@ -40,7 +40,8 @@
 //! statement's calls and microseconds per delivery, the costliest first (sqlx's own timing,
 //! from a statement's start to its last row; on SQLite the writer's statements run one at a
 //! time, so their sum is the writer's busy time). `HERALD_BENCH_WAL=1` does the same for
-//! PostgreSQL's WAL, by kind of record. `HERALD_BENCH_KEEP=DIR` keeps each SQLite row's
+//! PostgreSQL's WAL, by kind of record and by the table or index written (the server must keep
+//! the row's WAL: raise `wal_keep_size` on a server of your own). `HERALD_BENCH_KEEP=DIR` keeps each SQLite row's
 //! database and whole write-ahead log in DIR, for `scripts/sqlite-wal-pages.py`.
 //! `HERALD_BENCH_IDLE_ENDPOINTS=100000` adds that many endpoints with nothing due to every
 //! row's database; `HERALD_BENCH_PAST_DAYS=30` adds a month of empty days (PostgreSQL).
@@ -869,7 +870,8 @@ async fn keep_log(run: &Run, database_url: &str, pin: Option<sqlx::SqliteConnect
 }
 
 /// With `HERALD_BENCH_WAL=1`, where a row's WAL went, per delivery: each kind of record
-/// (`pg_walinspect`), its count, its bytes and the full-page images among them.
+/// (`pg_walinspect`), its count, its bytes and the full-page images among them; then each
+/// kind by the relation it writes.
 async fn wal_records(label: &str, url: &str, from: i64, to: i64, deliveries: usize) {
     if std::env::var("HERALD_BENCH_WAL").is_err() {
         return;
@@ -899,6 +901,32 @@ async fn wal_records(label: &str, url: &str, from: i64, to: i64, deliveries: usi
             per(*count),
             per(*bytes),
             per(*fpi)
+        );
+    }
+    // The same records by the table or index they change (the first block a record names;
+    // a day's partition and its indexes by name), which says which index an entry is for
+    // and which row versions leave their page.
+    let rows: Vec<(String, String, i64, i64)> = sqlx::query_as(
+        "WITH r AS (SELECT resource_manager || '/' || record_type AS kind, \
+             CAST((regexp_match(block_ref, 'rel [0-9]+/[0-9]+/([0-9]+)'))[1] AS oid) AS node, \
+             record_length \
+           FROM pg_get_wal_records_info('0/0'::pg_lsn + $1::numeric, \
+                                        '0/0'::pg_lsn + $2::numeric)) \
+         SELECT r.kind, coalesce(c.relname::text, '-'), count(*), sum(r.record_length)::int8 \
+         FROM r LEFT JOIN pg_class c ON c.relfilenode = r.node \
+         GROUP BY 1, 2 ORDER BY 4 DESC LIMIT 20",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    println!("{label}: WAL per delivery by record and relation (kind, relation, records, bytes)");
+    for (kind, relation, count, bytes) in &rows {
+        println!(
+            "  {kind:<28} {relation:<44} {:>6.2} {:>8.1}",
+            per(*count),
+            per(*bytes)
         );
     }
     sqlx::Connection::close(conn).await.unwrap();
