@@ -439,29 +439,35 @@ async fn postgres_an_announcement_to_hundreds_of_workers_wakes_each() {
         return;
     };
     let (store, _registered, woken) = listening(&schema, "listening").await;
+    api.create_tenant("acme").await.unwrap();
+    let first = api
+        .create_endpoint(NewEndpoint::new("acme", "https://example.com/0", SECRET))
+        .await
+        .unwrap();
+    // 400 other workers, each of which the first endpoint hashes lower with than with the
+    // listening worker, so that it serves that one whatever its id (drawing endpoints until
+    // it served one outran the tenant's 1,000 endpoints in one run of twelve or so).
     execute(
         &schema,
-        "INSERT INTO workers (id, lock_key, started_at) \
-         SELECT 'a-worker-with-a-long-name-' || lpad(n::text, 4, '0'), n, 0 \
-         FROM generate_series(1, 400) AS n",
+        &format!(
+            "INSERT INTO workers (id, lock_key, started_at) \
+             SELECT c.name, c.n, 0 FROM (SELECT n, \
+               'a-worker-with-a-long-name-' || lpad(n::text, 7, '0') AS name \
+               FROM generate_series(1, 1000000) AS n) AS c \
+             WHERE md5('{first}' || c.name) < md5('{first}' || 'listening') LIMIT 400",
+            first = first.id
+        ),
     )
     .await;
-    api.create_tenant("acme").await.unwrap();
-    // 400 endpoints, and more until the listening worker serves one.
-    let mut served = 0;
-    for n in 0.. {
-        if n >= 400 && served > 0 {
-            break;
-        }
-        let endpoint = api
-            .create_endpoint(NewEndpoint::new(
-                "acme",
-                &format!("https://example.com/{n}"),
-                SECRET,
-            ))
-            .await
-            .unwrap();
-        served += usize::from(serving_worker(&schema, &endpoint.id).await == "listening");
+    assert_eq!(serving_worker(&schema, &first.id).await, "listening");
+    for n in 1..400 {
+        api.create_endpoint(NewEndpoint::new(
+            "acme",
+            &format!("https://example.com/{n}"),
+            SECRET,
+        ))
+        .await
+        .unwrap();
     }
     let _ = tokio::time::timeout(Duration::from_millis(300), woken.notified()).await;
     let accepted = api.accept_event(NewEvent::new("acme", "t", "{}")).await;
