@@ -62,9 +62,9 @@ pub(crate) async fn prepare(pool: &Pool<Postgres>, now: Millis) -> Result<(), Er
                 continue;
             }
             let storage = if table == "deliveries" {
-                // As migration 24 set for deliveries: room on the page for HOT claims and for
-                // the success the finish writes.
-                " WITH (fillfactor = 40)"
+                // As migration 30 set for deliveries: room on the page for HOT claims and for
+                // the success the finish writes, so that its new version stays on its page.
+                " WITH (fillfactor = 30)"
             } else {
                 ""
             };

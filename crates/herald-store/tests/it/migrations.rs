@@ -579,3 +579,44 @@ async fn a_database_migrated_by_a_newer_herald_is_refused_with_what_to_do() {
     );
     assert!(!message.contains('\n'), "one line: {message}");
 }
+
+/// Deliveries' partitions keep 70% of each page free, those an older herald made (the default
+/// partition, 40% before migration 30) and those made since, so a finish's new row version
+/// stays on its page (migration 30, `crates/herald-store/src/partitions.rs`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_deliveries_partitions_old_and_new_are_filled_to_30_percent() {
+    let Some((schema, old)) = schema_at(29).await else {
+        return;
+    };
+    let fill = |pool: PgPool| async move {
+        let parts: Vec<(String, Option<Vec<String>>)> = sqlx::query_as(
+            "SELECT c.relname::text, c.reloptions FROM pg_inherits i \
+               JOIN pg_class c ON c.oid = i.inhrelid \
+             WHERE i.inhparent = CAST('deliveries' AS regclass) ORDER BY 1",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        parts
+    };
+    let before = fill(old.clone()).await;
+    assert!(
+        before
+            .iter()
+            .all(|(_, options)| options.as_deref() == Some(&["fillfactor=40".to_owned()][..])),
+        "{before:?}"
+    );
+    let store = PostgresStore::open_in_schema(&crate::pg_url(), &schema)
+        .await
+        .unwrap();
+    let after = fill(old.clone()).await;
+    assert!(after.len() > before.len(), "days made: {after:?}");
+    assert!(
+        after
+            .iter()
+            .all(|(_, options)| options.as_deref() == Some(&["fillfactor=30".to_owned()][..])),
+        "{after:?}"
+    );
+    drop((store, old));
+    crate::drop_schema(&schema).await;
+}
