@@ -6,12 +6,16 @@
 //!
 //! What is kept is kept with the version of its tenant's subscribers it was read at
 //! (`tenants.subscribers`, which a trigger moves on with every change to an endpoint that
-//! accepting reads: migration 27). The batch's write checks, in its own snapshot, that those
-//! are still the versions (`herald_subscribers_are`), and fails without writing anything if
-//! one is not ([`Error::is_stale_subscribers`]): what was kept of those tenants is forgotten,
-//! and the committer tries the batch again, reading them afresh. So an event is never
-//! accepted with subscribers older than the ones its statement sees, whichever process changed
-//! them.
+//! accepting reads, drawn from one sequence so that no version is given twice: migrations 27
+//! and 28). A batch's write checks, in its own snapshot, that the versions of what it took
+//! from the kept are still the tenants' (`herald_subscribers_are`), and fails without writing
+//! anything if one is not ([`Error::is_stale_subscribers`]): what was kept of the batch's
+//! tenants is forgotten, and the committer tries the batch once more, reading them afresh.
+//! What a batch reads itself is not checked, as no accept on either database checks its own
+//! read: an endpoint changed between the read and the write changed at the same time as the
+//! event arrived. So an event is never accepted with subscribers kept from before a change its
+//! statement sees, whichever process made it, and a tenant changing its endpoints without
+//! pause cannot make a batch fail twice.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
